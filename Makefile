@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+PY := $(VENV)/bin/python
+
+.PHONY: install run test test-sqlite test-postgres lint schema bench clean
+
+# A virtualenv with the pinned uv, which then installs exactly what uv.lock says.
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==0.13.8
+
+install: $(UV)
+	$(UV) sync --locked --quiet
+
+run: install
+	$(PY) main.py serve
+
+test: install lint test-sqlite test-postgres
+
+test-sqlite:
+	$(PY) -m pytest
+
+# The same suite on PostgreSQL when TEST_POSTGRES_URL names a server; otherwise skipped
+# with a line saying so (CI sets it, and REQUIRE_SERVICES=1 to fail instead of skip).
+test-postgres:
+	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
+		TEST_DATABASE=postgres $(PY) -m pytest tests/api; \
+	else \
+		echo "SKIPPED: PostgreSQL tests (set TEST_POSTGRES_URL=postgres://user@host:5432/db to run them)"; \
+	fi
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+schema:
+	$(PY) main.py export-schema --out schema/schema.graphql
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,336 @@
+"""Composition root: settings, the ASGI app factory, and the command line.
+
+python main.py serve            # migrate, then serve http://127.0.0.1:8000/graphql
+python main.py --help           # every command
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route, WebSocketRoute
+from tortoise import Tortoise
+from tortoise.contrib.starlette import RegisterTortoise
+from tortoise.migrations.api import migrate as run_migrations
+
+from models.db import tortoise_config
+from models.training_runs import RunStatus, TrainingRun
+from resolvers.context import Services
+from schema import schema
+from schema.view import GraphQLView
+from trainer.artifacts import ArtifactPaths
+from trainer.jobs import JobSettings
+from trainer.logs import configure_logging
+from trainer.runners import JobRunner, LocalPoolRunner
+
+logger = logging.getLogger("main")
+SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.graphql"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read from the environment (see README, Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False)
+
+    artifacts_dir: Path = Path("artifacts")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    training_backend: Literal["local"] = "local"
+    training_workers: int = 2
+    training_n_jobs: int = 1
+    progress_interval: float = 0.5
+    stale_run_after: float = 30.0
+    graphiql: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite://{self.artifacts_dir}/training_api.sqlite3"
+
+    @property
+    def artifacts(self) -> ArtifactPaths:
+        return ArtifactPaths.at(self.artifacts_dir)
+
+
+def build_runner(settings: Settings) -> JobRunner:
+    job_settings = JobSettings(
+        artifacts=settings.artifacts,
+        report_interval=settings.progress_interval,
+        n_jobs=settings.training_n_jobs,
+    )
+    return LocalPoolRunner(settings.db_url, job_settings, settings.training_workers)
+
+
+async def recover_runs(settings: Settings, runner: JobRunner) -> None:
+    """Leave no run QUEUED or RUNNING forever after a restart.
+
+    A RUNNING run whose heartbeat went stale lost its worker: it becomes FAILED. A QUEUED
+    run never started, so it is handed to the pool again; the job's atomic claim makes a
+    second submission of the same run harmless.
+    """
+    stale = datetime.now(UTC) - timedelta(seconds=settings.stale_run_after)
+    interrupted = await TrainingRun.filter(
+        status=RunStatus.RUNNING, heartbeat_at__lt=stale
+    ).values_list("id", flat=True)
+    for run_id in interrupted:
+        await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED,
+            finished_at=datetime.now(UTC),
+            error_message="interrupted: its worker stopped (server restart or crash)",
+        )
+        logger.warning("run %s failed: interrupted, its worker stopped", run_id)
+    for run_id in (
+        await TrainingRun.filter(status=RunStatus.QUEUED)
+        .order_by("id")
+        .values_list("id", flat=True)
+    ):
+        runner.submit(run_id)
+        logger.info("run %s re-queued after restart", run_id)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    settings.artifacts.ensure()
+    runner = build_runner(settings)
+    services = Services(artifacts=settings.artifacts, jobs=runner)
+    graphql = GraphQLView(schema, services, graphiql=settings.graphiql)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
+            await runner.start()
+            await recover_runs(settings, runner)
+            try:
+                yield
+            finally:
+                await runner.stop()
+
+    async def health(_request: object) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def to_graphiql(_request: object) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    app = Starlette(
+        routes=[
+            Route("/", to_graphiql),
+            Route("/healthz", health),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+# --- command line -------------------------------------------------------------------
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    await Tortoise.init(config=tortoise_config(settings.db_url))
+    try:
+        return await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+async def migrate(settings: Settings) -> None:
+    settings.artifacts.ensure()
+    await run_migrations(config=tortoise_config(settings.db_url))
+    await Tortoise.close_connections()
+
+
+async def bootstrap_admin() -> None:
+    """On a database without users, create a superuser and show its secrets once."""
+    from models.credentials import create_token, create_user
+    from models.users import User
+
+    if await User.exists():
+        return
+    password = secrets.token_urlsafe(12)
+    admin = await create_user("admin", password=password, is_superuser=True)
+    token = await create_token(admin, "bootstrap")
+    print(
+        "\n  No users yet: created superuser 'admin' (shown once, keep them safe)\n"
+        f"    password: {password}\n"
+        f"    token:    {token}\n"
+        '  In GraphiQL, Headers: {"Authorization": "Token <token>"}\n',
+        flush=True,
+    )
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if not args.no_migrate:
+        asyncio.run(migrate(settings))
+    asyncio.run(_with_db(settings, lambda: _return0(bootstrap_admin())))
+    uvicorn.run(
+        "main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+async def _return0(work: Awaitable[None]) -> int:
+    await work
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password (again): "):
+            raise SystemExit("passwords do not match")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise SystemExit("password must be at least 8 characters")
+    return password
+
+
+def cmd_createuser(settings: Settings, args: argparse.Namespace) -> int:
+    from models.credentials import create_user
+
+    password = _read_password() if args.password else None
+
+    async def work() -> int:
+        try:
+            user = await create_user(
+                args.username, password=password, groups=args.group, is_superuser=args.superuser
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        kind = "password" if password else "token-only"
+        print(f"created user {user.username} ({kind}, groups: {', '.join(args.group) or '-'})")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from models.credentials import create_token, revoke_token
+    from models.tokens import ApiToken
+    from models.users import User
+
+    async def work() -> int:
+        if args.token_command == "revoke":
+            missing = [i for i in args.token_ids if not await revoke_token(i)]
+            for token_id in missing:
+                print(f"error: no active token with id {token_id}", file=sys.stderr)
+            return 1 if missing else 0
+        user = await User.get_or_none(username=args.username)
+        if user is None:
+            print(f"error: no user {args.username!r}", file=sys.stderr)
+            return 2
+        if args.token_command == "create":
+            print(await create_token(user, args.name))
+            return 0
+        for token in await ApiToken.filter(user=user).order_by("id"):
+            state = "revoked" if token.revoked_at else "active"
+            last = token.last_used_at.isoformat() if token.last_used_at else "never"
+            print(f"{token.id}\t{token.prefix}…\t{token.name}\t{state}\tlast used {last}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_generate_dataset(_settings: Settings, args: argparse.Namespace) -> int:
+    from trainer.generator import generate_dataset
+
+    summary = generate_dataset(args.rows, args.seed, Path(args.out))
+    print(summary)
+    return 0
+
+
+def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
+    sdl = schema.as_str() + "\n"
+    if args.out == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.out).write_text(sdl)
+    return 0
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    asyncio.run(migrate(settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="Future Skills Training API")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="apply migrations and serve the API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--no-migrate", action="store_true", help="skip applying migrations")
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        handler=cmd_migrate
+    )
+
+    createuser = commands.add_parser("createuser", help="create an account")
+    createuser.add_argument("username")
+    createuser.add_argument(
+        "--group", action="append", default=[], choices=["DRH", "RESPONSABLE_RH", "MANAGER"]
+    )
+    createuser.add_argument("--superuser", action="store_true")
+    createuser.add_argument(
+        "--password",
+        action="store_true",
+        help="ask for a password (prompt, or a line on stdin); without it: token-only",
+    )
+    createuser.set_defaults(handler=cmd_createuser)
+
+    token = commands.add_parser("token", help="create, list or revoke API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="print a new token for USERNAME")
+    create.add_argument("username")
+    create.add_argument("--name", default="cli")
+    token_commands.add_parser("list", help="list USERNAME's tokens").add_argument("username")
+    revoke = token_commands.add_parser("revoke", help="revoke tokens by id (see `list`)")
+    revoke.add_argument("token_ids", type=int, nargs="+")
+    token.set_defaults(handler=cmd_token)
+
+    generate = commands.add_parser("generate-dataset", help="write a synthetic dataset")
+    generate.add_argument("--rows", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=42)
+    generate.add_argument("--out", required=True)
+    generate.set_defaults(handler=cmd_generate_dataset)
+
+    export = commands.add_parser("export-schema", help="print or write the SDL")
+    export.add_argument("--out", default="-", help=f"file to write (default stdout); {SCHEMA_FILE}")
+    export.set_defaults(handler=cmd_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return args.handler(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Passwords, API tokens and the identity they resolve to.
+
+Passwords go through argon2 (slow on purpose); tokens are 256-bit random secrets, so the
+database keeps only their SHA-256 and finds them through a unique index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from models.tokens import ApiToken
+from models.users import HR_STAFF_GROUPS, Group, GroupName, User
+
+TOKEN_PREFIX = "fst_"
+# Touching last_used_at on every request would turn each read into a write; once a
+# minute is enough to tell which tokens are in use.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+_hasher = PasswordHasher()
+# A real hash to verify against when the username is unknown, so that a failed login
+# takes as long whether or not the account exists.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class Scope:
+    """What an identity may do; permission classes check these, never group names."""
+
+    READ_RUNS = "runs:read"
+    TRAIN = "runs:train"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The authenticated caller of one request or WebSocket connection."""
+
+    id: int
+    username: str
+    is_superuser: bool
+    groups: tuple[str, ...]
+    scopes: frozenset[str]
+
+    @property
+    def can_train(self) -> bool:
+        return Scope.TRAIN in self.scopes
+
+
+def scopes_for(is_superuser: bool, groups: set[str]) -> frozenset[str]:
+    if is_superuser or groups & HR_STAFF_GROUPS:
+        return frozenset({Scope.READ_RUNS, Scope.TRAIN})
+    if GroupName.MANAGER in groups:
+        return frozenset({Scope.READ_RUNS})
+    return frozenset()
+
+
+def identity_from(user: User, group_names: list[str]) -> Identity:
+    return Identity(
+        id=user.id,
+        username=user.username,
+        is_superuser=user.is_superuser,
+        groups=tuple(sorted(group_names)),
+        scopes=scopes_for(user.is_superuser, set(group_names)),
+    )
+
+
+async def identity_of(user: User) -> Identity:
+    return identity_from(user, await user.groups.all().values_list("name", flat=True))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _token_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_user(
+    username: str,
+    *,
+    password: str | None = None,
+    groups: list[str] | tuple[str, ...] = (),
+    is_superuser: bool = False,
+) -> User:
+    unknown = set(groups) - {g.value for g in GroupName}
+    if unknown:
+        raise ValueError(f"unknown group(s): {', '.join(sorted(unknown))}")
+    user = await User.create(
+        username=username,
+        password_hash=hash_password(password) if password else None,
+        is_superuser=is_superuser,
+    )
+    if groups:
+        await user.groups.add(*await Group.filter(name__in=list(groups)))
+    return user
+
+
+async def create_token(user: User, name: str = "default") -> str:
+    """Make a token and return its secret: the only time it is ever visible."""
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    await ApiToken.create(user=user, name=name, key_hash=_token_digest(key), prefix=key[:12])
+    return key
+
+
+async def revoke_token(token_id: int) -> bool:
+    updated = await ApiToken.filter(id=token_id, revoked_at__isnull=True).update(
+        revoked_at=datetime.now(UTC)
+    )
+    return updated == 1
+
+
+async def authenticate_token(key: str) -> Identity | None:
+    """Resolve a presented token to an identity, or None when it is unknown or revoked."""
+    if not key.startswith(TOKEN_PREFIX) or len(key) > 100:
+        return None
+    digest = _token_digest(key)
+    token = (
+        await ApiToken.filter(key_hash=digest, revoked_at__isnull=True)
+        .select_related("user")
+        .first()
+    )
+    # The index lookup already matched; the constant-time compare keeps the final
+    # equality check free of timing differences all the same.
+    if token is None or not hmac.compare_digest(token.key_hash, digest):
+        return None
+    user: User = token.user
+    if not user.is_active:
+        return None
+    now = datetime.now(UTC)
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        await ApiToken.filter(id=token.id).update(last_used_at=now)
+    return await identity_of(user)
+
+
+async def verify_password(username: str, password: str) -> User | None:
+    """The active user with this username and password, or None (same cost either way)."""
+    user = await User.get_or_none(username=username)
+    stored = user.password_hash if user and user.is_active and user.password_hash else None
+    try:
+        _hasher.verify(stored or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if stored is None or user is None:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        user.password_hash = hash_password(password)
+        await user.save(update_fields=["password_hash"])
+    return user

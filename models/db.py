@@ -1,0 +1,46 @@
+"""Database configuration shared by the server, the workers and the `tortoise` CLI."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+MODELS_MODULES = ["models.users", "models.tokens", "models.training_runs"]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """Tortoise config for one database; the app label `models` owns the migrations."""
+    return {
+        "connections": {"default": _with_sqlite_pragmas(database_url)},
+        "apps": {
+            "models": {
+                "models": MODELS_MODULES,
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _with_sqlite_pragmas(url: str) -> str:
+    """Let several processes (server, local training workers) share one SQLite file.
+
+    WAL lets readers run beside the single writer; busy_timeout makes a writer wait for
+    the lock instead of failing at once with "database is locked".
+    """
+    if not url.startswith("sqlite://") or "busy_timeout" in url:
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}busy_timeout=10000&synchronous=NORMAL"
+
+
+def default_database_url() -> str:
+    artifacts = os.environ.get("ARTIFACTS_DIR", "artifacts")
+    return os.environ.get("DATABASE_URL", f"sqlite://{artifacts}/training_api.sqlite3")
+
+
+# Read by the `tortoise` command line (see [tool.tortoise] in pyproject.toml) so that
+# `tortoise makemigrations` works from the project root.
+TORTOISE_ORM = tortoise_config(default_database_url())

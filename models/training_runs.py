@@ -1,0 +1,90 @@
+"""Training runs: one row per accepted trainModel request, telling its whole story."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class RunStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+FINAL_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+# Columns the run list can be ordered by; each order has an index on (column, id), alone
+# and behind each equality filter, so every keyset page is an index range scan.
+ORDER_COLUMNS = ("run_date", "accuracy", "f1_score", "training_duration_seconds")
+
+
+def _list_indexes() -> tuple[Index, ...]:
+    indexes = []
+    for column in ORDER_COLUMNS:
+        indexes.append(Index(fields=(column, "id"), name=f"run_{column}_id"))
+        indexes.append(Index(fields=("status", column, "id"), name=f"run_status_{column}_id"))
+        indexes.append(Index(fields=("trained_by_id", column, "id"), name=f"run_user_{column}_id"))
+    return tuple(indexes)
+
+
+class TrainingRun(Model):
+    id = fields.IntField(primary_key=True)
+    run_date = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    # Written by the worker while it runs; a stale heartbeat means the worker died.
+    heartbeat_at = fields.DatetimeField(null=True)
+    worker = fields.CharField(max_length=255, null=True)
+    cancel_requested = fields.BooleanField(default=False)
+
+    model_version = fields.CharField(max_length=64, unique=True)
+    model_path = fields.CharField(max_length=255, null=True)
+    model_sha256 = fields.CharField(max_length=64, null=True)
+    dataset_path = fields.CharField(max_length=255)
+    dataset_sha256 = fields.CharField(max_length=64, null=True)
+
+    status = fields.CharEnumField(RunStatus, max_length=16, default=RunStatus.QUEUED)
+    stage = fields.CharField(max_length=32, null=True)
+    progress = fields.FloatField(default=0.0)
+    error_message = fields.TextField(null=True)
+
+    accuracy = fields.FloatField(null=True)
+    precision = fields.FloatField(null=True)
+    recall = fields.FloatField(null=True)
+    f1_score = fields.FloatField(null=True)
+    training_duration_seconds = fields.FloatField(null=True)
+    total_samples = fields.IntField(null=True)
+    train_samples = fields.IntField(null=True)
+    test_samples = fields.IntField(null=True)
+    dropped_rows = fields.IntField(null=True)
+    per_class_metrics = fields.JSONField(null=True)
+    confusion_matrix = fields.JSONField(null=True)
+    feature_importance = fields.JSONField(null=True)
+    features_used = fields.JSONField(null=True)
+
+    test_split = fields.FloatField()
+    random_state = fields.IntField()
+    n_estimators = fields.IntField()
+    max_depth = fields.IntField(null=True)
+    min_samples_split = fields.IntField()
+    min_samples_leaf = fields.IntField()
+    class_weight = fields.CharField(max_length=32, null=True)
+
+    trained_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="training_runs", null=True, on_delete=fields.SET_NULL
+    )
+    notes = fields.TextField(default="")
+
+    class Meta:
+        table = "training_run"
+        indexes = _list_indexes()
+
+    def __str__(self) -> str:
+        return f"run {self.id} ({self.model_version}, {self.status})"

@@ -1,0 +1,34 @@
+"""login: exchange a username and password for a new API token."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from models.credentials import Identity, create_token, identity_of, verify_password
+from models.users import User
+from resolvers.errors import ApiError
+
+logger = logging.getLogger("resolvers.accounts")
+
+
+class InvalidCredentials(ApiError):
+    code = "INVALID_CREDENTIALS"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    user: Identity
+
+
+async def login(username: str, password: str, token_name: str = "login") -> LoginResult:
+    user = await verify_password(username, password)
+    if user is None:
+        logger.info("login refused for %r", username[:150])
+        raise InvalidCredentials("invalid username or password")
+    await User.filter(id=user.id).update(last_login=datetime.now(UTC))
+    token = await create_token(user, token_name)
+    logger.info("login: new token for %s", user.username)
+    return LoginResult(token=token, user=await identity_of(user))

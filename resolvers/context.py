@@ -1,0 +1,65 @@
+"""What every resolver can reach: the process-wide services and the per-request caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from models.credentials import Identity, authenticate_token
+from resolvers.loaders import UserLoader
+
+if TYPE_CHECKING:
+    from trainer.artifacts import ArtifactPaths
+    from trainer.runners import JobRunner
+
+
+@dataclass(frozen=True)
+class Services:
+    """Built once by main.create_app and shared by every request."""
+
+    artifacts: ArtifactPaths
+    jobs: JobRunner
+    max_page_size: int = 100
+    default_page_size: int = 20
+
+
+def token_from_authorization(header: str | None) -> str | None:
+    """Accept `Token <key>` (as the REST original) and `Bearer <key>`."""
+    if not header:
+        return None
+    scheme, _, key = header.strip().partition(" ")
+    if scheme.lower() not in {"token", "bearer"} or not key.strip():
+        return None
+    return key.strip()
+
+
+@dataclass
+class RequestContext:
+    """One per HTTP request or WebSocket connection.
+
+    The caller is resolved lazily and once: queries that need no identity (login) cost no
+    token lookup, and a page of runs costs one lookup however many fields check it.
+    """
+
+    services: Services
+    request: Any = None
+    response: Any = None
+    token: str | None = None
+    client_address: str | None = None
+    # Set by strawberry from a WebSocket's connection_init payload.
+    connection_params: Any = None
+    users: UserLoader = field(default_factory=UserLoader)
+    _identity: Identity | None = None
+    _resolved: bool = False
+
+    async def viewer(self) -> Identity | None:
+        if not self._resolved:
+            self._identity = await authenticate_token(self.token) if self.token else None
+            self._resolved = True
+        return self._identity
+
+    def authenticate_as(self, token: str | None) -> None:
+        """Replace the credentials, as a WebSocket connection_init payload does."""
+        self.token = token
+        self._identity = None
+        self._resolved = False

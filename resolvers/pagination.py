@@ -1,0 +1,164 @@
+"""Keyset (cursor) pagination over training runs, in any supported order.
+
+A page is one indexed range scan: `WHERE (col, id) beyond the cursor ORDER BY col, id
+LIMIT n+1`, so page 50,000 costs what page 1 costs and rows inserted meanwhile neither
+repeat nor skip. Columns that may be NULL (a run's accuracy before it finishes) are
+split in two segments, scored rows first then unscored ones by id, in either direction,
+so each segment still reads straight off an index on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from models.training_runs import TrainingRun
+from resolvers.errors import InvalidCursor
+
+_NULLABLE = {"accuracy", "f1_score", "training_duration_seconds"}
+
+
+@dataclass(frozen=True)
+class Order:
+    column: str
+    descending: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.column}:{'desc' if self.descending else 'asc'}"
+
+    @property
+    def nullable(self) -> bool:
+        return self.column in _NULLABLE
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a cursor points: a row's sort value (None in the unscored segment) and id."""
+
+    value: Any
+    id: int
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[TrainingRun]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def encode_cursor(order: Order, run: TrainingRun) -> str:
+    value = getattr(run, order.column)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = orjson.dumps([order.name, value, run.id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(order: Order, cursor: str) -> Position:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        name, value, run_id = orjson.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidCursor(f"malformed cursor {cursor[:60]!r}") from exc
+    if name != order.name:
+        raise InvalidCursor(
+            f"this cursor belongs to the order {name!r}, not {order.name!r}: "
+            "restart paging without after/before when changing the order"
+        )
+    if not isinstance(run_id, int) or (value is None and not order.nullable):
+        raise InvalidCursor("malformed cursor")
+    if order.column == "run_date":
+        try:
+            value = datetime.fromisoformat(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidCursor("malformed cursor") from exc
+    elif value is not None and not isinstance(value, int | float):
+        raise InvalidCursor("malformed cursor")
+    return Position(value, run_id)
+
+
+async def fetch_page(
+    queryset: QuerySet[TrainingRun],
+    order: Order,
+    *,
+    limit: int,
+    after: Position | None = None,
+    before: Position | None = None,
+    backwards: bool = False,
+) -> Page:
+    """The `limit` rows after `after` (forwards) or before `before` (backwards)."""
+    start = before if backwards else after
+    # Walking backwards is walking forwards in the reversed order.
+    descending = order.descending != backwards
+    rows: list[TrainingRun] = []
+    for segment in _segments(order, backwards):
+        if len(rows) > limit:
+            break
+        if (
+            start is not None
+            and _segment_of(start) != segment
+            and _comes_before(segment, _segment_of(start), backwards)
+        ):
+            continue
+        query = queryset.filter(_segment_filter(order.column, segment))
+        if start is not None and _segment_of(start) == segment:
+            query = query.filter(_beyond(order.column, segment, start, descending))
+        rows += await query.order_by(*_ordering(order.column, segment, descending)).limit(
+            limit + 1 - len(rows)
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+        return Page(rows, has_next_page=before is not None, has_previous_page=more)
+    return Page(rows, has_next_page=more, has_previous_page=after is not None)
+
+
+# Segment names: "scored" rows have a value in the order column, "unscored" rows do not.
+def _segments(order: Order, backwards: bool) -> list[str]:
+    segments = ["scored", "unscored"] if order.nullable else ["scored"]
+    return segments[::-1] if backwards else segments
+
+
+def _segment_of(position: Position) -> str:
+    return "unscored" if position.value is None else "scored"
+
+
+def _comes_before(segment: str, other: str, backwards: bool) -> bool:
+    order = ["scored", "unscored"]
+    if backwards:
+        order.reverse()
+    return order.index(segment) < order.index(other)
+
+
+def _segment_filter(column: str, segment: str) -> Q:
+    if column not in _NULLABLE:
+        return Q()
+    return Q(**{f"{column}__isnull": segment == "unscored"})
+
+
+def _ordering(column: str, segment: str, descending: bool) -> list[str]:
+    sign = "-" if descending else ""
+    if segment == "unscored":
+        return [f"{sign}id"]
+    return [f"{sign}{column}", f"{sign}id"]
+
+
+def _beyond(column: str, segment: str, position: Position, descending: bool) -> Q:
+    op = "lt" if descending else "gt"
+    if segment == "unscored":
+        return Q(**{f"id__{op}": position.id})
+    # `col <= v AND (col < v OR id < i)`: the first term bounds the index range scan,
+    # the second drops the rows at or before the cursor among equal values.
+    bound = "lte" if descending else "gte"
+    return Q(**{f"{column}__{bound}": position.value}) & (
+        Q(**{f"{column}__{op}": position.value}) | Q(**{f"id__{op}": position.id})
+    )

@@ -1,0 +1,151 @@
+"""trainModel: validate the request, record a QUEUED run, hand it to a worker.
+
+Every refusal is a UserError with the input path and a code, and creates nothing; every
+accepted request leaves a run row, whatever happens to the training afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from tortoise.exceptions import IntegrityError
+
+from models.training_runs import TrainingRun
+from resolvers.context import RequestContext
+from trainer.artifacts import UnsafePath
+
+logger = logging.getLogger("resolvers.train_model")
+
+DEFAULT_DATASET = "future_skills_dataset.csv"
+MODEL_VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_NOTES_LENGTH = 5000
+MAX_RANDOM_STATE = 2**32 - 1
+
+
+class HyperparametersInput(Protocol):
+    n_estimators: int
+    max_depth: int | None
+    min_samples_split: int
+    min_samples_leaf: int
+    class_weight: Any
+
+
+class TrainModelInput(Protocol):
+    dataset_path: str | None
+    test_split: float
+    hyperparameters: HyperparametersInput
+    random_state: int
+    model_version: str | None
+    notes: str
+    wait: bool
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: list[str]
+    message: str
+    code: str
+
+
+@dataclass
+class TrainOutcome:
+    training_run: TrainingRun | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+
+def _range_error(path: list[str], value: float, low: float, high: float | None) -> FieldError:
+    bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+    return FieldError(["input", *path], f"must be {bound}, got {value}", "OUT_OF_RANGE")
+
+
+def validate(data: TrainModelInput, context: RequestContext) -> list[FieldError]:
+    """Every rule broken by the input, each with its path; empty when it is acceptable."""
+    errors: list[FieldError] = []
+    hp = data.hyperparameters
+    if not 0.1 <= data.test_split <= 0.5:
+        errors.append(_range_error(["testSplit"], data.test_split, 0.1, 0.5))
+    if not 1 <= hp.n_estimators <= 1000:
+        errors.append(_range_error(["hyperparameters", "nEstimators"], hp.n_estimators, 1, 1000))
+    if hp.max_depth is not None and not 1 <= hp.max_depth <= 100:
+        errors.append(_range_error(["hyperparameters", "maxDepth"], hp.max_depth, 1, 100))
+    if hp.min_samples_split < 2:
+        errors.append(
+            _range_error(["hyperparameters", "minSamplesSplit"], hp.min_samples_split, 2, None)
+        )
+    if hp.min_samples_leaf < 1:
+        errors.append(
+            _range_error(["hyperparameters", "minSamplesLeaf"], hp.min_samples_leaf, 1, None)
+        )
+    if not 0 <= data.random_state <= MAX_RANDOM_STATE:
+        errors.append(_range_error(["randomState"], data.random_state, 0, MAX_RANDOM_STATE))
+    if data.model_version is not None and not MODEL_VERSION_PATTERN.match(data.model_version):
+        errors.append(
+            FieldError(
+                ["input", "modelVersion"],
+                "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                "INVALID",
+            )
+        )
+    if len(data.notes) > MAX_NOTES_LENGTH:
+        errors.append(
+            FieldError(
+                ["input", "notes"], f"must be at most {MAX_NOTES_LENGTH} characters", "INVALID"
+            )
+        )
+    try:
+        context.services.artifacts.dataset(data.dataset_path or DEFAULT_DATASET)
+    except UnsafePath as exc:
+        errors.append(
+            FieldError(["input", "datasetPath"], f"dataset path {exc}", "PATH_NOT_ALLOWED")
+        )
+    return errors
+
+
+def generated_model_version() -> str:
+    return f"v{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _duplicate(version: str) -> FieldError:
+    return FieldError(
+        ["input", "modelVersion"], f"model version {version!r} is already used", "DUPLICATE"
+    )
+
+
+async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOutcome:
+    errors = validate(data, context)
+    version = data.model_version or generated_model_version()
+    if not errors and await TrainingRun.filter(model_version=version).exists():
+        errors.append(_duplicate(version))
+    if errors:
+        return TrainOutcome(errors=errors)
+
+    viewer = await context.viewer()
+    hp = data.hyperparameters
+    try:
+        run = await TrainingRun.create(
+            model_version=version,
+            dataset_path=data.dataset_path or DEFAULT_DATASET,
+            test_split=data.test_split,
+            random_state=data.random_state,
+            n_estimators=hp.n_estimators,
+            max_depth=hp.max_depth,
+            min_samples_split=hp.min_samples_split,
+            min_samples_leaf=hp.min_samples_leaf,
+            class_weight=hp.class_weight.value if hp.class_weight is not None else None,
+            trained_by_id=viewer.id if viewer else None,
+            notes=data.notes,
+        )
+    except IntegrityError:
+        # Two requests raced for the same version; the unique index let one through.
+        return TrainOutcome(errors=[_duplicate(version)])
+    logger.info("run %s queued by %s (%s)", run.id, viewer.username if viewer else "-", version)
+    context.services.jobs.submit(run.id)
+    if data.wait:
+        await context.services.jobs.wait(run.id)
+        await run.refresh_from_db()
+    return TrainOutcome(training_run=run)

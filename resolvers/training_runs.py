@@ -1,0 +1,129 @@
+"""Reading training runs: the paginated, filtered list and single runs by id."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.queryset import QuerySet
+
+from models.training_runs import RunStatus, TrainingRun
+from models.users import User
+from resolvers.context import RequestContext
+from resolvers.errors import ApiError
+from resolvers.pagination import Order, Page, decode_cursor, encode_cursor, fetch_page
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    status: Sequence[RunStatus] | None = None
+    trained_by: str | None = None
+    model_version: str | None = None
+    run_date_from: datetime | None = None
+    run_date_to: datetime | None = None
+
+
+@dataclass
+class RunConnection:
+    """One page plus what the connection fields need to finish lazily."""
+
+    page: Page
+    order: Order
+    queryset: QuerySet[TrainingRun]
+
+    def cursor(self, run: TrainingRun) -> str:
+        return encode_cursor(self.order, run)
+
+    async def total_count(self) -> int:
+        # Only run when a client selects totalCount: counting a million rows is the
+        # cost the REST original paid on every page.
+        return await self.queryset.count()
+
+
+async def _filtered(run_filter: RunFilter | None) -> QuerySet[TrainingRun] | None:
+    """The filtered queryset, or None when the filter cannot match anything."""
+    queryset = TrainingRun.all()
+    if run_filter is None:
+        return queryset
+    if run_filter.status:
+        queryset = queryset.filter(status__in=list(run_filter.status))
+    if run_filter.trained_by is not None:
+        user_id = await User.filter(username=run_filter.trained_by).values_list("id", flat=True)
+        if not user_id:
+            return None
+        queryset = queryset.filter(trained_by_id=user_id[0])
+    if run_filter.model_version is not None:
+        queryset = queryset.filter(model_version=run_filter.model_version)
+    if run_filter.run_date_from is not None:
+        queryset = queryset.filter(run_date__gte=run_filter.run_date_from)
+    if run_filter.run_date_to is not None:
+        queryset = queryset.filter(run_date__lte=run_filter.run_date_to)
+    return queryset
+
+
+def _page_size(context: RequestContext, first: int | None, last: int | None) -> int:
+    if first is not None and last is not None:
+        raise ApiError("pass either `first` or `last`, not both", argument="first")
+    size = first if first is not None else last
+    if size is None:
+        return context.services.default_page_size
+    maximum = context.services.max_page_size
+    if size < 0 or size > maximum:
+        name = "first" if first is not None else "last"
+        raise ApiError(f"`{name}` must be between 0 and {maximum}, got {size}", argument=name)
+    return size
+
+
+async def list_training_runs(
+    context: RequestContext,
+    *,
+    order: Order,
+    first: int | None = None,
+    last: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    run_filter: RunFilter | None = None,
+) -> RunConnection:
+    size = _page_size(context, first, last)
+    backwards = last is not None or (before is not None and first is None)
+    if backwards and after is not None:
+        raise ApiError("`after` goes with `first`; use `before` with `last`", argument="after")
+    if not backwards and before is not None:
+        raise ApiError("`before` goes with `last`; use `after` with `first`", argument="before")
+    after_position = decode_cursor(order, after) if after else None
+    before_position = decode_cursor(order, before) if before else None
+    queryset = await _filtered(run_filter)
+    if queryset is None:
+        return RunConnection(Page([], False, False), order, TrainingRun.filter(id__in=[]))
+    page = await fetch_page(
+        queryset,
+        order,
+        limit=size,
+        after=after_position,
+        before=before_position,
+        backwards=backwards,
+    )
+    return RunConnection(page, order, queryset)
+
+
+def parse_run_id(raw: str) -> int | None:
+    """Accept a numeric database id or a global id of a TrainingRun; None if neither."""
+    if raw.isdigit():
+        return int(raw)
+    try:
+        decoded = base64.b64decode(raw, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    type_name, _, node_id = decoded.partition(":")
+    if type_name != "TrainingRun" or not node_id.isdigit():
+        return None
+    return int(node_id)
+
+
+async def get_training_run(run_id: int) -> TrainingRun | None:
+    if run_id > 2**63 - 1:
+        return None
+    return await TrainingRun.get_or_none(id=run_id)

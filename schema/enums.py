@@ -1,0 +1,43 @@
+"""GraphQL enums; where a Python enum already exists below, it is exposed, not copied."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from models.training_runs import RunStatus
+from trainer.model_trainer import Stage
+
+TrainingRunStatus = strawberry.enum(RunStatus, name="TrainingRunStatus")
+TrainingStage = strawberry.enum(Stage, name="TrainingStage")
+
+
+@strawberry.enum
+class ClassWeight(Enum):
+    BALANCED = "balanced"
+    BALANCED_SUBSAMPLE = "balanced_subsample"
+
+
+@strawberry.enum
+class TrainingRunOrderField(Enum):
+    RUN_DATE = "run_date"
+    ACCURACY = "accuracy"
+    F1_SCORE = "f1_score"
+    TRAINING_DURATION = "training_duration_seconds"
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.enum(description="Why a mutation refused its input; stable, unlike messages.")
+class UserErrorCode(Enum):
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    INVALID = "INVALID"
+    DUPLICATE = "DUPLICATE"
+    PATH_NOT_ALLOWED = "PATH_NOT_ALLOWED"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_STATE = "INVALID_STATE"

@@ -1,0 +1,60 @@
+"""Input types: the shapes clients send. Range rules live in resolvers/train_model.py,
+so that a broken rule comes back as a UserError with its path rather than a bare error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from schema.enums import ClassWeight, OrderDirection, TrainingRunOrderField, TrainingRunStatus
+
+
+@strawberry.input(description="RandomForest settings; defaults are the REST original's.")
+class HyperparametersInput:
+    n_estimators: int = strawberry.field(default=200, description="1 to 1000 trees.")
+    max_depth: int | None = strawberry.field(
+        default=None, description="1 to 100, or null for unlimited depth."
+    )
+    min_samples_split: int = strawberry.field(default=2, description="At least 2.")
+    min_samples_leaf: int = strawberry.field(default=1, description="At least 1.")
+    class_weight: ClassWeight | None = strawberry.field(
+        default=ClassWeight.BALANCED, description="Null trains without class weights."
+    )
+
+
+@strawberry.input
+class TrainModelInput:
+    dataset_path: str | None = strawberry.field(
+        default=None,
+        description="CSV relative to the datasets folder; default: the shipped dataset.",
+    )
+    test_split: float = strawberry.field(default=0.2, description="0.1 to 0.5.")
+    hyperparameters: HyperparametersInput = strawberry.field(default_factory=HyperparametersInput)
+    random_state: int = strawberry.field(default=42, description="0 or more.")
+    model_version: str | None = strawberry.field(
+        default=None,
+        description="Unique; up to 64 letters, digits, '.', '_', '-'. Generated when absent.",
+    )
+    notes: str = ""
+    wait: bool = strawberry.field(
+        default=False,
+        description="false: return at once with the run queued; true: return it finished.",
+    )
+
+
+@strawberry.input(description="All given conditions must hold.")
+class TrainingRunFilter:
+    status: list[TrainingRunStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    trained_by: str | None = strawberry.field(default=None, description="A username.")
+    model_version: str | None = None
+    run_date_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
+    run_date_to: datetime | None = strawberry.field(default=None, description="Inclusive.")
+
+
+@strawberry.input(description="Ties are broken by id, in the same direction.")
+class TrainingRunOrder:
+    field: TrainingRunOrderField = TrainingRunOrderField.RUN_DATE
+    direction: OrderDirection = OrderDirection.DESC

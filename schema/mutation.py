@@ -1,0 +1,40 @@
+"""Mutation root: train a model, log in."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import accounts, train_model
+from schema.context import Info
+from schema.errors import UserError
+from schema.inputs import TrainModelInput
+from schema.permissions import IsHRStaff
+from schema.types import TrainingRun, User
+
+
+@strawberry.type
+class TrainModelPayload:
+    training_run: TrainingRun | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class LoginPayload:
+    token: str = strawberry.field(
+        description="Send it as 'Authorization: Token <token>'. Shown only once."
+    )
+    user: User
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Train a model. Refused input comes back in `errors` and creates no run.",
+        permission_classes=[IsHRStaff],
+    )
+    async def train_model(self, info: Info, input: TrainModelInput) -> TrainModelPayload:
+        return await train_model.train_model(info.context, input)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Exchange a username and password for a new API token.")
+    async def login(self, username: str, password: str) -> LoginPayload:
+        return await accounts.login(username, password)  # type: ignore[return-value]

@@ -1,0 +1,88 @@
+"""Query root: the caller, runs by id, and the run list."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from models.training_runs import RunStatus
+from resolvers import training_runs
+from resolvers.pagination import Order
+from schema.connection import TrainingRunConnection
+from schema.context import Info
+from schema.enums import OrderDirection
+from schema.inputs import TrainingRunFilter, TrainingRunOrder
+from schema.permissions import IsAuthenticated, IsHRStaffOrManager
+from schema.types import TrainingRun, User
+
+
+def _order(order: TrainingRunOrder | None) -> Order:
+    order = order or TrainingRunOrder()
+    return Order(column=order.field.value, descending=order.direction is OrderDirection.DESC)
+
+
+def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | None:
+    if run_filter is None:
+        return None
+    return training_runs.RunFilter(
+        status=[RunStatus(s) for s in run_filter.status] if run_filter.status else None,
+        trained_by=run_filter.trained_by,
+        model_version=run_filter.model_version,
+        run_date_from=run_filter.run_date_from,
+        run_date_to=run_filter.run_date_to,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The authenticated caller.", permission_classes=[IsAuthenticated])
+    async def viewer(self, info: Info) -> User | None:
+        return await info.context.viewer()  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="A training run or user by global id.",
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
+        if not id.node_id.isdigit():
+            return None
+        key = int(id.node_id)
+        if id.type_name == "TrainingRun":
+            return await training_runs.get_training_run(key)  # type: ignore[return-value]
+        if id.type_name == "User":
+            return await info.context.users.load(key)  # type: ignore[return-value]
+        return None
+
+    @strawberry.field(
+        description="A training run by global id or numeric database id; null if absent.",
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def training_run(self, id: strawberry.ID) -> TrainingRun | None:
+        run_id = training_runs.parse_run_id(str(id))
+        if run_id is None:
+            return None
+        return await training_runs.get_training_run(run_id)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="Training runs, newest first unless ordered otherwise; keyset-paginated.",
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def training_runs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: TrainingRunFilter | None = None,
+        order_by: TrainingRunOrder | None = None,
+    ) -> TrainingRunConnection:
+        return await training_runs.list_training_runs(  # type: ignore[return-value]
+            info.context,
+            order=_order(order_by),
+            first=first,
+            last=last,
+            after=after,
+            before=before,
+            run_filter=_filter(filter),
+        )

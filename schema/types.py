@@ -1,0 +1,160 @@
+"""Object types. They read straight from the objects resolvers return (Tortoise rows,
+identities), so a page of runs is serialised without copying each row first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from models.credentials import Identity
+from models.training_runs import TrainingRun as TrainingRunRow
+from schema.context import Info
+from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
+
+
+@strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
+class User(relay.Node):
+    id: relay.NodeID[int]
+    username: str
+    groups: list[str]
+    is_superuser: bool
+
+    @strawberry.field
+    def database_id(self, root: strawberry.Parent[Identity]) -> int:
+        return root.id
+
+    @strawberry.field(description="Whether this account may call trainModel.")
+    def can_train(self, root: strawberry.Parent[Identity]) -> bool:
+        return root.can_train
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Info) -> bool:
+        return isinstance(obj, Identity | cls)
+
+
+@strawberry.type(description="The forest's settings, as trained.")
+class Hyperparameters:
+    n_estimators: int
+    max_depth: int | None
+    min_samples_split: int
+    min_samples_leaf: int
+    class_weight: ClassWeight | None
+
+
+@strawberry.type(description="Precision, recall and F1 of one target class on the test split.")
+class PerClassMetric:
+    label: str
+    precision: float
+    recall: float
+    f1_score: float
+    support: int
+
+
+@strawberry.type(description="Rows: true class; columns: predicted class; in `labels` order.")
+class ConfusionMatrix:
+    labels: list[str]
+    matrix: list[list[int]]
+
+
+@strawberry.type(description="How much one input column contributed to the forest's splits.")
+class FeatureImportance:
+    feature: str
+    importance: float
+
+
+@strawberry.type(description="One training of the model: its request, progress and results.")
+class TrainingRun(relay.Node):
+    id: relay.NodeID[int]
+    run_date: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    model_version: str
+    model_path: str | None = strawberry.field(
+        description="Model file, relative to the artifacts folder."
+    )
+    model_sha256: str | None
+    dataset_path: str = strawberry.field(description="Dataset, relative to the datasets folder.")
+    dataset_sha256: str | None
+    status: TrainingRunStatus
+    progress: float = strawberry.field(description="0 to 1, from work actually done.")
+    error_message: str | None
+    accuracy: float | None
+    precision: float | None = strawberry.field(description="Weighted over classes.")
+    recall: float | None = strawberry.field(description="Weighted over classes.")
+    f1_score: float | None = strawberry.field(description="Weighted over classes.")
+    total_samples: int | None
+    train_samples: int | None
+    test_samples: int | None
+    dropped_rows: int | None = strawberry.field(
+        description="Rows dropped because their target was not LOW, MEDIUM or HIGH."
+    )
+    test_split: float
+    n_estimators: int
+    random_state: int
+    training_duration_seconds: float | None
+    features_used: list[str] | None
+    notes: str
+
+    @strawberry.field
+    def database_id(self, root: strawberry.Parent[TrainingRunRow]) -> int:
+        return root.id
+
+    @strawberry.field(description="What the worker is doing now (null while queued).")
+    def stage(self, root: strawberry.Parent[TrainingRunRow]) -> TrainingStage | None:
+        return TrainingStage(root.stage) if root.stage else None
+
+    @strawberry.field
+    def hyperparameters(self, root: strawberry.Parent[TrainingRunRow]) -> Hyperparameters:
+        return Hyperparameters(
+            n_estimators=root.n_estimators,
+            max_depth=root.max_depth,
+            min_samples_split=root.min_samples_split,
+            min_samples_leaf=root.min_samples_leaf,
+            class_weight=ClassWeight(root.class_weight) if root.class_weight else None,
+        )
+
+    @strawberry.field
+    def per_class_metrics(
+        self, root: strawberry.Parent[TrainingRunRow]
+    ) -> list[PerClassMetric] | None:
+        if root.per_class_metrics is None:
+            return None
+        return [PerClassMetric(**metric) for metric in root.per_class_metrics]
+
+    @strawberry.field
+    def confusion_matrix(self, root: strawberry.Parent[TrainingRunRow]) -> ConfusionMatrix | None:
+        matrix = root.confusion_matrix
+        return ConfusionMatrix(**matrix) if matrix else None
+
+    @strawberry.field(description="Per input column, most important first.")
+    def feature_importance(
+        self, root: strawberry.Parent[TrainingRunRow]
+    ) -> list[FeatureImportance] | None:
+        if root.feature_importance is None:
+            return None
+        return [
+            FeatureImportance(feature=name, importance=value)
+            for name, value in root.feature_importance.items()
+        ]
+
+    @strawberry.field
+    async def trained_by(self, root: strawberry.Parent[TrainingRunRow], info: Info) -> User | None:
+        if root.trained_by_id is None:
+            return None
+        return await info.context.users.load(root.trained_by_id)  # type: ignore[return-value]
+
+    @strawberry.field
+    async def trained_by_username(
+        self, root: strawberry.Parent[TrainingRunRow], info: Info
+    ) -> str | None:
+        if root.trained_by_id is None:
+            return None
+        user = await info.context.users.load(root.trained_by_id)
+        return user.username if user else None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Info) -> bool:
+        return isinstance(obj, TrainingRunRow | cls)

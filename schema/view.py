@@ -1,0 +1,60 @@
+"""The HTTP/WebSocket endpoint: strawberry's ASGI view, with the caller taken from the
+Authorization header (HTTP) or the connection_init payload (WebSocket)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
+
+from resolvers.context import RequestContext, Services, token_from_authorization
+
+
+class GraphQLView(GraphQL[RequestContext, None]):
+    def __init__(self, schema: Any, services: Services, *, graphiql: bool = True) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        self.services = services
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> RequestContext:
+        client = request.client
+        return RequestContext(
+            services=self.services,
+            request=request,
+            response=response,
+            token=token_from_authorization(request.headers.get("authorization")),
+            client_address=client.host if client else None,
+        )
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket from its connection_init payload.
+
+        Accepts {"Authorization": "Token <key>"} (any case) or {"token": "<key>"}. Bad
+        credentials close the connection (4403); none at all leave it anonymous, and each
+        subscription then checks its own permission, as a query would.
+        """
+        token = _token_from_payload(context.connection_params)
+        if token is not None:
+            context.authenticate_as(token)
+            if await context.viewer() is None:
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        return UNSET
+
+
+def _token_from_payload(payload: object) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    for key, value in payload.items():
+        if not isinstance(value, str):
+            continue
+        if key.lower() == "authorization":
+            return token_from_authorization(value)
+        if key.lower() == "token":
+            return value.strip() or None
+    return None

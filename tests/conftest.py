@@ -1,0 +1,175 @@
+"""Fixtures: the real ASGI app (lifespan, local training pool) on a real database.
+
+The database is SQLite unless TEST_DATABASE=postgres, which runs the same tests on a
+fresh database of the server named by TEST_POSTGRES_URL (dropped at the end). One
+pytest process serves one backend, because Tortoise caches SQL per model class; the
+Makefile runs the suite a second time for PostgreSQL when it is configured.
+REQUIRE_SERVICES=1 (set by .ci/run) turns "unreachable" into a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx_ws.transport import ASGIWebSocketTransport
+
+from main import Settings, create_app, migrate
+from models.credentials import create_token, create_user
+from models.training_runs import TrainingRun
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_DATASET = REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
+REFERENCE_DATASET = Path(__file__).parent / "data" / "rest_original_future_skills_dataset.csv"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+ROLES = {
+    "drh": {"groups": ["DRH"]},
+    "rrh": {"groups": ["RESPONSABLE_RH"]},
+    "manager": {"groups": ["MANAGER"]},
+    "nogroup": {"groups": []},
+    "root": {"groups": [], "is_superuser": True},
+}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if DATABASE == "postgres":
+        return f"database: PostgreSQL at {POSTGRES_URL}"
+    return "database: SQLite (TEST_DATABASE=postgres runs the suite on PostgreSQL)"
+
+
+async def _postgres_database() -> str:
+    """Create a fresh database on the configured server and return its URL."""
+    assert POSTGRES_URL is not None
+    name = f"fst_test_{uuid.uuid4().hex[:10]}"
+    try:
+        connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _drop_postgres_database(url: str) -> None:
+    assert POSTGRES_URL is not None
+    name = url.rsplit("/", 1)[1]
+    connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@dataclass
+class Server:
+    """The app under test, with a token per role and a GraphQL helper."""
+
+    client: httpx.AsyncClient
+    settings: Settings
+    tokens: dict[str, str]
+    backend: str
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        as_: str | None = "drh",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if as_ is not None:
+            all_headers.setdefault("Authorization", f"Token {self.tokens[as_]}")
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "drh"
+    ) -> dict[str, Any]:
+        response = await self.post(query, variables, as_=as_)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "drh"
+    ) -> dict[str, Any]:
+        body = await self.gql(query, variables, as_=as_)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@pytest.fixture(scope="session")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    backend = DATABASE
+    artifacts = tmp_path_factory.mktemp(f"artifacts-{backend}")
+    (artifacts / "datasets").mkdir()
+    shutil.copy(SHIPPED_DATASET, artifacts / "datasets" / SHIPPED_DATASET.name)
+    shutil.copy(REFERENCE_DATASET, artifacts / "datasets" / "reference.csv")
+    database_url = (
+        await _postgres_database()
+        if backend == "postgres"
+        else f"sqlite://{artifacts}/test.sqlite3"
+    )
+    settings = Settings(
+        artifacts_dir=artifacts,
+        database_url=database_url,
+        training_workers=2,
+        progress_interval=0.1,
+    )
+    await migrate(settings)
+    ready: asyncio.Future[Server] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+
+    async def hold() -> None:
+        # The lifespan and the transport open anyio cancel scopes, which must be
+        # entered and exited in one task; pytest-asyncio may tear a session fixture
+        # down from another, so one task holds them for the whole session.
+        app = create_app(settings)
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+            transport = ASGIWebSocketTransport(app=manager.app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver", timeout=60
+            ) as client:
+                tokens = {}
+                for role, options in ROLES.items():
+                    user = await create_user(f"{role}-user", password=f"{role}-password", **options)
+                    tokens[role] = await create_token(user, "tests")
+                ready.set_result(Server(client, settings, tokens, backend))
+                await stop.wait()
+
+    holder = asyncio.create_task(hold())
+    try:
+        done, _ = await asyncio.wait({holder, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if holder in done:
+            holder.result()  # start-up failed: raise its error here
+        yield ready.result()
+    finally:
+        stop.set()
+        await holder
+        if backend == "postgres":
+            await _drop_postgres_database(database_url)
+
+
+@pytest.fixture
+async def clean_runs(server: Server) -> Server:
+    """A server whose run table starts empty for this test."""
+    await TrainingRun.all().delete()
+    return server

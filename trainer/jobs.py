@@ -1,0 +1,205 @@
+"""The job that executes one training run, the same in a local pool worker and in Celery.
+
+It owns the run row's lifecycle: claim it (QUEUED → RUNNING) atomically so a run is
+trained at most once, train in a thread while this coroutine writes progress and
+heartbeats at a bounded rate and watches for cancellation, then record the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from models.training_runs import RunStatus, TrainingRun
+from trainer.artifacts import ArtifactPaths, UnsafePath
+from trainer.errors import TrainerError, TrainingCancelled
+from trainer.model_trainer import (
+    Hyperparameters,
+    ModelTrainer,
+    Stage,
+    TrainingConfig,
+    TrainingResult,
+)
+
+logger = logging.getLogger("trainer.jobs")
+
+# Share of the overall progress bar each stage covers; FITTING dominates because
+# growing the trees is where the time goes.
+_STAGE_SPAN = {
+    Stage.LOADING_DATA: (0.0, 0.05),
+    Stage.FITTING: (0.05, 0.90),
+    Stage.EVALUATING: (0.90, 0.95),
+    Stage.SAVING: (0.95, 1.0),
+}
+
+
+def overall_progress(stage: Stage, fraction: float) -> float:
+    start, end = _STAGE_SPAN[stage]
+    return round(start + (end - start) * min(max(fraction, 0.0), 1.0), 4)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    artifacts: ArtifactPaths
+    # How often a running job writes progress and a heartbeat, in seconds.
+    report_interval: float = 0.5
+    n_jobs: int = 1
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _ProgressBox:
+    """Latest progress from the training thread, read by the reporting coroutine."""
+
+    def __init__(self) -> None:
+        self.stage = Stage.LOADING_DATA
+        self.progress = 0.0
+        self.stop = threading.Event()
+
+    def update(self, stage: Stage, fraction: float) -> None:
+        self.stage = stage
+        self.progress = max(self.progress, overall_progress(stage, fraction))
+
+
+async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
+    """Train run `run_id` if it is still QUEUED; return its final status (None: skipped)."""
+    me = worker_name()
+    now = datetime.now(UTC)
+    claimed = await TrainingRun.filter(
+        id=run_id, status=RunStatus.QUEUED, cancel_requested=False
+    ).update(
+        status=RunStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker=me,
+        stage=Stage.LOADING_DATA.value,
+        progress=0.0,
+    )
+    if not claimed:
+        logger.info("run %s skipped: no longer queued", run_id)
+        return None
+    run = await TrainingRun.get(id=run_id)
+    logger.info("run %s started on %s (%s)", run_id, me, run.model_version)
+
+    box = _ProgressBox()
+    reporter = asyncio.create_task(_report(run_id, box, settings.report_interval))
+    try:
+        result = await asyncio.to_thread(_train, run, box, settings)
+    except TrainingCancelled:
+        return await _finish(run_id, RunStatus.CANCELLED, box, error="cancelled while running")
+    except TrainerError as exc:
+        logger.warning("run %s failed: %s", run_id, exc)
+        return await _finish(run_id, RunStatus.FAILED, box, error=str(exc))
+    except Exception as exc:
+        logger.exception("run %s failed with an unexpected error", run_id)
+        return await _finish(
+            run_id, RunStatus.FAILED, box, error=f"internal error: {type(exc).__name__}"
+        )
+    finally:
+        reporter.cancel()
+    return await _finish(run_id, RunStatus.COMPLETED, box, result=result, settings=settings)
+
+
+def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> TrainingResult:
+    try:
+        dataset = settings.artifacts.dataset(run.dataset_path)
+    except UnsafePath as exc:
+        # Checked when the run was accepted; checked again because the folder may have
+        # changed since (a link added), and this is the last line before reading.
+        raise TrainerError(f"dataset path refused: {exc}") from exc
+    config = TrainingConfig(
+        test_split=run.test_split,
+        random_state=run.random_state,
+        n_jobs=settings.n_jobs,
+        hyperparameters=Hyperparameters(
+            n_estimators=run.n_estimators,
+            max_depth=run.max_depth,
+            min_samples_split=run.min_samples_split,
+            min_samples_leaf=run.min_samples_leaf,
+            class_weight=run.class_weight,
+        ),
+    )
+    trainer = ModelTrainer(config, on_progress=box.update, should_stop=box.stop.is_set)
+    model_file = settings.artifacts.model_file(run.model_version)
+    return trainer.train(dataset, model_file, display_name=run.dataset_path)
+
+
+async def _report(run_id: int, box: _ProgressBox, interval: float) -> None:
+    """Write progress and a heartbeat every `interval` seconds; pick up cancellation."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING).update(
+                stage=box.stage.value, progress=box.progress, heartbeat_at=datetime.now(UTC)
+            )
+            row = await TrainingRun.filter(id=run_id).only("id", "cancel_requested").first()
+            if row is None or row.cancel_requested:
+                box.stop.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A database hiccup must not kill the training; the next tick retries.
+            logger.warning("run %s: could not write progress", run_id, exc_info=True)
+
+
+async def _finish(
+    run_id: int,
+    status: RunStatus,
+    box: _ProgressBox,
+    *,
+    error: str | None = None,
+    result: TrainingResult | None = None,
+    settings: JobSettings | None = None,
+) -> RunStatus:
+    values: dict[str, object] = {
+        "status": status,
+        "finished_at": datetime.now(UTC),
+        "heartbeat_at": datetime.now(UTC),
+        "stage": box.stage.value,
+        "progress": 1.0 if status is RunStatus.COMPLETED else box.progress,
+        "error_message": error,
+    }
+    if result is not None and settings is not None:
+        run = await TrainingRun.get(id=run_id).only("id", "model_version")
+        values.update(
+            model_path=settings.artifacts.relative(
+                settings.artifacts.model_file(run.model_version)
+            ),
+            model_sha256=result.model_sha256,
+            dataset_sha256=result.dataset_sha256,
+            accuracy=result.accuracy,
+            precision=result.precision,
+            recall=result.recall,
+            f1_score=result.f1_score,
+            training_duration_seconds=result.training_duration_seconds,
+            total_samples=result.total_samples,
+            train_samples=result.train_samples,
+            test_samples=result.test_samples,
+            dropped_rows=result.dropped_rows,
+            per_class_metrics=result.per_class_metrics,
+            confusion_matrix=result.confusion_matrix,
+            feature_importance=result.feature_importance,
+            features_used=result.features_used,
+        )
+    # Only the worker that holds the run may finish it: if a reaper already declared
+    # this worker dead, its late result must not overwrite that story.
+    await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING, worker=worker_name()).update(
+        **values
+    )
+    if status is RunStatus.COMPLETED:
+        logger.info(
+            "run %s finished: accuracy %.4f in %.2fs",
+            run_id,
+            result.accuracy if result else float("nan"),
+            result.training_duration_seconds if result else float("nan"),
+        )
+    else:
+        logger.info("run %s %s: %s", run_id, status.value.lower(), error)
+    return status
