@@ -14,7 +14,6 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -29,11 +28,13 @@ from tortoise.migrations.api import migrate as run_migrations
 from models.db import tortoise_config
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.context import Services
+from resolvers.run_updates import RunWatcher
 from schema import schema
 from schema.view import GraphQLView
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs import JobSettings
 from trainer.logs import configure_logging
+from trainer.reaper import fail_stale_runs, reap_forever
 from trainer.runners import JobRunner, LocalPoolRunner
 
 logger = logging.getLogger("main")
@@ -49,11 +50,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    training_backend: Literal["local"] = "local"
+    training_backend: Literal["local", "celery"] = "local"
     training_workers: int = 2
     training_n_jobs: int = 1
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
     progress_interval: float = 0.5
     stale_run_after: float = 30.0
+    subscription_poll_interval: float = 0.25
     graphiql: bool = True
     log_level: str = "INFO"
 
@@ -66,39 +69,32 @@ class Settings(BaseSettings):
         return ArtifactPaths.at(self.artifacts_dir)
 
 
-def build_runner(settings: Settings) -> JobRunner:
-    job_settings = JobSettings(
+def job_settings(settings: Settings) -> JobSettings:
+    return JobSettings(
         artifacts=settings.artifacts,
         report_interval=settings.progress_interval,
         n_jobs=settings.training_n_jobs,
+        stale_after=settings.stale_run_after,
     )
-    return LocalPoolRunner(settings.db_url, job_settings, settings.training_workers)
 
 
-async def recover_runs(settings: Settings, runner: JobRunner) -> None:
-    """Leave no run QUEUED or RUNNING forever after a restart.
+def build_runner(settings: Settings) -> JobRunner:
+    if settings.training_backend == "celery":
+        from trainer.celery_app import CeleryRunner
 
-    A RUNNING run whose heartbeat went stale lost its worker: it becomes FAILED. A QUEUED
-    run never started, so it is handed to the pool again; the job's atomic claim makes a
-    second submission of the same run harmless.
+        return CeleryRunner(settings.celery_broker_url)
+    return LocalPoolRunner(settings.db_url, job_settings(settings), settings.training_workers)
+
+
+async def requeue_local_runs(runner: JobRunner) -> None:
+    """After a restart, hand the local pool the runs that were queued but never started.
+
+    (Celery keeps its queue in the broker, so only the local backend needs this.) The
+    job's atomic claim makes a second submission of the same run harmless.
     """
-    stale = datetime.now(UTC) - timedelta(seconds=settings.stale_run_after)
-    interrupted = await TrainingRun.filter(
-        status=RunStatus.RUNNING, heartbeat_at__lt=stale
-    ).values_list("id", flat=True)
-    for run_id in interrupted:
-        await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED,
-            finished_at=datetime.now(UTC),
-            error_message="interrupted: its worker stopped (server restart or crash)",
-        )
-        logger.warning("run %s failed: interrupted, its worker stopped", run_id)
-    for run_id in (
-        await TrainingRun.filter(status=RunStatus.QUEUED)
-        .order_by("id")
-        .values_list("id", flat=True)
-    ):
-        runner.submit(run_id)
+    queued = await TrainingRun.filter(status=RunStatus.QUEUED).order_by("id")
+    for run_id in [run.id for run in queued]:
+        await runner.submit(run_id)
         logger.info("run %s re-queued after restart", run_id)
 
 
@@ -106,17 +102,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     settings.artifacts.ensure()
     runner = build_runner(settings)
-    services = Services(artifacts=settings.artifacts, jobs=runner)
+    watcher = RunWatcher(settings.subscription_poll_interval)
+    services = Services(artifacts=settings.artifacts, jobs=runner, watcher=watcher)
     graphql = GraphQLView(schema, services, graphiql=settings.graphiql)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
             await runner.start()
-            await recover_runs(settings, runner)
+            await fail_stale_runs(settings.stale_run_after)
+            if settings.training_backend == "local":
+                await requeue_local_runs(runner)
+            reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
             try:
                 yield
             finally:
+                reaper.cancel()
+                await watcher.stop()
                 await runner.stop()
 
     async def health(_request: object) -> JSONResponse:
@@ -270,6 +272,14 @@ def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from trainer.celery_app import configure_worker, run_worker
+
+    configure_worker(settings.celery_broker_url, settings.db_url, job_settings(settings))
+    run_worker(args.concurrency, settings.log_level)
+    return 0
+
+
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     asyncio.run(migrate(settings))
     return 0
@@ -289,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         handler=cmd_migrate
     )
+
+    worker = commands.add_parser("worker", help="run a Celery training worker")
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="runs trained at once by this worker"
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     createuser = commands.add_parser("createuser", help="create an account")
     createuser.add_argument("username")

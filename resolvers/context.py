@@ -9,6 +9,7 @@ from models.credentials import Identity, authenticate_token
 from resolvers.loaders import UserLoader
 
 if TYPE_CHECKING:
+    from resolvers.run_updates import RunWatcher
     from trainer.artifacts import ArtifactPaths
     from trainer.runners import JobRunner
 
@@ -19,6 +20,7 @@ class Services:
 
     artifacts: ArtifactPaths
     jobs: JobRunner
+    watcher: RunWatcher
     max_page_size: int = 100
     default_page_size: int = 20
 

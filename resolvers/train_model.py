@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 
-from models.training_runs import TrainingRun
+from models.training_runs import RunStatus, TrainingRun
 from resolvers.context import RequestContext
 from trainer.artifacts import UnsafePath
 
@@ -144,7 +144,18 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
         # Two requests raced for the same version; the unique index let one through.
         return TrainOutcome(errors=[_duplicate(version)])
     logger.info("run %s queued by %s (%s)", run.id, viewer.username if viewer else "-", version)
-    context.services.jobs.submit(run.id)
+    try:
+        await context.services.jobs.submit(run.id)
+    except Exception as exc:
+        # The row exists, so the request is not lost: it tells why it never ran.
+        logger.exception("run %s failed: could not be handed to a worker", run.id)
+        await TrainingRun.filter(id=run.id, status=RunStatus.QUEUED).update(
+            status=RunStatus.FAILED,
+            finished_at=datetime.now(UTC),
+            error_message=f"could not be handed to a training worker: {type(exc).__name__}",
+        )
+        await run.refresh_from_db()
+        return TrainOutcome(training_run=run)
     if data.wait:
         await context.services.jobs.wait(run.id)
         await run.refresh_from_db()

@@ -8,6 +8,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from schema.errors import ErrorCodes
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 from schema.types import TrainingRun, User
 
 
@@ -20,6 +21,7 @@ def build_schema() -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[TrainingRun, User],
         extensions=[
             ErrorCodes,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import accounts, train_model
+from resolvers.cancel_training_run import cancel_training_run
+from resolvers.training_runs import parse_run_id
 from schema.context import Info
 from schema.errors import UserError
 from schema.inputs import TrainModelInput
@@ -14,6 +16,12 @@ from schema.types import TrainingRun, User
 
 @strawberry.type
 class TrainModelPayload:
+    training_run: TrainingRun | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class CancelTrainingRunPayload:
     training_run: TrainingRun | None
     errors: list[UserError]
 
@@ -34,6 +42,16 @@ class Mutation:
     )
     async def train_model(self, info: Info, input: TrainModelInput) -> TrainModelPayload:
         return await train_model.train_model(info.context, input)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description=(
+            "Cancel a run: at once when queued; a running one stops within about two "
+            "seconds and keeps no model file."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def cancel_training_run(self, info: Info, id: strawberry.ID) -> CancelTrainingRunPayload:
+        return await cancel_training_run(info.context, parse_run_id(str(id)))  # type: ignore[return-value]
 
     @strawberry.mutation(description="Exchange a username and password for a new API token.")
     async def login(self, username: str, password: str) -> LoginPayload:

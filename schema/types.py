@@ -81,6 +81,9 @@ class TrainingRun(relay.Node):
     status: TrainingRunStatus
     progress: float = strawberry.field(description="0 to 1, from work actually done.")
     error_message: str | None
+    cancel_requested: bool = strawberry.field(
+        description="A cancellation was asked for; a running job stops within seconds."
+    )
     accuracy: float | None
     precision: float | None = strawberry.field(description="Weighted over classes.")
     recall: float | None = strawberry.field(description="Weighted over classes.")

@@ -49,10 +49,26 @@ class JobSettings:
     # How often a running job writes progress and a heartbeat, in seconds.
     report_interval: float = 0.5
     n_jobs: int = 1
+    # A RUNNING run whose heartbeat is older than this lost its worker.
+    stale_after: float = 30.0
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_is_dead(worker: str | None) -> bool:
+    """True only when `worker` ran on this machine and its process no longer exists."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class _ProgressBox:

@@ -1,20 +1,29 @@
-"""Where training runs execute: a local pool of worker processes (the embedded default).
+"""Where training runs execute: a local pool of worker processes (the embedded default)
+or Celery workers on any number of machines.
 
-The web process only enqueues run ids; training happens in other processes so the
+The web process only hands over run ids; training happens in other processes so the
 server's event loop keeps answering while models fit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from trainer.jobs import JobSettings, execute_run
+from models.training_runs import ACTIVE_STATUSES, RunStatus, TrainingRun
+from trainer.jobs import JobSettings
+from trainer.reaper import fail_stale_runs
+from trainer.worker_process import init_worker_process, ready, run_in_worker_process
 
 logger = logging.getLogger("trainer.runners")
+
+# How often wait() looks at a run that this process cannot follow directly.
+WAIT_POLL_INTERVAL = 0.1
 
 
 class JobRunner(Protocol):
@@ -22,49 +31,29 @@ class JobRunner(Protocol):
 
     async def stop(self) -> None: ...
 
-    def submit(self, run_id: int) -> None:
+    async def submit(self, run_id: int) -> None:
         """Hand the (already committed, QUEUED) run to a worker."""
 
     async def wait(self, run_id: int) -> None:
-        """Return once the run has left QUEUED/RUNNING (or this runner lost track of it)."""
+        """Return once the run has left QUEUED/RUNNING."""
 
 
-# --- worker-process side -------------------------------------------------------------
-# Each pool process keeps one event loop and one database connection for its lifetime.
-_worker_loop: asyncio.AbstractEventLoop | None = None
-_worker_settings: JobSettings | None = None
+async def wait_until_final(run_id: int) -> None:
+    """Follow a run through the database, wherever it executes."""
+    # Polling, not an event: the run may be trained by another process or machine.
+    while await TrainingRun.filter(  # noqa: ASYNC110
+        id=run_id, status__in=list(ACTIVE_STATUSES)
+    ).exists():
+        await asyncio.sleep(WAIT_POLL_INTERVAL)
 
 
-def _init_worker(database_url: str, settings: JobSettings) -> None:
-    global _worker_loop, _worker_settings
-    from tortoise import Tortoise
-
-    from models.db import tortoise_config
-    from trainer.logs import configure_worker_logging
-
-    configure_worker_logging()
-    _worker_settings = settings
-    _worker_loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(_worker_loop)
-    # Global fallback: the context must outlive the init task and serve every later job.
-    _worker_loop.run_until_complete(
-        Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
-    )
-
-
-def _ready() -> bool:
-    return True
-
-
-def _run_in_worker(run_id: int) -> None:
-    assert _worker_loop is not None, "worker not initialised"
-    assert _worker_settings is not None, "worker not initialised"
-    _worker_loop.run_until_complete(execute_run(run_id, _worker_settings))
-
-
-# --- server side ---------------------------------------------------------------------
 class LocalPoolRunner:
-    """A ProcessPoolExecutor started with the server and warmed up before the first run."""
+    """A ProcessPoolExecutor started with the server and warmed up before the first run.
+
+    A worker killed mid-run breaks the whole executor (that is how ProcessPoolExecutor
+    reports it): the runner then starts a fresh pool, has the dead worker's run declared
+    FAILED at once, and re-submits the runs that had not started yet.
+    """
 
     def __init__(self, database_url: str, settings: JobSettings, workers: int) -> None:
         assert workers >= 1, "the local pool needs at least one worker"
@@ -72,20 +61,26 @@ class LocalPoolRunner:
         self._settings = settings
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: dict[int, Future[None]] = {}
+        self._pending: dict[int, Future[str | None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._restart = asyncio.Lock()
 
-    async def start(self) -> None:
-        self._pool = ProcessPoolExecutor(
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self._workers,
             # spawn, not fork: the server holds an event loop and open connections that a
             # forked child must not inherit.
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
+            initializer=init_worker_process,
             initargs=(self._database_url, self._settings),
         )
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pool = self._new_pool()
         # Start the processes (and their scikit-learn imports) now rather than at the
         # first trainModel, which would otherwise pay seconds of start-up.
-        warmups = [self._pool.submit(_ready) for _ in range(self._workers)]
+        warmups = [self._pool.submit(ready) for _ in range(self._workers)]
         await asyncio.gather(*(asyncio.wrap_future(f) for f in warmups))
         logger.info("local training pool ready with %d worker(s)", self._workers)
 
@@ -94,18 +89,39 @@ class LocalPoolRunner:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def submit(self, run_id: int) -> None:
+    async def submit(self, run_id: int) -> None:
         assert self._pool is not None, "runner not started"
-        future = self._pool.submit(_run_in_worker, run_id)
+        future = self._pool.submit(run_in_worker_process, run_id)
         self._pending[run_id] = future
         future.add_done_callback(lambda f: self._done(run_id, f))
 
-    def _done(self, run_id: int, future: Future[None]) -> None:
-        self._pending.pop(run_id, None)
-        if not future.cancelled() and future.exception() is not None:
-            logger.error("run %s: worker failed", run_id, exc_info=future.exception())
+    def _done(self, run_id: int, future: Future[str | None]) -> None:
+        """Called on the executor's thread when a job ends, however it ends."""
+        if self._pending.get(run_id) is future:
+            del self._pending[run_id]
+        if future.cancelled():
+            return
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool) and self._loop is not None:
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._recover(run_id)))
+        elif error is not None:
+            logger.error("run %s: worker failed", run_id, exc_info=error)
+
+    async def _recover(self, run_id: int) -> None:
+        async with self._restart:
+            if self._pool is not None and getattr(self._pool, "_broken", False):
+                logger.error("a training worker process died; starting a fresh pool")
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+        await fail_stale_runs(self._settings.stale_after)
+        if await TrainingRun.filter(id=run_id, status=RunStatus.QUEUED).exists():
+            logger.info("run %s re-submitted after a worker crash", run_id)
+            await self.submit(run_id)
 
     async def wait(self, run_id: int) -> None:
         future = self._pending.get(run_id)
         if future is not None:
-            await asyncio.shield(asyncio.wrap_future(future))
+            # However the job ended, the run's row tells what happened; _done logged it.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.wrap_future(future))
+        await wait_until_final(run_id)

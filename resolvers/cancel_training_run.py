@@ -1,0 +1,51 @@
+"""cancelTrainingRun: a queued run is cancelled at once; a running one is asked to stop.
+
+A running job checks the flag with every progress report (PROGRESS_INTERVAL) and
+between chunks of trees, then records CANCELLED and removes its partial model file.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from models.training_runs import RunStatus, TrainingRun
+from resolvers.context import RequestContext
+from resolvers.train_model import FieldError, TrainOutcome
+
+logger = logging.getLogger("resolvers.cancel_training_run")
+
+
+async def cancel_training_run(context: RequestContext, run_id: int | None) -> TrainOutcome:
+    run = await TrainingRun.get_or_none(id=run_id) if run_id is not None else None
+    if run is None:
+        return TrainOutcome(errors=[FieldError(["id"], "no such training run", "NOT_FOUND")])
+    viewer = await context.viewer()
+    who = viewer.username if viewer else "-"
+    # Conditional updates: whichever of the worker and this request acts first wins,
+    # and the loser sees zero rows updated.
+    if await TrainingRun.filter(id=run.id, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=datetime.now(UTC),
+        error_message=f"cancelled by {who} before it started",
+    ):
+        logger.info("run %s cancelled by %s while queued", run.id, who)
+    elif await TrainingRun.filter(id=run.id, status=RunStatus.RUNNING).update(
+        cancel_requested=True
+    ):
+        logger.info("run %s: cancellation requested by %s", run.id, who)
+    else:
+        await run.refresh_from_db()
+        return TrainOutcome(
+            training_run=run,
+            errors=[
+                FieldError(
+                    ["id"],
+                    f"run {run.id} has already ended ({run.status.value}); nothing to cancel",
+                    "INVALID_STATE",
+                )
+            ],
+        )
+    await run.refresh_from_db()
+    return TrainOutcome(training_run=run)

@@ -1,0 +1,59 @@
+"""trainingRunUpdated over a real WebSocket (graphql-transport-ws) against the ASGI app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from httpx_ws import aconnect_ws
+
+from tests.conftest import Server
+
+TRAIN = """
+mutation Train($input: TrainModelInput!) {
+  trainModel(input: $input) { trainingRun { id databaseId status } errors { code field } }
+}
+"""
+FOLLOW = """
+subscription Follow($id: ID!) {
+  trainingRunUpdated(id: $id) { databaseId status stage progress }
+}
+"""
+
+
+async def follow(server: Server, run_id: str, role: str | None = "drh") -> list[dict[str, Any]]:
+    """Subscribe and collect every message until the server completes the operation."""
+    payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
+    async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send_json({"type": "connection_init", "payload": payload})
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": FOLLOW, "variables": {"id": run_id}},
+            }
+        )
+        messages = []
+        while True:
+            message = await ws.receive_json(timeout=60)
+            messages.append(message)
+            if message["type"] in {"complete", "error"}:
+                return messages
+
+
+async def test_subscriber_sees_progress_in_order_until_the_final_state(clean_runs: Server) -> None:
+    data = await clean_runs.data(
+        TRAIN, {"input": {"hyperparameters": {"nEstimators": 500}, "wait": False}}
+    )
+    run = data["trainModel"]["trainingRun"]
+
+    messages = await follow(clean_runs, run["id"])
+
+    updates = [m["payload"]["data"]["trainingRunUpdated"] for m in messages if m["type"] == "next"]
+    print(updates)
+    assert messages[-1]["type"] == "complete"
+    assert updates[-1]["status"] == "COMPLETED"
+    assert updates[-1]["progress"] == 1.0
+    progress = [u["progress"] for u in updates]
+    assert progress == sorted(progress)
+    assert len({u["progress"] for u in updates if u["stage"] == "FITTING"}) >= 3
