@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from tortoise import Tortoise
@@ -29,7 +31,8 @@ from models.db import tortoise_config
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.context import Services
 from resolvers.run_updates import RunWatcher
-from schema import schema
+from schema import QueryLimits, build_schema, schema
+from schema.middleware import BodySizeLimit, SecurityHeaders
 from schema.view import GraphQLView
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs import JobSettings
@@ -58,6 +61,14 @@ class Settings(BaseSettings):
     stale_run_after: float = 30.0
     subscription_poll_interval: float = 0.25
     graphiql: bool = True
+    introspection: bool = True
+    cors_origins: list[str] = []
+    max_body_bytes: int = 100_000
+    max_query_depth: int = 12
+    max_query_tokens: int = 2000
+    max_query_aliases: int = 15
+    max_root_fields: int = 10
+    max_batch_operations: int = 10
     log_level: str = "INFO"
 
     @property
@@ -104,7 +115,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     runner = build_runner(settings)
     watcher = RunWatcher(settings.subscription_poll_interval)
     services = Services(artifacts=settings.artifacts, jobs=runner, watcher=watcher)
-    graphql = GraphQLView(schema, services, graphiql=settings.graphiql)
+    api_schema = build_schema(
+        QueryLimits(
+            max_depth=settings.max_query_depth,
+            max_tokens=settings.max_query_tokens,
+            max_aliases=settings.max_query_aliases,
+            max_root_fields=settings.max_root_fields,
+        ),
+        introspection=settings.introspection,
+        max_batch_operations=settings.max_batch_operations,
+    )
+    graphql = GraphQLView(api_schema, services, graphiql=settings.graphiql)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,6 +156,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            *(
+                [
+                    Middleware(
+                        CORSMiddleware,
+                        allow_origins=settings.cors_origins,
+                        allow_methods=["GET", "POST"],
+                        allow_headers=["authorization", "content-type"],
+                    )
+                ]
+                if settings.cors_origins
+                else []
+            ),
+        ],
     )
     app.state.services = services
     return app
@@ -186,6 +223,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,
+        ws_max_size=settings.max_body_bytes,
         log_level=settings.log_level.lower(),
     )
     return 0

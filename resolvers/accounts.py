@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from models.credentials import Identity, create_token, identity_of, verify_password
 from models.users import User
-from resolvers.errors import ApiError
+from resolvers.context import RequestContext
+from resolvers.errors import ApiError, RateLimited
 
 logger = logging.getLogger("resolvers.accounts")
 
@@ -23,7 +24,15 @@ class LoginResult:
     user: Identity
 
 
-async def login(username: str, password: str, token_name: str = "login") -> LoginResult:
+async def login(
+    context: RequestContext, username: str, password: str, token_name: str = "login"
+) -> LoginResult:
+    wait = context.services.login_limiter.retry_after(username, context.client_address)
+    if wait > 0:
+        logger.warning("login rate-limited for %r from %s", username[:150], context.client_address)
+        raise RateLimited(
+            f"too many login attempts; retry in {wait:.0f} s", retry_after=round(wait, 1)
+        )
     user = await verify_password(username, password)
     if user is None:
         logger.info("login refused for %r", username[:150])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.credentials import Identity, authenticate_token
 from resolvers.loaders import UserLoader
+from resolvers.rate_limit import LoginLimiter
 
 if TYPE_CHECKING:
     from resolvers.run_updates import RunWatcher
@@ -21,6 +22,7 @@ class Services:
     artifacts: ArtifactPaths
     jobs: JobRunner
     watcher: RunWatcher
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     max_page_size: int = 100
     default_page_size: int = 20
 

@@ -8,9 +8,10 @@ class ApiError(Exception):
 
     code = "BAD_USER_INPUT"
 
-    def __init__(self, message: str, *, argument: str | None = None) -> None:
+    def __init__(self, message: str, *, argument: str | None = None, **details: object) -> None:
         super().__init__(message)
         self.argument = argument
+        self.details = details
 
 
 class InvalidCursor(ApiError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -54,6 +54,13 @@ class Page:
     has_previous_page: bool
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Compare dates in one offset: SQLite compares stored dates as text. Naive = UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
 def encode_cursor(order: Order, run: TrainingRun) -> str:
     value = getattr(run, order.column)
     if isinstance(value, datetime):
@@ -73,11 +80,13 @@ def decode_cursor(order: Order, cursor: str) -> Position:
             f"this cursor belongs to the order {name!r}, not {order.name!r}: "
             "restart paging without after/before when changing the order"
         )
-    if not isinstance(run_id, int) or (value is None and not order.nullable):
+    if not isinstance(run_id, int) or not 0 <= run_id < 2**63:
+        raise InvalidCursor("malformed cursor")
+    if value is None and not order.nullable:
         raise InvalidCursor("malformed cursor")
     if order.column == "run_date":
         try:
-            value = datetime.fromisoformat(value)
+            value = as_utc(datetime.fromisoformat(value))
         except (TypeError, ValueError) as exc:
             raise InvalidCursor("malformed cursor") from exc
     elif value is not None and not isinstance(value, int | float):

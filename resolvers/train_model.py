@@ -22,7 +22,7 @@ from trainer.artifacts import UnsafePath
 logger = logging.getLogger("resolvers.train_model")
 
 DEFAULT_DATASET = "future_skills_dataset.csv"
-MODEL_VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NOTES_LENGTH = 5000
 MAX_RANDOM_STATE = 2**32 - 1
 
@@ -83,7 +83,7 @@ def validate(data: TrainModelInput, context: RequestContext) -> list[FieldError]
         )
     if not 0 <= data.random_state <= MAX_RANDOM_STATE:
         errors.append(_range_error(["randomState"], data.random_state, 0, MAX_RANDOM_STATE))
-    if data.model_version is not None and not MODEL_VERSION_PATTERN.match(data.model_version):
+    if data.model_version is not None and not MODEL_VERSION_PATTERN.fullmatch(data.model_version):
         errors.append(
             FieldError(
                 ["input", "modelVersion"],

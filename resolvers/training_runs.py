@@ -14,7 +14,14 @@ from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from resolvers.context import RequestContext
 from resolvers.errors import ApiError
-from resolvers.pagination import Order, Page, decode_cursor, encode_cursor, fetch_page
+from resolvers.pagination import (
+    Order,
+    Page,
+    as_utc,
+    decode_cursor,
+    encode_cursor,
+    fetch_page,
+)
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,9 @@ async def _filtered(run_filter: RunFilter | None) -> QuerySet[TrainingRun] | Non
     if run_filter.model_version is not None:
         queryset = queryset.filter(model_version=run_filter.model_version)
     if run_filter.run_date_from is not None:
-        queryset = queryset.filter(run_date__gte=run_filter.run_date_from)
+        queryset = queryset.filter(run_date__gte=as_utc(run_filter.run_date_from))
     if run_filter.run_date_to is not None:
-        queryset = queryset.filter(run_date__lte=run_filter.run_date_to)
+        queryset = queryset.filter(run_date__lte=as_utc(run_filter.run_date_to))
     return queryset
 
 
@@ -109,21 +116,29 @@ async def list_training_runs(
     return RunConnection(page, order, queryset)
 
 
+_MAX_DATABASE_ID = 2**63 - 1
+
+
+def parse_database_id(raw: str) -> int | None:
+    """A decimal id the database can hold, or None (ASCII digits only: int() and
+    str.isdigit() disagree on characters such as '²')."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if value <= _MAX_DATABASE_ID else None
+
+
 def parse_run_id(raw: str) -> int | None:
     """Accept a numeric database id or a global id of a TrainingRun; None if neither."""
-    if raw.isdigit():
-        return int(raw)
+    if raw.isascii() and raw.isdigit():
+        return parse_database_id(raw)
     try:
         decoded = base64.b64decode(raw, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     type_name, _, node_id = decoded.partition(":")
-    if type_name != "TrainingRun" or not node_id.isdigit():
-        return None
-    return int(node_id)
+    return parse_database_id(node_id) if type_name == "TrainingRun" else None
 
 
 async def get_training_run(run_id: int) -> TrainingRun | None:
-    if run_id > 2**63 - 1:
-        return None
     return await TrainingRun.get_or_none(id=run_id)

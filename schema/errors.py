@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 from resolvers.errors import ApiError
 from schema.enums import UserErrorCode
@@ -26,9 +25,27 @@ class UserError:
     code: UserErrorCode
 
 
+# strawberry's limit extensions report through the validation context with bare
+# GraphQLErrors, so their codes can only be attached here, from their documented messages.
+_LIMIT_MESSAGES = {
+    " exceeds maximum operation depth of ": "QUERY_TOO_DEEP",
+    " aliases found. Allowed: ": "TOO_MANY_ALIASES",
+    "GraphQL introspection has been disabled": "INTROSPECTION_DISABLED",
+}
+
+
 def _classify(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     extensions = dict(error.extensions or {})
+    if isinstance(error, GraphQLSyntaxError):
+        too_long = error.message.startswith("Syntax Error: Document contains more than")
+        extensions["code"] = "TOO_MANY_TOKENS" if too_long else "GRAPHQL_PARSE_FAILED"
+        error.extensions = extensions
+        return error
+    if original is None:
+        for fragment, code in _LIMIT_MESSAGES.items():
+            if fragment in error.message:
+                extensions["code"] = code
     if original is None or isinstance(original, GraphQLError):
         # Raised as a GraphQL error on purpose (permissions carry their own code) or
         # produced by parsing and validation, which describe the document itself.
@@ -41,6 +58,7 @@ def _classify(error: GraphQLError) -> GraphQLError:
         extensions["code"] = original.code
         if original.argument:
             extensions["argument"] = original.argument
+        extensions.update(original.details)
         error.extensions = extensions
         return error
     error_id = uuid.uuid4().hex[:12]
@@ -53,9 +71,11 @@ def _classify(error: GraphQLError) -> GraphQLError:
     )
 
 
-class ErrorCodes(strawberry.extensions.SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and getattr(result, "errors", None):
-            result.errors = [_classify(error) for error in result.errors]
+def classify_errors(errors: list[GraphQLError]) -> None:
+    """Give each error its code and mask unexpected ones, in place.
+
+    In place because strawberry builds the response from this very list after calling
+    Schema.process_errors, on every path (parse and validation errors, execution errors,
+    subscriptions); a SchemaExtension does not see the errors of the early paths.
+    """
+    errors[:] = [_classify(error) for error in errors]

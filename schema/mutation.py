@@ -54,5 +54,5 @@ class Mutation:
         return await cancel_training_run(info.context, parse_run_id(str(id)))  # type: ignore[return-value]
 
     @strawberry.mutation(description="Exchange a username and password for a new API token.")
-    async def login(self, username: str, password: str) -> LoginPayload:
-        return await accounts.login(username, password)  # type: ignore[return-value]
+    async def login(self, info: Info, username: str, password: str) -> LoginPayload:
+        return await accounts.login(info.context, username, password)  # type: ignore[return-value]

@@ -44,9 +44,9 @@ class Query:
         permission_classes=[IsHRStaffOrManager],
     )
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
-        if not id.node_id.isdigit():
+        key = training_runs.parse_database_id(id.node_id)
+        if key is None:
             return None
-        key = int(id.node_id)
         if id.type_name == "TrainingRun":
             return await training_runs.get_training_run(key)  # type: ignore[return-value]
         if id.type_name == "User":

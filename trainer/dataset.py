@@ -145,6 +145,9 @@ def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
                 io.BufferedReader(hashing, _READ_CHUNK_BYTES),
                 dtype={column: str for column in (*CATEGORICAL_COLUMNS, TARGET_COLUMN)},
                 encoding="utf-8",
+                # Never take the first column for an index: a trailing comma on every
+                # row would otherwise shift all columns left without a word.
+                index_col=False,
             )
             hashing.drain()
         except pd.errors.EmptyDataError:

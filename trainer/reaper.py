@@ -31,7 +31,7 @@ async def fail_stale_runs(stale_after: float) -> list[int]:
     for run_id, worker, heartbeat in running:
         if worker_is_dead(worker):
             reason = f"worker lost: process {worker} died (killed or crashed) while training"
-        elif heartbeat is None or heartbeat < threshold:
+        elif heartbeat is not None and heartbeat < threshold:
             reason = (
                 f"worker lost: {worker or 'its worker'} sent no heartbeat for "
                 f"{stale_after:g} s (killed, crashed or restarted)"

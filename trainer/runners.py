@@ -38,6 +38,16 @@ class JobRunner(Protocol):
         """Return once the run has left QUEUED/RUNNING."""
 
 
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    # Before 3.14 the executor has no public way to stop busy workers.
+    for process in list((pool._processes or {}).values()):
+        process.terminate()
+
+
 async def wait_until_final(run_id: int) -> None:
     """Follow a run through the database, wherever it executes."""
     # Polling, not an event: the run may be trained by another process or machine.
@@ -85,9 +95,16 @@ class LocalPoolRunner:
         logger.info("local training pool ready with %d worker(s)", self._workers)
 
     async def stop(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Stop at once: queued jobs are dropped (they stay QUEUED in the database and
+        are re-submitted at the next start), running ones are killed and recorded as
+        FAILED, interrupted. Waiting for a long training would hold up a restart."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        _terminate_workers(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.sleep(0.1)  # let the killed processes disappear before the check
+        await fail_stale_runs(self._settings.stale_after)
 
     async def submit(self, run_id: int) -> None:
         assert self._pool is not None, "runner not started"
@@ -108,13 +125,17 @@ class LocalPoolRunner:
             logger.error("run %s: worker failed", run_id, exc_info=error)
 
     async def _recover(self, run_id: int) -> None:
+        if self._pool is None:  # stopping: the server is shutting down
+            return
         async with self._restart:
             if self._pool is not None and getattr(self._pool, "_broken", False):
                 logger.error("a training worker process died; starting a fresh pool")
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
         await fail_stale_runs(self._settings.stale_after)
-        if await TrainingRun.filter(id=run_id, status=RunStatus.QUEUED).exists():
+        if self._pool is not None and await TrainingRun.filter(
+            id=run_id, status=RunStatus.QUEUED
+        ).exists():
             logger.info("run %s re-submitted after a worker crash", run_id)
             await self.submit(run_id)
 

@@ -1,0 +1,80 @@
+"""Limits that refuse abusive documents during validation, before any resolver runs.
+
+strawberry's own extensions do the work where they exist; schema.errors gives each
+refusal a stable `extensions.code` so clients can tell which limit they hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+)
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    max_depth: int = 12
+    max_tokens: int = 2000
+    max_aliases: int = 15
+    max_root_fields: int = 10
+
+
+def _count_root_fields(selection_set: SelectionSetNode, context: object) -> int:
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += 1
+        elif isinstance(selection, InlineFragmentNode):
+            count += _count_root_fields(selection.selection_set, context)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = context.get_fragment(selection.name.value)  # type: ignore[attr-defined]
+            if fragment is not None:
+                count += _count_root_fields(fragment.selection_set, context)
+    return count
+
+
+def max_root_fields_rule(limit: int) -> type[ValidationRule]:
+    class MaxRootFields(ValidationRule):
+        """Bounds how many top-level fields one operation asks for."""
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> None:
+            count = _count_root_fields(node.selection_set, self.context)
+            if count > limit:
+                self.report_error(
+                    GraphQLError(
+                        f"operation selects {count} root fields; at most {limit} are allowed",
+                        node,
+                        extensions={"code": "TOO_MANY_ROOT_FIELDS"},
+                    )
+                )
+
+    return MaxRootFields
+
+
+def limit_extensions(limits: QueryLimits, *, introspection: bool) -> list[Callable[[], object]]:
+    """Factories, so that each operation gets fresh extension instances."""
+    factories: list[Callable[[], object]] = [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: AddValidationRules([max_root_fields_rule(limits.max_root_fields)]),
+    ]
+    if not introspection:
+        factories.append(DisableIntrospection)
+    return factories
