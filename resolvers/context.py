@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,10 @@ class RequestContext:
     """One per HTTP request or WebSocket connection.
 
     The caller is resolved lazily and once: queries that need no identity (login) cost no
-    token lookup, and a page of runs costs one lookup however many fields check it.
+    token lookup, and a page of runs costs one lookup however many fields check it. A
+    WebSocket lives for hours, so there the identity is looked up again once it is
+    `recheck_after` seconds old: a revoked token or a deactivated user stops working on
+    open connections too.
     """
 
     services: Services
@@ -53,17 +57,22 @@ class RequestContext:
     # Set by strawberry from a WebSocket's connection_init payload.
     connection_params: Any = None
     users: UserLoader = field(default_factory=UserLoader)
+    recheck_after: float | None = None
     _identity: Identity | None = None
-    _resolved: bool = False
+    _resolved_at: float | None = None
 
     async def viewer(self) -> Identity | None:
-        if not self._resolved:
+        now = time.monotonic()
+        stale = self._resolved_at is None or (
+            self.recheck_after is not None and now - self._resolved_at > self.recheck_after
+        )
+        if stale:
             self._identity = await authenticate_token(self.token) if self.token else None
-            self._resolved = True
+            self._resolved_at = now
         return self._identity
 
-    def authenticate_as(self, token: str | None) -> None:
+    def authenticate_as(self, token: str | None, *, recheck_after: float) -> None:
         """Replace the credentials, as a WebSocket connection_init payload does."""
         self.token = token
-        self._identity = None
-        self._resolved = False
+        self.recheck_after = recheck_after
+        self._resolved_at = None

@@ -17,6 +17,9 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.context import RequestContext, Services, token_from_authorization
 from schema.middleware import graphql_error_body
 
+# How long an open WebSocket may rely on an identity before looking it up again.
+WEBSOCKET_RECHECK_SECONDS = 5.0
+
 _HTTP_ERROR_CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
@@ -68,10 +71,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
         subscription then checks its own permission, as a query would.
         """
         token = _token_from_payload(context.connection_params)
-        if token is not None:
-            context.authenticate_as(token)
-            if await context.viewer() is None:
-                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        context.authenticate_as(token, recheck_after=WEBSOCKET_RECHECK_SECONDS)
+        if token is not None and await context.viewer() is None:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         return UNSET
 
 
