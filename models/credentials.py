@@ -116,26 +116,40 @@ async def revoke_token(token_id: int) -> bool:
 
 
 async def authenticate_token(key: str) -> Identity | None:
-    """Resolve a presented token to an identity, or None when it is unknown or revoked."""
+    """Resolve a presented token to an identity, or None when unknown, revoked or inactive.
+
+    One query (token, user and groups joined): it runs on nearly every request.
+    """
     if not key.startswith(TOKEN_PREFIX) or len(key) > 100:
         return None
     digest = _token_digest(key)
-    token = (
-        await ApiToken.filter(key_hash=digest, revoked_at__isnull=True)
-        .select_related("user")
-        .first()
+    rows = await ApiToken.filter(
+        key_hash=digest, revoked_at__isnull=True, user__is_active=True
+    ).values(
+        "id",
+        "key_hash",
+        "last_used_at",
+        "user_id",
+        "user__username",
+        "user__is_superuser",
+        "user__groups__name",
     )
     # The index lookup already matched; the constant-time compare keeps the final
     # equality check free of timing differences all the same.
-    if token is None or not hmac.compare_digest(token.key_hash, digest):
+    if not rows or not hmac.compare_digest(rows[0]["key_hash"], digest):
         return None
-    user: User = token.user
-    if not user.is_active:
-        return None
+    token = rows[0]
     now = datetime.now(UTC)
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        await ApiToken.filter(id=token.id).update(last_used_at=now)
-    return await identity_of(user)
+    if token["last_used_at"] is None or now - token["last_used_at"] > LAST_USED_RESOLUTION:
+        await ApiToken.filter(id=token["id"]).update(last_used_at=now)
+    groups = sorted(row["user__groups__name"] for row in rows if row["user__groups__name"])
+    return Identity(
+        id=token["user_id"],
+        username=token["user__username"],
+        is_superuser=token["user__is_superuser"],
+        groups=tuple(groups),
+        scopes=scopes_for(token["user__is_superuser"], set(groups)),
+    )
 
 
 async def verify_password(username: str, password: str) -> User | None:

@@ -80,6 +80,9 @@ class TrainingRun(Model):
     trained_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.User", related_name="training_runs", null=True, on_delete=fields.SET_NULL
     )
+    # Copied from the user when the run is created (usernames never change) so that a
+    # page of runs needs no second query to show who trained each one.
+    trained_by_username = fields.CharField(max_length=150, null=True)
     notes = fields.TextField(default="")
 
     class Meta:

@@ -138,6 +138,7 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
             min_samples_leaf=hp.min_samples_leaf,
             class_weight=hp.class_weight.value if hp.class_weight is not None else None,
             trained_by_id=viewer.id if viewer else None,
+            trained_by_username=viewer.username if viewer else None,
             notes=data.notes,
         )
     except IntegrityError:

@@ -93,7 +93,9 @@ async def list_training_runs(
     after: str | None = None,
     before: str | None = None,
     run_filter: RunFilter | None = None,
+    columns: set[str] | None = None,
 ) -> RunConnection:
+    """One page of runs. `columns`: load only these (plus what cursors need); None: all."""
     size = _page_size(context, first, last)
     backwards = last is not None or (before is not None and first is None)
     if backwards and after is not None:
@@ -106,7 +108,7 @@ async def list_training_runs(
     if queryset is None:
         return RunConnection(Page([], False, False), order, TrainingRun.filter(id__in=[]))
     page = await fetch_page(
-        queryset,
+        queryset if columns is None else queryset.only(*columns, "id", order.column),
         order,
         limit=size,
         after=after_position,

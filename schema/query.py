@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import strawberry
 from strawberry import relay
+from strawberry.types.nodes import SelectedField, Selection
 
 from models.training_runs import RunStatus
 from resolvers import training_runs
@@ -13,12 +16,41 @@ from schema.context import Info
 from schema.enums import OrderDirection
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.permissions import IsAuthenticated, IsHRStaffOrManager
-from schema.types import TrainingRun, User
+from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
 
 
 def _order(order: TrainingRunOrder | None) -> Order:
     order = order or TrainingRunOrder()
     return Order(column=order.field.value, descending=order.direction is OrderDirection.DESC)
+
+
+def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
+    """Fields of a selection set, looking through fragments."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+def _run_columns(info: Info) -> set[str] | None:
+    """Columns the selected TrainingRun fields read; None (all columns) if unsure."""
+    columns: set[str] = set()
+    for connection_field in _fields(info.selected_fields):
+        for part in _fields(connection_field.selections):
+            if part.name == "nodes":
+                runs = part.selections
+            elif part.name == "edges":
+                runs = [
+                    s for e in _fields(part.selections) if e.name == "node" for s in e.selections
+                ]
+            else:
+                continue
+            for field in _fields(runs):
+                if field.name not in RUN_FIELD_COLUMNS:
+                    return None
+                columns.update(RUN_FIELD_COLUMNS[field.name])
+    return columns
 
 
 def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | None:
@@ -85,4 +117,5 @@ class Query:
             after=after,
             before=before,
             run_filter=_filter(filter),
+            columns=_run_columns(info),
         )

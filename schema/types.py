@@ -3,6 +3,7 @@ identities), so a page of runs is serialised without copying each row first."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -150,14 +151,73 @@ class TrainingRun(relay.Node):
         return await info.context.users.load(root.trained_by_id)  # type: ignore[return-value]
 
     @strawberry.field
-    async def trained_by_username(
+    def trained_by_username(
         self, root: strawberry.Parent[TrainingRunRow], info: Info
     ) -> str | None:
-        if root.trained_by_id is None:
-            return None
-        user = await info.context.users.load(root.trained_by_id)
-        return user.username if user else None
+        # Stored on the run since migration 0003; rows written otherwise fall back to the
+        # user loader. Not `async`: the common path then costs no coroutine per row.
+        if root.trained_by_username is not None or root.trained_by_id is None:
+            return root.trained_by_username
+        return _username(info.context.users.load(root.trained_by_id))  # type: ignore[return-value]
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
         return isinstance(obj, TrainingRunRow | cls)
+
+
+async def _username(identity: Awaitable[Identity | None]) -> str | None:
+    user = await identity
+    return user.username if user else None
+
+
+# The columns each TrainingRun field reads, so a page loads only what was selected (the
+# JSON metric columns are most of a row's width). A field missing here loads every column.
+RUN_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "__typename": (),
+    "id": ("id",),
+    "databaseId": ("id",),
+    "hyperparameters": (
+        "n_estimators",
+        "max_depth",
+        "min_samples_split",
+        "min_samples_leaf",
+        "class_weight",
+    ),
+    "trainedBy": ("trained_by_id",),
+    "trainedByUsername": ("trained_by_username", "trained_by_id"),
+    **{
+        name: (column,)
+        for name, column in {
+            "runDate": "run_date",
+            "startedAt": "started_at",
+            "finishedAt": "finished_at",
+            "modelVersion": "model_version",
+            "modelPath": "model_path",
+            "modelSha256": "model_sha256",
+            "datasetPath": "dataset_path",
+            "datasetSha256": "dataset_sha256",
+            "status": "status",
+            "stage": "stage",
+            "progress": "progress",
+            "errorMessage": "error_message",
+            "cancelRequested": "cancel_requested",
+            "accuracy": "accuracy",
+            "precision": "precision",
+            "recall": "recall",
+            "f1Score": "f1_score",
+            "totalSamples": "total_samples",
+            "trainSamples": "train_samples",
+            "testSamples": "test_samples",
+            "droppedRows": "dropped_rows",
+            "testSplit": "test_split",
+            "nEstimators": "n_estimators",
+            "randomState": "random_state",
+            "trainingDurationSeconds": "training_duration_seconds",
+            "featuresUsed": "features_used",
+            "notes": "notes",
+            "perClassMetrics": "per_class_metrics",
+            "confusionMatrix": "confusion_matrix",
+            "featureImportance": "feature_importance",
+        }.items()
+    },
+}
