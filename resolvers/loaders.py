@@ -15,7 +15,7 @@ async def _load_identities(ids: list[int]) -> list[Identity | None]:
 
 
 class UserLoader(DataLoader[int, Identity | None]):
-    """Users (with their groups) by id: two queries per page of runs, whatever its size."""
+    """Users (with their groups) by id: three queries per page of runs, whatever its size."""
 
     def __init__(self) -> None:
         super().__init__(load_fn=_load_identities)

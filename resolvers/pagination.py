@@ -23,6 +23,7 @@ from models.training_runs import TrainingRun
 from resolvers.errors import InvalidCursor
 
 _NULLABLE = {"accuracy", "f1_score", "training_duration_seconds"}
+_MAX_ID = 2**31 - 1  # ids are 4-byte integers on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,15 @@ def encode_cursor(order: Order, run: TrainingRun) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(order: Order, cursor: str) -> Position:
+def decode_cursor(order: Order, cursor: str, argument: str = "after") -> Position:
+    try:
+        return _decode(order, cursor)
+    except InvalidCursor as exc:
+        exc.argument = argument
+        raise
+
+
+def _decode(order: Order, cursor: str) -> Position:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         name, value, run_id = orjson.loads(raw)
@@ -80,7 +89,7 @@ def decode_cursor(order: Order, cursor: str) -> Position:
             f"this cursor belongs to the order {name!r}, not {order.name!r}: "
             "restart paging without after/before when changing the order"
         )
-    if not isinstance(run_id, int) or not 0 <= run_id < 2**63:
+    if not isinstance(run_id, int) or not 0 <= run_id <= _MAX_ID:
         raise InvalidCursor("malformed cursor")
     if value is None and not order.nullable:
         raise InvalidCursor("malformed cursor")

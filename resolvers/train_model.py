@@ -119,7 +119,8 @@ def _duplicate(version: str) -> FieldError:
 async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOutcome:
     errors = validate(data, context)
     version = data.model_version or generated_model_version()
-    if not errors and await TrainingRun.filter(model_version=version).exists():
+    version_is_valid = not any(e.field == ["input", "modelVersion"] for e in errors)
+    if version_is_valid and await TrainingRun.filter(model_version=version).exists():
         errors.append(_duplicate(version))
     if errors:
         return TrainOutcome(errors=errors)

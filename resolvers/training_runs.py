@@ -103,7 +103,7 @@ async def list_training_runs(
     if not backwards and before is not None:
         raise ApiError("`before` goes with `last`; use `after` with `first`", argument="before")
     after_position = decode_cursor(order, after) if after else None
-    before_position = decode_cursor(order, before) if before else None
+    before_position = decode_cursor(order, before, "before") if before else None
     queryset = await _filtered(run_filter)
     if queryset is None:
         return RunConnection(Page([], False, False), order, TrainingRun.filter(id__in=[]))
@@ -118,7 +118,8 @@ async def list_training_runs(
     return RunConnection(page, order, queryset)
 
 
-_MAX_DATABASE_ID = 2**63 - 1
+# Ids are 4-byte integers (IntField) on PostgreSQL; larger numbers cannot name a row.
+MAX_DATABASE_ID = 2**31 - 1
 
 
 def parse_database_id(raw: str) -> int | None:
@@ -127,7 +128,7 @@ def parse_database_id(raw: str) -> int | None:
     if not (raw.isascii() and raw.isdigit()):
         return None
     value = int(raw)
-    return value if value <= _MAX_DATABASE_ID else None
+    return value if value <= MAX_DATABASE_ID else None
 
 
 def parse_run_id(raw: str) -> int | None:

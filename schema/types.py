@@ -139,10 +139,9 @@ class TrainingRun(relay.Node):
     ) -> list[FeatureImportance] | None:
         if root.feature_importance is None:
             return None
-        return [
-            FeatureImportance(feature=name, importance=value)
-            for name, value in root.feature_importance.items()
-        ]
+        # Sorted here: PostgreSQL's JSONB does not keep the stored key order.
+        ranked = sorted(root.feature_importance.items(), key=lambda item: -item[1])
+        return [FeatureImportance(feature=name, importance=value) for name, value in ranked]
 
     @strawberry.field
     async def trained_by(self, root: strawberry.Parent[TrainingRunRow], info: Info) -> User | None:

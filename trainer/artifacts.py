@@ -73,8 +73,9 @@ def contained_path(base: Path, relative: str) -> Path:
         candidate = current / pending.pop(0)
         try:
             mode = os.lstat(candidate).st_mode
-        except FileNotFoundError:
-            # Nothing there: the rest of the path cannot be a link, so it stays inside.
+        except (FileNotFoundError, NotADirectoryError):
+            # Nothing there (or a file where a folder should be): the rest of the path
+            # cannot be a link, so it stays inside; reading it fails later, clearly.
             return candidate.joinpath(*pending)
         if stat.S_ISLNK(mode):
             hops += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -141,15 +142,24 @@ def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
         try:
             # Every column is read, known or not: with usecols, pandas silently accepts rows
             # with too many fields, the sign of an unquoted comma that shifted a row.
-            frame = pd.read_csv(
-                io.BufferedReader(hashing, _READ_CHUNK_BYTES),
-                dtype={column: str for column in (*CATEGORICAL_COLUMNS, TARGET_COLUMN)},
-                encoding="utf-8",
-                # Never take the first column for an index: a trailing comma on every
-                # row would otherwise shift all columns left without a word.
-                index_col=False,
-            )
+            with warnings.catch_warnings():
+                # With index_col=False pandas only *warns* when the first data row has a
+                # field too many (later rows raise): make it an error there too.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    io.BufferedReader(hashing, _READ_CHUNK_BYTES),
+                    dtype={column: str for column in (*CATEGORICAL_COLUMNS, TARGET_COLUMN)},
+                    encoding="utf-8",
+                    # Never take the first column for an index: a trailing comma on every
+                    # row would otherwise shift all columns left without a word.
+                    index_col=False,
+                )
             hashing.drain()
+        except pd.errors.ParserWarning:
+            raise DataLoadError(
+                f"the dataset '{name}' is not a valid CSV file: its first data row has more "
+                "fields than the header (an unquoted comma in a value?)"
+            ) from None
         except pd.errors.EmptyDataError:
             raise DataLoadError(f"the dataset '{name}' is empty") from None
         except UnicodeDecodeError:
