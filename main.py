@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from tortoise import Tortoise
 from tortoise.contrib.starlette import RegisterTortoise
+from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api import migrate as run_migrations
 
 from models.db import tortoise_config
@@ -258,6 +259,9 @@ def cmd_createuser(settings: Settings, args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except IntegrityError:
+            print(f"error: user {args.username!r} already exists", file=sys.stderr)
             return 2
         kind = "password" if password else "token-only"
         print(f"created user {user.username} ({kind}, groups: {', '.join(args.group) or '-'})")

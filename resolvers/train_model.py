@@ -98,12 +98,17 @@ def validate(data: TrainModelInput, context: RequestContext) -> list[FieldError]
             )
         )
     try:
-        context.services.artifacts.dataset(data.dataset_path or DEFAULT_DATASET)
+        context.services.artifacts.dataset(dataset_of(data))
     except UnsafePath as exc:
         errors.append(
             FieldError(["input", "datasetPath"], f"dataset path {exc}", "PATH_NOT_ALLOWED")
         )
     return errors
+
+
+def dataset_of(data: TrainModelInput) -> str:
+    """The dataset asked for; only an absent path means the default (\"\" is refused)."""
+    return DEFAULT_DATASET if data.dataset_path is None else data.dataset_path
 
 
 def generated_model_version() -> str:
@@ -130,7 +135,7 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
     try:
         run = await TrainingRun.create(
             model_version=version,
-            dataset_path=data.dataset_path or DEFAULT_DATASET,
+            dataset_path=dataset_of(data),
             test_split=data.test_split,
             random_state=data.random_state,
             n_estimators=hp.n_estimators,

@@ -7,7 +7,7 @@ from enum import Enum
 import strawberry
 
 from models.training_runs import RunStatus
-from trainer.model_trainer import Stage
+from trainer.stages import Stage
 
 TrainingRunStatus = strawberry.enum(RunStatus, name="TrainingRunStatus")
 TrainingStage = strawberry.enum(Stage, name="TrainingStage")

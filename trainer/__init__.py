@@ -1,52 +1,6 @@
-"""The ML core: load a future-skills dataset, train and evaluate a model, save it safely.
+"""The ML core (dataset, model_trainer, generator: no web or database imports, so a worker
+process can run it alone) and the job runners that execute training runs (jobs, runners,
+worker_process, celery_app, reaper).
 
-Imports nothing from the web or database side, so a worker process can run it alone.
+Nothing is re-exported here: importing `trainer.stages` must not pull in scikit-learn.
 """
-
-from __future__ import annotations
-
-from trainer.dataset import (
-    CATEGORICAL_COLUMNS,
-    FEATURE_COLUMNS,
-    NUMERIC_COLUMNS,
-    TARGET_CLASSES,
-    TARGET_COLUMN,
-    Dataset,
-    load_dataset,
-)
-from trainer.errors import DataLoadError, TrainerError, TrainingCancelled, TrainingError
-from trainer.generator import GenerationSummary, generate_dataset
-from trainer.model_trainer import (
-    CLASS_WEIGHTS,
-    Hyperparameters,
-    ModelTrainer,
-    Stage,
-    TrainingConfig,
-    TrainingResult,
-    build_pipeline,
-    load_model,
-)
-
-__all__ = [
-    "CATEGORICAL_COLUMNS",
-    "CLASS_WEIGHTS",
-    "FEATURE_COLUMNS",
-    "NUMERIC_COLUMNS",
-    "TARGET_CLASSES",
-    "TARGET_COLUMN",
-    "DataLoadError",
-    "Dataset",
-    "GenerationSummary",
-    "Hyperparameters",
-    "ModelTrainer",
-    "Stage",
-    "TrainerError",
-    "TrainingCancelled",
-    "TrainingConfig",
-    "TrainingError",
-    "TrainingResult",
-    "build_pipeline",
-    "generate_dataset",
-    "load_dataset",
-    "load_model",
-]

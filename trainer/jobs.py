@@ -14,17 +14,15 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from models.training_runs import RunStatus, TrainingRun
 from trainer.artifacts import ArtifactPaths, UnsafePath
 from trainer.errors import TrainerError, TrainingCancelled
-from trainer.model_trainer import (
-    Hyperparameters,
-    ModelTrainer,
-    Stage,
-    TrainingConfig,
-    TrainingResult,
-)
+from trainer.stages import Stage
+
+if TYPE_CHECKING:
+    from trainer.model_trainer import TrainingResult
 
 logger = logging.getLogger("trainer.jobs")
 
@@ -124,6 +122,9 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
 
 
 def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> TrainingResult:
+    # Imported here: scikit-learn is for worker processes; servers import this module too.
+    from trainer.model_trainer import Hyperparameters, ModelTrainer, TrainingConfig
+
     try:
         dataset = settings.artifacts.dataset(run.dataset_path)
     except UnsafePath as exc:

@@ -17,7 +17,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from sklearn.utils import check_array
 
 from trainer.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
 from trainer.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
+from trainer.stages import Stage
 
 __all__ = [
     "CLASS_WEIGHTS",
@@ -54,15 +54,6 @@ _TARGET_CHUNK_SECONDS = 0.5
 # Upper bound on chunks for fast fits, where each extra fit call's overhead would dominate.
 _MAX_CHUNKS = 50
 _MISSING_CATEGORY = "(missing)"
-
-
-class Stage(StrEnum):
-    """Where a run is; the values are what job runners store and the API shows."""
-
-    LOADING_DATA = "LOADING_DATA"
-    FITTING = "FITTING"
-    EVALUATING = "EVALUATING"
-    SAVING = "SAVING"
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trainer import (
-    FEATURE_COLUMNS,
-    TARGET_COLUMN,
-    ModelTrainer,
-    TrainingConfig,
-    generate_dataset,
-    load_dataset,
-)
+from trainer.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
+from trainer.generator import generate_dataset
+from trainer.model_trainer import ModelTrainer, TrainingConfig
 
 SHIPPED = Path(__file__).parents[2] / "artifacts" / "datasets" / "future_skills_dataset.csv"
 

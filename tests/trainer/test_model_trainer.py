@@ -11,22 +11,17 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 import trainer.model_trainer
-from trainer import (
-    FEATURE_COLUMNS,
-    TARGET_COLUMN,
-    DataLoadError,
+from trainer.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
+from trainer.errors import DataLoadError, TrainerError, TrainingCancelled, TrainingError
+from trainer.generator import generate_dataset
+from trainer.model_trainer import (
     Hyperparameters,
     ModelTrainer,
-    Stage,
-    TrainerError,
-    TrainingCancelled,
     TrainingConfig,
-    TrainingError,
     build_pipeline,
-    generate_dataset,
-    load_dataset,
     load_model,
 )
+from trainer.stages import Stage
 
 REST_ORIGINAL = Path(__file__).parents[1] / "data" / "rest_original_future_skills_dataset.csv"
 FAST = TrainingConfig(hyperparameters=Hyperparameters(n_estimators=20, max_depth=8))
