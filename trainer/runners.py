@@ -133,9 +133,10 @@ class LocalPoolRunner:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
         await fail_stale_runs(self._settings.stale_after)
-        if self._pool is not None and await TrainingRun.filter(
-            id=run_id, status=RunStatus.QUEUED
-        ).exists():
+        if (
+            self._pool is not None
+            and await TrainingRun.filter(id=run_id, status=RunStatus.QUEUED).exists()
+        ):
             logger.info("run %s re-submitted after a worker crash", run_id)
             await self.submit(run_id)
 
