@@ -68,13 +68,20 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
 
 
 def limit_extensions(limits: QueryLimits, *, introspection: bool) -> list[Callable[[], object]]:
-    """Factories, so that each operation gets fresh extension instances."""
-    factories: list[Callable[[], object]] = [
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-        lambda: AddValidationRules([max_root_fields_rule(limits.max_root_fields)]),
+    """Factories giving each operation its extensions, all sharing ONE set of rule classes.
+
+    strawberry's limiters create a new rule class per instance, and ValidationCache keys
+    its cache on the rule classes: fresh classes per request would mean no request ever
+    hits the cache. So the limiters are built once here and only their rules are reused.
+    """
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+        max_root_fields_rule(limits.max_root_fields),
     ]
     if not introspection:
-        factories.append(DisableIntrospection)
-    return factories
+        rules += DisableIntrospection().validation_rules
+    return [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: AddValidationRules(rules),
+    ]
