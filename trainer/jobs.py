@@ -14,6 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.training_runs import RunStatus, TrainingRun
@@ -66,7 +67,16 @@ def worker_is_dead(worker: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """An ended process not yet collected by its parent still answers kill(pid, 0)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (not Linux), or it vanished just now: trust kill()
+    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 class _ProgressBox:

@@ -22,6 +22,9 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
     from trainer.logs import configure_logging
 
     configure_logging()
+    # Import scikit-learn now, once per process, rather than inside the first run.
+    import trainer.model_trainer  # noqa: F401
+
     _settings = settings
     _loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_loop)

@@ -1,0 +1,277 @@
+"""cancelTrainingRun on the real server and local pool: a queued run is cancelled at once
+and never starts, a running one stops within seconds and leaves no model file, an ended or
+unknown run is refused with a code, and only HR staff may cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server
+from tests.jobs.processes import wait_for
+from tests.jobs.test_subscription import follow
+
+TRAIN = """
+mutation Train($input: TrainModelInput!) {
+  trainModel(input: $input) {
+    trainingRun { id databaseId status modelVersion }
+    errors { code field }
+  }
+}
+"""
+CANCEL = """
+mutation Cancel($id: ID!) {
+  cancelTrainingRun(id: $id) {
+    trainingRun { id status cancelRequested startedAt finishedAt }
+    errors { code field }
+  }
+}
+"""
+RUN = """
+query Run($id: ID!) {
+  trainingRun(id: $id) {
+    status
+    stage
+    progress
+    startedAt
+    finishedAt
+    cancelRequested
+    errorMessage
+    modelPath
+    modelSha256
+  }
+}
+"""
+
+ACTIVE = {"QUEUED", "RUNNING"}
+# About seven seconds of fitting on the shipped dataset: long enough to act on it mid-run.
+LONG_TREES = 1000
+
+
+async def start_run(
+    server: Server, trees: int, *, wait: bool = False, dataset: str | None = None
+) -> dict[str, Any]:
+    data = {"hyperparameters": {"nEstimators": trees}, "wait": wait, "datasetPath": dataset}
+    payload = (await server.data(TRAIN, {"input": data}))["trainModel"]
+    assert payload["errors"] == []
+    return payload["trainingRun"]
+
+
+async def run_state(server: Server, run: dict[str, Any]) -> dict[str, Any]:
+    state = (await server.data(RUN, {"id": run["id"]}))["trainingRun"]
+    assert state is not None
+    return state
+
+
+async def wait_for_state(
+    server: Server,
+    run: dict[str, Any],
+    condition: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float,
+    what: str,
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        state = await run_state(server, run)
+        return state if condition(state) else None
+
+    return await wait_for(check, timeout=timeout, what=f"run {run['databaseId']} {what}")
+
+
+def running_and_fitting(state: dict[str, Any]) -> bool:
+    return state["status"] == "RUNNING" and state["stage"] == "FITTING"
+
+
+def ended(state: dict[str, Any]) -> bool:
+    return state["status"] not in ACTIVE
+
+
+async def cancel(server: Server, run_id: str, *, as_: str | None = "drh") -> dict[str, Any]:
+    return (await server.data(CANCEL, {"id": run_id}, as_=as_))["cancelTrainingRun"]
+
+
+async def cancel_and_wait(server: Server, runs: list[dict[str, Any]]) -> None:
+    """Free the pool for the next test: cancel whatever is still active, wait until it ends."""
+    for run in runs:
+        if (await run_state(server, run))["status"] in ACTIVE:
+            await cancel(server, run["id"])
+    for run in runs:
+        await wait_for_state(server, run, ended, timeout=30, what="ended after cancelling")
+
+
+async def test_cancelling_a_queued_run_cancels_it_at_once_and_it_never_starts(
+    clean_runs: Server,
+) -> None:
+    # given: both pool workers busy with long runs, and a run queued behind them
+    long_runs = [await start_run(clean_runs, LONG_TREES) for _ in range(2)]
+    runs = list(long_runs)
+    try:
+        for run in long_runs:
+            await wait_for_state(
+                clean_runs, run, lambda s: s["status"] == "RUNNING", timeout=60, what="started"
+            )
+        queued = await start_run(clean_runs, 10)
+        runs.append(queued)
+        assert (await run_state(clean_runs, queued))["status"] == "QUEUED"
+
+        # when
+        payload = await cancel(clean_runs, queued["id"])
+
+        # then: cancelled in the mutation's own answer, not later
+        assert payload["errors"] == []
+        assert payload["trainingRun"]["status"] == "CANCELLED"
+        assert payload["trainingRun"]["cancelRequested"] is True
+        assert payload["trainingRun"]["finishedAt"] is not None
+    finally:
+        await cancel_and_wait(clean_runs, runs)
+
+    # and: once the workers are free the pool takes the cancelled run's job first (FIFO);
+    # a run queued after it can only have finished after that job was dealt with
+    later = await start_run(clean_runs, 10, wait=True)
+    assert later["status"] == "COMPLETED"
+    state = await run_state(clean_runs, queued)
+    assert state["status"] == "CANCELLED"
+    assert state["startedAt"] is None
+    assert state["stage"] is None
+    assert state["progress"] == 0
+    assert state["modelPath"] is None
+
+
+async def test_cancelling_a_running_run_stops_it_within_seconds_without_a_model_file(
+    clean_runs: Server,
+) -> None:
+    # given: a long run growing its trees
+    run = await start_run(clean_runs, LONG_TREES)
+    try:
+        await wait_for_state(
+            clean_runs, run, running_and_fitting, timeout=60, what="reached FITTING"
+        )
+
+        # when
+        asked = time.monotonic()
+        payload = await cancel(clean_runs, run["id"])
+        final = await wait_for_state(clean_runs, run, ended, timeout=30, what="ended")
+        latency = time.monotonic() - asked
+    finally:
+        await cancel_and_wait(clean_runs, [run])
+
+    # then
+    print(f"\ncancelTrainingRun on a RUNNING run → CANCELLED in {latency:.2f} s")
+    assert payload["errors"] == []
+    assert payload["trainingRun"]["cancelRequested"] is True
+    assert final["status"] == "CANCELLED"
+    assert latency < 5
+    assert final["progress"] < 1
+    assert final["finishedAt"] is not None
+    assert final["modelPath"] is None
+    assert final["modelSha256"] is None
+    models = clean_runs.settings.artifacts.models
+    assert not (models / f"{run['modelVersion']}.joblib").exists()
+    assert list(models.glob("*.partial")) == []
+
+
+async def test_a_subscriber_to_a_cancelled_run_sees_it_end_and_the_subscription_completes(
+    clean_runs: Server,
+) -> None:
+    # given: a long run followed over WebSocket
+    run = await start_run(clean_runs, LONG_TREES)
+    try:
+        following = asyncio.create_task(follow(clean_runs, run["id"]))
+        await wait_for_state(
+            clean_runs, run, running_and_fitting, timeout=60, what="reached FITTING"
+        )
+
+        # when
+        await cancel(clean_runs, run["id"])
+        messages = await asyncio.wait_for(following, 30)
+    finally:
+        following.cancel()
+        await cancel_and_wait(clean_runs, [run])
+
+    # then
+    updates = [m["payload"]["data"]["trainingRunUpdated"] for m in messages if m["type"] == "next"]
+    assert messages[-1]["type"] == "complete"
+    assert updates[-1]["status"] == "CANCELLED"
+    assert updates[-1]["progress"] < 1
+    assert "RUNNING" in {u["status"] for u in updates}
+
+
+async def _completed(server: Server) -> dict[str, Any]:
+    return await start_run(server, 10, wait=True)
+
+
+async def _cancelled(server: Server) -> dict[str, Any]:
+    run = await start_run(server, LONG_TREES)
+    await cancel_and_wait(server, [run])
+    return run
+
+
+async def _failed(server: Server) -> dict[str, Any]:
+    return await start_run(server, 10, wait=True, dataset="no-such-dataset.csv")
+
+
+@pytest.mark.parametrize(
+    ("make_run", "status"),
+    [(_completed, "COMPLETED"), (_cancelled, "CANCELLED"), (_failed, "FAILED")],
+    ids=["completed", "cancelled", "failed"],
+)
+async def test_cancelling_an_ended_run_is_refused_and_changes_nothing(
+    clean_runs: Server, make_run: Callable[[Server], Any], status: str
+) -> None:
+    # given
+    run = await make_run(clean_runs)
+    before = await run_state(clean_runs, run)
+    assert before["status"] == status
+
+    # when
+    payload = await cancel(clean_runs, run["id"])
+
+    # then
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("INVALID_STATE", ["id"])]
+    assert payload["trainingRun"]["status"] == status
+    assert await run_state(clean_runs, run) == before
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "999999",
+        base64.b64encode(b"TrainingRun:999999").decode(),
+        base64.b64encode(b"User:1").decode(),
+        "99999999999999999999",
+        "not-an-id",
+    ],
+    ids=["database-id", "global-id", "global-id-of-a-user", "beyond-bigint", "garbage"],
+)
+async def test_cancelling_an_unknown_run_says_not_found(clean_runs: Server, run_id: str) -> None:
+    payload = await cancel(clean_runs, run_id)
+
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("NOT_FOUND", ["id"])]
+    assert payload["trainingRun"] is None
+
+
+@pytest.mark.parametrize(
+    ("role", "code"),
+    [("manager", "FORBIDDEN"), ("nogroup", "FORBIDDEN"), (None, "UNAUTHENTICATED")],
+    ids=["manager", "no-group", "anonymous"],
+)
+async def test_only_hr_staff_may_cancel(clean_runs: Server, role: str | None, code: str) -> None:
+    # given: an active run
+    run = await start_run(clean_runs, LONG_TREES)
+    try:
+        # when
+        body = await clean_runs.gql(CANCEL, {"id": run["id"]}, as_=role)
+
+        # then: refused with a code, and the run goes on untouched
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == [code]
+        state = await run_state(clean_runs, run)
+        assert state["cancelRequested"] is False
+        assert state["status"] in ACTIVE
+    finally:
+        await cancel_and_wait(clean_runs, [run])
