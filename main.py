@@ -153,7 +153,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", to_graphiql),
             Route("/healthz", health),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method reaches the view, which answers the unsupported ones as JSON.
+            Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,

@@ -31,7 +31,7 @@ async def login(
     if wait > 0:
         logger.warning("login rate-limited for %r from %s", username[:150], context.client_address)
         raise RateLimited(
-            f"too many login attempts; retry in {wait:.0f} s", retry_after=round(wait, 1)
+            f"too many login attempts; retry in {wait:.0f} s", retryAfter=round(wait, 1)
         )
     user = await verify_password(username, password)
     if user is None:

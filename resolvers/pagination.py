@@ -59,7 +59,10 @@ def as_utc(moment: datetime) -> datetime:
     """Compare dates in one offset: SQLite compares stored dates as text. Naive = UTC."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError("date outside the supported range (years 1 to 9999 in UTC)") from None
 
 
 def encode_cursor(order: Order, run: TrainingRun) -> str:

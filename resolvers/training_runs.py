@@ -64,10 +64,13 @@ async def _filtered(run_filter: RunFilter | None) -> QuerySet[TrainingRun] | Non
         queryset = queryset.filter(trained_by_id=user_id[0])
     if run_filter.model_version is not None:
         queryset = queryset.filter(model_version=run_filter.model_version)
-    if run_filter.run_date_from is not None:
-        queryset = queryset.filter(run_date__gte=as_utc(run_filter.run_date_from))
-    if run_filter.run_date_to is not None:
-        queryset = queryset.filter(run_date__lte=as_utc(run_filter.run_date_to))
+    try:
+        if run_filter.run_date_from is not None:
+            queryset = queryset.filter(run_date__gte=as_utc(run_filter.run_date_from))
+        if run_filter.run_date_to is not None:
+            queryset = queryset.filter(run_date__lte=as_utc(run_filter.run_date_to))
+    except ValueError as exc:
+        raise ApiError(str(exc), argument="filter") from None
     return queryset
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,13 +40,14 @@ class GraphQLView(GraphQL[RequestContext, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            await _refuse_unusable_body(request)
+            response = await self.run(request)
         except HTTPException as exc:
+            code = _HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
             response = Response(
-                graphql_error_body(
-                    exc.reason, _HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
-                ),
+                graphql_error_body(exc.reason, code),
                 status_code=exc.status_code,
                 media_type="application/json",
             )
@@ -75,6 +77,36 @@ class GraphQLView(GraphQL[RequestContext, None]):
         if token is not None and await context.viewer() is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         return UNSET
+
+
+async def _refuse_unusable_body(request: Request) -> None:
+    """Refuse JSON bodies strawberry would choke on, before it sees them.
+
+    A body that is valid JSON but not an operation (a number, a string, a list of those)
+    would reach strawberry's parser as a non-object, and NUL characters cannot be stored
+    or compared by PostgreSQL. The body is cached by Starlette, so it is read only once.
+    """
+    if request.method != "POST" or "json" not in request.headers.get("content-type", ""):
+        return
+    try:
+        payload = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return  # strawberry answers malformed JSON itself
+    operations = payload if isinstance(payload, list) else [payload]
+    if not operations or not all(isinstance(op, dict) for op in operations):
+        raise HTTPException(400, "the body must be a GraphQL request object (or a list of them)")
+    if _has_nul(payload) or any("\\u0000" in str(op.get("query", "")) for op in operations):
+        raise HTTPException(400, "strings must not contain NUL characters")
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def _token_from_payload(payload: object) -> str | None:
