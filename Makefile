@@ -5,7 +5,7 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-sqlite test-postgres lint schema bench clean
+.PHONY: install run test test-sqlite test-postgres test-slow lint schema bench clean
 
 # A virtualenv with the pinned uv, which then installs exactly what uv.lock says.
 $(UV):
@@ -20,14 +20,18 @@ run: install
 
 test: install lint test-sqlite test-postgres
 
+# Tests marked slow (the 50,000-request memory check) run with `make test-slow`.
 test-sqlite:
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+test-slow: install
+	$(PY) -m pytest -m slow -s
 
 # The same suite on PostgreSQL when TEST_POSTGRES_URL names a server; otherwise skipped
 # with a line saying so (CI sets it, and REQUIRE_SERVICES=1 to fail instead of skip).
 test-postgres:
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
-		TEST_DATABASE=postgres $(PY) -m pytest tests/api; \
+		TEST_DATABASE=postgres $(PY) -m pytest -m "not slow" tests/api; \
 	else \
 		echo "SKIPPED: PostgreSQL tests (set TEST_POSTGRES_URL=postgres://user@host:5432/db to run them)"; \
 	fi
@@ -35,6 +39,10 @@ test-postgres:
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Benchmarks against the REST original's figures and the framework ceiling (issue 5).
+bench: install
+	$(PY) -m bench.run --db both
 
 schema:
 	$(PY) main.py export-schema --out schema/schema.graphql
