@@ -286,12 +286,6 @@ async def test_cursor_with_a_date_at_the_edge_of_the_calendar_is_an_invalid_curs
     assert codes(body) == ["INVALID_CURSOR"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a subscription sent over plain HTTP is executed as a query and fails with "
-    "'Cannot return null for non-nullable field' (masked INTERNAL_SERVER_ERROR, traceback "
-    "logged) instead of a clear refusal",
-)
 async def test_subscription_over_plain_http_is_refused_with_a_clear_code(server: Server) -> None:
     # when
     response = await server.post(SUBSCRIPTION)
