@@ -128,7 +128,14 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
         )
     finally:
         reporter.cancel()
-    return await _finish(run_id, RunStatus.COMPLETED, box, result=result, settings=settings)
+    model_file = settings.artifacts.model_file(run.model_version)
+    return await _finish(
+        run_id,
+        RunStatus.COMPLETED,
+        box,
+        result=result,
+        model_path=settings.artifacts.relative(model_file),
+    )
 
 
 def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> TrainingResult:
@@ -183,7 +190,7 @@ async def _finish(
     *,
     error: str | None = None,
     result: TrainingResult | None = None,
-    settings: JobSettings | None = None,
+    model_path: str | None = None,
 ) -> RunStatus:
     values: dict[str, object] = {
         "status": status,
@@ -193,12 +200,9 @@ async def _finish(
         "progress": 1.0 if status is RunStatus.COMPLETED else box.progress,
         "error_message": error,
     }
-    if result is not None and settings is not None:
-        run = await TrainingRun.get(id=run_id).only("id", "model_version")
+    if result is not None:
         values.update(
-            model_path=settings.artifacts.relative(
-                settings.artifacts.model_file(run.model_version)
-            ),
+            model_path=model_path,
             model_sha256=result.model_sha256,
             dataset_sha256=result.dataset_sha256,
             accuracy=result.accuracy,
