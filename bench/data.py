@@ -26,6 +26,8 @@ import asyncpg
 import numpy as np
 import orjson
 
+from trainer.dataset import FEATURE_COLUMNS
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
 POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test"
@@ -73,21 +75,14 @@ RUN_COLUMNS: tuple[str, ...] = (
 )
 _DATETIME_COLUMNS = frozenset({"run_date", "started_at", "finished_at", "heartbeat_at"})
 _CHUNK = 50_000
+# As trainModel does (and migration 0003 for older rows): each run keeps its trainer's name.
+_FILL_USERNAMES = (
+    "UPDATE training_run SET trained_by_username = "
+    "(SELECT username FROM auth_user WHERE auth_user.id = training_run.trained_by_id)"
+)
 USER_COUNT = 50
 
-_FEATURES = (
-    "job_role_name",
-    "skill_name",
-    "skill_category",
-    "job_department",
-    "trend_score",
-    "internal_usage",
-    "training_requests",
-    "scarcity_index",
-    "hiring_difficulty",
-    "avg_salary_k",
-    "economic_indicator",
-)
+_FEATURES = FEATURE_COLUMNS  # the columns the trainer reads, in its order
 _FIRST = [
     "alice",
     "bruno",
@@ -452,6 +447,7 @@ def load_sqlite(path: Path, count: int) -> LoadReport:
             con.execute("COMMIT")
             done += len(chunk)
             _progress("sqlite", done, count, started)
+        con.execute(_FILL_USERNAMES)
         inserted = time.perf_counter()
         for sql in indexes.values():
             con.execute(sql)
@@ -545,6 +541,7 @@ async def load_postgres(url: str, count: int) -> LoadReport:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
             )
+        await con.execute(_FILL_USERNAMES)
         inserted = time.perf_counter()
         await con.execute("SET maintenance_work_mem = '512MB'")
         for sql in indexes.values():
