@@ -87,6 +87,8 @@ def check_page(
     missing = [f for f in LIST_FIELDS.split() if f not in nodes[0]]
     if missing:
         raise RuntimeError(f"fields missing from the page: {missing}")
+    if not any(n["trainedByUsername"] for n in nodes):
+        raise RuntimeError("no run of the page has a trainedByUsername: the load missed it")
     if first_id is not None and nodes[0]["databaseId"] != first_id:
         raise RuntimeError(f"page starts at run {nodes[0]['databaseId']}, expected {first_id}")
     if status is not None and {n["status"] for n in nodes} != {status}:

@@ -297,7 +297,7 @@ def _cells(row: Row) -> list[str]:
     baseline = _number(row.baseline) if row.baseline is not None else "—"
     if row.baseline_label:
         baseline = f"{baseline} ({row.baseline_label})"
-    ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "—"
+    ratio = f"{row.ratio:.3f}x" if row.ratio is not None else "—"
     met = {True: "yes", False: "**NO**", None: "—"}[row.met]
     return [row.figure, _number(row.value, row.unit), baseline, ratio, row.target or "—", met]
 
@@ -336,8 +336,17 @@ def machine_info(database_version: str) -> dict[str, Any]:
     import sklearn
     import strawberry  # noqa: F401  (version via metadata below)
 
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=RESULTS.parent.parent, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The code measured: the commit, and whether the work tree differed from it.
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
         "nproc": os.cpu_count(),
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
         "platform": platform.platform(),
@@ -357,7 +366,8 @@ def write(db: str, rows: list[Row], info: dict[str, Any], notes: list[str], raw:
     markdown = [
         f"# Benchmark: {db}",
         "",
-        f"{info['date']} · {info['nproc']} cores · {info['memory_gib']} GiB · "
+        f"{info['date']} · commit {info.get('commit', '?')} · {info['nproc']} cores · "
+        f"{info['memory_gib']} GiB · "
         f"Python {info['python']} · {info['database']} · strawberry {info['strawberry']} · "
         f"{info['wrk']}",
         "",
