@@ -50,31 +50,47 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "database: SQLite (TEST_DATABASE=postgres runs the suite on PostgreSQL)"
 
 
-async def _postgres_database() -> str:
-    """Create a fresh database on the configured server and return its URL."""
-    assert POSTGRES_URL is not None
-    name = f"fst_test_{uuid.uuid4().hex[:10]}"
+def _asyncpg_url(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+async def create_postgres_database(admin_url: str, prefix: str = "fst_test") -> str:
+    """A new empty database on the server of `admin_url`; returns its URL.
+
+    Unreachable server: skip, or fail under REQUIRE_SERVICES=1.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
-        connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"))
+        connection = await asyncpg.connect(_asyncpg_url(admin_url), timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
         if REQUIRE_SERVICES:
-            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
+            pytest.fail(f"PostgreSQL at {admin_url} is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {admin_url} is unreachable: {exc}")
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
-    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-async def _drop_postgres_database(url: str) -> None:
-    assert POSTGRES_URL is not None
-    name = url.rsplit("/", 1)[1]
-    connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"))
+async def drop_postgres_database(admin_url: str, database_url: str) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    connection = await asyncpg.connect(_asyncpg_url(admin_url), timeout=10)
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+async def _postgres_database() -> str:
+    """A fresh database on the server named by TEST_POSTGRES_URL."""
+    assert POSTGRES_URL is not None
+    return await create_postgres_database(POSTGRES_URL)
+
+
+async def _drop_postgres_database(url: str) -> None:
+    assert POSTGRES_URL is not None
+    await drop_postgres_database(POSTGRES_URL, url)
 
 
 @dataclass

@@ -21,18 +21,23 @@ import signal
 import socket
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from main import Settings
-from tests.conftest import POSTGRES_URL, REPO, REQUIRE_SERVICES, SHIPPED_DATASET
+from tests.conftest import (
+    POSTGRES_URL,
+    REPO,
+    REQUIRE_SERVICES,
+    SHIPPED_DATASET,
+    create_postgres_database,
+    drop_postgres_database,
+)
 
 PYTHON = sys.executable
 DRH_USER = "drh-user"
@@ -260,40 +265,11 @@ def postgres_admin_url() -> str:
     return POSTGRES_URL
 
 
-def _asyncpg_url(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
-
-
-async def create_postgres_database(admin_url: str) -> str:
-    """A new empty database on the server of `admin_url`; returns its URL."""
-    name = f"fst_hardening_{uuid.uuid4().hex[:10]}"
-    try:
-        connection = await asyncpg.connect(_asyncpg_url(admin_url), timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"PostgreSQL at {admin_url} is unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {admin_url} is unreachable: {exc}")
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def drop_postgres_database(admin_url: str, database_url: str) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    connection = await asyncpg.connect(_asyncpg_url(admin_url), timeout=10)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 @contextlib.asynccontextmanager
 async def postgres_database() -> AsyncIterator[str]:
     """A fresh database for one test, dropped afterwards."""
     admin_url = postgres_admin_url()
-    url = await create_postgres_database(admin_url)
+    url = await create_postgres_database(admin_url, prefix="fst_hardening")
     try:
         yield url
     finally:
