@@ -16,6 +16,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationRule,
 )
 from strawberry.extensions import (
@@ -67,6 +68,22 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
     return MaxRootFields
 
 
+class NoNulInStrings(ValidationRule):
+    """Refuses string literals holding a NUL character, however it was escaped (\\u0000,
+    \\u{0}...): PostgreSQL can neither store nor compare one. Variables are checked
+    where they are decoded (schema/view.py)."""
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        if "\x00" in node.value:
+            self.report_error(
+                GraphQLError(
+                    "strings must not contain NUL characters",
+                    node,
+                    extensions={"code": "BAD_USER_INPUT"},
+                )
+            )
+
+
 def limit_extensions(limits: QueryLimits, *, introspection: bool) -> list[Callable[[], object]]:
     """Factories giving each operation its extensions, all sharing ONE set of rule classes.
 
@@ -78,6 +95,7 @@ def limit_extensions(limits: QueryLimits, *, introspection: bool) -> list[Callab
         *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
         max_root_fields_rule(limits.max_root_fields),
+        NoNulInStrings,
     ]
     if not introspection:
         rules += DisableIntrospection().validation_rules

@@ -717,17 +717,6 @@ RUNS_OF_NUL_VERSION_BRACED = (
     'query NulVersion { trainingRuns(filter: {modelVersion: "v\\u{0}"}) { nodes { id } } }'
 )
 NO_MATCH = [[], ["BAD_USER_INPUT"]]
-NUL_THROUGH_GET = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: schema/view.py _refuse_unusable_body() only looks at POST JSON bodies; a NUL "
-    "sent with GET (query string) reaches PostgreSQL: INTERNAL_SERVER_ERROR",
-)
-NUL_BRACED_ESCAPE = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: schema/view.py _refuse_unusable_body() looks for the text \\u0000 only; the "
-    "escape \\u{0} (GraphQL, graphql-core 3.3) decodes to NUL and reaches PostgreSQL: "
-    "INTERNAL_SERVER_ERROR",
-)
 
 
 @pytest.mark.postgres
@@ -757,14 +746,9 @@ NUL_BRACED_ESCAPE = pytest.mark.xfail(
             {},
             NO_MATCH,
             id="literal-braced",
-            marks=NUL_BRACED_ESCAPE,
         ),
-        pytest.param(
-            "GET", RUNS_OF_VERSION, {"version": "v\x00"}, NO_MATCH, id="get", marks=NUL_THROUGH_GET
-        ),
-        pytest.param(
-            "GET", RUNS_OF_NUL_VERSION, {}, NO_MATCH, id="get-literal", marks=NUL_THROUGH_GET
-        ),
+        pytest.param("GET", RUNS_OF_VERSION, {"version": "v\x00"}, NO_MATCH, id="get"),
+        pytest.param("GET", RUNS_OF_NUL_VERSION, {}, NO_MATCH, id="get-literal"),
     ],
 )
 async def test_nul_character_is_refused_clearly_on_postgresql(
