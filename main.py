@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -31,6 +32,7 @@ from tortoise.migrations.api import migrate as run_migrations
 from models.db import tortoise_config
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.context import Services
+from resolvers.identity_cache import IdentityCache
 from resolvers.run_updates import RunWatcher
 from schema import QueryLimits, build_schema, schema
 from schema.middleware import BodySizeLimit, SecurityHeaders
@@ -57,6 +59,7 @@ class Settings(BaseSettings):
     training_backend: Literal["local", "celery"] = "local"
     training_workers: int = 2
     training_n_jobs: int = 1
+    training_nice: int = Field(default=10, ge=0, le=19)
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     progress_interval: float = 0.5
     stale_run_after: float = 30.0
@@ -70,6 +73,8 @@ class Settings(BaseSettings):
     max_query_aliases: int = 15
     max_root_fields: int = 10
     max_batch_operations: int = 10
+    # How long a server process trusts a token it has just looked up (0: every request).
+    auth_cache_seconds: float = 5.0
     log_level: str = "INFO"
 
     @property
@@ -87,6 +92,7 @@ def job_settings(settings: Settings) -> JobSettings:
         report_interval=settings.progress_interval,
         n_jobs=settings.training_n_jobs,
         stale_after=settings.stale_run_after,
+        nice=settings.training_nice,
     )
 
 
@@ -115,7 +121,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings.artifacts.ensure()
     runner = build_runner(settings)
     watcher = RunWatcher(settings.subscription_poll_interval)
-    services = Services(artifacts=settings.artifacts, jobs=runner, watcher=watcher)
+    services = Services(
+        artifacts=settings.artifacts,
+        jobs=runner,
+        watcher=watcher,
+        identities=IdentityCache(ttl=settings.auth_cache_seconds),
+    )
     api_schema = build_schema(
         QueryLimits(
             max_depth=settings.max_query_depth,

@@ -89,5 +89,10 @@ class TrainingRun(Model):
         table = "training_run"
         indexes = _list_indexes()
 
+    @property
+    def database_id(self) -> int:
+        """The number the API shows as `databaseId` (the REST original's id)."""
+        return self.id
+
     def __str__(self) -> str:
         return f"run {self.id} ({self.model_version}, {self.status})"

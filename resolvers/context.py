@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from models.credentials import Identity, authenticate_token
+from models.credentials import Identity
+from resolvers.identity_cache import IdentityCache
 from resolvers.loaders import UserLoader
 from resolvers.rate_limit import LoginLimiter
 
@@ -24,6 +25,7 @@ class Services:
     jobs: JobRunner
     watcher: RunWatcher
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    identities: IdentityCache = field(default_factory=lambda: IdentityCache(ttl=0))
     max_page_size: int = 100
     default_page_size: int = 20
 
@@ -67,7 +69,8 @@ class RequestContext:
             self.recheck_after is not None and now - self._resolved_at > self.recheck_after
         )
         if stale:
-            self._identity = await authenticate_token(self.token) if self.token else None
+            identities = self.services.identities
+            self._identity = await identities.authenticate(self.token) if self.token else None
             self._resolved_at = now
         return self._identity
 

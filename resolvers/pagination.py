@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
 
-from models.training_runs import TrainingRun
+from models.run_records import RunQuery, RunRecord
+from models.training_runs import ORDER_COLUMNS
 from resolvers.errors import InvalidCursor
 
 _NULLABLE = {"accuracy", "f1_score", "training_duration_seconds"}
@@ -30,6 +29,10 @@ _MAX_ID = 2**31 - 1  # ids are 4-byte integers on PostgreSQL
 class Order:
     column: str
     descending: bool
+
+    def __post_init__(self) -> None:
+        if self.column not in ORDER_COLUMNS:  # it is written into SQL
+            raise ValueError(f"runs cannot be ordered by {self.column!r}")
 
     @property
     def name(self) -> str:
@@ -50,7 +53,7 @@ class Position:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[TrainingRun]
+    rows: list[RunRecord]
     has_next_page: bool
     has_previous_page: bool
 
@@ -65,7 +68,7 @@ def as_utc(moment: datetime) -> datetime:
         raise ValueError("date outside the supported range (years 1 to 9999 in UTC)") from None
 
 
-def encode_cursor(order: Order, run: TrainingRun) -> str:
+def encode_cursor(order: Order, run: RunRecord) -> str:
     value = getattr(run, order.column)
     if isinstance(value, datetime):
         value = value.isoformat()
@@ -101,25 +104,33 @@ def _decode(order: Order, cursor: str) -> Position:
             value = as_utc(datetime.fromisoformat(value))
         except (TypeError, ValueError) as exc:
             raise InvalidCursor("malformed cursor") from exc
-    elif value is not None and not isinstance(value, int | float):
-        raise InvalidCursor("malformed cursor")
+    elif value is not None:
+        if not isinstance(value, int | float):
+            raise InvalidCursor("malformed cursor")
+        value = float(value)  # the order columns besides run_date are all floats
     return Position(value, run_id)
 
 
 async def fetch_page(
-    queryset: QuerySet[TrainingRun],
+    query: RunQuery,
     order: Order,
     *,
+    columns: set[str] | None,
     limit: int,
     after: Position | None = None,
     before: Position | None = None,
     backwards: bool = False,
 ) -> Page:
-    """The `limit` rows after `after` (forwards) or before `before` (backwards)."""
+    """The `limit` rows after `after` (forwards) or before `before` (backwards).
+
+    `columns`: the ones to load (the cursor's are added); None loads them all.
+    """
     start = before if backwards else after
     # Walking backwards is walking forwards in the reversed order.
     descending = order.descending != backwards
-    rows: list[TrainingRun] = []
+    if columns is not None:
+        columns = columns | {"id", order.column}
+    rows: list[RunRecord] = []
     for segment in _segments(order, backwards):
         if len(rows) > limit:
             break
@@ -129,11 +140,13 @@ async def fetch_page(
             and _comes_before(segment, _segment_of(start), backwards)
         ):
             continue
-        query = queryset.filter(_segment_filter(order.column, segment))
+        segment_query = _in_segment(query, order.column, segment)
         if start is not None and _segment_of(start) == segment:
-            query = query.filter(_beyond(order.column, segment, start, descending))
-        rows += await query.order_by(*_ordering(order.column, segment, descending)).limit(
-            limit + 1 - len(rows)
+            segment_query = _beyond(segment_query, order.column, segment, start, descending)
+        rows += await segment_query.fetch(
+            columns,
+            order_by=_ordering(order.column, segment, descending),
+            limit=limit + 1 - len(rows),
         )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -160,26 +173,26 @@ def _comes_before(segment: str, other: str, backwards: bool) -> bool:
     return order.index(segment) < order.index(other)
 
 
-def _segment_filter(column: str, segment: str) -> Q:
+def _in_segment(query: RunQuery, column: str, segment: str) -> RunQuery:
     if column not in _NULLABLE:
-        return Q()
-    return Q(**{f"{column}__isnull": segment == "unscored"})
+        return query
+    return query.where(f"{column} IS {'NULL' if segment == 'unscored' else 'NOT NULL'}")
 
 
-def _ordering(column: str, segment: str, descending: bool) -> list[str]:
-    sign = "-" if descending else ""
+def _ordering(column: str, segment: str, descending: bool) -> list[tuple[str, bool]]:
     if segment == "unscored":
-        return [f"{sign}id"]
-    return [f"{sign}{column}", f"{sign}id"]
+        return [("id", descending)]
+    return [(column, descending), ("id", descending)]
 
 
-def _beyond(column: str, segment: str, position: Position, descending: bool) -> Q:
-    op = "lt" if descending else "gt"
+def _beyond(
+    query: RunQuery, column: str, segment: str, position: Position, descending: bool
+) -> RunQuery:
+    op = "<" if descending else ">"
     if segment == "unscored":
-        return Q(**{f"id__{op}": position.id})
+        return query.where(f"id {op} ?", position.id)
     # `col <= v AND (col < v OR id < i)`: the first term bounds the index range scan,
     # the second drops the rows at or before the cursor among equal values.
-    bound = "lte" if descending else "gte"
-    return Q(**{f"{column}__{bound}": position.value}) & (
-        Q(**{f"{column}__{op}": position.value}) | Q(**{f"id__{op}": position.id})
+    return query.where(f"{column} {op}= ?", position.value).where(
+        f"({column} {op} ? OR id {op} ?)", position.value, position.id
     )

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise.queryset import QuerySet
-
-from models.training_runs import RunStatus, TrainingRun
+from models.run_records import RunQuery, RunRecord
+from models.training_runs import RunStatus
 from models.users import User
 from resolvers.context import RequestContext
 from resolvers.errors import ApiError
@@ -39,39 +38,39 @@ class RunConnection:
 
     page: Page
     order: Order
-    queryset: QuerySet[TrainingRun]
+    query: RunQuery | None  # None: the filter cannot match anything
 
-    def cursor(self, run: TrainingRun) -> str:
+    def cursor(self, run: RunRecord) -> str:
         return encode_cursor(self.order, run)
 
     async def total_count(self) -> int:
         # Only run when a client selects totalCount: counting a million rows is the
         # cost the REST original paid on every page.
-        return await self.queryset.count()
+        return 0 if self.query is None else await self.query.count()
 
 
-async def _filtered(run_filter: RunFilter | None) -> QuerySet[TrainingRun] | None:
-    """The filtered queryset, or None when the filter cannot match anything."""
-    queryset = TrainingRun.all()
+async def _filtered(run_filter: RunFilter | None) -> RunQuery | None:
+    """The filter's conditions, or None when the filter cannot match anything."""
+    query = RunQuery()
     if run_filter is None:
-        return queryset
+        return query
     if run_filter.status:
-        queryset = queryset.filter(status__in=list(run_filter.status))
+        query = query.where_in("status", [RunStatus(s).value for s in run_filter.status])
     if run_filter.trained_by is not None:
         user_id = await User.filter(username=run_filter.trained_by).values_list("id", flat=True)
         if not user_id:
             return None
-        queryset = queryset.filter(trained_by_id=user_id[0])
+        query = query.where("trained_by_id = ?", user_id[0])
     if run_filter.model_version is not None:
-        queryset = queryset.filter(model_version=run_filter.model_version)
+        query = query.where("model_version = ?", run_filter.model_version)
     try:
         if run_filter.run_date_from is not None:
-            queryset = queryset.filter(run_date__gte=as_utc(run_filter.run_date_from))
+            query = query.where("run_date >= ?", as_utc(run_filter.run_date_from))
         if run_filter.run_date_to is not None:
-            queryset = queryset.filter(run_date__lte=as_utc(run_filter.run_date_to))
+            query = query.where("run_date <= ?", as_utc(run_filter.run_date_to))
     except ValueError as exc:
         raise ApiError(str(exc), argument="filter") from None
-    return queryset
+    return query
 
 
 def _page_size(context: RequestContext, first: int | None, last: int | None) -> int:
@@ -107,18 +106,19 @@ async def list_training_runs(
         raise ApiError("`before` goes with `last`; use `after` with `first`", argument="before")
     after_position = decode_cursor(order, after) if after else None
     before_position = decode_cursor(order, before, "before") if before else None
-    queryset = await _filtered(run_filter)
-    if queryset is None:
-        return RunConnection(Page([], False, False), order, TrainingRun.filter(id__in=[]))
+    query = await _filtered(run_filter)
+    if query is None:
+        return RunConnection(Page([], False, False), order, None)
     page = await fetch_page(
-        queryset if columns is None else queryset.only(*columns, "id", order.column),
+        query,
         order,
+        columns=columns,
         limit=size,
         after=after_position,
         before=before_position,
         backwards=backwards,
     )
-    return RunConnection(page, order, queryset)
+    return RunConnection(page, order, query)
 
 
 # Ids are 4-byte integers (IntField) on PostgreSQL; larger numbers cannot name a row.
@@ -144,7 +144,3 @@ def parse_run_id(raw: str) -> int | None:
         return None
     type_name, _, node_id = decoded.partition(":")
     return parse_database_id(node_id) if type_name == "TrainingRun" else None
-
-
-async def get_training_run(run_id: int) -> TrainingRun | None:
-    return await TrainingRun.get_or_none(id=run_id)

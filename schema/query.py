@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
+from models.run_records import get_run_record
 from models.training_runs import RunStatus
 from resolvers import training_runs
 from resolvers.pagination import Order
@@ -80,7 +81,7 @@ class Query:
         if key is None:
             return None
         if id.type_name == "TrainingRun":
-            return await training_runs.get_training_run(key)  # type: ignore[return-value]
+            return await get_run_record(key)  # type: ignore[return-value]
         if id.type_name == "User":
             return await info.context.users.load(key)  # type: ignore[return-value]
         return None
@@ -93,7 +94,7 @@ class Query:
         run_id = training_runs.parse_run_id(str(id))
         if run_id is None:
             return None
-        return await training_runs.get_training_run(run_id)  # type: ignore[return-value]
+        return await get_run_record(run_id)  # type: ignore[return-value]
 
     @strawberry.field(
         description="Training runs, newest first unless ordered otherwise; keyset-paginated.",

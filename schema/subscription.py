@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
+from models.run_records import get_run_record
 from resolvers import training_runs
 from resolvers.errors import ApiError
 from schema.context import Info
@@ -30,7 +31,7 @@ class Subscription:
         self, info: Info, id: strawberry.ID
     ) -> AsyncGenerator[TrainingRun, None]:
         run_id = training_runs.parse_run_id(str(id))
-        run = await training_runs.get_training_run(run_id) if run_id is not None else None
+        run = await get_run_record(run_id) if run_id is not None else None
         if run is None:
             raise RunNotFound(f"no training run with id {id!s}", argument="id")
         async for update in info.context.services.watcher.watch(run):

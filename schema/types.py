@@ -3,7 +3,6 @@ identities), so a page of runs is serialised without copying each row first."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ import strawberry
 from strawberry import relay
 
 from models.credentials import Identity
+from models.run_records import RunRecord
 from models.training_runs import TrainingRun as TrainingRunRow
 from schema.context import Info
 from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
@@ -66,6 +66,10 @@ class FeatureImportance:
     importance: float
 
 
+# Reads return RunRecords (models/run_records.py); mutations and subscriptions, models.
+RunRow = TrainingRunRow | RunRecord
+
+
 @strawberry.type(description="One training of the model: its request, progress and results.")
 class TrainingRun(relay.Node):
     id: relay.NodeID[int]
@@ -101,17 +105,19 @@ class TrainingRun(relay.Node):
     training_duration_seconds: float | None
     features_used: list[str] | None
     notes: str
-
-    @strawberry.field
-    def database_id(self, root: strawberry.Parent[TrainingRunRow]) -> int:
-        return root.id
+    # Plain attributes of the row (no resolver), so a page of runs costs strawberry no
+    # resolver call per run for them.
+    database_id: int
+    trained_by_username: str | None = strawberry.field(
+        description="Username of who asked for this training; kept if the account is deleted."
+    )
 
     @strawberry.field(description="What the worker is doing now (null while queued).")
-    def stage(self, root: strawberry.Parent[TrainingRunRow]) -> TrainingStage | None:
+    def stage(self, root: strawberry.Parent[RunRow]) -> TrainingStage | None:
         return TrainingStage(root.stage) if root.stage else None
 
     @strawberry.field
-    def hyperparameters(self, root: strawberry.Parent[TrainingRunRow]) -> Hyperparameters:
+    def hyperparameters(self, root: strawberry.Parent[RunRow]) -> Hyperparameters:
         return Hyperparameters(
             n_estimators=root.n_estimators,
             max_depth=root.max_depth,
@@ -121,22 +127,18 @@ class TrainingRun(relay.Node):
         )
 
     @strawberry.field
-    def per_class_metrics(
-        self, root: strawberry.Parent[TrainingRunRow]
-    ) -> list[PerClassMetric] | None:
+    def per_class_metrics(self, root: strawberry.Parent[RunRow]) -> list[PerClassMetric] | None:
         if root.per_class_metrics is None:
             return None
         return [PerClassMetric(**metric) for metric in root.per_class_metrics]
 
     @strawberry.field
-    def confusion_matrix(self, root: strawberry.Parent[TrainingRunRow]) -> ConfusionMatrix | None:
+    def confusion_matrix(self, root: strawberry.Parent[RunRow]) -> ConfusionMatrix | None:
         matrix = root.confusion_matrix
         return ConfusionMatrix(**matrix) if matrix else None
 
     @strawberry.field(description="Per input column, most important first.")
-    def feature_importance(
-        self, root: strawberry.Parent[TrainingRunRow]
-    ) -> list[FeatureImportance] | None:
+    def feature_importance(self, root: strawberry.Parent[RunRow]) -> list[FeatureImportance] | None:
         if root.feature_importance is None:
             return None
         # Sorted here: PostgreSQL's JSONB does not keep the stored key order.
@@ -144,29 +146,14 @@ class TrainingRun(relay.Node):
         return [FeatureImportance(feature=name, importance=value) for name, value in ranked]
 
     @strawberry.field
-    async def trained_by(self, root: strawberry.Parent[TrainingRunRow], info: Info) -> User | None:
+    async def trained_by(self, root: strawberry.Parent[RunRow], info: Info) -> User | None:
         if root.trained_by_id is None:
             return None
         return await info.context.users.load(root.trained_by_id)  # type: ignore[return-value]
 
-    @strawberry.field
-    def trained_by_username(
-        self, root: strawberry.Parent[TrainingRunRow], info: Info
-    ) -> str | None:
-        # Stored on the run since migration 0003; rows written otherwise fall back to the
-        # user loader. Not `async`: the common path then costs no coroutine per row.
-        if root.trained_by_username is not None or root.trained_by_id is None:
-            return root.trained_by_username
-        return _username(info.context.users.load(root.trained_by_id))  # type: ignore[return-value]
-
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
-        return isinstance(obj, TrainingRunRow | cls)
-
-
-async def _username(identity: Awaitable[Identity | None]) -> str | None:
-    user = await identity
-    return user.username if user else None
+        return isinstance(obj, RunRow | cls)
 
 
 # The columns each TrainingRun field reads, so a page loads only what was selected (the
@@ -183,7 +170,7 @@ RUN_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
         "class_weight",
     ),
     "trainedBy": ("trained_by_id",),
-    "trainedByUsername": ("trained_by_username", "trained_by_id"),
+    "trainedByUsername": ("trained_by_username",),
     **{
         name: (column,)
         for name, column in {

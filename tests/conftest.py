@@ -149,6 +149,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         database_url=database_url,
         training_workers=2,
         progress_interval=0.1,
+        # Revocation tests expect the very next request refused; the cache has its own.
+        auth_cache_seconds=0,
     )
     await migrate(settings)
     ready: asyncio.Future[Server] = asyncio.get_running_loop().create_future()

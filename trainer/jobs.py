@@ -50,6 +50,9 @@ class JobSettings:
     n_jobs: int = 1
     # A RUNNING run whose heartbeat is older than this lost its worker.
     stale_after: float = 30.0
+    # Added to the worker processes' niceness: a fit takes whole cores, and the API
+    # beside it must keep answering (bench figure f: p99 while two trainings run).
+    nice: int = 10
 
 
 def worker_name() -> str:

@@ -7,6 +7,7 @@ init signal), so both execute runs with the very same code.
 from __future__ import annotations
 
 import asyncio
+import os
 
 from trainer.jobs import JobSettings, execute_run
 
@@ -22,6 +23,8 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
     from trainer.logs import configure_logging
 
     configure_logging()
+    if settings.nice > 0:
+        os.nice(settings.nice)
     # Import scikit-learn now, once per process, rather than inside the first run.
     import trainer.model_trainer  # noqa: F401
 
