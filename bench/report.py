@@ -108,6 +108,7 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
     _require(f)
     t, rest, probes = TARGETS, REST_ORIGINAL, f.probes
     rps = f.list_page.requests_per_second
+    speed = f.ceiling.requests_per_second / ISSUE_CEILING_STRAWBERRY_CACHES_RPS
     first, second = f.rss_counts
     rows = [
         Row(
@@ -131,6 +132,25 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
             "req/s",
             rest["list_page1"].requests_per_second,
             "REST page 1 at 1M, issue 5",
+            at_least=t.list_min_rest_ratio,
+        ),
+        # The fixed figures (600 req/s, the REST original's) were measured on a machine of
+        # this kind at some speed; the ceiling, measured now, tells how fast this one is
+        # compared with it (issue 5 quotes its ceiling at 690 req/s). Scaled rows beside
+        # the raw ones, so a slow or shared machine does not decide the verdict alone.
+        Row(
+            "(a) list page 1 at the issue's machine speed (x 690 / ceiling)",
+            rps / speed,
+            "req/s",
+            target=f"≥ {t.list_min_rps:g} req/s",
+            met=rps / speed >= t.list_min_rps,
+        ),
+        ratio_row(
+            "(a) list page 1 vs REST original at this machine's speed",
+            rps,
+            "req/s",
+            rest["list_page1"].requests_per_second * speed,
+            "35 x ceiling / 690",
             at_least=t.list_min_rest_ratio,
         ),
         Row("(a) list page 1 latency p50", f.list_page.p50_ms, "ms"),
@@ -165,6 +185,14 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
             "req/s",
             rest["detail"].requests_per_second,
             "REST detail, issue 5",
+            at_least=t.detail_min_rest_ratio,
+        ),
+        ratio_row(
+            "(d) trainingRun(id) vs REST detail at this machine's speed",
+            f.detail.requests_per_second,
+            "req/s",
+            rest["detail"].requests_per_second * speed,
+            "163 x ceiling / 690",
             at_least=t.detail_min_rest_ratio,
         ),
         ratio_row(

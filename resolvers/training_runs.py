@@ -55,7 +55,7 @@ async def _filtered(run_filter: RunFilter | None) -> RunQuery | None:
     if run_filter is None:
         return query
     if run_filter.status:
-        query = query.where_in("status", [RunStatus(s).value for s in run_filter.status])
+        query = query.where_in("status", [status.value for status in run_filter.status])
     if run_filter.trained_by is not None:
         user_id = await User.filter(username=run_filter.trained_by).values_list("id", flat=True)
         if not user_id:

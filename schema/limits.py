@@ -68,6 +68,9 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
     return MaxRootFields
 
 
+NUL_MESSAGE = "strings must not contain NUL characters"
+
+
 class NoNulInStrings(ValidationRule):
     """Refuses string literals holding a NUL character, however it was escaped (\\u0000,
     \\u{0}...): PostgreSQL can neither store nor compare one. Variables are checked
@@ -77,7 +80,7 @@ class NoNulInStrings(ValidationRule):
         if "\x00" in node.value:
             self.report_error(
                 GraphQLError(
-                    "strings must not contain NUL characters",
+                    NUL_MESSAGE,
                     node,
                     extensions={"code": "BAD_USER_INPUT"},
                 )

@@ -1,5 +1,5 @@
-"""Object types. They read straight from the objects resolvers return (Tortoise rows,
-identities), so a page of runs is serialised without copying each row first."""
+"""Object types. They read straight from the objects resolvers return (run records,
+Tortoise rows, identities), so a page of runs is serialised without copying each row."""
 
 from __future__ import annotations
 

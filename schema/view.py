@@ -16,12 +16,11 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.context import RequestContext, Services, token_from_authorization
+from schema.limits import NUL_MESSAGE
 from schema.middleware import graphql_error_body
 
 # How long an open WebSocket may rely on an identity before looking it up again.
 WEBSOCKET_RECHECK_SECONDS = 5.0
-
-NUL_MESSAGE = "strings must not contain NUL characters"
 
 _HTTP_ERROR_CODES = {
     400: "BAD_REQUEST",

@@ -51,8 +51,9 @@ CLASS_WEIGHTS: tuple[str | None, ...] = ("balanced", "balanced_subsample", None)
 
 # A chunk of trees should take about this long, so progress moves and cancelling is quick.
 _TARGET_CHUNK_SECONDS = 0.5
-# Upper bound on chunks for fast fits, where each extra fit call's overhead would dominate.
-_MAX_CHUNKS = 50
+# Each fit call also re-checks the labels and class weights (~0.07 s at 100,000 rows on a
+# small machine); chunks hold enough trees to keep that under this share of the fit.
+_MAX_CALL_OVERHEAD = 0.02
 _MISSING_CATEGORY = "(missing)"
 
 
@@ -289,7 +290,7 @@ class ModelTrainer:
             labels = y_train.to_numpy(dtype=str)
             forest.set_params(warm_start=True)
             built, chunk = 0, min(total, max(2, workers))
-            smallest_chunk = math.ceil(total / _MAX_CHUNKS)
+            call_overhead: float | None = None
             with warnings.catch_warnings():
                 # The forest warns that "balanced" weights under warm_start may differ from
                 # a full fit; ours is refitted on the very same rows, so they cannot.
@@ -298,6 +299,9 @@ class ModelTrainer:
                     message='class_weight presets "balanced" or "balanced_subsample" are not '
                     "recommended for warm_start",
                     category=UserWarning,
+                )
+                warnings.filterwarnings(
+                    "ignore", message="Warm-start fitting without increasing n_estimators"
                 )
                 while built < total:
                     self._stop_if_asked()
@@ -309,8 +313,10 @@ class ModelTrainer:
                     )
                     built = forest.n_estimators
                     self._report(Stage.FITTING, built / total)
-                    chunk = max(smallest_chunk, int(_TARGET_CHUNK_SECONDS / seconds_per_tree))
-                    chunk = math.ceil(chunk / workers) * workers
+                    if built < total:
+                        if call_overhead is None:
+                            call_overhead = _fit_call_overhead(forest, features, labels)
+                        chunk = _next_chunk(seconds_per_tree, call_overhead, workers)
         except MemoryError:
             raise TrainingError(
                 "not enough memory to train this model; try fewer trees, a smaller maximum "
@@ -445,3 +451,22 @@ def _save_model(pipeline: Pipeline, model_path: Path) -> tuple[str, int]:
         finally:
             os.close(directory)
     return sha256, size
+
+
+def _next_chunk(seconds_per_tree: float, call_overhead: float, workers: int) -> int:
+    """Trees for the next fit call: about _TARGET_CHUNK_SECONDS of work, but enough that
+    the call's own overhead stays under _MAX_CALL_OVERHEAD; a multiple of `workers`."""
+    chunk = max(
+        1,
+        int(_TARGET_CHUNK_SECONDS / seconds_per_tree),
+        math.ceil(call_overhead / (_MAX_CALL_OVERHEAD * seconds_per_tree)),
+    )
+    return math.ceil(chunk / workers) * workers
+
+
+def _fit_call_overhead(forest: RandomForestClassifier, features: Any, labels: Any) -> float:
+    """What one fit call costs besides its trees: a warm fit that adds no tree (the forest
+    keeps its trees and draws nothing from its random state) costs exactly that."""
+    started = time.perf_counter()
+    forest.fit(features, labels)
+    return time.perf_counter() - started

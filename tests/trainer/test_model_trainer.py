@@ -62,8 +62,9 @@ def test_chunked_fit_predicts_exactly_like_a_one_shot_fit(
     monkeypatch: pytest.MonkeyPatch,
     class_weight: str | None,
 ) -> None:
-    # Given chunks as small as the chunk cap allows, so the forest grows in many steps
+    # Given chunks of one tree, so the forest grows in many steps
     monkeypatch.setattr(trainer.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(trainer.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
     config = TrainingConfig(
         random_state=3,
         hyperparameters=Hyperparameters(n_estimators=60, max_depth=10, class_weight=class_weight),
@@ -125,6 +126,7 @@ def test_stop_request_cancels_between_chunks_and_leaves_no_file(
     tmp_path: Path, small_dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(trainer.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(trainer.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
     models = tmp_path / "models"
     models.mkdir()
     fitting: list[float] = []
@@ -326,3 +328,18 @@ def test_defaults_match_the_rest_original() -> None:
         min_samples_leaf=1,
         class_weight="balanced",
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds_per_tree", "call_overhead", "workers", "expected"),
+    [
+        (0.001, 0.002, 1, 500),  # fast trees: ~0.5 s of them per call
+        (1.0, 0.07, 1, 4),  # slow trees: enough that 0.07 s per call stays under 2 %
+        (1.0, 0.07, 2, 4),  # rounded up to whole rounds of the workers
+        (3.0, 0.001, 2, 2),
+    ],
+)
+def test_a_chunk_is_half_a_second_of_trees_unless_the_call_overhead_needs_more(
+    seconds_per_tree: float, call_overhead: float, workers: int, expected: int
+) -> None:
+    assert trainer.model_trainer._next_chunk(seconds_per_tree, call_overhead, workers) == expected
