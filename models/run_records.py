@@ -74,13 +74,13 @@ class RunQuery:
         if order_by:
             terms = (f"{_checked(c)} {'DESC' if desc else 'ASC'}" for c, desc in order_by)
             sql += f" ORDER BY {', '.join(terms)}"
-        params = list(self.params)
         if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+            # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
+            # were a tenth of the table.
+            sql += f" LIMIT {int(limit)}"
         db = TrainingRun._meta.db
         dialect = db.capabilities.dialect
-        _, rows = await db.execute_query(_numbered(sql, dialect), params)
+        _, rows = await db.execute_query(_numbered(sql, dialect), list(self.params))
         converters = _converters(dialect, names)
         return [
             RunRecord(

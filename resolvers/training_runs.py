@@ -32,6 +32,16 @@ class RunFilter:
     run_date_to: datetime | None = None
 
 
+@dataclass(frozen=True)
+class PageInfo:
+    """Where a page sits, as Relay's PageInfo shows it."""
+
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
 @dataclass
 class RunConnection:
     """One page plus what the connection fields need to finish lazily."""
@@ -42,6 +52,20 @@ class RunConnection:
 
     def cursor(self, run: RunRecord) -> str:
         return encode_cursor(self.order, run)
+
+    @property
+    def nodes(self) -> list[RunRecord]:
+        return self.page.rows
+
+    @property
+    def page_info(self) -> PageInfo:
+        rows = self.page.rows
+        return PageInfo(
+            has_next_page=self.page.has_next_page,
+            has_previous_page=self.page.has_previous_page,
+            start_cursor=self.cursor(rows[0]) if rows else None,
+            end_cursor=self.cursor(rows[-1]) if rows else None,
+        )
 
     async def total_count(self) -> int:
         # Only run when a client selects totalCount: counting a million rows is the

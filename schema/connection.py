@@ -15,25 +15,20 @@ class TrainingRunEdge:
     node: TrainingRun
 
 
+def _edges(root: strawberry.Parent[RunConnection]) -> list[TrainingRunEdge]:
+    return [TrainingRunEdge(cursor=root.cursor(run), node=run) for run in root.page.rows]
+
+
 @strawberry.type
 class TrainingRunConnection:
-    @strawberry.field
-    def edges(self, root: strawberry.Parent[RunConnection]) -> list[TrainingRunEdge]:
-        return [TrainingRunEdge(cursor=root.cursor(run), node=run) for run in root.page.rows]
+    """Read from a resolvers.training_runs.RunConnection; `nodes` and `pageInfo` are its
+    attributes (no resolver), which spares strawberry a resolver call for each."""
 
-    @strawberry.field(description="The runs of this page, when cursors are not needed.")
-    def nodes(self, root: strawberry.Parent[RunConnection]) -> list[TrainingRun]:
-        return root.page.rows  # type: ignore[return-value]
-
-    @strawberry.field
-    def page_info(self, root: strawberry.Parent[RunConnection]) -> relay.PageInfo:
-        rows = root.page.rows
-        return relay.PageInfo(
-            has_next_page=root.page.has_next_page,
-            has_previous_page=root.page.has_previous_page,
-            start_cursor=root.cursor(rows[0]) if rows else None,
-            end_cursor=root.cursor(rows[-1]) if rows else None,
-        )
+    edges: list[TrainingRunEdge] = strawberry.field(resolver=_edges)
+    nodes: list[TrainingRun] = strawberry.field(
+        description="The runs of this page, when cursors are not needed."
+    )
+    page_info: relay.PageInfo
 
     @strawberry.field(description="Runs matching the filter; counted only when selected.")
     async def total_count(self, root: strawberry.Parent[RunConnection]) -> int:
