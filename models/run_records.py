@@ -78,9 +78,7 @@ class RunQuery:
             # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
             # were a tenth of the table.
             sql += f" LIMIT {int(limit)}"
-        db = TrainingRun._meta.db
-        dialect = db.capabilities.dialect
-        _, rows = await db.execute_query(_numbered(sql, dialect), list(self.params))
+        rows, dialect = await self._execute(sql)
         converters = _converters(dialect, names)
         return [
             RunRecord(
@@ -93,13 +91,21 @@ class RunQuery:
         ]
 
     async def count(self) -> int:
-        db = TrainingRun._meta.db
-        sql = f"SELECT COUNT(*) FROM {TrainingRun._meta.db_table}{self._where()}"
-        _, rows = await db.execute_query(_numbered(sql, db.capabilities.dialect), list(self.params))
+        rows, _ = await self._execute(
+            f"SELECT COUNT(*) FROM {TrainingRun._meta.db_table}{self._where()}"
+        )
         return int(rows[0][0])
 
     def _where(self) -> str:
         return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+    async def _execute(self, sql: str) -> tuple[Sequence[Sequence[Any]], str]:
+        """The rows, and the dialect they came in (on the current connection, so inside
+        a transaction too)."""
+        db = TrainingRun._meta.db
+        dialect = db.capabilities.dialect
+        _, rows = await db.execute_query(_numbered(sql, dialect), list(self.params))
+        return rows, dialect
 
 
 async def get_run_record(run_id: int) -> RunRecord | None:
