@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import Server
-from tests.jobs.processes import wait_for
+from tests.jobs.runs import (
+    ACTIVE,
+    LONG_TREES,
+    ended,
+    running_and_fitting,
+    state_of,
+    train,
+    wait_for_state,
+)
 from tests.jobs.test_subscription import follow
 
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { id databaseId status modelVersion }
-    errors { code field }
-  }
-}
-"""
 CANCEL = """
 mutation Cancel($id: ID!) {
   cancelTrainingRun(id: $id) {
@@ -32,63 +32,6 @@ mutation Cancel($id: ID!) {
   }
 }
 """
-RUN = """
-query Run($id: ID!) {
-  trainingRun(id: $id) {
-    status
-    stage
-    progress
-    startedAt
-    finishedAt
-    cancelRequested
-    errorMessage
-    modelPath
-    modelSha256
-  }
-}
-"""
-
-ACTIVE = {"QUEUED", "RUNNING"}
-# About seven seconds of fitting on the shipped dataset: long enough to act on it mid-run.
-LONG_TREES = 1000
-
-
-async def start_run(
-    server: Server, trees: int, *, wait: bool = False, dataset: str | None = None
-) -> dict[str, Any]:
-    data = {"hyperparameters": {"nEstimators": trees}, "wait": wait, "datasetPath": dataset}
-    payload = (await server.data(TRAIN, {"input": data}))["trainModel"]
-    assert payload["errors"] == []
-    return payload["trainingRun"]
-
-
-async def run_state(server: Server, run: dict[str, Any]) -> dict[str, Any]:
-    state = (await server.data(RUN, {"id": run["id"]}))["trainingRun"]
-    assert state is not None
-    return state
-
-
-async def wait_for_state(
-    server: Server,
-    run: dict[str, Any],
-    condition: Callable[[dict[str, Any]], bool],
-    *,
-    timeout: float,
-    what: str,
-) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        state = await run_state(server, run)
-        return state if condition(state) else None
-
-    return await wait_for(check, timeout=timeout, what=f"run {run['databaseId']} {what}")
-
-
-def running_and_fitting(state: dict[str, Any]) -> bool:
-    return state["status"] == "RUNNING" and state["stage"] == "FITTING"
-
-
-def ended(state: dict[str, Any]) -> bool:
-    return state["status"] not in ACTIVE
 
 
 async def cancel(server: Server, run_id: str, *, as_: str | None = "drh") -> dict[str, Any]:
@@ -98,26 +41,26 @@ async def cancel(server: Server, run_id: str, *, as_: str | None = "drh") -> dic
 async def cancel_and_wait(server: Server, runs: list[dict[str, Any]]) -> None:
     """Free the pool for the next test: cancel whatever is still active, wait until it ends."""
     for run in runs:
-        if (await run_state(server, run))["status"] in ACTIVE:
+        if (await state_of(server.data, run))["status"] in ACTIVE:
             await cancel(server, run["id"])
     for run in runs:
-        await wait_for_state(server, run, ended, timeout=30, what="ended after cancelling")
+        await wait_for_state(server.data, run, ended, timeout=30, what="ended after cancelling")
 
 
 async def test_cancelling_a_queued_run_cancels_it_at_once_and_it_never_starts(
     clean_runs: Server,
 ) -> None:
     # given: both pool workers busy with long runs, and a run queued behind them
-    long_runs = [await start_run(clean_runs, LONG_TREES) for _ in range(2)]
+    long_runs = [await train(clean_runs.data, LONG_TREES) for _ in range(2)]
     runs = list(long_runs)
     try:
         for run in long_runs:
             await wait_for_state(
-                clean_runs, run, lambda s: s["status"] == "RUNNING", timeout=60, what="started"
+                clean_runs.data, run, lambda s: s["status"] == "RUNNING", timeout=60, what="started"
             )
-        queued = await start_run(clean_runs, 10)
+        queued = await train(clean_runs.data, 10)
         runs.append(queued)
-        assert (await run_state(clean_runs, queued))["status"] == "QUEUED"
+        assert (await state_of(clean_runs.data, queued))["status"] == "QUEUED"
 
         # when
         payload = await cancel(clean_runs, queued["id"])
@@ -132,9 +75,9 @@ async def test_cancelling_a_queued_run_cancels_it_at_once_and_it_never_starts(
 
     # and: once the workers are free the pool takes the cancelled run's job first (FIFO);
     # a run queued after it can only have finished after that job was dealt with
-    later = await start_run(clean_runs, 10, wait=True)
+    later = await train(clean_runs.data, 10, wait=True)
     assert later["status"] == "COMPLETED"
-    state = await run_state(clean_runs, queued)
+    state = await state_of(clean_runs.data, queued)
     assert state["status"] == "CANCELLED"
     assert state["startedAt"] is None
     assert state["stage"] is None
@@ -146,16 +89,16 @@ async def test_cancelling_a_running_run_stops_it_within_seconds_without_a_model_
     clean_runs: Server,
 ) -> None:
     # given: a long run growing its trees
-    run = await start_run(clean_runs, LONG_TREES)
+    run = await train(clean_runs.data, LONG_TREES)
     try:
         await wait_for_state(
-            clean_runs, run, running_and_fitting, timeout=60, what="reached FITTING"
+            clean_runs.data, run, running_and_fitting, timeout=60, what="reached FITTING"
         )
 
         # when
         asked = time.monotonic()
         payload = await cancel(clean_runs, run["id"])
-        final = await wait_for_state(clean_runs, run, ended, timeout=30, what="ended")
+        final = await wait_for_state(clean_runs.data, run, ended, timeout=30, what="ended")
         latency = time.monotonic() - asked
     finally:
         await cancel_and_wait(clean_runs, [run])
@@ -179,11 +122,11 @@ async def test_a_subscriber_to_a_cancelled_run_sees_it_end_and_the_subscription_
     clean_runs: Server,
 ) -> None:
     # given: a long run followed over WebSocket
-    run = await start_run(clean_runs, LONG_TREES)
+    run = await train(clean_runs.data, LONG_TREES)
     try:
         following = asyncio.create_task(follow(clean_runs, run["id"]))
         await wait_for_state(
-            clean_runs, run, running_and_fitting, timeout=60, what="reached FITTING"
+            clean_runs.data, run, running_and_fitting, timeout=60, what="reached FITTING"
         )
 
         # when
@@ -202,17 +145,17 @@ async def test_a_subscriber_to_a_cancelled_run_sees_it_end_and_the_subscription_
 
 
 async def _completed(server: Server) -> dict[str, Any]:
-    return await start_run(server, 10, wait=True)
+    return await train(server.data, 10, wait=True)
 
 
 async def _cancelled(server: Server) -> dict[str, Any]:
-    run = await start_run(server, LONG_TREES)
+    run = await train(server.data, LONG_TREES)
     await cancel_and_wait(server, [run])
     return run
 
 
 async def _failed(server: Server) -> dict[str, Any]:
-    return await start_run(server, 10, wait=True, dataset="no-such-dataset.csv")
+    return await train(server.data, 10, wait=True, dataset="no-such-dataset.csv")
 
 
 @pytest.mark.parametrize(
@@ -225,7 +168,7 @@ async def test_cancelling_an_ended_run_is_refused_and_changes_nothing(
 ) -> None:
     # given
     run = await make_run(clean_runs)
-    before = await run_state(clean_runs, run)
+    before = await state_of(clean_runs.data, run)
     assert before["status"] == status
 
     # when
@@ -234,7 +177,7 @@ async def test_cancelling_an_ended_run_is_refused_and_changes_nothing(
     # then
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [("INVALID_STATE", ["id"])]
     assert payload["trainingRun"]["status"] == status
-    assert await run_state(clean_runs, run) == before
+    assert await state_of(clean_runs.data, run) == before
 
 
 @pytest.mark.parametrize(
@@ -262,7 +205,7 @@ async def test_cancelling_an_unknown_run_says_not_found(clean_runs: Server, run_
 )
 async def test_only_hr_staff_may_cancel(clean_runs: Server, role: str | None, code: str) -> None:
     # given: an active run
-    run = await start_run(clean_runs, LONG_TREES)
+    run = await train(clean_runs.data, LONG_TREES)
     try:
         # when
         body = await clean_runs.gql(CANCEL, {"id": run["id"]}, as_=role)
@@ -270,7 +213,7 @@ async def test_only_hr_staff_may_cancel(clean_runs: Server, role: str | None, co
         # then: refused with a code, and the run goes on untouched
         assert body["data"] is None
         assert [e["extensions"]["code"] for e in body["errors"]] == [code]
-        state = await run_state(clean_runs, run)
+        state = await state_of(clean_runs.data, run)
         assert state["cancelRequested"] is False
         assert state["status"] in ACTIVE
     finally:

@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,79 +28,20 @@ from tests.jobs.processes import (
     first_server,
     group_gone,
     process_state,
-    wait_for,
+)
+from tests.jobs.runs import (
+    LONG_TREES,
+    ended,
+    running_and_fitting,
+    state_of,
+    train,
+    wait_for_state,
 )
 from tests.jobs.test_subscription import follow
 from trainer.jobs import worker_is_dead
 
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { id databaseId status modelVersion }
-    errors { code field }
-  }
-}
-"""
-RUN = """
-query Run($id: ID!) {
-  trainingRun(id: $id) {
-    databaseId
-    modelVersion
-    status
-    stage
-    progress
-    startedAt
-    finishedAt
-    errorMessage
-    modelPath
-    modelSha256
-  }
-}
-"""
-
-ACTIVE = {"QUEUED", "RUNNING"}
-# About seven seconds of fitting on the shipped dataset: long enough to kill it mid-run.
-LONG_TREES = 1000
 # Reporting and staleness of the server processes started here (see DESIGN, Running training).
 FAST_REAPING = {"PROGRESS_INTERVAL": "0.2", "STALE_RUN_AFTER": "3"}
-
-Query = Callable[[str, dict[str, Any]], Any]
-
-
-def running_and_fitting(state: dict[str, Any]) -> bool:
-    return state["status"] == "RUNNING" and state["stage"] == "FITTING"
-
-
-def ended(state: dict[str, Any]) -> bool:
-    return state["status"] not in ACTIVE
-
-
-async def train(data: Query, trees: int, *, wait: bool = False) -> dict[str, Any]:
-    variables = {"input": {"hyperparameters": {"nEstimators": trees}, "wait": wait}}
-    payload = (await data(TRAIN, variables))["trainModel"]
-    assert payload["errors"] == []
-    return payload["trainingRun"]
-
-
-async def state_of(data: Query, run: dict[str, Any]) -> dict[str, Any]:
-    state = (await data(RUN, {"id": run["id"]}))["trainingRun"]
-    assert state is not None
-    return state
-
-
-async def wait_for_state(
-    data: Query,
-    run: dict[str, Any],
-    condition: Callable[[dict[str, Any]], bool],
-    *,
-    timeout: float,
-    what: str,
-) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        state = await state_of(data, run)
-        return state if condition(state) else None
-
-    return await wait_for(check, timeout=timeout, what=f"run {run['databaseId']} {what}")
 
 
 def assert_no_model_file(models: Path, model_version: str) -> None:
