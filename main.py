@@ -15,34 +15,24 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Route, WebSocketRoute
-from tortoise import Tortoise
-from tortoise.contrib.starlette import RegisterTortoise
-from tortoise.exceptions import IntegrityError
-from tortoise.migrations.api import migrate as run_migrations
 
 from models.db import tortoise_config
-from models.training_runs import RunStatus, TrainingRun
-from resolvers.context import Services
-from resolvers.identity_cache import IdentityCache
-from resolvers.run_updates import RunWatcher
-from schema import QueryLimits, build_schema, schema
-from schema.middleware import BodySizeLimit, SecurityHeaders
-from schema.view import GraphQLView
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs import JobSettings
 from trainer.logs import configure_logging
-from trainer.reaper import fail_stale_runs, reap_forever
-from trainer.runners import JobRunner, LocalPoolRunner
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from trainer.runners import JobRunner
+
+# The web stack (strawberry, Starlette, uvicorn) and the job runners are imported inside
+# the functions that need them, so that a CLI command such as `token create` starts in a
+# fraction of a second instead of paying for the whole server's imports.
 logger = logging.getLogger("main")
 SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.graphql"
 
@@ -76,6 +66,9 @@ class Settings(BaseSettings):
     # How long a server process trusts a token it has just looked up (0: every request).
     auth_cache_seconds: float = 5.0
     log_level: str = "INFO"
+    # Test-suite speed: start the local pool's processes with the server (true) or at the
+    # first training (false: a server that never trains never imports scikit-learn).
+    training_warm_up: bool = True
 
     @property
     def db_url(self) -> str:
@@ -97,11 +90,18 @@ def job_settings(settings: Settings) -> JobSettings:
 
 
 def build_runner(settings: Settings) -> JobRunner:
+    from trainer.runners import LocalPoolRunner
+
     if settings.training_backend == "celery":
         from trainer.celery_app import CeleryRunner
 
         return CeleryRunner(settings.celery_broker_url)
-    return LocalPoolRunner(settings.db_url, job_settings(settings), settings.training_workers)
+    return LocalPoolRunner(
+        settings.db_url,
+        job_settings(settings),
+        settings.training_workers,
+        warm_up=settings.training_warm_up,
+    )
 
 
 async def requeue_local_runs(runner: JobRunner) -> None:
@@ -110,6 +110,8 @@ async def requeue_local_runs(runner: JobRunner) -> None:
     (Celery keeps its queue in the broker, so only the local backend needs this.) The
     job's atomic claim makes a second submission of the same run harmless.
     """
+    from models.training_runs import RunStatus, TrainingRun
+
     queued = await TrainingRun.filter(status=RunStatus.QUEUED).order_by("id")
     for run_id in [run.id for run in queued]:
         await runner.submit(run_id)
@@ -117,6 +119,21 @@ async def requeue_local_runs(runner: JobRunner) -> None:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.responses import JSONResponse, RedirectResponse
+    from starlette.routing import Route, WebSocketRoute
+    from tortoise.contrib.starlette import RegisterTortoise
+
+    from resolvers.context import Services
+    from resolvers.identity_cache import IdentityCache
+    from resolvers.run_updates import RunWatcher
+    from schema import QueryLimits, build_schema
+    from schema.middleware import BodySizeLimit, SecurityHeaders
+    from schema.view import GraphQLView
+    from trainer.reaper import fail_stale_runs, reap_forever
+
     settings = settings or Settings()
     settings.artifacts.ensure()
     runner = build_runner(settings)
@@ -192,6 +209,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 # --- command line -------------------------------------------------------------------
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    from tortoise import Tortoise
+
     await Tortoise.init(config=tortoise_config(settings.db_url))
     try:
         return await work()
@@ -200,6 +219,9 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> in
 
 
 async def migrate(settings: Settings) -> None:
+    from tortoise import Tortoise
+    from tortoise.migrations.api import migrate as run_migrations
+
     settings.artifacts.ensure()
     await run_migrations(config=tortoise_config(settings.db_url))
     await Tortoise.close_connections()
@@ -260,6 +282,8 @@ def _read_password() -> str:
 
 
 def cmd_createuser(settings: Settings, args: argparse.Namespace) -> int:
+    from tortoise.exceptions import IntegrityError
+
     from models.credentials import create_user
 
     password = _read_password() if args.password else None
@@ -318,6 +342,8 @@ def cmd_generate_dataset(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
+    from schema import schema
+
     sdl = schema.as_str() + "\n"
     if args.out == "-":
         sys.stdout.write(sdl)

@@ -65,8 +65,11 @@ class LocalPoolRunner:
     FAILED at once, and re-submits the runs that had not started yet.
     """
 
-    def __init__(self, database_url: str, settings: JobSettings, workers: int) -> None:
+    def __init__(
+        self, database_url: str, settings: JobSettings, workers: int, *, warm_up: bool = True
+    ) -> None:
         assert workers >= 1, "the local pool needs at least one worker"
+        self._warm_up = warm_up
         self._database_url = database_url
         self._settings = settings
         self._workers = workers
@@ -88,6 +91,10 @@ class LocalPoolRunner:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._pool = self._new_pool()
+        if not self._warm_up:
+            # The executor spawns its processes at the first submissions instead.
+            logger.info("local training pool of %d worker(s), started on demand", self._workers)
+            return
         # Start the processes (and their scikit-learn imports) now rather than at the
         # first trainModel, which would otherwise pay seconds of start-up.
         warmups = [self._pool.submit(ready) for _ in range(self._workers)]

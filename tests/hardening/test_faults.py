@@ -32,15 +32,8 @@ from tests.hardening.live_server import (
     postgres_database,
     start_live_server,
 )
+from tests.helpers import TRAIN, wait_until_final
 
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { id databaseId status modelVersion errorMessage modelPath }
-    errors { code field }
-  }
-}
-"""
 RUN = """
 query Run($id: ID!) {
   trainingRun(id: $id) { id status modelVersion errorMessage modelPath modelSha256 }
@@ -51,7 +44,6 @@ query RunsOfVersion($version: String) {
   trainingRuns(filter: {modelVersion: $version}) { totalCount nodes { id } }
 }
 """
-FINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 CUT_SECONDS = 3.0
 REQUEST_BOUND = 10.0
 RECOVERY_BOUND = 30.0
@@ -89,12 +81,7 @@ async def run_of(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
 
 
 async def wait_final(client: httpx.AsyncClient, run_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = await run_of(client, run_id)
-        if run["status"] in FINAL or time.monotonic() > deadline:
-            return run
-        await asyncio.sleep(0.25)
+    return await wait_until_final(lambda: run_of(client, run_id), timeout=timeout)
 
 
 def leftovers(artifacts: Path, model_version: str) -> list[Path]:

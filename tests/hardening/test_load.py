@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.hardening.live_server import LiveServer, start_live_server
+from tests.helpers import FINAL_STATUSES, TRAIN, train_variables, wait_until_final
 
 CLIENTS = 16
 WINDOW_SECONDS = 20.0
@@ -49,14 +50,9 @@ query ReadRun($id: ID!) {
   }
 }
 """
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) { trainingRun { id status } errors { code field } }
-}
-"""
 RUN_STATUS = "query RunStatus($id: ID!) { trainingRun(id: $id) { status errorMessage } }"
 RUN_TIMES = "query RunTimes($id: ID!) { trainingRun(id: $id) { startedAt finishedAt } }"
-FINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+FINAL = FINAL_STATUSES
 
 
 def rss_kib(pid: int) -> int:
@@ -141,7 +137,7 @@ async def train(client: httpx.AsyncClient, trees: int, *, wait: bool = False) ->
         "/graphql",
         json={
             "query": TRAIN,
-            "variables": {"input": {"hyperparameters": {"nEstimators": trees}, "wait": wait}},
+            "variables": train_variables(trees, wait=wait),
         },
     )
     payload = response.json()["data"]["trainModel"]
@@ -156,15 +152,26 @@ async def status_of(client: httpx.AsyncClient, run_id: str) -> str:
     return str(response.json()["data"]["trainingRun"]["status"])
 
 
-async def wait_until_final(
+async def wait_until_all_final(
     client: httpx.AsyncClient, run_ids: list[str], timeout: float
 ) -> dict[str, str]:
+    """The final status of each run, waiting for them one after the other."""
     deadline = time.monotonic() + timeout
-    while True:
-        statuses = {run_id: await status_of(client, run_id) for run_id in run_ids}
-        if set(statuses.values()) <= FINAL or time.monotonic() > deadline:
-            return statuses
-        await asyncio.sleep(0.5)
+
+    async def state(run_id: str) -> dict[str, Any]:
+        return {"status": await status_of(client, run_id)}
+
+    return {
+        run_id: (
+            await wait_until_final(
+                lambda run_id=run_id: state(run_id),
+                timeout=max(deadline - time.monotonic(), 0),
+                what=f"run {run_id}",
+                interval=0.25,
+            )
+        )["status"]
+        for run_id in run_ids
+    }
 
 
 async def keep_training(server: LiveServer, stop_at: float, started: list[str]) -> None:
@@ -208,7 +215,9 @@ async def training_coverage(
 @pytest.fixture(scope="module")
 async def load_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(
-        tmp_path_factory.mktemp("load"), settings={"TRAINING_WORKERS": "2"}
+        # Warm: the trainings must start at once to cover the whole window.
+        tmp_path_factory.mktemp("load"),
+        settings={"TRAINING_WORKERS": "2", "TRAINING_WARM_UP": "true"},
     )
     try:
         yield server
@@ -221,7 +230,7 @@ async def seeded_runs(load_server: LiveServer) -> list[str]:
     """SEED_RUNS finished runs, so that a page of 20 is full and reads find something."""
     async with load_server.client() as client:
         run_ids = [await train(client, 1) for _ in range(SEED_RUNS)]
-        statuses = await wait_until_final(client, run_ids, timeout=180)
+        statuses = await wait_until_all_final(client, run_ids, timeout=180)
     assert set(statuses.values()) == {"COMPLETED"}, statuses
     return run_ids
 
@@ -249,7 +258,7 @@ async def test_sixteen_clients_list_and_read_runs_without_error_while_trainings_
     rss_after = rss_kib(load_server.pid)
     async with load_server.client() as client:
         one, two = await training_coverage(client, started, window_start, window_end)
-        outcomes = await wait_until_final(client, started, timeout=300)
+        outcomes = await wait_until_all_final(client, started, timeout=300)
 
     # then
     print(

@@ -9,16 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.jobs.processes import wait_for
+from tests.helpers import ACTIVE_STATUSES, TRAIN, train_variables, wait_for
 
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { id databaseId status modelVersion }
-    errors { code field }
-  }
-}
-"""
 RUN = """
 query Run($id: ID!) {
   trainingRun(id: $id) {
@@ -37,7 +29,7 @@ query Run($id: ID!) {
 }
 """
 
-ACTIVE = {"QUEUED", "RUNNING"}
+ACTIVE = ACTIVE_STATUSES
 # About seven seconds of fitting on the shipped dataset: long enough to act on it mid-run.
 LONG_TREES = 1000
 
@@ -55,9 +47,7 @@ def ended(state: dict[str, Any]) -> bool:
 async def train(
     data: Query, trees: int, *, wait: bool = False, dataset: str | None = None
 ) -> dict[str, Any]:
-    variables = {
-        "input": {"hyperparameters": {"nEstimators": trees}, "wait": wait, "datasetPath": dataset}
-    }
+    variables = train_variables(trees, wait=wait, datasetPath=dataset)
     payload = (await data(TRAIN, variables))["trainModel"]
     assert payload["errors"] == []
     return payload["trainingRun"]

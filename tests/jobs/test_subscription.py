@@ -7,12 +7,8 @@ from typing import Any
 from httpx_ws import aconnect_ws
 
 from tests.conftest import Server
+from tests.helpers import TRAIN, train_variables
 
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) { trainingRun { id databaseId status } errors { code field } }
-}
-"""
 FOLLOW = """
 subscription Follow($id: ID!) {
   trainingRunUpdated(id: $id) { databaseId status stage progress }
@@ -42,9 +38,7 @@ async def follow(server: Server, run_id: str, role: str | None = "drh") -> list[
 
 
 async def test_subscriber_sees_progress_in_order_until_the_final_state(clean_runs: Server) -> None:
-    data = await clean_runs.data(
-        TRAIN, {"input": {"hyperparameters": {"nEstimators": 500}, "wait": False}}
-    )
+    data = await clean_runs.data(TRAIN, train_variables(500, wait=False))
     run = data["trainModel"]["trainingRun"]
 
     messages = await follow(clean_runs, run["id"])
