@@ -34,9 +34,7 @@ async def login(client: httpx.AsyncClient, username: str, password: str) -> dict
     return response.json()
 
 
-async def logins(
-    client: httpx.AsyncClient, credentials: list[tuple[str, str]]
-) -> list[str | None]:
+async def logins(client: httpx.AsyncClient, credentials: list[tuple[str, str]]) -> list[str | None]:
     """Send the logins as one batched request; the code of each refusal (None: success)."""
     operations = [
         {"query": LOGIN, "variables": {"username": username, "password": password}}

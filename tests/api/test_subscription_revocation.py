@@ -157,7 +157,10 @@ async def test_a_queued_run_that_never_changes_stops_streaming_after_revocation(
     app = ConfiguredApp(server, websocket_recheck_seconds=RECHECK)
     user, token = await manager_with_token()
     run = await active_run(RunStatus.QUEUED)
-    async with app.client() as client, aconnect_ws("/graphql", client, subprotocols=[protocol]) as ws:
+    async with (
+        app.client() as client,
+        aconnect_ws("/graphql", client, subprotocols=[protocol]) as ws,
+    ):
         await subscribe(ws, protocol, token, run.id)
         assert (await ws.receive_json(timeout=10))["type"] == UPDATE[protocol]
 

@@ -47,10 +47,12 @@ async def queued_run(server: Server) -> AsyncIterator[TrainingRun]:
 
 async def closed_with(ws: AsyncWebSocketSession, within: float = WITHIN) -> int:
     """The close code the server ends this socket with (fails if it stays open)."""
-    with pytest.raises(WebSocketDisconnect) as closed:
-        for _ in range(100):
+    for _ in range(100):
+        try:
             await ws.receive_json(timeout=within)
-    return closed.value.code
+        except WebSocketDisconnect as closed:
+            return closed.code
+    raise AssertionError("the socket stayed open")
 
 
 async def init(ws: AsyncWebSocketSession, token: str | None) -> None:
