@@ -28,6 +28,8 @@ from trainer.logs import configure_logging
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from resolvers.rate_limit import LoginLimiter
+    from schema.websockets import WebSocketLimits
     from trainer.runners import JobRunner
 
 # The web stack (strawberry, Starlette, uvicorn) and the job runners are imported inside
@@ -65,6 +67,19 @@ class Settings(BaseSettings):
     max_batch_operations: int = 10
     # How long a server process trusts a token it has just looked up (0: every request).
     auth_cache_seconds: float = 5.0
+    # --- sessions, logins and WebSockets (sec-auth, issue 12) ---
+    # An open WebSocket looks its token up again this often; subscriptions end when it fails.
+    websocket_recheck_seconds: float = Field(default=5.0, gt=0)
+    login_attempts_per_username: int = Field(default=10, ge=1)
+    login_attempts_per_address: int = Field(default=30, ge=1)
+    login_window_seconds: float = Field(default=60.0, gt=0)
+    login_limiter_max_keys: int = Field(default=10_000, ge=1)
+    ws_connection_init_timeout: float = Field(default=10.0, gt=0)
+    ws_anonymous_idle_seconds: float = Field(default=30.0, gt=0)
+    ws_max_connections_per_address: int = Field(default=20, ge=1)
+    ws_max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    ws_max_subscriptions_per_user: int = Field(default=50, ge=1)
+    # --- end sec-auth ---
     log_level: str = "INFO"
     # Test-suite speed: start the local pool's processes with the server (true) or at the
     # first training (false: a server that never trains never imports scikit-learn).
@@ -118,6 +133,31 @@ async def requeue_local_runs(runner: JobRunner) -> None:
         logger.info("run %s re-queued after restart", run_id)
 
 
+def login_limiter(settings: Settings) -> LoginLimiter:
+    from resolvers.rate_limit import LoginLimiter, SlidingWindow
+
+    def window(limit: int) -> SlidingWindow:
+        return SlidingWindow(
+            limit, settings.login_window_seconds, max_keys=settings.login_limiter_max_keys
+        )
+
+    return LoginLimiter(
+        per_username=window(settings.login_attempts_per_username),
+        per_address=window(settings.login_attempts_per_address),
+    )
+
+
+def websocket_limits(settings: Settings) -> WebSocketLimits:
+    from schema.websockets import WebSocketLimits
+
+    return WebSocketLimits(
+        init_timeout=settings.ws_connection_init_timeout,
+        anonymous_idle=settings.ws_anonymous_idle_seconds,
+        max_connections_per_address=settings.ws_max_connections_per_address,
+        max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -128,6 +168,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     from resolvers.context import Services
     from resolvers.identity_cache import IdentityCache
+    from resolvers.live_access import SubscriptionSlots
     from resolvers.run_updates import RunWatcher
     from schema import QueryLimits, build_schema
     from schema.middleware import BodySizeLimit, SecurityHeaders
@@ -143,6 +184,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         jobs=runner,
         watcher=watcher,
         identities=IdentityCache(ttl=settings.auth_cache_seconds),
+        login_limiter=login_limiter(settings),
+        websocket_recheck_seconds=settings.websocket_recheck_seconds,
+        subscriptions=SubscriptionSlots(settings.ws_max_subscriptions_per_user),
     )
     api_schema = build_schema(
         QueryLimits(
@@ -154,7 +198,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         introspection=settings.introspection,
         max_batch_operations=settings.max_batch_operations,
     )
-    graphql = GraphQLView(api_schema, services, graphiql=settings.graphiql)
+    graphql = GraphQLView(
+        api_schema, services, graphiql=settings.graphiql, websockets=websocket_limits(settings)
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

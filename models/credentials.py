@@ -6,6 +6,7 @@ database keeps only their SHA-256 and finds them through a unique index.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -34,6 +35,8 @@ class Scope:
 
     READ_RUNS = "runs:read"
     TRAIN = "runs:train"
+    # See other accounts (their groups, superuser flag); everyone sees their own.
+    READ_USERS = "users:read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class Identity:
 
 def scopes_for(is_superuser: bool, groups: set[str]) -> frozenset[str]:
     if is_superuser or groups & HR_STAFF_GROUPS:
-        return frozenset({Scope.READ_RUNS, Scope.TRAIN})
+        return frozenset({Scope.READ_RUNS, Scope.TRAIN, Scope.READ_USERS})
     if GroupName.MANAGER in groups:
         return frozenset({Scope.READ_RUNS})
     return frozenset()
@@ -77,6 +80,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+async def hash_password_off_loop(password: str) -> str:
+    """argon2 is slow on purpose (tens of milliseconds of CPU, more on a busy machine):
+    done in a thread, it leaves the event loop serving other requests meanwhile (argon2
+    releases the GIL)."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def _token_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -93,7 +110,7 @@ async def create_user(
         raise ValueError(f"unknown group(s): {', '.join(sorted(unknown))}")
     user = await User.create(
         username=username,
-        password_hash=hash_password(password) if password else None,
+        password_hash=await hash_password_off_loop(password) if password else None,
         is_superuser=is_superuser,
     )
     if groups:
@@ -156,13 +173,11 @@ async def verify_password(username: str, password: str) -> User | None:
     """The active user with this username and password, or None (same cost either way)."""
     user = await User.get_or_none(username=username)
     stored = user.password_hash if user and user.is_active and user.password_hash else None
-    try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password):
         return None
     if stored is None or user is None:
         return None
     if _hasher.check_needs_rehash(stored):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_off_loop(password)
         await user.save(update_fields=["password_hash"])
     return user

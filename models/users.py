@@ -15,6 +15,7 @@ class GroupName(StrEnum):
 
 
 HR_STAFF_GROUPS = frozenset({GroupName.DRH, GroupName.RESPONSABLE_RH})
+USERNAME_MAX_LENGTH = 150
 
 
 class Group(Model):
@@ -30,7 +31,7 @@ class Group(Model):
 
 class User(Model):
     id = fields.IntField(primary_key=True)
-    username = fields.CharField(max_length=150, unique=True)
+    username = fields.CharField(max_length=USERNAME_MAX_LENGTH, unique=True)
     # Null for token-only accounts (service accounts of HR tools): they cannot log in.
     password_hash = fields.CharField(max_length=255, null=True)
     is_active = fields.BooleanField(default=True)

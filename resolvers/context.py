@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.credentials import Identity
 from resolvers.identity_cache import IdentityCache
+from resolvers.live_access import SubscriptionSlots
 from resolvers.loaders import UserLoader
 from resolvers.rate_limit import LoginLimiter
 
@@ -26,6 +27,9 @@ class Services:
     watcher: RunWatcher
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     identities: IdentityCache = field(default_factory=lambda: IdentityCache(ttl=0))
+    # How long an open WebSocket may rely on an identity before looking it up again.
+    websocket_recheck_seconds: float = 5.0
+    subscriptions: SubscriptionSlots = field(default_factory=lambda: SubscriptionSlots(50))
     max_page_size: int = 100
     default_page_size: int = 20
 
@@ -66,13 +70,23 @@ class RequestContext:
     async def viewer(self) -> Identity | None:
         now = time.monotonic()
         stale = self._resolved_at is None or (
-            self.recheck_after is not None and now - self._resolved_at > self.recheck_after
+            self.recheck_after is not None and now - self._resolved_at >= self.recheck_after
         )
         if stale:
+            # A WebSocket's re-check bypasses the identity cache: the cache's own delay
+            # would otherwise add to the connection's.
+            fresh = self.recheck_after is not None
             identities = self.services.identities
-            self._identity = await identities.authenticate(self.token) if self.token else None
+            self._identity = (
+                await identities.authenticate(self.token, fresh=fresh) if self.token else None
+            )
             self._resolved_at = now
         return self._identity
+
+    @property
+    def is_anonymous(self) -> bool:
+        """No credentials presented (a WebSocket that sent none in connection_init)."""
+        return self.token is None
 
     def authenticate_as(self, token: str | None, *, recheck_after: float) -> None:
         """Replace the credentials, as a WebSocket connection_init payload does."""

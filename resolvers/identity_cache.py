@@ -33,13 +33,15 @@ class IdentityCache:
         self._clock = clock
         self._entries: OrderedDict[bytes, tuple[float, Identity]] = OrderedDict()
 
-    async def authenticate(self, key: str) -> Identity | None:
+    async def authenticate(self, key: str, *, fresh: bool = False) -> Identity | None:
+        """`fresh` skips the remembered answer (and refreshes it): open WebSockets
+        re-check that way, so a revocation reaches them within their own interval."""
         if self.ttl <= 0:
             return await authenticate_token(key)
         digest = hashlib.sha256(key.encode()).digest()
         now = self._clock()
         entry = self._entries.get(digest)
-        if entry is not None and now < entry[0]:
+        if entry is not None and now < entry[0] and not fresh:
             self._entries.move_to_end(digest)
             return entry[1]
         identity = await authenticate_token(key)

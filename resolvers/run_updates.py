@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from models.training_runs import FINAL_STATUSES, TrainingRun
 
@@ -32,8 +32,19 @@ class RunWatcher:
         self._last: dict[int, tuple[object, ...]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def watch(self, run: TrainingRun) -> AsyncIterator[TrainingRun]:
-        """Yield `run` now, then each changed state, ending after a final status."""
+    async def watch(
+        self,
+        run: TrainingRun,
+        *,
+        check: Callable[[], Awaitable[None]] | None = None,
+        check_every: float = 5.0,
+    ) -> AsyncIterator[TrainingRun]:
+        """Yield `run` now, then each changed state, ending after a final status.
+
+        `check` runs before each update is yielded and at least every `check_every`
+        seconds while none arrives (a queued run may not change for hours); whatever it
+        raises ends the stream, which is how a revoked caller stops receiving updates.
+        """
         yield run
         if run.status in FINAL_STATUSES:
             return
@@ -41,15 +52,27 @@ class RunWatcher:
         self._subscribers.setdefault(run.id, set()).add(queue)
         self._last.setdefault(run.id, _state(run))
         self._ensure_polling()
+        # One pending get across timeouts: cancelling it on each timeout could drop an
+        # update that arrived at the same moment.
+        getter: asyncio.Future[TrainingRun | None] | None = None
         try:
             while True:
-                update = await queue.get()
+                if getter is None:
+                    getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter}, timeout=check_every)
+                if check is not None:
+                    await check()
+                if not done:
+                    continue
+                update, getter = getter.result(), None
                 if update is None:  # the run was deleted
                     return
                 yield update
                 if update.status in FINAL_STATUSES:
                     return
         finally:
+            if getter is not None:
+                getter.cancel()
             watchers = self._subscribers.get(run.id)
             if watchers is not None:
                 watchers.discard(queue)

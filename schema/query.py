@@ -10,7 +10,7 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
-from resolvers import training_runs
+from resolvers import accounts, training_runs
 from resolvers.pagination import Order
 from schema.connection import TrainingRunConnection
 from schema.context import Info
@@ -73,7 +73,10 @@ class Query:
         return await info.context.viewer()  # type: ignore[return-value]
 
     @strawberry.field(
-        description="A training run or user by global id.",
+        description=(
+            "A training run or user by global id. Users other than the caller are visible "
+            "to HR staff only: null for anyone else, as for an id that does not exist."
+        ),
         permission_classes=[IsHRStaffOrManager],
     )
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
@@ -83,7 +86,7 @@ class Query:
         if id.type_name == "TrainingRun":
             return await get_run_record(key)  # type: ignore[return-value]
         if id.type_name == "User":
-            return await info.context.users.load(key)  # type: ignore[return-value]
+            return await accounts.visible_user(info.context, key)  # type: ignore[return-value]
         return None
 
     @strawberry.field(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
+from strawberry.exceptions import StrawberryGraphQLError
 
 from models.run_records import get_run_record
 from resolvers import training_runs
 from resolvers.errors import ApiError
 from schema.context import Info
-from schema.permissions import IsHRStaffOrManager
+from schema.permissions import IsHRStaffOrManager, unauthenticated
 from schema.types import TrainingRun
 
 
@@ -18,12 +19,29 @@ class RunNotFound(ApiError):
     code = "NOT_FOUND"
 
 
+async def _still_allowed(info: Info) -> None:
+    """The caller may still read runs; raised errors end the subscription with their code.
+
+    The context looks the token up again once its identity is older than the
+    connection's re-check interval, so a revoked token, a deactivated account or a lost
+    group ends the stream within that interval.
+    """
+    viewer = await info.context.viewer()
+    if viewer is None:
+        raise unauthenticated()
+    if IsHRStaffOrManager.scope not in viewer.scopes:
+        raise StrawberryGraphQLError(
+            IsHRStaffOrManager.message, extensions=IsHRStaffOrManager.error_extensions
+        )
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
         description=(
             "The run now, then at every change of status, stage or progress; "
-            "completes after its final state."
+            "completes after its final state. Ends with an UNAUTHENTICATED (or FORBIDDEN) "
+            "error when the caller's token is revoked or its access withdrawn meanwhile."
         ),
         permission_classes=[IsHRStaffOrManager],
     )
@@ -34,5 +52,16 @@ class Subscription:
         run = await get_run_record(run_id) if run_id is not None else None
         if run is None:
             raise RunNotFound(f"no training run with id {id!s}", argument="id")
-        async for update in info.context.services.watcher.watch(run):
-            yield update  # type: ignore[misc]
+        services = info.context.services
+        viewer = await info.context.viewer()
+        assert viewer is not None  # the permission class let it through
+        with services.subscriptions.hold(viewer.id):
+            updates = services.watcher.watch(
+                run,  # type: ignore[arg-type]
+                check=lambda: _still_allowed(info),
+                # Quarter-interval ticks: an identity is looked up again at most a
+                # quarter of the interval after it went stale.
+                check_every=services.websocket_recheck_seconds / 4,
+            )
+            async for update in updates:
+                yield update  # type: ignore[misc]

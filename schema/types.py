@@ -12,6 +12,7 @@ from strawberry import relay
 from models.credentials import Identity
 from models.run_records import RunRecord
 from models.training_runs import TrainingRun as TrainingRunRow
+from resolvers import accounts
 from schema.context import Info
 from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
 
@@ -145,11 +146,16 @@ class TrainingRun(relay.Node):
         ranked = sorted(root.feature_importance.items(), key=lambda item: -item[1])
         return [FeatureImportance(feature=name, importance=value) for name, value in ranked]
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Who asked for this training. Visible to HR staff and to that user; null for "
+            "others (managers): trainedByUsername still names them."
+        )
+    )
     async def trained_by(self, root: strawberry.Parent[RunRow], info: Info) -> User | None:
         if root.trained_by_id is None:
             return None
-        return await info.context.users.load(root.trained_by_id)  # type: ignore[return-value]
+        return await accounts.visible_user(info.context, root.trained_by_id)  # type: ignore[return-value]
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

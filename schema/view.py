@@ -3,6 +3,7 @@ Authorization header (HTTP) or the connection_init payload (WebSocket)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -18,9 +19,12 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.context import RequestContext, Services, token_from_authorization
 from schema.limits import NUL_MESSAGE
 from schema.middleware import graphql_error_body
-
-# How long an open WebSocket may rely on an identity before looking it up again.
-WEBSOCKET_RECHECK_SECONDS = 5.0
+from schema.websockets import (
+    ConnectionCounter,
+    LegacyWSHandler,
+    TransportWSHandler,
+    WebSocketLimits,
+)
 
 _HTTP_ERROR_CODES = {
     400: "BAD_REQUEST",
@@ -31,9 +35,27 @@ _HTTP_ERROR_CODES = {
 
 
 class GraphQLView(GraphQL[RequestContext, None]):
-    def __init__(self, schema: Any, services: Services, *, graphiql: bool = True) -> None:
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(
+        self,
+        schema: Any,
+        services: Services,
+        *,
+        graphiql: bool = True,
+        websockets: WebSocketLimits | None = None,
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.services = services
+        self._configure_websockets(websockets or WebSocketLimits())
+
+    def _configure_websockets(self, limits: WebSocketLimits) -> None:
+        """The limits schema.websockets' handlers enforce, and strawberry's own two."""
+        self.websocket_limits = limits
+        self.websocket_connections = ConnectionCounter(limits.max_connections_per_address)
+        self.connection_init_wait_timeout = timedelta(seconds=limits.init_timeout)
+        self.max_subscriptions_per_connection = limits.max_subscriptions_per_connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """As strawberry's, but transport errors (bad JSON, too many batched operations,
@@ -91,7 +113,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         subscription then checks its own permission, as a query would.
         """
         token = _token_from_payload(context.connection_params)
-        context.authenticate_as(token, recheck_after=WEBSOCKET_RECHECK_SECONDS)
+        context.authenticate_as(token, recheck_after=self.services.websocket_recheck_seconds)
         if token is not None and await context.viewer() is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         return UNSET
