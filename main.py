@@ -9,16 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.db import tortoise_config
 from trainer.artifacts import ArtifactPaths
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 # fraction of a second instead of paying for the whole server's imports.
 logger = logging.getLogger("main")
 SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.graphql"
+# GraphiQL's scripts and styles (static/vendor/VENDORED.md), served at /static.
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 class Settings(BaseSettings):
@@ -58,7 +61,6 @@ class Settings(BaseSettings):
     subscription_poll_interval: float = 0.25
     graphiql: bool = True
     introspection: bool = True
-    cors_origins: list[str] = []
     max_body_bytes: int = 100_000
     max_query_depth: int = 12
     max_query_tokens: int = 2000
@@ -84,6 +86,48 @@ class Settings(BaseSettings):
     # Test-suite speed: start the local pool's processes with the server (true) or at the
     # first training (false: a server that never trains never imports scikit-learn).
     training_warm_up: bool = True
+
+    # --- browsers and front-end clients (README: CORS, persisted queries) ---
+    # Other origins whose pages may call the API, over HTTP (CORS) and WebSocket; a JSON
+    # list or comma-separated, e.g. CORS_ORIGINS=https://hr.example,https://ops.example.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Request headers such pages may send (preflight Access-Control-Allow-Headers).
+    cors_allow_headers: Annotated[list[str], NoDecode] = [
+        "authorization",
+        "content-type",
+        "x-request-id",
+        "apollo-require-preflight",
+        "x-apollo-operation-name",
+        "apollographql-client-name",
+        "apollographql-client-version",
+    ]
+    # Automatic persisted queries remembered per server process (0: APQ off).
+    apq_cache_size: int = Field(default=1000, ge=0)
+
+    @field_validator("cors_origins", "cors_allow_headers", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        """Accept a JSON list or a comma-separated string."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _normalize_origins(cls, origins: list[str]) -> list[str]:
+        """Origins as browsers send them (lower case, no default port), so CORS and the
+        WebSocket check compare like with like; anything but an origin is refused."""
+        from strawberry.http.websocket_origin import normalize_allowed_origins
+
+        return sorted(normalize_allowed_origins(origins))
+
+    @field_validator("cors_allow_headers")
+    @classmethod
+    def _lower_headers(cls, headers: list[str]) -> list[str]:
+        return [header.lower() for header in headers]
 
     @property
     def db_url(self) -> str:
@@ -163,7 +207,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
     from starlette.responses import JSONResponse, RedirectResponse
-    from starlette.routing import Route, WebSocketRoute
+    from starlette.routing import Mount, Route, WebSocketRoute
+    from starlette.staticfiles import StaticFiles
     from tortoise.contrib.starlette import RegisterTortoise
 
     from resolvers.context import Services
@@ -172,6 +217,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from resolvers.run_updates import RunWatcher
     from schema import QueryLimits, build_schema
     from schema.middleware import BodySizeLimit, SecurityHeaders
+    from schema.persisted_queries import PersistedQueryStore
     from schema.view import GraphQLView
     from trainer.reaper import fail_stale_runs, reap_forever
 
@@ -199,7 +245,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_batch_operations=settings.max_batch_operations,
     )
     graphql = GraphQLView(
-        api_schema, services, graphiql=settings.graphiql, websockets=websocket_limits(settings)
+        api_schema,
+        services,
+        graphiql=settings.graphiql,
+        allowed_origins=settings.cors_origins,
+        persisted_queries=PersistedQueryStore(settings.apq_cache_size),
+        websockets=websocket_limits(settings),
     )
 
     @asynccontextmanager
@@ -230,23 +281,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Every method reaches the view, which answers the unsupported ones as JSON.
             Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,
+        # Outermost first. CORS wraps everything that can answer, the body size limit
+        # included, so a browser on an allowed origin can read every refusal.
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             *(
                 [
                     Middleware(
                         CORSMiddleware,
                         allow_origins=settings.cors_origins,
                         allow_methods=["GET", "POST"],
-                        allow_headers=["authorization", "content-type"],
+                        allow_headers=settings.cors_allow_headers,
                     )
                 ]
                 if settings.cors_origins
                 else []
             ),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
     )
     app.state.services = services

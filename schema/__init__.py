@@ -16,6 +16,7 @@ from strawberry.types.graphql import OperationType
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
 from schema.mutation import Mutation
+from schema.operations import OperationNameRequired
 from schema.query import Query
 from schema.subscription import Subscription
 from schema.types import TrainingRun, User
@@ -69,6 +70,8 @@ def build_schema(
             *limit_extensions(limits or QueryLimits(), introspection=introspection),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
+            # After ValidationCache, whose validation errors it must not overwrite.
+            OperationNameRequired,
         ],
         config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
     )

@@ -1,24 +1,43 @@
 """The HTTP/WebSocket endpoint: strawberry's ASGI view, with the caller taken from the
-Authorization header (HTTP) or the connection_init payload (WebSocket)."""
+Authorization header (HTTP) or the connection_init payload (WebSocket).
+
+Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/transport.py: the
+response media type, 405/406/415), automatic persisted queries
+(schema/persisted_queries.py), and serves GraphiQL from the project's own files."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.context import RequestContext, Services, token_from_authorization
+from schema import persisted_queries
 from schema.limits import NUL_MESSAGE
-from schema.middleware import graphql_error_body
+from schema.persisted_queries import PersistedQueryStore
+from schema.transport import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    RequestRefused,
+    is_request_error,
+    negotiate_media_type,
+)
 from schema.websockets import (
     ConnectionCounter,
     LegacyWSHandler,
@@ -26,12 +45,8 @@ from schema.websockets import (
     WebSocketLimits,
 )
 
-_HTTP_ERROR_CODES = {
-    400: "BAD_REQUEST",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-}
+# strawberry's GraphiQL page with its assets served from static/ (see README, GraphiQL).
+GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
 
 
 class GraphQLView(GraphQL[RequestContext, None]):
@@ -44,10 +59,22 @@ class GraphQLView(GraphQL[RequestContext, None]):
         services: Services,
         *,
         graphiql: bool = True,
+        allowed_origins: Sequence[str] = (),
+        persisted_queries: PersistedQueryStore | None = None,
         websockets: WebSocketLimits | None = None,
     ) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        """`allowed_origins` are the other origins whose pages may open a WebSocket (the
+        same list as CORS_ORIGINS: strawberry refuses cross-origin handshakes otherwise)."""
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            allowed_origins=allowed_origins,
+        )
         self.services = services
+        self.persisted_queries = (
+            persisted_queries if persisted_queries is not None else PersistedQueryStore(0)
+        )
+        self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8") if graphiql else ""
         self._configure_websockets(websockets or WebSocketLimits())
 
     def _configure_websockets(self, limits: WebSocketLimits) -> None:
@@ -59,22 +86,151 @@ class GraphQLView(GraphQL[RequestContext, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """As strawberry's, but transport errors (bad JSON, too many batched operations,
-        GraphiQL disabled) answer as GraphQL errors with a code, not as plain text."""
+        GraphiQL disabled) answer as GraphQL errors with a code, not as plain text, in
+        the media type the client accepts."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        media_type = APPLICATION_JSON
         try:
+            media_type = self._check_http_request(request)
+            request.state.graphql_media_type = media_type
             await _refuse_unusable_body(request)
             response = await self.run(request)
         except HTTPException as exc:
-            code = _HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
-            response = Response(
-                graphql_error_body(exc.reason, code),
-                status_code=exc.status_code,
-                media_type="application/json",
-            )
+            response = _refusal_response(RequestRefused.from_http_exception(exc), media_type)
         await response(scope, receive, send)
+
+    # --- GraphQL over HTTP: methods, media types -----------------------------------------
+    def _check_http_request(self, request: Request) -> str:
+        """Refuse what the spec says to refuse before reading the body, and choose the
+        response media type: 405 for methods other than GET and POST, 406 when the
+        client accepts neither JSON form, 415 for a POST body that is not JSON (or, when
+        uploads are on, multipart)."""
+        if request.method not in ("GET", "POST"):
+            raise RequestRefused(
+                405, "GraphQL only supports GET and POST requests.", headers={"Allow": "GET, POST"}
+            )
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            return APPLICATION_JSON
+        media_type = negotiate_media_type(request.headers.get("accept"))
+        if media_type is None:
+            raise RequestRefused(
+                406, f"this endpoint answers in {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON}"
+            )
+        if request.method == "POST" and not self._is_supported_body(request):
+            raise RequestRefused(415, "POST bodies must be application/json")
+        return media_type
+
+    def _is_supported_body(self, request: Request) -> bool:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == APPLICATION_JSON:
+            return True
+        return self.multipart_uploads_enabled and content_type == "multipart/form-data"
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """As strawberry's, except that a GET naming a persisted query is a query."""
+        return super().should_render_graphql_ide(request) and (
+            request.query_params.get("extensions") is None
+        )
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return self._graphiql_html
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = getattr(request.state, "graphql_media_type", APPLICATION_JSON)
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """A request error has no `data` entry in application/graphql-response+json."""
+        response = await super().process_result(request, result)
+        media_type = getattr(request.state, "graphql_media_type", APPLICATION_JSON)
+        if media_type == GRAPHQL_RESPONSE_JSON and is_request_error(result.data, result.errors):
+            response.pop("data", None)
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """Written in the negotiated media type; in application/graphql-response+json a
+        response without `data` (a request error) is a 400."""
+        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or APPLICATION_JSON
+        if media_type != APPLICATION_JSON:
+            response.headers["content-type"] = media_type
+            if isinstance(response_data, dict) and "data" not in response_data:
+                response.status_code = 400
+        return response
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: RequestContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """As strawberry's; a mutation over GET is a 405 naming POST, and a persisted
+        query is remembered once its document has proved valid."""
+        try:
+            result = await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if (
+                request_adapter.method == "GET"
+                and isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type == OperationType.MUTATION
+            ):
+                raise RequestRefused(
+                    405, "mutations must be sent with POST", headers={"Allow": "POST"}
+                ) from exc
+            raise
+        self._remember_persisted_query(request_data, result)
+        return result
+
+    # --- request parameters and automatic persisted queries -------------------------------
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = await super().parse_http_body(request)
+        for request_data in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(request_data.operation_name, str | None):
+                raise RequestRefused(
+                    400,
+                    "The GraphQL operation's `operationName` must be a string or null,"
+                    " if provided.",
+                )
+            self._resolve_persisted_query(request_data)
+        return parsed
+
+    def _resolve_persisted_query(self, request_data: GraphQLRequestData) -> None:
+        sha256_hash = persisted_queries.requested_hash(request_data.extensions)
+        if sha256_hash is not None:
+            request_data.query = persisted_queries.resolve_query(
+                self.persisted_queries, sha256_hash, request_data.query
+            )
+
+    def _remember_persisted_query(
+        self, request_data: GraphQLRequestData, result: ExecutionResult
+    ) -> None:
+        if request_data.query is None or is_request_error(result.data, result.errors):
+            return
+        try:
+            sha256_hash = persisted_queries.requested_hash(request_data.extensions)
+        except RequestRefused:
+            return
+        if sha256_hash is not None:
+            self.persisted_queries.remember(sha256_hash, request_data.query)
 
     # orjson both ways: encoding a page of runs with the json module took as long as
     # reading it from the database. orjson's errors subclass json.JSONDecodeError, so
@@ -138,6 +294,16 @@ async def _refuse_unusable_body(request: Request) -> None:
         raise HTTPException(400, "the body must be a GraphQL request object (or a list of them)")
     if _has_nul(payload):
         raise HTTPException(400, NUL_MESSAGE)
+
+
+def _refusal_response(refusal: RequestRefused, media_type: str) -> Response:
+    response = Response(
+        refusal.body(media_type),
+        status_code=refusal.status(media_type),
+        media_type=media_type,
+    )
+    response.headers.update(refusal.headers)
+    return response
 
 
 def _has_nul(value: object) -> bool:

@@ -243,7 +243,8 @@ async def test_mutation_over_get_is_refused(clean_runs: Server) -> None:
     )
 
     # then
-    assert_json_error(response, 400, "BAD_REQUEST")
+    assert_json_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == "POST"
     assert await run_count(clean_runs.post) == 0
 
 

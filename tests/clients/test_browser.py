@@ -1,0 +1,219 @@
+"""Headless Chromium (Debian's /usr/bin/chromium, driven by Python playwright): GraphiQL
+from the API's own files, and a front end on another origin calling the API over fetch
+and graphql-transport-ws. Every request the browser makes must stay on 127.0.0.1: any
+other host fails the test (GraphiQL used to load its scripts from a CDN).
+
+Skips when chromium is missing, or fails under REQUIRE_SERVICES=1. Never run
+`playwright install`: the system's chromium is the browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.clients.conftest import PageServer
+from tests.conftest import REQUIRE_SERVICES
+from tests.hardening.live_server import LiveServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+TRAIN = """
+mutation Train { trainModel(input: {wait: true, hyperparameters: {nEstimators: 1}}) {
+  trainingRun { id status } errors { code }
+} }
+"""
+TIMEOUT_MS = 60_000
+
+if not CHROMIUM.exists():
+    reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+    if REQUIRE_SERVICES:
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+from playwright.async_api import (  # noqa: E402
+    Browser,
+    BrowserContext,
+    Page,
+    Route,
+    async_playwright,
+)
+
+
+@dataclass
+class Traffic:
+    """Every URL the browser asked for, and those that would have left 127.0.0.1."""
+
+    urls: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def see(self, url: str) -> bool:
+        self.urls.append(url)
+        local = urlsplit(url).hostname in LOCAL_HOSTS or url.startswith(("data:", "blob:"))
+        if not local:
+            self.foreign.append(url)
+        return local
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def _local_only(browser: Browser) -> tuple[BrowserContext, Page, Traffic]:
+    """A page whose every request goes through a route that refuses other hosts."""
+    traffic = Traffic()
+    context = await browser.new_context()
+
+    async def guard(route: Route) -> None:
+        if traffic.see(route.request.url):
+            await route.continue_()
+        else:
+            await route.abort("blockedbyclient")
+
+    await context.route("**/*", guard)
+    page = await context.new_page()
+    page.on("websocket", lambda ws: traffic.see(ws.url))
+    page.on("console", lambda message: traffic.console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: traffic.console.append(f"pageerror: {error}"))
+    return context, page, traffic
+
+
+def _csp_violations(traffic: Traffic) -> list[str]:
+    return [line for line in traffic.console if "Content Security Policy" in line]
+
+
+async def _set_editor(page: Page, selector: str, index: int, text: str) -> None:
+    """Type into one of GraphiQL's CodeMirror editors through CodeMirror's own API."""
+    await page.evaluate(
+        "([selector, index, text]) =>"
+        " document.querySelectorAll(selector)[index].CodeMirror.setValue(text)",
+        [selector, index, text],
+    )
+
+
+async def _run_in_graphiql(page: Page, query: str, expected: str) -> str:
+    await _set_editor(page, ".graphiql-query-editor .CodeMirror", 0, query)
+    await page.click(".graphiql-execute-button")
+    result = page.locator(".result-window")
+    await result.filter(has_text=expected).wait_for(timeout=TIMEOUT_MS)
+    return await result.inner_text()
+
+
+async def test_graphiql_runs_a_query_and_a_subscription_from_local_files(
+    browser: Browser, front_end_api: LiveServer
+) -> None:
+    # given: a finished run to follow
+    trained = await front_end_api.data(TRAIN)
+    run: dict[str, Any] = trained["trainModel"]["trainingRun"]
+    assert run["status"] == "COMPLETED", trained
+    context, page, traffic = await _local_only(browser)
+    try:
+        # when: GraphiQL opens, with the Authorization header set in its Headers editor
+        await page.goto(f"{front_end_api.url}/graphql", timeout=TIMEOUT_MS)
+        await page.locator(".graphiql-query-editor .CodeMirror").wait_for(timeout=TIMEOUT_MS)
+        await page.get_by_role("button", name="Headers").click()
+        await _set_editor(
+            page,
+            ".graphiql-editor-tool .CodeMirror",
+            1,
+            f'{{"Authorization": "Token {front_end_api.token}"}}',
+        )
+        viewer = await _run_in_graphiql(page, "{ viewer { username } }", "drh-user")
+        followed = await _run_in_graphiql(
+            page,
+            f'subscription {{ trainingRunUpdated(id: "{run["id"]}") {{ status }} }}',
+            "COMPLETED",
+        )
+    finally:
+        await context.close()
+
+    # then
+    assert '"username": "drh-user"' in viewer
+    assert '"status": "COMPLETED"' in followed
+    assert traffic.foreign == [], traffic.foreign
+    assert any(urlsplit(url).path.startswith("/static/vendor/") for url in traffic.urls)
+    assert any(url.startswith("ws://127.0.0.1") for url in traffic.urls), traffic.urls
+    assert _csp_violations(traffic) == []
+
+
+FRONT_END_SCRIPT = """
+async ([api, token]) => {
+  const response = await fetch(api + "/graphql", {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      "Authorization": "Token " + token,
+      "X-Request-ID": "front-end-1",
+      "Apollo-Require-Preflight": "true",
+    },
+    body: JSON.stringify({ query: "{ viewer { username } }" }),
+  });
+  const fetched = await response.json();
+
+  const subscribed = await new Promise((resolve, reject) => {
+    const ws = new WebSocket(api.replace("http", "ws") + "/graphql", "graphql-transport-ws");
+    const timer = setTimeout(() => reject(new Error("no subscription message")), 30000);
+    ws.onerror = () => reject(new Error("WebSocket refused"));
+    ws.onopen = () => ws.send(JSON.stringify({
+      type: "connection_init", payload: { Authorization: "Token " + token },
+    }));
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "connection_ack") {
+        ws.send(JSON.stringify({ id: "1", type: "subscribe", payload: {
+          query: 'subscription { trainingRunUpdated(id: "999999") { status } }',
+        } }));
+      } else {
+        clearTimeout(timer);
+        ws.close();
+        resolve(message);
+      }
+    };
+  });
+  return { fetched, subscribed, origin: window.location.origin };
+}
+"""
+
+
+async def test_page_on_an_allowed_origin_fetches_and_subscribes(
+    browser: Browser, front_end_api: LiveServer, page_server: PageServer
+) -> None:
+    # given: a page served by another local server, an origin listed in CORS_ORIGINS
+    context, page, traffic = await _local_only(browser)
+    try:
+        await page.goto(f"{page_server.origin}/index.html", timeout=TIMEOUT_MS)
+
+        # when
+        outcome = await page.evaluate(FRONT_END_SCRIPT, [front_end_api.url, front_end_api.token])
+    finally:
+        await context.close()
+
+    # then: the fetch passed CORS (preflight included) and the WebSocket was accepted
+    assert outcome["origin"] == page_server.origin
+    assert outcome["fetched"] == {"data": {"viewer": {"username": "drh-user"}}}
+    subscribed = outcome["subscribed"]
+    assert subscribed["type"] == "next", subscribed
+    assert subscribed["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert traffic.foreign == [], traffic.foreign
