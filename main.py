@@ -10,10 +10,13 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import secrets
+import shutil
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from tortoise import Tortoise
 from tortoise.contrib.starlette import RegisterTortoise
@@ -35,11 +38,14 @@ from resolvers.context import Services
 from resolvers.identity_cache import IdentityCache
 from resolvers.run_updates import RunWatcher
 from schema import QueryLimits, build_schema, schema
+from schema.health import Readiness, healthz
+from schema.metrics import MetricsEndpoint
 from schema.middleware import BodySizeLimit, SecurityHeaders
+from schema.request_id import RequestId
 from schema.view import GraphQLView
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs import JobSettings
-from trainer.logs import configure_logging
+from trainer.logs import configure_logging, logging_config
 from trainer.reaper import fail_stale_runs, reap_forever
 from trainer.runners import JobRunner, LocalPoolRunner
 
@@ -76,6 +82,16 @@ class Settings(BaseSettings):
     # How long a server process trusts a token it has just looked up (0: every request).
     auth_cache_seconds: float = 5.0
     log_level: str = "INFO"
+    # --- operators (issue 13): health, metrics, logs, running behind a proxy ---
+    # Each /readyz check (and the database read of a /metrics scrape) gets this long.
+    readiness_timeout: float = Field(default=2.0, gt=0, le=30)
+    metrics_enabled: bool = False
+    # When set, GET /metrics requires `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    # Trust X-Forwarded-For/-Proto from these addresses (comma-separated, "*" for any):
+    # the proxy in front, so the login limiter and logs see the real client address.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @property
     def db_url(self) -> str:
@@ -154,22 +170,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await watcher.stop()
                 await runner.stop()
 
-    async def health(_request: object) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
     async def to_graphiql(_request: object) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
     app = Starlette(
         routes=[
             Route("/", to_graphiql),
-            Route("/healthz", health),
+            # --- operators (issue 13) ---
+            Route("/healthz", healthz),
+            Route("/readyz", Readiness(settings.db_url, runner, settings.readiness_timeout)),
+            *(
+                [
+                    Route(
+                        "/metrics",
+                        MetricsEndpoint(settings.metrics_token, settings.readiness_timeout),
+                    )
+                ]
+                if settings.metrics_enabled
+                else []
+            ),
             # Every method reaches the view, which answers the unsupported ones as JSON.
             Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestId),  # outermost: every response carries X-Request-ID
             Middleware(SecurityHeaders),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             *(
@@ -230,16 +256,39 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if not args.no_migrate:
         asyncio.run(migrate(settings))
     asyncio.run(_with_db(settings, lambda: _return0(bootstrap_admin())))
-    uvicorn.run(
-        "main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        ws_max_size=settings.max_body_bytes,
-        log_level=settings.log_level.lower(),
-    )
+    with _metrics_directory(args.workers):
+        uvicorn.run(
+            "main:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            ws_max_size=settings.max_body_bytes,
+            log_level=settings.log_level.lower(),
+            # Each worker process configures its logging from this (format included).
+            log_config=logging_config(settings.log_level, settings.log_format),
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
     return 0
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """With several worker processes, /metrics must add up all of them, whichever one
+    answers: prometheus_client does so from files in PROMETHEUS_MULTIPROC_DIR. Unless the
+    operator chose that folder, use a fresh one for this server's lifetime (files left
+    by an earlier server would be counted again)."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="training-api-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def _return0(work: Awaitable[None]) -> int:
@@ -398,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return args.handler(settings, args)
 
 

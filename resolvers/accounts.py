@@ -10,6 +10,7 @@ from models.credentials import Identity, create_token, identity_of, verify_passw
 from models.users import User
 from resolvers.context import RequestContext
 from resolvers.errors import ApiError, RateLimited
+from resolvers.telemetry import LOGIN_REFUSALS
 
 logger = logging.getLogger("resolvers.accounts")
 
@@ -29,12 +30,14 @@ async def login(
 ) -> LoginResult:
     wait = context.services.login_limiter.retry_after(username, context.client_address)
     if wait > 0:
+        LOGIN_REFUSALS.labels("rate_limited").inc()
         logger.warning("login rate-limited for %r from %s", username[:150], context.client_address)
         raise RateLimited(
             f"too many login attempts; retry in {wait:.0f} s", retryAfter=round(wait, 1)
         )
     user = await verify_password(username, password)
     if user is None:
+        LOGIN_REFUSALS.labels("invalid_credentials").inc()
         logger.info("login refused for %r", username[:150])
         raise InvalidCredentials("invalid username or password")
     await User.filter(id=user.id).update(last_login=datetime.now(UTC))

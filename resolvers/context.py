@@ -10,6 +10,7 @@ from models.credentials import Identity
 from resolvers.identity_cache import IdentityCache
 from resolvers.loaders import UserLoader
 from resolvers.rate_limit import LoginLimiter
+from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
     from resolvers.run_updates import RunWatcher
@@ -72,6 +73,7 @@ class RequestContext:
             identities = self.services.identities
             self._identity = await identities.authenticate(self.token) if self.token else None
             self._resolved_at = now
+            update_log_context(user=self._identity.username if self._identity else None)
         return self._identity
 
     def authenticate_as(self, token: str | None, *, recheck_after: float) -> None:

@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
+from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -69,6 +70,7 @@ def build_schema(
             *limit_extensions(limits or QueryLimits(), introspection=introspection),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
+            OperationMetrics,
         ],
         config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
     )
