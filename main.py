@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # Trust X-Forwarded-For/-Proto from these addresses (comma-separated, "*" for any):
     # the proxy in front, so the login limiter and logs see the real client address.
     forwarded_allow_ips: str = "127.0.0.1"
+    # With --workers N, uvicorn restarts a worker process that does not answer its
+    # liveness ping within this many seconds; its start-up (imports) counts too, and on a
+    # busy machine that takes longer than uvicorn's default of 5 s.
+    worker_healthcheck_timeout: int = Field(default=60, ge=1)
 
     @property
     def db_url(self) -> str:
@@ -178,12 +182,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", to_graphiql),
             # --- operators (issue 13) ---
             Route("/healthz", healthz),
-            Route("/readyz", Readiness(settings.db_url, runner, settings.readiness_timeout)),
+            Route(
+                "/readyz", Readiness(settings.db_url, runner, settings.readiness_timeout).respond
+            ),
             *(
                 [
                     Route(
                         "/metrics",
-                        MetricsEndpoint(settings.metrics_token, settings.readiness_timeout),
+                        MetricsEndpoint(settings.metrics_token, settings.readiness_timeout).respond,
                     )
                 ]
                 if settings.metrics_enabled
@@ -269,6 +275,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=logging_config(settings.log_level, settings.log_format),
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
+            timeout_worker_healthcheck=settings.worker_healthcheck_timeout,
         )
     return 0
 

@@ -31,7 +31,7 @@ class Readiness:
         result = dict(await self.runner.check(self.timeout))
         return Check(bool(result.pop("ok")), result)
 
-    async def __call__(self, _request: Request) -> JSONResponse:
+    async def respond(self, _request: Request) -> JSONResponse:
         database, migrations, training = await asyncio.gather(
             timed("database", self.timeout, database_check()),
             timed("migrations", self.timeout, self.migrations()),

@@ -192,7 +192,7 @@ class MetricsEndpoint:
             given.strip().encode(), self.token
         )
 
-    async def __call__(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         if not self._authorized(request):
             return JSONResponse(
                 {"error": "a valid metrics token is required"},
