@@ -61,7 +61,7 @@ def _causes(error: BaseException) -> list[BaseException]:
 
 
 def _is_outage(error: BaseException) -> bool:
-    if isinstance(error, DBConnectionError | _OUTAGE_POSTGRES_ERRORS):
+    if isinstance(error, (DBConnectionError, *_OUTAGE_POSTGRES_ERRORS)):
         return True
     if isinstance(error, asyncpg.exceptions.ObjectNotInPrerequisiteStateError):
         return "not currently accepting connections" in str(error)

@@ -163,6 +163,28 @@ async def test_json_logs_tell_a_request_and_its_run(observed: LiveServer) -> Non
         assert any(step in message for message in story), (step, story)
 
 
+async def test_the_client_address_is_the_one_the_local_proxy_forwards(
+    observed: LiveServer,
+) -> None:
+    # given: a request from 127.0.0.1 (trusted by default, as nginx on the same machine)
+    request_id = f"fwd-{uuid.uuid4().hex[:12]}"
+    start = len(observed.log_text())
+    async with httpx.AsyncClient(base_url=observed.url, timeout=30) as client:
+        await client.get(
+            "/healthz", headers={"X-Forwarded-For": "203.0.113.9", "X-Request-ID": request_id}
+        )
+    # then: the server saw the client address nginx forwarded
+    deadline = time.monotonic() + 30
+    while True:
+        entries = [json.loads(line) for line in observed.log_text()[start:].splitlines() if line]
+        access = [e for e in entries if e.get("request_id") == request_id]
+        if access:
+            break
+        assert time.monotonic() < deadline, entries
+        await asyncio.sleep(0.2)
+    assert access[0]["message"].startswith("203.0.113.9:"), access
+
+
 async def test_metrics_add_up_across_worker_processes(tmp_path: Path) -> None:
     async with multi_worker_server(
         tmp_path, 2, METRICS_ENABLED="true", TRAINING_WORKERS="1"
