@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from starlette.routing import Route, WebSocketRoute
 
@@ -80,3 +83,47 @@ def test_nginx_proxies_only_paths_the_app_serves(tmp_path: Path) -> None:
     graphql = conf.split("location = /graphql", 1)[1].split("\n    }", 1)[0]
     for needed in ("Upgrade", "$connection_upgrade", "proxy_read_timeout", "X-Forwarded-For"):
         assert needed in graphql
+
+
+def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
+    """`nginx -t` on the file, where nginx is installed (certificates made for the test)."""
+    nginx, openssl = shutil.which("nginx"), shutil.which("openssl")
+    if nginx is None or openssl is None:
+        pytest.skip("nginx -t needs nginx and openssl on this machine")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=training.example.com",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    site = (DEPLOY / "nginx.conf").read_text()
+    site = site.replace("/etc/ssl/certs/training.example.com.crt", str(cert))
+    site = site.replace("/etc/ssl/private/training.example.com.key", str(key))
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{ access_log off; include {tmp_path}/site.conf; }}\n"
+    )
+    result = subprocess.run(
+        [nginx, "-t", "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
