@@ -11,10 +11,13 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import secrets
+import shutil
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -24,7 +27,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from models.db import tortoise_config
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs import JobSettings
-from trainer.logs import configure_logging
+from trainer.logs import configure_logging, logging_config
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -129,6 +132,21 @@ class Settings(BaseSettings):
     def _lower_headers(cls, headers: list[str]) -> list[str]:
         return [header.lower() for header in headers]
 
+    # --- operators (issue 13): health, metrics, logs, running behind a proxy ---
+    # Each /readyz check (and the database read of a /metrics scrape) gets this long.
+    readiness_timeout: float = Field(default=2.0, gt=0, le=30)
+    metrics_enabled: bool = False
+    # When set, GET /metrics requires `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    # Trust X-Forwarded-For/-Proto from these addresses (comma-separated, "*" for any):
+    # the proxy in front, so the login limiter and logs see the real client address.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # With --workers N, uvicorn restarts a worker process that does not answer its
+    # liveness ping within this many seconds; its start-up (imports) counts too, and on a
+    # busy machine that takes longer than uvicorn's default of 5 s.
+    worker_healthcheck_timeout: int = Field(default=60, ge=1)
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite://{self.artifacts_dir}/training_api.sqlite3"
@@ -206,7 +224,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
-    from starlette.responses import JSONResponse, RedirectResponse
+    from starlette.responses import RedirectResponse
     from starlette.routing import Mount, Route, WebSocketRoute
     from starlette.staticfiles import StaticFiles
     from tortoise.contrib.starlette import RegisterTortoise
@@ -216,8 +234,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from resolvers.live_access import SubscriptionSlots
     from resolvers.run_updates import RunWatcher
     from schema import QueryLimits, build_schema
+    from schema.health import Readiness, healthz
+    from schema.metrics import MetricsEndpoint
     from schema.middleware import BodySizeLimit, SecurityHeaders
     from schema.persisted_queries import PersistedQueryStore
+    from schema.request_id import RequestId
     from schema.view import GraphQLView
     from trainer.reaper import fail_stale_runs, reap_forever
 
@@ -268,16 +289,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await watcher.stop()
                 await runner.stop()
 
-    async def health(_request: object) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
     async def to_graphiql(_request: object) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
     app = Starlette(
         routes=[
             Route("/", to_graphiql),
-            Route("/healthz", health),
+            # --- operators (issue 13) ---
+            Route("/healthz", healthz),
+            Route(
+                "/readyz", Readiness(settings.db_url, runner, settings.readiness_timeout).respond
+            ),
+            *(
+                [
+                    Route(
+                        "/metrics",
+                        MetricsEndpoint(settings.metrics_token, settings.readiness_timeout).respond,
+                    )
+                ]
+                if settings.metrics_enabled
+                else []
+            ),
             # Every method reaches the view, which answers the unsupported ones as JSON.
             Route("/graphql", graphql, methods=None),
             WebSocketRoute("/graphql", graphql),
@@ -287,6 +319,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Outermost first. CORS wraps everything that can answer, the body size limit
         # included, so a browser on an allowed origin can read every refusal.
         middleware=[
+            Middleware(RequestId),  # outermost: every response carries X-Request-ID
             Middleware(SecurityHeaders),
             *(
                 [
@@ -352,16 +385,40 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if not args.no_migrate:
         asyncio.run(migrate(settings))
     asyncio.run(_with_db(settings, lambda: _return0(bootstrap_admin())))
-    uvicorn.run(
-        "main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        ws_max_size=settings.max_body_bytes,
-        log_level=settings.log_level.lower(),
-    )
+    with _metrics_directory(args.workers):
+        uvicorn.run(
+            "main:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            ws_max_size=settings.max_body_bytes,
+            log_level=settings.log_level.lower(),
+            # Each worker process configures its logging from this (format included).
+            log_config=logging_config(settings.log_level, settings.log_format),
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            timeout_worker_healthcheck=settings.worker_healthcheck_timeout,
+        )
     return 0
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """With several worker processes, /metrics must add up all of them, whichever one
+    answers: prometheus_client does so from files in PROMETHEUS_MULTIPROC_DIR. Unless the
+    operator chose that folder, use a fresh one for this server's lifetime (files left
+    by an earlier server would be counted again)."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="training-api-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def _return0(work: Awaitable[None]) -> int:
@@ -524,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return args.handler(settings, args)
 
 

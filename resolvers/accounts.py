@@ -10,6 +10,7 @@ from models.credentials import Identity, Scope, create_token, identity_of, verif
 from models.users import USERNAME_MAX_LENGTH, User
 from resolvers.context import RequestContext
 from resolvers.errors import ApiError, RateLimited
+from resolvers.telemetry import LOGIN_REFUSALS
 
 logger = logging.getLogger("resolvers.accounts")
 
@@ -50,6 +51,7 @@ async def login(
         raise InvalidCredentials("invalid username or password")
     wait = wait or limiter.username_retry_after(username)
     if wait > 0:
+        LOGIN_REFUSALS.labels("rate_limited").inc()
         logger.warning("login rate-limited for %r from %s", username[:150], address)
         raise RateLimited(
             f"too many login attempts; retry in {wait:.0f} s", retryAfter=round(wait, 1)
@@ -57,6 +59,7 @@ async def login(
     attempt = limiter.begin(username, address)
     user = await verify_password(username, password)
     if user is None:
+        LOGIN_REFUSALS.labels("invalid_credentials").inc()
         logger.info("login refused for %r", username[:150])
         raise InvalidCredentials("invalid username or password")
     attempt.succeeded()

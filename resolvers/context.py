@@ -11,6 +11,7 @@ from resolvers.identity_cache import IdentityCache
 from resolvers.live_access import SubscriptionSlots
 from resolvers.loaders import UserLoader
 from resolvers.rate_limit import LoginLimiter
+from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
     from resolvers.run_updates import RunWatcher
@@ -81,6 +82,7 @@ class RequestContext:
                 await identities.authenticate(self.token, fresh=fresh) if self.token else None
             )
             self._resolved_at = now
+            update_log_context(user=self._identity.username if self._identity else None)
         return self._identity
 
     @property

@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
+from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.operations import OperationNameRequired
 from schema.query import Query
@@ -72,6 +73,7 @@ def build_schema(
             lambda: ValidationCache(maxsize=256),
             # After ValidationCache, whose validation errors it must not overwrite.
             OperationNameRequired,
+            OperationMetrics,
         ],
         config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
     )

@@ -10,10 +10,14 @@ import uuid
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
+from models.availability import is_database_outage
 from resolvers.errors import ApiError
 from schema.enums import UserErrorCode
 
 logger = logging.getLogger("schema.errors")
+
+# What a client is told to wait before retrying during a database outage, in seconds.
+OUTAGE_RETRY_AFTER = 5.0
 
 
 @strawberry.type(description="A refused input: which field, why, and a stable code.")
@@ -61,6 +65,16 @@ def _classify(error: GraphQLError) -> GraphQLError:
         extensions.update(original.details)
         error.extensions = extensions
         return error
+    if is_database_outage(original):
+        # Expected while the database is down: one line, no traceback, and a code that
+        # tells the client to come back rather than report a bug.
+        logger.warning("database unavailable at %s: %s", error.path, type(original).__name__)
+        return GraphQLError(
+            "The service is temporarily unavailable (database unreachable); retry later.",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "SERVICE_UNAVAILABLE", "retryAfter": OUTAGE_RETRY_AFTER},
+        )
     error_id = uuid.uuid4().hex[:12]
     logger.error("unexpected error %s at %s", error_id, error.path, exc_info=original)
     return GraphQLError(

@@ -85,6 +85,19 @@ class CeleryRunner:
     async def wait(self, run_id: int) -> None:
         await wait_until_final(run_id)
 
+    async def check(self, seconds: float) -> dict[str, object]:
+        """Whether the broker accepts a connection now (the workers are behind it)."""
+
+        def connect() -> None:
+            with app.connection_for_write(connect_timeout=seconds) as connection:
+                connection.ensure_connection(max_retries=0, timeout=seconds)
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(connect), seconds)
+        except Exception as exc:  # any failure means "not reachable"
+            return {"ok": False, "backend": "celery", "error": f"broker: {type(exc).__name__}"}
+        return {"ok": True, "backend": "celery"}
+
 
 def _redact(url: str) -> str:
     scheme, _, rest = url.partition("://")

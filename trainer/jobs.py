@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from models.training_runs import RunStatus, TrainingRun
 from trainer.artifacts import ArtifactPaths, UnsafePath
 from trainer.errors import TrainerError, TrainingCancelled
+from trainer.logs import bind_log_context
 from trainer.stages import Stage
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class _ProgressBox:
 
 async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
     """Train run `run_id` if it is still QUEUED; return its final status (None: skipped)."""
+    bind_log_context(run_id=run_id)  # this task's (and its training thread's) log lines
     me = worker_name()
     now = datetime.now(UTC)
     claimed = await TrainingRun.filter(

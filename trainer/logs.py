@@ -1,25 +1,134 @@
-"""Logging set-up shared by the server and worker processes: one line per event."""
+"""Logging set-up shared by the server and worker processes: one line per event.
+
+Two formats (LOG_FORMAT): `text` for people, `json` (one object per line) for log
+collectors. Either way each line carries what is known about where it comes from: the
+request id, GraphQL operation and user of an HTTP request, the run id of a training job.
+Those come from a context variable (`log_context`), set by the web layer for a request and
+by the job for a run, so code that logs needs not pass them around; asyncio tasks and
+`asyncio.to_thread` copy it, so a training thread's lines carry their run id too.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.config
 import os
-import sys
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s%(context)s"
+LogFormat = Literal["text", "json"]
 
 
-def configure_logging(level: str | None = None) -> None:
-    logging.basicConfig(
-        level=(level or os.environ.get("LOG_LEVEL", "INFO")).upper(),
-        format=FORMAT,
-        force=True,
-        # The process's real stderr: a Celery worker replaces sys.stderr with a proxy that
-        # logs what is written to it, and records would loop back into it and be lost.
-        stream=sys.__stderr__,
+@dataclass
+class LogContext:
+    """Where a log line comes from. Mutable on purpose: a request binds one object, and
+    what is learnt later (the user, once a resolver has authenticated it) is set on that
+    same object, which the tasks started for the request share."""
+
+    request_id: str | None = None
+    operation: str | None = None
+    user: str | None = None
+    run_id: int | None = None
+
+
+log_context: ContextVar[LogContext | None] = ContextVar("log_context", default=None)
+
+
+def bind_log_context(**values: Any) -> Token[LogContext | None]:
+    """A new context for the current task (copying what is already bound), for
+    `log_context.reset(token)` when it ends."""
+    current = log_context.get() or LogContext()
+    return log_context.set(replace(current, **values))
+
+
+def update_log_context(**values: Any) -> None:
+    """Record what was learnt about the current request or run, if one is bound."""
+    current = log_context.get()
+    if current is not None:
+        for name, value in values.items():
+            setattr(current, name, value)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound LogContext onto each record (and a text rendering of it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = log_context.get()
+        parts = []
+        for field in fields(LogContext):
+            value = getattr(current, field.name) if current is not None else None
+            setattr(record, field.name, value)
+            if value is not None:
+                parts.append(f"{field.name}={value}")
+        record.context = f" [{' '.join(parts)}]" if parts else ""
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the context, exc_info."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "process": record.process,
+        }
+        for field in fields(LogContext):
+            value = getattr(record, field.name, None)
+            if value is not None:
+                entry[field.name] = value
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
+
+
+def logging_config(level: str | None = None, log_format: str | None = None) -> dict[str, Any]:
+    """A logging.config.dictConfig for this process; uvicorn applies it in each of its
+    worker processes too (`log_config`), so every process logs the same way."""
+    level = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
+    log_format = (log_format or os.environ.get("LOG_FORMAT", "text")).lower()
+    formatter: dict[str, Any] = (
+        {"()": "trainer.logs.JsonFormatter"} if log_format == "json" else {"format": FORMAT}
     )
-    # Tortoise logs every SQL statement at DEBUG; keep that out of INFO logs.
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "trainer.logs.ContextFilter"}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "filters": ["context"],
+                # The process's real stderr: a Celery worker replaces sys.stderr with a
+                # proxy that logs what is written to it, and records would loop back into
+                # it and be lost.
+                "stream": "ext://sys.__stderr__",
+            }
+        },
+        "root": {"level": level, "handlers": ["default"]},
+        "loggers": {
+            # Tortoise logs every SQL statement at DEBUG; keep that out of INFO logs.
+            "tortoise": {"level": "WARNING"},
+            # uvicorn's own loggers go through the same handler (and format).
+            **{
+                name: {"level": level, "handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
+        },
+    }
+
+
+def configure_logging(level: str | None = None, log_format: str | None = None) -> None:
+    logging.config.dictConfig(logging_config(level, log_format))
 
 
 def configure_worker_logging() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import math
 import os
 import tempfile
@@ -48,6 +49,9 @@ __all__ = [
 ]
 
 CLASS_WEIGHTS: tuple[str | None, ...] = ("balanced", "balanced_subsample", None)
+
+# The job binds the run id to the log context, so these lines carry it (trainer.logs).
+logger = logging.getLogger("trainer.model_trainer")
 
 # A chunk of trees should take about this long, so progress moves and cancelling is quick.
 _TARGET_CHUNK_SECONDS = 0.5
@@ -203,6 +207,13 @@ class ModelTrainer:
         started = time.perf_counter()
         self._report(Stage.LOADING_DATA, 0.0)
         dataset = load_dataset(dataset_path, display_name)
+        logger.info(
+            "data loaded from %s: %d rows used, %d dropped, %d features",
+            display_name or dataset_path.name,
+            len(dataset.frame),
+            dataset.dropped_rows,
+            len(dataset.features),
+        )
         classes = [c for c in TARGET_CLASSES if c in set(dataset.frame[TARGET_COLUMN])]
         x_train, x_test, y_train, y_test = self._split(dataset, classes)
 
@@ -211,13 +222,26 @@ class ModelTrainer:
             build_pipeline(dataset.categorical, dataset.numeric, self._config), x_train, y_train
         )
 
+        logger.info(
+            "fitted %d trees on %d rows in %.2f s",
+            self._config.hyperparameters.n_estimators,
+            len(x_train),
+            time.perf_counter() - started,
+        )
         self._report(Stage.EVALUATING, 0.0)
         metrics = _evaluate(pipeline, x_test, y_test, classes)
+        logger.info(
+            "evaluated on %d rows: accuracy %.4f, f1 %.4f",
+            len(x_test),
+            metrics["accuracy"],
+            metrics["f1_score"],
+        )
         importance = _importance_by_column(pipeline, dataset)
 
         self._stop_if_asked()
         self._report(Stage.SAVING, 0.0)
         model_sha256, model_size = _save_model(pipeline, model_path)
+        logger.info("model saved to %s (%d bytes, sha256 %s)", model_path, model_size, model_sha256)
         self._report(Stage.SAVING, 1.0)
         return TrainingResult(
             **metrics,

@@ -37,6 +37,9 @@ class JobRunner(Protocol):
     async def wait(self, run_id: int) -> None:
         """Return once the run has left QUEUED/RUNNING."""
 
+    async def check(self, seconds: float) -> dict[str, object]:
+        """For /readyz: {"ok": can runs be handed over now, ...what was looked at}."""
+
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
     terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
@@ -146,6 +149,13 @@ class LocalPoolRunner:
         ):
             logger.info("run %s re-submitted after a worker crash", run_id)
             await self.submit(run_id)
+
+    async def check(self, seconds: float) -> dict[str, object]:
+        pool = self._pool
+        if pool is None or getattr(pool, "_broken", False):
+            return {"ok": False, "backend": "local", "error": "the training pool is not running"}
+        alive = sum(p.is_alive() for p in list((pool._processes or {}).values()))
+        return {"ok": alive > 0, "backend": "local", "workers": alive}
 
     async def wait(self, run_id: int) -> None:
         future = self._pending.get(run_id)

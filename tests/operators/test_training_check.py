@@ -1,0 +1,35 @@
+"""The training-backend check behind /readyz for Celery: is the broker reachable?
+
+(The local pool's check runs in test_health.py through the real app.) Needs
+TEST_REDIS_URL; skipped without it, failed instead when REQUIRE_SERVICES=1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES
+from tests.hardening.live_server import free_port
+from trainer.celery_app import CeleryRunner
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+
+
+@pytest.mark.celery
+async def test_celery_check_says_whether_the_broker_answers() -> None:
+    if not REDIS_URL:
+        if REQUIRE_SERVICES:
+            pytest.fail("needs TEST_REDIS_URL")
+        pytest.skip("needs TEST_REDIS_URL")
+    # The first connection also imports the broker's client: allow it time on a busy box.
+    reachable = await CeleryRunner(REDIS_URL).check(60)
+    assert reachable == {"ok": True, "backend": "celery"}
+
+    started = time.monotonic()
+    nobody = await CeleryRunner(f"redis://127.0.0.1:{free_port()}/0").check(2)
+    assert nobody["ok"] is False
+    assert nobody["error"].startswith("broker: ")
+    assert time.monotonic() - started < 10  # bounded by its timeout, not hanging
