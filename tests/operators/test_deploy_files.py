@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from main import Settings, build_parser, create_app
 from tests.conftest import REPO
@@ -73,12 +73,13 @@ def test_nginx_proxies_only_paths_the_app_serves(tmp_path: Path) -> None:
     conf = (DEPLOY / "nginx.conf").read_text()
     app = create_app(Settings(artifacts_dir=tmp_path, metrics_enabled=True))
     routes = {route.path for route in app.routes if isinstance(route, Route | WebSocketRoute)}
+    routes |= {f"{route.path}/" for route in app.routes if isinstance(route, Mount)}
     proxied = set()
     for match in re.finditer(r"location\s+(?:=\s*)?(\S+)\s*\{(.*?)\n    \}", conf, re.S):
         if "proxy_pass" in match.group(2):
             proxied.add(match.group(1))
     print(f"\nnginx proxies {sorted(proxied)}; the app serves {sorted(routes)}")
-    assert {"/graphql", "/healthz", "/readyz", "/metrics"} <= proxied
+    assert {"/graphql", "/healthz", "/readyz", "/metrics", "/static/"} <= proxied
     assert proxied <= routes
     graphql = conf.split("location = /graphql", 1)[1].split("\n    }", 1)[0]
     for needed in ("Upgrade", "$connection_upgrade", "proxy_read_timeout", "X-Forwarded-For"):
