@@ -39,7 +39,7 @@ from schema.middleware import BodySizeLimit, SecurityHeaders
 from schema.view import GraphQLView
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs import JobSettings
-from trainer.logs import configure_logging
+from trainer.logs import configure_logging, redact_access_log
 from trainer.reaper import fail_stale_runs, reap_forever
 from trainer.runners import JobRunner, LocalPoolRunner
 
@@ -123,6 +123,7 @@ async def requeue_local_runs(runner: JobRunner) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     settings.artifacts.ensure()
+    redact_access_log()
     runner = build_runner(settings)
     watcher = RunWatcher(settings.subscription_poll_interval)
     services = Services(

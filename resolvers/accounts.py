@@ -14,6 +14,9 @@ from resolvers.errors import ApiError, RateLimited
 logger = logging.getLogger("resolvers.accounts")
 
 
+MAX_USERNAME_LENGTH: int = User._meta.fields_map["username"].max_length
+
+
 class InvalidCredentials(ApiError):
     code = "INVALID_CREDENTIALS"
 
@@ -27,6 +30,9 @@ class LoginResult:
 async def login(
     context: RequestContext, username: str, password: str, token_name: str = "login"
 ) -> LoginResult:
+    if len(username) > MAX_USERNAME_LENGTH:
+        # No account has such a name; refused before it is counted, checked or logged.
+        raise InvalidCredentials("invalid username or password")
     wait = context.services.login_limiter.retry_after(username, context.client_address)
     if wait > 0:
         logger.warning("login rate-limited for %r from %s", username[:150], context.client_address)

@@ -274,7 +274,7 @@ def copy_run(database: Path, copies: int) -> None:
         listed = ", ".join(columns)
         for number in range(copies):
             connection.execute(
-                f"INSERT INTO training_run (model_version, {listed}) "  # noqa: S608
+                f"INSERT INTO training_run (model_version, {listed}) "
                 f"SELECT model_version || '-copy-{number}', {listed} FROM training_run "
                 "ORDER BY id LIMIT 1"
             )
