@@ -311,5 +311,6 @@ async def test_flood_of_over_budget_batches_is_refused_and_memory_stays_at_basel
                 "QUERY_TOO_COSTLY"
             }
         after = vm_rss_kib(server.pid)
+        print(f"server RSS {baseline} kB before, {after} kB after the flood")
         assert after <= baseline * 1.10, f"RSS {baseline} kB -> {after} kB"
         assert (await server.data(DASHBOARD))["trainingRuns"]["totalCount"] == 100
