@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     max_batch_operations: int = 10
     # Query cost and introspection (schema/cost.py, schema/limits.py): the budget of one
     # request, batches summed, and how deep __schema / __type selections may go.
-    max_query_cost: int = Field(default=10_000, ge=1)
+    max_query_cost: int = Field(default=30_000, ge=1)
     max_introspection_depth: int = Field(default=14, ge=1)
     # How long a server process trusts a token it has just looked up (0: every request).
     auth_cache_seconds: float = 5.0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -77,7 +76,7 @@ MAX_WALK_DEPTH = 256
 
 @dataclass(frozen=True)
 class CostLimits:
-    max_cost: int = 10_000
+    max_cost: int = 30_000
     default_page_size: int = 20
     max_page_size: int = 100
 
@@ -233,8 +232,9 @@ def operation_cost(
         return limits.max_cost + 1
 
 
-@lru_cache(maxsize=256)
 def _parsed(query: str, max_tokens: int) -> DocumentNode | None:
+    # Not cached: a batch holds at most MAX_BATCH_OPERATIONS documents of at most
+    # MAX_QUERY_TOKENS tokens, cheaper to parse again than to keep around.
     try:
         return parse(query, no_location=True, max_tokens=max_tokens)
     except GraphQLError:

@@ -39,7 +39,7 @@ class QueryLimits:
     max_tokens: int = 2000
     max_aliases: int = 15
     max_root_fields: int = 10
-    max_cost: int = 10_000
+    max_cost: int = 30_000
     # graphql-core's get_introspection_query() is 14 deep (args -> type -> 9 x ofType);
     # GraphiQL 3's (graphql-js 16) is 12.
     max_introspection_depth: int = 14

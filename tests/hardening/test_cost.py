@@ -23,7 +23,7 @@ from httpx_ws import aconnect_ws
 from tests.conftest import Server
 from tests.hardening.live_server import live_server
 
-LIMIT = 10_000
+LIMIT = 30_000
 RUN_FIELDS = (
     "id databaseId status modelVersion accuracy f1Score trainingDurationSeconds "
     "trainedByUsername runDate"
@@ -58,6 +58,7 @@ ATTACK = (
     )
     + " }"
 )
+HEAVY_PAGE = f"query HeavyPage {{ trainingRuns(first: 100) {{ nodes {{ id {HEAVY_FIELDS} }} }} }}"
 TRAIN = """
 mutation Train($input: TrainModelInput!) {
   trainModel(input: $input) { trainingRun { databaseId } errors { code } }
@@ -174,12 +175,13 @@ async def test_over_budget_operation_is_refused_with_its_cost_and_the_limit(
     assert codes(body) == ["QUERY_TOO_COSTLY"]
     extensions = body["errors"][0]["extensions"]
     assert extensions["limit"] == LIMIT
-    assert extensions["cost"] > 20 * LIMIT
+    assert extensions["cost"] > 8 * LIMIT
 
 
 async def test_page_size_variable_counts_like_a_literal(server: Server) -> None:
-    # given: a page of every heavy field; 100 runs of them are over budget, 10 are not
-    query = f"query($n: Int) {{ trainingRuns(first: $n) {{ nodes {{ id {HEAVY_FIELDS} }} }} }}"
+    # given: two pages of every heavy field; of 100 runs each they are over budget, of 10 not
+    page = f"trainingRuns(first: $n) {{ nodes {{ id {HEAVY_FIELDS} }} }}"
+    query = f"query($n: Int) {{ a: {page} b: {page} }}"
 
     # when
     small = await post_json(server, {"query": query, "variables": {"n": 10}})
@@ -193,13 +195,14 @@ async def test_page_size_variable_counts_like_a_literal(server: Server) -> None:
 async def test_batch_costs_add_up_and_an_over_budget_batch_runs_nothing(
     clean_runs: Server,
 ) -> None:
-    # given: a mutation then nine dashboard pages; each alone is well within the budget
+    # given: a mutation then two pages of 100 runs with every heavy field; each alone is
+    # within the budget
     train = {
         "query": TRAIN,
         "variables": {"input": {"modelVersion": "cost-batch-1", "hyperparameters": {}}},
     }
-    batch = [train] + [{"query": DASHBOARD}] * 9
-    assert await reported_cost(clean_runs, DASHBOARD) * 9 > LIMIT
+    batch = [train] + [{"query": HEAVY_PAGE}] * 2
+    assert LIMIT / 2 < await reported_cost(clean_runs, HEAVY_PAGE) <= LIMIT
 
     # when
     response = await clean_runs.client.post(
@@ -209,7 +212,7 @@ async def test_batch_costs_add_up_and_an_over_budget_batch_runs_nothing(
     # then: every operation refused, with the batch's total; the mutation did not run
     assert response.status_code == 200, response.text
     results = response.json()
-    assert len(results) == 10
+    assert len(results) == 3
     for result in results:
         assert result["data"] is None
         assert codes(result) == ["QUERY_TOO_COSTLY"]
