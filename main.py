@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     max_query_aliases: int = 15
     max_root_fields: int = 10
     max_batch_operations: int = 10
+    # Query cost and introspection (schema/cost.py, schema/limits.py): the budget of one
+    # request, batches summed, and how deep __schema / __type selections may go.
+    max_query_cost: int = Field(default=30_000, ge=1)
+    max_introspection_depth: int = Field(default=14, ge=1)
     # How long a server process trusts a token it has just looked up (0: every request).
     auth_cache_seconds: float = 5.0
     # --- sessions, logins and WebSockets (sec-auth, issue 12) ---
@@ -261,6 +265,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_tokens=settings.max_query_tokens,
             max_aliases=settings.max_query_aliases,
             max_root_fields=settings.max_root_fields,
+            max_cost=settings.max_query_cost,
+            max_introspection_depth=settings.max_introspection_depth,
         ),
         introspection=settings.introspection,
         max_batch_operations=settings.max_batch_operations,

@@ -25,6 +25,8 @@ DEFAULT_DATASET = "future_skills_dataset.csv"
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NOTES_LENGTH = 5000
 MAX_RANDOM_STATE = 2**32 - 1
+# The column's size: a longer path could not be recorded on the run.
+MAX_DATASET_PATH_LENGTH: int = TrainingRun._meta.fields_map["dataset_path"].max_length
 
 
 class HyperparametersInput(Protocol):
@@ -97,13 +99,20 @@ def validate(data: TrainModelInput, context: RequestContext) -> list[FieldError]
                 ["input", "notes"], f"must be at most {MAX_NOTES_LENGTH} characters", "INVALID"
             )
         )
-    try:
-        context.services.artifacts.dataset(dataset_of(data))
-    except UnsafePath as exc:
-        errors.append(
-            FieldError(["input", "datasetPath"], f"dataset path {exc}", "PATH_NOT_ALLOWED")
-        )
+    errors += _dataset_errors(dataset_of(data), context)
     return errors
+
+
+def _dataset_errors(dataset: str, context: RequestContext) -> list[FieldError]:
+    if len(dataset) > MAX_DATASET_PATH_LENGTH:
+        message = f"dataset path must be at most {MAX_DATASET_PATH_LENGTH} characters"
+    else:
+        try:
+            context.services.artifacts.dataset(dataset)
+            return []
+        except UnsafePath as exc:
+            message = f"dataset path {exc}"
+    return [FieldError(["input", "datasetPath"], message, "PATH_NOT_ALLOWED")]
 
 
 def dataset_of(data: TrainModelInput) -> str:

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.models import Model
+
 from models.run_records import RunQuery, RunRecord
-from models.training_runs import RunStatus
+from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from resolvers.context import RequestContext
 from resolvers.errors import ApiError
@@ -73,6 +75,13 @@ class RunConnection:
         return 0 if self.query is None else await self.query.count()
 
 
+def _refuse_too_long(name: str, value: str | None, model: type[Model], column: str) -> None:
+    """A value longer than its column matches nothing and would trip Tortoise's check."""
+    maximum = model._meta.fields_map[column].max_length
+    if value is not None and len(value) > maximum:
+        raise ApiError(f"filter `{name}` must be at most {maximum} characters", argument="filter")
+
+
 async def _filtered(run_filter: RunFilter | None) -> RunQuery | None:
     """The filter's conditions, or None when the filter cannot match anything."""
     query = RunQuery()
@@ -80,6 +89,8 @@ async def _filtered(run_filter: RunFilter | None) -> RunQuery | None:
         return query
     if run_filter.status:
         query = query.where_in("status", [status.value for status in run_filter.status])
+    _refuse_too_long("trainedBy", run_filter.trained_by, User, "username")
+    _refuse_too_long("modelVersion", run_filter.model_version, TrainingRun, "model_version")
     if run_filter.trained_by is not None:
         user_id = await User.filter(username=run_filter.trained_by).values_list("id", flat=True)
         if not user_id:

@@ -24,6 +24,9 @@ from schema.types import TrainingRun, User
 
 
 class Schema(strawberry.Schema):
+    # The limits it was built with; the HTTP view needs them for what spans operations.
+    query_limits: QueryLimits = QueryLimits()
+
     def process_errors(
         self,
         errors: list[GraphQLError],
@@ -62,13 +65,14 @@ def build_schema(
     introspection: bool = True,
     max_batch_operations: int = 10,
 ) -> Schema:
-    return Schema(
+    limits = limits or QueryLimits()
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[TrainingRun, User],
         extensions=[
-            *limit_extensions(limits or QueryLimits(), introspection=introspection),
+            *limit_extensions(limits, introspection=introspection),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             # After ValidationCache, whose validation errors it must not overwrite.
@@ -77,6 +81,8 @@ def build_schema(
         ],
         config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
     )
+    built.query_limits = limits
+    return built
 
 
 # The schema with default settings: what export-schema prints and tests import.

@@ -5,6 +5,7 @@ that the client also gets."""
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 
 import strawberry
@@ -35,7 +36,35 @@ _LIMIT_MESSAGES = {
     " exceeds maximum operation depth of ": "QUERY_TOO_DEEP",
     " aliases found. Allowed: ": "TOO_MANY_ALIASES",
     "GraphQL introspection has been disabled": "INTROSPECTION_DISABLED",
+    "Maximum introspection depth exceeded": "QUERY_TOO_DEEP",
 }
+
+
+# An error's message may quote what the client sent (Tortoise's length check quotes the
+# whole value): every line of a logged traceback, and the whole of it, is cut to these.
+MAX_LOGGED_LINE = 500
+MAX_LOGGED_TRACEBACK = 8000
+
+
+def _bounded(text: str, limit: int = MAX_LOGGED_LINE) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def _bounded_traceback(exc: BaseException) -> str:
+    """The traceback as `logging` would print it, but bounded whatever the exception."""
+    lines = [
+        _bounded(line)
+        for chunk in traceback.format_exception(exc, limit=-30)
+        for line in chunk.rstrip("\n").split("\n")
+    ]
+    text = "\n".join(lines)
+    if len(text) <= MAX_LOGGED_TRACEBACK:
+        return text
+    # The end names the error; the start, where it came from.
+    half = MAX_LOGGED_TRACEBACK // 2
+    return f"{text[:half]}\n... ({len(text) - 2 * half} characters cut) ...\n{text[-half:]}"
 
 
 def _classify(error: GraphQLError) -> GraphQLError:
@@ -76,7 +105,12 @@ def _classify(error: GraphQLError) -> GraphQLError:
             extensions={"code": "SERVICE_UNAVAILABLE", "retryAfter": OUTAGE_RETRY_AFTER},
         )
     error_id = uuid.uuid4().hex[:12]
-    logger.error("unexpected error %s at %s", error_id, error.path, exc_info=original)
+    logger.error(
+        "unexpected error %s at %s\n%s",
+        error_id,
+        _bounded(str(error.path)),
+        _bounded_traceback(original),
+    )
     return GraphQLError(
         f"Internal server error (id {error_id}).",
         nodes=error.nodes,

@@ -6,7 +6,7 @@ refusal a stable `extensions.code` so clients can tell which limit they hit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from graphql import (
@@ -17,15 +17,20 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     StringValueNode,
+    ValidationContext,
     ValidationRule,
 )
+from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
+    SchemaExtension,
 )
+
+from schema.cost import CostLimits, QueryCostLimiter
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,10 @@ class QueryLimits:
     max_tokens: int = 2000
     max_aliases: int = 15
     max_root_fields: int = 10
+    max_cost: int = 30_000
+    # graphql-core's get_introspection_query() is 14 deep (args -> type -> 9 x ofType);
+    # GraphiQL 3's (graphql-js 16) is 12.
+    max_introspection_depth: int = 14
 
 
 def _count_root_fields(selection_set: SelectionSetNode, context: object) -> int:
@@ -68,13 +77,99 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
     return MaxRootFields
 
 
+def _depth(
+    node: FieldNode | InlineFragmentNode | FragmentSpreadNode,
+    context: ValidationContext,
+    limit: int,
+    spread: frozenset[str] = frozenset(),
+) -> int:
+    """Depth below `node` as strawberry's QueryDepthLimiter counts it (a field with a
+    selection set is one level), but stopping once past `limit`."""
+    if isinstance(node, FragmentSpreadNode):
+        name = node.name.value
+        fragment = context.get_fragment(name)
+        if fragment is None or name in spread:
+            return 0
+        selections, spread = fragment.selection_set.selections, spread | {name}
+        below = 0
+    else:
+        if node.selection_set is None:
+            return 0
+        selections = node.selection_set.selections
+        below = 1 if isinstance(node, FieldNode) else 0
+    if limit < 0:
+        return below
+    children = [
+        _depth(child, context, limit - below, spread)
+        for child in selections
+        if isinstance(child, FieldNode | InlineFragmentNode | FragmentSpreadNode)
+    ]
+    return below + max(children, default=0)
+
+
+def introspection_depth_rule(limit: int) -> type[ValidationRule]:
+    class MaxIntrospectionFieldDepth(ValidationRule):
+        """Bounds the depth of `__schema` and `__type` selections, which strawberry's
+        depth limit does not count (graphql-core's MaxIntrospectionDepthRule bounds how
+        often they nest lists of types, not how deep they go)."""
+
+        def enter_field(self, node: FieldNode, *_: object) -> None:
+            if node.name.value not in {"__schema", "__type"}:
+                return
+            depth = _depth(node, self.context, limit)
+            if depth > limit:
+                self.report_error(
+                    GraphQLError(
+                        f"introspection is {depth} deep or more; at most {limit} is allowed",
+                        node,
+                        extensions={"code": "QUERY_TOO_DEEP"},
+                    )
+                )
+
+    return MaxIntrospectionFieldDepth
+
+
 NUL_MESSAGE = "strings must not contain NUL characters"
+
+
+# JSON nested deeper than this is no GraphQL input of this schema (its deepest input,
+# a list in a filter, is 3 deep); refusing it keeps every walk of a value shallow.
+MAX_VALUE_DEPTH = 64
+
+
+def unusable_value(value: object, max_depth: int = MAX_VALUE_DEPTH) -> str | None:
+    """Why a decoded JSON value (a request body, an operation's variables) cannot be
+    used, or None. Iterative, so that no nesting can exhaust the interpreter's stack."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return NUL_MESSAGE
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                return f"values must not be nested more than {max_depth} levels deep"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+class RefuseUnusableVariables(SchemaExtension):
+    """The variables of every operation, whatever its transport (HTTP bodies and query
+    strings are also checked whole by schema/view.py, to answer 400): no NUL, no deep
+    nesting. Checked before graphql-core coerces them."""
+
+    def on_execute(self) -> Iterator[None]:
+        problem = unusable_value(self.execution_context.variables)
+        if problem is not None:
+            raise GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
+        yield
 
 
 class NoNulInStrings(ValidationRule):
     """Refuses string literals holding a NUL character, however it was escaped (\\u0000,
     \\u{0}...): PostgreSQL can neither store nor compare one. Variables are checked
-    where they are decoded (schema/view.py)."""
+    by RefuseUnusableVariables."""
 
     def enter_string_value(self, node: StringValueNode, *_: object) -> None:
         if "\x00" in node.value:
@@ -98,11 +193,16 @@ def limit_extensions(limits: QueryLimits, *, introspection: bool) -> list[Callab
         *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
         max_root_fields_rule(limits.max_root_fields),
+        introspection_depth_rule(limits.max_introspection_depth),
+        MaxIntrospectionDepthRule,
         NoNulInStrings,
     ]
     if not introspection:
         rules += DisableIntrospection().validation_rules
+    cost = CostLimits(max_cost=limits.max_cost)
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),
+        RefuseUnusableVariables,
+        lambda: QueryCostLimiter(cost),
     ]

@@ -29,7 +29,8 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.context import RequestContext, Services, token_from_authorization
 from schema import persisted_queries
-from schema.limits import NUL_MESSAGE
+from schema.cost import CostLimits, batch_refusal
+from schema.limits import unusable_value
 from schema.persisted_queries import PersistedQueryStore
 from schema.transport import (
     APPLICATION_JSON,
@@ -243,11 +244,28 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return orjson.dumps(data).decode()
 
     def parse_query_params(self, params: Any) -> dict[str, Any]:
-        """GET requests carry their variables in the query string: no NUL there either."""
+        """GET requests carry their variables in the query string: checked as bodies are."""
         parsed = super().parse_query_params(params)
-        if _has_nul(parsed):
-            raise HTTPException(400, NUL_MESSAGE)
+        _refuse_unusable_value(parsed)
         return parsed
+
+    async def execute_operation(  # type: ignore[override]
+        self, request: Any, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """A batch is one request: above the cost budget together, none of it runs."""
+        if isinstance(request_data, list):
+            limits = self.schema.query_limits
+            refusal = batch_refusal(
+                self.schema._schema,
+                request_data,
+                CostLimits(max_cost=limits.max_cost),
+                max_tokens=limits.max_tokens,
+            )
+            if refusal is not None:
+                return refusal
+        return await super().execute_operation(
+            request, request_adapter, request_data, *args, **kwargs
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -292,8 +310,7 @@ async def _refuse_unusable_body(request: Request) -> None:
     operations = payload if isinstance(payload, list) else [payload]
     if not operations or not all(isinstance(op, dict) for op in operations):
         raise HTTPException(400, "the body must be a GraphQL request object (or a list of them)")
-    if _has_nul(payload):
-        raise HTTPException(400, NUL_MESSAGE)
+    _refuse_unusable_value(payload)
 
 
 def _refusal_response(refusal: RequestRefused, media_type: str) -> Response:
@@ -306,14 +323,12 @@ def _refusal_response(refusal: RequestRefused, media_type: str) -> Response:
     return response
 
 
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def _refuse_unusable_value(value: object) -> None:
+    """NUL characters (PostgreSQL can neither store nor compare them) and values nested
+    past any input of the schema, anywhere in what the client sent."""
+    problem = unusable_value(value)
+    if problem is not None:
+        raise HTTPException(400, problem)
 
 
 def _token_from_payload(payload: object) -> str | None:

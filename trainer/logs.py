@@ -101,7 +101,10 @@ def logging_config(level: str | None = None, log_format: str | None = None) -> d
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "trainer.logs.ContextFilter"}},
+        "filters": {
+            "context": {"()": "trainer.logs.ContextFilter"},
+            "redact": {"()": "trainer.logs.RedactQueryString"},
+        },
         "formatters": {"default": formatter},
         "handlers": {
             "default": {
@@ -121,7 +124,13 @@ def logging_config(level: str | None = None, log_format: str | None = None) -> d
             # uvicorn's own loggers go through the same handler (and format).
             **{
                 name: {"level": level, "handlers": [], "propagate": True}
-                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+                for name in ("uvicorn", "uvicorn.error")
+            },
+            "uvicorn.access": {
+                "level": level,
+                "handlers": [],
+                "propagate": True,
+                "filters": ["redact"],
             },
         },
     }
@@ -129,6 +138,28 @@ def logging_config(level: str | None = None, log_format: str | None = None) -> d
 
 def configure_logging(level: str | None = None, log_format: str | None = None) -> None:
     logging.config.dictConfig(logging_config(level, log_format))
+
+
+# Longest request path an access log line shows.
+MAX_LOGGED_PATH = 200
+
+
+class RedactQueryString(logging.Filter):
+    """Keeps query strings out of uvicorn's access log: a GET to /graphql carries the
+    whole operation there, passwords and tokens included; and bounds the path.
+
+    uvicorn logs (client, method, path with query, HTTP version, status) as the record's
+    args; only the path is rewritten.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            path, mark, _query = args[2].partition("?")
+            if len(path) > MAX_LOGGED_PATH:
+                path = f"{path[:MAX_LOGGED_PATH]}..."
+            record.args = (args[0], args[1], path + ("?[redacted]" if mark else ""), *args[3:])
+        return True
 
 
 def configure_worker_logging() -> None:
