@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     def _normalize_origins(cls, origins: list[str]) -> list[str]:
         """Origins as browsers send them (lower case, no default port), so CORS and the
         WebSocket check compare like with like; anything but an origin is refused."""
+        if not origins:
+            return origins  # without strawberry's import: the CLI starts without the web stack
         from strawberry.http.websocket_origin import normalize_allowed_origins
 
         return sorted(normalize_allowed_origins(origins))
