@@ -1,0 +1,42 @@
+"""The per-user bound on active (QUEUED or RUNNING) runs, checked where runs are created.
+
+Without it one account can queue thousands of long runs and hold every worker for hours.
+Count and insert happen in one transaction holding a lock on the user's row (FOR UPDATE on
+PostgreSQL), so concurrent trainModel calls of one user are counted one after the other
+and cannot slip past the bound together. SQLite has a single writer and Tortoise runs one
+transaction at a time per connection there, which serialises them as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models.training_runs import ACTIVE_STATUSES, TrainingRun
+from models.users import User
+
+
+class TooManyActiveRuns(Exception):
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"{active} runs active, at most {limit}")
+        self.active = active
+        self.limit = limit
+
+
+async def create_run_within_quota(user_id: int | None, limit: int, **values: Any) -> TrainingRun:
+    """Create the run unless its user already has `limit` active ones (TooManyActiveRuns).
+
+    A run with no user (created outside the API) is not bounded.
+    """
+    async with in_transaction() as connection:
+        if user_id is not None:
+            await User.select_for_update().using_db(connection).filter(id=user_id).first()
+            active = (
+                await TrainingRun.filter(trained_by_id=user_id, status__in=list(ACTIVE_STATUSES))
+                .using_db(connection)
+                .count()
+            )
+            if active >= limit:
+                raise TooManyActiveRuns(active, limit)
+        return await TrainingRun.create(using_db=connection, trained_by_id=user_id, **values)
