@@ -127,7 +127,11 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
     model_file = settings.artifacts.model_file(run.model_version)
     reporter = asyncio.create_task(_report(run_id, box, settings, model_file))
     try:
-        result = await asyncio.to_thread(_train, run, box, settings)
+        try:
+            result = await asyncio.to_thread(_train, run, box, settings)
+        finally:
+            # Before anything is recorded: the reporter may be counting down a cancel grace.
+            reporter.cancel()
     except TrainingCancelled:
         return await _finish(run_id, RunStatus.CANCELLED, box, error="cancelled while running")
     except TrainerError as exc:
@@ -138,8 +142,6 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
         return await _finish(
             run_id, RunStatus.FAILED, box, error=f"internal error: {type(exc).__name__}"
         )
-    finally:
-        reporter.cancel()
     return await _finish(
         run_id,
         RunStatus.COMPLETED,

@@ -68,18 +68,18 @@ def serve_runs(connection: Connection, database_url: str, settings: JobSettings)
     not leave it behind once its current run is over.
     """
     init_worker_process(database_url, settings)
-    connection.send(_READY)
-    while True:
-        try:
+    try:
+        connection.send(_READY)
+        while True:
             run_id = connection.recv()
-        except EOFError:
-            return
-        try:
-            status: str | None = run_in_worker_process(run_id)
-        except Exception:
-            logger.exception("run %s: the job failed unexpectedly", run_id)
-            status = None
-        connection.send(status)
+            try:
+                status: str | None = run_in_worker_process(run_id)
+            except Exception:
+                logger.exception("run %s: the job failed unexpectedly", run_id)
+                status = None
+            connection.send(status)
+    except (EOFError, BrokenPipeError):
+        return  # the server closed its end: it is stopping, or gone
 
 
 class PoolWorker:

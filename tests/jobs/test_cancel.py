@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from models.training_runs import TrainingRun
 from tests.conftest import Server
 from tests.jobs.runs import (
     ACTIVE,
@@ -23,6 +24,8 @@ from tests.jobs.runs import (
     wait_for_state,
 )
 from tests.jobs.test_subscription import follow
+from trainer.generator import generate_dataset
+from trainer.jobs import worker_is_dead
 
 CANCEL = """
 mutation Cancel($id: ID!) {
@@ -218,3 +221,62 @@ async def test_only_hr_staff_may_cancel(clean_runs: Server, role: str | None, co
         assert state["status"] in ACTIVE
     finally:
         await cancel_and_wait(clean_runs, [run])
+
+
+# Rows of the dataset made for the next test: enough that one chunk of trees takes several
+# seconds (its size keeps each fit call's own overhead under 2 % of the call).
+CHUNKY_ROWS = 60_000
+
+
+async def test_cancelling_inside_a_long_chunk_of_trees_stops_the_worker_and_the_pool_goes_on(
+    clean_runs: Server,
+) -> None:
+    # given: a run on a dataset large enough that a chunk of trees takes seconds, inside
+    # the long chunk that follows its first (tiny) one
+    dataset = clean_runs.settings.artifacts.datasets / "chunky.csv"
+    if not dataset.exists():
+        await asyncio.to_thread(generate_dataset, CHUNKY_ROWS, 3, dataset)
+    run = await train(clean_runs.data, LONG_TREES, dataset=dataset.name)
+    try:
+        fitting = await wait_for_state(
+            clean_runs.data,
+            run,
+            lambda s: running_and_fitting(s) and s["progress"] > 0.05,
+            timeout=120,
+            what="grew its first trees",
+        )
+        # The first chunk's report is followed by a fit-call measurement, then the long
+        # chunk: past that, the progress does not move for seconds.
+        await asyncio.sleep(1.5)
+        assert (await state_of(clean_runs.data, run))["progress"] == fitting["progress"]
+        worker = (await TrainingRun.get(id=run["databaseId"])).worker
+
+        # when
+        asked = time.monotonic()
+        payload = await cancel(clean_runs, run["id"])
+        final = await wait_for_state(clean_runs.data, run, ended, timeout=60, what="ended")
+        latency = time.monotonic() - asked
+    finally:
+        await cancel_and_wait(clean_runs, [run])
+
+    # then: cancelled within about two seconds, with no model file
+    print(f"\ncancel inside a chunk ({CHUNKY_ROWS} rows) → CANCELLED in {latency:.2f} s")
+    assert payload["errors"] == []
+    assert final["status"] == "CANCELLED"
+    assert latency < 3.5
+    assert fitting["progress"] <= final["progress"] < 0.9
+    assert final["modelPath"] is None
+    models = clean_runs.settings.artifacts.models
+    assert not (models / f"{run['modelVersion']}.joblib").exists()
+    assert list(models.glob("*.partial")) == []
+    # and: that worker process is gone, replaced: both pool workers train at once again
+    assert worker_is_dead(worker)
+    pair = [await train(clean_runs.data, 300) for _ in range(2)]
+    try:
+        for other in pair:
+            await wait_for_state(
+                clean_runs.data, other, running_and_fitting, timeout=120, what="running"
+            )
+        assert all((await state_of(clean_runs.data, r))["status"] == "RUNNING" for r in pair)
+    finally:
+        await cancel_and_wait(clean_runs, pair)
