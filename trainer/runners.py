@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections.abc import Coroutine
 from typing import Protocol
 
 from models.training_runs import ACTIVE_STATUSES, RunStatus, TrainingRun
@@ -56,7 +57,7 @@ async def wait_until_final(run_id: int) -> None:
 
 
 class LocalPoolRunner:
-    """Worker processes started with the server and warmed up before the first run.
+    """Worker processes started with the server, each importing scikit-learn once, up front.
 
     Runs wait in a FairQueue (round-robin between users) until a worker is free, so one
     user's backlog cannot hold back another user's run. A worker that dies (killed, or
@@ -92,15 +93,34 @@ class LocalPoolRunner:
         self._all.add(worker)
         return worker
 
+    def _background(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def start(self) -> None:
-        # Start the processes (and their scikit-learn imports) now rather than at the
-        # first trainModel, which would otherwise pay seconds of start-up.
-        workers = [self._spawn() for _ in range(self._workers)]
-        await asyncio.gather(*(worker.ready() for worker in workers))
-        self._idle.extend(workers)
+        """Start the processes (and their scikit-learn imports) now rather than at the first
+        trainModel; the server does not wait for them: runs queue until a worker is up."""
         self._started = True
-        logger.info("local training pool ready with %d worker(s)", self._workers)
-        self._dispatch()
+        for _ in range(self._workers):
+            self._background(self._bring_up())
+
+    async def _bring_up(self) -> None:
+        """Start one worker process and put it to work once it is ready; retry on failure."""
+        while self._started:
+            worker = self._spawn()
+            try:
+                await worker.ready()
+            except WorkerGone:
+                self._all.discard(worker)
+                await asyncio.to_thread(worker.close)
+                logger.error("a training worker process failed to start; retrying")
+                await asyncio.sleep(RESPAWN_DELAY)
+                continue
+            self._idle.append(worker)
+            logger.info("training worker process %s ready", worker.process.pid)
+            self._dispatch()
+            return
 
     async def stop(self) -> None:
         """Stop at once: queued runs stay QUEUED in the database and are re-submitted at the
@@ -124,9 +144,7 @@ class LocalPoolRunner:
 
     def _dispatch(self) -> None:
         while self._started and self._idle and self._queue:
-            task = asyncio.create_task(self._execute(self._idle.pop(), self._queue.pop()))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(self._execute(self._idle.pop(), self._queue.pop()))
 
     async def _execute(self, worker: PoolWorker, run_id: int) -> None:
         try:
@@ -136,12 +154,12 @@ class LocalPoolRunner:
             if await TrainingRun.filter(id=run_id, status=RunStatus.QUEUED).exists():
                 # It died while idle, before claiming this run: the run waits for another.
                 await self.submit(run_id)
-                return
-        else:
-            self._idle.append(worker)
+            return
+        self._idle.append(worker)
         self._dispatch()
 
     async def _replace(self, worker: PoolWorker, run_id: int) -> None:
+        """Settle the dead worker's run, then start a fresh process in its place."""
         self._all.discard(worker)
         await asyncio.to_thread(worker.close)
         if not self._started:  # stopping: stop() settles the runs
@@ -156,22 +174,7 @@ class LocalPoolRunner:
                 exit_code,
                 run_id,
             )
-        while self._started:
-            fresh = self._spawn()
-            try:
-                await fresh.ready()
-            except WorkerGone:
-                self._all.discard(fresh)
-                await asyncio.to_thread(fresh.close)
-                logger.error("a fresh training worker process failed to start; retrying")
-                await asyncio.sleep(RESPAWN_DELAY)
-                continue
-            if not self._started:  # stop() ran meanwhile and did not see this one
-                fresh.terminate()
-                await asyncio.to_thread(fresh.close)
-                return
-            self._idle.append(fresh)
-            return
+        self._background(self._bring_up())
 
     async def wait(self, run_id: int) -> None:
         await wait_until_final(run_id)
