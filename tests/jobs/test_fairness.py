@@ -9,7 +9,7 @@ from typing import Any
 from tests.conftest import Server
 from tests.jobs.runs import TRAIN, ended, state_of, wait_for_state
 
-TREES = 300  # about two seconds each on the shipped dataset: the backlog is still queued
+TREES = 150  # about a second each on the shipped dataset: the backlog is still queued
 
 
 async def submit(server: Server, as_: str) -> dict[str, Any]:
