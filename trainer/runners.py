@@ -100,10 +100,10 @@ class LocalPoolRunner:
 
     async def start(self) -> None:
         """Start the processes (and their scikit-learn imports) now rather than at the first
-        trainModel; the server does not wait for them: runs queue until a worker is up."""
+        trainModel, which would otherwise pay seconds of start-up."""
         self._started = True
-        for _ in range(self._workers):
-            self._background(self._bring_up())
+        await asyncio.gather(*(self._bring_up() for _ in range(self._workers)))
+        logger.info("local training pool ready with %d worker(s)", self._workers)
 
     async def _bring_up(self) -> None:
         """Start one worker process and put it to work once it is ready; retry on failure."""
@@ -118,7 +118,6 @@ class LocalPoolRunner:
                 await asyncio.sleep(RESPAWN_DELAY)
                 continue
             self._idle.append(worker)
-            logger.info("training worker process %s ready", worker.process.pid)
             self._dispatch()
             return
 
