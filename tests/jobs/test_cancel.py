@@ -227,30 +227,34 @@ async def test_only_hr_staff_may_cancel(clean_runs: Server, role: str | None, co
 
 # Rows of the dataset made for the next test: enough that one chunk of trees takes several
 # seconds (its size keeps each fit call's own overhead under 2 % of the call).
-CHUNKY_ROWS = 60_000
+CHUNKY_ROWS = 150_000
 
 
 async def test_cancelling_inside_a_long_chunk_of_trees_stops_the_worker_and_the_pool_goes_on(
     clean_runs: Server,
 ) -> None:
-    # given: a run on a dataset large enough that a chunk of trees takes seconds, inside
-    # the long chunk that follows its first (tiny) one
+    # given: a run on a dataset large enough that a chunk of trees takes seconds, just
+    # after its second chunk ended: the third, as long, has begun (the first is tiny and
+    # followed by a measurement, so it is not a chunk boundary worth waiting for)
     dataset = clean_runs.settings.artifacts.datasets / "chunky.csv"
     if not dataset.exists():
         await asyncio.to_thread(generate_dataset, CHUNKY_ROWS, 3, dataset)
     run = await train(clean_runs.data, LONG_TREES, dataset=dataset.name)
     try:
-        fitting = await wait_for_state(
+        first = await wait_for_state(
             clean_runs.data,
             run,
             lambda s: running_and_fitting(s) and s["progress"] > 0.05,
-            timeout=120,
+            timeout=180,
             what="grew its first trees",
         )
-        # The first chunk's report is followed by a fit-call measurement, then the long
-        # chunk: past that, the progress does not move for seconds.
-        await asyncio.sleep(1.5)
-        assert (await state_of(clean_runs.data, run))["progress"] == fitting["progress"]
+        fitting = await wait_for_state(
+            clean_runs.data,
+            run,
+            lambda s: running_and_fitting(s) and s["progress"] > first["progress"],
+            timeout=120,
+            what="grew its second chunk of trees",
+        )
         worker = (await TrainingRun.get(id=run["databaseId"])).worker
 
         # when
