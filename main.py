@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.db import tortoise_config
@@ -53,29 +53,30 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Path("artifacts")
     database_url: str | None = None
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=0, le=65535)
     training_backend: Literal["local", "celery"] = "local"
-    training_workers: int = 2
-    training_n_jobs: int = 1
+    training_workers: int = Field(default=2, ge=1, le=256)
+    # As scikit-learn's n_jobs: a count of cores, or -1 for all of them (0 means nothing).
+    training_n_jobs: int = Field(default=1, ge=-1, le=1024)
     training_nice: int = Field(default=10, ge=0, le=19)
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
-    progress_interval: float = 0.5
-    stale_run_after: float = 30.0
-    subscription_poll_interval: float = 0.25
+    progress_interval: float = Field(default=0.5, gt=0, le=60)
+    stale_run_after: float = Field(default=30.0, gt=0, le=86_400)
+    subscription_poll_interval: float = Field(default=0.25, gt=0, le=60)
     graphiql: bool = True
     introspection: bool = True
-    max_body_bytes: int = 100_000
-    max_query_depth: int = 12
-    max_query_tokens: int = 2000
-    max_query_aliases: int = 15
-    max_root_fields: int = 10
-    max_batch_operations: int = 10
+    max_body_bytes: int = Field(default=100_000, ge=1_000)
+    max_query_depth: int = Field(default=12, ge=1)
+    max_query_tokens: int = Field(default=2000, ge=1)
+    max_query_aliases: int = Field(default=15, ge=0)
+    max_root_fields: int = Field(default=10, ge=1)
+    max_batch_operations: int = Field(default=10, ge=1)
     # Query cost and introspection (schema/cost.py, schema/limits.py): the budget of one
     # request, batches summed, and how deep __schema / __type selections may go.
     max_query_cost: int = Field(default=30_000, ge=1)
     max_introspection_depth: int = Field(default=14, ge=1)
     # How long a server process trusts a token it has just looked up (0: every request).
-    auth_cache_seconds: float = 5.0
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
     # --- sessions, logins and WebSockets (sec-auth, issue 12) ---
     # An open WebSocket looks its token up again this often; subscriptions end when it fails.
     websocket_recheck_seconds: float = Field(default=5.0, gt=0)
@@ -153,6 +154,29 @@ class Settings(BaseSettings):
     # busy machine that takes longer than uvicorn's default of 5 s.
     worker_healthcheck_timeout: int = Field(default=60, ge=1)
 
+    # --- training jobs: per-user queue bound, cancel deadline (sec-jobs) ---
+    # QUEUED + RUNNING runs one user may have at once; trainModel refuses more.
+    max_active_runs_per_user: int = Field(default=5, ge=1, le=10_000)
+    # Seconds a cancelled fit has to stop at its next chunk of trees before its worker
+    # process is stopped (and replaced), so a cancel lands within about two seconds.
+    cancel_grace_seconds: float = Field(default=1.5, gt=0, le=3_600)
+
+    @field_validator("training_n_jobs")
+    @classmethod
+    def _n_jobs_not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be a number of cores (1 or more) or -1 for all, not 0")
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat_fits_staleness(self) -> Settings:
+        if self.stale_run_after <= self.progress_interval:
+            raise ValueError(
+                "STALE_RUN_AFTER must be longer than PROGRESS_INTERVAL, or every running "
+                "run would be declared lost between two heartbeats"
+            )
+        return self
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite://{self.artifacts_dir}/training_api.sqlite3"
@@ -169,6 +193,7 @@ def job_settings(settings: Settings) -> JobSettings:
         n_jobs=settings.training_n_jobs,
         stale_after=settings.stale_run_after,
         nice=settings.training_nice,
+        cancel_grace=settings.cancel_grace_seconds,
     )
 
 
@@ -178,12 +203,16 @@ def build_runner(settings: Settings) -> JobRunner:
     if settings.training_backend == "celery":
         from trainer.celery_app import CeleryRunner
 
-        return CeleryRunner(settings.celery_broker_url)
+        return CeleryRunner(
+            settings.celery_broker_url,
+            max_active_runs_per_user=settings.max_active_runs_per_user,
+        )
     return LocalPoolRunner(
         settings.db_url,
         job_settings(settings),
         settings.training_workers,
         warm_up=settings.training_warm_up,
+        max_active_runs_per_user=settings.max_active_runs_per_user,
     )
 
 
@@ -586,9 +615,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, named as its environment variable, without a traceback."""
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        if name:
+            value = str(error.get("input", ""))
+            shown = value if len(value) <= 40 else value[:40] + "…"
+            lines.append(f"setting {name}={shown!r} is invalid: {message}")
+        else:
+            lines.append(f"invalid settings: {message}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for line in settings_errors(exc):
+            print(f"error: {line}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     return args.handler(settings, args)
 

@@ -1,7 +1,9 @@
 """cancelTrainingRun: a queued run is cancelled at once; a running one is asked to stop.
 
 A running job checks the flag with every progress report (PROGRESS_INTERVAL) and
-between chunks of trees, then records CANCELLED and removes its partial model file.
+between chunks of trees, then records CANCELLED and removes its partial model file; if the
+current chunk has not ended CANCEL_GRACE_SECONDS later, its worker process records
+CANCELLED, removes the files and exits, and the pool replaces it (trainer/jobs.py).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ accepted request leaves a run row, whatever happens to the training afterwards.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 
+from models.run_quota import TooManyActiveRuns, create_run_within_quota
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.context import RequestContext
 from trainer.artifacts import UnsafePath
@@ -130,19 +132,48 @@ def _duplicate(version: str) -> FieldError:
     )
 
 
+def _model_file_exists(version: str) -> FieldError:
+    return FieldError(
+        ["input", "modelVersion"],
+        f"a model file for version {version!r} already exists in the models folder",
+        "DUPLICATE",
+    )
+
+
+def _model_file_taken(context: RequestContext, version: str) -> bool:
+    # One lstat, as cheap as validate()'s path checks: not worth a thread.
+    return os.path.lexists(context.services.artifacts.model_file(version))
+
+
+def _too_many_active(limit: int) -> FieldError:
+    return FieldError(
+        ["input"],
+        f"you already have {limit} training runs queued or running, the most allowed at once; "
+        "wait for one to end (or cancel one) and try again",
+        "TOO_MANY_ACTIVE_RUNS",
+    )
+
+
 async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOutcome:
     errors = validate(data, context)
     version = data.model_version or generated_model_version()
     version_is_valid = not any(e.field == ["input", "modelVersion"] for e in errors)
     if version_is_valid and await TrainingRun.filter(model_version=version).exists():
         errors.append(_duplicate(version))
+    elif version_is_valid and _model_file_taken(context, version):
+        # Not a run's (the database has none): a file put there by other means, which
+        # training must not overwrite. The worker refuses it again when it saves.
+        errors.append(_model_file_exists(version))
     if errors:
         return TrainOutcome(errors=errors)
 
     viewer = await context.viewer()
     hp = data.hyperparameters
+    limit = context.services.jobs.max_active_runs_per_user
     try:
-        run = await TrainingRun.create(
+        run = await create_run_within_quota(
+            viewer.id if viewer else None,
+            limit,
             model_version=version,
             dataset_path=dataset_of(data),
             test_split=data.test_split,
@@ -152,10 +183,17 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
             min_samples_split=hp.min_samples_split,
             min_samples_leaf=hp.min_samples_leaf,
             class_weight=hp.class_weight.value if hp.class_weight is not None else None,
-            trained_by_id=viewer.id if viewer else None,
             trained_by_username=viewer.username if viewer else None,
             notes=data.notes,
         )
+    except TooManyActiveRuns as exc:
+        logger.info(
+            "trainModel refused for %s: %d runs active (limit %d)",
+            viewer.username if viewer else "-",
+            exc.active,
+            exc.limit,
+        )
+        return TrainOutcome(errors=[_too_many_active(exc.limit)])
     except IntegrityError:
         # Two requests raced for the same version; the unique index let one through.
         return TrainOutcome(errors=[_duplicate(version)])

@@ -41,3 +41,7 @@ class UserErrorCode(Enum):
     PATH_NOT_ALLOWED = "PATH_NOT_ALLOWED"
     NOT_FOUND = "NOT_FOUND"
     INVALID_STATE = "INVALID_STATE"
+    TOO_MANY_ACTIVE_RUNS = strawberry.enum_value(
+        "TOO_MANY_ACTIVE_RUNS",
+        description="The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running.",
+    )

@@ -161,7 +161,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         # entered and exited in one task; pytest-asyncio may tear a session fixture
         # down from another, so one task holds them for the whole session.
         app = create_app(settings)
-        async with LifespanManager(app, startup_timeout=180, shutdown_timeout=30) as manager:
+        async with LifespanManager(app, startup_timeout=300, shutdown_timeout=30) as manager:
             transport = ASGIWebSocketTransport(app=manager.app)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver", timeout=60

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 # Names a client may use for a dataset: plain relative paths of ordinary characters.
-_SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
+# Always used with fullmatch: "$" would also match before a trailing newline.
+_SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,127}")
 _MAX_LINK_HOPS = 16
 
 
@@ -62,7 +63,7 @@ def contained_path(base: Path, relative: str) -> Path:
     if any(part == ".." for part in pure.parts):
         raise UnsafePath("must not contain '..'")
     parts = [part for part in pure.parts if part != "."]
-    if not parts or not all(_SAFE_PART.match(part) for part in parts):
+    if not parts or not all(_SAFE_PART.fullmatch(part) for part in parts):
         raise UnsafePath("may only contain letters, digits, '.', '_', '-', ' ' and '/'")
 
     root = base.resolve()

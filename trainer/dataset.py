@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,9 +128,15 @@ def load_dataset(path: Path, display_name: str | None = None) -> Dataset:
     )
 
 
-def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
+def _open_regular_file(path: Path, name: str) -> io.FileIO:
+    """Open `path` for reading only if it is a regular file.
+
+    A FIFO would block open() (and a device read()) until something else writes, with no way
+    to cancel: it is opened non-blocking, and the type is checked on the opened descriptor
+    itself, so a file swapped in after a check cannot slip through.
+    """
     try:
-        raw = path.open("rb", buffering=0)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise DataLoadError(f"the dataset '{name}' does not exist") from None
     except IsADirectoryError:
@@ -137,6 +145,24 @@ def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
         raise DataLoadError(
             f"the dataset '{name}' cannot be read: {os_error_reason(exc)}"
         ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataLoadError(f"the dataset '{name}' is a folder, not a CSV file")
+        if not stat.S_ISREG(mode):
+            raise DataLoadError(
+                f"the dataset '{name}' is not a regular file (a pipe, socket or device), "
+                "so it was not read"
+            )
+        os.set_blocking(fd, True)
+        return io.FileIO(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
+    raw = _open_regular_file(path, name)
     with raw:
         hashing = _HashingReader(raw)
         try:

@@ -8,6 +8,7 @@ heartbeats at a bounded rate and watches for cancellation, then record the outco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from trainer.model_trainer import TrainingResult
 
 logger = logging.getLogger("trainer.jobs")
+
+# How a worker process that ended itself to honour a cancel exits (see _stop_process).
+STOPPED_FOR_CANCEL_EXIT_CODE = 75
 
 # Share of the overall progress bar each stage covers; FITTING dominates because
 # growing the trees is where the time goes.
@@ -54,6 +58,10 @@ class JobSettings:
     # Added to the worker processes' niceness: a fit takes whole cores, and the API
     # beside it must keep answering (bench figure f: p99 while two trainings run).
     nice: int = 10
+    # Once a cancel is seen, the fit has this long to stop at its next chunk of trees;
+    # then the worker process records CANCELLED and ends itself (its pool replaces it),
+    # because a chunk on a large dataset can take many seconds. None: wait for the chunk.
+    cancel_grace: float | None = 1.5
 
 
 def worker_name() -> str:
@@ -118,9 +126,14 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
     logger.info("run %s started on %s (%s)", run_id, me, run.model_version)
 
     box = _ProgressBox()
-    reporter = asyncio.create_task(_report(run_id, box, settings.report_interval))
+    model_file = settings.artifacts.model_file(run.model_version)
+    reporter = asyncio.create_task(_report(run_id, box, settings, model_file))
     try:
-        result = await asyncio.to_thread(_train, run, box, settings)
+        try:
+            result = await asyncio.to_thread(_train, run, box, settings)
+        finally:
+            # Before anything is recorded: the reporter may be counting down a cancel grace.
+            reporter.cancel()
     except TrainingCancelled:
         return await _finish(run_id, RunStatus.CANCELLED, box, error="cancelled while running")
     except TrainerError as exc:
@@ -131,15 +144,13 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
         return await _finish(
             run_id, RunStatus.FAILED, box, error=f"internal error: {type(exc).__name__}"
         )
-    finally:
-        reporter.cancel()
-    model_file = settings.artifacts.model_file(run.model_version)
     return await _finish(
         run_id,
         RunStatus.COMPLETED,
         box,
         result=result,
         model_path=settings.artifacts.relative(model_file),
+        model_file=model_file,
     )
 
 
@@ -170,10 +181,14 @@ def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> Traini
     return trainer.train(dataset, model_file, display_name=run.dataset_path)
 
 
-async def _report(run_id: int, box: _ProgressBox, interval: float) -> None:
-    """Write progress and a heartbeat every `interval` seconds; pick up cancellation."""
-    while True:
-        await asyncio.sleep(interval)
+async def _report(run_id: int, box: _ProgressBox, settings: JobSettings, model_file: Path) -> None:
+    """Write progress and a heartbeat every report_interval seconds; pick up cancellation.
+
+    This task is cancelled as soon as the training thread returns, so reaching the end of
+    the cancel grace period means the fit is still inside a chunk of trees.
+    """
+    while not box.stop.is_set():
+        await asyncio.sleep(settings.report_interval)
         try:
             await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING).update(
                 stage=box.stage.value, progress=box.progress, heartbeat_at=datetime.now(UTC)
@@ -186,6 +201,44 @@ async def _report(run_id: int, box: _ProgressBox, interval: float) -> None:
         except Exception:
             # A database hiccup must not kill the training; the next tick retries.
             logger.warning("run %s: could not write progress", run_id, exc_info=True)
+    if settings.cancel_grace is None:
+        return
+    await asyncio.sleep(settings.cancel_grace)
+    await _stop_process(run_id, box, settings.cancel_grace, model_file)
+
+
+async def _stop_process(run_id: int, box: _ProgressBox, grace: float, model_file: Path) -> None:
+    """End this worker process mid-chunk: record CANCELLED, remove the model's files, exit.
+
+    A thread cannot be interrupted, and a chunk of trees may run for many seconds; the pool
+    (local or Celery) starts a fresh process in this one's place.
+    """
+    from trainer.model_trainer import partial_model_files
+
+    stopped = await TrainingRun.filter(
+        id=run_id, status=RunStatus.RUNNING, worker=worker_name()
+    ).update(
+        status=RunStatus.CANCELLED,
+        finished_at=datetime.now(UTC),
+        heartbeat_at=datetime.now(UTC),
+        stage=box.stage.value,
+        progress=box.progress,
+        error_message="cancelled while running",
+    )
+    # The run never completes now, so no run points at these: the final file cannot be
+    # anybody else's, because training refuses to start when it exists already.
+    for path in [*partial_model_files(model_file), model_file]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    logger.info(
+        "run %s cancelled: the fit did not stop within %gs, ending worker process %s%s",
+        run_id,
+        grace,
+        worker_name(),
+        "" if stopped else " (the run had already ended)",
+    )
+    logging.shutdown()  # flush the log before the process ends without unwinding
+    os._exit(STOPPED_FOR_CANCEL_EXIT_CODE)
 
 
 async def _finish(
@@ -196,6 +249,7 @@ async def _finish(
     error: str | None = None,
     result: TrainingResult | None = None,
     model_path: str | None = None,
+    model_file: Path | None = None,
 ) -> RunStatus:
     values: dict[str, object] = {
         "status": status,
@@ -226,9 +280,11 @@ async def _finish(
         )
     # Only the worker that holds the run may finish it: if a reaper already declared
     # this worker dead, its late result must not overwrite that story.
-    await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING, worker=worker_name()).update(
-        **values
-    )
+    updated = await TrainingRun.filter(
+        id=run_id, status=RunStatus.RUNNING, worker=worker_name()
+    ).update(**values)
+    if not updated:
+        return await _discard_late_result(run_id, status, model_file)
     if status is RunStatus.COMPLETED:
         logger.info(
             "run %s finished: accuracy %.4f in %.2fs",
@@ -239,3 +295,25 @@ async def _finish(
     else:
         logger.info("run %s %s: %s", run_id, status.value.lower(), error)
     return status
+
+
+async def _discard_late_result(
+    run_id: int, outcome: RunStatus, model_file: Path | None
+) -> RunStatus:
+    """The run ended without this worker (a reaper failed it meanwhile): keep that story,
+    and remove the model file this worker wrote, which no run points to."""
+    row = await TrainingRun.filter(id=run_id).only("id", "status").first()
+    current = row.status if row is not None else None
+    removed = False
+    if model_file is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(model_file)
+            removed = True
+    logger.warning(
+        "run %s: result discarded (%s here, but the run had already ended as %s)%s",
+        run_id,
+        outcome.value.lower(),
+        current.value if current is not None else "deleted",
+        "; its model file was removed" if removed else "",
+    )
+    return current if current is not None else outcome

@@ -206,6 +206,8 @@ class ModelTrainer:
         """
         started = time.perf_counter()
         self._report(Stage.LOADING_DATA, 0.0)
+        # Checked first so a long fit is not wasted; _save_model refuses it again atomically.
+        _refuse_existing_model(model_path)
         dataset = load_dataset(dataset_path, display_name)
         logger.info(
             "data loaded from %s: %d rows used, %d dropped, %d features",
@@ -441,16 +443,38 @@ def _importance_by_column(pipeline: Pipeline, dataset: Dataset) -> dict[str, flo
     return dict(sorted(totals.items(), key=lambda item: item[1], reverse=True))
 
 
+def _existing_model_error(model_path: Path) -> TrainingError:
+    return TrainingError(
+        f"a model file named '{model_path.name}' already exists; it was left untouched "
+        "(choose another modelVersion)"
+    )
+
+
+def _refuse_existing_model(model_path: Path) -> None:
+    if os.path.lexists(model_path):
+        raise _existing_model_error(model_path)
+
+
+def partial_model_files(model_path: Path) -> list[Path]:
+    """The temp files _save_model may have left beside `model_path` if its process was killed."""
+    return list(model_path.parent.glob(f".{model_path.stem}.*.partial"))
+
+
 def _save_model(pipeline: Pipeline, model_path: Path) -> tuple[str, int]:
-    """Write atomically: a hidden temp file beside the target, fsync, then rename over it.
+    """Write atomically: a hidden temp file beside the target, fsync, then link it in place.
 
     Returns the file's sha256 and size. Any failure removes the temp file, so a crash or a
-    full disk never leaves a partial model that could be taken for a good one.
+    full disk never leaves a partial model that could be taken for a good one. The final
+    name is taken with link(), which fails if it exists: a file already there (put in the
+    models folder by anything else) is never overwritten.
     """
     temp: Path | None = None
     try:
         model_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=model_path.parent, prefix=".", suffix=".partial")
+        # Named after the model so whoever stops this process can find and remove it.
+        fd, temp_name = tempfile.mkstemp(
+            dir=model_path.parent, prefix=f".{model_path.stem}.", suffix=".partial"
+        )
         temp = Path(temp_name)
         os.fchmod(fd, 0o644)  # readable by the web process and workers, like any model file
         with os.fdopen(fd, "w+b") as handle:
@@ -460,14 +484,16 @@ def _save_model(pipeline: Pipeline, model_path: Path) -> tuple[str, int]:
             size = handle.tell()
             handle.seek(0)
             sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-        os.replace(temp, model_path)
-        temp = None
+        try:
+            os.link(temp, model_path)
+        except FileExistsError:
+            raise _existing_model_error(model_path) from None
     except OSError as exc:
         raise TrainingError(f"could not write the model file: {os_error_reason(exc)}") from exc
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
-    # Make the rename itself durable; the model is complete either way, so this is best effort.
+    # Make the new name itself durable; the model is complete either way, so this is best effort.
     with contextlib.suppress(OSError):
         directory = os.open(model_path.parent, os.O_RDONLY)
         try:

@@ -7,9 +7,15 @@ init signal), so both execute runs with the very same code.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
 
 from trainer.jobs import JobSettings, execute_run
+
+logger = logging.getLogger("trainer.worker_process")
+_READY = "ready"
 
 _loop: asyncio.AbstractEventLoop | None = None
 _settings: JobSettings | None = None
@@ -48,3 +54,87 @@ def run_in_worker_process(run_id: int) -> str | None:
 def ready() -> bool:
     """A no-op task that makes the pool start (and import) its processes ahead of time."""
     return True
+
+
+# --- the local pool's worker processes -------------------------------------------------
+class WorkerGone(Exception):
+    """The worker process ended (killed, crashed, or stopped itself to honour a cancel)."""
+
+
+def serve_runs(connection: Connection, database_url: str, settings: JobSettings) -> None:
+    """Main of a local pool worker: run each id it is sent, answer with the final status.
+
+    It ends when the server closes its end of the pipe, so a server killed outright does
+    not leave it behind once its current run is over.
+    """
+    init_worker_process(database_url, settings)
+    try:
+        connection.send(_READY)
+        while True:
+            run_id = connection.recv()
+            try:
+                status: str | None = run_in_worker_process(run_id)
+            except Exception:
+                logger.exception("run %s: the job failed unexpectedly", run_id)
+                status = None
+            connection.send(status)
+    except (EOFError, BrokenPipeError):
+        return  # the server closed its end: it is stopping, or gone
+
+
+class PoolWorker:
+    """The server's handle on one worker process: one run at a time through a pipe.
+
+    Each process is its own, unlike a ProcessPoolExecutor's, so one that dies or is
+    stopped takes no other run down with it and can be replaced alone.
+    """
+
+    def __init__(self, context: SpawnContext, database_url: str, settings: JobSettings) -> None:
+        self._connection, child_end = context.Pipe()
+        self.process = context.Process(
+            target=serve_runs,
+            args=(child_end, database_url, settings),
+            name="training-worker",
+            daemon=True,
+        )
+        self.process.start()
+        child_end.close()
+
+    async def ready(self) -> None:
+        if await self._receive() != _READY:
+            raise WorkerGone("the worker process did not start properly")
+
+    async def run(self, run_id: int) -> str | None:
+        try:
+            self._connection.send(run_id)
+        except OSError as exc:
+            raise WorkerGone(f"worker process {self.process.pid} ended") from exc
+        status: str | None = await self._receive()
+        return status
+
+    async def _receive(self) -> object:
+        """The next message, awaited without a thread; WorkerGone if the process ended."""
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+        fd = self._connection.fileno()
+        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+        try:
+            return self._connection.recv()
+        except (EOFError, OSError) as exc:
+            raise WorkerGone(f"worker process {self.process.pid} ended") from exc
+
+    def terminate(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Collect the ended process (blocking: call it from a thread)."""
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self._connection.close()

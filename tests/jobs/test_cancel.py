@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import multiprocessing
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from models.training_runs import TrainingRun
 from tests.conftest import Server
+from tests.jobs.processes import wait_for
 from tests.jobs.runs import (
     ACTIVE,
     LONG_TREES,
@@ -23,6 +26,8 @@ from tests.jobs.runs import (
     wait_for_state,
 )
 from tests.jobs.test_subscription import follow
+from trainer.generator import generate_dataset
+from trainer.jobs import worker_is_dead
 
 CANCEL = """
 mutation Cancel($id: ID!) {
@@ -218,3 +223,65 @@ async def test_only_hr_staff_may_cancel(clean_runs: Server, role: str | None, co
         assert state["status"] in ACTIVE
     finally:
         await cancel_and_wait(clean_runs, [run])
+
+
+# Rows of the dataset made for the next test: enough that one chunk of trees takes several
+# seconds (its size keeps each fit call's own overhead under 2 % of the call).
+CHUNKY_ROWS = 150_000
+
+
+async def test_cancelling_inside_a_long_chunk_of_trees_stops_the_worker_and_the_pool_goes_on(
+    clean_runs: Server,
+) -> None:
+    # given: a run on a dataset large enough that a chunk of trees takes seconds, just
+    # after its second chunk ended: the third, as long, has begun (the first is tiny and
+    # followed by a measurement, so it is not a chunk boundary worth waiting for)
+    dataset = clean_runs.settings.artifacts.datasets / "chunky.csv"
+    if not dataset.exists():
+        await asyncio.to_thread(generate_dataset, CHUNKY_ROWS, 3, dataset)
+    run = await train(clean_runs.data, LONG_TREES, dataset=dataset.name)
+    try:
+        first = await wait_for_state(
+            clean_runs.data,
+            run,
+            lambda s: running_and_fitting(s) and s["progress"] > 0.05,
+            timeout=180,
+            what="grew its first trees",
+        )
+        fitting = await wait_for_state(
+            clean_runs.data,
+            run,
+            lambda s: running_and_fitting(s) and s["progress"] > first["progress"],
+            timeout=120,
+            what="grew its second chunk of trees",
+        )
+        worker = (await TrainingRun.get(id=run["databaseId"])).worker
+
+        # when
+        asked = time.monotonic()
+        payload = await cancel(clean_runs, run["id"])
+        final = await wait_for_state(clean_runs.data, run, ended, timeout=60, what="ended")
+        latency = time.monotonic() - asked
+    finally:
+        await cancel_and_wait(clean_runs, [run])
+
+    # then: cancelled within about two seconds, with no model file
+    print(f"\ncancel inside a chunk ({CHUNKY_ROWS} rows) → CANCELLED in {latency:.2f} s")
+    assert payload["errors"] == []
+    assert final["status"] == "CANCELLED"
+    assert latency < 3.5
+    assert fitting["progress"] <= final["progress"] < 0.9
+    assert final["modelPath"] is None
+    models = clean_runs.settings.artifacts.models
+    assert not (models / f"{run['modelVersion']}.joblib").exists()
+    assert list(models.glob("*.partial")) == []
+    # and: that worker process is gone, a fresh one took its place, and training goes on
+    assert worker_is_dead(worker)
+
+    async def pool_full() -> bool | None:
+        workers = [p for p in multiprocessing.active_children() if p.name == "training-worker"]
+        return True if len(workers) == clean_runs.settings.training_workers else None
+
+    await wait_for(pool_full, timeout=30, what="a fresh worker process")
+    after = await asyncio.wait_for(train(clean_runs.data, 10, wait=True), 180)
+    assert after["status"] == "COMPLETED"

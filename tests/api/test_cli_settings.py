@@ -1,0 +1,58 @@
+"""Invalid settings stop the command line at once with one clear line naming the setting,
+not a traceback from deep inside the server (e.g. TRAINING_WORKERS=0 used to end in a bare
+AssertionError when the training pool started)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def serve(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
+    env.update(
+        DATABASE_URL=f"sqlite://{tmp_path}/db.sqlite3",
+        ARTIFACTS_DIR=str(tmp_path),
+        PORT="1",  # never reached; if validation failed to stop it, binding fails fast
+        **settings,
+    )
+    return subprocess.run(
+        [sys.executable, "main.py", "serve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"TRAINING_WORKERS": "0"}, "TRAINING_WORKERS"),
+        ({"PROGRESS_INTERVAL": "5", "STALE_RUN_AFTER": "2"}, "STALE_RUN_AFTER"),
+    ],
+    ids=["no-workers", "heartbeat-longer-than-staleness"],
+)
+def test_serve_with_an_invalid_setting_exits_with_a_line_naming_it(
+    tmp_path: Path, settings: dict[str, str], named: str
+) -> None:
+    # when
+    result = serve(tmp_path, **settings)
+
+    # then
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert named in lines[0]
+    assert "Traceback" not in result.stderr
+    # and: nothing was started or created
+    assert not (tmp_path / "db.sqlite3").exists()
