@@ -115,6 +115,14 @@ async def _set_editor(page: Page, selector: str, index: int, text: str) -> None:
 
 async def _run_in_graphiql(page: Page, query: str, expected: str) -> str:
     await _set_editor(page, ".graphiql-query-editor .CodeMirror", 0, query)
+    # GraphiQL parses the edited document after a debounce, then reports it through
+    # onEditQuery (which writes it into the URL). Executing before that would send the new
+    # text with the previous document's operation type: a subscription over HTTP.
+    await page.wait_for_function(
+        "query => new URLSearchParams(location.search).get('q') === query",
+        arg=query,
+        timeout=TIMEOUT_MS,
+    )
     await page.click(".graphiql-execute-button")
     result = page.locator(".result-window")
     await result.filter(has_text=expected).wait_for(timeout=TIMEOUT_MS)
