@@ -9,7 +9,8 @@ holds (GitHub's node limit and Shopify's calculated query cost are the models):
 - a leaf field costs 1, an object 1 plus its selections;
 - a list multiplies what it holds: a connection by its page size (`first` / `last`,
   variables included, default 20, at most 100), other lists by an estimate of their
-  length (a run's feature importance and features used: 50; per-class metrics: 3);
+  length (a run's feature importance and features used: 50; per-class metrics: 3; a
+  comparison's per-run lists: as many as it may compare, 10);
 - `totalCount` counts rows in the database and costs more; an introspection root field
   (`__schema`, `__type`) costs a flat amount, its own depth limits bounding its shape.
 
@@ -48,6 +49,8 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from resolvers.compare_runs import MAX_COMPARED_RUNS
+
 COST_TOO_HIGH = "QUERY_TOO_COSTLY"
 # A header a client sends to get `extensions.cost` in the response (so does the request
 # extension {"cost": true}).
@@ -61,11 +64,25 @@ LIST_SIZES: dict[tuple[str, str], int] = {
     ("ConfusionMatrix", "labels"): 3,
     ("ConfusionMatrix", "matrix"): 9,  # labels x labels
     ("User", "groups"): 3,
+    # compareTrainingRuns: every per-run list holds one entry per compared run.
+    ("TrainingRunComparison", "runs"): MAX_COMPARED_RUNS,
+    ("TrainingRunComparison", "metrics"): 5,
+    ("TrainingRunComparison", "perClass"): 3,
+    ("TrainingRunComparison", "hyperparameterDifferences"): 9,
+    ("TrainingRunComparison", "featureImportance"): 50,
+    ("MetricComparison", "values"): MAX_COMPARED_RUNS,
+    ("MetricComparison", "deltas"): MAX_COMPARED_RUNS,
+    ("MetricValues", "values"): MAX_COMPARED_RUNS,
+    ("MetricValues", "deltas"): MAX_COMPARED_RUNS,
+    ("HyperparameterDifference", "values"): MAX_COMPARED_RUNS,
+    ("FeatureImportanceComparison", "importances"): MAX_COMPARED_RUNS,
+    ("FeatureImportanceComparison", "deltas"): MAX_COMPARED_RUNS,
 }
 DEFAULT_LIST_SIZE = 10
 # Work a field causes beyond the values it returns.
 FIELD_WEIGHTS: dict[tuple[str, str], int] = {
     ("TrainingRunConnection", "totalCount"): 10,
+    ("Query", "compareTrainingRuns"): 10,  # reads up to ten whole rows
 }
 INTROSPECTION_COST = 1000
 PAGE_ARGUMENTS = ("first", "last")

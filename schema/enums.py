@@ -45,3 +45,14 @@ class UserErrorCode(Enum):
         "TOO_MANY_ACTIVE_RUNS",
         description="The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running.",
     )
+
+
+@strawberry.enum(description="A whole-run metric that compareTrainingRuns sets side by side.")
+class ComparedMetric(Enum):
+    ACCURACY = "accuracy"
+    PRECISION = "precision"
+    RECALL = "recall"
+    F1_SCORE = "f1_score"
+    TRAINING_DURATION_SECONDS = strawberry.enum_value(
+        "training_duration_seconds", description="Lower is better: the best run is the fastest."
+    )

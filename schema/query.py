@@ -10,8 +10,9 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
-from resolvers import accounts, training_runs
+from resolvers import accounts, compare_runs, training_runs
 from resolvers.pagination import Order
+from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection
 from schema.context import Info
 from schema.enums import OrderDirection
@@ -123,3 +124,13 @@ class Query:
             run_filter=_filter(filter),
             columns=_run_columns(info),
         )
+
+    @strawberry.field(
+        description=(
+            "2 to 10 training runs side by side (global or numeric ids, any status); the "
+            "first is the baseline the deltas are measured from."
+        ),
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def compare_training_runs(self, ids: list[strawberry.ID]) -> TrainingRunComparison:
+        return await compare_runs.compare_training_runs([str(i) for i in ids])  # type: ignore[return-value]
