@@ -217,7 +217,12 @@ async def load_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     server = await start_live_server(
         # Warm: the trainings must start at once to cover the whole window.
         tmp_path_factory.mktemp("load"),
-        settings={"TRAINING_WORKERS": "2", "TRAINING_WARM_UP": "true"},
+        # One account queues every training of the test: no per-user bound here.
+        settings={
+            "TRAINING_WORKERS": "2",
+            "TRAINING_WARM_UP": "true",
+            "MAX_ACTIVE_RUNS_PER_USER": "10000",
+        },
     )
     try:
         yield server

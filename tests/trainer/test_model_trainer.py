@@ -171,15 +171,32 @@ def test_model_dir_that_is_a_file_gives_a_training_error(
     assert str(tmp_path) not in str(caught.value)
 
 
-def test_failed_rename_removes_the_partial_file(tmp_path: Path, small_dataset: Path) -> None:
+def test_something_already_at_the_model_path_is_left_untouched(
+    tmp_path: Path, small_dataset: Path
+) -> None:
     # Given something that is not a file already sits where the model must go
     (tmp_path / "model.joblib").mkdir()
 
-    with pytest.raises(TrainingError, match="could not write the model file: Is a directory"):
+    with pytest.raises(TrainingError, match=r"a model file named .model\.joblib. already exists"):
         ModelTrainer(FAST).train(small_dataset, tmp_path / "model.joblib")
 
     assert leftovers(tmp_path) == ["model.joblib"]
     assert (tmp_path / "model.joblib").is_dir()
+
+
+def test_failed_placement_removes_the_partial_file(
+    tmp_path: Path, small_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A models folder on a file system without hard links refuses link() with EPERM.
+    def no_hard_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+
+    with pytest.raises(TrainingError, match=r"^could not write the model file: Operation not"):
+        ModelTrainer(FAST).train(small_dataset, tmp_path / "model.joblib")
+
+    assert leftovers(tmp_path) == []
 
 
 def test_full_disk_gives_a_training_error_and_no_partial_file(
