@@ -404,11 +404,13 @@ async def start_live_server(
     password: str | None = None,
     settings: Mapping[str, str] | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
+    workers: int = 1,
 ) -> LiveServer:
     """Prepare a deployment in `directory` and start serving it; see the module docstring.
 
     `password` gives the DRH user a password; `settings` are extra environment variables
-    (MAX_BODY_BYTES, INTROSPECTION, TRAINING_WARM_UP, ...).
+    (MAX_BODY_BYTES, INTROSPECTION, TRAINING_WARM_UP, ...); `workers` is serve's
+    --workers (uvicorn server processes).
     """
     artifacts = directory / "artifacts"
     (artifacts / "datasets").mkdir(parents=True)
@@ -430,6 +432,8 @@ async def start_live_server(
             "--port",
             str(port),
             "--no-migrate",
+            "--workers",
+            str(workers),
             cwd=REPO,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -465,10 +469,15 @@ async def live_server(
     *,
     database_url: str | None = None,
     password: str | None = None,
+    workers: int = 1,
     **settings: str,
 ) -> AsyncIterator[LiveServer]:
     server = await start_live_server(
-        directory, database_url=database_url, password=password, settings=settings
+        directory,
+        database_url=database_url,
+        password=password,
+        settings=settings,
+        workers=workers,
     )
     try:
         yield server

@@ -14,9 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hardening.live_server import LiveServer, start_live_server
+from tests.hardening.live_server import LiveServer, live_server, start_live_server
 from tests.operators.metrics_text import total, value
-from tests.operators.processes import multi_worker_server
 
 METRICS_TOKEN = "metrics-" + uuid.uuid4().hex
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -186,8 +185,8 @@ async def test_the_client_address_is_the_one_the_local_proxy_forwards(
 
 
 async def test_metrics_add_up_across_worker_processes(tmp_path: Path) -> None:
-    async with multi_worker_server(
-        tmp_path, 2, METRICS_ENABLED="true", TRAINING_WORKERS="1"
+    async with live_server(
+        tmp_path, workers=2, METRICS_ENABLED="true", TRAINING_WORKERS="1"
     ) as server:
         # given: requests spread over both worker processes (new connection each)
         requests = 24
