@@ -317,7 +317,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         websockets=websocket_limits(settings),
     )
 
-    model_downloads = ModelDownloads(services, VerifiedModelFiles())
+    model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -375,8 +375,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         allow_origins=settings.cors_origins,
                         allow_methods=["GET", "HEAD", "POST"],
                         allow_headers=settings.cors_allow_headers,
-                        # A browser download reads its file name and checksum.
-                        expose_headers=["Content-Disposition", "ETag"],
                     )
                 ]
                 if settings.cors_origins

@@ -14,6 +14,7 @@ Refusals are JSON in the API's error shape, `{"errors": [{"message", "extensions
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import orjson
 from starlette.requests import Request
@@ -96,9 +97,14 @@ class ModelDownloads:
     """An ASGI app rather than a plain endpoint, so that the route passes every method to
     it and an unsupported one is answered in JSON like the other refusals."""
 
-    def __init__(self, services: Services, files: VerifiedModelFiles) -> None:
+    def __init__(
+        self, services: Services, files: VerifiedModelFiles, cors_origins: Sequence[str] = ()
+    ) -> None:
         self.services = services
         self.files = files
+        # Exposed here rather than through CORSMiddleware's expose_headers, which would
+        # send Access-Control-Expose-Headers to every origin, refused ones included.
+        self.cors_origins = frozenset(cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.respond(Request(scope, receive))
@@ -175,6 +181,9 @@ class ModelDownloads:
         etag = f'"{sha256}"'
         # Authenticated content: no shared cache keeps it; clients revalidate (304).
         headers = {"etag": etag, "cache-control": "private, no-cache"}
+        if request.headers.get("origin") in self.cors_origins:
+            # A page on an allowed origin reads the file name and the checksum.
+            headers["access-control-expose-headers"] = "Content-Disposition, ETag"
         if_none_match = request.headers.get("if-none-match")
         if if_none_match is not None and _etag_matches(if_none_match, etag):
             return Response(status_code=304, headers=headers)

@@ -318,11 +318,14 @@ async def test_an_allowed_origin_can_download_and_read_the_headers(server: Serve
         )
         assert preflight.status_code == 200
         response = await client.get(url, headers={**auth(server), "Origin": "https://hr.example"})
+        refused = await client.get(url, headers={**auth(server), "Origin": "https://evil.example"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://hr.example"
     exposed = response.headers["access-control-expose-headers"].lower()
     assert "content-disposition" in exposed
     assert "etag" in exposed
+    # another origin: no CORS header at all, so its page cannot read the answer
+    assert not [name for name in refused.headers if name.startswith("access-control-")]
 
 
 # --- TrainingRun.downloadUrl ------------------------------------------------------------
