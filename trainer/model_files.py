@@ -96,6 +96,8 @@ class VerifiedModelFiles:
         self.max_entries = max_entries
         self.hashes = 0
         self._entries: OrderedDict[StatKey, str] = OrderedDict()
+        # Hashes under way: concurrent first downloads of a file wait for one reading.
+        self._pending: dict[StatKey, asyncio.Future[tuple[os.stat_result, str]]] = {}
 
     async def verify(self, path: Path, expected_sha256: str) -> os.stat_result:
         """The file's current stat when its bytes hash to `expected_sha256`.
@@ -107,8 +109,7 @@ class VerifiedModelFiles:
         key = _key(path, current)
         digest = self._entries.get(key)
         if digest is None:
-            current, digest = await asyncio.to_thread(_hash, path)
-            self.hashes += 1
+            current, digest = await self._hash_once(key, path)
             key = _key(path, current)
             self._entries[key] = digest
             while len(self._entries) > self.max_entries:
@@ -117,6 +118,16 @@ class VerifiedModelFiles:
         if not hmac.compare_digest(digest.encode(), expected_sha256.strip().lower().encode()):
             raise ModelFileChanged(current.st_size)
         return current
+
+    async def _hash_once(self, key: StatKey, path: Path) -> tuple[os.stat_result, str]:
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(_hash, path))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+            self.hashes += 1
+        # Shielded: a client that goes away does not cancel the others' hash.
+        return await asyncio.shield(pending)
 
     def __len__(self) -> int:
         return len(self._entries)

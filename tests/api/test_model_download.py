@@ -6,6 +6,7 @@ files, it never unpickles them); one trains a real run and loads what it downloa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -289,6 +290,20 @@ async def test_a_verified_file_is_not_hashed_again(server: Server) -> None:
         path.with_suffix(".new").replace(path)
         assert (await client.get(url, headers=auth(server))).status_code == 200
         assert downloads.files.hashes == 3
+
+
+async def test_concurrent_first_downloads_hash_the_file_once(server: Server) -> None:
+    configured = ConfiguredApp(server)
+    downloads: ModelDownloads = configured.app.state.model_downloads
+    content = os.urandom(32 * 1024 * 1024)  # long enough to hash that the requests overlap
+    run, path = await stored_run(server, content=content)
+    async with configured.client() as client:
+        responses = await asyncio.gather(
+            *(client.head(f"/runs/{run.id}/model", headers=auth(server)) for _ in range(4))
+        )
+    path.unlink()
+    assert [response.status_code for response in responses] == [200] * 4
+    assert downloads.files.hashes == 1
 
 
 async def test_the_verified_files_are_bounded(server: Server) -> None:
