@@ -108,6 +108,10 @@ class Settings(BaseSettings):
         "x-apollo-operation-name",
         "apollographql-client-name",
         "apollographql-client-version",
+        # Resumable and conditional model downloads (GET /runs/{id}/model).
+        "range",
+        "if-range",
+        "if-none-match",
     ]
     # Automatic persisted queries remembered per server process (0: APQ off).
     apq_cache_size: int = Field(default=1000, ge=0)
@@ -269,12 +273,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from resolvers.live_access import SubscriptionSlots
     from resolvers.run_updates import RunWatcher
     from schema import QueryLimits, build_schema
+    from schema.downloads import MODEL_DOWNLOAD_ROUTE, ModelDownloads
     from schema.health import Readiness, healthz
     from schema.metrics import MetricsEndpoint
     from schema.middleware import BodySizeLimit, SecurityHeaders
     from schema.persisted_queries import PersistedQueryStore
     from schema.request_id import RequestId
     from schema.view import GraphQLView
+    from trainer.model_files import VerifiedModelFiles
     from trainer.reaper import fail_stale_runs, reap_forever
 
     settings = settings or Settings()
@@ -310,6 +316,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         persisted_queries=PersistedQueryStore(settings.apq_cache_size),
         websockets=websocket_limits(settings),
     )
+
+    model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -349,6 +357,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             # Every method reaches the view, which answers the unsupported ones as JSON.
             Route("/graphql", graphql, methods=None),
+            # --- model download (issue 9) ---
+            Route(MODEL_DOWNLOAD_ROUTE, model_downloads, methods=None),
             WebSocketRoute("/graphql", graphql),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
@@ -363,7 +373,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     Middleware(
                         CORSMiddleware,
                         allow_origins=settings.cors_origins,
-                        allow_methods=["GET", "POST"],
+                        allow_methods=["GET", "HEAD", "POST"],
                         allow_headers=settings.cors_allow_headers,
                     )
                 ]
@@ -374,6 +384,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
     )
     app.state.services = services
+    app.state.model_downloads = model_downloads
     return app
 
 

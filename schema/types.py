@@ -14,6 +14,7 @@ from models.run_records import RunRecord
 from models.training_runs import TrainingRun as TrainingRunRow
 from resolvers import accounts
 from schema.context import Info
+from schema.downloads import model_download_url
 from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
 
 
@@ -157,6 +158,16 @@ class TrainingRun(relay.Node):
             return None
         return await accounts.visible_user(info.context, root.trained_by_id)  # type: ignore[return-value]
 
+    @strawberry.field(
+        description=(
+            "Path of the model file's download (GET, HR staff; ETag = modelSha256): set for "
+            "COMPLETED runs with a model file, else null. Read from the row only, so it may "
+            "still answer 404 if the file was removed since."
+        )
+    )
+    def download_url(self, root: strawberry.Parent[RunRow]) -> str | None:
+        return model_download_url(root.id, root.status, root.model_path)
+
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
         return isinstance(obj, RunRow | cls)
@@ -177,6 +188,7 @@ RUN_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "trainedBy": ("trained_by_id",),
     "trainedByUsername": ("trained_by_username",),
+    "downloadUrl": ("id", "status", "model_path"),
     **{
         name: (column,)
         for name, column in {

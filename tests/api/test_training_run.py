@@ -79,6 +79,7 @@ query TrainingRunDetail($id: ID!) {
     modelVersion
     modelPath
     modelSha256
+    downloadUrl
     datasetPath
     datasetSha256
     status
@@ -506,6 +507,7 @@ def test_reference_run_model_file(reference_run: TrainedRun, server: Server) -> 
     model_file = artifacts / run["modelPath"]
     assert model_file.resolve().is_relative_to((artifacts / "models").resolve())
     assert run["modelSha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
+    assert run["downloadUrl"] == f"/runs/{run['databaseId']}/model"
 
 
 def test_reference_run_metrics(reference_run: TrainedRun) -> None:

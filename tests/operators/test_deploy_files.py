@@ -81,6 +81,17 @@ def test_nginx_proxies_only_paths_the_app_serves(tmp_path: Path) -> None:
     print(f"\nnginx proxies {sorted(proxied)}; the app serves {sorted(routes)}")
     assert {"/graphql", "/healthz", "/readyz", "/metrics", "/static/"} <= proxied
     assert proxied <= routes
+    # Regular-expression locations: each must match a path of an app route (its
+    # parameters filled with a number), and the model download must be one of them.
+    samples = {re.sub(r"\{[^}]+\}", "42", path) for path in routes}
+    patterns = [
+        re.compile(match.group(1))
+        for match in re.finditer(r"location\s+~\s+(\S+)\s*\{(.*?)\n    \}", conf, re.S)
+        if "proxy_pass" in match.group(2)
+    ]
+    for pattern in patterns:
+        assert any(pattern.search(sample) for sample in samples), pattern.pattern
+    assert any(pattern.search("/runs/42/model") for pattern in patterns)
     graphql = conf.split("location = /graphql", 1)[1].split("\n    }", 1)[0]
     for needed in ("Upgrade", "$connection_upgrade", "proxy_read_timeout", "X-Forwarded-For"):
         assert needed in graphql
