@@ -61,11 +61,14 @@ LIST_SIZES: dict[tuple[str, str], int] = {
     ("ConfusionMatrix", "labels"): 3,
     ("ConfusionMatrix", "matrix"): 9,  # labels x labels
     ("User", "groups"): 3,
+    ("Query", "trainingMetricsHistory"): 1000,  # its maximum: more is refused
 }
 DEFAULT_LIST_SIZE = 10
 # Work a field causes beyond the values it returns.
 FIELD_WEIGHTS: dict[tuple[str, str], int] = {
     ("TrainingRunConnection", "totalCount"): 10,
+    # A GROUP BY over every matching run, up to the whole table.
+    ("Query", "trainingMetricsHistory"): 50,
 }
 INTROSPECTION_COST = 1000
 PAGE_ARGUMENTS = ("first", "last")

@@ -6,6 +6,7 @@ from enum import Enum
 
 import strawberry
 
+from models.run_history import Bucket
 from models.training_runs import RunStatus
 from trainer.stages import Stage
 
@@ -45,3 +46,13 @@ class UserErrorCode(Enum):
         "TOO_MANY_ACTIVE_RUNS",
         description="The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running.",
     )
+
+
+HistoryBucket = strawberry.enum(
+    Bucket,
+    name="HistoryBucket",
+    description=(
+        "How trainingMetricsHistory groups runs: local hours, days, ISO weeks (from "
+        "Monday) or calendar months of the time zone asked for."
+    ),
+)

@@ -1,4 +1,4 @@
-"""Query root: the caller, runs by id, and the run list."""
+"""Query root: the caller, runs by id, the run list and the metrics history."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
-from resolvers import accounts, training_runs
+from resolvers import accounts, metrics_history, training_runs
 from resolvers.pagination import Order
 from schema.connection import TrainingRunConnection
 from schema.context import Info
-from schema.enums import OrderDirection
+from schema.enums import HistoryBucket, OrderDirection
+from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.permissions import IsAuthenticated, IsHRStaffOrManager
 from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
@@ -122,4 +123,21 @@ class Query:
             before=before,
             run_filter=_filter(filter),
             columns=_run_columns(info),
+        )
+
+    @strawberry.field(
+        description=(
+            "Runs grouped by local hour, day, ISO week or month of `timeZone` (an IANA "
+            "name), oldest first, only buckets holding runs; at most 1000 buckets."
+        ),
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def training_metrics_history(
+        self,
+        bucket: HistoryBucket = HistoryBucket.DAY,
+        filter: TrainingRunFilter | None = None,
+        time_zone: str = "UTC",
+    ) -> list[MetricsBucket]:
+        return await metrics_history.metrics_history(  # type: ignore[return-value]
+            bucket, _filter(filter), time_zone
         )
