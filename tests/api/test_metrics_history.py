@@ -334,6 +334,25 @@ async def test_paris_days_and_hours_across_the_autumn_dst_change(clean_runs: Ser
     ]
 
 
+async def test_a_day_whose_midnight_does_not_exist_starts_after_the_gap(
+    clean_runs: Server,
+) -> None:
+    # given: in Santiago clocks go from 00:00 -04:00 to 01:00 -03:00 on 2026-09-06
+    await insert(
+        run(utc(2026, 9, 6, 3, 59)),  # 2026-09-05 23:59 -04:00
+        run(utc(2026, 9, 6, 4, 0)),  # 2026-09-06 01:00 -03:00
+    )
+
+    # when
+    days = await history(clean_runs, timeZone="America/Santiago")
+
+    # then
+    assert [(b["start"], b["end"], b["runs"]) for b in days] == [
+        ("2026-09-05T00:00:00-04:00", "2026-09-06T01:00:00-03:00", 1),
+        ("2026-09-06T01:00:00-03:00", "2026-09-07T00:00:00-03:00", 1),
+    ]
+
+
 async def test_weeks_and_months_in_a_zone_west_of_utc(clean_runs: Server) -> None:
     # given: New York is UTC-5 in winter
     await insert(
