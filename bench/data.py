@@ -186,7 +186,10 @@ def postgres_dates(epoch_us: np.ndarray) -> list[Any]:
 
 
 def generate_runs(
-    count: int, dates: Callable[[np.ndarray], list[Any]], seed: int = 7
+    count: int,
+    dates: Callable[[np.ndarray], list[Any]],
+    seed: int = 7,
+    span_days: int = 4 * 365,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Chunks of `count` training-run rows in RUN_COLUMNS order, oldest first.
 
@@ -202,7 +205,7 @@ def generate_runs(
     """
     rng = np.random.default_rng(seed)
     end_us = (int(time.time()) - 3600) * 1_000_000
-    span_us = 4 * 365 * 86_400 * 1_000_000
+    span_us = span_days * 86_400 * 1_000_000
     # Microseconds never 0: the stored text must always carry the fraction, as the
     # server's own writes almost always do, so that text comparison orders dates right.
     run_us = np.sort(rng.integers(end_us - span_us, end_us, count)) // 1_000_000 * 1_000_000
@@ -410,7 +413,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> str:
 
 
 # --- SQLite ---------------------------------------------------------------------------
-def load_sqlite(path: Path, count: int) -> LoadReport:
+def load_sqlite(path: Path, count: int, span_days: int = 4 * 365) -> LoadReport:
     """Fill a migrated SQLite file: users, then `count` runs in big transactions."""
     con = sqlite3.connect(path, isolation_level=None)
     try:
@@ -441,7 +444,7 @@ def load_sqlite(path: Path, count: int) -> LoadReport:
         placeholders = ", ".join("?" * len(RUN_COLUMNS))
         insert = f"INSERT INTO training_run ({columns}) VALUES ({placeholders})"
         done = 0
-        for chunk in generate_runs(count, sqlite_dates):
+        for chunk in generate_runs(count, sqlite_dates, span_days=span_days):
             con.execute("BEGIN")
             con.executemany(insert, chunk)
             con.execute("COMMIT")
@@ -503,7 +506,7 @@ async def drop_postgres_database(url: str) -> None:
         await con.close()
 
 
-async def load_postgres(url: str, count: int) -> LoadReport:
+async def load_postgres(url: str, count: int, span_days: int = 4 * 365) -> LoadReport:
     """Fill a migrated PostgreSQL database with COPY, then rebuild indexes and ANALYZE."""
     con = await asyncpg.connect(_asyncpg_url(url))
     try:
@@ -532,7 +535,7 @@ async def load_postgres(url: str, count: int) -> LoadReport:
         for name in indexes:
             await con.execute(f'DROP INDEX "{name}"')
         done = 0
-        for chunk in generate_runs(count, postgres_dates):
+        for chunk in generate_runs(count, postgres_dates, span_days=span_days):
             await con.copy_records_to_table("training_run", records=chunk, columns=RUN_COLUMNS)
             done += len(chunk)
             _progress("postgres", done, count, started)

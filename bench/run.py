@@ -306,7 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--runs", type=int, default=1_000_000, help="training runs to load")
     parser.add_argument("--quick", action="store_true", help="short runs, 1 repeat")
+    parser.add_argument(
+        "--history", action="store_true", help="the metrics-history benchmark (bench/history.py)"
+    )
     args = parser.parse_args(argv)
+    if args.history:
+        from bench import history
+
+        return history.main(["--db", args.db, "--runs", str(args.runs)])
     if args.runs < 100:
         parser.error("--runs must be at least 100")
     plan = Plan.make(args.runs, args.quick)

@@ -77,12 +77,15 @@ LIST_SIZES: dict[tuple[str, str], int] = {
     ("HyperparameterDifference", "values"): MAX_COMPARED_RUNS,
     ("FeatureImportanceComparison", "importances"): MAX_COMPARED_RUNS,
     ("FeatureImportanceComparison", "deltas"): MAX_COMPARED_RUNS,
+    ("Query", "trainingMetricsHistory"): 1000,  # its maximum: more is refused
 }
 DEFAULT_LIST_SIZE = 10
 # Work a field causes beyond the values it returns.
 FIELD_WEIGHTS: dict[tuple[str, str], int] = {
     ("TrainingRunConnection", "totalCount"): 10,
     ("Query", "compareTrainingRuns"): 10,  # reads up to ten whole rows
+    # A GROUP BY over every matching run, up to the whole table.
+    ("Query", "trainingMetricsHistory"): 50,
 }
 INTROSPECTION_COST = 1000
 PAGE_ARGUMENTS = ("first", "last")

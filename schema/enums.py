@@ -6,6 +6,7 @@ from enum import Enum
 
 import strawberry
 
+from models.run_history import Bucket
 from models.training_runs import RunStatus
 from trainer.stages import Stage
 
@@ -56,3 +57,13 @@ class ComparedMetric(Enum):
     TRAINING_DURATION_SECONDS = strawberry.enum_value(
         "training_duration_seconds", description="Lower is better: the best run is the fastest."
     )
+
+
+HistoryBucket = strawberry.enum(
+    Bucket,
+    name="HistoryBucket",
+    description=(
+        "How trainingMetricsHistory groups runs: local hours, days, ISO weeks (from "
+        "Monday) or calendar months of the time zone asked for."
+    ),
+)

@@ -1,4 +1,4 @@
-"""Query root: the caller, runs by id, and the run list."""
+"""Query root: the caller, runs by id, the run list and the metrics history."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
-from resolvers import accounts, compare_runs, training_runs
+from resolvers import accounts, compare_runs, metrics_history, training_runs
 from resolvers.pagination import Order
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection
 from schema.context import Info
-from schema.enums import OrderDirection
+from schema.enums import HistoryBucket, OrderDirection
+from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.permissions import IsAuthenticated, IsHRStaffOrManager
 from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
@@ -134,3 +135,20 @@ class Query:
     )
     async def compare_training_runs(self, ids: list[strawberry.ID]) -> TrainingRunComparison:
         return await compare_runs.compare_training_runs([str(i) for i in ids])  # type: ignore[return-value]
+
+    @strawberry.field(
+        description=(
+            "Runs grouped by local hour, day, ISO week or month of `timeZone` (an IANA "
+            "name), oldest first, only buckets holding runs; at most 1000 buckets."
+        ),
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def training_metrics_history(
+        self,
+        bucket: HistoryBucket = HistoryBucket.DAY,
+        filter: TrainingRunFilter | None = None,
+        time_zone: str = "UTC",
+    ) -> list[MetricsBucket]:
+        return await metrics_history.metrics_history(  # type: ignore[return-value]
+            bucket, _filter(filter), time_zone
+        )
