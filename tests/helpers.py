@@ -23,6 +23,15 @@ mutation Train($input: TrainModelInput!) {
 """
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 ACTIVE_STATUSES = frozenset({"QUEUED", "RUNNING"})
+# The columns a run row needs that a test inserting one directly rarely cares about:
+# `TrainingRun.create(**RUN_ROW, model_version=..., status=...)`.
+RUN_ROW: dict[str, Any] = {
+    "dataset_path": "future_skills_dataset.csv",
+    "test_split": 0.2,
+    "random_state": 42,
+    "min_samples_split": 2,
+    "min_samples_leaf": 1,
+}
 # Short enough that a test sees a run's end within a tenth of a second of it.
 POLL_INTERVAL = 0.1
 

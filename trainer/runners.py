@@ -194,9 +194,9 @@ class LocalPoolRunner:
     async def check(self, seconds: float) -> dict[str, object]:
         if not self._started:
             return {"ok": False, "backend": "local", "error": "the training pool is not running"}
-        alive = sum(worker.process.is_alive() for worker in list(self._all))
         if not self._brought_up:  # started on demand, at the first run
             return {"ok": True, "backend": "local", "workers": 0, "startsOnDemand": True}
+        alive = sum(worker.process.is_alive() for worker in list(self._all))
         return {"ok": alive > 0, "backend": "local", "workers": alive}
 
     async def wait(self, run_id: int) -> None:

@@ -17,6 +17,7 @@ from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from tests.api.test_query_count import measure, sql_log  # noqa: F401 (a fixture)
 from tests.conftest import Server
+from tests.helpers import RUN_ROW
 
 HISTORY = """
 query History($bucket: HistoryBucket, $filter: TrainingRunFilter, $timeZone: String) {
@@ -48,12 +49,8 @@ def run(
     completed = status is RunStatus.COMPLETED
     return TrainingRun(
         model_version=extra.pop("model_version", f"history-{number:05d}"),
-        dataset_path="future_skills_dataset.csv",
-        test_split=0.2,
-        random_state=42,
+        **RUN_ROW,
         n_estimators=10,
-        min_samples_split=2,
-        min_samples_leaf=1,
         run_date=at,
         status=status,
         # Failed and cancelled runs may hold partial numbers: they must not count.

@@ -23,7 +23,7 @@ from schema.downloads import ModelDownloads
 from tests.api.configured_app import ConfiguredApp
 from tests.api.test_query_count import measure, sql_log  # noqa: F401 (fixture)
 from tests.conftest import Server
-from tests.helpers import TRAIN, train_variables
+from tests.helpers import RUN_ROW, TRAIN, train_variables
 
 # Larger than FileResponse's 64 KiB chunk, so the body streams in several pieces.
 CONTENT = os.urandom(200_000)
@@ -50,12 +50,8 @@ async def stored_run(
         path.write_bytes(content)
     run = await TrainingRun.create(
         model_version=version,
-        dataset_path="future_skills_dataset.csv",
-        test_split=0.2,
-        random_state=42,
+        **RUN_ROW,
         n_estimators=10,
-        min_samples_split=2,
-        min_samples_leaf=1,
         status=status,
         model_path=f"models/{version}.joblib" if with_path else None,
         model_sha256=hashlib.sha256(content or b"").hexdigest() if with_path else None,

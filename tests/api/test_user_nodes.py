@@ -12,6 +12,7 @@ from strawberry import relay
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from tests.conftest import Server
+from tests.helpers import RUN_ROW
 
 USER_NODE = """
 query UserNode($id: ID!) {
@@ -32,13 +33,9 @@ def global_id(user: User) -> str:
 async def run_by(user: User) -> TrainingRun:
     return await TrainingRun.create(
         model_version=f"nodes-{uuid.uuid4().hex[:12]}",
-        dataset_path="future_skills_dataset.csv",
+        **RUN_ROW,
         status=RunStatus.QUEUED,
-        test_split=0.2,
-        random_state=42,
         n_estimators=100,
-        min_samples_split=2,
-        min_samples_leaf=1,
         trained_by_id=user.id,
         trained_by_username=user.username,
     )

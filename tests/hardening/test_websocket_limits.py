@@ -19,6 +19,7 @@ from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 from models.training_runs import RunStatus, TrainingRun
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
+from tests.helpers import RUN_ROW
 
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 START = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
@@ -33,13 +34,9 @@ async def queued_run(server: Server) -> AsyncIterator[TrainingRun]:
     """A run nobody works on: its subscriptions stay open until the socket goes."""
     run = await TrainingRun.create(
         model_version=f"ws-{uuid.uuid4().hex[:12]}",
-        dataset_path="future_skills_dataset.csv",
+        **RUN_ROW,
         status=RunStatus.QUEUED,
-        test_split=0.2,
-        random_state=42,
         n_estimators=100,
-        min_samples_split=2,
-        min_samples_leaf=1,
     )
     yield run
     await TrainingRun.filter(id=run.id).delete()
