@@ -24,7 +24,6 @@ from starlette.types import Receive, Scope, Send
 from models.credentials import Identity
 from models.run_records import RunQuery, RunRecord
 from models.training_runs import RunStatus
-from models.users import HR_STAFF_GROUPS
 from resolvers.context import Services, token_from_authorization
 from schema.permissions import UNAUTHENTICATED_MESSAGE
 from trainer.artifacts import UnsafePath
@@ -53,12 +52,6 @@ def model_download_url(run_id: int, status: str, model_path: str | None) -> str 
     if status != RunStatus.COMPLETED or not model_path:
         return None
     return MODEL_DOWNLOAD_ROUTE.format(run_id=run_id)
-
-
-def may_download(identity: Identity) -> bool:
-    """HR staff and superusers: a model file is the organisation's asset; managers read
-    metrics only."""
-    return identity.is_superuser or bool(set(identity.groups) & HR_STAFF_GROUPS)
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
@@ -133,7 +126,9 @@ class ModelDownloads:
                 "UNAUTHENTICATED",
                 {"www-authenticate": 'Token realm="model download", Bearer realm="model download"'},
             )
-        if not may_download(identity):
+        # Those who may train (HR staff, superusers): a model file is the organisation's
+        # asset; managers read metrics only.
+        if not identity.can_train:
             return _error(
                 403,
                 "Downloading model files is reserved to HR staff (DRH, RESPONSABLE_RH).",
