@@ -1,4 +1,4 @@
-"""login: exchange a username and password for a new API token."""
+"""login: exchange a username and password for a new API token; logout: revoke it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from models.credentials import Identity, Scope, create_token, identity_of, verify_password
+from models.credentials import (
+    Identity,
+    Scope,
+    create_token,
+    identity_of,
+    revoke_token_key,
+    verify_password,
+)
 from models.users import USERNAME_MAX_LENGTH, User
 from resolvers.context import RequestContext
 from resolvers.errors import ApiError, RateLimited
@@ -67,3 +74,15 @@ async def login(
     token = await create_token(user, token_name)
     logger.info("login: new token for %s", user.username)
     return LoginResult(token=token, user=await identity_of(user))
+
+
+async def logout(context: RequestContext) -> bool:
+    """Revoke the token that made this request (the dashboard's "sign out"), so a copy
+    left in a browser or a log no longer works. True when this call revoked it."""
+    viewer = await context.viewer()
+    if viewer is None or context.token is None:
+        return False
+    revoked = await revoke_token_key(context.token)
+    context.services.identities.forget(context.token)
+    logger.info("logout: token revoked for %s", viewer.username)
+    return revoked

@@ -1,4 +1,4 @@
-"""Mutation root: train a model, log in."""
+"""Mutation root: train a model, log in, log out."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from resolvers.training_runs import parse_run_id
 from schema.context import Info
 from schema.errors import UserError
 from schema.inputs import TrainModelInput
-from schema.permissions import IsHRStaff
+from schema.permissions import IsAuthenticated, IsHRStaff
 from schema.types import TrainingRun, User
 
 
@@ -35,6 +35,13 @@ class LoginPayload:
 
 
 @strawberry.type
+class LogoutPayload:
+    revoked: bool = strawberry.field(
+        description="The token that sent this request is revoked: every later use is refused."
+    )
+
+
+@strawberry.type
 class Mutation:
     @strawberry.mutation(
         description="Train a model. Refused input comes back in `errors` and creates no run.",
@@ -56,3 +63,10 @@ class Mutation:
     @strawberry.mutation(description="Exchange a username and password for a new API token.")
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
         return await accounts.login(info.context, username, password)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Revoke the token that sent this request (sign out).",
+        permission_classes=[IsAuthenticated],
+    )
+    async def logout(self, info: Info) -> LogoutPayload:
+        return LogoutPayload(revoked=await accounts.logout(info.context))
