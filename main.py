@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 # fraction of a second instead of paying for the whole server's imports.
 logger = logging.getLogger("main")
 SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.graphql"
-# GraphiQL's scripts and styles (static/vendor/VENDORED.md), served at /static.
+# GraphiQL's scripts and styles (static/vendor/VENDORED.md) and the dashboard
+# (static/dashboard/, its page served at /), served at /static.
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -263,7 +264,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
-    from starlette.responses import RedirectResponse
+    from starlette.responses import FileResponse
     from starlette.routing import Mount, Route, WebSocketRoute
     from starlette.staticfiles import StaticFiles
     from tortoise.contrib.starlette import RegisterTortoise
@@ -334,12 +335,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await watcher.stop()
                 await runner.stop()
 
-    async def to_graphiql(_request: object) -> RedirectResponse:
-        return RedirectResponse("/graphql")
+    async def dashboard(_request: object) -> FileResponse:
+        # The dashboard's one page (static/dashboard/); its modules come from /static.
+        return FileResponse(STATIC_DIR / "dashboard" / "index.html", media_type="text/html")
 
     app = Starlette(
         routes=[
-            Route("/", to_graphiql),
+            Route("/", dashboard),
             # --- operators (issue 13) ---
             Route("/healthz", healthz),
             Route(
