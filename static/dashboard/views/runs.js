@@ -6,7 +6,7 @@ import { clear, field, h, statusBadge } from "../dom.js";
 import { dateValue, durationValue, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 
-const PAGE_SIZE = 15;
+const PAGE_SIZES = [5, 15, 50, 100];
 const STATUSES = ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
 const ORDERS = {
   RUN_DATE: "Date",
@@ -32,7 +32,8 @@ const RUNS = `query Runs($first: Int, $after: String, $last: Int, $before: Strin
 const state = {
   filter: {},
   orderBy: { field: "RUN_DATE", direction: "DESC" },
-  page: { first: PAGE_SIZE },
+  size: 15,
+  page: { first: 15 },
   offset: 0,
   selected: new Map(),
 };
@@ -67,6 +68,7 @@ export function render(main) {
     h("option", { value: "DESC", selected: state.orderBy.direction === "DESC" }, "Descending (highest, newest first)"),
     h("option", { value: "ASC", selected: state.orderBy.direction === "ASC" }, "Ascending (lowest, oldest first)"),
   );
+  const size = h("select", {}, PAGE_SIZES.map((value) => h("option", { value, selected: value === state.size }, String(value))));
   const filters = h(
     "form.card.filters",
     {
@@ -83,7 +85,8 @@ export function render(main) {
         };
         state.dates = { from: from.value, to: to.value };
         state.orderBy = { field: order.value, direction: direction.value };
-        state.page = { first: PAGE_SIZE };
+        state.size = Number(size.value);
+        state.page = { first: state.size };
         state.offset = 0;
         load();
       },
@@ -95,6 +98,7 @@ export function render(main) {
     field({ name: "runDateTo", label: "To", input: to }),
     field({ name: "order", label: "Sort by", input: order }),
     field({ name: "direction", label: "Direction", input: direction }),
+    field({ name: "pageSize", label: "Rows per page", input: size }),
     h("div.actions", {}, h("button", { type: "submit" }, "Apply")),
   );
 
@@ -147,10 +151,10 @@ export function render(main) {
     if (!pageInfo) return;
     if (where === "next") {
       state.offset += rowsOnPage;
-      state.page = { first: PAGE_SIZE, after: pageInfo.endCursor };
+      state.page = { first: state.size, after: pageInfo.endCursor };
     } else {
-      state.offset = Math.max(0, state.offset - PAGE_SIZE);
-      state.page = { last: PAGE_SIZE, before: pageInfo.startCursor };
+      state.offset = Math.max(0, state.offset - state.size);
+      state.page = { last: state.size, before: pageInfo.startCursor };
     }
     load();
   }
