@@ -23,7 +23,8 @@ export function h(spec, attrs = {}, ...children) {
   return element;
 }
 
-export function append(parent, children) {
+/** Like Node.append, but skips null, undefined and false (Node.append writes "null"). */
+export function append(parent, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     parent.append(child instanceof Node ? child : document.createTextNode(String(child)));

@@ -1,7 +1,7 @@
 // 2 to 10 runs side by side: deltas against the first (the baseline), the best value per
 // metric marked, the differing hyperparameters highlighted, per-class and importance charts.
 import { gql } from "../api.js";
-import { h, section, statusBadge } from "../dom.js";
+import { append, h, section, statusBadge } from "../dom.js";
 import { chart, chartBox, PALETTE } from "../charts.js";
 import { duration, exact, pct, signed } from "../format.js";
 
@@ -38,7 +38,7 @@ const SETTINGS = [
 ];
 
 function pickHelp(main) {
-  main.append(
+  append(main, 
     h("h1", {}, "Compare runs"),
     h("p", {}, "Tick 2 to 10 runs in the ", h("a", { href: "#/runs" }, "runs table"), " and press Compare."),
   );
@@ -52,10 +52,10 @@ export async function render(main, ctx) {
   }
   const { compareTrainingRuns: comparison } = await gql(COMPARE, { ids });
   const runs = comparison.runs;
-  const header = h(
+  const header = (first) => h(
     "tr",
     {},
-    h("th", { scope: "col" }, "Metric"),
+    h("th", { scope: "col" }, first),
     runs.map((run, index) =>
       h("th", { scope: "col" }, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, run.modelVersion), index === 0 ? h("span.small", {}, " (baseline)") : null, h("br"), statusBadge(run.status)),
     ),
@@ -91,14 +91,14 @@ export async function render(main, ctx) {
 
   const perClass = chartBox("F1 score per class and run");
   const importance = chartBox("Feature importance per run", "chart tall");
-  main.append(
+  append(main, 
     h("p.crumbs", {}, h("a", { href: "#/runs" }, "← Runs")),
     h("h1", {}, `Compare ${runs.length} runs`),
-    section("Metrics", h("div.table-scroll", {}, h("table.compare", {}, h("thead", {}, header), h("tbody", {}, metricRows)))),
+    section("Metrics", h("div.table-scroll", {}, h("table.compare", {}, h("thead", {}, header("Metric")), h("tbody", {}, metricRows)))),
     section(
       "Hyperparameters",
       h("p.small", {}, differing.size ? `${differing.size} setting(s) differ, marked ≠.` : "All settings agree."),
-      h("div.table-scroll", {}, h("table.compare.settings", {}, h("thead", {}, header.cloneNode(true)), h("tbody", {}, settingRows))),
+      h("div.table-scroll", {}, h("table.compare.settings", {}, h("thead", {}, header("Setting")), h("tbody", {}, settingRows))),
     ),
     h("div.grid", {}, section("F1 score per class", perClass.box), section("Feature importance", importance.box)),
   );

@@ -1,7 +1,7 @@
 // Metrics over time: min / avg / max of accuracy and F1 per bucket, and run counts per
 // status, with bucket and range pickers. The buckets are local to the browser's zone.
 import { gql } from "../api.js";
-import { field, h, section } from "../dom.js";
+import { append, field, h, section } from "../dom.js";
 import { chart, chartBox } from "../charts.js";
 import { date, int, pct } from "../format.js";
 
@@ -30,7 +30,7 @@ export function render(main) {
     field({ name: "bucket", label: "Bucket", input: bucket }),
     field({ name: "range", label: "Range", input: range }),
   );
-  main.append(
+  append(main, 
     h("div.heading", {}, h("h1", {}, "History")),
     form,
     error,

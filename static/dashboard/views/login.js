@@ -1,6 +1,6 @@
 // Sign in: the login mutation's token goes to sessionStorage (gone with the tab).
 import { gql } from "../api.js";
-import { field, h } from "../dom.js";
+import { append, field, h } from "../dom.js";
 import { signedIn } from "../app.js";
 
 const LOGIN = `mutation SignIn($username: String!, $password: String!) {
@@ -38,6 +38,6 @@ export function render(main) {
     error,
     button,
   );
-  main.append(form);
+  append(main, form);
   username.focus();
 }

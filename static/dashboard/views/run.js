@@ -1,7 +1,7 @@
 // One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars,
 // hyperparameters, hashes, the error of a failed run; download and cancel for HR staff.
 import { authHeaders, gql } from "../api.js";
-import { h, section, statusBadge, toast } from "../dom.js";
+import { append, h, section, statusBadge, toast } from "../dom.js";
 import { dateValue, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 
@@ -112,7 +112,7 @@ export async function render(main, ctx) {
   const data = await gql(runQuery(ctx), { id });
   const run = data.trainingRun;
   if (!run) {
-    main.append(h("h1", {}, "Run not found"), h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")));
+    append(main, h("h1", {}, "Run not found"), h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")));
     return null;
   }
   let stop = null;
@@ -145,7 +145,7 @@ export async function render(main, ctx) {
   }
   showProgress();
 
-  main.append(
+  append(main, 
     h("p.crumbs", {}, h("a", { href: "#/runs" }, "← Runs")),
     h("div.heading", {}, h("h1", {}, `Run ${run.modelVersion}`), status, actions),
     progressBox,
@@ -208,7 +208,7 @@ export async function render(main, ctx) {
             h(
               "table.per-class",
               {},
-              h("thead", {}, h("tr", {}, ["Class", "Precision", "Recall", "F1", "Support"].map((label) => h("th", { scope: "col" }, label)))),
+              h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Class"), ["Precision", "Recall", "F1", "Support"].map((label) => h("th.num", { scope: "col" }, label)))),
               h(
                 "tbody",
                 {},
@@ -230,7 +230,7 @@ export async function render(main, ctx) {
 
   if (ctx.caps.modelAliases && ctx.user.canTrain && run.status === "COMPLETED") {
     const models = await import("./models.js");
-    main.append(models.promoteForm(run, ctx));
+    append(main, models.promoteForm(run, ctx));
   }
 
   if (!FINAL.has(run.status)) {

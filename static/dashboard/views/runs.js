@@ -2,7 +2,7 @@
 // live QUEUED / RUNNING rows through the one shared WebSocket. Ticking 2-10 rows opens
 // the comparison.
 import { gql } from "../api.js";
-import { clear, field, h, statusBadge } from "../dom.js";
+import { append, clear, field, h, statusBadge } from "../dom.js";
 import { dateValue, durationValue, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 
@@ -130,7 +130,7 @@ export function render(main) {
   let pageInfo = null;
   let rowsOnPage = 0;
 
-  main.append(
+  append(main, 
     h("div.heading", {}, h("h1", {}, "Training runs")),
     filters,
     h("div.card", {}, h("div.toolbar", {}, count, h("div.pager", {}, previous, next)), error, h("div.table-scroll", {}, table), h("div.toolbar", {}, selection, compare)),

@@ -1,7 +1,7 @@
 // Train a model (HR staff): hyperparameters with their ranges, the server's refusals
 // beside the field they name (errors.field), then live progress from the subscription.
 import { gql } from "../api.js";
-import { field, h, statusBadge, toast } from "../dom.js";
+import { append, field, h, statusBadge, toast } from "../dom.js";
 import { pct } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 
@@ -85,7 +85,7 @@ export async function render(main, ctx) {
     h("div.actions", {}, submit),
   );
 
-  main.append(h("div.heading", {}, h("h1", {}, "Train")), form, progress, upload);
+  append(main, h("div.heading", {}, h("h1", {}, "Train")), form, progress, upload);
 
   function clearErrors() {
     formError.textContent = "";
