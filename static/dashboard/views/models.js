@@ -27,7 +27,7 @@ function runLink(run) {
 }
 
 /** The run page's "promote" form (HR staff, COMPLETED runs). */
-export function promoteForm(run, ctx) {
+export function promoteForm(run) {
   const alias = h("input", { type: "text", value: "production", spellcheck: "false" });
   const error = h("p.error", { role: "alert" });
   const form = h(
@@ -55,7 +55,6 @@ export function promoteForm(run, ctx) {
     error,
     h("div.actions", {}, h("button", { type: "submit" }, "Promote")),
   );
-  void ctx;
   return section("Promote this model", form);
 }
 

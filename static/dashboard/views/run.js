@@ -230,7 +230,7 @@ export async function render(main, ctx) {
 
   if (ctx.caps.modelAliases && ctx.user.canTrain && run.status === "COMPLETED") {
     const models = await import("./models.js");
-    append(main, models.promoteForm(run, ctx));
+    append(main, models.promoteForm(run));
   }
 
   if (!FINAL.has(run.status)) {

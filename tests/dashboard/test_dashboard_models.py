@@ -1,0 +1,166 @@
+"""The dashboard's views on fields added beside it (model aliases, predictions, dataset
+listing and upload): `Query.datasets`, `Mutation.uploadDataset` (multipart),
+`setModelAlias` / `deleteModelAlias`, `Query.modelAliases`, `TrainingRun.aliases` and
+`predictFutureNeed`. They need those branches merged; test_dashboard.py covers the rest.
+Screenshots go to docs/screenshots/ as there; no request may leave 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.async_api import Browser, expect
+
+from tests.conftest import SHIPPED_DATASET
+from tests.dashboard.harness import (
+    DRH,
+    MANAGER,
+    TIMEOUT_MS,
+    browser,
+    dashboard_api,
+    graphql_as,
+    open_dashboard,
+)
+from tests.processes import LiveServer
+
+__all__ = ["browser", "dashboard_api"]  # fixtures, imported for this module
+
+RUN_OF_VERSION = """
+query($version: String!) { trainingRuns(first: 1, filter: {modelVersion: $version}) {
+  nodes { id datasetPath aliases }
+} }
+"""
+ROW = {
+    "Job role": "DevOps Engineer",
+    "Skill": "JavaScript",
+    "Skill category": "Technique",
+    "Department": "IT",
+    "Trend score": "0.695",
+    "Internal usage": "0.641",
+    "Training requests": "32",
+    "Scarcity index": "0.406",
+    "Hiring difficulty": "0.576",
+    "Average salary (k)": "72.97",
+    "Economic indicator": "0.760",
+}
+
+
+def _small_csv(directory: Path) -> Path:
+    lines = SHIPPED_DATASET.read_text().splitlines()[:401]
+    path = directory / "small.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_upload_a_dataset_then_train_on_it(
+    browser: Browser, dashboard_api: LiveServer, tmp_path: Path
+) -> None:
+    # given
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    try:
+        await dashboard.sign_in(*DRH)
+        await page.get_by_role("link", name="Train").click()
+        await expect(page.get_by_label("Dataset", exact=True)).to_be_visible()
+
+        # when: a CSV is uploaded through the multipart request, then trained on
+        await page.get_by_label("CSV file").set_input_files(str(_small_csv(tmp_path)))
+        await page.get_by_label("Save as (path under the datasets folder)").fill("small.csv")
+        await page.get_by_role("button", name="Upload").click()
+        await expect(page.locator("form.upload")).to_have_attribute("data-uploaded", "small.csv")
+        await expect(page.get_by_label("Dataset", exact=True)).to_have_value("small.csv")
+        await dashboard.screenshot("upload")
+        await page.get_by_label("Trees").fill("5")
+        await page.get_by_label("Model version").fill("trained-on-upload")
+        await page.get_by_role("button", name="Train", exact=True).click()
+        await expect(page.locator(".training")).to_have_attribute(
+            "data-status", "COMPLETED", timeout=TIMEOUT_MS
+        )
+    finally:
+        await dashboard.context.close()
+
+    # then
+    runs = await dashboard_api.data(RUN_OF_VERSION, {"version": "trained-on-upload"})
+    assert runs["trainingRuns"]["nodes"][0]["datasetPath"] == "small.csv"
+    dashboard.traffic.assert_clean()
+
+
+async def test_promote_a_run_see_its_alias_and_predict_with_it(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    # given
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    try:
+        await dashboard.sign_in(*DRH)
+        await page.get_by_role("link", name="seed-3", exact=True).click()
+
+        # when: promoted from its page
+        await page.get_by_label("Alias", exact=True).fill("production")
+        await page.get_by_role("button", name="Promote").click()
+        await expect(page.locator("form.inline")).to_have_attribute("data-promoted", "production")
+        await page.get_by_role("link", name="Models").click()
+        row = page.locator('tr[data-alias="production"]')
+        await expect(row).to_contain_text("seed-3")
+        await dashboard.screenshot("models")
+
+        # when: one row typed in, then two rows pasted as CSV
+        await page.get_by_role("link", name="Predict").click()
+        for label, value in ROW.items():
+            await page.get_by_label(label, exact=True).fill(value)
+        await page.get_by_role("button", name="Predict").click()
+        result = page.locator("table.predictions tbody tr")
+        await expect(result).to_have_count(1)
+        level = await page.locator("table.predictions .level").inner_text()
+        await dashboard.screenshot("predict")
+        csv = "\n".join(SHIPPED_DATASET.read_text().splitlines()[:3])
+        await page.get_by_label("Or paste CSV rows (with the dataset's header line)").fill(csv)
+        await page.get_by_role("button", name="Predict").click()
+        await expect(result).to_have_count(2)
+        heading = await page.locator("#prediction h2").inner_text()
+    finally:
+        await dashboard.context.close()
+
+    # then
+    assert level in {"LOW", "MEDIUM", "HIGH"}
+    assert heading == "Prediction by seed-3"
+    runs = await dashboard_api.data(RUN_OF_VERSION, {"version": "seed-3"})
+    assert runs["trainingRuns"]["nodes"][0]["aliases"] == ["production"]
+    dashboard.traffic.assert_clean()
+
+
+async def test_manager_sees_no_promote_upload_or_delete_and_is_refused_when_forced(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    # given
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    try:
+        await dashboard.sign_in(*MANAGER)
+        await page.get_by_role("link", name="seed-2", exact=True).click()
+        await expect(page.get_by_role("heading", name="Run seed-2")).to_be_visible()
+        run_buttons = await page.locator("main button").all_inner_texts()
+        await page.get_by_role("link", name="Models").click()
+        await expect(page.get_by_role("heading", name="Aliases")).to_be_visible()
+        models_buttons = await page.locator("main button").all_inner_texts()
+        token = await dashboard.token()
+    finally:
+        await dashboard.context.close()
+
+    # when: forced
+    run_id = (await dashboard_api.data(RUN_OF_VERSION, {"version": "seed-2"}))["trainingRuns"][
+        "nodes"
+    ][0]["id"]
+    promoted = await graphql_as(
+        dashboard_api,
+        token,
+        'mutation($id: ID!) { setModelAlias(alias: "staging", runId: $id) { errors { code } } }',
+        id=run_id,
+    )
+
+    # then
+    assert not [text for text in run_buttons if re.search("Promote|Download|Cancel", text)]
+    assert not [text for text in models_buttons if re.search("Delete", text)]
+    assert promoted["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    dashboard.traffic.assert_clean()
