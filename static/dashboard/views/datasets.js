@@ -1,7 +1,7 @@
 // Datasets (on servers with Query.datasets / Mutation.uploadDataset): the train form's
 // picker, and the upload form (GraphQL multipart request, Authorization header).
 import { gql, gqlUpload } from "../api.js";
-import { field, h, section, toast } from "../dom.js";
+import { append, clear, field, h, section, toast } from "../dom.js";
 import { bytes, int } from "../format.js";
 
 const DATASETS = `query Datasets { datasets { path sizeBytes rows columns modifiedAt } }`;
@@ -34,7 +34,8 @@ export async function datasetPicker() {
   }
   const select = h("select", {});
   const fill = (items, chosen) => {
-    select.replaceChildren(
+    append(
+      clear(select),
       h("option", { value: "" }, "Default (the shipped dataset)"),
       items.map((dataset) => h("option", { value: dataset.path, selected: dataset.path === chosen, title: dataset.modifiedAt }, label(dataset))),
     );
