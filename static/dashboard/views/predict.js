@@ -66,6 +66,7 @@ export async function render(main, ctx) {
   const csv = h("textarea", { rows: 4, spellcheck: "false", placeholder: `${FIELDS.map((f) => f[1]).join(",")}\n...` });
   const error = h("p.error", { role: "alert" });
   const result = h("div#prediction", { "aria-live": "polite" });
+  const button = h("button", { type: "submit" }, "Predict");
   const form = h(
     "form.card",
     {
@@ -73,6 +74,8 @@ export async function render(main, ctx) {
       async onsubmit(event) {
         event.preventDefault();
         error.textContent = "";
+        button.disabled = true;
+        result.replaceChildren(h("p.small", {}, "Predicting…"));
         let rows;
         try {
           rows = csv.value.trim()
@@ -81,7 +84,10 @@ export async function render(main, ctx) {
           const data = await gql(predictOperation(ctx.caps.predictIsMutation), { model: model.value.trim() || "production", rows });
           show(data.predictFutureNeed, rows.length);
         } catch (failure) {
+          result.replaceChildren();
           error.textContent = failure.message;
+        } finally {
+          button.disabled = false;
         }
       },
     },
@@ -90,7 +96,7 @@ export async function render(main, ctx) {
     h("fieldset.grid-fields", {}, h("legend", {}, "One row"), FIELDS.map(([key, , , label]) => field({ name: key, label, input: inputs[key] }))),
     field({ name: "csv", label: "Or paste CSV rows (with the dataset's header line)", input: csv }),
     error,
-    h("div.actions", {}, h("button", { type: "submit" }, "Predict")),
+    h("div.actions", {}, button),
   );
 
   function show(prediction, count) {
