@@ -65,8 +65,8 @@ export function render(main) {
   const direction = h(
     "select",
     {},
-    h("option", { value: "DESC", selected: state.orderBy.direction === "DESC" }, "Descending (highest, newest first)"),
-    h("option", { value: "ASC", selected: state.orderBy.direction === "ASC" }, "Ascending (lowest, oldest first)"),
+    h("option", { value: "DESC", selected: state.orderBy.direction === "DESC" }, "Descending"),
+    h("option", { value: "ASC", selected: state.orderBy.direction === "ASC" }, "Ascending"),
   );
   const size = h("select", {}, PAGE_SIZES.map((value) => h("option", { value, selected: value === state.size }, String(value))));
   const filters = h(
