@@ -1,6 +1,6 @@
-"""The dashboard's browser harness (imported by the test modules, which get its
-fixtures by importing them, so each module has its own server and browser): one `main.py serve` and one headless Chromium per
-module, HR staff and manager accounts with passwords, and pages whose every request must
+"""The dashboard's browser harness, imported by its test modules (which import its
+fixtures too, so each module has its own): one `main.py serve` and one headless Chromium
+per module, HR staff and manager accounts with passwords, and pages whose every request must
 stay on 127.0.0.1 (as tests/clients/test_browser.py: any other host fails the test).
 
 Debian's /usr/bin/chromium driven by Python playwright; skips when it is missing, fails
@@ -9,7 +9,6 @@ under REQUIRE_SERVICES=1. Never run `playwright install`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +104,7 @@ class Dashboard:
         await self.page.locator("table.runs tbody tr").first.wait_for(timeout=TIMEOUT_MS)
 
     async def token(self) -> str:
-        return str(
-            await self.page.evaluate("sessionStorage.getItem('future-skills.token')")
-        )
+        return str(await self.page.evaluate("sessionStorage.getItem('future-skills.token')"))
 
     async def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -174,9 +171,9 @@ async def open_dashboard(
     page.on("pageerror", lambda error: traffic.console.append(f"pageerror: {error}"))
     page.on(
         "request",
-        lambda request: traffic.posts.append(request.post_data or "")
-        if request.method == "POST"
-        else None,
+        lambda request: (
+            traffic.posts.append(request.post_data or "") if request.method == "POST" else None
+        ),
     )
     return Dashboard(context, page, traffic, server.url)
 
@@ -190,13 +187,3 @@ async def graphql_as(server: LiveServer, token: str, query: str, **variables: An
         )
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-async def wait_for_status(server: LiveServer, run_id: str, statuses: set[str]) -> None:
-    query = "query($id: ID!) { trainingRun(id: $id) { status } }"
-    for _ in range(600):
-        run = (await server.data(query, {"id": run_id}))["trainingRun"]
-        if run["status"] in statuses:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} never reached {statuses}")

@@ -33,6 +33,7 @@ query($id: ID!) { trainingRun(id: $id) {
   modelVersion modelSha256 confusionMatrix { labels matrix }
 } }
 """
+DASH = "\u2013"  # the table's count reads "Runs 1–5 of 8"  # noqa: RUF003
 TRAIN_LATER = """
 mutation($version: String!) {
   trainModel(input: {modelVersion: $version, hyperparameters: {nEstimators: 400}}) {
@@ -95,7 +96,9 @@ async def test_training_shows_field_errors_then_progress_to_100_from_the_subscri
         await page.get_by_label("Trees").fill("60")
         await page.get_by_label("Model version").fill("dashboard-trained")
         await page.get_by_role("button", name="Train", exact=True).click()
-        await expect(page.locator("#train-progress-text")).to_have_text(re.compile(r"^100(\.0)?\s?%$"), timeout=TIMEOUT_MS)
+        await expect(page.locator("#train-progress-text")).to_have_text(
+            re.compile(r"^100(\.0)?\s?%$"), timeout=TIMEOUT_MS
+        )
         await expect(page.locator(".training")).to_have_attribute("data-status", "COMPLETED")
         value = await page.locator("#train-progress").get_attribute("value")
         await dashboard.screenshot("train")
@@ -125,13 +128,13 @@ async def test_runs_table_pages_both_ways_filters_and_updates_live_rows(
         assert total >= SEED_RUNS
         await page.get_by_label("Rows per page").select_option("5")
         await page.get_by_role("button", name="Apply").click()
-        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1–5 of {total}")
+        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}5 of {total}")
 
         # when: paging forward then back
         await page.get_by_role("button", name="Next →").click()
-        await expect(page.locator("#runs-count")).to_contain_text(f"Runs 6–")
+        await expect(page.locator("#runs-count")).to_contain_text(f"Runs 6{DASH}")
         await page.get_by_role("button", name="← Previous").click()
-        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1–5 of {total}")
+        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}5 of {total}")
         await expect(page.get_by_role("button", name="← Previous")).to_be_disabled()
 
         # when: sorted by accuracy, ascending, and filtered by version
@@ -139,7 +142,7 @@ async def test_runs_table_pages_both_ways_filters_and_updates_live_rows(
         await page.get_by_label("Direction").select_option("ASC")
         await page.get_by_label("Model version").fill("seed-2")
         await page.get_by_role("button", name="Apply").click()
-        await expect(page.locator("#runs-count")).to_have_text("Runs 1–1 of 1")
+        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}1 of 1")
         await expect(page.locator("table.runs tbody")).to_contain_text("seed-2")
 
         # when: a run is started elsewhere while the table shows it
@@ -178,7 +181,8 @@ async def test_run_page_shows_the_confusion_matrix_and_downloads_the_model(
 
         # when
         cells = await page.locator("table.heatmap tbody tr").evaluate_all(
-            "rows => rows.map(row => [...row.querySelectorAll('td')].map(td => Number(td.textContent)))"
+            "rows => rows.map(row =>"
+            " [...row.querySelectorAll('td')].map(td => Number(td.textContent)))"
         )
         bars = await page.locator("ol.bars li").count()
         await dashboard.screenshot("run")
@@ -216,7 +220,8 @@ async def test_compare_two_runs_and_see_the_history(
             "rows => rows.map(row => row.dataset.setting)"
         )
         charted = await page.evaluate(
-            "[...document.querySelectorAll('canvas')].map(c => Chart.getChart(c).data.datasets.length)"
+            "[...document.querySelectorAll('canvas')]"
+            ".map(c => Chart.getChart(c).data.datasets.length)"
         )
         await dashboard.screenshot("compare")
 
