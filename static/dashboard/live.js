@@ -1,6 +1,8 @@
 // One graphql-transport-ws WebSocket shared by every live view: each subscription is an
 // id on it. Opened at the first subscription, re-opened (and re-subscribed) if it drops,
-// closed when no subscription is left or on sign-out.
+// closed a while after the last subscription ends (paging the table or moving between
+// views keeps the same socket), and at once on sign-out.
+const IDLE_CLOSE_MS = 30_000;
 import { session } from "./api.js";
 
 class LiveConnection {
@@ -10,12 +12,14 @@ class LiveConnection {
     this.subscriptions = new Map();
     this.nextId = 1;
     this.retry = null;
+    this.idle = null;
   }
 
   /** Subscribe; `handlers` = {next(data), error(errors), complete()}. Returns unsubscribe. */
   subscribe(query, variables, handlers) {
     const id = String(this.nextId++);
     this.subscriptions.set(id, { query, variables, handlers });
+    clearTimeout(this.idle);
     if (this.socket && this.acknowledged) this.sendSubscribe(id);
     else this.open();
     return () => this.unsubscribe(id);
@@ -24,7 +28,12 @@ class LiveConnection {
   unsubscribe(id) {
     if (!this.subscriptions.delete(id)) return;
     if (this.socket && this.acknowledged) this.send({ id, type: "complete" });
-    if (this.subscriptions.size === 0) this.close();
+    this.closeWhenIdle();
+  }
+
+  closeWhenIdle() {
+    clearTimeout(this.idle);
+    if (this.subscriptions.size === 0) this.idle = setTimeout(() => this.subscriptions.size || this.close(), IDLE_CLOSE_MS);
   }
 
   get size() {
@@ -54,6 +63,7 @@ class LiveConnection {
 
   close() {
     clearTimeout(this.retry);
+    clearTimeout(this.idle);
     const socket = this.socket;
     this.socket = null;
     this.acknowledged = false;
@@ -94,10 +104,11 @@ class LiveConnection {
     } else if (message.type === "error") {
       this.subscriptions.delete(message.id);
       handlers.error?.(message.payload);
+      this.closeWhenIdle();
     } else if (message.type === "complete") {
       this.subscriptions.delete(message.id);
       handlers.complete?.();
-      if (this.subscriptions.size === 0) this.close();
+      this.closeWhenIdle();
     }
   }
 }

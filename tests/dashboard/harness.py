@@ -9,6 +9,7 @@ under REQUIRE_SERVICES=1. Never run `playwright install`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,12 +134,16 @@ async def dashboard_api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         settings={"PROGRESS_INTERVAL": "0.05", "TRAINING_WARM_UP": "true"},
     )
     try:
-        await provision(
-            server.env, MANAGER[0], groups=("MANAGER",), password=MANAGER[1], migrate=False
+        # The manager's account is made (a short process) while the runs train.
+        manager = asyncio.create_task(
+            provision(
+                server.env, MANAGER[0], groups=("MANAGER",), password=MANAGER[1], migrate=False
+            )
         )
         for index in range(SEED_RUNS):
             seeded = await server.data(SEED, {"version": f"seed-{index}", "trees": 2 + index * 3})
             assert seeded["trainModel"]["trainingRun"]["status"] == "COMPLETED", seeded
+        await manager
         yield server
     finally:
         await server.kill()
