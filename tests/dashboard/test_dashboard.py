@@ -323,3 +323,31 @@ async def test_the_runs_table_fits_a_390_pixel_phone(
 
 
 __all__ = ["browser", "dashboard_api"]  # fixtures, imported for this module
+
+
+async def test_cancel_a_running_run_from_its_page(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    # given: a long run, followed from its page
+    started = await dashboard_api.data(
+        TRAIN_LATER.replace("nEstimators: 400", "nEstimators: 1000"), {"version": "to-cancel"}
+    )
+    run_id = started["trainModel"]["trainingRun"]["id"]
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    try:
+        await dashboard.sign_in(*DRH)
+        await page.goto(f"{dashboard_api.url}/#/runs/{run_id}")
+        await expect(page.get_by_role("heading", name="Run to-cancel")).to_be_visible()
+
+        # when
+        await page.get_by_role("button", name="Cancel run").click()
+
+        # then: the page learns the end from the subscription and shows the final state
+        await expect(page.locator(".heading .badge")).to_contain_text(
+            "CANCELLED", timeout=TIMEOUT_MS
+        )
+        await expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    finally:
+        await dashboard.context.close()
+    dashboard.traffic.assert_clean()
