@@ -1,7 +1,7 @@
-"""The dashboard's browser harness, imported by its test modules (which import its
-fixtures too, so each module has its own): one `main.py serve` and one headless Chromium
-per module, HR staff and manager accounts with passwords, and pages whose every request must
-stay on 127.0.0.1 (as tests/clients/test_browser.py: any other host fails the test).
+"""The dashboard's browser harness, imported by its test modules (which import the
+`browser` fixture too, so each module has its own headless Chromium), and pages whose
+every request must stay on 127.0.0.1 (as tests/clients/test_browser.py: any other host
+fails the test). The server is conftest.py's `dashboard_api`, one for the session.
 
 Debian's /usr/bin/chromium driven by Python playwright; skips when it is missing, fails
 under REQUIRE_SERVICES=1. Never run `playwright install`.
@@ -9,7 +9,6 @@ under REQUIRE_SERVICES=1. Never run `playwright install`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,8 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, REQUIRE_SERVICES
-from tests.processes import LiveServer, provision, start_live_server
+from tests.dashboard.accounts import DRH, MANAGER, SEED_RUNS
+from tests.processes import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,16 +34,6 @@ CHROMIUM_ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 TIMEOUT_MS = 60_000
 SCREENSHOTS = REPO / "docs" / "screenshots"
-DRH = ("drh-user", "drh-password")
-MANAGER = ("manager-user", "manager-password")
-SEED_RUNS = 6
-SEED = """
-mutation Seed($version: String!, $trees: Int!) {
-  trainModel(input: {wait: true, modelVersion: $version, hyperparameters: {nEstimators: $trees}}) {
-    trainingRun { id status } errors { code message }
-  }
-}
-"""
 
 if not CHROMIUM.exists():
     reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
@@ -124,31 +114,6 @@ async def browser() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-@pytest.fixture(scope="module")
-async def dashboard_api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    """A server with a DRH and a manager account (both with passwords) and a few
-    finished runs to list, compare and chart."""
-    server = await start_live_server(
-        tmp_path_factory.mktemp("dashboard"),
-        password=DRH[1],
-        settings={"PROGRESS_INTERVAL": "0.05", "TRAINING_WARM_UP": "true"},
-    )
-    try:
-        # The manager's account is made (a short process) while the runs train.
-        manager = asyncio.create_task(
-            provision(
-                server.env, MANAGER[0], groups=("MANAGER",), password=MANAGER[1], migrate=False
-            )
-        )
-        for index in range(SEED_RUNS):
-            seeded = await server.data(SEED, {"version": f"seed-{index}", "trees": 2 + index * 3})
-            assert seeded["trainModel"]["trainingRun"]["status"] == "COMPLETED", seeded
-        await manager
-        yield server
-    finally:
-        await server.kill()
-
-
 async def open_dashboard(
     browser: Browser, server: LiveServer, *, width: int = 1280, height: int = 900
 ) -> Dashboard:
@@ -192,3 +157,15 @@ async def graphql_as(server: LiveServer, token: str, query: str, **variables: An
         )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+__all__ = [
+    "DRH",
+    "MANAGER",
+    "SEED_RUNS",
+    "Dashboard",
+    "Traffic",
+    "browser",
+    "graphql_as",
+    "open_dashboard",
+]

@@ -22,7 +22,6 @@ from tests.dashboard.harness import (
     SEED_RUNS,
     TIMEOUT_MS,
     browser,
-    dashboard_api,
     graphql_as,
     open_dashboard,
 )
@@ -322,7 +321,7 @@ async def test_the_runs_table_fits_a_390_pixel_phone(
     dashboard.traffic.assert_clean()
 
 
-__all__ = ["browser", "dashboard_api"]  # fixtures, imported for this module
+__all__ = ["browser"]  # the fixture, imported for this module
 
 
 async def test_cancel_a_running_run_from_its_page(

@@ -18,13 +18,12 @@ from tests.dashboard.harness import (
     MANAGER,
     TIMEOUT_MS,
     browser,
-    dashboard_api,
     graphql_as,
     open_dashboard,
 )
 from tests.processes import LiveServer
 
-__all__ = ["browser", "dashboard_api"]  # fixtures, imported for this module
+__all__ = ["browser"]  # the fixture, imported for this module
 
 RUN_OF_VERSION = """
 query($version: String!) { trainingRuns(first: 1, filter: {modelVersion: $version}) {
@@ -153,7 +152,6 @@ async def test_manager_sees_no_promote_upload_or_delete_and_is_refused_when_forc
         "nodes"
     ][0]["id"]
     promoted = await graphql_as(
-        dashboard_api,
         token,
         'mutation($id: ID!) { setModelAlias(alias: "staging", runId: $id) { errors { code } } }',
         id=run_id,
