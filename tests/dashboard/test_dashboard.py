@@ -83,7 +83,7 @@ async def test_training_shows_field_errors_then_progress_to_100_from_the_subscri
     page = dashboard.page
     try:
         await dashboard.sign_in(*DRH)
-        await page.get_by_role("link", name="Train").click()
+        await page.get_by_role("link", name="Train", exact=True).click()
 
         # when: refused input, then a valid run
         await page.get_by_label("Trees").fill("5000")
@@ -225,7 +225,7 @@ async def test_compare_two_runs_and_see_the_history(
         await dashboard.screenshot("compare")
 
         # when: the history
-        await page.get_by_role("link", name="History").click()
+        await page.get_by_role("link", name="History", exact=True).click()
         await expect(page.locator("main")).to_have_attribute("data-buckets", re.compile("[1-9]"))
         points = await page.evaluate(
             "Chart.getChart(document.querySelector('canvas')).data.datasets[1].data"

@@ -60,7 +60,7 @@ async def test_upload_a_dataset_then_train_on_it(
     page = dashboard.page
     try:
         await dashboard.sign_in(*DRH)
-        await page.get_by_role("link", name="Train").click()
+        await page.get_by_role("link", name="Train", exact=True).click()
         await expect(page.get_by_label("Dataset", exact=True)).to_be_visible()
 
         # when: a CSV is uploaded through the multipart request, then trained on
@@ -99,13 +99,13 @@ async def test_promote_a_run_see_its_alias_and_predict_with_it(
         await page.get_by_label("Alias", exact=True).fill("production")
         await page.get_by_role("button", name="Promote").click()
         await expect(page.locator("form.inline")).to_have_attribute("data-promoted", "production")
-        await page.get_by_role("link", name="Models").click()
+        await page.get_by_role("link", name="Models", exact=True).click()
         row = page.locator('tr[data-alias="production"]')
         await expect(row).to_contain_text("seed-3")
         await dashboard.screenshot("models")
 
         # when: one row typed in, then two rows pasted as CSV
-        await page.get_by_role("link", name="Predict").click()
+        await page.get_by_role("link", name="Predict", exact=True).click()
         for label, value in ROW.items():
             await page.get_by_label(label, exact=True).fill(value)
         await page.get_by_role("button", name="Predict").click()
@@ -140,7 +140,7 @@ async def test_manager_sees_no_promote_upload_or_delete_and_is_refused_when_forc
         await page.get_by_role("link", name="seed-2", exact=True).click()
         await expect(page.get_by_role("heading", name="Run seed-2")).to_be_visible()
         run_buttons = await page.locator("main button").all_inner_texts()
-        await page.get_by_role("link", name="Models").click()
+        await page.get_by_role("link", name="Models", exact=True).click()
         await expect(page.get_by_role("heading", name="Aliases")).to_be_visible()
         models_buttons = await page.locator("main button").all_inner_texts()
         token = await dashboard.token()
@@ -152,6 +152,7 @@ async def test_manager_sees_no_promote_upload_or_delete_and_is_refused_when_forc
         "nodes"
     ][0]["id"]
     promoted = await graphql_as(
+        dashboard_api,
         token,
         'mutation($id: ID!) { setModelAlias(alias: "staging", runId: $id) { errors { code } } }',
         id=run_id,
