@@ -70,7 +70,7 @@ export function render(main) {
   );
   const size = h("select", {}, PAGE_SIZES.map((value) => h("option", { value, selected: value === state.size }, String(value))));
   const filters = h(
-    "form.card.filters",
+    "form.filters",
     {
       "aria-label": "Filter and sort runs",
       onsubmit(event) {
@@ -132,7 +132,8 @@ export function render(main) {
 
   append(main, 
     h("div.heading", {}, h("h1", {}, "Training runs")),
-    filters,
+    // Folded on phones so the table comes first; open on wider screens.
+    h("details.card.filter-box", { open: matchMedia("(min-width: 601px)").matches }, h("summary", {}, "Filters and order"), filters),
     h("div.card", {}, h("div.toolbar", {}, count, h("div.pager", {}, previous, next)), error, h("div.table-scroll", {}, table), h("div.toolbar", {}, selection, compare)),
   );
 
@@ -160,14 +161,16 @@ export function render(main) {
   }
 
   function cells(run) {
+    const running = run.status === "RUNNING" ? h("span.small", { title: `${run.progress}` }, ` ${pct(run.progress)}${run.stage ? ` · ${run.stage.toLowerCase().replace("_", " ")}` : ""}`) : null;
+    // data-label names the column on phones, where each row becomes a card.
     return [
-      h("td", {}, statusBadge(run.status), run.status === "RUNNING" ? h("span.small", { title: `${run.progress}` }, ` ${pct(run.progress)}${run.stage ? ` · ${run.stage.toLowerCase().replace("_", " ")}` : ""}`) : null),
-      h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, run.modelVersion)),
-      h("td.num", {}, pctValue(run.accuracy)),
-      h("td.num", {}, pctValue(run.f1Score)),
-      h("td.num", {}, durationValue(run.trainingDurationSeconds)),
-      h("td", {}, run.trainedByUsername || "—"),
-      h("td", {}, dateValue(run.runDate)),
+      h("td", { dataset: { label: "Status" } }, statusBadge(run.status), running),
+      h("td", { dataset: { label: "Version" } }, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, run.modelVersion)),
+      h("td.num", { dataset: { label: "Accuracy" } }, pctValue(run.accuracy)),
+      h("td.num", { dataset: { label: "F1" } }, pctValue(run.f1Score)),
+      h("td.num", { dataset: { label: "Duration" } }, durationValue(run.trainingDurationSeconds)),
+      h("td", { dataset: { label: "Trained by" } }, run.trainedByUsername || "—"),
+      h("td", { dataset: { label: "Date" } }, dateValue(run.runDate)),
     ];
   }
 
