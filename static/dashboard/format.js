@@ -3,6 +3,7 @@ import { h } from "./dom.js";
 
 const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1, minimumFractionDigits: 1 });
 const decimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
+const oneDecimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
@@ -48,7 +49,7 @@ export function bytes(size) {
     value /= 1000;
     unit += 1;
   }
-  return `${decimal.format(value)} ${units[unit]}`;
+  return `${oneDecimal.format(value)} ${units[unit]}`;
 }
 
 /** A span showing `text`, with the exact value in its title (hover, and screen readers). */

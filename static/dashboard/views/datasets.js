@@ -14,7 +14,9 @@ const UPLOAD = `mutation Upload($file: Upload!, $path: String!, $replace: Boolea
 }`;
 
 function label(dataset) {
-  return `${dataset.path} — ${int(dataset.rows)} rows × ${int(dataset.columns)} columns, ${bytes(dataset.sizeBytes)}`;
+  // `columns` is the header's names (a count on servers that send one).
+  const columns = Array.isArray(dataset.columns) ? dataset.columns.length : dataset.columns;
+  return `${dataset.path} — ${int(dataset.rows)} rows × ${int(columns)} columns, ${bytes(dataset.sizeBytes)}`;
 }
 
 /** A select of the server's datasets; a free-text path when the listing fails. */
@@ -42,7 +44,7 @@ export async function datasetPicker() {
   };
   fill(datasets, null);
   return {
-    element: field({ name: "datasetPath", label: "Dataset", input: select, hint: `${datasets.length} CSV file(s) in the datasets folder.` }),
+    element: field({ name: "datasetPath", label: "Dataset", input: select, hint: "A CSV file of the datasets folder." }),
     value: () => select.value || null,
     async refresh(path) {
       fill((await gql(DATASETS)).datasets, path);
