@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import SHIPPED_DATASET
@@ -30,6 +31,32 @@ query($version: String!) { trainingRuns(first: 1, filter: {modelVersion: $versio
   nodes { id datasetPath aliases }
 } }
 """
+FIELDS = """{
+  q: __type(name: "Query") { fields { name } }
+  m: __type(name: "Mutation") { fields { name } }
+  r: __type(name: "TrainingRun") { fields { name } }
+}"""
+NEEDED = {
+    "q": {"datasets", "modelAliases", "predictFutureNeed"},
+    "m": {"uploadDataset", "setModelAlias", "deleteModelAlias"},
+    "r": {"aliases"},
+}
+
+
+@pytest.fixture(autouse=True)
+async def _fields_merged(dashboard_api: LiveServer) -> None:
+    """Fail at once, naming what is missing, on a server without the merged fields
+    (rather than after the browser's timeouts)."""
+    types = await dashboard_api.data(FIELDS)
+    missing = sorted(
+        name
+        for key, names in NEEDED.items()
+        for name in names - {field["name"] for field in types[key]["fields"]}
+    )
+    if missing:
+        pytest.fail(f"needs the models-serve and datasets branches merged; missing {missing}")
+
+
 ROW = {
     "Job role": "DevOps Engineer",
     "Skill": "JavaScript",
