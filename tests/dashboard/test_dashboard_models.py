@@ -115,7 +115,12 @@ async def test_upload_a_dataset_then_train_on_it(
 async def test_promote_a_run_see_its_alias_and_predict_with_it(
     browser: Browser, dashboard_api: LiveServer
 ) -> None:
-    # given
+    # given: production pointed at seed-4 first, so the alias has a history
+    earlier = await dashboard_api.data(RUN_OF_VERSION, {"version": "seed-4"})
+    await dashboard_api.data(
+        'mutation($id: ID!) { setModelAlias(alias: "production", runId: $id) { errors { code } } }',
+        {"id": earlier["trainingRuns"]["nodes"][0]["id"]},
+    )
     dashboard = await open_dashboard(browser, dashboard_api)
     page = dashboard.page
     try:
@@ -129,6 +134,9 @@ async def test_promote_a_run_see_its_alias_and_predict_with_it(
         await page.get_by_role("link", name="Models", exact=True).click()
         row = page.locator('tr[data-alias="production"]')
         await expect(row).to_contain_text("seed-3")
+        await expect(row).to_contain_text("1 earlier")
+        await row.get_by_text("1 earlier").click()
+        await expect(row.locator("ol.history")).to_contain_text("seed-4")
         await dashboard.screenshot("models")
 
         # when: one row typed in, then two rows pasted as CSV
