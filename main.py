@@ -26,15 +26,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.db import tortoise_config
 from trainer.artifacts import ArtifactPaths
-from trainer.jobs import JobSettings
+from trainer.jobs.job import JobSettings
 from trainer.logs import configure_logging, logging_config
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from resolvers.rate_limit import LoginLimiter
-    from schema.websockets import WebSocketLimits
-    from trainer.runners import JobRunner
+    from schema.auth.login_limiter import LoginLimiter
+    from schema.http.websockets import WebSocketLimits
+    from trainer.jobs.runners import JobRunner
 
 # The web stack (strawberry, Starlette, uvicorn) and the job runners are imported inside
 # the functions that need them, so that a CLI command such as `token create` starts in a
@@ -202,10 +202,10 @@ def job_settings(settings: Settings) -> JobSettings:
 
 
 def build_runner(settings: Settings) -> JobRunner:
-    from trainer.runners import LocalPoolRunner
+    from trainer.jobs.runners import LocalPoolRunner
 
     if settings.training_backend == "celery":
-        from trainer.celery_app import CeleryRunner
+        from trainer.jobs.celery_app import CeleryRunner
 
         return CeleryRunner(
             settings.celery_broker_url,
@@ -235,7 +235,7 @@ async def requeue_local_runs(runner: JobRunner) -> None:
 
 
 def login_limiter(settings: Settings) -> LoginLimiter:
-    from resolvers.rate_limit import LoginLimiter, SlidingWindow
+    from schema.auth.login_limiter import LoginLimiter, SlidingWindow
 
     def window(limit: int) -> SlidingWindow:
         return SlidingWindow(
@@ -249,7 +249,7 @@ def login_limiter(settings: Settings) -> LoginLimiter:
 
 
 def websocket_limits(settings: Settings) -> WebSocketLimits:
-    from schema.websockets import WebSocketLimits
+    from schema.http.websockets import WebSocketLimits
 
     return WebSocketLimits(
         init_timeout=settings.ws_connection_init_timeout,
@@ -268,20 +268,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from starlette.staticfiles import StaticFiles
     from tortoise.contrib.starlette import RegisterTortoise
 
-    from resolvers.context import Services
-    from resolvers.identity_cache import IdentityCache
-    from resolvers.live_access import SubscriptionSlots
-    from resolvers.run_updates import RunWatcher
     from schema import QueryLimits, build_schema
-    from schema.downloads import MODEL_DOWNLOAD_ROUTE, ModelDownloads
-    from schema.health import Readiness, healthz
-    from schema.metrics import MetricsEndpoint
-    from schema.middleware import BodySizeLimit, SecurityHeaders
-    from schema.persisted_queries import PersistedQueryStore
-    from schema.request_id import RequestId
-    from schema.view import GraphQLView
+    from schema.auth.context import Services
+    from schema.auth.identity_cache import IdentityCache
+    from schema.auth.subscription_slots import SubscriptionSlots
+    from schema.http.downloads import MODEL_DOWNLOAD_ROUTE, ModelDownloads
+    from schema.http.health import Readiness, healthz
+    from schema.http.metrics import MetricsEndpoint
+    from schema.http.middleware import BodySizeLimit, SecurityHeaders
+    from schema.http.persisted_queries import PersistedQueryStore
+    from schema.http.request_id import RequestId
+    from schema.http.view import GraphQLView
+    from trainer.jobs.reaper import fail_stale_runs, reap_forever
+    from trainer.jobs.run_watcher import RunWatcher
     from trainer.model_files import VerifiedModelFiles
-    from trainer.reaper import fail_stale_runs, reap_forever
 
     settings = settings or Settings()
     settings.artifacts.ensure()
@@ -539,7 +539,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_generate_dataset(_settings: Settings, args: argparse.Namespace) -> int:
-    from trainer.generator import generate_dataset
+    from trainer.ml.generator import generate_dataset
 
     summary = generate_dataset(args.rows, args.seed, Path(args.out))
     print(summary)
@@ -558,7 +558,7 @@ def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from trainer.celery_app import configure_worker, run_worker
+    from trainer.jobs.celery_app import configure_worker, run_worker
 
     configure_worker(settings.celery_broker_url, settings.db_url, job_settings(settings))
     run_worker(args.concurrency, settings.log_level)

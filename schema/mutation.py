@@ -1,16 +1,22 @@
-"""Mutation root: train a model, log in."""
+"""Mutation root: train a model, cancel a run, log in.
+
+Each field unpacks the request context and calls its resolver with typed values; the
+resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
 
 from __future__ import annotations
 
 import strawberry
 
+from models.training_runs import TrainingRun as TrainingRunRow
 from resolvers import accounts, train_model
 from resolvers.cancel_training_run import cancel_training_run
+from resolvers.errors import RunOutcome
 from resolvers.training_runs import parse_run_id
+from schema.auth.login_limiter import limited_login
+from schema.auth.permissions import IsHRStaff
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
-from schema.permissions import IsHRStaff
 from schema.types import TrainingRun, User
 
 
@@ -34,6 +40,12 @@ class LoginPayload:
     user: User
 
 
+def _run(outcome: RunOutcome) -> TrainingRun | None:
+    # The Tortoise row is what TrainingRun's fields read (schema/types.py).
+    row: TrainingRunRow | None = outcome.training_run
+    return row  # type: ignore[return-value]
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -41,7 +53,14 @@ class Mutation:
         permission_classes=[IsHRStaff],
     )
     async def train_model(self, info: Info, input: TrainModelInput) -> TrainModelPayload:
-        return await train_model.train_model(info.context, input)  # type: ignore[return-value]
+        services = info.context.services
+        outcome = await train_model.train_model(
+            input.to_request(),
+            viewer=await info.context.viewer(),
+            artifacts=services.artifacts,
+            jobs=services.jobs,
+        )
+        return TrainModelPayload(training_run=_run(outcome), errors=user_errors(outcome.errors))
 
     @strawberry.mutation(
         description=(
@@ -51,8 +70,18 @@ class Mutation:
         permission_classes=[IsHRStaff],
     )
     async def cancel_training_run(self, info: Info, id: strawberry.ID) -> CancelTrainingRunPayload:
-        return await cancel_training_run(info.context, parse_run_id(str(id)))  # type: ignore[return-value]
+        outcome = await cancel_training_run(parse_run_id(str(id)), await info.context.viewer())
+        return CancelTrainingRunPayload(
+            training_run=_run(outcome), errors=user_errors(outcome.errors)
+        )
 
     @strawberry.mutation(description="Exchange a username and password for a new API token.")
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
-        return await accounts.login(info.context, username, password)  # type: ignore[return-value]
+        context = info.context
+        result = await limited_login(
+            context.services.login_limiter,
+            context.client_address,
+            username,
+            lambda: accounts.login(username, password),
+        )
+        return LoginPayload(token=result.token, user=result.user)  # type: ignore[arg-type]

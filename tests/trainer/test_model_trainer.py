@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-import trainer.model_trainer
-from trainer.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
-from trainer.errors import DataLoadError, TrainerError, TrainingCancelled, TrainingError
-from trainer.generator import generate_dataset
-from trainer.model_trainer import (
+import trainer.ml.model_trainer
+from trainer.ml.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
+from trainer.ml.errors import DataLoadError, TrainerError, TrainingCancelled, TrainingError
+from trainer.ml.generator import generate_dataset
+from trainer.ml.model_trainer import (
     Hyperparameters,
     ModelTrainer,
     TrainingConfig,
     build_pipeline,
     load_model,
 )
-from trainer.stages import Stage
+from trainer.ml.stages import Stage
 
 REST_ORIGINAL = Path(__file__).parents[1] / "data" / "rest_original_future_skills_dataset.csv"
 FAST = TrainingConfig(hyperparameters=Hyperparameters(n_estimators=20, max_depth=8))
@@ -63,8 +63,8 @@ def test_chunked_fit_predicts_exactly_like_a_one_shot_fit(
     class_weight: str | None,
 ) -> None:
     # Given chunks of one tree, so the forest grows in many steps
-    monkeypatch.setattr(trainer.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
-    monkeypatch.setattr(trainer.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
+    monkeypatch.setattr(trainer.ml.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(trainer.ml.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
     config = TrainingConfig(
         random_state=3,
         hyperparameters=Hyperparameters(n_estimators=60, max_depth=10, class_weight=class_weight),
@@ -125,8 +125,8 @@ def test_progress_is_reported_stage_by_stage_and_fitting_in_bounded_steps(
 def test_stop_request_cancels_between_chunks_and_leaves_no_file(
     tmp_path: Path, small_dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trainer.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
-    monkeypatch.setattr(trainer.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
+    monkeypatch.setattr(trainer.ml.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(trainer.ml.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
     models = tmp_path / "models"
     models.mkdir()
     fitting: list[float] = []
@@ -359,4 +359,6 @@ def test_defaults_match_the_rest_original() -> None:
 def test_a_chunk_is_half_a_second_of_trees_unless_the_call_overhead_needs_more(
     seconds_per_tree: float, call_overhead: float, workers: int, expected: int
 ) -> None:
-    assert trainer.model_trainer._next_chunk(seconds_per_tree, call_overhead, workers) == expected
+    assert (
+        trainer.ml.model_trainer._next_chunk(seconds_per_tree, call_overhead, workers) == expected
+    )

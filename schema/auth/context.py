@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from models.credentials import Identity
-from resolvers.identity_cache import IdentityCache
-from resolvers.live_access import SubscriptionSlots
 from resolvers.loaders import UserLoader
-from resolvers.rate_limit import LoginLimiter
+from schema.auth.identity_cache import IdentityCache
+from schema.auth.login_limiter import LoginLimiter
+from schema.auth.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
-    from resolvers.run_updates import RunWatcher
     from trainer.artifacts import ArtifactPaths
-    from trainer.runners import JobRunner
+    from trainer.jobs.run_watcher import RunWatcher
+    from trainer.jobs.runners import JobRunner
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import os
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 
-from trainer.jobs import JobSettings, execute_run
+from trainer.jobs.job import JobSettings, execute_run
 
-logger = logging.getLogger("trainer.worker_process")
+logger = logging.getLogger("trainer.jobs.worker_process")
 _READY = "ready"
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -32,7 +32,7 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
     if settings.nice > 0:
         os.nice(settings.nice)
     # Import scikit-learn now, once per process, rather than inside the first run.
-    import trainer.model_trainer  # noqa: F401
+    import trainer.ml.model_trainer  # noqa: F401
 
     _settings = settings
     _loop = asyncio.new_event_loop()

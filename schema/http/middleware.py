@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 
-import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schema.errors import error_body
+
 
 def graphql_error_body(message: str, code: str) -> bytes:
-    return orjson.dumps(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-    )
+    return error_body(message, code)
 
 
 class BodySizeLimit:

@@ -1,9 +1,9 @@
 """The HTTP/WebSocket endpoint: strawberry's ASGI view, with the caller taken from the
 Authorization header (HTTP) or the connection_init payload (WebSocket).
 
-Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/transport.py: the
+Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/http/transport.py: the
 response media type, 405/406/415), automatic persisted queries
-(schema/persisted_queries.py), and serves GraphiQL from the project's own files."""
+(schema/http/persisted_queries.py), and serves GraphiQL from the project's own files."""
 
 from __future__ import annotations
 
@@ -27,24 +27,25 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from resolvers.context import RequestContext, Services, token_from_authorization
-from schema import persisted_queries
+from resolvers.errors import ErrorCode
+from schema.auth.context import RequestContext, Services, token_from_authorization
 from schema.cost import CostLimits, batch_refusal
-from schema.limits import unusable_value
-from schema.persisted_queries import PersistedQueryStore
-from schema.transport import (
+from schema.http import persisted_queries
+from schema.http.persisted_queries import PersistedQueryStore
+from schema.http.transport import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
     RequestRefused,
     is_request_error,
     negotiate_media_type,
 )
-from schema.websockets import (
+from schema.http.websockets import (
     ConnectionCounter,
     LegacyWSHandler,
     TransportWSHandler,
     WebSocketLimits,
 )
+from schema.limits import unusable_value
 
 # strawberry's GraphiQL page with its assets served from static/ (see README, GraphiQL).
 GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
@@ -79,7 +80,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self._configure_websockets(websockets or WebSocketLimits())
 
     def _configure_websockets(self, limits: WebSocketLimits) -> None:
-        """The limits schema.websockets' handlers enforce, and strawberry's own two."""
+        """The limits schema.http.websockets' handlers enforce, and strawberry's own two."""
         self.websocket_limits = limits
         self.websocket_connections = ConnectionCounter(limits.max_connections_per_address)
         self.connection_init_wait_timeout = timedelta(seconds=limits.init_timeout)
@@ -289,7 +290,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         token = _token_from_payload(context.connection_params)
         context.authenticate_as(token, recheck_after=self.services.websocket_recheck_seconds)
         if token is not None and await context.viewer() is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+            raise ConnectionRejectionError({"code": ErrorCode.UNAUTHENTICATED})
         return UNSET
 
 

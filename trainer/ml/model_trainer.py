@@ -33,9 +33,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import check_array
 
-from trainer.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
-from trainer.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
-from trainer.stages import Stage
+from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
+from trainer.ml.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
+from trainer.ml.stages import Stage
 
 __all__ = [
     "CLASS_WEIGHTS",
@@ -51,7 +51,7 @@ __all__ = [
 CLASS_WEIGHTS: tuple[str | None, ...] = ("balanced", "balanced_subsample", None)
 
 # The job binds the run id to the log context, so these lines carry it (trainer.logs).
-logger = logging.getLogger("trainer.model_trainer")
+logger = logging.getLogger("trainer.ml.model_trainer")
 
 # A chunk of trees should take about this long, so progress moves and cancelling is quick.
 _TARGET_CHUNK_SECONDS = 0.5

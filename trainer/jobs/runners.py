@@ -14,12 +14,12 @@ from collections.abc import Coroutine
 from typing import Protocol
 
 from models.training_runs import ACTIVE_STATUSES, RunStatus, TrainingRun
-from trainer.fair_queue import FairQueue
-from trainer.jobs import STOPPED_FOR_CANCEL_EXIT_CODE, JobSettings
-from trainer.reaper import fail_stale_runs
-from trainer.worker_process import PoolWorker, WorkerGone
+from trainer.jobs.fair_queue import FairQueue
+from trainer.jobs.job import STOPPED_FOR_CANCEL_EXIT_CODE, JobSettings
+from trainer.jobs.reaper import fail_stale_runs
+from trainer.jobs.worker_process import PoolWorker, WorkerGone
 
-logger = logging.getLogger("trainer.runners")
+logger = logging.getLogger("trainer.jobs.runners")
 
 # How often wait() looks at a run that this process cannot follow directly.
 WAIT_POLL_INTERVAL = 0.1
