@@ -62,6 +62,9 @@ class JobSettings:
     # then the worker process records CANCELLED and ends itself (its pool replaces it),
     # because a chunk on a large dataset can take many seconds. None: wait for the chunk.
     cancel_grace: float | None = 1.5
+    # The worker process's logging (LOG_LEVEL, LOG_FORMAT).
+    log_level: str = "INFO"
+    log_format: str = "text"
 
 
 def worker_name() -> str:

@@ -201,3 +201,15 @@ class LocalPoolRunner:
 
     async def wait(self, run_id: int) -> None:
         await wait_until_final(run_id)
+
+
+async def requeue_queued_runs(runner: JobRunner) -> None:
+    """After a restart, hand the local pool the runs that were queued but never started.
+
+    (Celery keeps its queue in the broker, so only the local backend needs this.) The
+    job's atomic claim makes a second submission of the same run harmless.
+    """
+    queued = await TrainingRun.filter(status=RunStatus.QUEUED).order_by("id")
+    for run_id in [run.id for run in queued]:
+        await runner.submit(run_id)
+        logger.info("run %s re-queued after restart", run_id)

@@ -28,7 +28,7 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
     from models.db import tortoise_config
     from trainer.logs import configure_logging
 
-    configure_logging()
+    configure_logging(settings.log_level, settings.log_format)
     if settings.nice > 0:
         os.nice(settings.nice)
     # Import scikit-learn now, once per process, rather than inside the first run.
