@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.fields import CharField
 
 from models.credentials import Identity
 from models.run_quota import TooManyActiveRuns, create_run_within_quota
@@ -29,7 +30,9 @@ MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NOTES_LENGTH = 5000
 MAX_RANDOM_STATE = 2**32 - 1
 # The column's size: a longer path could not be recorded on the run.
-MAX_DATASET_PATH_LENGTH: int = TrainingRun._meta.fields_map["dataset_path"].max_length
+_DATASET_PATH_FIELD = TrainingRun._meta.fields_map["dataset_path"]
+assert isinstance(_DATASET_PATH_FIELD, CharField)
+MAX_DATASET_PATH_LENGTH: int = _DATASET_PATH_FIELD.max_length
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TypeAlias
 
 import strawberry
 
@@ -11,8 +12,12 @@ from models.training_runs import RunStatus
 from resolvers.errors import FieldErrorCode
 from trainer.ml.stages import Stage
 
-TrainingRunStatus = strawberry.enum(RunStatus, name="TrainingRunStatus")
-TrainingStage = strawberry.enum(Stage, name="TrainingStage")
+# strawberry.enum registers an existing enum in place and returns it: the aliases keep
+# the Python types (mypy cannot see through the call).
+strawberry.enum(RunStatus, name="TrainingRunStatus")
+strawberry.enum(Stage, name="TrainingStage")
+TrainingRunStatus: TypeAlias = RunStatus
+TrainingStage: TypeAlias = Stage
 
 
 @strawberry.enum
@@ -35,11 +40,12 @@ class OrderDirection(Enum):
     DESC = "DESC"
 
 
-UserErrorCode = strawberry.enum(
+strawberry.enum(
     FieldErrorCode,
     name="UserErrorCode",
     description="Why a mutation refused its input; stable, unlike messages.",
 )
+UserErrorCode: TypeAlias = FieldErrorCode
 _VALUE_DESCRIPTIONS = {
     FieldErrorCode.TOO_MANY_ACTIVE_RUNS: (
         "The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running."
@@ -60,7 +66,8 @@ class ComparedMetric(Enum):
     )
 
 
-HistoryBucket = strawberry.enum(
+HistoryBucket: TypeAlias = Bucket
+strawberry.enum(
     Bucket,
     name="HistoryBucket",
     description=(

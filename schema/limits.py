@@ -183,7 +183,9 @@ class NoNulInStrings(ValidationRule):
             )
 
 
-def limit_extensions(limits: QueryLimits, *, introspection: bool) -> list[Callable[[], object]]:
+def limit_extensions(
+    limits: QueryLimits, *, introspection: bool
+) -> list[Callable[[], SchemaExtension]]:
     """Factories giving each operation its extensions, all sharing ONE set of rule classes.
 
     strawberry's limiters create a new rule class per instance, and ValidationCache keys

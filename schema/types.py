@@ -14,8 +14,8 @@ from models.run_records import RunRecord
 from models.training_runs import TrainingRun as TrainingRunRow
 from resolvers import accounts
 from schema.context import Info
+from schema.download_urls import model_download_url
 from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
-from schema.http.downloads import model_download_url
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")

@@ -26,7 +26,7 @@ class _ScopePermission(BasePermission):
     """Anonymous callers get UNAUTHENTICATED; callers without the scope get FORBIDDEN."""
 
     scope: ClassVar[str | None] = None
-    error_extensions: ClassVar[dict[str, Any]] = {"code": ErrorCode.FORBIDDEN}
+    error_extensions = {"code": ErrorCode.FORBIDDEN}
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = await info.context.viewer()

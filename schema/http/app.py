@@ -29,7 +29,8 @@ from schema.auth.context import Services
 from schema.auth.identity_cache import IdentityCache
 from schema.auth.login_limiter import LoginLimiter, SlidingWindow
 from schema.auth.subscription_slots import SubscriptionSlots
-from schema.http.downloads import MODEL_DOWNLOAD_ROUTE, ModelDownloads
+from schema.download_urls import MODEL_DOWNLOAD_ROUTE
+from schema.http.downloads import ModelDownloads
 from schema.http.health import Readiness, healthz
 from schema.http.metrics import MetricsEndpoint
 from schema.http.middleware import BodySizeLimit, SecurityHeaders

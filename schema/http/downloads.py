@@ -38,21 +38,9 @@ from trainer.model_files import (
 
 logger = logging.getLogger("schema.http.downloads")
 
-MODEL_DOWNLOAD_ROUTE = "/runs/{run_id}/model"
 _INT4_MAX = 2**31 - 1
 _COLUMNS = ("id", "status", "model_version", "model_path", "model_sha256")
 _METHODS = ("GET", "HEAD")
-
-
-def model_download_url(run_id: int, status: str, model_path: str | None) -> str | None:
-    """Where a run's model can be downloaded: COMPLETED runs with a model file only.
-
-    Decided from the row alone (no file-system check, so a page of runs costs nothing
-    more): the URL may still answer 404 if the file was removed since.
-    """
-    if status != RunStatus.COMPLETED or not model_path:
-        return None
-    return MODEL_DOWNLOAD_ROUTE.format(run_id=run_id)
 
 
 def _error(

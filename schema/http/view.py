@@ -28,6 +28,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.errors import ErrorCode
+from schema import Schema
 from schema.auth.context import RequestContext, Services, token_from_authorization
 from schema.cost import CostLimits, batch_refusal
 from schema.http import persisted_queries
@@ -54,10 +55,11 @@ GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
 class GraphQLView(GraphQL[RequestContext, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    schema: Schema
 
     def __init__(
         self,
-        schema: Any,
+        schema: Schema,
         services: Services,
         *,
         graphiql: bool = True,
@@ -171,7 +173,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 response.status_code = 400
         return response
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
@@ -250,7 +252,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         _refuse_unusable_value(parsed)
         return parsed
 
-    async def execute_operation(  # type: ignore[override]
+    async def execute_operation(
         self, request: Any, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
     ) -> Any:
         """A batch is one request: above the cost budget together, none of it runs."""

@@ -179,7 +179,7 @@ class LegacyWSHandler(_Guarded, BaseGraphQLWSHandler[RequestContext, None]):
         ):
             error = self._too_many()
             await self.send_message(
-                {"type": "error", "id": message["id"], "payload": error.formatted}  # type: ignore[typeddict-item]
+                {"type": "error", "id": message["id"], "payload": error.formatted}
             )
             return
         await super().handle_start(message)

@@ -109,7 +109,8 @@ class PoolWorker:
             self._connection.send(run_id)
         except OSError as exc:
             raise WorkerGone(f"worker process {self.process.pid} ended") from exc
-        status: str | None = await self._receive()
+        status = await self._receive()
+        assert status is None or isinstance(status, str)
         return status
 
     async def _receive(self) -> object:
@@ -117,7 +118,12 @@ class PoolWorker:
         loop = asyncio.get_running_loop()
         readable: asyncio.Future[None] = loop.create_future()
         fd = self._connection.fileno()
-        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(fd, wake)
         try:
             await readable
         finally:
