@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -52,7 +53,7 @@ def test_rest_original_reaches_the_published_accuracy(tmp_path: Path) -> None:
     print(f"REST original dataset accuracy: {result.accuracy:.4f}")
     assert (result.total_samples, result.train_samples, result.test_samples) == (357, 285, 72)
     assert result.accuracy >= 0.95
-    assert result.classes == ["MEDIUM", "HIGH"]
+    assert result.confusion_matrix["labels"] == ["MEDIUM", "HIGH"]
 
 
 @pytest.mark.parametrize("class_weight", ["balanced", "balanced_subsample", None])
@@ -268,13 +269,13 @@ def test_result_is_plain_json_and_describes_the_saved_model(
     model = tmp_path / "model.joblib"
 
     result = ModelTrainer(FAST).train(small_dataset, model)
-    data = result.to_dict()
+    data = dataclasses.asdict(result)
 
     assert json.loads(json.dumps(data)) == data
     assert all(type(data[key]) is float for key in ("accuracy", "precision", "f1_score"))
     assert type(data["per_class_metrics"][0]["support"]) is int
     assert type(data["confusion_matrix"]["matrix"][0][0]) is int
-    assert result.classes == ["LOW", "MEDIUM", "HIGH"]
+    assert result.confusion_matrix["labels"] == ["LOW", "MEDIUM", "HIGH"]
     assert [m["label"] for m in result.per_class_metrics] == ["LOW", "MEDIUM", "HIGH"]
     assert sum(m["support"] for m in result.per_class_metrics) == result.test_samples
     assert np.sum(result.confusion_matrix["matrix"]) == result.test_samples
@@ -285,7 +286,6 @@ def test_result_is_plain_json_and_describes_the_saved_model(
     assert importances == sorted(importances, reverse=True)
     assert sum(importances) == pytest.approx(1.0)
     assert result.model_sha256 == hashlib.sha256(model.read_bytes()).hexdigest()
-    assert result.model_size_bytes == model.stat().st_size
     assert result.dataset_sha256 == hashlib.sha256(small_dataset.read_bytes()).hexdigest()
     assert result.training_duration_seconds > 0
 
@@ -314,7 +314,7 @@ def test_load_model_refuses_a_file_whose_checksum_differs(
         load_model(model, "0" * 64)
 
     # A truncated (half-written) copy under the recorded checksum is refused too
-    model.write_bytes(model.read_bytes()[: result.model_size_bytes // 2])
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     with pytest.raises(TrainerError, match=r"'model\.joblib' does not match the checksum"):
         load_model(model, result.model_sha256)
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +125,7 @@ class TrainingResult:
     dropped_rows: int
     dataset_sha256: str
     model_sha256: str
-    model_size_bytes: int
     training_duration_seconds: float
-    classes: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A deep copy ready for JSON or a database JSON column."""
-        return asdict(self)
 
 
 def build_pipeline(
@@ -255,9 +249,7 @@ class ModelTrainer:
             dropped_rows=dataset.dropped_rows,
             dataset_sha256=dataset.sha256,
             model_sha256=model_sha256,
-            model_size_bytes=model_size,
             training_duration_seconds=time.perf_counter() - started,
-            classes=classes,
         )
 
     def _split(
