@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from models.users import USERNAME_MAX_LENGTH
@@ -105,8 +105,8 @@ class Attempt:
 
 @dataclass
 class LoginLimiter:
-    per_username: SlidingWindow = field(default_factory=lambda: SlidingWindow(10, 60.0))
-    per_address: SlidingWindow = field(default_factory=lambda: SlidingWindow(30, 60.0))
+    per_username: SlidingWindow
+    per_address: SlidingWindow
 
     def address_retry_after(self, address: str | None) -> float:
         return self.per_address.retry_after(address or "-")
