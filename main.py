@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import os
 import secrets
 import shutil
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 # The web stack (strawberry, Starlette, uvicorn) and the job runners are imported inside
 # the functions that need them, so that a CLI command such as `token create` starts in a
 # fraction of a second instead of paying for the whole server's imports.
-logger = logging.getLogger("main")
 SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.graphql"
 
 

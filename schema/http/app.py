@@ -8,7 +8,6 @@ main.py reads the settings and builds the runner; this module gets both passed i
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,7 +43,6 @@ from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
 from trainer.model_files import VerifiedModelFiles
 
-logger = logging.getLogger("main")
 # GraphiQL's scripts and styles (static/vendor/VENDORED.md), served at /static.
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
