@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     graphiql: bool = True
     introspection: bool = True
     max_body_bytes: int = Field(default=100_000, ge=1_000)
+    # uploadDataset's multipart requests (HR staff only), streamed to the datasets folder.
+    max_upload_bytes: int = Field(default=200_000_000, ge=1_000)
     max_query_depth: int = Field(default=12, ge=1)
     max_query_tokens: int = Field(default=2000, ge=1)
     max_query_aliases: int = Field(default=15, ge=0)
@@ -315,6 +317,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allowed_origins=settings.cors_origins,
         persisted_queries=PersistedQueryStore(settings.apq_cache_size),
         websockets=websocket_limits(settings),
+        upload_field_max_bytes=settings.max_body_bytes,
     )
 
     model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
@@ -380,7 +383,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.cors_origins
                 else []
             ),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
         ],
     )
     app.state.services = services

@@ -46,6 +46,13 @@ class UserErrorCode(Enum):
         "TOO_MANY_ACTIVE_RUNS",
         description="The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running.",
     )
+    DATASET_EXISTS = strawberry.enum_value(
+        "DATASET_EXISTS", description="uploadDataset: the path is taken and replace was false."
+    )
+    DATASET_INVALID = strawberry.enum_value(
+        "DATASET_INVALID",
+        description="uploadDataset: the file is not a dataset training could use (see message).",
+    )
 
 
 @strawberry.enum(description="A whole-run metric that compareTrainingRuns sets side by side.")
