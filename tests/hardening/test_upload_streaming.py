@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
 from tests.api.test_datasets import SHIPPED_LINES, UPLOAD
 from tests.helpers import wait_for
@@ -63,7 +62,6 @@ async def none_left(datasets: Path) -> bool | None:
     return True if not partial_files(datasets) else None
 
 
-@pytest.mark.slow
 async def test_an_upload_streams_to_disk_and_is_cut_off_at_the_cap(tmp_path: Path) -> None:
     async with live_server(tmp_path, MAX_UPLOAD_BYTES=str(CAP)) as server:
         datasets = server.artifacts / "datasets"
