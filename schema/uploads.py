@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cross_web import FormData, StarletteRequestAdapter
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from strawberry.file_uploads.utils import replace_placeholders_with_files
@@ -27,6 +28,9 @@ from trainer.dataset_files import UPLOAD_PREFIX
 # operations and map: the two form fields of the spec; one file (uploadDataset's).
 MAX_UPLOAD_FIELDS = 2
 MAX_UPLOAD_FILES = 1
+# The root fields a multipart request may select (and __typename, harmless).
+UPLOAD_ROOT_FIELDS = frozenset({"uploadDataset", "__typename"})
+MAX_UPLOAD_QUERY_TOKENS = 2000
 
 
 class UploadSpool:
@@ -118,6 +122,7 @@ def upload_operations(
     if not isinstance(operations, dict):
         raise RequestRefused(400, "'operations' must be one GraphQL request object (no batch)")
     check(operations)
+    _refuse_other_operations(operations.get("query"))
     if not isinstance(files_map, dict) or not files_map:
         raise RequestRefused(400, "'map' must be an object naming the file's field")
     for name, paths in files_map.items():
@@ -131,6 +136,27 @@ def upload_operations(
         return replace_placeholders_with_files(operations, files_map, form.files)
     except (KeyError, IndexError, TypeError, ValueError):
         raise RequestRefused(400, "'map' names a variable the operations do not have") from None
+
+
+def _refuse_other_operations(query: object) -> None:
+    """Multipart is accepted for uploadDataset alone: a document that selects anything
+    else at its root is refused. (One that does not parse is left to strawberry, which
+    answers it as any other request.)"""
+    if not isinstance(query, str):
+        raise RequestRefused(400, "'operations' must hold the uploadDataset mutation as 'query'")
+    try:
+        document = parse(query, max_tokens=MAX_UPLOAD_QUERY_TOKENS)
+    except GraphQLError:
+        return
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        fields = definition.selection_set.selections
+        if definition.operation != OperationType.MUTATION or not all(
+            isinstance(field, FieldNode) and field.name.value in UPLOAD_ROOT_FIELDS
+            for field in fields
+        ):
+            raise RequestRefused(400, "multipart requests may only run uploadDataset")
 
 
 def _json_field(form: Mapping[str, Any], name: str, decode_json: Callable[[str], object]) -> Any:

@@ -122,16 +122,20 @@ class GraphQLView(GraphQL[RequestContext, None]):
         """Multipart requests carry files: only HR staff may send them, and this is
         checked before a byte of the body is read. Requiring the Authorization header
         also keeps cross-site form posts (CSRF) out: a browser form cannot set it."""
+        challenge = {"WWW-Authenticate": 'Token realm="uploads", Bearer realm="uploads"'}
         token = token_from_authorization(request.headers.get("authorization"))
         if token is None:
             raise RequestRefused(
                 401,
                 "multipart requests (uploads) need an 'Authorization: Token <key>' header",
                 code="UNAUTHENTICATED",
+                headers=challenge,
             )
         identity = await self.services.identities.authenticate(token)
         if identity is None:
-            raise RequestRefused(401, "invalid or revoked token", code="UNAUTHENTICATED")
+            raise RequestRefused(
+                401, "invalid or revoked token", code="UNAUTHENTICATED", headers=challenge
+            )
         if not identity.can_train:
             raise RequestRefused(
                 403,

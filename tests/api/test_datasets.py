@@ -396,6 +396,8 @@ async def test_a_multipart_request_without_hr_credentials_is_refused_unread(
     assert response.status_code == status, response.text
     assert codes(response.json()) == [code]
     assert body.read is False
+    if status == 401:
+        assert response.headers["www-authenticate"].startswith("Token")
     assert temporary_files(server) == []
 
 
@@ -438,6 +440,26 @@ GOOD_MAP = {"0": ["variables.file"]}
         pytest.param(_form({"query": UPLOAD, "variables": "x"}, GOOD_MAP), id="variables-a-string"),
         pytest.param(
             _form({**GOOD_OPERATIONS, "extensions": {"a": "\x00"}}, GOOD_MAP), id="nul-character"
+        ),
+        pytest.param(_form({"variables": {"file": None}}, GOOD_MAP), id="no-query"),
+        pytest.param(
+            _form(
+                {"query": "query ($file: Upload) { datasets { path } }", "variables": {}}, GOOD_MAP
+            ),
+            id="another-operation",
+        ),
+        pytest.param(
+            _form(
+                {
+                    "query": UPLOAD.replace(
+                        "uploadDataset(",
+                        "cancelTrainingRun(id: 1) { errors { code } } uploadDataset(",
+                    ),
+                    "variables": {"file": None, "path": "never.csv"},
+                },
+                GOOD_MAP,
+            ),
+            id="another-root-field",
         ),
     ],
 )
