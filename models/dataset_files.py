@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tortoise import fields
+from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
 
@@ -46,16 +47,19 @@ async def remember_dataset_file(
 ) -> DatasetFile:
     """Insert or overwrite the description of `path` (two processes describing the same
     new version write the same values, so the last write winning is harmless)."""
-    row, _ = await DatasetFile.update_or_create(
-        path=path,
-        defaults={
-            "size_bytes": size_bytes,
-            "mtime_ns": mtime_ns,
-            "rows": rows,
-            "columns": columns,
-            "sha256": sha256,
-        },
-    )
+    values = {
+        "size_bytes": size_bytes,
+        "mtime_ns": mtime_ns,
+        "rows": rows,
+        "columns": columns,
+        "sha256": sha256,
+    }
+    try:
+        row, _ = await DatasetFile.update_or_create(path=path, defaults=values)
+    except IntegrityError:
+        # Another process inserted the path between our look and our insert.
+        await DatasetFile.filter(path=path).update(**values)
+        row = await DatasetFile.get(path=path)
     return row
 
 

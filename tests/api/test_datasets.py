@@ -159,6 +159,19 @@ async def test_a_second_listing_reads_no_file_again(
     row = await DatasetFile.get(path=name)
     assert (row.rows, row.sha256) == (20, first["sha256"])
 
+    # when: another server process (or this one restarted) lists it
+    async with ConfiguredApp(server).client() as other:
+        response = await other.post(
+            "/graphql",
+            json={"query": DATASETS},
+            headers={"Authorization": f"Token {server.tokens['drh']}"},
+        )
+    elsewhere = {d["path"]: d for d in response.json()["data"]["datasets"]}[name]
+
+    # then: it reads nothing either
+    assert elsewhere == first
+    assert not [r for r in caplog.records if "described" in r.getMessage()]
+
     # when: the file changes (a new version)
     target.write_bytes(small_csv(25))
     os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
