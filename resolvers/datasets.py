@@ -125,6 +125,26 @@ async def upload_dataset(
     """Validate the uploaded file at `spooled` (a temporary file of the datasets
     folder) and rename it to `path`. Whatever is refused leaves the folder as it was;
     the temporary file is the caller's to remove (it is, at the end of the request)."""
+    outcome = await _upload(artifacts, spooled, path, replace, uploaded_by=uploaded_by)
+    for error in outcome.errors:
+        logger.info(
+            "dataset upload to %r by %s refused (%s): %s",
+            path[:300],
+            uploaded_by,
+            error.code,
+            error.message[:300],
+        )
+    return outcome
+
+
+async def _upload(
+    artifacts: ArtifactPaths,
+    spooled: Path | None,
+    path: str,
+    replace: bool,
+    *,
+    uploaded_by: str,
+) -> UploadOutcome:
     if spooled is None:
         return UploadOutcome(
             errors=[

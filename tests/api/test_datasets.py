@@ -531,8 +531,10 @@ async def test_an_upload_over_max_upload_bytes_is_a_json_413(server: Server) -> 
                 "Content-Type": request.headers["content-type"],
             },
         )
-        # and: one under the limit still goes through
-        fits = await upload(server, path, small_csv(500), client=client)
+        # and: one over MAX_BODY_BYTES but under the upload limit goes through
+        fitting = small_csv(1400)
+        assert server.settings.max_body_bytes < len(fitting) < 150_000
+        fits = await upload(server, path, fitting, client=client)
 
     # then
     for response in (declared, streamed):
