@@ -7,6 +7,7 @@ response media type, 405/406/415), automatic persisted queries
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -46,6 +47,8 @@ from schema.websockets import (
     TransportWSHandler,
     WebSocketLimits,
 )
+
+logger = logging.getLogger("schema.view")
 
 # strawberry's GraphiQL page with its assets served from static/ (see README, GraphiQL).
 GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
@@ -113,6 +116,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
             response = await self.run(request)
         except HTTPException as exc:
             response = _refusal_response(RequestRefused.from_http_exception(exc), media_type)
+        except ClientDisconnect:
+            if spool is None:
+                raise
+            # A cancelled upload: nobody is left to answer, nothing to report.
+            logger.info("upload cancelled: the client went away mid-body")
+            return
         finally:
             if spool is not None:
                 spool.discard()

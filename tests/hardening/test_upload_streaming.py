@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from tests.api.test_datasets import SHIPPED_LINES, UPLOAD
 from tests.helpers import wait_for
@@ -62,6 +63,10 @@ async def none_left(datasets: Path) -> bool | None:
     return True if not partial_files(datasets) else None
 
 
+async def logged(text: str, words: str) -> bool | None:
+    return True if words in text else None
+
+
 async def test_an_upload_streams_to_disk_and_is_cut_off_at_the_cap(tmp_path: Path) -> None:
     async with live_server(tmp_path, MAX_UPLOAD_BYTES=str(CAP)) as server:
         datasets = server.artifacts / "datasets"
@@ -112,3 +117,45 @@ async def test_an_upload_streams_to_disk_and_is_cut_off_at_the_cap(tmp_path: Pat
         assert (await server.data("{ datasets { path } }"))["datasets"] == [
             {"path": "future_skills_dataset.csv"}
         ]
+
+
+async def test_an_upload_cancelled_midway_leaves_nothing_behind(tmp_path: Path) -> None:
+    async with live_server(tmp_path) as server:
+        datasets = server.artifacts / "datasets"
+        chunk = rows(MB)
+
+        class Cancelled(Exception):
+            pass
+
+        async def body() -> AsyncIterator[bytes]:
+            yield preamble("cancelled.csv")
+            yield SHIPPED_LINES[0]
+            for _ in range(5):
+                yield chunk
+            await wait_for(
+                lambda: written(datasets, 3 * MB), timeout=60, what="the upload to start"
+            )
+            raise Cancelled
+
+        # when: the client gives up after 5 MB
+        async with httpx.AsyncClient(timeout=120) as client:
+            with pytest.raises(Cancelled):
+                await client.post(
+                    server.graphql_url,
+                    content=body(),
+                    headers={
+                        **server.auth,
+                        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                    },
+                )
+
+        # then: the temporary file goes, nothing takes the name, and no error is logged
+        await wait_for(
+            lambda: none_left(datasets), timeout=10, what="the temporary file to be removed"
+        )
+        assert not (datasets / "cancelled.csv").exists()
+        await wait_for(
+            lambda: logged(server.log_text(), "upload cancelled"), timeout=10, what="the log line"
+        )
+        assert "Traceback" not in server.log_text()
+        assert " ERROR " not in server.log_text()
