@@ -86,7 +86,10 @@ async def _describe(root: Path, version: FileVersion) -> CsvSummary:
     path = root / version.path
     summary = await asyncio.to_thread(describe_csv, path)
     after = os.stat(path)
-    if (after.st_size, after.st_mtime_ns) == (version.size_bytes, version.mtime_ns):
+    unchanged = (after.st_size, after.st_mtime_ns) == (version.size_bytes, version.mtime_ns)
+    # A path longer than the column cannot be remembered (nor trained on: trainModel
+    # refuses it too); it is read at each listing.
+    if unchanged and len(version.path) <= MAX_DATASET_PATH_LENGTH:
         await remember_dataset_file(
             version.path,
             size_bytes=version.size_bytes,
