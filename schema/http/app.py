@@ -87,6 +87,7 @@ class AppSettings(Protocol):
     metrics_enabled: bool
     metrics_token: str | None
     max_body_bytes: int
+    max_upload_bytes: int
 
 
 def login_limiter(settings: AppSettings) -> LoginLimiter:
@@ -143,6 +144,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         allowed_origins=settings.cors_origins,
         persisted_queries=PersistedQueryStore(settings.apq_cache_size),
         websockets=websocket_limits(settings),
+        upload_field_max_bytes=settings.max_body_bytes,
     )
 
     model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
@@ -208,7 +210,11 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
                 if settings.cors_origins
                 else []
             ),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
         ],
     )
     app.state.services = services
