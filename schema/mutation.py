@@ -1,4 +1,4 @@
-"""Mutation root: train a model, cancel a run, log in.
+"""Mutation root: train a model, cancel a run, log in, log out.
 
 Each field unpacks the request context and calls its resolver with typed values; the
 resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
@@ -14,7 +14,7 @@ from resolvers.cancel_training_run import cancel_training_run
 from resolvers.errors import RunOutcome
 from resolvers.training_runs import parse_run_id
 from schema.auth.login_limiter import limited_login
-from schema.auth.permissions import IsHRStaff
+from schema.auth.permissions import IsAuthenticated, IsHRStaff, unauthenticated
 from schema.context import Info
 from schema.datasets import UploadDatasetPayload
 from schema.errors import UserError, user_errors
@@ -47,6 +47,13 @@ def _run(outcome: RunOutcome) -> TrainingRun | None:
     # The Tortoise row is what TrainingRun's fields read (schema/types.py).
     row: TrainingRunRow | None = outcome.training_run
     return row  # type: ignore[return-value]
+
+
+@strawberry.type
+class LogoutPayload:
+    revoked: bool = strawberry.field(
+        description="The token that sent this request is revoked: every later use is refused."
+    )
 
 
 @strawberry.type
@@ -109,3 +116,15 @@ class Mutation:
             lambda: accounts.login(username, password),
         )
         return LoginPayload(token=result.token, user=result.user)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Revoke the token that sent this request (sign out).",
+        permission_classes=[IsAuthenticated],
+    )
+    async def logout(self, info: Info) -> LogoutPayload:
+        context = info.context
+        viewer = await context.viewer()
+        if viewer is None or context.token is None:
+            raise unauthenticated()
+        forget = context.services.identities.forget
+        return LogoutPayload(revoked=await accounts.logout(viewer, context.token, forget))
