@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-MODELS_MODULES = ["models.users", "models.tokens", "models.training_runs"]
+MODELS_MODULES = [
+    "models.users",
+    "models.tokens",
+    "models.training_runs",
+    "models.model_aliases",
+]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
