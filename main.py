@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     # busy machine that takes longer than uvicorn's default of 5 s.
     worker_healthcheck_timeout: int = Field(default=60, ge=1)
 
+    # --- predictions (issue 10) ---
+    # Models predictFutureNeed keeps loaded per server process (least recently used out).
+    model_cache_size: int = Field(default=4, ge=1, le=1_000)
+    # A POST /graphql body asking for predictFutureNeed alone may be this large (1,000
+    # rows are ~330 kB of JSON); every other body stays within MAX_BODY_BYTES.
+    max_prediction_body_bytes: int = Field(default=1_000_000, ge=1_000)
+
     # --- training jobs: per-user queue bound, cancel deadline (sec-jobs) ---
     # QUEUED + RUNNING runs one user may have at once; trainModel refuses more.
     max_active_runs_per_user: int = Field(default=5, ge=1, le=10_000)
@@ -281,6 +288,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from schema.request_id import RequestId
     from schema.view import GraphQLView
     from trainer.model_files import VerifiedModelFiles
+    from trainer.predictor import ModelCache
     from trainer.reaper import fail_stale_runs, reap_forever
 
     settings = settings or Settings()
@@ -295,6 +303,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         login_limiter=login_limiter(settings),
         websocket_recheck_seconds=settings.websocket_recheck_seconds,
         subscriptions=SubscriptionSlots(settings.ws_max_subscriptions_per_user),
+        models=ModelCache(settings.model_cache_size),
     )
     api_schema = build_schema(
         QueryLimits(
@@ -380,7 +389,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.cors_origins
                 else []
             ),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.max_body_bytes,
+                max_prediction_bytes=settings.max_prediction_body_bytes,
+                max_query_tokens=settings.max_query_tokens,
+            ),
         ],
     )
     app.state.services = services

@@ -121,12 +121,7 @@ async def _set_alias_once(alias: str, run_id: int, setter: Setter) -> ModelAlias
             .first()
         )
         promotable(run, str(run_id))
-        row = (
-            await ModelAlias.filter(alias=alias)
-            .select_for_update()
-            .using_db(connection)
-            .first()
-        )
+        row = await ModelAlias.filter(alias=alias).select_for_update().using_db(connection).first()
         # Taken once the lock is held, so the log's times follow its order.
         now = datetime.now(UTC)
         changes = {
@@ -159,9 +154,7 @@ async def alias_history(alias: str) -> list[ModelAliasAssignment]:
     The current one is the newest entry while the alias exists (both are written in one
     transaction); once deleted, all of them are earlier assignments.
     """
-    entries = (
-        await ModelAliasAssignment.filter(alias=alias).order_by("-id").prefetch_related("run")
-    )
+    entries = await ModelAliasAssignment.filter(alias=alias).order_by("-id").prefetch_related("run")
     if entries and await ModelAlias.exists(alias=alias):
         entries = entries[1:]
     return entries
@@ -170,8 +163,8 @@ async def alias_history(alias: str) -> list[ModelAliasAssignment]:
 async def aliases_of_runs(run_ids: list[int]) -> list[list[str]]:
     """The aliases pointing at each run, in name order: one query for a page of runs."""
     found: dict[int, list[str]] = defaultdict(list)
-    rows = await ModelAlias.filter(run_id__in=run_ids).order_by("alias").values_list(
-        "run_id", "alias"
+    rows = (
+        await ModelAlias.filter(run_id__in=run_ids).order_by("alias").values_list("run_id", "alias")
     )
     for run_id, alias in rows:
         found[run_id].append(alias)

@@ -9,14 +9,22 @@ from typing import TYPE_CHECKING, Any
 from models.credentials import Identity
 from resolvers.identity_cache import IdentityCache
 from resolvers.live_access import SubscriptionSlots
-from resolvers.loaders import UserLoader
+from resolvers.loaders import AliasLoader, UserLoader
 from resolvers.rate_limit import LoginLimiter
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
     from resolvers.run_updates import RunWatcher
     from trainer.artifacts import ArtifactPaths
+    from trainer.predictor import ModelCache
     from trainer.runners import JobRunner
+
+
+def _model_cache() -> ModelCache:
+    # Imported when built: the predictor pulls in scikit-learn's stack.
+    from trainer.predictor import ModelCache
+
+    return ModelCache()
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class Services:
     subscriptions: SubscriptionSlots = field(default_factory=lambda: SubscriptionSlots(50))
     max_page_size: int = 100
     default_page_size: int = 20
+    # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE of them).
+    models: ModelCache = field(default_factory=_model_cache)
 
 
 def token_from_authorization(header: str | None) -> str | None:
@@ -64,6 +74,7 @@ class RequestContext:
     # Set by strawberry from a WebSocket's connection_init payload.
     connection_params: Any = None
     users: UserLoader = field(default_factory=UserLoader)
+    aliases: AliasLoader = field(default_factory=AliasLoader)
     recheck_after: float | None = None
     _identity: Identity | None = None
     _resolved_at: float | None = None

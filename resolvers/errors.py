@@ -20,3 +20,20 @@ class InvalidCursor(ApiError):
 
 class RateLimited(ApiError):
     code = "RATE_LIMITED"
+
+
+# --- predictFutureNeed (issue 10) ---
+class ModelNotFound(ApiError):
+    """No alias or modelVersion of that name, or its run has no model to answer with."""
+
+    code = "MODEL_NOT_FOUND"
+
+
+class ModelFileMissing(ApiError):
+    code = "MODEL_FILE_MISSING"
+
+
+class ModelFileChanged(ApiError):
+    """The model file's bytes are not those the run recorded: it was not loaded."""
+
+    code = "MODEL_FILE_CHANGED"

@@ -8,6 +8,8 @@ import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schema.prediction_body import is_prediction_only, may_be_prediction
+
 
 def graphql_error_body(message: str, code: str) -> bytes:
     return orjson.dumps(
@@ -19,20 +21,34 @@ class BodySizeLimit:
     """Refuse HTTP bodies above `max_bytes` before reading them into memory.
 
     A declared Content-Length is checked up front; a chunked body is counted as it
-    streams in, and the request is cut off as soon as it exceeds the limit.
+    streams in, and the request is cut off as soon as it exceeds the limit. The one
+    exception is a JSON prediction (schema/prediction_body.py), which may declare up to
+    `max_prediction_bytes`.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_prediction_bytes: int = 0,
+        max_query_tokens: int = 2000,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_prediction_bytes = max_prediction_bytes
+        self.max_query_tokens = max_query_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            if declared.isdigit() and int(declared) <= self.max_prediction_bytes:
+                await self._prediction(scope, headers, int(declared), receive, send)
+            else:
+                await self._refuse(send)
             return
         received = 0
         response_started = False
@@ -56,6 +72,43 @@ class BodySizeLimit:
         except _TooLarge:
             if not response_started:
                 await self._refuse(send)
+
+    async def _prediction(
+        self, scope: Scope, headers: dict[bytes, bytes], length: int, receive: Receive, send: Send
+    ) -> None:
+        """A body above `max_bytes` that says it is at most `max_prediction_bytes`: read
+        (never more than it declared) and passed on only if it asks for predictions alone."""
+        if not may_be_prediction(scope, headers):
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > length:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if not is_prediction_only(body, self.max_query_tokens):
+            await self._refuse(send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = graphql_error_body(
