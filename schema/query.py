@@ -184,6 +184,6 @@ class Query:
         return await predictions.predict_future_need(  # type: ignore[return-value]
             services.artifacts,
             services.models,
-            model or predictions.DEFAULT_MODEL,
+            predictions.DEFAULT_MODEL if model is None else model,
             [row_values(row) for row in rows],
         )
