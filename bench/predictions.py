@@ -15,7 +15,7 @@ the machine hits both alike:
 - the first 1-row request after a restart of the server (the model loaded and checked,
   the prediction stack imported), against the next one.
 
-Writes bench/results/predictions.md and .json.
+Writes bench/results/predictions.md and .json (--name to choose another name).
 """
 
 from __future__ import annotations
@@ -187,9 +187,9 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() if part != "k" else "K" for part in rest)
 
 
-def write(result: dict[str, Any]) -> None:
+def write(result: dict[str, Any], name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "predictions.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# predictFutureNeed vs bare predict_proba",
         "",
@@ -213,18 +213,19 @@ def write(result: dict[str, Any]) -> None:
         f"{result['warm_after_restart_p50_ms']} ms (p50).",
         "",
     ]
-    (RESULTS / "predictions.md").write_text("\n".join(lines))
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.predictions", description=__doc__)
     parser.add_argument("--repeats", type=int, default=200, help="1-row requests timed")
     parser.add_argument("--trees", type=int, default=100, help="trees of the model")
+    parser.add_argument("--name", default="predictions", help="bench/results/NAME.md, .json")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run(args.repeats, args.trees)
-    write(result)
-    print((RESULTS / "predictions.md").read_text())
+    write(result, args.name)
+    print((RESULTS / f"{args.name}.md").read_text())
     return 0
 
 
