@@ -38,8 +38,8 @@ import joblib
 
 from bench import data
 from bench.server import free_port, project_server
-from trainer.dataset import FEATURE_COLUMNS, NUMERIC_COLUMNS
-from trainer.predictor import features_frame
+from trainer.ml.dataset import FEATURE_COLUMNS, NUMERIC_COLUMNS
+from trainer.ml.predictor import features_frame
 
 RESULTS = data.REPO / "bench" / "results"
 SHIPPED = data.REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"

@@ -37,6 +37,8 @@ class ModelAlias(Model):
     set_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.User", related_name="model_aliases_set", null=True, on_delete=fields.SET_NULL
     )
+    run_id: int
+    set_by_id: int | None
     # Kept if the account is deleted, as on runs.
     set_by_username = fields.CharField(max_length=150, null=True)
     set_at = fields.DatetimeField()
@@ -58,6 +60,8 @@ class ModelAliasAssignment(Model):
         null=True,
         on_delete=fields.SET_NULL,
     )
+    run_id: int
+    set_by_id: int | None
     set_by_username = fields.CharField(max_length=150, null=True)
     set_at = fields.DatetimeField()
 

@@ -18,7 +18,7 @@ from models.model_aliases import (
     delete_alias,
     set_alias,
 )
-from resolvers.train_model import FieldError
+from resolvers.errors import FieldError, FieldErrorCode
 
 logger = logging.getLogger("resolvers.model_aliases")
 
@@ -41,7 +41,9 @@ def _alias_error(alias: str) -> FieldError | None:
     if ALIAS_PATTERN.fullmatch(alias):
         return None
     shown = alias if len(alias) <= 40 else alias[:40] + "…"
-    return FieldError(["alias"], f"{shown!r} is not an alias name: use {ALIAS_RULE}", "INVALID")
+    return FieldError(
+        ["alias"], f"{shown!r} is not an alias name: use {ALIAS_RULE}", FieldErrorCode.INVALID
+    )
 
 
 async def set_model_alias(
@@ -54,12 +56,14 @@ async def set_model_alias(
         return AliasOutcome(errors=[error])
     if run_id is None:
         shown = run_label if len(run_label) <= 40 else run_label[:40] + "…"
-        return AliasOutcome(errors=[FieldError(["runId"], f"no training run {shown}", "NOT_FOUND")])
+        return AliasOutcome(
+            errors=[FieldError(["runId"], f"no training run {shown}", FieldErrorCode.NOT_FOUND)]
+        )
     setter = Setter(viewer.id, viewer.username) if viewer else Setter(None, None)
     try:
         row = await set_alias(alias, run_id, setter)
     except AliasTargetRefused as exc:
-        return AliasOutcome(errors=[FieldError(["runId"], str(exc), exc.code)])
+        return AliasOutcome(errors=[FieldError(["runId"], str(exc), FieldErrorCode(exc.code))])
     logger.info("alias %s set to run %s by %s", alias, run_id, setter.username or "-")
     return AliasOutcome(model_alias=row)
 
@@ -70,7 +74,7 @@ async def delete_model_alias(viewer: Identity | None, alias: str) -> DeleteAlias
         return DeleteAliasOutcome(errors=[error])
     if not await delete_alias(alias):
         return DeleteAliasOutcome(
-            errors=[FieldError(["alias"], f"there is no alias {alias!r}", "NOT_FOUND")]
+            errors=[FieldError(["alias"], f"there is no alias {alias!r}", FieldErrorCode.NOT_FOUND)]
         )
     logger.info("alias %s deleted by %s", alias, viewer.username if viewer else "-")
     return DeleteAliasOutcome(deleted_alias=alias)

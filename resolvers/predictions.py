@@ -1,7 +1,7 @@
 """predictFutureNeed: which model answers (an alias, else a modelVersion), and the
 checks before it may: a COMPLETED run with a model file whose bytes are those recorded.
 
-Loading and predicting are trainer/predictor.py's (off the event loop, cached per
+Loading and predicting are trainer/ml/predictor.py's (off the event loop, cached per
 process); this module only finds the run and turns the predictor's refusals into codes.
 """
 
@@ -16,7 +16,7 @@ from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import ApiError, ModelFileChanged, ModelFileMissing, ModelNotFound
 from trainer import model_files
 from trainer.artifacts import ArtifactPaths, UnsafePath
-from trainer.predictor import MAX_PREDICTION_ROWS, ModelCache, Row, RowPrediction
+from trainer.ml.predictor import MAX_PREDICTION_ROWS, ModelCache, Row, RowPrediction
 
 logger = logging.getLogger("resolvers.predictions")
 

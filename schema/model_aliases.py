@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
-from tortoise.models import Model
 
 from models.model_aliases import ModelAlias as ModelAliasRow
 from models.model_aliases import ModelAliasAssignment as AssignmentRow
@@ -21,13 +20,15 @@ from schema.types import TrainingRun, User
 async def _run(row: ModelAliasRow | AssignmentRow) -> TrainingRunRow:
     """The row's run: prefetched by the list queries, else read now."""
     run: Any = row.run
-    return run if isinstance(run, Model) else await run  # type: ignore[no-any-return]
+    if isinstance(run, TrainingRunRow):
+        return run
+    return cast("TrainingRunRow", await run)
 
 
 async def _set_by(row: ModelAliasRow | AssignmentRow, info: Info) -> User | None:
-    if row.set_by_id is None:  # type: ignore[attr-defined]
+    if row.set_by_id is None:
         return None
-    return await accounts.visible_user(info.context, row.set_by_id)  # type: ignore[attr-defined, return-value]
+    return await accounts.visible_user(info.context, row.set_by_id)  # type: ignore[return-value]
 
 
 @strawberry.type(description="One setModelAlias: the run the alias was pointed at, by whom, when.")

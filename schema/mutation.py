@@ -1,17 +1,23 @@
-"""Mutation root: train a model, promote one by alias, log in."""
+"""Mutation root: train a model, cancel a run, promote one by alias, log in.
+
+Each field unpacks the request context and calls its resolver with typed values; the
+resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
 
 from __future__ import annotations
 
 import strawberry
 
+from models.training_runs import TrainingRun as TrainingRunRow
 from resolvers import accounts, model_aliases, train_model
 from resolvers.cancel_training_run import cancel_training_run
+from resolvers.errors import RunOutcome
 from resolvers.training_runs import parse_run_id
+from schema.auth.login_limiter import limited_login
+from schema.auth.permissions import IsHRStaff
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
 from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
-from schema.permissions import IsHRStaff
 from schema.types import TrainingRun, User
 
 
@@ -35,6 +41,12 @@ class LoginPayload:
     user: User
 
 
+def _run(outcome: RunOutcome) -> TrainingRun | None:
+    # The Tortoise row is what TrainingRun's fields read (schema/types.py).
+    row: TrainingRunRow | None = outcome.training_run
+    return row  # type: ignore[return-value]
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -42,7 +54,14 @@ class Mutation:
         permission_classes=[IsHRStaff],
     )
     async def train_model(self, info: Info, input: TrainModelInput) -> TrainModelPayload:
-        return await train_model.train_model(info.context, input)  # type: ignore[return-value]
+        services = info.context.services
+        outcome = await train_model.train_model(
+            input.to_request(),
+            viewer=await info.context.viewer(),
+            artifacts=services.artifacts,
+            jobs=services.jobs,
+        )
+        return TrainModelPayload(training_run=_run(outcome), errors=user_errors(outcome.errors))
 
     @strawberry.mutation(
         description=(
@@ -52,11 +71,21 @@ class Mutation:
         permission_classes=[IsHRStaff],
     )
     async def cancel_training_run(self, info: Info, id: strawberry.ID) -> CancelTrainingRunPayload:
-        return await cancel_training_run(info.context, parse_run_id(str(id)))  # type: ignore[return-value]
+        outcome = await cancel_training_run(parse_run_id(str(id)), await info.context.viewer())
+        return CancelTrainingRunPayload(
+            training_run=_run(outcome), errors=user_errors(outcome.errors)
+        )
 
     @strawberry.mutation(description="Exchange a username and password for a new API token.")
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
-        return await accounts.login(info.context, username, password)  # type: ignore[return-value]
+        context = info.context
+        result = await limited_login(
+            context.services.login_limiter,
+            context.client_address,
+            username,
+            lambda: accounts.login(username, password),
+        )
+        return LoginPayload(token=result.token, user=result.user)  # type: ignore[arg-type]
 
     # --- model aliases (issue 10) ---
     @strawberry.mutation(
@@ -69,14 +98,19 @@ class Mutation:
     async def set_model_alias(
         self, info: Info, alias: str, run_id: strawberry.ID
     ) -> ModelAliasPayload:
-        viewer = await info.context.viewer()
-        return await model_aliases.set_model_alias(  # type: ignore[return-value]
-            viewer, alias, parse_run_id(str(run_id)), str(run_id)
+        outcome = await model_aliases.set_model_alias(
+            await info.context.viewer(), alias, parse_run_id(str(run_id)), str(run_id)
+        )
+        return ModelAliasPayload(
+            model_alias=outcome.model_alias,  # type: ignore[arg-type]
+            errors=user_errors(outcome.errors),
         )
 
     @strawberry.mutation(
         description="Remove an alias; its history is kept.", permission_classes=[IsHRStaff]
     )
     async def delete_model_alias(self, info: Info, alias: str) -> DeleteModelAliasPayload:
-        viewer = await info.context.viewer()
-        return await model_aliases.delete_model_alias(viewer, alias)  # type: ignore[return-value]
+        outcome = await model_aliases.delete_model_alias(await info.context.viewer(), alias)
+        return DeleteModelAliasPayload(
+            deleted_alias=outcome.deleted_alias, errors=user_errors(outcome.errors)
+        )

@@ -39,7 +39,7 @@ class PredictionRowInput:
     economic_indicator: float | None = None
 
 
-# The dataset's feature columns (trainer.dataset.FEATURE_COLUMNS): the fields are named
+# The dataset's feature columns (trainer.ml.dataset.FEATURE_COLUMNS): the fields are named
 # after them; tests/api/test_predictions.py checks they are the same.
 ROW_COLUMNS = tuple(PredictionRowInput.__annotations__)
 _GRAPHQL_NAMES = tuple(

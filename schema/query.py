@@ -14,6 +14,7 @@ from models.run_records import get_run_record
 from models.training_runs import RunStatus
 from resolvers import accounts, compare_runs, metrics_history, predictions, training_runs
 from resolvers.pagination import Order
+from schema.auth.permissions import IsAuthenticated, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection
 from schema.context import Info
@@ -21,7 +22,6 @@ from schema.enums import HistoryBucket, OrderDirection
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.model_aliases import ModelAlias
-from schema.permissions import IsAuthenticated, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
 from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
 
@@ -92,7 +92,8 @@ class Query:
         if id.type_name == "TrainingRun":
             return await get_run_record(key)  # type: ignore[return-value]
         if id.type_name == "User":
-            return await accounts.visible_user(info.context, key)  # type: ignore[return-value]
+            viewer = await info.context.viewer()
+            return await accounts.visible_identity(viewer, key, info.context.users)  # type: ignore[return-value]
         return None
 
     @strawberry.field(

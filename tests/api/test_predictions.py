@@ -22,7 +22,7 @@ from tests.api.configured_app import ConfiguredApp
 from tests.api.trained_models import camel, dataset_rows, set_alias, train_completed
 from tests.conftest import Server
 from tests.helpers import RUN_ROW
-from trainer.dataset import FEATURE_COLUMNS, load_dataset
+from trainer.ml.dataset import FEATURE_COLUMNS, load_dataset
 
 PREDICT = """
 query Predict($model: String, $rows: [PredictionRowInput!]!) {

@@ -1,4 +1,4 @@
-"""trainer/predictor.py without the server: rows cleaned as training cleans CSV cells, and
+"""trainer/ml/predictor.py without the server: rows cleaned as training cleans CSV cells, and
 model files unpickled only when their bytes are the recorded ones."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trainer.dataset import FEATURE_COLUMNS
+from trainer.ml.dataset import FEATURE_COLUMNS
+from trainer.ml.predictor import features_frame, load_verified_model
 from trainer.model_files import ModelFileChanged, ModelFileMissing
-from trainer.predictor import features_frame, load_verified_model
 
 
 def test_rows_are_cleaned_as_csv_cells_are() -> None:

@@ -1,9 +1,9 @@
 """The HTTP/WebSocket endpoint: strawberry's ASGI view, with the caller taken from the
 Authorization header (HTTP) or the connection_init payload (WebSocket).
 
-Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/transport.py: the
+Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/http/transport.py: the
 response media type, 405/406/415), automatic persisted queries
-(schema/persisted_queries.py), and serves GraphiQL from the project's own files."""
+(schema/http/persisted_queries.py), and serves GraphiQL from the project's own files."""
 
 from __future__ import annotations
 
@@ -27,24 +27,26 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from resolvers.context import RequestContext, Services, token_from_authorization
-from schema import persisted_queries
+from resolvers.errors import ErrorCode
+from schema import Schema
+from schema.auth.context import RequestContext, Services, token_from_authorization
 from schema.cost import CostLimits, batch_refusal
-from schema.limits import unusable_value
-from schema.persisted_queries import PersistedQueryStore
-from schema.transport import (
+from schema.http import persisted_queries
+from schema.http.persisted_queries import PersistedQueryStore
+from schema.http.transport import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
     RequestRefused,
     is_request_error,
     negotiate_media_type,
 )
-from schema.websockets import (
+from schema.http.websockets import (
     ConnectionCounter,
     LegacyWSHandler,
     TransportWSHandler,
     WebSocketLimits,
 )
+from schema.limits import unusable_value
 
 # strawberry's GraphiQL page with its assets served from static/ (see README, GraphiQL).
 GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
@@ -53,10 +55,11 @@ GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
 class GraphQLView(GraphQL[RequestContext, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    schema: Schema
 
     def __init__(
         self,
-        schema: Any,
+        schema: Schema,
         services: Services,
         *,
         graphiql: bool = True,
@@ -79,7 +82,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self._configure_websockets(websockets or WebSocketLimits())
 
     def _configure_websockets(self, limits: WebSocketLimits) -> None:
-        """The limits schema.websockets' handlers enforce, and strawberry's own two."""
+        """The limits schema.http.websockets' handlers enforce, and strawberry's own two."""
         self.websocket_limits = limits
         self.websocket_connections = ConnectionCounter(limits.max_connections_per_address)
         self.connection_init_wait_timeout = timedelta(seconds=limits.init_timeout)
@@ -170,7 +173,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 response.status_code = 400
         return response
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
@@ -249,7 +252,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         _refuse_unusable_value(parsed)
         return parsed
 
-    async def execute_operation(  # type: ignore[override]
+    async def execute_operation(
         self, request: Any, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
     ) -> Any:
         """A batch is one request: above the cost budget together, none of it runs."""
@@ -289,7 +292,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         token = _token_from_payload(context.connection_params)
         context.authenticate_as(token, recheck_after=self.services.websocket_recheck_seconds)
         if token is not None and await context.viewer() is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+            raise ConnectionRejectionError({"code": ErrorCode.UNAUTHENTICATED})
         return UNSET
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 
-import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schema.prediction_body import is_prediction_only, may_be_prediction
+from schema.errors import error_body
+from schema.http.prediction_body import is_prediction_only, may_be_prediction
 
 
 def graphql_error_body(message: str, code: str) -> bytes:
-    return orjson.dumps(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-    )
+    return error_body(message, code)
 
 
 class BodySizeLimit:
@@ -22,7 +20,7 @@ class BodySizeLimit:
 
     A declared Content-Length is checked up front; a chunked body is counted as it
     streams in, and the request is cut off as soon as it exceeds the limit. The one
-    exception is a JSON prediction (schema/prediction_body.py), which may declare up to
+    exception is a JSON prediction (schema/http/prediction_body.py), which may declare up to
     `max_prediction_bytes`.
     """
 

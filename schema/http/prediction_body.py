@@ -10,6 +10,9 @@ Anything else above MAX_BODY_BYTES keeps its 413.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import orjson
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
@@ -18,7 +21,7 @@ _ALLOWED_ROOT_FIELDS = frozenset({PREDICTION_FIELD, "__typename"})
 GRAPHQL_PATH = "/graphql"
 
 
-def may_be_prediction(scope: dict[str, object], headers: dict[bytes, bytes]) -> bool:
+def may_be_prediction(scope: Mapping[str, Any], headers: Mapping[bytes, bytes]) -> bool:
     """What can be told before reading the body: a JSON POST to /graphql by a caller who
     sent credentials (predictFutureNeed refuses anonymous callers anyway)."""
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()

@@ -6,7 +6,7 @@ No web or database code here: the caller says which file and which sha256 (from 
 and gives rows keyed by the dataset's column names.
 
 A joblib file is a pickle, and unpickling runs code: the hash is taken from the very
-open file that is then loaded (as trainer.model_trainer.load_model does), so no file
+open file that is then loaded (as trainer.ml.model_trainer.load_model does), so no file
 swapped in after the check can be loaded. Paths are resolved inside the models folder
 only (trainer.model_files.model_file_path), as for downloads.
 """
@@ -60,7 +60,7 @@ class RowPrediction:
 
 
 def features_frame(rows: Sequence[Row], features: Sequence[str]) -> pd.DataFrame:
-    """The rows as the model's input, each value cleaned as trainer.dataset cleans a CSV
+    """The rows as the model's input, each value cleaned as trainer.ml.dataset cleans a CSV
     cell, so a value missing here is what a blank cell was in training (the model's
     imputers then fill it as they learnt to).
 
@@ -70,7 +70,7 @@ def features_frame(rows: Sequence[Row], features: Sequence[str]) -> pd.DataFrame
     import numpy as np
     import pandas as pd
 
-    from trainer.dataset import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
+    from trainer.ml.dataset import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
 
     data: dict[str, Any] = {}
     for column in features:
@@ -94,7 +94,7 @@ def features_frame(rows: Sequence[Row], features: Sequence[str]) -> pd.DataFrame
 def predict_rows(model: Any, rows: Sequence[Row], features: Sequence[str]) -> list[RowPrediction]:
     """One predict_proba over all rows; each row's level is its most probable class (as
     the forest's own predict chooses it: the first of equals in `classes_` order)."""
-    from trainer.dataset import TARGET_CLASSES
+    from trainer.ml.dataset import TARGET_CLASSES
 
     probabilities = model.predict_proba(features_frame(rows, features))
     classes = [str(label) for label in model.classes_]
