@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     graphiql: bool = True
     introspection: bool = True
     max_body_bytes: int = Field(default=100_000, ge=1_000)
+    # uploadDataset's multipart requests (HR staff only), streamed to the datasets folder.
+    max_upload_bytes: int = Field(default=200_000_000, ge=1_000)
     max_query_depth: int = Field(default=12, ge=1)
     max_query_tokens: int = Field(default=2000, ge=1)
     max_query_aliases: int = Field(default=15, ge=0)

@@ -9,6 +9,7 @@ MODELS_MODULES = [
     "models.users",
     "models.tokens",
     "models.training_runs",
+    "models.dataset_files",
     "models.model_aliases",
 ]
 

@@ -50,6 +50,10 @@ _VALUE_DESCRIPTIONS = {
     FieldErrorCode.TOO_MANY_ACTIVE_RUNS: (
         "The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running."
     ),
+    FieldErrorCode.DATASET_EXISTS: "uploadDataset: the path is taken and replace was false.",
+    FieldErrorCode.DATASET_INVALID: (
+        "uploadDataset: the file is not a dataset training could use (see message)."
+    ),
 }
 for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
     _value.description = _VALUE_DESCRIPTIONS.get(_value.value)

@@ -6,19 +6,22 @@ resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
 from __future__ import annotations
 
 import strawberry
+from strawberry.file_uploads import Upload
 
 from models.training_runs import TrainingRun as TrainingRunRow
-from resolvers import accounts, model_aliases, train_model
+from resolvers import accounts, datasets, model_aliases, train_model
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.errors import RunOutcome
 from resolvers.training_runs import parse_run_id
 from schema.auth.login_limiter import limited_login
 from schema.auth.permissions import IsHRStaff
 from schema.context import Info
+from schema.datasets import UploadDatasetPayload
 from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
 from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
 from schema.types import TrainingRun, User
+from schema.uploads import spooled_path
 
 
 @strawberry.type
@@ -74,6 +77,27 @@ class Mutation:
         outcome = await cancel_training_run(parse_run_id(str(id)), await info.context.viewer())
         return CancelTrainingRunPayload(
             training_run=_run(outcome), errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Add a CSV file to the datasets folder at `path` (GraphQL multipart request). It "
+            "is checked as training checks it, and refused with the reason unless usable; "
+            "an existing path is refused unless `replace` is true."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def upload_dataset(
+        self, info: Info, file: Upload, path: str, replace: bool | None = False
+    ) -> UploadDatasetPayload:
+        context = info.context
+        viewer = await context.viewer()
+        return await datasets.upload_dataset(  # type: ignore[return-value]
+            context.services.artifacts,
+            spooled_path(file, getattr(context.request.state, "upload_spool", None)),
+            path,
+            bool(replace),
+            uploaded_by=viewer.username if viewer else "-",
         )
 
     @strawberry.mutation(description="Exchange a username and password for a new API token.")

@@ -12,12 +12,20 @@ from strawberry.types.nodes import SelectedField, Selection
 from models.model_aliases import list_aliases
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
-from resolvers import accounts, compare_runs, metrics_history, predictions, training_runs
+from resolvers import (
+    accounts,
+    compare_runs,
+    datasets,
+    metrics_history,
+    predictions,
+    training_runs,
+)
 from resolvers.pagination import Order
-from schema.auth.permissions import IsAuthenticated, IsHRStaffOrManager
+from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection
 from schema.context import Info
+from schema.datasets import Dataset
 from schema.enums import HistoryBucket, OrderDirection
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
@@ -157,6 +165,16 @@ class Query:
         return await metrics_history.metrics_history(  # type: ignore[return-value]
             bucket, _filter(filter), time_zone
         )
+
+    @strawberry.field(
+        description=(
+            "Every CSV file of the datasets folder (HR staff), by path. Rows and hash are "
+            "read once per file version (size and modification time), then remembered."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def datasets(self, info: Info) -> list[Dataset]:
+        return await datasets.list_datasets(info.context.services.artifacts)  # type: ignore[return-value]
 
     # --- model aliases and predictions (issue 10) ---
     @strawberry.field(

@@ -88,6 +88,7 @@ class AppSettings(Protocol):
     metrics_enabled: bool
     metrics_token: str | None
     max_body_bytes: int
+    max_upload_bytes: int
     max_prediction_body_bytes: int
     model_cache_size: int
 
@@ -147,6 +148,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         allowed_origins=settings.cors_origins,
         persisted_queries=PersistedQueryStore(settings.apq_cache_size),
         websockets=websocket_limits(settings),
+        upload_field_max_bytes=settings.max_body_bytes,
     )
 
     model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
@@ -215,6 +217,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             Middleware(
                 BodySizeLimit,
                 max_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
                 max_prediction_bytes=settings.max_prediction_body_bytes,
                 max_query_tokens=settings.max_query_tokens,
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schema.errors import error_body
@@ -16,23 +17,27 @@ def graphql_error_body(message: str, code: str) -> bytes:
 
 
 class BodySizeLimit:
-    """Refuse HTTP bodies above `max_bytes` before reading them into memory.
+    """Starlette's request body limit, refusing with a GraphQL error body (JSON 413).
 
-    A declared Content-Length is checked up front; a chunked body is counted as it
-    streams in, and the request is cut off as soon as it exceeds the limit. The one
-    exception is a JSON prediction (schema/http/prediction_body.py), which may declare up to
-    `max_prediction_bytes`.
+    Starlette's RequestBodyLimitMiddleware checks a declared Content-Length and counts a
+    chunked body as it streams in, cutting the request off as soon as it is over; its
+    refusal is plain text, rewritten here into the JSON every other refusal uses. Every
+    request gets `max_bytes`, except those `allowance` grants more (uploads), and JSON
+    predictions, which may declare up to `max_prediction_bytes`
+    (schema/http/prediction_body.py).
     """
 
     def __init__(
         self,
         app: ASGIApp,
         max_bytes: int,
+        max_upload_bytes: int | None = None,
         max_prediction_bytes: int = 0,
         max_query_tokens: int = 2000,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes
         self.max_prediction_bytes = max_prediction_bytes
         self.max_query_tokens = max_query_tokens
 
@@ -41,44 +46,24 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            if declared.isdigit() and int(declared) <= self.max_prediction_bytes:
-                await self._prediction(scope, headers, int(declared), receive, send)
-            else:
-                await self._refuse(send)
+        declared = headers.get(b"content-length", b"")
+        if (
+            declared.isdigit()
+            and self.max_bytes < int(declared) <= self.max_prediction_bytes
+            and may_be_prediction(scope, headers)
+        ):
+            await self._prediction(scope, int(declared), receive, send)
             return
-        received = 0
-        response_started = False
+        limit = self.max_bytes
+        if is_dataset_upload(scope):
+            limit = max(limit, self.max_upload_bytes)
+        limited = RequestBodyLimitMiddleware(self.app, max_body_size=limit)
+        await limited(scope, receive, _refusal_as_json(send, limit))
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not response_started:
-                await self._refuse(send)
-
-    async def _prediction(
-        self, scope: Scope, headers: dict[bytes, bytes], length: int, receive: Receive, send: Send
-    ) -> None:
-        """A body above `max_bytes` that says it is at most `max_prediction_bytes`: read
-        (never more than it declared) and passed on only if it asks for predictions alone."""
-        if not may_be_prediction(scope, headers):
-            await self._refuse(send)
-            return
+    async def _prediction(self, scope: Scope, length: int, receive: Receive, send: Send) -> None:
+        """A JSON body above `max_bytes` that says it is at most `max_prediction_bytes`:
+        read (never more than it declared) and passed on only if it asks for predictions
+        alone; anything else gets the same 413 as any body over `max_bytes`."""
         chunks: list[bytes] = []
         received = 0
         while True:
@@ -125,8 +110,46 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def is_dataset_upload(scope: Scope) -> bool:
+    """A GraphQL multipart request (uploadDataset) with credentials: it may be as large
+    as MAX_UPLOAD_BYTES, streamed to disk as it comes (schema/uploads.py). Without an
+    Authorization header it keeps the tight limit, and the view refuses it unread."""
+    if scope.get("method") != "POST" or scope.get("path") != "/graphql":
+        return False
+    headers = Headers(scope=scope)
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "multipart/form-data" and bool(headers.get("authorization"))
+
+
+def _refusal_as_json(send: Send, limit: int) -> Send:
+    """`send`, with Starlette's plain-text 413 replaced by a GraphQL error body."""
+    replacing = False
+    body = graphql_error_body(f"request body larger than {limit} bytes", "REQUEST_TOO_LARGE")
+
+    async def send_json(message: Message) -> None:
+        nonlocal replacing
+        if message["type"] == "http.response.start" and message["status"] == 413:
+            content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
+            replacing = content_type.startswith("text/plain")
+            if replacing:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 413,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                return
+        if replacing and message["type"] == "http.response.body":
+            if not message.get("more_body", False):
+                await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
+
+    return send_json
 
 
 # GraphiQL's page and its assets are the project's own files (static/, served at /static),

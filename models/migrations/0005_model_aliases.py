@@ -6,7 +6,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_trained_by_username')]
+    dependencies = [('models', '0004_dataset_files')]
 
     initial = False
 
