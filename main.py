@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     # busy machine that takes longer than uvicorn's default of 5 s.
     worker_healthcheck_timeout: int = Field(default=60, ge=1)
 
+    # --- predictions (issue 10) ---
+    # Models predictFutureNeed keeps loaded per server process (least recently used out).
+    model_cache_size: int = Field(default=4, ge=1, le=1_000)
+    # A POST /graphql body asking for predictFutureNeed alone may be this large (1,000
+    # rows are ~330 kB of JSON); every other body stays within MAX_BODY_BYTES.
+    max_prediction_body_bytes: int = Field(default=1_000_000, ge=1_000)
+
     # --- training jobs: per-user queue bound, cancel deadline (sec-jobs) ---
     # QUEUED + RUNNING runs one user may have at once; trainModel refuses more.
     max_active_runs_per_user: int = Field(default=5, ge=1, le=10_000)

@@ -10,6 +10,7 @@ MODELS_MODULES = [
     "models.tokens",
     "models.training_runs",
     "models.dataset_files",
+    "models.model_aliases",
 ]
 
 

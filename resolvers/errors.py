@@ -55,6 +55,9 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_CURSOR = "INVALID_CURSOR"
     MODEL_FILE_CHANGED = "MODEL_FILE_CHANGED"
+    # predictFutureNeed (issue 10)
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    MODEL_FILE_MISSING = "MODEL_FILE_MISSING"
     # the server
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
@@ -123,3 +126,20 @@ class InvalidCredentials(ApiError):
 
 class TooManySubscriptions(ApiError):
     code = ErrorCode.TOO_MANY_SUBSCRIPTIONS
+
+
+# --- predictFutureNeed (issue 10) ---
+class ModelNotFound(ApiError):
+    """No alias or modelVersion of that name, or its run has no model to answer with."""
+
+    code = ErrorCode.MODEL_NOT_FOUND
+
+
+class ModelFileMissing(ApiError):
+    code = ErrorCode.MODEL_FILE_MISSING
+
+
+class ModelFileChanged(ApiError):
+    """The model file's bytes are not those the run recorded: it was not loaded."""
+
+    code = ErrorCode.MODEL_FILE_CHANGED

@@ -5,6 +5,7 @@ from __future__ import annotations
 from strawberry.dataloader import DataLoader
 
 from models.credentials import Identity, identity_from
+from models.model_aliases import aliases_of_runs
 from models.users import User
 
 
@@ -19,3 +20,10 @@ class UserLoader(DataLoader[int, Identity | None]):
 
     def __init__(self) -> None:
         super().__init__(load_fn=_load_identities)
+
+
+class AliasLoader(DataLoader[int, list[str]]):
+    """The model aliases of runs by id: one query per page of runs."""
+
+    def __init__(self) -> None:
+        super().__init__(load_fn=aliases_of_runs)

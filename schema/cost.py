@@ -10,7 +10,8 @@ holds (GitHub's node limit and Shopify's calculated query cost are the models):
 - a list multiplies what it holds: a connection by its page size (`first` / `last`,
   variables included, default 20, at most 100), other lists by an estimate of their
   length (a run's feature importance and features used: 50; per-class metrics: 3; a
-  comparison's per-run lists: as many as it may compare, 10);
+  comparison's per-run lists: as many as it may compare, 10); predictFutureNeed's
+  predictions by the number of rows sent (its `rows` argument, variables included);
 - `totalCount` counts rows in the database and costs more; an introspection root field
   (`__schema`, `__type`) costs a flat amount, its own depth limits bounding its shape.
 
@@ -39,6 +40,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionNode,
     VariableNode,
@@ -79,7 +81,11 @@ LIST_SIZES: dict[tuple[str, str], int] = {
     ("FeatureImportanceComparison", "importances"): MAX_COMPARED_RUNS,
     ("FeatureImportanceComparison", "deltas"): MAX_COMPARED_RUNS,
     ("Query", "trainingMetricsHistory"): 1000,  # its maximum: more is refused
+    ("Prediction", "probabilities"): 3,  # LOW, MEDIUM, HIGH
+    ("ModelAlias", "history"): 20,
 }
+# Fields whose list children hold one entry per item of an argument the client sends.
+ROW_ARGUMENTS: dict[tuple[str, str], str] = {("Query", "predictFutureNeed"): "rows"}
 DEFAULT_LIST_SIZE = 10
 # Work a field causes beyond the values it returns.
 FIELD_WEIGHTS: dict[tuple[str, str], int] = {
@@ -87,6 +93,8 @@ FIELD_WEIGHTS: dict[tuple[str, str], int] = {
     ("Query", "compareTrainingRuns"): 10,  # reads up to ten whole rows
     # A GROUP BY over every matching run, up to the whole table.
     ("Query", "trainingMetricsHistory"): 50,
+    # Finds the run, and may load its model file.
+    ("Query", "predictFutureNeed"): 10,
 }
 INTROSPECTION_COST = 1000
 PAGE_ARGUMENTS = ("first", "last")
@@ -172,6 +180,8 @@ class _Walk:
         named = get_named_type(field_type) if field_type is not None else None
         coordinate = (parent.name if parent else "", name)
         own_page = self.page_size(node) if definition and _is_paginated(definition) else None
+        if coordinate in ROW_ARGUMENTS:
+            own_page = self.argument_length(node, ROW_ARGUMENTS[coordinate])
         if node.selection_set is None:
             each = 1
         else:
@@ -190,6 +200,21 @@ class _Walk:
         if coordinate in LIST_SIZES:
             return LIST_SIZES[coordinate]
         return page if page is not None else DEFAULT_LIST_SIZE
+
+    def argument_length(self, node: FieldNode, name: str) -> int:
+        """How many items the list argument `name` holds (a lone item counts as one, as
+        GraphQL's input coercion makes it a list of one)."""
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            value = argument.value
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                return len(given) if isinstance(given, list) else 1
+            if isinstance(value, ListValueNode):
+                return len(value.values)
+            return 1
+        return 0
 
     def page_size(self, node: FieldNode) -> int:
         size: object = None

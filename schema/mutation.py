@@ -1,4 +1,4 @@
-"""Mutation root: train a model, cancel a run, log in, log out.
+"""Mutation root: train a model, cancel a run, promote one by alias, log in and out.
 
 Each field unpacks the request context and calls its resolver with typed values; the
 resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
@@ -9,7 +9,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from models.training_runs import TrainingRun as TrainingRunRow
-from resolvers import accounts, datasets, train_model
+from resolvers import accounts, datasets, model_aliases, train_model
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.errors import RunOutcome
 from resolvers.training_runs import parse_run_id
@@ -19,6 +19,7 @@ from schema.context import Info
 from schema.datasets import UploadDatasetPayload
 from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
+from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
 from schema.types import TrainingRun, User
 from schema.uploads import spooled_path
 
@@ -128,3 +129,31 @@ class Mutation:
             raise unauthenticated()
         forget = context.services.identities.forget
         return LogoutPayload(revoked=await accounts.logout(viewer, context.token, forget))
+
+    # --- model aliases (issue 10) ---
+    @strawberry.mutation(
+        description=(
+            "Point an alias (lowercase letters, digits, '-', '_'; 1-32 characters) at a "
+            "COMPLETED run with a model file, creating it or moving it; logged in its history."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def set_model_alias(
+        self, info: Info, alias: str, run_id: strawberry.ID
+    ) -> ModelAliasPayload:
+        outcome = await model_aliases.set_model_alias(
+            await info.context.viewer(), alias, parse_run_id(str(run_id)), str(run_id)
+        )
+        return ModelAliasPayload(
+            model_alias=outcome.model_alias,  # type: ignore[arg-type]
+            errors=user_errors(outcome.errors),
+        )
+
+    @strawberry.mutation(
+        description="Remove an alias; its history is kept.", permission_classes=[IsHRStaff]
+    )
+    async def delete_model_alias(self, info: Info, alias: str) -> DeleteModelAliasPayload:
+        outcome = await model_aliases.delete_model_alias(await info.context.viewer(), alias)
+        return DeleteModelAliasPayload(
+            deleted_alias=outcome.deleted_alias, errors=user_errors(outcome.errors)
+        )

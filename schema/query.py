@@ -1,4 +1,5 @@
-"""Query root: the caller, runs by id, the run list and the metrics history."""
+"""Query root: the caller, runs by id, the run list, the metrics history, model aliases
+and predictions."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ import strawberry
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
+from models.model_aliases import list_aliases
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
-from resolvers import accounts, compare_runs, datasets, metrics_history, training_runs
+from resolvers import (
+    accounts,
+    compare_runs,
+    datasets,
+    metrics_history,
+    predictions,
+    training_runs,
+)
 from resolvers.pagination import Order
 from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
@@ -20,6 +29,8 @@ from schema.datasets import Dataset
 from schema.enums import HistoryBucket, OrderDirection
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
+from schema.model_aliases import ModelAlias
+from schema.predictions import PredictionResult, PredictionRowInput, row_values
 from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
 
 
@@ -164,3 +175,34 @@ class Query:
     )
     async def datasets(self, info: Info) -> list[Dataset]:
         return await datasets.list_datasets(info.context.services.artifacts)  # type: ignore[return-value]
+
+    # --- model aliases and predictions (issue 10) ---
+    @strawberry.field(
+        description="Every model alias, by name, with the run it points at.",
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def model_aliases(self) -> list[ModelAlias]:
+        return await list_aliases()  # type: ignore[return-value]
+
+    @strawberry.field(
+        description=(
+            "The need level of each row, with every level's probability, in input order, "
+            "from the model `model` names: an alias (first) or a modelVersion. 1 to 1000 "
+            "rows. The model file's sha256 is checked before it is loaded."
+        ),
+        permission_classes=[IsHRStaffOrManager],
+    )
+    async def predict_future_need(
+        self,
+        info: Info,
+        *,
+        model: str | None = predictions.DEFAULT_MODEL,
+        rows: list[PredictionRowInput],
+    ) -> PredictionResult:
+        services = info.context.services
+        return await predictions.predict_future_need(  # type: ignore[return-value]
+            services.artifacts,
+            services.models,
+            predictions.DEFAULT_MODEL if model is None else model,
+            [row_values(row) for row in rows],
+        )

@@ -168,6 +168,10 @@ class TrainingRun(relay.Node):
     def download_url(self, root: strawberry.Parent[RunRow]) -> str | None:
         return model_download_url(root.id, root.status, root.model_path)
 
+    @strawberry.field(description="The model aliases pointing at this run, by name.")
+    async def aliases(self, root: strawberry.Parent[RunRow], info: Info) -> list[str]:
+        return await info.context.aliases.load(root.id)
+
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
         return isinstance(obj, RunRow | cls)
@@ -189,6 +193,7 @@ RUN_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "trainedBy": ("trained_by_id",),
     "trainedByUsername": ("trained_by_username",),
     "downloadUrl": ("id", "status", "model_path"),
+    "aliases": ("id",),
     **{
         name: (column,)
         for name, column in {

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from models.credentials import Identity
-from resolvers.loaders import UserLoader
+from resolvers.loaders import AliasLoader, UserLoader
 from schema.auth.identity_cache import IdentityCache
 from schema.auth.login_limiter import LoginLimiter
 from schema.auth.subscription_slots import SubscriptionSlots
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
+    from trainer.ml.predictor import ModelCache
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Services:
     subscriptions: SubscriptionSlots
     max_page_size: int
     default_page_size: int
+    # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE of them).
+    models: ModelCache
 
 
 def token_from_authorization(header: str | None) -> str | None:
@@ -65,6 +68,7 @@ class RequestContext:
     # Set by strawberry from a WebSocket's connection_init payload.
     connection_params: Any = None
     users: UserLoader = field(default_factory=UserLoader)
+    aliases: AliasLoader = field(default_factory=AliasLoader)
     recheck_after: float | None = None
     _identity: Identity | None = None
     _resolved_at: float | None = None

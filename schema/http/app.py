@@ -41,6 +41,7 @@ from trainer.artifacts import ArtifactPaths
 from trainer.jobs.reaper import fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
+from trainer.ml.predictor import ModelCache
 from trainer.model_files import VerifiedModelFiles
 
 # GraphiQL's scripts and styles (static/vendor/VENDORED.md) and the dashboard
@@ -89,6 +90,8 @@ class AppSettings(Protocol):
     metrics_token: str | None
     max_body_bytes: int
     max_upload_bytes: int
+    max_prediction_body_bytes: int
+    model_cache_size: int
 
 
 def login_limiter(settings: AppSettings) -> LoginLimiter:
@@ -125,6 +128,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         subscriptions=SubscriptionSlots(settings.ws_max_subscriptions_per_user),
         max_page_size=settings.max_page_size,
         default_page_size=settings.default_page_size,
+        models=ModelCache(settings.model_cache_size),
     )
     api_schema = build_schema(
         QueryLimits(
@@ -216,6 +220,8 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
                 BodySizeLimit,
                 max_bytes=settings.max_body_bytes,
                 max_upload_bytes=settings.max_upload_bytes,
+                max_prediction_bytes=settings.max_prediction_body_bytes,
+                max_query_tokens=settings.max_query_tokens,
             ),
         ],
     )

@@ -9,6 +9,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schema.errors import error_body
+from schema.http.prediction_body import is_prediction_only, may_be_prediction
 
 
 def graphql_error_body(message: str, code: str) -> bytes:
@@ -21,23 +22,92 @@ class BodySizeLimit:
     Starlette's RequestBodyLimitMiddleware checks a declared Content-Length and counts a
     chunked body as it streams in, cutting the request off as soon as it is over; its
     refusal is plain text, rewritten here into the JSON every other refusal uses. Every
-    request gets `max_bytes`, except those `allowance` grants more (uploads).
+    request gets `max_bytes`, except those `allowance` grants more (uploads), and JSON
+    predictions, which may declare up to `max_prediction_bytes`
+    (schema/http/prediction_body.py).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_upload_bytes: int | None = None,
+        max_prediction_bytes: int = 0,
+        max_query_tokens: int = 2000,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_upload_bytes = max_upload_bytes or max_bytes
+        self.max_prediction_bytes = max_prediction_bytes
+        self.max_query_tokens = max_query_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if (
+            declared.isdigit()
+            and self.max_bytes < int(declared) <= self.max_prediction_bytes
+            and may_be_prediction(scope, headers)
+        ):
+            await self._prediction(scope, int(declared), receive, send)
             return
         limit = self.max_bytes
         if is_dataset_upload(scope):
             limit = max(limit, self.max_upload_bytes)
         limited = RequestBodyLimitMiddleware(self.app, max_body_size=limit)
         await limited(scope, receive, _refusal_as_json(send, limit))
+
+    async def _prediction(self, scope: Scope, length: int, receive: Receive, send: Send) -> None:
+        """A JSON body above `max_bytes` that says it is at most `max_prediction_bytes`:
+        read (never more than it declared) and passed on only if it asks for predictions
+        alone; anything else gets the same 413 as any body over `max_bytes`."""
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > length:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if not is_prediction_only(body, self.max_query_tokens):
+            await self._refuse(send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = graphql_error_body(
+            f"request body larger than {self.max_bytes} bytes", "REQUEST_TOO_LARGE"
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 def is_dataset_upload(scope: Scope) -> bool:

@@ -1,0 +1,90 @@
+"""Model aliases as GraphQL types: where each points, who set it, and its history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+import strawberry
+
+from models.model_aliases import ModelAlias as ModelAliasRow
+from models.model_aliases import ModelAliasAssignment as AssignmentRow
+from models.model_aliases import alias_history
+from models.training_runs import TrainingRun as TrainingRunRow
+from resolvers import accounts
+from schema.context import Info
+from schema.errors import UserError
+from schema.types import TrainingRun, User
+
+
+async def _run(row: ModelAliasRow | AssignmentRow) -> TrainingRunRow:
+    """The row's run: prefetched by the list queries, else read now."""
+    run: Any = row.run
+    if isinstance(run, TrainingRunRow):
+        return run
+    return cast("TrainingRunRow", await run)
+
+
+async def _set_by(row: ModelAliasRow | AssignmentRow, info: Info) -> User | None:
+    if row.set_by_id is None:
+        return None
+    return await accounts.visible_user(info.context, row.set_by_id)  # type: ignore[return-value]
+
+
+@strawberry.type(description="One setModelAlias: the run the alias was pointed at, by whom, when.")
+class ModelAliasAssignment:
+    set_at: datetime
+    set_by_username: str | None = strawberry.field(
+        description="Who set it; kept if the account is deleted."
+    )
+
+    @strawberry.field
+    async def run(self, root: strawberry.Parent[AssignmentRow]) -> TrainingRun:
+        return await _run(root)  # type: ignore[return-value]
+
+    @strawberry.field(description="Visible to HR staff and to that user; null for others.")
+    async def set_by(self, root: strawberry.Parent[AssignmentRow], info: Info) -> User | None:
+        return await _set_by(root, info)
+
+
+@strawberry.type(
+    description=(
+        "A name (such as 'production') pointing at a COMPLETED run: predictFutureNeed's "
+        "`model` takes it, and a moved alias is followed at the next request."
+    )
+)
+class ModelAlias:
+    alias: str
+    set_at: datetime = strawberry.field(description="When it was pointed at its run.")
+    set_by_username: str | None = strawberry.field(
+        description="Who pointed it there; kept if the account is deleted."
+    )
+
+    @strawberry.field
+    async def run(self, root: strawberry.Parent[ModelAliasRow]) -> TrainingRun:
+        return await _run(root)  # type: ignore[return-value]
+
+    @strawberry.field(description="Visible to HR staff and to that user; null for others.")
+    async def set_by(self, root: strawberry.Parent[ModelAliasRow], info: Info) -> User | None:
+        return await _set_by(root, info)
+
+    @strawberry.field(
+        description=(
+            "Every earlier assignment of this alias (not the current one), newest first; "
+            "kept across deleteModelAlias."
+        )
+    )
+    async def history(self, root: strawberry.Parent[ModelAliasRow]) -> list[ModelAliasAssignment]:
+        return await alias_history(root.alias)  # type: ignore[return-value]
+
+
+@strawberry.type
+class ModelAliasPayload:
+    model_alias: ModelAlias | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class DeleteModelAliasPayload:
+    deleted_alias: str | None
+    errors: list[UserError]
