@@ -5,7 +5,7 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-sqlite test-postgres test-slow lint schema bench clean
+.PHONY: install run test test-sqlite test-postgres test-slow lint schema screenshots bench clean
 
 # A virtualenv with the pinned uv, which then installs exactly what uv.lock says.
 $(UV):
@@ -47,6 +47,10 @@ lint:
 # Benchmarks against the REST original's figures and the framework ceiling (issue 5).
 bench: install
 	$(PY) -m bench.run --db both
+
+# The README's dashboard screenshots (docs/screenshots), taken by the browser tests.
+screenshots: install
+	DASHBOARD_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/dashboard -q
 
 schema:
 	$(PY) main.py export-schema --out schema/schema.graphql
