@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.context import RequestContext
 from resolvers.train_model import FieldError, TrainOutcome
@@ -40,7 +41,7 @@ async def cancel_training_run(context: RequestContext, run_id: int | None) -> Tr
     else:
         await run.refresh_from_db()
         return TrainOutcome(
-            training_run=run,
+            training_run=RunRecord.of(run),
             errors=[
                 FieldError(
                     ["id"],
@@ -50,4 +51,4 @@ async def cancel_training_run(context: RequestContext, run_id: int | None) -> Tr
             ],
         )
     await run.refresh_from_db()
-    return TrainOutcome(training_run=run)
+    return TrainOutcome(training_run=RunRecord.of(run))

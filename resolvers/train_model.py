@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from tortoise.exceptions import IntegrityError
 
 from models.run_quota import TooManyActiveRuns, create_run_within_quota
+from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.context import RequestContext
 from trainer.artifacts import UnsafePath
@@ -58,7 +59,7 @@ class FieldError:
 
 @dataclass
 class TrainOutcome:
-    training_run: TrainingRun | None = None
+    training_run: RunRecord | None = None
     errors: list[FieldError] = field(default_factory=list)
 
 
@@ -209,8 +210,8 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
             error_message=f"could not be handed to a training worker: {type(exc).__name__}",
         )
         await run.refresh_from_db()
-        return TrainOutcome(training_run=run)
+        return TrainOutcome(training_run=RunRecord.of(run))
     if data.wait:
         await context.services.jobs.wait(run.id)
         await run.refresh_from_db()
-    return TrainOutcome(training_run=run)
+    return TrainOutcome(training_run=RunRecord.of(run))

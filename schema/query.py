@@ -2,58 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import strawberry
 from strawberry import relay
-from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
 from resolvers import accounts, compare_runs, metrics_history, training_runs
-from resolvers.pagination import Order
 from schema.comparison import TrainingRunComparison
-from schema.connection import TrainingRunConnection
+from schema.connection import TrainingRunConnection, selected_run_columns
 from schema.context import Info
 from schema.enums import HistoryBucket, OrderDirection
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.permissions import IsAuthenticated, IsHRStaffOrManager
-from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
+from schema.types import TrainingRun, User
 
 
-def _order(order: TrainingRunOrder | None) -> Order:
+def _order(order: TrainingRunOrder | None) -> training_runs.RunOrder:
     order = order or TrainingRunOrder()
-    return Order(column=order.field.value, descending=order.direction is OrderDirection.DESC)
-
-
-def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
-    """Fields of a selection set, looking through fragments."""
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            yield selection
-        else:
-            yield from _fields(selection.selections)
-
-
-def _run_columns(info: Info) -> set[str] | None:
-    """Columns the selected TrainingRun fields read; None (all columns) if unsure."""
-    columns: set[str] = set()
-    for connection_field in _fields(info.selected_fields):
-        for part in _fields(connection_field.selections):
-            if part.name == "nodes":
-                runs = part.selections
-            elif part.name == "edges":
-                runs = [
-                    s for e in _fields(part.selections) if e.name == "node" for s in e.selections
-                ]
-            else:
-                continue
-            for field in _fields(runs):
-                if field.name not in RUN_FIELD_COLUMNS:
-                    return None
-                columns.update(RUN_FIELD_COLUMNS[field.name])
-    return columns
+    return training_runs.RunOrder(
+        column=order.field.value, descending=order.direction is OrderDirection.DESC
+    )
 
 
 def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | None:
@@ -86,7 +55,7 @@ class Query:
         if key is None:
             return None
         if id.type_name == "TrainingRun":
-            return await get_run_record(key)  # type: ignore[return-value]
+            return await get_run_record(key)  # type: ignore[return-value]  # read by TrainingRun
         if id.type_name == "User":
             return await accounts.visible_user(info.context, key)  # type: ignore[return-value]
         return None
@@ -96,10 +65,7 @@ class Query:
         permission_classes=[IsHRStaffOrManager],
     )
     async def training_run(self, id: strawberry.ID) -> TrainingRun | None:
-        run_id = training_runs.parse_run_id(str(id))
-        if run_id is None:
-            return None
-        return await get_run_record(run_id)  # type: ignore[return-value]
+        return await training_runs.get_training_run(str(id))  # type: ignore[return-value]
 
     @strawberry.field(
         description="Training runs, newest first unless ordered otherwise; keyset-paginated.",
@@ -123,7 +89,7 @@ class Query:
             after=after,
             before=before,
             run_filter=_filter(filter),
-            columns=_run_columns(info),
+            columns=selected_run_columns(info.selected_fields),
         )
 
     @strawberry.field(
