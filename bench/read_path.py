@@ -91,6 +91,11 @@ def measure_backend(db: str, args: argparse.Namespace, wrk_binary: str) -> dict[
             "before": project_server(env, free_port(), workdir, args.baseline, name="before"),
             "ceiling": ceiling_server(ceiling_target, free_port(), workdir),
         }
+        for variant in args.variant:  # this checkout with more environment, e.g. a knob off
+            name, _, assignment = variant.partition(":")
+            key, _, value = assignment.partition("=")
+            servers[name] = project_server(env | {key: value}, free_port(), workdir, name=name)
+        apis = [name for name in servers if name != "ceiling"]
         detail_vars = {"id": str(probes.detail_id)}
         detail = {"query": queries.detail_query(), "variables": detail_vars}
         loads = {"start": load_average()}
@@ -98,7 +103,7 @@ def measure_backend(db: str, args: argparse.Namespace, wrk_binary: str) -> dict[
             for server in servers.values():
                 stack.enter_context(server)
                 server.start()
-            for name in ("after", "before"):
+            for name in apis:
                 url = servers[name].url
                 queries.check_page(queries.post(client, url, queries.LIST_PAGE1, None, token))
                 run = queries.post(client, url, detail["query"], detail_vars, token)
@@ -110,14 +115,8 @@ def measure_backend(db: str, args: argparse.Namespace, wrk_binary: str) -> dict[
             page_script = wrk.script(PAGE1, token)
             page = _alternate(
                 wrk,
-                {
-                    "after": (f"{servers['after'].url}/graphql", page_script),
-                    "before": (f"{servers['before'].url}/graphql", page_script),
-                    "ceiling": (
-                        f"{servers['ceiling'].url}/graphql",
-                        wrk.script(PAGE1, None),
-                    ),
-                },
+                {name: (f"{servers[name].url}/graphql", page_script) for name in apis}
+                | {"ceiling": (f"{servers['ceiling'].url}/graphql", wrk.script(PAGE1, None))},
                 args.warmup,
                 args.seconds,
                 args.repeats,
@@ -126,10 +125,7 @@ def measure_backend(db: str, args: argparse.Namespace, wrk_binary: str) -> dict[
             detail_script = wrk.script(detail, token)
             details = _alternate(
                 wrk,
-                {
-                    name: (f"{servers[name].url}/graphql", detail_script)
-                    for name in ("after", "before")
-                },
+                {name: (f"{servers[name].url}/graphql", detail_script) for name in apis},
                 args.warmup,
                 args.seconds,
                 args.repeats,
@@ -183,6 +179,14 @@ def table(result: dict[str, Any]) -> list[str]:
         f"| trainingRun(id) / REST detail ({rest_detail:.0f} req/s) | {b / rest_detail:.2f}x | "
         f"{a / rest_detail:.2f}x | — | ≥ {DETAIL_TARGET_RATIO}x | — |"
     )
+    for name in page:
+        if name in ("after", "before", "ceiling"):
+            continue
+        a, d = rps(page[name]), rps(detail[name])
+        lines.append(
+            f"| variant `{name}`: page 1 {a:.0f} req/s ({a / ceiling:.3f}x ceiling), "
+            f"trainingRun(id) {d:.0f} req/s | | | | | |"
+        )
     return lines
 
 
@@ -224,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=VALUE",
+        help="also measure this checkout with VAR=VALUE in its environment",
+    )
     args = parser.parse_args(argv)
     args.baseline = args.baseline.resolve()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

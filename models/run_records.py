@@ -32,6 +32,8 @@ from models.training_runs import RunStatus, TrainingRun
 Converter = Callable[[Any], Any]
 # The statements are logged where Tortoise logs its own (tests count them there).
 sql_log = logging.getLogger("tortoise.db_client")
+# Primary-key look-ups of at most this many runs are read inline (see `read`).
+INLINE_MAX_IDS = 10
 
 
 class RunRecord:
@@ -132,8 +134,11 @@ class RunQuery:
         *,
         order_by: Sequence[tuple[str, bool]] = (),
         limit: int | None = None,
+        inline: bool = False,
     ) -> list[RunRecord]:
-        """Rows with `columns` (all when None), ordered by (column, descending) pairs."""
+        """Rows with `columns` (all when None), ordered by (column, descending) pairs.
+
+        `inline`: the statement reads at most `limit` rows off an index (see `read`)."""
         names = all_columns() if columns is None else tuple(checked(c) for c in columns)
         sql = f"SELECT {', '.join(names)} FROM {TrainingRun._meta.db_table}{self.where_sql()}"
         if order_by:
@@ -143,7 +148,7 @@ class RunQuery:
             # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
             # were a tenth of the table.
             sql += f" LIMIT {int(limit)}"
-        rows, dialect = await read(sql, self.params)
+        rows, dialect = await read(sql, self.params, inline=inline)
         converters = _converters(dialect, names)
         return [
             RunRecord(
@@ -162,24 +167,30 @@ class RunQuery:
         return int(rows[0][0])
 
 
-async def read(sql: str, params: Sequence[Any] = ()) -> tuple[Sequence[Sequence[Any]], str]:
+async def read(
+    sql: str, params: Sequence[Any] = (), *, inline: bool = False
+) -> tuple[Sequence[Sequence[Any]], str]:
     """The rows of a read-only statement, and the dialect they came in.
 
     Inside a transaction it runs on the transaction's connection (so it sees its writes);
-    otherwise, on SQLite, on a reader connection beside Tortoise's writer.
+    otherwise, on SQLite, on a reader connection beside Tortoise's writer. `inline`: the
+    caller knows the statement is an index look-up of a few rows; on SQLite it then runs
+    on the event loop's thread, sparing the hop to a thread and back.
     """
     db = TrainingRun._meta.db
     dialect: str = db.capabilities.dialect
     readers = readers_for(db) if dialect == "sqlite" else None
     if readers is not None:
         sql_log.debug("%s: %s", sql, params)
+        if inline:
+            return readers.fetch_inline(sql, params), dialect
         return await readers.fetch(sql, params), dialect
     _, rows = await db.execute_query(numbered(sql, dialect), list(params))
     return rows, dialect
 
 
 async def get_run_record(run_id: int) -> RunRecord | None:
-    records = await RunQuery().where("id = ?", run_id).fetch(limit=1)
+    records = await RunQuery().where("id = ?", run_id).fetch(limit=1, inline=True)
     return records[0] if records else None
 
 
@@ -187,7 +198,8 @@ async def get_run_records(run_ids: Sequence[int]) -> dict[int, RunRecord]:
     """The runs among `run_ids` that exist, every column, by id (one query)."""
     if not run_ids:
         return {}
-    return {run.id: run for run in await RunQuery().where_in("id", run_ids).fetch()}
+    query = RunQuery().where_in("id", run_ids)
+    return {run.id: run for run in await query.fetch(inline=len(run_ids) <= INLINE_MAX_IDS)}
 
 
 @cache
