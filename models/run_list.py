@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from tortoise import fields
+
 from models.run_records import RunQuery, RunRecord
 from models.training_runs import ORDER_COLUMNS, RunStatus, TrainingRun
 from models.users import User
@@ -40,8 +42,9 @@ def as_utc(moment: datetime) -> datetime:
 
 def max_length(model: type[TrainingRun] | type[User], column: str) -> int:
     """A character column's size: a longer value can match nothing."""
-    length: int = model._meta.fields_map[column].max_length
-    return length
+    field = model._meta.fields_map[column]
+    assert isinstance(field, fields.CharField)
+    return field.max_length
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from tortoise import fields
@@ -186,11 +186,13 @@ async def read(
             return readers.fetch_inline(sql, params), dialect
         return await readers.fetch(sql, params), dialect
     _, rows = await db.execute_query(numbered(sql, dialect), list(params))
-    return rows, dialect
+    # Tortoise types them as dicts; they are asyncpg Records / sqlite3 Rows, by position.
+    return cast("Sequence[Sequence[Any]]", rows), dialect
 
 
-async def get_run_record(run_id: int) -> RunRecord | None:
-    records = await RunQuery().where("id = ?", run_id).fetch(limit=1, inline=True)
+async def get_run_record(run_id: int, columns: Iterable[str] | None = None) -> RunRecord | None:
+    """The run with this id (`columns` only, or all of them), or None."""
+    records = await RunQuery().where("id = ?", run_id).fetch(columns, limit=1, inline=True)
     return records[0] if records else None
 
 

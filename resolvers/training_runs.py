@@ -22,6 +22,7 @@ from resolvers.pagination import decode_cursor, encode_cursor
 
 __all__ = [
     "RunConnection",
+    "RunEdge",
     "RunFilter",
     "RunOrder",
     "RunStatus",
@@ -31,6 +32,12 @@ __all__ = [
     "parse_database_id",
     "parse_run_id",
 ]
+
+
+@dataclass(frozen=True)
+class RunEdge:
+    cursor: str
+    node: RunRecord
 
 
 @dataclass
@@ -43,6 +50,9 @@ class RunConnection:
 
     def cursor(self, run: RunRecord) -> str:
         return encode_cursor(self.order, run)
+
+    def edges(self) -> list[RunEdge]:
+        return [RunEdge(self.cursor(run), run) for run in self.page.rows]
 
     @property
     def nodes(self) -> list[RunRecord]:

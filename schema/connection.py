@@ -8,39 +8,43 @@ import strawberry
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
-from resolvers.training_runs import RunConnection
+from models.run_records import RunRecord
+from resolvers.training_runs import RunConnection, RunEdge
 from schema.types import TrainingRun, run_field_columns
 
 
 @strawberry.type
 class TrainingRunEdge:
+    """Read from a resolvers.training_runs.RunEdge."""
+
     cursor: str
     node: TrainingRun
 
 
-def _edges(root: strawberry.Parent[RunConnection]) -> list[TrainingRunEdge]:
-    return [TrainingRunEdge(cursor=root.cursor(run), node=run) for run in root.page.rows]
-
-
-def _page_info(root: strawberry.Parent[RunConnection]) -> relay.PageInfo:
-    return relay.PageInfo(
-        has_next_page=root.page.has_next_page,
-        has_previous_page=root.page.has_previous_page,
-        start_cursor=root.start_cursor,
-        end_cursor=root.end_cursor,
-    )
-
-
 @strawberry.type
 class TrainingRunConnection:
-    """Read from a resolvers.training_runs.RunConnection; `nodes` is its attribute (no
-    resolver), which spares strawberry a resolver call for it."""
+    """Read from a resolvers.training_runs.RunConnection. Each field's resolver says the
+    type it really returns (records, edges) and `graphql_type` what the schema shows."""
 
-    edges: list[TrainingRunEdge] = strawberry.field(resolver=_edges)
-    nodes: list[TrainingRun] = strawberry.field(
-        description="The runs of this page, when cursors are not needed."
+    @strawberry.field(graphql_type=list[TrainingRunEdge])
+    def edges(self, root: strawberry.Parent[RunConnection]) -> list[RunEdge]:
+        return root.edges()
+
+    @strawberry.field(
+        description="The runs of this page, when cursors are not needed.",
+        graphql_type=list[TrainingRun],
     )
-    page_info: relay.PageInfo = strawberry.field(resolver=_page_info)
+    def nodes(self, root: strawberry.Parent[RunConnection]) -> list[RunRecord]:
+        return root.page.rows
+
+    @strawberry.field
+    def page_info(self, root: strawberry.Parent[RunConnection]) -> relay.PageInfo:
+        return relay.PageInfo(
+            has_next_page=root.page.has_next_page,
+            has_previous_page=root.page.has_previous_page,
+            start_cursor=root.start_cursor,
+            end_cursor=root.end_cursor,
+        )
 
     @strawberry.field(description="Runs matching the filter; counted only when selected.")
     async def total_count(self, root: strawberry.Parent[RunConnection]) -> int:

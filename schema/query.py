@@ -5,9 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from models.run_records import get_run_record
+from models.credentials import Identity
+from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
 from resolvers import accounts, compare_runs, metrics_history, training_runs
+from resolvers.training_runs import RunConnection
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection, selected_run_columns
 from schema.context import Info
@@ -49,27 +51,30 @@ class Query:
             "to HR staff only: null for anyone else, as for an id that does not exist."
         ),
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=relay.Node | None,
     )
-    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
+    async def node(self, info: Info, id: relay.GlobalID) -> RunRecord | Identity | None:
         key = training_runs.parse_database_id(id.node_id)
         if key is None:
             return None
         if id.type_name == "TrainingRun":
-            return await get_run_record(key)  # type: ignore[return-value]  # read by TrainingRun
+            return await get_run_record(key)
         if id.type_name == "User":
-            return await accounts.visible_user(info.context, key)  # type: ignore[return-value]
+            return await accounts.visible_user(info.context, key)
         return None
 
     @strawberry.field(
         description="A training run by global id or numeric database id; null if absent.",
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingRun | None,
     )
-    async def training_run(self, id: strawberry.ID) -> TrainingRun | None:
-        return await training_runs.get_training_run(str(id))  # type: ignore[return-value]
+    async def training_run(self, id: strawberry.ID) -> RunRecord | None:
+        return await training_runs.get_training_run(str(id))
 
     @strawberry.field(
         description="Training runs, newest first unless ordered otherwise; keyset-paginated.",
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingRunConnection,
     )
     async def training_runs(
         self,
@@ -80,8 +85,8 @@ class Query:
         before: str | None = None,
         filter: TrainingRunFilter | None = None,
         order_by: TrainingRunOrder | None = None,
-    ) -> TrainingRunConnection:
-        return await training_runs.list_training_runs(  # type: ignore[return-value]
+    ) -> RunConnection:
+        return await training_runs.list_training_runs(
             info.context,
             order=_order(order_by),
             first=first,
@@ -98,9 +103,10 @@ class Query:
             "first is the baseline the deltas are measured from."
         ),
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingRunComparison,
     )
-    async def compare_training_runs(self, ids: list[strawberry.ID]) -> TrainingRunComparison:
-        return await compare_runs.compare_training_runs([str(i) for i in ids])  # type: ignore[return-value]
+    async def compare_training_runs(self, ids: list[strawberry.ID]) -> compare_runs.Comparison:
+        return await compare_runs.compare_training_runs([str(i) for i in ids])
 
     @strawberry.field(
         description=(

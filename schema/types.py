@@ -22,10 +22,12 @@ from strawberry.utils.str_converters import to_camel_case
 
 from models.credentials import Identity
 from models.run_records import RunRecord, all_columns
+from models.training_runs import RunStatus
 from resolvers import accounts
 from schema.context import Info
 from schema.downloads import model_download_url
-from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
+from schema.enums import ClassWeight
+from trainer.stages import Stage
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
@@ -96,7 +98,7 @@ class TrainingRun(relay.Node):
     model_sha256: str | None
     dataset_path: str = strawberry.field(description="Dataset, relative to the datasets folder.")
     dataset_sha256: str | None
-    status: TrainingRunStatus
+    status: RunStatus  # exposed as TrainingRunStatus (schema/enums.py)
     progress: float = strawberry.field(description="0 to 1, from work actually done.")
     error_message: str | None
     cancel_requested: bool = strawberry.field(
@@ -126,8 +128,8 @@ class TrainingRun(relay.Node):
     )
 
     @strawberry.field(description="What the worker is doing now (null while queued).")
-    def stage(self, root: strawberry.Parent[RunRecord]) -> TrainingStage | None:
-        return TrainingStage(root.stage) if root.stage else None
+    def stage(self, root: strawberry.Parent[RunRecord]) -> Stage | None:  # as TrainingStage
+        return Stage(root.stage) if root.stage else None
 
     @strawberry.field(
         metadata=_reads(
