@@ -204,9 +204,14 @@ async def get_run_records(run_ids: Sequence[int]) -> dict[int, RunRecord]:
     return {run.id: run for run in await query.fetch(inline=len(run_ids) <= INLINE_MAX_IDS)}
 
 
-@cache
 def all_columns() -> tuple[str, ...]:
-    """Every column of the run table (read once Tortoise has set the model up)."""
+    """Every column of the run table (the foreign key's once Tortoise has set up the
+    model: cached by count so an early call does not keep the list without it)."""
+    return _columns(len(TrainingRun._meta.db_fields))
+
+
+@cache
+def _columns(count: int) -> tuple[str, ...]:
     return tuple(sorted(TrainingRun._meta.db_fields))
 
 
