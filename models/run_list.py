@@ -105,9 +105,6 @@ class MatchingRuns:
     been looked up once). `query` is None when nothing can match."""
 
     query: RunQuery | None
-    # The order columns in which a page is read straight off one index, so few rows are
-    # looked at: such pages are read inline (see run_records.read).
-    inline_orders: frozenset[str] = frozenset(ORDER_COLUMNS)
 
     async def page(
         self,
@@ -131,7 +128,6 @@ class MatchingRuns:
         if columns is not None:
             columns = columns | {"id", order.column}
         rows: list[RunRecord] = []
-        inline = order.column in self.inline_orders
         for segment in _segments(order, backwards):
             if len(rows) > limit:
                 break
@@ -148,7 +144,6 @@ class MatchingRuns:
                 columns,
                 order_by=_ordering(order.column, segment, descending),
                 limit=limit + 1 - len(rows),
-                inline=inline,
             )
         more = len(rows) > limit
         rows = rows[:limit]
@@ -181,20 +176,7 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("run_date >= ?", run_filter.run_date_from)
     if run_filter.run_date_to is not None:
         query = query.where("run_date <= ?", run_filter.run_date_to)
-    return MatchingRuns(query, _inline_orders(run_filter))
-
-
-def _inline_orders(run_filter: RunFilter) -> frozenset[str]:
-    """The orders whose pages read off one index: one (status, col, id) or (user, col, id)
-    index per equality, and a date range only bounds the run_date index."""
-    if run_filter.model_version is not None:  # unique: at most one run
-        return frozenset(ORDER_COLUMNS)
-    statuses = len(run_filter.status or ())
-    if statuses > 1 or (statuses == 1 and run_filter.trained_by is not None):
-        return frozenset()
-    if run_filter.run_date_from is not None or run_filter.run_date_to is not None:
-        return frozenset({"run_date"})
-    return frozenset(ORDER_COLUMNS)
+    return MatchingRuns(query)
 
 
 def _segments(order: RunOrder, backwards: bool) -> list[Segment]:

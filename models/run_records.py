@@ -32,8 +32,6 @@ from models.training_runs import RunStatus, TrainingRun
 Converter = Callable[[Any], Any]
 # The statements are logged where Tortoise logs its own (tests count them there).
 sql_log = logging.getLogger("tortoise.db_client")
-# Primary-key look-ups of at most this many runs are read inline (see `read`).
-INLINE_MAX_IDS = 10
 
 
 class RunRecord:
@@ -134,11 +132,8 @@ class RunQuery:
         *,
         order_by: Sequence[tuple[str, bool]] = (),
         limit: int | None = None,
-        inline: bool = False,
     ) -> list[RunRecord]:
-        """Rows with `columns` (all when None), ordered by (column, descending) pairs.
-
-        `inline`: the statement reads at most `limit` rows off an index (see `read`)."""
+        """Rows with `columns` (all when None), ordered by (column, descending) pairs."""
         names = all_columns() if columns is None else tuple(checked(c) for c in columns)
         sql = f"SELECT {', '.join(names)} FROM {TrainingRun._meta.db_table}{self.where_sql()}"
         if order_by:
@@ -148,7 +143,7 @@ class RunQuery:
             # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
             # were a tenth of the table.
             sql += f" LIMIT {int(limit)}"
-        rows, dialect = await read(sql, self.params, inline=inline)
+        rows, dialect = await read(sql, self.params)
         converters = _converters(dialect, names)
         return [
             RunRecord(
@@ -167,23 +162,21 @@ class RunQuery:
         return int(rows[0][0])
 
 
-async def read(
-    sql: str, params: Sequence[Any] = (), *, inline: bool = False
-) -> tuple[Sequence[Sequence[Any]], str]:
+async def read(sql: str, params: Sequence[Any] = ()) -> tuple[Sequence[Sequence[Any]], str]:
     """The rows of a read-only statement, and the dialect they came in.
 
     Inside a transaction it runs on the transaction's connection (so it sees its writes);
-    otherwise, on SQLite, on a reader connection beside Tortoise's writer. `inline`: the
-    caller knows the statement is an index look-up of a few rows; on SQLite it then runs
-    on the event loop's thread, sparing the hop to a thread and back.
+    otherwise, on SQLite, on a reader thread's connection beside Tortoise's writer.
+    (Running short index reads on the event loop's thread instead was measured: more
+    throughput, but the loop then holds the GIL so steadily that work waiting on other
+    threads starves: p99 rose from ~0.5 s to ~3.5 s under load; see
+    bench/results/read-path-experiments.md.)
     """
     db = TrainingRun._meta.db
     dialect: str = db.capabilities.dialect
     readers = readers_for(db) if dialect == "sqlite" else None
     if readers is not None:
         sql_log.debug("%s: %s", sql, params)
-        if inline:
-            return readers.fetch_inline(sql, params), dialect
         return await readers.fetch(sql, params), dialect
     _, rows = await db.execute_query(numbered(sql, dialect), list(params))
     # Tortoise types them as dicts; they are asyncpg Records / sqlite3 Rows, by position.
@@ -192,7 +185,7 @@ async def read(
 
 async def get_run_record(run_id: int, columns: Iterable[str] | None = None) -> RunRecord | None:
     """The run with this id (`columns` only, or all of them), or None."""
-    records = await RunQuery().where("id = ?", run_id).fetch(columns, limit=1, inline=True)
+    records = await RunQuery().where("id = ?", run_id).fetch(columns, limit=1)
     return records[0] if records else None
 
 
@@ -200,8 +193,7 @@ async def get_run_records(run_ids: Sequence[int]) -> dict[int, RunRecord]:
     """The runs among `run_ids` that exist, every column, by id (one query)."""
     if not run_ids:
         return {}
-    query = RunQuery().where_in("id", run_ids)
-    return {run.id: run for run in await query.fetch(inline=len(run_ids) <= INLINE_MAX_IDS)}
+    return {run.id: run for run in await RunQuery().where_in("id", run_ids).fetch()}
 
 
 def all_columns() -> tuple[str, ...]:

@@ -51,11 +51,6 @@ class SqliteReaders:
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._connection().execute(sql, params).fetchall()
 
-    def fetch_inline(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """Run on the event loop's own thread: for statements that read a handful of rows
-        straight off an index, which cost less than a hop to a thread and back."""
-        return self._fetch(sql, tuple(params))
-
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._fetch, sql, tuple(params))
