@@ -16,11 +16,11 @@ from models.run_list import MatchingRuns, Page, RunFilter, RunOrder, as_utc, mat
 from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
-from resolvers.context import RequestContext
 from resolvers.errors import ApiError
 from resolvers.pagination import decode_cursor, encode_cursor
 
 __all__ = [
+    "PageSizes",
     "RunConnection",
     "RunEdge",
     "RunFilter",
@@ -100,13 +100,21 @@ def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else as_utc(moment)
 
 
-def _page_size(context: RequestContext, first: int | None, last: int | None) -> int:
+@dataclass(frozen=True)
+class PageSizes:
+    """How many runs a page holds when not told (`default`), and at most (`maximum`)."""
+
+    default: int
+    maximum: int
+
+
+def _page_size(sizes: PageSizes, first: int | None, last: int | None) -> int:
     if first is not None and last is not None:
         raise ApiError("pass either `first` or `last`, not both", argument="first")
     size = first if first is not None else last
     if size is None:
-        return context.services.default_page_size
-    maximum = context.services.max_page_size
+        return sizes.default
+    maximum = sizes.maximum
     if size < 0 or size > maximum:
         name = "first" if first is not None else "last"
         raise ApiError(f"`{name}` must be between 0 and {maximum}, got {size}", argument=name)
@@ -114,7 +122,7 @@ def _page_size(context: RequestContext, first: int | None, last: int | None) -> 
 
 
 async def list_training_runs(
-    context: RequestContext,
+    sizes: PageSizes,
     *,
     order: RunOrder,
     first: int | None = None,
@@ -125,7 +133,7 @@ async def list_training_runs(
     columns: set[str] | None = None,
 ) -> RunConnection:
     """One page of runs. `columns`: load only these (plus what cursors need); None: all."""
-    size = _page_size(context, first, last)
+    size = _page_size(sizes, first, last)
     backwards = last is not None or (before is not None and first is None)
     if backwards and after is not None:
         raise ApiError("`after` goes with `first`; use `before` with `last`", argument="after")

@@ -1,28 +1,36 @@
-"""Mutation root: train a model, log in."""
+"""Mutation root: train a model, cancel a run, log in.
+
+Each field unpacks the request context and calls its resolver with typed values; the
+resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
 
 from __future__ import annotations
 
 import strawberry
+from strawberry.file_uploads import Upload
 
-from resolvers import accounts, train_model
+from models.run_records import RunRecord
+from resolvers import accounts, datasets, train_model
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.training_runs import parse_run_id
+from schema.auth.login_limiter import limited_login
+from schema.auth.permissions import IsHRStaff
 from schema.context import Info
-from schema.errors import UserError
+from schema.datasets import UploadDatasetPayload
+from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
-from schema.permissions import IsHRStaff
 from schema.types import TrainingRun, User
+from schema.uploads import spooled_path
 
 
 @strawberry.type
 class TrainModelPayload:
-    training_run: TrainingRun | None
+    training_run: RunRecord | None = strawberry.field(graphql_type=TrainingRun | None)
     errors: list[UserError]
 
 
 @strawberry.type
 class CancelTrainingRunPayload:
-    training_run: TrainingRun | None
+    training_run: RunRecord | None = strawberry.field(graphql_type=TrainingRun | None)
     errors: list[UserError]
 
 
@@ -41,7 +49,16 @@ class Mutation:
         permission_classes=[IsHRStaff],
     )
     async def train_model(self, info: Info, input: TrainModelInput) -> TrainModelPayload:
-        return await train_model.train_model(info.context, input)  # type: ignore[return-value]
+        services = info.context.services
+        outcome = await train_model.train_model(
+            input.to_request(),
+            viewer=await info.context.viewer(),
+            artifacts=services.artifacts,
+            jobs=services.jobs,
+        )
+        return TrainModelPayload(
+            training_run=outcome.training_run, errors=user_errors(outcome.errors)
+        )
 
     @strawberry.mutation(
         description=(
@@ -51,8 +68,39 @@ class Mutation:
         permission_classes=[IsHRStaff],
     )
     async def cancel_training_run(self, info: Info, id: strawberry.ID) -> CancelTrainingRunPayload:
-        return await cancel_training_run(info.context, parse_run_id(str(id)))  # type: ignore[return-value]
+        outcome = await cancel_training_run(parse_run_id(str(id)), await info.context.viewer())
+        return CancelTrainingRunPayload(
+            training_run=outcome.training_run, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Add a CSV file to the datasets folder at `path` (GraphQL multipart request). It "
+            "is checked as training checks it, and refused with the reason unless usable; "
+            "an existing path is refused unless `replace` is true."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def upload_dataset(
+        self, info: Info, file: Upload, path: str, replace: bool | None = False
+    ) -> UploadDatasetPayload:
+        context = info.context
+        viewer = await context.viewer()
+        return await datasets.upload_dataset(  # type: ignore[return-value]
+            context.services.artifacts,
+            spooled_path(file, getattr(context.request.state, "upload_spool", None)),
+            path,
+            bool(replace),
+            uploaded_by=viewer.username if viewer else "-",
+        )
 
     @strawberry.mutation(description="Exchange a username and password for a new API token.")
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
-        return await accounts.login(info.context, username, password)  # type: ignore[return-value]
+        context = info.context
+        result = await limited_login(
+            context.services.login_limiter,
+            context.client_address,
+            username,
+            lambda: accounts.login(username, password),
+        )
+        return LoginPayload(token=result.token, user=result.user)  # type: ignore[arg-type]

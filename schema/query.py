@@ -8,15 +8,16 @@ from strawberry import relay
 from models.credentials import Identity
 from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
-from resolvers import accounts, compare_runs, metrics_history, training_runs
+from resolvers import accounts, compare_runs, datasets, metrics_history, training_runs
 from resolvers.training_runs import RunConnection
+from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection, selected_run_columns
 from schema.context import Info
+from schema.datasets import Dataset
 from schema.enums import HistoryBucket, OrderDirection
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
-from schema.permissions import IsAuthenticated, IsHRStaffOrManager
 from schema.types import TrainingRun, User
 
 
@@ -60,7 +61,8 @@ class Query:
         if id.type_name == "TrainingRun":
             return await get_run_record(key)
         if id.type_name == "User":
-            return await accounts.visible_user(info.context, key)
+            viewer = await info.context.viewer()
+            return await accounts.visible_identity(viewer, key, info.context.users)
         return None
 
     @strawberry.field(
@@ -86,8 +88,9 @@ class Query:
         filter: TrainingRunFilter | None = None,
         order_by: TrainingRunOrder | None = None,
     ) -> RunConnection:
+        services = info.context.services
         return await training_runs.list_training_runs(
-            info.context,
+            training_runs.PageSizes(services.default_page_size, services.max_page_size),
             order=_order(order_by),
             first=first,
             last=last,
@@ -124,3 +127,13 @@ class Query:
         return await metrics_history.metrics_history(  # type: ignore[return-value]
             bucket, _filter(filter), time_zone
         )
+
+    @strawberry.field(
+        description=(
+            "Every CSV file of the datasets folder (HR staff), by path. Rows and hash are "
+            "read once per file version (size and modification time), then remembered."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def datasets(self, info: Info) -> list[Dataset]:
+        return await datasets.list_datasets(info.context.services.artifacts)  # type: ignore[return-value]

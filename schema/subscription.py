@@ -8,14 +8,10 @@ import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 
 from resolvers import training_runs
-from resolvers.errors import ApiError
+from resolvers.errors import NotFound
+from schema.auth.permissions import IsHRStaffOrManager, unauthenticated
 from schema.context import Info
-from schema.permissions import IsHRStaffOrManager, unauthenticated
 from schema.types import TrainingRun
-
-
-class RunNotFound(ApiError):
-    code = "NOT_FOUND"
 
 
 async def _still_allowed(info: Info) -> None:
@@ -49,7 +45,7 @@ class Subscription:
     ) -> AsyncGenerator[TrainingRun, None]:
         run = await training_runs.get_training_run(str(id))
         if run is None:
-            raise RunNotFound(f"no training run with id {id!s}", argument="id")
+            raise NotFound(f"no training run with id {id!s}", argument="id")
         services = info.context.services
         viewer = await info.context.viewer()
         assert viewer is not None  # the permission class let it through

@@ -25,9 +25,9 @@ from models.run_records import RunRecord, all_columns
 from models.training_runs import RunStatus
 from resolvers import accounts
 from schema.context import Info
-from schema.downloads import model_download_url
+from schema.download_urls import model_download_url
 from schema.enums import ClassWeight
-from trainer.stages import Stage
+from trainer.ml.stages import Stage
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
@@ -172,12 +172,13 @@ class TrainingRun(relay.Node):
             "others (managers): trainedByUsername still names them."
         ),
         metadata=_reads("trained_by_id"),
+        graphql_type=User | None,
     )
-    async def trained_by(self, root: strawberry.Parent[RunRecord], info: Info) -> User | None:
+    async def trained_by(self, root: strawberry.Parent[RunRecord], info: Info) -> Identity | None:
         if root.trained_by_id is None:
             return None
-        identity = await accounts.visible_user(info.context, root.trained_by_id)
-        return identity  # type: ignore[return-value]  # an Identity, read by User
+        viewer = await info.context.viewer()
+        return await accounts.visible_identity(viewer, root.trained_by_id, info.context.users)
 
     @strawberry.field(
         description=(

@@ -38,7 +38,7 @@ from tests.jobs.runs import (
     wait_for_state,
 )
 from tests.jobs.test_subscription import follow
-from trainer.jobs import worker_is_dead
+from trainer.jobs.job import worker_is_dead
 
 # Reporting and staleness of the server processes started here (see DESIGN, Running training).
 FAST_REAPING = {"PROGRESS_INTERVAL": "0.2", "STALE_RUN_AFTER": "3"}

@@ -1,0 +1,98 @@
+"""What every resolver can reach: the process-wide services and the per-request caller."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from models.credentials import Identity
+from resolvers.loaders import UserLoader
+from schema.auth.identity_cache import IdentityCache
+from schema.auth.login_limiter import LoginLimiter
+from schema.auth.subscription_slots import SubscriptionSlots
+from trainer.logs import update_log_context
+
+if TYPE_CHECKING:
+    from trainer.artifacts import ArtifactPaths
+    from trainer.jobs.run_watcher import RunWatcher
+    from trainer.jobs.runners import JobRunner
+
+
+@dataclass(frozen=True)
+class Services:
+    """Built once by the app factory (schema/http/app.py) from the settings, and shared
+    by every request; no defaults here: main.Settings is the one list of knobs."""
+
+    artifacts: ArtifactPaths
+    jobs: JobRunner
+    watcher: RunWatcher
+    login_limiter: LoginLimiter
+    identities: IdentityCache
+    # How long an open WebSocket may rely on an identity before looking it up again.
+    websocket_recheck_seconds: float
+    subscriptions: SubscriptionSlots
+    max_page_size: int
+    default_page_size: int
+
+
+def token_from_authorization(header: str | None) -> str | None:
+    """Accept `Token <key>` (as the REST original) and `Bearer <key>`."""
+    if not header:
+        return None
+    scheme, _, key = header.strip().partition(" ")
+    if scheme.lower() not in {"token", "bearer"} or not key.strip():
+        return None
+    return key.strip()
+
+
+@dataclass
+class RequestContext:
+    """One per HTTP request or WebSocket connection.
+
+    The caller is resolved lazily and once: queries that need no identity (login) cost no
+    token lookup, and a page of runs costs one lookup however many fields check it. A
+    WebSocket lives for hours, so there the identity is looked up again once it is
+    `recheck_after` seconds old: a revoked token or a deactivated user stops working on
+    open connections too.
+    """
+
+    services: Services
+    request: Any = None
+    response: Any = None
+    token: str | None = None
+    client_address: str | None = None
+    # Set by strawberry from a WebSocket's connection_init payload.
+    connection_params: Any = None
+    users: UserLoader = field(default_factory=UserLoader)
+    recheck_after: float | None = None
+    _identity: Identity | None = None
+    _resolved_at: float | None = None
+
+    async def viewer(self) -> Identity | None:
+        now = time.monotonic()
+        stale = self._resolved_at is None or (
+            self.recheck_after is not None and now - self._resolved_at >= self.recheck_after
+        )
+        if stale:
+            # A WebSocket's re-check bypasses the identity cache: the cache's own delay
+            # would otherwise add to the connection's.
+            fresh = self.recheck_after is not None
+            identities = self.services.identities
+            self._identity = (
+                await identities.authenticate(self.token, fresh=fresh) if self.token else None
+            )
+            self._resolved_at = now
+            update_log_context(user=self._identity.username if self._identity else None)
+        return self._identity
+
+    @property
+    def is_anonymous(self) -> bool:
+        """No credentials presented (a WebSocket that sent none in connection_init)."""
+        return self.token is None
+
+    def authenticate_as(self, token: str | None, *, recheck_after: float) -> None:
+        """Replace the credentials, as a WebSocket connection_init payload does."""
+        self.token = token
+        self.recheck_after = recheck_after
+        self._resolved_at = None

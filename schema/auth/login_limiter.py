@@ -1,0 +1,157 @@
+"""A sliding-window limiter for failed login attempts, per username and per client address.
+
+Only attempts whose password was actually checked count, and only when they failed: a
+refused attempt (over either limit) is not counted at all, so nobody can keep an account
+locked by sending its username from an address that is already over its own limit, and
+people behind one NAT who log in successfully do not use up each other's budget.
+
+Memory is bounded twice: each key keeps at most `limit` timestamps, and the table keeps at
+most `max_keys` keys, the least recently touched going first (O(1) per eviction). Keys are
+usernames no longer than the username column (longer ones are refused before they get
+here) and addresses, so the table's size is bounded in bytes too.
+
+It lives in the server process: with several processes each counts its own share, so
+the effective limit is (limit times processes). That bounds password guessing to a few per
+second at most, which argon2's cost makes hopeless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from models.users import USERNAME_MAX_LENGTH
+from resolvers.errors import InvalidCredentials, RateLimited
+from schema.telemetry import LOGIN_REFUSALS
+
+logger = logging.getLogger("resolvers.accounts")  # the name these lines always had
+T = TypeVar("T")
+
+
+class SlidingWindow:
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        *,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.max_keys = max_keys
+        self._clock = clock
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until `key` may try again; 0 when it may now. Records nothing."""
+        hits = self._hits.get(key)
+        if hits is None:
+            return 0.0
+        now = self._clock()
+        while hits and hits[0] <= now - self.window_seconds:
+            hits.popleft()
+        if not hits:
+            del self._hits[key]
+            return 0.0
+        if len(hits) >= self.limit:
+            return hits[0] + self.window_seconds - now
+        return 0.0
+
+    def record(self, key: str) -> float:
+        """Count one failure for `key` now; returns its timestamp (see `forget`)."""
+        now = self._clock()
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque(maxlen=self.limit)
+        else:
+            self._hits.move_to_end(key)
+        hits.append(now)
+        while len(self._hits) > self.max_keys:
+            self._hits.popitem(last=False)
+        return now
+
+    def forget(self, key: str, stamp: float) -> None:
+        """Take back one recorded failure (the attempt turned out to succeed)."""
+        hits = self._hits.get(key)
+        if hits is not None and stamp in hits:
+            hits.remove(stamp)
+
+    def __len__(self) -> int:
+        return len(self._hits)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt counted as a failure until it is known to have succeeded.
+
+    Counted up front, so that concurrent attempts (password checks run in threads) cannot
+    all pass the limit check before any of them is counted.
+    """
+
+    limiter: LoginLimiter
+    username: str
+    address: str
+    stamps: tuple[float, float]
+
+    def succeeded(self) -> None:
+        self.limiter.per_username.forget(self.username, self.stamps[0])
+        self.limiter.per_address.forget(self.address, self.stamps[1])
+
+
+@dataclass
+class LoginLimiter:
+    per_username: SlidingWindow
+    per_address: SlidingWindow
+
+    def address_retry_after(self, address: str | None) -> float:
+        return self.per_address.retry_after(address or "-")
+
+    def username_retry_after(self, username: str) -> float:
+        return self.per_username.retry_after(username.lower())
+
+    def record_address_failure(self, address: str | None) -> None:
+        self.per_address.record(address or "-")
+
+    def begin(self, username: str, address: str | None) -> Attempt:
+        """Count an attempt about to be checked; call `succeeded()` if it was right."""
+        user_key, address_key = username.lower(), address or "-"
+        stamps = (self.per_username.record(user_key), self.per_address.record(address_key))
+        return Attempt(self, user_key, address_key, stamps)
+
+
+async def limited_login(
+    limiter: LoginLimiter,
+    address: str | None,
+    username: str,
+    check: Callable[[], Awaitable[T]],
+) -> T:
+    """Run `check` (the login resolver) under the limits.
+
+    Refused attempts (over a limit, or a username no account can have) check no
+    password; only checked attempts that failed (InvalidCredentials) count.
+    """
+    wait = limiter.address_retry_after(address)
+    if wait <= 0 and len(username) > USERNAME_MAX_LENGTH:
+        limiter.record_address_failure(address)
+        logger.info("login refused for an over-long username from %s", address)
+        raise InvalidCredentials("invalid username or password")
+    wait = wait or limiter.username_retry_after(username)
+    if wait > 0:
+        LOGIN_REFUSALS.labels("rate_limited").inc()
+        logger.warning("login rate-limited for %r from %s", username[:150], address)
+        raise RateLimited(
+            f"too many login attempts; retry in {wait:.0f} s", retryAfter=round(wait, 1)
+        )
+    attempt = limiter.begin(username, address)
+    try:
+        result = await check()
+    except InvalidCredentials:
+        LOGIN_REFUSALS.labels("invalid_credentials").inc()
+        raise
+    attempt.succeeded()
+    return result

@@ -1,0 +1,181 @@
+"""GET /runs/{databaseId}/model: a trained model file, for HR staff.
+
+The REST original's `runs/<id>/download`, done as a download should be: Starlette's
+FileResponse streams the file in chunks (never whole in memory) and answers HEAD and
+Range / If-Range (206, resumable downloads); the ETag is the sha256 recorded when the run
+was trained, so `If-None-Match` answers 304 and a client can check what it received. A
+file whose bytes no longer match that sha256 is never served (409 MODEL_FILE_CHANGED);
+trainer/model_files.py remembers what it verified so a download reads the file once.
+
+Refusals are JSON in the API's error shape, `{"errors": [{"message", "extensions":
+{"code"}}]}`, with the codes GraphQL uses (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from models.credentials import Identity
+from models.run_records import RunRecord, get_run_record
+from models.training_runs import RunStatus
+from resolvers.errors import ErrorCode
+from schema.auth.context import Services, token_from_authorization
+from schema.auth.permissions import UNAUTHENTICATED_MESSAGE
+from schema.errors import error_body
+from trainer.artifacts import UnsafePath
+from trainer.logs import update_log_context
+from trainer.model_files import (
+    ModelFileChanged,
+    ModelFileMissing,
+    VerifiedModelFiles,
+    model_file_path,
+)
+
+logger = logging.getLogger("schema.http.downloads")
+
+_INT4_MAX = 2**31 - 1
+_COLUMNS = ("id", "status", "model_version", "model_path", "model_sha256")
+_METHODS = ("GET", "HEAD")
+
+
+def _error(
+    status: int, message: str, code: ErrorCode, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        error_body(message, code, with_data=False),
+        status_code=status,
+        media_type="application/json",
+        headers={"cache-control": "no-store", **(headers or {})},
+    )
+
+
+def _run_id(text: str) -> int | None:
+    """The path's run id when it can name a row (a positive int4), else None (404)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value <= _INT4_MAX else None
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match uses: `*` or any listed tag."""
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def _not_found(run_id: int | None, reason: str = "") -> Response:
+    what = f"training run {run_id}" if run_id is not None else "this training run"
+    return _error(404, f"{what} has no model to download{reason}", ErrorCode.NOT_FOUND)
+
+
+class ModelDownloads:
+    """An ASGI app rather than a plain endpoint, so that the route passes every method to
+    it and an unsupported one is answered in JSON like the other refusals."""
+
+    def __init__(
+        self, services: Services, files: VerifiedModelFiles, cors_origins: Sequence[str] = ()
+    ) -> None:
+        self.services = services
+        self.files = files
+        # Exposed here rather than through CORSMiddleware's expose_headers, which would
+        # send Access-Control-Expose-Headers to every origin, refused ones included.
+        self.cors_origins = frozenset(cors_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def _caller(self, request: Request) -> Identity | None:
+        token = token_from_authorization(request.headers.get("authorization"))
+        identity = await self.services.identities.authenticate(token) if token else None
+        update_log_context(user=identity.username if identity else None)
+        return identity
+
+    async def respond(self, request: Request) -> Response:
+        if request.method not in _METHODS:
+            return _error(
+                405,
+                "the model download answers GET and HEAD only",
+                ErrorCode.METHOD_NOT_ALLOWED,
+                {"allow": ", ".join(_METHODS)},
+            )
+        # Who asks comes first: an unknown id and a refused caller must look alike.
+        identity = await self._caller(request)
+        if identity is None:
+            return _error(
+                401,
+                UNAUTHENTICATED_MESSAGE,
+                ErrorCode.UNAUTHENTICATED,
+                {"www-authenticate": 'Token realm="model download", Bearer realm="model download"'},
+            )
+        # Those who may train (HR staff, superusers): a model file is the organisation's
+        # asset; managers read metrics only.
+        if not identity.can_train:
+            return _error(
+                403,
+                "Downloading model files is reserved to HR staff (DRH, RESPONSABLE_RH).",
+                ErrorCode.FORBIDDEN,
+            )
+        run_id = _run_id(request.path_params["run_id"])
+        if run_id is None:
+            return _not_found(None)
+        run = await get_run_record(run_id, _COLUMNS)
+        if run is None:
+            return _error(404, f"training run {run_id} does not exist", ErrorCode.NOT_FOUND)
+        return await self._serve(request, run)
+
+    async def _serve(self, request: Request, run: RunRecord) -> Response:
+        run_id: int = run.id
+        status: str = run.status
+        model_path: str | None = run.model_path
+        sha256: str | None = run.model_sha256
+        if status != RunStatus.COMPLETED:
+            return _not_found(run_id, f" (its status is {status})")
+        if not model_path or not sha256:
+            return _not_found(run_id)
+        try:
+            path = model_file_path(self.services.artifacts, model_path)
+            stat_result = await self.files.verify(path, sha256)
+        except UnsafePath:
+            logger.error("model download: run %d's model path is outside the models folder", run_id)
+            return _not_found(run_id, " (its model file is missing)")
+        except ModelFileMissing:
+            logger.warning("model download: run %d's model file is missing", run_id)
+            return _not_found(run_id, " (its model file is missing)")
+        except ModelFileChanged as exc:
+            logger.error(
+                "model download: run %d's model file (%d bytes) no longer matches the sha256 "
+                "recorded when it was trained; not served",
+                run_id,
+                exc.size,
+            )
+            return _error(
+                409,
+                f"the model file of training run {run_id} no longer matches the checksum "
+                "recorded when it was trained; it was not served",
+                ErrorCode.MODEL_FILE_CHANGED,
+            )
+        etag = f'"{sha256}"'
+        # Authenticated content: no shared cache keeps it; clients revalidate (304).
+        headers = {"etag": etag, "cache-control": "private, no-cache"}
+        if request.headers.get("origin") in self.cors_origins:
+            # A page on an allowed origin reads the file name and the checksum.
+            headers["access-control-expose-headers"] = "Content-Disposition, ETag"
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match is not None and _etag_matches(if_none_match, etag):
+            return Response(status_code=304, headers=headers)
+        return FileResponse(
+            path,
+            media_type="application/octet-stream",
+            filename=f"{run.model_version}.joblib",
+            stat_result=stat_result,
+            headers=headers,
+        )

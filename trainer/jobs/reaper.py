@@ -1,0 +1,61 @@
+"""Nothing stays QUEUED or RUNNING forever: runs whose worker died are declared FAILED.
+
+Every worker writes a heartbeat while it runs (PROGRESS_INTERVAL); a RUNNING run whose
+heartbeat is older than STALE_RUN_AFTER seconds lost its worker (killed, machine gone,
+server restarted). A worker on this very machine whose process is gone is known dead at
+once, without waiting for its heartbeat to age. The update is conditional, so any
+number of servers may reap at once. Such runs are not re-run automatically: their model
+file was never published (it is written to a temporary name first), and a person decides
+whether to train again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from models.training_runs import RunStatus, TrainingRun
+from trainer.jobs.job import worker_is_dead
+
+logger = logging.getLogger("trainer.jobs.reaper")
+
+
+async def fail_stale_runs(stale_after: float) -> list[int]:
+    now = datetime.now(UTC)
+    threshold = now - timedelta(seconds=stale_after)
+    running = await TrainingRun.filter(status=RunStatus.RUNNING).values_list(
+        "id", "worker", "heartbeat_at"
+    )
+    failed = []
+    for run_id, worker, heartbeat in running:
+        if worker_is_dead(worker):
+            reason = f"worker lost: process {worker} died (killed or crashed) while training"
+        elif heartbeat is not None and heartbeat < threshold:
+            reason = (
+                f"worker lost: {worker or 'its worker'} sent no heartbeat for "
+                f"{stale_after:g} s (killed, crashed or restarted)"
+            )
+        else:
+            continue
+        # Conditional on the heartbeat read above: a worker that reported meanwhile
+        # is alive after all and keeps its run.
+        updated = await TrainingRun.filter(
+            id=run_id, status=RunStatus.RUNNING, heartbeat_at=heartbeat
+        ).update(status=RunStatus.FAILED, finished_at=now, error_message=reason)
+        if updated:
+            failed.append(run_id)
+            logger.warning("run %s failed: %s", run_id, reason)
+    return failed
+
+
+async def reap_forever(stale_after: float) -> None:
+    """Background task of every server process."""
+    while True:
+        try:
+            await fail_stale_runs(stale_after)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("reaper: check failed, retrying", exc_info=True)
+        await asyncio.sleep(max(stale_after / 3, 0.5))

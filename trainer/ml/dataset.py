@@ -1,0 +1,229 @@
+"""Reading a future-skills CSV into a clean, checked table the trainer can rely on.
+
+HR exports are messy: stray spaces, lower-case levels, blank cells, columns missing. What
+can be repaired is repaired here (and counted); what cannot becomes a DataLoadError whose
+message tells the user what is wrong with their file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from trainer.ml.errors import DataLoadError, os_error_reason
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "CATEGORICAL_COLUMNS",
+    "FEATURE_COLUMNS",
+    "NUMERIC_COLUMNS",
+    "TARGET_CLASSES",
+    "TARGET_COLUMN",
+    "Dataset",
+    "load_dataset",
+]
+
+CATEGORICAL_COLUMNS: tuple[str, ...] = (
+    "job_role_name",
+    "skill_name",
+    "skill_category",
+    "job_department",
+)
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "trend_score",
+    "internal_usage",
+    "training_requests",
+    "scarcity_index",
+    "hiring_difficulty",
+    "avg_salary_k",
+    "economic_indicator",
+)
+FEATURE_COLUMNS: tuple[str, ...] = CATEGORICAL_COLUMNS + NUMERIC_COLUMNS
+TARGET_COLUMN = "future_need_level"
+TARGET_CLASSES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
+
+_READ_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded dataset: only usable rows, only the known columns that hold data.
+
+    features lists the feature columns actually present, categorical first then numeric,
+    in FEATURE_COLUMNS order; the model is built from exactly these.
+    """
+
+    frame: pd.DataFrame
+    features: tuple[str, ...]
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    dropped_rows: int
+    sha256: str
+    total_rows_read: int
+
+
+def load_dataset(path: Path, display_name: str | None = None) -> Dataset:
+    """Load and clean the CSV at `path`, naming it `display_name` in any error message.
+
+    The sha256 is of the exact bytes parsed, hashed as pandas reads them, so the recorded
+    fingerprint always matches the data the model learnt from.
+    """
+    name = display_name if display_name is not None else path.name
+    frame, sha256 = _read_csv(path, name)
+    if TARGET_COLUMN not in frame.columns:
+        raise DataLoadError(
+            f"the dataset '{name}' has no '{TARGET_COLUMN}' column, "
+            "which must hold the need level to learn (LOW, MEDIUM or HIGH)"
+        )
+    total_rows_read = len(frame)
+    if total_rows_read == 0:
+        raise DataLoadError(f"the dataset '{name}' has a header but no data rows")
+
+    target = frame[TARGET_COLUMN].str.strip().str.upper()
+    usable = target.isin(TARGET_CLASSES)
+    frame = frame.loc[usable].reset_index(drop=True)
+    frame[TARGET_COLUMN] = target[usable].to_numpy()
+    if frame.empty:
+        raise DataLoadError(
+            f"none of the {total_rows_read} rows of the dataset '{name}' has a "
+            f"'{TARGET_COLUMN}' of LOW, MEDIUM or HIGH"
+        )
+
+    categorical = tuple(c for c in CATEGORICAL_COLUMNS if c in frame.columns)
+    numeric = tuple(c for c in NUMERIC_COLUMNS if c in frame.columns)
+    for column in categorical:
+        frame[column] = frame[column].str.strip().replace("", np.nan)
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
+        frame[column] = values.where(np.isfinite(values))
+    # A column with no value at all teaches nothing and would be dropped silently by the
+    # imputers, shifting the feature importances onto the wrong names.
+    categorical = tuple(c for c in categorical if frame[c].notna().any())
+    numeric = tuple(c for c in numeric if frame[c].notna().any())
+    features = categorical + numeric
+    if not features:
+        raise DataLoadError(
+            f"the dataset '{name}' has no usable feature column: it needs at least one of "
+            f"{', '.join(FEATURE_COLUMNS)} with values in it"
+        )
+    return Dataset(
+        frame=frame[[*features, TARGET_COLUMN]],
+        features=features,
+        categorical=categorical,
+        numeric=numeric,
+        dropped_rows=total_rows_read - len(frame),
+        sha256=sha256,
+        total_rows_read=total_rows_read,
+    )
+
+
+def _open_regular_file(path: Path, name: str) -> io.FileIO:
+    """Open `path` for reading only if it is a regular file.
+
+    A FIFO would block open() (and a device read()) until something else writes, with no way
+    to cancel: it is opened non-blocking, and the type is checked on the opened descriptor
+    itself, so a file swapped in after a check cannot slip through.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise DataLoadError(f"the dataset '{name}' does not exist") from None
+    except IsADirectoryError:
+        raise DataLoadError(f"the dataset '{name}' is a folder, not a CSV file") from None
+    except OSError as exc:
+        raise DataLoadError(
+            f"the dataset '{name}' cannot be read: {os_error_reason(exc)}"
+        ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataLoadError(f"the dataset '{name}' is a folder, not a CSV file")
+        if not stat.S_ISREG(mode):
+            raise DataLoadError(
+                f"the dataset '{name}' is not a regular file (a pipe, socket or device), "
+                "so it was not read"
+            )
+        os.set_blocking(fd, True)
+        return io.FileIO(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
+    raw = _open_regular_file(path, name)
+    with raw:
+        hashing = _HashingReader(raw)
+        try:
+            # Every column is read, known or not: with usecols, pandas silently accepts rows
+            # with too many fields, the sign of an unquoted comma that shifted a row.
+            with warnings.catch_warnings():
+                # With index_col=False pandas only *warns* when the first data row has a
+                # field too many (later rows raise): make it an error there too.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    io.BufferedReader(hashing, _READ_CHUNK_BYTES),
+                    dtype={column: str for column in (*CATEGORICAL_COLUMNS, TARGET_COLUMN)},
+                    encoding="utf-8",
+                    # Never take the first column for an index: a trailing comma on every
+                    # row would otherwise shift all columns left without a word.
+                    index_col=False,
+                )
+            hashing.drain()
+        except pd.errors.ParserWarning:
+            raise DataLoadError(
+                f"the dataset '{name}' is not a valid CSV file: its first data row has more "
+                "fields than the header (an unquoted comma in a value?)"
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise DataLoadError(f"the dataset '{name}' is empty") from None
+        except UnicodeDecodeError:
+            raise DataLoadError(
+                f"the dataset '{name}' is not a text CSV file (it is not UTF-8 encoded)"
+            ) from None
+        except ValueError as exc:  # pandas' ParserError and its kin
+            reason = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+            raise DataLoadError(f"the dataset '{name}' is not a valid CSV file: {reason}") from None
+        except OSError as exc:
+            raise DataLoadError(
+                f"the dataset '{name}' cannot be read: {os_error_reason(exc)}"
+            ) from None
+    return frame, hashing.hexdigest()
+
+
+class _HashingReader(io.RawIOBase):
+    """Hashes bytes as they pass through, so the file is read once for both jobs."""
+
+    def __init__(self, raw: io.RawIOBase) -> None:
+        super().__init__()
+        self._raw = raw
+        self._hash = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        count = self._raw.readinto(buffer)
+        if count:
+            self._hash.update(memoryview(buffer)[:count])
+        return count
+
+    def drain(self) -> None:
+        """Hash whatever the parser left unread, so the digest always covers the whole file."""
+        chunk = bytearray(_READ_CHUNK_BYTES)
+        while count := self._raw.readinto(chunk):
+            self._hash.update(memoryview(chunk)[:count])
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
