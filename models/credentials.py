@@ -133,6 +133,15 @@ async def revoke_token(token_id: int) -> bool:
     return updated == 1
 
 
+async def revoke_token_key(key: str) -> bool:
+    """Revoke the token whose secret is `key` (logout): False when it is unknown or
+    already revoked."""
+    updated = await ApiToken.filter(key_hash=_token_digest(key), revoked_at__isnull=True).update(
+        revoked_at=datetime.now(UTC)
+    )
+    return updated == 1
+
+
 async def authenticate_token(key: str) -> Identity | None:
     """Resolve a presented token to an identity, or None when unknown, revoked or inactive.
 

@@ -1,4 +1,5 @@
-"""Accounts: who may see which account, and login (a username and password for a token).
+"""Accounts: who may see which account, login (a username and password for a token) and
+logout (revoke the token that asked).
 
 The login limits are applied around `login` by schema/auth/login_limiter.py.
 """
@@ -6,11 +7,19 @@ The login limits are applied around `login` by schema/auth/login_limiter.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from models.credentials import Identity, Scope, create_token, identity_of, verify_password
+from models.credentials import (
+    Identity,
+    Scope,
+    create_token,
+    identity_of,
+    revoke_token_key,
+    verify_password,
+)
 from models.users import User
 from resolvers.errors import InvalidCredentials
 from resolvers.loaders import UserLoader
@@ -59,3 +68,13 @@ async def login(username: str, password: str, token_name: str = "login") -> Logi
     token = await create_token(user, token_name)
     logger.info("login: new token for %s", user.username)
     return LoginResult(token=token, user=await identity_of(user))
+
+
+async def logout(viewer: Identity, token: str, forget: Callable[[str], None]) -> bool:
+    """Revoke `token`, the one that made this request (the dashboard's "sign out"), so a
+    copy left in a browser or a log no longer works; `forget` drops it from this
+    process's identity cache at once. True when this call revoked it."""
+    revoked = await revoke_token_key(token)
+    forget(token)
+    logger.info("logout: token revoked for %s", viewer.username)
+    return revoked

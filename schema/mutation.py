@@ -1,4 +1,4 @@
-"""Mutation root: train a model, cancel a run, log in.
+"""Mutation root: train a model, cancel a run, log in, log out.
 
 Each field unpacks the request context and calls its resolver with typed values; the
 resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
@@ -13,7 +13,7 @@ from resolvers import accounts, datasets, train_model
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.training_runs import parse_run_id
 from schema.auth.login_limiter import limited_login
-from schema.auth.permissions import IsHRStaff
+from schema.auth.permissions import IsAuthenticated, IsHRStaff, unauthenticated
 from schema.context import Info
 from schema.datasets import UploadDatasetPayload
 from schema.errors import UserError, user_errors
@@ -40,6 +40,13 @@ class LoginPayload:
         description="Send it as 'Authorization: Token <token>'. Shown only once."
     )
     user: User
+
+
+@strawberry.type
+class LogoutPayload:
+    revoked: bool = strawberry.field(
+        description="The token that sent this request is revoked: every later use is refused."
+    )
 
 
 @strawberry.type
@@ -104,3 +111,15 @@ class Mutation:
             lambda: accounts.login(username, password),
         )
         return LoginPayload(token=result.token, user=result.user)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Revoke the token that sent this request (sign out).",
+        permission_classes=[IsAuthenticated],
+    )
+    async def logout(self, info: Info) -> LogoutPayload:
+        context = info.context
+        viewer = await context.viewer()
+        if viewer is None or context.token is None:
+            raise unauthenticated()
+        forget = context.services.identities.forget
+        return LogoutPayload(revoked=await accounts.logout(viewer, context.token, forget))

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import FileResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
@@ -43,7 +43,8 @@ from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
 from trainer.model_files import VerifiedModelFiles
 
-# GraphiQL's scripts and styles (static/vendor/VENDORED.md), served at /static.
+# GraphiQL's scripts and styles (static/vendor/VENDORED.md) and the dashboard
+# (static/dashboard/, its page served at /), served at /static.
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 
@@ -164,12 +165,13 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
                 await watcher.stop()
                 await runner.stop()
 
-    async def to_graphiql(_request: Request) -> RedirectResponse:
-        return RedirectResponse("/graphql")
+    async def dashboard(_request: Request) -> FileResponse:
+        # The dashboard's one page (static/dashboard/); its modules come from /static.
+        return FileResponse(STATIC_DIR / "dashboard" / "index.html", media_type="text/html")
 
     app = Starlette(
         routes=[
-            Route("/", to_graphiql),
+            Route("/", dashboard),
             # --- operators (issue 13) ---
             Route("/healthz", healthz),
             Route(

@@ -1,0 +1,83 @@
+// Building the page without innerHTML: every value from the API becomes text, never markup.
+
+/** h("tag.class#id", {attr: value, onclick: fn}, ...children) → an element. */
+export function h(spec, attrs = {}, ...children) {
+  const [tagAndClasses, id] = spec.split("#");
+  const [tag, ...classes] = tagAndClasses.split(".");
+  const element = document.createElement(tag || "div");
+  if (id) element.id = id;
+  if (classes.length) element.classList.add(...classes);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      element.addEventListener(name.slice(2), value);
+    } else if (name === "dataset") {
+      Object.assign(element.dataset, value);
+    } else if (name in element && typeof value !== "string") {
+      element[name] = value;
+    } else {
+      element.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  append(element, children);
+  return element;
+}
+
+/** Like Node.append, but skips null, undefined and false (Node.append writes "null"). */
+export function append(parent, ...children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return parent;
+}
+
+export function clear(element) {
+  element.replaceChildren();
+  return element;
+}
+
+let uid = 0;
+/** A unique id for label/aria pairs. */
+export function uniqueId(prefix = "f") {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+/** A labelled form field with a hint and an error slot the server's errors.field fills. */
+export function field({ name, label, input, hint }) {
+  const id = input.id || uniqueId(name);
+  input.id = id;
+  input.name = input.name || name;
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  input.setAttribute("aria-describedby", `${hintId} ${errorId}`);
+  return h(
+    "div.field",
+    { dataset: { field: name } },
+    h("label", { for: id }, label),
+    input,
+    h("p.hint", { id: hintId }, hint || ""),
+    h("p.field-error", { id: errorId, dataset: { errorFor: name } }),
+  );
+}
+
+export function statusBadge(status) {
+  // Text and an icon-like symbol as well as a colour: colour is never the only signal.
+  const symbols = { QUEUED: "◷", RUNNING: "▶", COMPLETED: "✓", FAILED: "✕", CANCELLED: "⊘" };
+  return h(`span.badge.status-${(status || "").toLowerCase()}`, {}, `${symbols[status] || ""} ${status}`);
+}
+
+export function section(title, ...children) {
+  const id = uniqueId("section");
+  return h("section.card", { "aria-labelledby": id }, h("h2", { id }, title), ...children);
+}
+
+export function toast(message) {
+  const element = document.getElementById("toast");
+  element.textContent = message;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => {
+    element.textContent = "";
+  }, 5000);
+}

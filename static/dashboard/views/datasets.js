@@ -1,0 +1,108 @@
+// Datasets (on servers with Query.datasets / Mutation.uploadDataset): the train form's
+// picker, and the upload form (GraphQL multipart request, Authorization header).
+import { gql, gqlUpload } from "../api.js";
+import { append, clear, field, h, section, toast } from "../dom.js";
+import { bytes, int } from "../format.js";
+
+const DATASETS = `query Datasets { datasets { path sizeBytes rows columns modifiedAt } }`;
+
+const UPLOAD = `mutation Upload($file: Upload!, $path: String!, $replace: Boolean) {
+  uploadDataset(file: $file, path: $path, replace: $replace) {
+    dataset { path rows columns sizeBytes sha256 }
+    errors { field message code }
+  }
+}`;
+
+function label(dataset) {
+  // `columns` is the header's names (a count on servers that send one).
+  const columns = Array.isArray(dataset.columns) ? dataset.columns.length : dataset.columns;
+  return `${dataset.path} — ${int(dataset.rows)} rows × ${int(columns)} columns, ${bytes(dataset.sizeBytes)}`;
+}
+
+/** A select of the server's datasets; a free-text path when the listing fails. */
+export async function datasetPicker() {
+  let datasets;
+  try {
+    datasets = (await gql(DATASETS)).datasets;
+  } catch {
+    const input = h("input", { type: "text", placeholder: "default: the shipped dataset", spellcheck: "false" });
+    return {
+      element: field({ name: "datasetPath", label: "Dataset (CSV under the datasets folder)", input, hint: "Leave empty for the shipped dataset." }),
+      value: () => input.value.trim() || null,
+      refresh: (path) => {
+        input.value = path;
+      },
+    };
+  }
+  const select = h("select", {});
+  const fill = (items, chosen) => {
+    append(
+      clear(select),
+      h("option", { value: "" }, "Default (the shipped dataset)"),
+      items.map((dataset) => h("option", { value: dataset.path, selected: dataset.path === chosen, title: dataset.modifiedAt }, label(dataset))),
+    );
+  };
+  fill(datasets, null);
+  return {
+    element: field({ name: "datasetPath", label: "Dataset", input: select, hint: "A CSV file of the datasets folder." }),
+    value: () => select.value || null,
+    async refresh(path) {
+      fill((await gql(DATASETS)).datasets, path);
+    },
+  };
+}
+
+/** Upload a CSV into the datasets folder (HR staff). */
+export function uploadForm(ctx, onUploaded) {
+  const file = h("input", { type: "file", accept: ".csv,text/csv", required: true });
+  const path = h("input", { type: "text", placeholder: "e.g. uploads/2026-12.csv", spellcheck: "false", required: true });
+  const replace = h("input", { type: "checkbox" });
+  const error = h("p.error", { role: "alert" });
+  const button = h("button", { type: "submit" }, "Upload");
+  file.addEventListener("change", () => {
+    if (!path.value && file.files[0]) path.value = file.files[0].name;
+  });
+  const form = h(
+    "form",
+    {
+      novalidate: true,
+      async onsubmit(event) {
+        event.preventDefault();
+        error.textContent = "";
+        for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
+        if (!file.files[0]) {
+          form.querySelector('[data-error-for="file"]').textContent = "Choose a CSV file.";
+          return;
+        }
+        button.disabled = true;
+        try {
+          const data = await gqlUpload(UPLOAD, { file: null, path: path.value.trim(), replace: replace.checked }, { file: file.files[0] });
+          const result = data.uploadDataset;
+          if (result.errors.length) {
+            for (const failure of result.errors) {
+              const name = (failure.field || []).at(-1);
+              const slot = name && form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+              if (slot) slot.textContent = `${failure.message} (${failure.code})`;
+              else error.textContent = `${error.textContent} ${failure.message} (${failure.code})`.trim();
+            }
+            return;
+          }
+          toast(`Uploaded ${result.dataset.path}: ${int(result.dataset.rows)} rows.`);
+          form.dataset.uploaded = result.dataset.path;
+          await onUploaded?.(result.dataset.path);
+        } catch (failure) {
+          error.textContent = failure.message;
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    field({ name: "file", label: "CSV file", input: file }),
+    field({ name: "path", label: "Save as (path under the datasets folder)", input: path }),
+    h("div.field", {}, h("label.check", {}, replace, " Replace a file of that name"), h("p.field-error", { dataset: { errorFor: "replace" } })),
+    error,
+    h("div.actions", {}, button),
+  );
+  form.classList.add("upload");
+  return section("Upload a dataset", form);
+}
