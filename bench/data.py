@@ -585,10 +585,11 @@ class Probes:
 
 def _deep_cursor(run_date: datetime, run_id: int) -> str:
     """The `after` cursor of the row at that position, made by the server's own encoder."""
-    from resolvers.pagination import Order, encode_cursor
+    from models.run_list import RunOrder
+    from resolvers.pagination import encode_cursor
 
     row = SimpleNamespace(run_date=run_date.astimezone(UTC), id=run_id)
-    return encode_cursor(Order("run_date", descending=True), row)  # type: ignore[arg-type]
+    return encode_cursor(RunOrder("run_date", descending=True), row)  # type: ignore[arg-type]
 
 
 _DEEP_SQL = (

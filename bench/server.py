@@ -31,13 +31,20 @@ class ManagedServer:
     """A server process group: started, waited for, measured, and always stopped."""
 
     def __init__(
-        self, name: str, args: list[str], env: dict[str, str], port: int, log_dir: Path
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        port: int,
+        log_dir: Path,
+        cwd: Path = REPO,
     ) -> None:
         self.name = name
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self._args = args
         self._env = env
+        self._cwd = cwd
         self._log_path = log_dir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -50,7 +57,7 @@ class ManagedServer:
         log = self._log_path.open("wb")
         self._process = subprocess.Popen(
             [str(PYTHON), *self._args],
-            cwd=REPO,
+            cwd=self._cwd,
             env=self._env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -109,11 +116,14 @@ class ManagedServer:
         self.stop()
 
 
-def project_server(env: dict[str, str], port: int, log_dir: Path) -> ManagedServer:
-    """The API as production runs it: no migration on start, one uvicorn worker."""
-    return ManagedServer(
-        "api", ["main.py", "serve", "--no-migrate", "--port", str(port)], env, port, log_dir
-    )
+def project_server(
+    env: dict[str, str], port: int, log_dir: Path, repo: Path = REPO, name: str = "api"
+) -> ManagedServer:
+    """The API as production runs it: no migration on start, one uvicorn worker.
+
+    `repo`: the checkout whose main.py runs (another worktree, for a before/after)."""
+    args = ["main.py", "serve", "--no-migrate", "--port", str(port)]
+    return ManagedServer(name, args, env, port, log_dir, cwd=repo)
 
 
 def ceiling_server(database: str, port: int, log_dir: Path) -> ManagedServer:

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from models.run_records import RunQuery, _numbered
+from models.run_list import MatchingRuns
+from models.run_records import RunQuery, datetime_from_db, read
 from models.training_runs import RunStatus, TrainingRun
 
 # Seconds from 0001-01-01T00:00Z (a Monday) to 1970-01-01T00:00Z.
@@ -137,7 +138,7 @@ def history_sql(
 ) -> str:
     key = bucket_key_sql(bucket, segments, dialect)
     table = TrainingRun._meta.db_table
-    where = f" WHERE {' AND '.join(query.clauses)}" if query.clauses else ""
+    where = query.where_sql()
     # LIMIT written in (see RunQuery.fetch); the caller asks for one more than it allows.
     return (
         f"SELECT {key} AS bucket_key, {_aggregates()} FROM {table}{where} "
@@ -146,13 +147,14 @@ def history_sql(
 
 
 async def grouped_runs(
-    query: RunQuery, bucket: Bucket, segments: Sequence[OffsetSegment], limit: int
+    runs: MatchingRuns, bucket: Bucket, segments: Sequence[OffsetSegment], limit: int
 ) -> list[GroupedRuns]:
-    """The runs matching `query` grouped by bucket, oldest first, at most `limit` groups."""
-    db = TrainingRun._meta.db
-    dialect = db.capabilities.dialect
-    sql = history_sql(query, bucket, segments, dialect, limit)
-    _, rows = await db.execute_query(_numbered(sql, dialect), list(query.params))
+    """The `runs` grouped by bucket, oldest first, at most `limit` groups."""
+    if runs.query is None:
+        return []
+    dialect: str = TrainingRun._meta.db.capabilities.dialect
+    sql = history_sql(runs.query, bucket, segments, dialect, limit)
+    rows, _ = await read(sql, runs.query.params)
     return [_grouped(tuple(row)) for row in rows]
 
 
@@ -174,18 +176,12 @@ def _grouped(row: tuple[Any, ...]) -> GroupedRuns:
 async def run_date_span() -> tuple[datetime, datetime] | None:
     """The oldest and newest run_date of the whole table (two index look-ups), or None
     when it is empty: the range a history's time-zone offsets must cover."""
-    db = TrainingRun._meta.db
     table = TrainingRun._meta.db_table
     # Two sub-selects: SQLite answers MIN or MAX from an index only when it is alone.
-    _, rows = await db.execute_query(
+    rows, _ = await read(
         f"SELECT (SELECT MIN(run_date) FROM {table}), (SELECT MAX(run_date) FROM {table})"
     )
     low, high = rows[0][0], rows[0][1]
     if low is None or high is None:
         return None
-    return _aware(low), _aware(high)
-
-
-def _aware(value: str | datetime) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return datetime_from_db(low), datetime_from_db(high)

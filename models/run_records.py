@@ -1,43 +1,105 @@
-"""Reading training runs with fixed SQL: the hot path of every list and detail request.
+"""Reading training runs with fixed SQL: the one read type of a run, and how it is read.
 
 Tortoise builds each query anew through pypika and turns every row into a model
 instance; for a page of 20 runs both cost more than running the query itself (see the
 profile in bench/results). Reads of runs therefore go through `RunQuery`: SQL put
 together from fixed fragments, with column names taken from the model and every value
 passed as a parameter, returning `RunRecord`s that hold just the selected columns.
-Writes still go through the Tortoise model (models/training_runs.py).
+Writes still go through the Tortoise model (models/training_runs.py); what a write
+returns to a client is turned into a `RunRecord` too (`RunRecord.of`), so every path of
+the API (lists, by id, comparisons, mutations, subscriptions) serves the same type.
+
+On SQLite, reads outside a transaction run on read-only connections of their own
+(models/sqlite_readers.py) instead of queueing behind Tortoise's single connection.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from tortoise import fields
 from tortoise.fields.data import CharEnumFieldInstance
 
-from models.training_runs import TrainingRun
+from models.sqlite_readers import readers_for
+from models.training_runs import RunStatus, TrainingRun
 
 Converter = Callable[[Any], Any]
+# The statements are logged where Tortoise logs its own (tests count them there).
+sql_log = logging.getLogger("tortoise.db_client")
 
 
 class RunRecord:
     """A training run as read for the API: the selected columns as attributes.
 
     A column that was not selected is simply absent (AttributeError), as with Tortoise's
-    `.only()`: a resolver reading a column its query did not load fails loudly.
+    `.only()`: a resolver reading a column its query did not load fails loudly. The
+    annotations below are the run table's columns (tests/api/test_training_run.py checks
+    they match the model); they declare types for the type checker and set nothing.
     """
+
+    id: int
+    run_date: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker: str | None
+    cancel_requested: bool
+    model_version: str
+    model_path: str | None
+    model_sha256: str | None
+    dataset_path: str
+    dataset_sha256: str | None
+    status: RunStatus
+    stage: str | None
+    progress: float
+    error_message: str | None
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    f1_score: float | None
+    training_duration_seconds: float | None
+    total_samples: int | None
+    train_samples: int | None
+    test_samples: int | None
+    dropped_rows: int | None
+    per_class_metrics: list[dict[str, Any]] | None
+    confusion_matrix: dict[str, Any] | None
+    feature_importance: dict[str, float] | None
+    features_used: list[str] | None
+    test_split: float
+    random_state: int
+    n_estimators: int
+    max_depth: int | None
+    min_samples_split: int
+    min_samples_leaf: int
+    class_weight: str | None
+    trained_by_id: int | None
+    trained_by_username: str | None
+    notes: str
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
 
+    @classmethod
+    def of(cls, run: TrainingRun) -> RunRecord:
+        """The record of a model instance just written (no query): every column."""
+        return cls(
+            {
+                column: getattr(run, name)
+                for name, column in TrainingRun._meta.fields_db_projection.items()
+            }
+        )
+
     @property
     def database_id(self) -> int:
-        return self.id  # type: ignore[attr-defined, no-any-return]
+        """The number the API shows as `databaseId` (the REST original's id)."""
+        return self.id
 
     def __repr__(self) -> str:
         return f"RunRecord({self.__dict__!r})"
@@ -45,9 +107,9 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class RunQuery:
-    """Conditions on training runs, joined with AND.
+    """Conditions on training runs, joined with AND; built only inside models/.
 
-    Each clause is written by this project (never by a client) with `?` for its values;
+    Each clause is written by this package (never by a client) with `?` for its values;
     the values travel separately as parameters.
     """
 
@@ -59,7 +121,10 @@ class RunQuery:
 
     def where_in(self, column: str, values: Sequence[Any]) -> RunQuery:
         marks = ", ".join("?" * len(values))
-        return self.where(f"{_checked(column)} IN ({marks})", *values)
+        return self.where(f"{checked(column)} IN ({marks})", *values)
+
+    def where_sql(self) -> str:
+        return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
 
     async def fetch(
         self,
@@ -69,16 +134,16 @@ class RunQuery:
         limit: int | None = None,
     ) -> list[RunRecord]:
         """Rows with `columns` (all when None), ordered by (column, descending) pairs."""
-        names = all_columns() if columns is None else tuple(_checked(c) for c in columns)
-        sql = f"SELECT {', '.join(names)} FROM {TrainingRun._meta.db_table}{self._where()}"
+        names = all_columns() if columns is None else tuple(checked(c) for c in columns)
+        sql = f"SELECT {', '.join(names)} FROM {TrainingRun._meta.db_table}{self.where_sql()}"
         if order_by:
-            terms = (f"{_checked(c)} {'DESC' if desc else 'ASC'}" for c, desc in order_by)
+            terms = (f"{checked(c)} {'DESC' if desc else 'ASC'}" for c, desc in order_by)
             sql += f" ORDER BY {', '.join(terms)}"
         if limit is not None:
             # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
             # were a tenth of the table.
             sql += f" LIMIT {int(limit)}"
-        rows, dialect = await self._execute(sql)
+        rows, dialect = await read(sql, self.params)
         converters = _converters(dialect, names)
         return [
             RunRecord(
@@ -91,43 +156,66 @@ class RunQuery:
         ]
 
     async def count(self) -> int:
-        rows, _ = await self._execute(
-            f"SELECT COUNT(*) FROM {TrainingRun._meta.db_table}{self._where()}"
+        rows, _ = await read(
+            f"SELECT COUNT(*) FROM {TrainingRun._meta.db_table}{self.where_sql()}", self.params
         )
         return int(rows[0][0])
 
-    def _where(self) -> str:
-        return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
 
-    async def _execute(self, sql: str) -> tuple[Sequence[Sequence[Any]], str]:
-        """The rows, and the dialect they came in (on the current connection, so inside
-        a transaction too)."""
-        db = TrainingRun._meta.db
-        dialect = db.capabilities.dialect
-        _, rows = await db.execute_query(_numbered(sql, dialect), list(self.params))
-        return rows, dialect
+async def read(sql: str, params: Sequence[Any] = ()) -> tuple[Sequence[Sequence[Any]], str]:
+    """The rows of a read-only statement, and the dialect they came in.
+
+    Inside a transaction it runs on the transaction's connection (so it sees its writes);
+    otherwise, on SQLite, on a reader thread's connection beside Tortoise's writer.
+    (Running short index reads on the event loop's thread instead was measured: more
+    throughput, but the loop then holds the GIL so steadily that work waiting on other
+    threads starves: p99 rose from ~0.5 s to ~3.5 s under load; see
+    bench/results/read-path-experiments.md.)
+    """
+    db = TrainingRun._meta.db
+    dialect: str = db.capabilities.dialect
+    readers = readers_for(db) if dialect == "sqlite" else None
+    if readers is not None:
+        sql_log.debug("%s: %s", sql, params)
+        return await readers.fetch(sql, params), dialect
+    _, rows = await db.execute_query(numbered(sql, dialect), list(params))
+    # Tortoise types them as dicts; they are asyncpg Records / sqlite3 Rows, by position.
+    return cast("Sequence[Sequence[Any]]", rows), dialect
 
 
-async def get_run_record(run_id: int) -> RunRecord | None:
-    records = await RunQuery().where("id = ?", run_id).fetch(limit=1)
+async def get_run_record(run_id: int, columns: Iterable[str] | None = None) -> RunRecord | None:
+    """The run with this id (`columns` only, or all of them), or None."""
+    records = await RunQuery().where("id = ?", run_id).fetch(columns, limit=1)
     return records[0] if records else None
 
 
-@cache
+async def get_run_records(run_ids: Sequence[int]) -> dict[int, RunRecord]:
+    """The runs among `run_ids` that exist, every column, by id (one query)."""
+    if not run_ids:
+        return {}
+    return {run.id: run for run in await RunQuery().where_in("id", run_ids).fetch()}
+
+
 def all_columns() -> tuple[str, ...]:
-    """Every column of the run table (read once Tortoise has set the model up)."""
+    """Every column of the run table (the foreign key's once Tortoise has set up the
+    model: cached by count so an early call does not keep the list without it)."""
+    return _columns(len(TrainingRun._meta.db_fields))
+
+
+@cache
+def _columns(count: int) -> tuple[str, ...]:
     return tuple(sorted(TrainingRun._meta.db_fields))
 
 
-def _checked(column: str) -> str:
+def checked(column: str) -> str:
     if column not in all_columns():
         raise ValueError(f"training_run has no column {column!r}")
     return column
 
 
-def _numbered(sql: str, dialect: str) -> str:
+def numbered(sql: str, dialect: str) -> str:
     """`?` placeholders as the driver wants them: asyncpg numbers them ($1, $2...).
-    Only this module writes the SQL, and it has no `?` other than placeholders."""
+    Only models/ writes the SQL, and it has no `?` other than placeholders."""
     if dialect != "postgres":
         return sql
     parts = sql.split("?")
@@ -149,16 +237,18 @@ def _converter(dialect: str, field: fields.Field[Any]) -> Converter | None:
     """
     sqlite = dialect == "sqlite"
     if isinstance(field, fields.DatetimeField):
-        return _datetime_from_text if sqlite else None
+        return datetime_from_db if sqlite else None
     if isinstance(field, fields.BooleanField):
         return bool if sqlite else None
     if isinstance(field, fields.JSONField):
         return orjson.loads  # both drivers return JSON as text
     if isinstance(field, CharEnumFieldInstance):
-        return field.enum_type
+        enum_type: Converter = field.enum_type
+        return enum_type
     return None
 
 
-def _datetime_from_text(value: str | datetime) -> datetime:
+def datetime_from_db(value: str | datetime) -> datetime:
+    """A stored date as an aware datetime (SQLite keeps text; naive means UTC)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

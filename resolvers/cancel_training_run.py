@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 from models.credentials import Identity
+from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
 
@@ -41,7 +42,7 @@ async def cancel_training_run(run_id: int | None, viewer: Identity | None) -> Ru
     else:
         await run.refresh_from_db()
         return RunOutcome(
-            training_run=run,
+            training_run=RunRecord.of(run),
             errors=[
                 FieldError(
                     ["id"],
@@ -51,4 +52,4 @@ async def cancel_training_run(run_id: int | None, viewer: Identity | None) -> Ru
             ],
         )
     await run.refresh_from_db()
-    return RunOutcome(training_run=run)
+    return RunOutcome(training_run=RunRecord.of(run))

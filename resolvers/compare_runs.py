@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.run_records import RunQuery, RunRecord
+from models.run_records import RunRecord, get_run_records
 from resolvers.errors import ApiError
 from resolvers.training_runs import parse_run_id
 
@@ -235,7 +235,7 @@ async def compare_training_runs(raw_ids: Sequence[str]) -> Comparison:
     all of them or an error, never part of the answer."""
     ids = _database_ids(raw_ids)
     # Every column: at most ten rows, and `runs` and `best` may select any field.
-    found = {run.id: run for run in await RunQuery().where_in("id", ids).fetch()}
+    found = await get_run_records(ids)
     unknown = [raw for raw, run_id in zip(raw_ids, ids, strict=True) if run_id not in found]
     if unknown:
         raise _refuse(

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from models.training_runs import TrainingRun
+    from models.run_records import RunRecord
 
 
 class ErrorCode(StrEnum):
@@ -90,7 +90,7 @@ class FieldError:
 class RunOutcome:
     """What a mutation on a run returns: the run, and/or the field errors that refused it."""
 
-    training_run: TrainingRun | None = None
+    training_run: RunRecord | None = None
     errors: list[FieldError] = field(default_factory=list)
 
 

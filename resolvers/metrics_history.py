@@ -31,9 +31,9 @@ from models.run_history import (
     grouped_runs,
     run_date_span,
 )
+from models.run_list import RunFilter, matching
 from resolvers.errors import ApiError
-from resolvers.pagination import as_utc
-from resolvers.training_runs import RunFilter, _filtered
+from resolvers.training_runs import checked_filter
 
 MAX_BUCKETS = 1000
 MAX_ZONE_NAME = 64  # longest IANA name is ~32; longer input is not echoed whole
@@ -155,21 +155,22 @@ async def metrics_history(
 ) -> list[HistoryBucket]:
     """The buckets holding runs that match `run_filter`, oldest first."""
     zone = parse_zone(time_zone)
-    query = await _filtered(run_filter)
-    if query is None:
+    run_filter = checked_filter(run_filter)
+    runs = await matching(run_filter)
+    if runs.query is None:
         return []
     span = await run_date_span()
     if span is None:
         return []
     low, high = span
     if run_filter is not None and run_filter.run_date_from is not None:
-        low = max(low, as_utc(run_filter.run_date_from))
+        low = max(low, run_filter.run_date_from)
     if run_filter is not None and run_filter.run_date_to is not None:
-        high = min(high, as_utc(run_filter.run_date_to))
+        high = min(high, run_filter.run_date_to)
     if low > high:
         return []
     segments = offset_segments(zone, low, high)
-    groups = await grouped_runs(query, bucket, segments, MAX_BUCKETS + 1)
+    groups = await grouped_runs(runs, bucket, segments, MAX_BUCKETS + 1)
     if len(groups) > MAX_BUCKETS:
         raise ApiError(
             f"more than {MAX_BUCKETS} {bucket.value} buckets hold runs: narrow the range "

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.model_aliases import model_run
+from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import ApiError, ModelFileChanged, ModelFileMissing, ModelNotFound
 from trainer import model_files
@@ -29,7 +30,7 @@ _MAX_MODEL_NAME = 64
 @dataclass(frozen=True)
 class PredictionOutcome:
     model_version: str
-    run: TrainingRun
+    run: RunRecord
     predictions: list[RowPrediction]
 
 
@@ -83,4 +84,4 @@ async def predict_future_need(
             "checksum recorded when it was trained; it was not loaded",
             argument="model",
         ) from None
-    return PredictionOutcome(run.model_version, run, predictions)
+    return PredictionOutcome(run.model_version, RunRecord.of(run), predictions)

@@ -18,6 +18,7 @@ from tortoise.fields import CharField
 
 from models.credentials import Identity
 from models.run_quota import TooManyActiveRuns, create_run_within_quota
+from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
 from trainer.artifacts import ArtifactPaths, UnsafePath
@@ -214,8 +215,8 @@ async def train_model(
             error_message=f"could not be handed to a training worker: {type(exc).__name__}",
         )
         await run.refresh_from_db()
-        return RunOutcome(training_run=run)
+        return RunOutcome(training_run=RunRecord.of(run))
     if data.wait:
         await jobs.wait(run.id)
         await run.refresh_from_db()
-    return RunOutcome(training_run=run)
+    return RunOutcome(training_run=RunRecord.of(run))

@@ -1,50 +1,43 @@
-"""Reading training runs: the paginated, filtered list and single runs by id."""
+"""Reading training runs: the paginated, filtered list and single runs by id.
+
+Checks what the client sent (page size, cursors, filter values) and hands models/ typed
+values: the filter, the order and the cursor positions. models/run_list.py writes and
+runs the SQL.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from tortoise.models import Model
+from strawberry.relay import GlobalID, GlobalIDValueError
 
-from models.run_records import RunQuery, RunRecord
+from models.run_list import MatchingRuns, Page, RunFilter, RunOrder, as_utc, matching, max_length
+from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from resolvers.errors import ApiError
-from resolvers.pagination import (
-    Order,
-    Page,
-    as_utc,
-    decode_cursor,
-    encode_cursor,
-    fetch_page,
-)
+from resolvers.pagination import decode_cursor, encode_cursor
 
-if TYPE_CHECKING:
-    from schema.auth.context import RequestContext
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    status: Sequence[RunStatus] | None = None
-    trained_by: str | None = None
-    model_version: str | None = None
-    run_date_from: datetime | None = None
-    run_date_to: datetime | None = None
+__all__ = [
+    "PageSizes",
+    "RunConnection",
+    "RunEdge",
+    "RunFilter",
+    "RunOrder",
+    "RunStatus",
+    "checked_filter",
+    "get_training_run",
+    "list_training_runs",
+    "parse_database_id",
+    "parse_run_id",
+]
 
 
 @dataclass(frozen=True)
-class PageInfo:
-    """Where a page sits, as Relay's PageInfo shows it."""
-
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+class RunEdge:
+    cursor: str
+    node: RunRecord
 
 
 @dataclass
@@ -52,72 +45,76 @@ class RunConnection:
     """One page plus what the connection fields need to finish lazily."""
 
     page: Page
-    order: Order
-    query: RunQuery | None  # None: the filter cannot match anything
+    order: RunOrder
+    runs: MatchingRuns
 
     def cursor(self, run: RunRecord) -> str:
         return encode_cursor(self.order, run)
+
+    def edges(self) -> list[RunEdge]:
+        return [RunEdge(self.cursor(run), run) for run in self.page.rows]
 
     @property
     def nodes(self) -> list[RunRecord]:
         return self.page.rows
 
     @property
-    def page_info(self) -> PageInfo:
-        rows = self.page.rows
-        return PageInfo(
-            has_next_page=self.page.has_next_page,
-            has_previous_page=self.page.has_previous_page,
-            start_cursor=self.cursor(rows[0]) if rows else None,
-            end_cursor=self.cursor(rows[-1]) if rows else None,
-        )
+    def start_cursor(self) -> str | None:
+        return self.cursor(self.page.rows[0]) if self.page.rows else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursor(self.page.rows[-1]) if self.page.rows else None
 
     async def total_count(self) -> int:
         # Only run when a client selects totalCount: counting a million rows is the
         # cost the REST original paid on every page.
-        return 0 if self.query is None else await self.query.count()
+        return await self.runs.count()
 
 
-def _refuse_too_long(name: str, value: str | None, model: type[Model], column: str) -> None:
-    """A value longer than its column matches nothing and would trip Tortoise's check."""
-    maximum = model._meta.fields_map[column].max_length
+def _refuse_too_long(name: str, value: str | None, maximum: int) -> None:
+    """A value longer than its column matches nothing; the client is told so."""
     if value is not None and len(value) > maximum:
         raise ApiError(f"filter `{name}` must be at most {maximum} characters", argument="filter")
 
 
-async def _filtered(run_filter: RunFilter | None) -> RunQuery | None:
-    """The filter's conditions, or None when the filter cannot match anything."""
-    query = RunQuery()
+def checked_filter(run_filter: RunFilter | None) -> RunFilter | None:
+    """The filter with its dates in UTC, or a BAD_USER_INPUT naming what is wrong."""
     if run_filter is None:
-        return query
-    if run_filter.status:
-        query = query.where_in("status", [status.value for status in run_filter.status])
-    _refuse_too_long("trainedBy", run_filter.trained_by, User, "username")
-    _refuse_too_long("modelVersion", run_filter.model_version, TrainingRun, "model_version")
-    if run_filter.trained_by is not None:
-        user_id = await User.filter(username=run_filter.trained_by).values_list("id", flat=True)
-        if not user_id:
-            return None
-        query = query.where("trained_by_id = ?", user_id[0])
-    if run_filter.model_version is not None:
-        query = query.where("model_version = ?", run_filter.model_version)
+        return None
+    _refuse_too_long("trainedBy", run_filter.trained_by, max_length(User, "username"))
+    _refuse_too_long(
+        "modelVersion", run_filter.model_version, max_length(TrainingRun, "model_version")
+    )
     try:
-        if run_filter.run_date_from is not None:
-            query = query.where("run_date >= ?", as_utc(run_filter.run_date_from))
-        if run_filter.run_date_to is not None:
-            query = query.where("run_date <= ?", as_utc(run_filter.run_date_to))
+        return replace(
+            run_filter,
+            run_date_from=_utc(run_filter.run_date_from),
+            run_date_to=_utc(run_filter.run_date_to),
+        )
     except ValueError as exc:
         raise ApiError(str(exc), argument="filter") from None
-    return query
 
 
-def _page_size(context: RequestContext, first: int | None, last: int | None) -> int:
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_utc(moment)
+
+
+@dataclass(frozen=True)
+class PageSizes:
+    """How many runs a page holds when not told (`default`), and at most (`maximum`)."""
+
+    default: int
+    maximum: int
+
+
+def _page_size(sizes: PageSizes, first: int | None, last: int | None) -> int:
     if first is not None and last is not None:
         raise ApiError("pass either `first` or `last`, not both", argument="first")
     size = first if first is not None else last
     if size is None:
-        return context.services.default_page_size
-    maximum = context.services.max_page_size
+        return sizes.default
+    maximum = sizes.maximum
     if size < 0 or size > maximum:
         name = "first" if first is not None else "last"
         raise ApiError(f"`{name}` must be between 0 and {maximum}, got {size}", argument=name)
@@ -125,9 +122,9 @@ def _page_size(context: RequestContext, first: int | None, last: int | None) -> 
 
 
 async def list_training_runs(
-    context: RequestContext,
+    sizes: PageSizes,
     *,
-    order: Order,
+    order: RunOrder,
     first: int | None = None,
     last: int | None = None,
     after: str | None = None,
@@ -136,7 +133,7 @@ async def list_training_runs(
     columns: set[str] | None = None,
 ) -> RunConnection:
     """One page of runs. `columns`: load only these (plus what cursors need); None: all."""
-    size = _page_size(context, first, last)
+    size = _page_size(sizes, first, last)
     backwards = last is not None or (before is not None and first is None)
     if backwards and after is not None:
         raise ApiError("`after` goes with `first`; use `before` with `last`", argument="after")
@@ -144,11 +141,8 @@ async def list_training_runs(
         raise ApiError("`before` goes with `last`; use `after` with `first`", argument="before")
     after_position = decode_cursor(order, after) if after else None
     before_position = decode_cursor(order, before, "before") if before else None
-    query = await _filtered(run_filter)
-    if query is None:
-        return RunConnection(Page([], False, False), order, None)
-    page = await fetch_page(
-        query,
+    runs = await matching(checked_filter(run_filter))
+    page = await runs.page(
         order,
         columns=columns,
         limit=size,
@@ -156,7 +150,13 @@ async def list_training_runs(
         before=before_position,
         backwards=backwards,
     )
-    return RunConnection(page, order, query)
+    return RunConnection(page, order, runs)
+
+
+async def get_training_run(raw_id: str) -> RunRecord | None:
+    """The run a global or numeric id names; None for anything else."""
+    run_id = parse_run_id(raw_id)
+    return None if run_id is None else await get_run_record(run_id)
 
 
 # Ids are 4-byte integers (IntField) on PostgreSQL; larger numbers cannot name a row.
@@ -177,8 +177,7 @@ def parse_run_id(raw: str) -> int | None:
     if raw.isascii() and raw.isdigit():
         return parse_database_id(raw)
     try:
-        decoded = base64.b64decode(raw, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        global_id = GlobalID.from_id(raw)
+    except GlobalIDValueError:
         return None
-    type_name, _, node_id = decoded.partition(":")
-    return parse_database_id(node_id) if type_name == "TrainingRun" else None
+    return parse_database_id(global_id.node_id) if global_id.type_name == "TrainingRun" else None

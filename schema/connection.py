@@ -1,35 +1,82 @@
-"""The Relay connection of training runs."""
+"""The Relay connection of training runs, and which run columns a selection needs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import strawberry
 from strawberry import relay
+from strawberry.types.nodes import SelectedField, Selection
 
-from resolvers.training_runs import RunConnection
-from schema.types import TrainingRun
+from models.run_records import RunRecord
+from resolvers.training_runs import RunConnection, RunEdge
+from schema.types import TrainingRun, run_field_columns
 
 
 @strawberry.type
 class TrainingRunEdge:
+    """Read from a resolvers.training_runs.RunEdge."""
+
     cursor: str
     node: TrainingRun
 
 
-def _edges(root: strawberry.Parent[RunConnection]) -> list[TrainingRunEdge]:
-    return [TrainingRunEdge(cursor=root.cursor(run), node=run) for run in root.page.rows]
-
-
 @strawberry.type
 class TrainingRunConnection:
-    """Read from a resolvers.training_runs.RunConnection; `nodes` and `pageInfo` are its
-    attributes (no resolver), which spares strawberry a resolver call for each."""
+    """Read from a resolvers.training_runs.RunConnection. Each field's resolver says the
+    type it really returns (records, edges) and `graphql_type` what the schema shows."""
 
-    edges: list[TrainingRunEdge] = strawberry.field(resolver=_edges)
-    nodes: list[TrainingRun] = strawberry.field(
-        description="The runs of this page, when cursors are not needed."
+    @strawberry.field(graphql_type=list[TrainingRunEdge])
+    def edges(self, root: strawberry.Parent[RunConnection]) -> list[RunEdge]:
+        return root.edges()
+
+    @strawberry.field(
+        description="The runs of this page, when cursors are not needed.",
+        graphql_type=list[TrainingRun],
     )
-    page_info: relay.PageInfo
+    def nodes(self, root: strawberry.Parent[RunConnection]) -> list[RunRecord]:
+        return root.page.rows
+
+    @strawberry.field
+    def page_info(self, root: strawberry.Parent[RunConnection]) -> relay.PageInfo:
+        return relay.PageInfo(
+            has_next_page=root.page.has_next_page,
+            has_previous_page=root.page.has_previous_page,
+            start_cursor=root.start_cursor,
+            end_cursor=root.end_cursor,
+        )
 
     @strawberry.field(description="Runs matching the filter; counted only when selected.")
     async def total_count(self, root: strawberry.Parent[RunConnection]) -> int:
         return await root.total_count()
+
+
+def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
+    """Fields of a selection set, looking through fragments."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+def selected_run_columns(selected: list[Selection]) -> set[str] | None:
+    """Columns the TrainingRun fields selected under a connection field read; None (all
+    columns) if a selected field's columns are not known."""
+    known = run_field_columns()
+    columns: set[str] = set()
+    for connection_field in _fields(selected):
+        for part in _fields(connection_field.selections):
+            if part.name == "nodes":
+                runs = part.selections
+            elif part.name == "edges":
+                runs = [
+                    s for e in _fields(part.selections) if e.name == "node" for s in e.selections
+                ]
+            else:
+                continue
+            for field in _fields(runs):
+                if field.name not in known:
+                    return None
+                columns.update(known[field.name])
+    return columns

@@ -10,6 +10,7 @@ import strawberry
 from models.model_aliases import ModelAlias as ModelAliasRow
 from models.model_aliases import ModelAliasAssignment as AssignmentRow
 from models.model_aliases import alias_history
+from models.run_records import RunRecord
 from models.training_runs import TrainingRun as TrainingRunRow
 from resolvers import accounts
 from schema.context import Info
@@ -17,12 +18,12 @@ from schema.errors import UserError
 from schema.types import TrainingRun, User
 
 
-async def _run(row: ModelAliasRow | AssignmentRow) -> TrainingRunRow:
-    """The row's run: prefetched by the list queries, else read now."""
+async def _run(row: ModelAliasRow | AssignmentRow) -> RunRecord:
+    """The row's run (prefetched by the list queries, else read now) as TrainingRun reads it."""
     run: Any = row.run
-    if isinstance(run, TrainingRunRow):
-        return run
-    return cast("TrainingRunRow", await run)
+    if not isinstance(run, TrainingRunRow):
+        run = cast("TrainingRunRow", await run)
+    return RunRecord.of(run)
 
 
 async def _set_by(row: ModelAliasRow | AssignmentRow, info: Info) -> User | None:
@@ -38,9 +39,9 @@ class ModelAliasAssignment:
         description="Who set it; kept if the account is deleted."
     )
 
-    @strawberry.field
-    async def run(self, root: strawberry.Parent[AssignmentRow]) -> TrainingRun:
-        return await _run(root)  # type: ignore[return-value]
+    @strawberry.field(graphql_type=TrainingRun)
+    async def run(self, root: strawberry.Parent[AssignmentRow]) -> RunRecord:
+        return await _run(root)
 
     @strawberry.field(description="Visible to HR staff and to that user; null for others.")
     async def set_by(self, root: strawberry.Parent[AssignmentRow], info: Info) -> User | None:
@@ -60,9 +61,9 @@ class ModelAlias:
         description="Who pointed it there; kept if the account is deleted."
     )
 
-    @strawberry.field
-    async def run(self, root: strawberry.Parent[ModelAliasRow]) -> TrainingRun:
-        return await _run(root)  # type: ignore[return-value]
+    @strawberry.field(graphql_type=TrainingRun)
+    async def run(self, root: strawberry.Parent[ModelAliasRow]) -> RunRecord:
+        return await _run(root)
 
     @strawberry.field(description="Visible to HR staff and to that user; null for others.")
     async def set_by(self, root: strawberry.Parent[ModelAliasRow], info: Info) -> User | None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.file_uploads import Upload
 
-from models.training_runs import TrainingRun as TrainingRunRow
+from models.run_records import RunRecord
 from resolvers import accounts, datasets, model_aliases, train_model
 from resolvers.cancel_training_run import cancel_training_run
-from resolvers.errors import RunOutcome
 from resolvers.training_runs import parse_run_id
 from schema.auth.login_limiter import limited_login
 from schema.auth.permissions import IsAuthenticated, IsHRStaff, unauthenticated
@@ -26,13 +25,13 @@ from schema.uploads import spooled_path
 
 @strawberry.type
 class TrainModelPayload:
-    training_run: TrainingRun | None
+    training_run: RunRecord | None = strawberry.field(graphql_type=TrainingRun | None)
     errors: list[UserError]
 
 
 @strawberry.type
 class CancelTrainingRunPayload:
-    training_run: TrainingRun | None
+    training_run: RunRecord | None = strawberry.field(graphql_type=TrainingRun | None)
     errors: list[UserError]
 
 
@@ -42,12 +41,6 @@ class LoginPayload:
         description="Send it as 'Authorization: Token <token>'. Shown only once."
     )
     user: User
-
-
-def _run(outcome: RunOutcome) -> TrainingRun | None:
-    # The Tortoise row is what TrainingRun's fields read (schema/types.py).
-    row: TrainingRunRow | None = outcome.training_run
-    return row  # type: ignore[return-value]
 
 
 @strawberry.type
@@ -71,7 +64,9 @@ class Mutation:
             artifacts=services.artifacts,
             jobs=services.jobs,
         )
-        return TrainModelPayload(training_run=_run(outcome), errors=user_errors(outcome.errors))
+        return TrainModelPayload(
+            training_run=outcome.training_run, errors=user_errors(outcome.errors)
+        )
 
     @strawberry.mutation(
         description=(
@@ -83,7 +78,7 @@ class Mutation:
     async def cancel_training_run(self, info: Info, id: strawberry.ID) -> CancelTrainingRunPayload:
         outcome = await cancel_training_run(parse_run_id(str(id)), await info.context.viewer())
         return CancelTrainingRunPayload(
-            training_run=_run(outcome), errors=user_errors(outcome.errors)
+            training_run=outcome.training_run, errors=user_errors(outcome.errors)
         )
 
     @strawberry.mutation(

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.utils.str_converters import to_camel_case as strawberry_name
 
+from models.run_records import RunRecord
 from schema.types import TrainingRun
 
 
@@ -80,5 +81,7 @@ class Prediction:
 @strawberry.type(description="Predictions in input order, and the model that made them.")
 class PredictionResult:
     model_version: str = strawberry.field(description="The modelVersion that answered.")
-    run: TrainingRun = strawberry.field(description="The run that trained it.")
+    run: RunRecord = strawberry.field(
+        description="The run that trained it.", graphql_type=TrainingRun
+    )
     predictions: list[Prediction]

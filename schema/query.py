@@ -3,14 +3,12 @@ and predictions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import strawberry
 from strawberry import relay
-from strawberry.types.nodes import SelectedField, Selection
 
+from models.credentials import Identity
 from models.model_aliases import list_aliases
-from models.run_records import get_run_record
+from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
 from resolvers import (
     accounts,
@@ -20,10 +18,10 @@ from resolvers import (
     predictions,
     training_runs,
 )
-from resolvers.pagination import Order
+from resolvers.training_runs import RunConnection
 from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
-from schema.connection import TrainingRunConnection
+from schema.connection import TrainingRunConnection, selected_run_columns
 from schema.context import Info
 from schema.datasets import Dataset
 from schema.enums import HistoryBucket, OrderDirection
@@ -31,41 +29,14 @@ from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.model_aliases import ModelAlias
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
-from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
+from schema.types import TrainingRun, User
 
 
-def _order(order: TrainingRunOrder | None) -> Order:
+def _order(order: TrainingRunOrder | None) -> training_runs.RunOrder:
     order = order or TrainingRunOrder()
-    return Order(column=order.field.value, descending=order.direction is OrderDirection.DESC)
-
-
-def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
-    """Fields of a selection set, looking through fragments."""
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            yield selection
-        else:
-            yield from _fields(selection.selections)
-
-
-def _run_columns(info: Info) -> set[str] | None:
-    """Columns the selected TrainingRun fields read; None (all columns) if unsure."""
-    columns: set[str] = set()
-    for connection_field in _fields(info.selected_fields):
-        for part in _fields(connection_field.selections):
-            if part.name == "nodes":
-                runs = part.selections
-            elif part.name == "edges":
-                runs = [
-                    s for e in _fields(part.selections) if e.name == "node" for s in e.selections
-                ]
-            else:
-                continue
-            for field in _fields(runs):
-                if field.name not in RUN_FIELD_COLUMNS:
-                    return None
-                columns.update(RUN_FIELD_COLUMNS[field.name])
-    return columns
+    return training_runs.RunOrder(
+        column=order.field.value, descending=order.direction is OrderDirection.DESC
+    )
 
 
 def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | None:
@@ -92,31 +63,31 @@ class Query:
             "to HR staff only: null for anyone else, as for an id that does not exist."
         ),
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=relay.Node | None,
     )
-    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
+    async def node(self, info: Info, id: relay.GlobalID) -> RunRecord | Identity | None:
         key = training_runs.parse_database_id(id.node_id)
         if key is None:
             return None
         if id.type_name == "TrainingRun":
-            return await get_run_record(key)  # type: ignore[return-value]
+            return await get_run_record(key)
         if id.type_name == "User":
             viewer = await info.context.viewer()
-            return await accounts.visible_identity(viewer, key, info.context.users)  # type: ignore[return-value]
+            return await accounts.visible_identity(viewer, key, info.context.users)
         return None
 
     @strawberry.field(
         description="A training run by global id or numeric database id; null if absent.",
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingRun | None,
     )
-    async def training_run(self, id: strawberry.ID) -> TrainingRun | None:
-        run_id = training_runs.parse_run_id(str(id))
-        if run_id is None:
-            return None
-        return await get_run_record(run_id)  # type: ignore[return-value]
+    async def training_run(self, id: strawberry.ID) -> RunRecord | None:
+        return await training_runs.get_training_run(str(id))
 
     @strawberry.field(
         description="Training runs, newest first unless ordered otherwise; keyset-paginated.",
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingRunConnection,
     )
     async def training_runs(
         self,
@@ -127,16 +98,17 @@ class Query:
         before: str | None = None,
         filter: TrainingRunFilter | None = None,
         order_by: TrainingRunOrder | None = None,
-    ) -> TrainingRunConnection:
-        return await training_runs.list_training_runs(  # type: ignore[return-value]
-            info.context,
+    ) -> RunConnection:
+        services = info.context.services
+        return await training_runs.list_training_runs(
+            training_runs.PageSizes(services.default_page_size, services.max_page_size),
             order=_order(order_by),
             first=first,
             last=last,
             after=after,
             before=before,
             run_filter=_filter(filter),
-            columns=_run_columns(info),
+            columns=selected_run_columns(info.selected_fields),
         )
 
     @strawberry.field(
@@ -145,9 +117,10 @@ class Query:
             "first is the baseline the deltas are measured from."
         ),
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingRunComparison,
     )
-    async def compare_training_runs(self, ids: list[strawberry.ID]) -> TrainingRunComparison:
-        return await compare_runs.compare_training_runs([str(i) for i in ids])  # type: ignore[return-value]
+    async def compare_training_runs(self, ids: list[strawberry.ID]) -> compare_runs.Comparison:
+        return await compare_runs.compare_training_runs([str(i) for i in ids])
 
     @strawberry.field(
         description=(

@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 
-from models.run_records import get_run_record
 from resolvers import training_runs
 from resolvers.errors import NotFound
 from schema.auth.permissions import IsHRStaffOrManager, unauthenticated
@@ -44,8 +43,7 @@ class Subscription:
     async def training_run_updated(
         self, info: Info, id: strawberry.ID
     ) -> AsyncGenerator[TrainingRun, None]:
-        run_id = training_runs.parse_run_id(str(id))
-        run = await get_run_record(run_id) if run_id is not None else None
+        run = await training_runs.get_training_run(str(id))
         if run is None:
             raise NotFound(f"no training run with id {id!s}", argument="id")
         services = info.context.services
@@ -53,7 +51,7 @@ class Subscription:
         assert viewer is not None  # the permission class let it through
         with services.subscriptions.hold(viewer.id):
             updates = services.watcher.watch(
-                run,  # type: ignore[arg-type]
+                run,
                 check=lambda: _still_allowed(info),
                 # Quarter-interval ticks: an identity is looked up again at most a
                 # quarter of the interval after it went stale.

@@ -1,21 +1,33 @@
 """Object types. They read straight from the objects resolvers return (run records,
-Tortoise rows, identities), so a page of runs is serialised without copying each row."""
+identities), so a page of runs is serialised without copying each row.
+
+Every path that returns a run (lists, by id, node, comparisons, mutation payloads,
+trainingRunUpdated) returns a `models.run_records.RunRecord`, the one read type behind
+`TrainingRun`. Which columns each field reads is derived from the type itself
+(`run_field_columns`): a field named after a column reads that column, and a field that
+reads others says so in its metadata (`columns=`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.types.base import get_object_definition
+from strawberry.utils.str_converters import to_camel_case
 
 from models.credentials import Identity
-from models.run_records import RunRecord
-from models.training_runs import TrainingRun as TrainingRunRow
+from models.run_records import RunRecord, all_columns
+from models.training_runs import RunStatus
 from resolvers import accounts
 from schema.context import Info
 from schema.download_urls import model_download_url
-from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
+from schema.enums import ClassWeight
+from trainer.ml.stages import Stage
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
@@ -68,8 +80,9 @@ class FeatureImportance:
     importance: float
 
 
-# Reads return RunRecords (models/run_records.py); mutations and subscriptions, models.
-RunRow = TrainingRunRow | RunRecord
+def _reads(*columns: str) -> Mapping[str, tuple[str, ...]]:
+    """Field metadata: the run columns a field reads (when not the one named like it)."""
+    return {"columns": columns}
 
 
 @strawberry.type(description="One training of the model: its request, progress and results.")
@@ -85,7 +98,7 @@ class TrainingRun(relay.Node):
     model_sha256: str | None
     dataset_path: str = strawberry.field(description="Dataset, relative to the datasets folder.")
     dataset_sha256: str | None
-    status: TrainingRunStatus
+    status: RunStatus  # exposed as TrainingRunStatus (schema/enums.py)
     progress: float = strawberry.field(description="0 to 1, from work actually done.")
     error_message: str | None
     cancel_requested: bool = strawberry.field(
@@ -109,17 +122,21 @@ class TrainingRun(relay.Node):
     notes: str
     # Plain attributes of the row (no resolver), so a page of runs costs strawberry no
     # resolver call per run for them.
-    database_id: int
+    database_id: int = strawberry.field(metadata=_reads("id"))
     trained_by_username: str | None = strawberry.field(
         description="Username of who asked for this training; kept if the account is deleted."
     )
 
     @strawberry.field(description="What the worker is doing now (null while queued).")
-    def stage(self, root: strawberry.Parent[RunRow]) -> TrainingStage | None:
-        return TrainingStage(root.stage) if root.stage else None
+    def stage(self, root: strawberry.Parent[RunRecord]) -> Stage | None:  # as TrainingStage
+        return Stage(root.stage) if root.stage else None
 
-    @strawberry.field
-    def hyperparameters(self, root: strawberry.Parent[RunRow]) -> Hyperparameters:
+    @strawberry.field(
+        metadata=_reads(
+            "n_estimators", "max_depth", "min_samples_split", "min_samples_leaf", "class_weight"
+        )
+    )
+    def hyperparameters(self, root: strawberry.Parent[RunRecord]) -> Hyperparameters:
         return Hyperparameters(
             n_estimators=root.n_estimators,
             max_depth=root.max_depth,
@@ -129,18 +146,20 @@ class TrainingRun(relay.Node):
         )
 
     @strawberry.field
-    def per_class_metrics(self, root: strawberry.Parent[RunRow]) -> list[PerClassMetric] | None:
+    def per_class_metrics(self, root: strawberry.Parent[RunRecord]) -> list[PerClassMetric] | None:
         if root.per_class_metrics is None:
             return None
         return [PerClassMetric(**metric) for metric in root.per_class_metrics]
 
     @strawberry.field
-    def confusion_matrix(self, root: strawberry.Parent[RunRow]) -> ConfusionMatrix | None:
+    def confusion_matrix(self, root: strawberry.Parent[RunRecord]) -> ConfusionMatrix | None:
         matrix = root.confusion_matrix
         return ConfusionMatrix(**matrix) if matrix else None
 
     @strawberry.field(description="Per input column, most important first.")
-    def feature_importance(self, root: strawberry.Parent[RunRow]) -> list[FeatureImportance] | None:
+    def feature_importance(
+        self, root: strawberry.Parent[RunRecord]
+    ) -> list[FeatureImportance] | None:
         if root.feature_importance is None:
             return None
         # Sorted here: PostgreSQL's JSONB does not keep the stored key order.
@@ -151,82 +170,50 @@ class TrainingRun(relay.Node):
         description=(
             "Who asked for this training. Visible to HR staff and to that user; null for "
             "others (managers): trainedByUsername still names them."
-        )
+        ),
+        metadata=_reads("trained_by_id"),
+        graphql_type=User | None,
     )
-    async def trained_by(self, root: strawberry.Parent[RunRow], info: Info) -> User | None:
+    async def trained_by(self, root: strawberry.Parent[RunRecord], info: Info) -> Identity | None:
         if root.trained_by_id is None:
             return None
-        return await accounts.visible_user(info.context, root.trained_by_id)  # type: ignore[return-value]
+        viewer = await info.context.viewer()
+        return await accounts.visible_identity(viewer, root.trained_by_id, info.context.users)
 
     @strawberry.field(
         description=(
             "Path of the model file's download (GET, HR staff; ETag = modelSha256): set for "
             "COMPLETED runs with a model file, else null. Read from the row only, so it may "
             "still answer 404 if the file was removed since."
-        )
+        ),
+        metadata=_reads("id", "status", "model_path"),
     )
-    def download_url(self, root: strawberry.Parent[RunRow]) -> str | None:
+    def download_url(self, root: strawberry.Parent[RunRecord]) -> str | None:
         return model_download_url(root.id, root.status, root.model_path)
 
-    @strawberry.field(description="The model aliases pointing at this run, by name.")
-    async def aliases(self, root: strawberry.Parent[RunRow], info: Info) -> list[str]:
+    @strawberry.field(
+        description="The model aliases pointing at this run, by name.", metadata=_reads("id")
+    )
+    async def aliases(self, root: strawberry.Parent[RunRecord], info: Info) -> list[str]:
         return await info.context.aliases.load(root.id)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
-        return isinstance(obj, RunRow | cls)
+        return isinstance(obj, RunRecord | cls)
 
 
-# The columns each TrainingRun field reads, so a page loads only what was selected (the
-# JSON metric columns are most of a row's width). A field missing here loads every column.
-RUN_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
-    "__typename": (),
-    "id": ("id",),
-    "databaseId": ("id",),
-    "hyperparameters": (
-        "n_estimators",
-        "max_depth",
-        "min_samples_split",
-        "min_samples_leaf",
-        "class_weight",
-    ),
-    "trainedBy": ("trained_by_id",),
-    "trainedByUsername": ("trained_by_username",),
-    "downloadUrl": ("id", "status", "model_path"),
-    "aliases": ("id",),
-    **{
-        name: (column,)
-        for name, column in {
-            "runDate": "run_date",
-            "startedAt": "started_at",
-            "finishedAt": "finished_at",
-            "modelVersion": "model_version",
-            "modelPath": "model_path",
-            "modelSha256": "model_sha256",
-            "datasetPath": "dataset_path",
-            "datasetSha256": "dataset_sha256",
-            "status": "status",
-            "stage": "stage",
-            "progress": "progress",
-            "errorMessage": "error_message",
-            "cancelRequested": "cancel_requested",
-            "accuracy": "accuracy",
-            "precision": "precision",
-            "recall": "recall",
-            "f1Score": "f1_score",
-            "totalSamples": "total_samples",
-            "trainSamples": "train_samples",
-            "testSamples": "test_samples",
-            "droppedRows": "dropped_rows",
-            "testSplit": "test_split",
-            "nEstimators": "n_estimators",
-            "randomState": "random_state",
-            "trainingDurationSeconds": "training_duration_seconds",
-            "featuresUsed": "features_used",
-            "notes": "notes",
-            "perClassMetrics": "per_class_metrics",
-            "confusionMatrix": "confusion_matrix",
-            "featureImportance": "feature_importance",
-        }.items()
-    },
-}
+@cache
+def run_field_columns() -> dict[str, tuple[str, ...]]:
+    """The columns each TrainingRun field reads, by GraphQL name, so a page loads only
+    what was selected (the JSON metric columns are most of a row's width). A field that
+    neither declares its columns nor is named after one is left out: selecting it loads
+    every column."""
+    table = set(all_columns())
+    columns: dict[str, tuple[str, ...]] = {"__typename": ()}
+    for field in get_object_definition(TrainingRun, strict=True).fields:
+        declared = field.metadata.get("columns")
+        if declared is None and field.python_name in table:
+            declared = (field.python_name,)
+        if declared is not None:
+            columns[field.graphql_name or to_camel_case(field.python_name)] = tuple(declared)
+    return columns

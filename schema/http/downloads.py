@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from models.credentials import Identity
-from models.run_records import RunQuery, RunRecord
+from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
 from resolvers.errors import ErrorCode
 from schema.auth.context import Services, token_from_authorization
@@ -127,16 +127,16 @@ class ModelDownloads:
         run_id = _run_id(request.path_params["run_id"])
         if run_id is None:
             return _not_found(None)
-        records = await RunQuery().where("id = ?", run_id).fetch(_COLUMNS, limit=1)
-        if not records:
+        run = await get_run_record(run_id, _COLUMNS)
+        if run is None:
             return _error(404, f"training run {run_id} does not exist", ErrorCode.NOT_FOUND)
-        return await self._serve(request, records[0])
+        return await self._serve(request, run)
 
     async def _serve(self, request: Request, run: RunRecord) -> Response:
-        run_id: int = run.id  # type: ignore[attr-defined]
-        status: str = run.status  # type: ignore[attr-defined]
-        model_path: str | None = run.model_path  # type: ignore[attr-defined]
-        sha256: str | None = run.model_sha256  # type: ignore[attr-defined]
+        run_id: int = run.id
+        status: str = run.status
+        model_path: str | None = run.model_path
+        sha256: str | None = run.model_sha256
         if status != RunStatus.COMPLETED:
             return _not_found(run_id, f" (its status is {status})")
         if not model_path or not sha256:
@@ -175,7 +175,7 @@ class ModelDownloads:
         return FileResponse(
             path,
             media_type="application/octet-stream",
-            filename=f"{run.model_version}.joblib",  # type: ignore[attr-defined]
+            filename=f"{run.model_version}.joblib",
             stat_result=stat_result,
             headers=headers,
         )

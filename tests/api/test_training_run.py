@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ query TrainingRunDetail($id: ID!) {
     modelPath
     modelSha256
     downloadUrl
+    aliases
     datasetPath
     datasetSha256
     status
@@ -180,6 +182,79 @@ async def node(server: Server, node_id: str) -> dict[str, Any] | None:
 async def missing_run_id() -> int:
     last = await TrainingRun.all().order_by("-id").first()
     return (last.id if last else 0) + 1000
+
+
+# One read type behind TrainingRun (models/run_records.py)
+
+
+def test_run_record_declares_every_column_of_the_run_table(server: Server) -> None:
+    from models.run_records import RunRecord, all_columns
+
+    assert set(RunRecord.__annotations__) == set(all_columns())
+
+
+def test_every_training_run_field_says_which_columns_it_reads(server: Server) -> None:
+    """A field whose columns are unknown makes every page load every column."""
+    from strawberry.types.base import get_object_definition
+    from strawberry.utils.str_converters import to_camel_case
+
+    from models.run_records import all_columns
+    from schema.types import TrainingRun as TrainingRunType
+    from schema.types import run_field_columns
+
+    known = run_field_columns()
+    fields = get_object_definition(TrainingRunType, strict=True).fields
+    names = {field.graphql_name or to_camel_case(field.python_name) for field in fields}
+    assert names | {"__typename"} == set(known)
+    for columns in known.values():
+        assert set(columns) <= set(all_columns())
+
+
+async def test_a_run_is_read_while_a_write_transaction_is_open(clean_runs: Server) -> None:
+    """Reads do not queue behind a writer (SQLite: reader connections under WAL)."""
+    from tortoise.transactions import in_transaction
+
+    from models.run_records import get_run_record
+
+    # given: a write transaction held open by another task
+    run = await create_run(0, notes="committed")
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        async with in_transaction():
+            await TrainingRun.filter(id=run.id).update(notes="not yet committed")
+            written.set()
+            await release.wait()
+
+    task = asyncio.create_task(writer(), context=contextvars.Context())
+    try:
+        await asyncio.wait_for(written.wait(), 10)
+
+        # when
+        record = await asyncio.wait_for(get_run_record(run.id), 5)
+
+        # then: the committed state, at once
+        assert record is not None
+        assert record.notes == "committed"
+    finally:
+        release.set()
+        await task
+    after = await get_run_record(run.id)
+    assert after is not None
+    assert after.notes == "not yet committed"
+
+
+async def test_a_read_inside_a_transaction_sees_its_writes(clean_runs: Server) -> None:
+    from tortoise.transactions import in_transaction
+
+    from models.run_records import get_run_record
+
+    run = await create_run(0, notes="before")
+    async with in_transaction():
+        await TrainingRun.filter(id=run.id).update(notes="inside")
+        record = await get_run_record(run.id)
+        assert record is not None
+        assert record.notes == "inside"
 
 
 # trainingRun(id:)
@@ -508,6 +583,7 @@ def test_reference_run_model_file(reference_run: TrainedRun, server: Server) -> 
     assert model_file.resolve().is_relative_to((artifacts / "models").resolve())
     assert run["modelSha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert run["downloadUrl"] == f"/runs/{run['databaseId']}/model"
+    assert run["aliases"] == []  # never promoted
 
 
 def test_reference_run_metrics(reference_run: TrainedRun) -> None:

@@ -13,7 +13,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from models.training_runs import FINAL_STATUSES, TrainingRun
+from models.run_records import RunRecord, get_run_records
+from models.training_runs import FINAL_STATUSES
 
 logger = logging.getLogger("trainer.jobs.run_watcher")
 
@@ -21,24 +22,24 @@ logger = logging.getLogger("trainer.jobs.run_watcher")
 _WATCHED = ("status", "stage", "progress", "cancel_requested")
 
 
-def _state(run: TrainingRun) -> tuple[object, ...]:
+def _state(run: RunRecord) -> tuple[object, ...]:
     return tuple(getattr(run, column) for column in _WATCHED)
 
 
 class RunWatcher:
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
-        self._subscribers: dict[int, set[asyncio.Queue[TrainingRun | None]]] = {}
+        self._subscribers: dict[int, set[asyncio.Queue[RunRecord | None]]] = {}
         self._last: dict[int, tuple[object, ...]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def watch(
         self,
-        run: TrainingRun,
+        run: RunRecord,
         *,
         check: Callable[[], Awaitable[None]] | None = None,
         check_every: float = 5.0,
-    ) -> AsyncIterator[TrainingRun]:
+    ) -> AsyncIterator[RunRecord]:
         """Yield `run` now, then each changed state, ending after a final status.
 
         `check` runs before each update is yielded and at least every `check_every`
@@ -48,13 +49,13 @@ class RunWatcher:
         yield run
         if run.status in FINAL_STATUSES:
             return
-        queue: asyncio.Queue[TrainingRun | None] = asyncio.Queue()
+        queue: asyncio.Queue[RunRecord | None] = asyncio.Queue()
         self._subscribers.setdefault(run.id, set()).add(queue)
         self._last.setdefault(run.id, _state(run))
         self._ensure_polling()
         # One pending get across timeouts: cancelling it on each timeout could drop an
         # update that arrived at the same moment.
-        getter: asyncio.Future[TrainingRun | None] | None = None
+        getter: asyncio.Future[RunRecord | None] | None = None
         try:
             while True:
                 if getter is None:
@@ -88,7 +89,7 @@ class RunWatcher:
         while self._subscribers:
             await asyncio.sleep(self.interval)
             try:
-                runs = await TrainingRun.filter(id__in=list(self._subscribers))
+                runs = (await get_run_records(list(self._subscribers))).values()
             except Exception:
                 logger.warning("run watcher: poll failed, retrying", exc_info=True)
                 continue

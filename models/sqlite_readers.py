@@ -1,0 +1,75 @@
+"""Read-only SQLite connections beside Tortoise's single writer connection.
+
+Tortoise's SQLite client has one connection guarded by an asyncio lock, so every
+statement of every request (the token look-up, the page, totalCount) waits for the one
+before it. Under WAL, readers never block the writer nor each other and see every
+committed write, so the hot read statements (models/run_records.py) run on a small pool
+of threads, each with its own connection in `query_only` mode; sqlite3 releases the GIL
+while it steps through rows, so two reads can proceed at once on two cores.
+
+Used only for the default connection of a file database: inside a transaction a read
+must see the transaction's own writes (it then goes through Tortoise), and an in-memory
+database cannot be opened twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.sqlite.client import SqliteClient
+
+READER_THREADS = 2
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteReaders:
+    """A few threads, each holding one read-only connection to `filename`."""
+
+    def __init__(self, filename: str, threads: int = READER_THREADS) -> None:
+        self.filename = filename
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-reader")
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # Autocommit: each SELECT is its own read transaction, so it sees every write
+            # committed before it started.
+            connection = sqlite3.connect(self.filename, isolation_level=None)
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA query_only=1")
+            self._local.connection = connection
+        return connection
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self._connection().execute(sql, params).fetchall()
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._fetch, sql, tuple(params))
+
+    def close(self) -> None:
+        # The threads end once idle; their connections are closed with them.
+        self._executor.shutdown(wait=False)
+
+
+_readers: weakref.WeakKeyDictionary[BaseDBAsyncClient, SqliteReaders] = weakref.WeakKeyDictionary()
+
+
+def readers_for(db: BaseDBAsyncClient) -> SqliteReaders | None:
+    """The readers of Tortoise's SQLite client `db`; None inside a transaction (whose
+    client is a wrapper) or for an in-memory database."""
+    if type(db) is not SqliteClient or db.filename in ("", ":memory:"):
+        return None
+    readers = _readers.get(db)
+    if readers is None:
+        readers = _readers[db] = SqliteReaders(db.filename)
+        weakref.finalize(db, readers.close)
+    return readers
