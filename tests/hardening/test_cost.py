@@ -22,6 +22,7 @@ from httpx_ws import aconnect_ws
 
 from tests.conftest import Server
 from tests.hardening.live_server import live_server
+from tests.helpers import FINISHED_RUN
 
 LIMIT = 30_000
 RUN_FIELDS = (
@@ -287,16 +288,14 @@ async def test_flood_of_over_budget_batches_is_refused_and_memory_stays_at_basel
     tmp_path: Path,
 ) -> None:
     async with live_server(tmp_path) as server:
-        # given: 100 finished runs with their metrics, and a warmed-up server
-        trained = await server.data(
-            TRAIN,
-            {"input": {"hyperparameters": {"nEstimators": 5}, "wait": True}},
-        )
-        assert trained["trainModel"]["errors"] == []
+        # given: 100 finished runs with their metrics (rows: nothing here trains), and a
+        # warmed-up server
+        server.insert_run(**FINISHED_RUN)
         copy_run(server.artifacts / "training_api.sqlite3", 99)
         for _ in range(3):
             page = await server.data(DASHBOARD)
         assert page["trainingRuns"]["totalCount"] == 100
+        assert {edge["node"]["status"] for edge in page["trainingRuns"]["edges"]} == {"COMPLETED"}
         baseline = vm_rss_kib(server.pid)
 
         # when: three batches at once, each of ten operations of ten aliased heavy pages
