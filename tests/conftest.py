@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 from main import Settings, create_app, migrate
 from models.credentials import create_token, create_user
 from models.training_runs import TrainingRun
+from tests.prestart import start_collected, stop_untaken
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_DATASET = REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
@@ -196,6 +197,15 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         await holder
         if backend == "postgres":
             await _drop_postgres_database(database_url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def prestarted_live_servers(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Start the live servers the collected tests use while the first tests run (see
+    tests/prestart.py)."""
+    await start_collected(request)
+    yield
+    await stop_untaken()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from schemathesis.generation import GenerationMode
 
 from tests.conftest import REPO
 from tests.hardening.live_server import LiveServer, start_live_server
+from tests.prestart import prestartable
 
 SDL = (REPO / "schema" / "schema.graphql").read_text()
 ALLOWED_BODY_KEYS = {"data", "errors", "extensions"}
@@ -60,6 +61,7 @@ DATE_TIMES = (
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(tmp_path_factory.mktemp("fuzz"))
     try:

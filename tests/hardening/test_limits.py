@@ -34,6 +34,7 @@ from tests.hardening.live_server import (
     start_live_server,
     start_live_servers,
 )
+from tests.prestart import prestartable
 
 RUN_COUNT = "query RunCount { trainingRuns { totalCount } }"
 VIEWER = "query Viewer { viewer { username } }"
@@ -311,6 +312,7 @@ PASSWORD = "right-password-1"
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def live_servers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[LiveServer, LiveServer]]:

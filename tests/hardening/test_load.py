@@ -24,6 +24,7 @@ from strawberry import relay
 
 from tests.hardening.live_server import LiveServer, start_live_server
 from tests.helpers import FINAL_STATUSES, TRAIN, train_variables, wait_until_final
+from tests.prestart import prestartable
 
 CLIENTS = 16
 WINDOW_SECONDS = 20.0
@@ -214,6 +215,7 @@ async def training_coverage(
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def load_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(
         # Warm: the trainings must start at once to cover the whole window.

@@ -16,6 +16,7 @@ import pytest
 
 from tests.hardening.live_server import LiveServer, live_server, start_live_server
 from tests.operators.metrics_text import total, value
+from tests.prestart import prestartable
 
 METRICS_TOKEN = "metrics-" + uuid.uuid4().hex
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -27,6 +28,7 @@ mutation TrainForLogs($input: TrainModelInput!) {
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(
         tmp_path_factory.mktemp("operators-observed"),
