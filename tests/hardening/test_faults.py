@@ -297,7 +297,10 @@ async def test_database_cut_gives_clear_errors_and_the_server_recovers_by_itself
 @pytest.fixture(scope="module")
 @prestartable
 async def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    server = await start_live_server(tmp_path_factory.mktemp("faults-sqlite"))
+    # Warm: every test here trains, and the pool's start-up is paid in the background.
+    server = await start_live_server(
+        tmp_path_factory.mktemp("faults-sqlite"), settings={"TRAINING_WARM_UP": "true"}
+    )
     try:
         yield server
     finally:

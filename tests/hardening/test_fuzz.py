@@ -63,7 +63,11 @@ DATE_TIMES = (
 @pytest.fixture(scope="module")
 @prestartable
 async def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    server = await start_live_server(tmp_path_factory.mktemp("fuzz"))
+    # Warm: valid trainModel inputs queue trainings; the pool's start-up is paid in the
+    # background.
+    server = await start_live_server(
+        tmp_path_factory.mktemp("fuzz"), settings={"TRAINING_WARM_UP": "true"}
+    )
     try:
         yield server
     finally:
