@@ -10,7 +10,10 @@ runs as usual. Without a pre-start (a fixture that no pre-start reached, or one 
 the fixture simply starts its server itself.
 
 Only fixtures whose arguments are session-scoped fixtures (tmp_path_factory, ...) can be
-pre-started; their setup must not depend on what the tests before them did.
+pre-started; their setup must not depend on what the tests before them did, and must only
+start processes (and warm their pools): a setup that trains would compete for the cores
+with the timed tests running meanwhile (the server-kill scenario of test_crash_safety is
+left out for that reason).
 """
 
 from __future__ import annotations
