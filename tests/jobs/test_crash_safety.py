@@ -194,7 +194,7 @@ async def test_the_runs_still_queued_when_the_server_died_are_trained_after_rest
 
 
 @dataclass
-class Training:
+class StoppableServer:
     """A server of its own, on a deployment of its own, that a test will stop."""
 
     database: Path
@@ -204,13 +204,15 @@ class Training:
 
 @pytest.fixture(scope="module")
 @prestartable
-async def server_to_stop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Training]:
+async def server_to_stop(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[StoppableServer]:
     directory = tmp_path_factory.mktemp("server-stop")
     services = Services(directory)
     try:
         database = directory / "db.sqlite3"
         deployment = Deployment.create(directory, f"sqlite://{database}", **FAST_REAPING)
-        yield Training(database, deployment, await first_server(services, deployment))
+        yield StoppableServer(database, deployment, await first_server(services, deployment))
     finally:
         await services.kill_all()
 
@@ -225,7 +227,7 @@ def _stored_run(database: Path, run_id: int) -> tuple[str, str | None]:
 
 
 async def test_stopping_the_server_mid_run_fails_the_run_and_leaves_no_process_behind(
-    server_to_stop: Training,
+    server_to_stop: StoppableServer,
 ) -> None:
     # given: a server training a long run
     database, deployment, api = (
