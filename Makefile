@@ -36,9 +36,13 @@ test-postgres:
 		echo "SKIPPED: PostgreSQL tests (set TEST_POSTGRES_URL=postgres://user@host:5432/db to run them)"; \
 	fi
 
+# Style, types (mypy, configured in pyproject.toml) and the layers (import-linter
+# contracts in pyproject.toml: schema -> resolvers -> trainer.jobs -> models | trainer.ml).
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Benchmarks against the REST original's figures and the framework ceiling (issue 5).
 bench: install

@@ -10,14 +10,13 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import os
 import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -26,23 +25,18 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.db import tortoise_config
 from trainer.artifacts import ArtifactPaths
-from trainer.jobs import JobSettings
+from trainer.jobs.job import JobSettings
 from trainer.logs import configure_logging, logging_config
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from resolvers.rate_limit import LoginLimiter
-    from schema.websockets import WebSocketLimits
-    from trainer.runners import JobRunner
+    from trainer.jobs.runners import JobRunner
 
 # The web stack (strawberry, Starlette, uvicorn) and the job runners are imported inside
 # the functions that need them, so that a CLI command such as `token create` starts in a
 # fraction of a second instead of paying for the whole server's imports.
-logger = logging.getLogger("main")
 SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.graphql"
-# GraphiQL's scripts and styles (static/vendor/VENDORED.md), served at /static.
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 class Settings(BaseSettings):
@@ -66,6 +60,8 @@ class Settings(BaseSettings):
     graphiql: bool = True
     introspection: bool = True
     max_body_bytes: int = Field(default=100_000, ge=1_000)
+    # uploadDataset's multipart requests (HR staff only), streamed to the datasets folder.
+    max_upload_bytes: int = Field(default=200_000_000, ge=1_000)
     max_query_depth: int = Field(default=12, ge=1)
     max_query_tokens: int = Field(default=2000, ge=1)
     max_query_aliases: int = Field(default=15, ge=0)
@@ -115,6 +111,9 @@ class Settings(BaseSettings):
     ]
     # Automatic persisted queries remembered per server process (0: APQ off).
     apq_cache_size: int = Field(default=1000, ge=0)
+    # trainingRuns pages: the size without first/last, and the most first/last may ask.
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=100, ge=1)
 
     @field_validator("cors_origins", "cors_allow_headers", mode="before")
     @classmethod
@@ -173,6 +172,12 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _default_page_fits(self) -> Settings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("DEFAULT_PAGE_SIZE must not be larger than MAX_PAGE_SIZE")
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_fits_staleness(self) -> Settings:
         if self.stale_run_after <= self.progress_interval:
             raise ValueError(
@@ -198,14 +203,16 @@ def job_settings(settings: Settings) -> JobSettings:
         stale_after=settings.stale_run_after,
         nice=settings.training_nice,
         cancel_grace=settings.cancel_grace_seconds,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
     )
 
 
 def build_runner(settings: Settings) -> JobRunner:
-    from trainer.runners import LocalPoolRunner
+    from trainer.jobs.runners import LocalPoolRunner
 
     if settings.training_backend == "celery":
-        from trainer.celery_app import CeleryRunner
+        from trainer.jobs.celery_app import CeleryRunner
 
         return CeleryRunner(
             settings.celery_broker_url,
@@ -220,172 +227,21 @@ def build_runner(settings: Settings) -> JobRunner:
     )
 
 
-async def requeue_local_runs(runner: JobRunner) -> None:
-    """After a restart, hand the local pool the runs that were queued but never started.
-
-    (Celery keeps its queue in the broker, so only the local backend needs this.) The
-    job's atomic claim makes a second submission of the same run harmless.
-    """
-    from models.training_runs import RunStatus, TrainingRun
-
-    queued = await TrainingRun.filter(status=RunStatus.QUEUED).order_by("id")
-    for run_id in [run.id for run in queued]:
-        await runner.submit(run_id)
-        logger.info("run %s re-queued after restart", run_id)
-
-
-def login_limiter(settings: Settings) -> LoginLimiter:
-    from resolvers.rate_limit import LoginLimiter, SlidingWindow
-
-    def window(limit: int) -> SlidingWindow:
-        return SlidingWindow(
-            limit, settings.login_window_seconds, max_keys=settings.login_limiter_max_keys
-        )
-
-    return LoginLimiter(
-        per_username=window(settings.login_attempts_per_username),
-        per_address=window(settings.login_attempts_per_address),
-    )
-
-
-def websocket_limits(settings: Settings) -> WebSocketLimits:
-    from schema.websockets import WebSocketLimits
-
-    return WebSocketLimits(
-        init_timeout=settings.ws_connection_init_timeout,
-        anonymous_idle=settings.ws_anonymous_idle_seconds,
-        max_connections_per_address=settings.ws_max_connections_per_address,
-        max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
-    )
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
-    from starlette.applications import Starlette
-    from starlette.middleware import Middleware
-    from starlette.middleware.cors import CORSMiddleware
-    from starlette.responses import RedirectResponse
-    from starlette.routing import Mount, Route, WebSocketRoute
-    from starlette.staticfiles import StaticFiles
-    from tortoise.contrib.starlette import RegisterTortoise
-
-    from resolvers.context import Services
-    from resolvers.identity_cache import IdentityCache
-    from resolvers.live_access import SubscriptionSlots
-    from resolvers.run_updates import RunWatcher
-    from schema import QueryLimits, build_schema
-    from schema.downloads import MODEL_DOWNLOAD_ROUTE, ModelDownloads
-    from schema.health import Readiness, healthz
-    from schema.metrics import MetricsEndpoint
-    from schema.middleware import BodySizeLimit, SecurityHeaders
-    from schema.persisted_queries import PersistedQueryStore
-    from schema.request_id import RequestId
-    from schema.view import GraphQLView
-    from trainer.model_files import VerifiedModelFiles
-    from trainer.reaper import fail_stale_runs, reap_forever
+    """The ASGI app (schema/http/app.py) for these settings, or for the environment's:
+    what `serve` (uvicorn's factory, in each worker process) and the tests run."""
+    from schema.http.app import build_app
 
     settings = settings or Settings()
-    settings.artifacts.ensure()
-    runner = build_runner(settings)
-    watcher = RunWatcher(settings.subscription_poll_interval)
-    services = Services(
-        artifacts=settings.artifacts,
-        jobs=runner,
-        watcher=watcher,
-        identities=IdentityCache(ttl=settings.auth_cache_seconds),
-        login_limiter=login_limiter(settings),
-        websocket_recheck_seconds=settings.websocket_recheck_seconds,
-        subscriptions=SubscriptionSlots(settings.ws_max_subscriptions_per_user),
-    )
-    api_schema = build_schema(
-        QueryLimits(
-            max_depth=settings.max_query_depth,
-            max_tokens=settings.max_query_tokens,
-            max_aliases=settings.max_query_aliases,
-            max_root_fields=settings.max_root_fields,
-            max_cost=settings.max_query_cost,
-            max_introspection_depth=settings.max_introspection_depth,
-        ),
-        introspection=settings.introspection,
-        max_batch_operations=settings.max_batch_operations,
-    )
-    graphql = GraphQLView(
-        api_schema,
-        services,
-        graphiql=settings.graphiql,
-        allowed_origins=settings.cors_origins,
-        persisted_queries=PersistedQueryStore(settings.apq_cache_size),
-        websockets=websocket_limits(settings),
-    )
+    return build_app(settings, build_runner(settings))
 
-    model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
-            await runner.start()
-            await fail_stale_runs(settings.stale_run_after)
-            if settings.training_backend == "local":
-                await requeue_local_runs(runner)
-            reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
-            try:
-                yield
-            finally:
-                reaper.cancel()
-                await watcher.stop()
-                await runner.stop()
-
-    async def to_graphiql(_request: object) -> RedirectResponse:
-        return RedirectResponse("/graphql")
-
-    app = Starlette(
-        routes=[
-            Route("/", to_graphiql),
-            # --- operators (issue 13) ---
-            Route("/healthz", healthz),
-            Route(
-                "/readyz", Readiness(settings.db_url, runner, settings.readiness_timeout).respond
-            ),
-            *(
-                [
-                    Route(
-                        "/metrics",
-                        MetricsEndpoint(settings.metrics_token, settings.readiness_timeout).respond,
-                    )
-                ]
-                if settings.metrics_enabled
-                else []
-            ),
-            # Every method reaches the view, which answers the unsupported ones as JSON.
-            Route("/graphql", graphql, methods=None),
-            # --- model download (issue 9) ---
-            Route(MODEL_DOWNLOAD_ROUTE, model_downloads, methods=None),
-            WebSocketRoute("/graphql", graphql),
-            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        ],
-        lifespan=lifespan,
-        # Outermost first. CORS wraps everything that can answer, the body size limit
-        # included, so a browser on an allowed origin can read every refusal.
-        middleware=[
-            Middleware(RequestId),  # outermost: every response carries X-Request-ID
-            Middleware(SecurityHeaders),
-            *(
-                [
-                    Middleware(
-                        CORSMiddleware,
-                        allow_origins=settings.cors_origins,
-                        allow_methods=["GET", "HEAD", "POST"],
-                        allow_headers=settings.cors_allow_headers,
-                    )
-                ]
-                if settings.cors_origins
-                else []
-            ),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
-        ],
-    )
-    app.state.services = services
-    app.state.model_downloads = model_downloads
-    return app
+def __getattr__(name: str) -> object:
+    """`main.TORTOISE_ORM`, read by the `tortoise` command line ([tool.tortoise] in
+    pyproject.toml), built from the settings only when that tool asks for it."""
+    if name == "TORTOISE_ORM":
+        return tortoise_config(Settings().db_url)
+    raise AttributeError(f"module 'main' has no attribute {name!r}")
 
 
 # --- command line -------------------------------------------------------------------
@@ -539,7 +395,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_generate_dataset(_settings: Settings, args: argparse.Namespace) -> int:
-    from trainer.generator import generate_dataset
+    from trainer.ml.generator import generate_dataset
 
     summary = generate_dataset(args.rows, args.seed, Path(args.out))
     print(summary)
@@ -558,7 +414,7 @@ def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from trainer.celery_app import configure_worker, run_worker
+    from trainer.jobs.celery_app import configure_worker, run_worker
 
     configure_worker(settings.celery_broker_url, settings.db_url, job_settings(settings))
     run_worker(args.concurrency, settings.log_level)

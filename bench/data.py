@@ -26,7 +26,7 @@ import asyncpg
 import numpy as np
 import orjson
 
-from trainer.dataset import FEATURE_COLUMNS
+from trainer.ml.dataset import FEATURE_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"

@@ -38,7 +38,7 @@ from bench.training import (
     time_generator,
     train_through_api,
 )
-from trainer.generator import generate_dataset
+from trainer.ml.generator import generate_dataset
 
 REFERENCE_CSV = data.REPO / "tests" / "data" / "rest_original_future_skills_dataset.csv"
 LARGE_CSV = "bench-100k.csv"

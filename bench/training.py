@@ -1,7 +1,7 @@
 """Training figures: trainModel end to end against the bare scikit-learn pipeline, and the
 dataset generator.
 
-The bare baseline is the project's own pipeline (trainer.model_trainer.build_pipeline,
+The bare baseline is the project's own pipeline (trainer.ml.model_trainer.build_pipeline,
 same hyperparameters, same split, n_jobs=1 as the server's default TRAINING_N_JOBS) fitted
 and evaluated in this process on a dataset already in memory: what any training must
 cost. Everything trainModel adds on top (request, queueing, worker hand-off, CSV load,
@@ -26,8 +26,8 @@ from sklearn.model_selection import train_test_split
 
 from bench.data import PYTHON, REPO
 from bench.queries import CANCEL, RUN_STATE, TRAIN, post
-from trainer.dataset import TARGET_CLASSES, TARGET_COLUMN, load_dataset
-from trainer.model_trainer import Hyperparameters, TrainingConfig, build_pipeline
+from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, load_dataset
+from trainer.ml.model_trainer import Hyperparameters, TrainingConfig, build_pipeline
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ _GENERATE = """
 import json, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from trainer.generator import generate_dataset
+from trainer.ml.generator import generate_dataset
 imported = time.perf_counter()
 summary = generate_dataset(int(sys.argv[1]), 7, Path(sys.argv[2]))
 done = time.perf_counter()

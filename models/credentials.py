@@ -73,7 +73,8 @@ def identity_from(user: User, group_names: list[str]) -> Identity:
 
 
 async def identity_of(user: User) -> Identity:
-    return identity_from(user, await user.groups.all().values_list("name", flat=True))
+    names: list[str] = await user.groups.all().values_list("name", flat=True)  # type: ignore[assignment]
+    return identity_from(user, names)
 
 
 def hash_password(password: str) -> str:

@@ -1,11 +1,16 @@
-"""Database configuration shared by the server, the workers and the `tortoise` CLI."""
+"""Database configuration shared by the server, the workers and the `tortoise` CLI
+(main.TORTOISE_ORM builds it from the settings)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-MODELS_MODULES = ["models.users", "models.tokens", "models.training_runs"]
+MODELS_MODULES = [
+    "models.users",
+    "models.tokens",
+    "models.training_runs",
+    "models.dataset_files",
+]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -34,13 +39,3 @@ def _with_sqlite_pragmas(url: str) -> str:
         return url
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}busy_timeout=10000&synchronous=NORMAL"
-
-
-def default_database_url() -> str:
-    artifacts = os.environ.get("ARTIFACTS_DIR", "artifacts")
-    return os.environ.get("DATABASE_URL", f"sqlite://{artifacts}/training_api.sqlite3")
-
-
-# Read by the `tortoise` command line (see [tool.tortoise] in pyproject.toml) so that
-# `tortoise makemigrations` works from the project root.
-TORTOISE_ORM = tortoise_config(default_database_url())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -64,10 +65,10 @@ class TrainingRun(Model):
     train_samples = fields.IntField(null=True)
     test_samples = fields.IntField(null=True)
     dropped_rows = fields.IntField(null=True)
-    per_class_metrics = fields.JSONField(null=True)
-    confusion_matrix = fields.JSONField(null=True)
-    feature_importance = fields.JSONField(null=True)
-    features_used = fields.JSONField(null=True)
+    per_class_metrics: Any = fields.JSONField(null=True)
+    confusion_matrix: Any = fields.JSONField(null=True)
+    feature_importance: Any = fields.JSONField(null=True)
+    features_used: Any = fields.JSONField(null=True)
 
     test_split = fields.FloatField()
     random_state = fields.IntField()

@@ -3,7 +3,7 @@
 A running job checks the flag with every progress report (PROGRESS_INTERVAL) and
 between chunks of trees, then records CANCELLED and removes its partial model file; if the
 current chunk has not ended CANCEL_GRACE_SECONDS later, its worker process records
-CANCELLED, removes the files and exits, and the pool replaces it (trainer/jobs.py).
+CANCELLED, removes the files and exits, and the pool replaces it (trainer/jobs/job.py).
 """
 
 from __future__ import annotations
@@ -11,18 +11,19 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from models.credentials import Identity
 from models.training_runs import RunStatus, TrainingRun
-from resolvers.context import RequestContext
-from resolvers.train_model import FieldError, TrainOutcome
+from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
 
 logger = logging.getLogger("resolvers.cancel_training_run")
 
 
-async def cancel_training_run(context: RequestContext, run_id: int | None) -> TrainOutcome:
+async def cancel_training_run(run_id: int | None, viewer: Identity | None) -> RunOutcome:
     run = await TrainingRun.get_or_none(id=run_id) if run_id is not None else None
     if run is None:
-        return TrainOutcome(errors=[FieldError(["id"], "no such training run", "NOT_FOUND")])
-    viewer = await context.viewer()
+        return RunOutcome(
+            errors=[FieldError(["id"], "no such training run", FieldErrorCode.NOT_FOUND)]
+        )
     who = viewer.username if viewer else "-"
     # Conditional updates: whichever of the worker and this request acts first wins,
     # and the loser sees zero rows updated.
@@ -39,15 +40,15 @@ async def cancel_training_run(context: RequestContext, run_id: int | None) -> Tr
         logger.info("run %s: cancellation requested by %s", run.id, who)
     else:
         await run.refresh_from_db()
-        return TrainOutcome(
+        return RunOutcome(
             training_run=run,
             errors=[
                 FieldError(
                     ["id"],
                     f"run {run.id} has already ended ({run.status.value}); nothing to cancel",
-                    "INVALID_STATE",
+                    FieldErrorCode.INVALID_STATE,
                 )
             ],
         )
     await run.refresh_from_db()
-    return TrainOutcome(training_run=run)
+    return RunOutcome(training_run=run)

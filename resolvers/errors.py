@@ -1,12 +1,103 @@
-"""Errors resolvers raise for a caller's mistake; the schema maps `code` into the response."""
+"""Every error code the API answers with, and the types that carry them.
+
+Two kinds of refusal, one vocabulary:
+- a refused mutation input comes back in the payload's `errors` as `FieldError`s (which
+  field, why, a `FieldErrorCode`, exposed in GraphQL as `UserErrorCode`), and changes nothing;
+- a refused request (bad id, over a limit, not logged in...) is a GraphQL error whose
+  `extensions.code` is an `ErrorCode`: resolvers raise `ApiError`, the schema maps it
+  (schema/errors.py), and HTTP-level refusals answer the same body (schema/errors.error_body).
+
+Both enums are `StrEnum`s: each member is its wire string, which clients depend on.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.training_runs import TrainingRun
+
+
+class ErrorCode(StrEnum):
+    """`extensions.code` of a GraphQL error or of an HTTP error body."""
+
+    # the document and the request
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
+    BAD_REQUEST = "BAD_REQUEST"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    # query limits (schema/limits.py, schema/cost.py)
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+    QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+    TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
+    INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+    # persisted queries (schema/http/persisted_queries.py)
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+    PERSISTED_QUERY_INVALID = "PERSISTED_QUERY_INVALID"
+    PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+    # who is calling
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    RATE_LIMITED = "RATE_LIMITED"
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    # what was asked for
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    MODEL_FILE_CHANGED = "MODEL_FILE_CHANGED"
+    # the server
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class FieldErrorCode(StrEnum):
+    """Why a mutation refused its input (GraphQL: UserErrorCode); stable, unlike messages."""
+
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    INVALID = "INVALID"
+    DUPLICATE = "DUPLICATE"
+    PATH_NOT_ALLOWED = "PATH_NOT_ALLOWED"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_STATE = "INVALID_STATE"
+    TOO_MANY_ACTIVE_RUNS = "TOO_MANY_ACTIVE_RUNS"
+    DATASET_EXISTS = "DATASET_EXISTS"
+    DATASET_INVALID = "DATASET_INVALID"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One refused input: the path to the field (e.g. [input, hyperparameters, nEstimators])."""
+
+    field: list[str]
+    message: str
+    code: FieldErrorCode
+
+
+@dataclass
+class RunOutcome:
+    """What a mutation on a run returns: the run, and/or the field errors that refused it."""
+
+    training_run: TrainingRun | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
 
 class ApiError(Exception):
-    """A request the server refuses on purpose; its message is safe to show the caller."""
+    """A request the server refuses on purpose; its message is safe to show the caller.
 
-    code = "BAD_USER_INPUT"
+    `argument` names the refused argument; `details` go into the error's extensions.
+    """
+
+    code: ErrorCode = ErrorCode.BAD_USER_INPUT
 
     def __init__(self, message: str, *, argument: str | None = None, **details: object) -> None:
         super().__init__(message)
@@ -14,9 +105,21 @@ class ApiError(Exception):
         self.details = details
 
 
+class NotFound(ApiError):
+    code = ErrorCode.NOT_FOUND
+
+
 class InvalidCursor(ApiError):
-    code = "INVALID_CURSOR"
+    code = ErrorCode.INVALID_CURSOR
 
 
 class RateLimited(ApiError):
-    code = "RATE_LIMITED"
+    code = ErrorCode.RATE_LIMITED
+
+
+class InvalidCredentials(ApiError):
+    code = ErrorCode.INVALID_CREDENTIALS
+
+
+class TooManySubscriptions(ApiError):
+    code = ErrorCode.TOO_MANY_SUBSCRIPTIONS

@@ -10,16 +10,18 @@ import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
+from tortoise.fields import CharField
 
+from models.credentials import Identity
 from models.run_quota import TooManyActiveRuns, create_run_within_quota
 from models.training_runs import RunStatus, TrainingRun
-from resolvers.context import RequestContext
-from trainer.artifacts import UnsafePath
+from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
+from trainer.artifacts import ArtifactPaths, UnsafePath
+from trainer.jobs.runners import JobRunner
 
 logger = logging.getLogger("resolvers.train_model")
 
@@ -28,46 +30,43 @@ MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NOTES_LENGTH = 5000
 MAX_RANDOM_STATE = 2**32 - 1
 # The column's size: a longer path could not be recorded on the run.
-MAX_DATASET_PATH_LENGTH: int = TrainingRun._meta.fields_map["dataset_path"].max_length
+_DATASET_PATH_FIELD = TrainingRun._meta.fields_map["dataset_path"]
+assert isinstance(_DATASET_PATH_FIELD, CharField)
+MAX_DATASET_PATH_LENGTH: int = _DATASET_PATH_FIELD.max_length
 
 
-class HyperparametersInput(Protocol):
+@dataclass(frozen=True)
+class Hyperparameters:
     n_estimators: int
     max_depth: int | None
     min_samples_split: int
     min_samples_leaf: int
-    class_weight: Any
+    # scikit-learn's value ("balanced", "balanced_subsample") or None
+    class_weight: str | None
 
 
-class TrainModelInput(Protocol):
+@dataclass(frozen=True)
+class TrainRequest:
+    """What trainModel was asked, as plain values; schema/inputs.py builds it from the
+    GraphQL input, whose defaults are the only ones."""
+
+    hyperparameters: Hyperparameters
     dataset_path: str | None
     test_split: float
-    hyperparameters: HyperparametersInput
     random_state: int
     model_version: str | None
     notes: str
     wait: bool
 
 
-@dataclass(frozen=True)
-class FieldError:
-    field: list[str]
-    message: str
-    code: str
-
-
-@dataclass
-class TrainOutcome:
-    training_run: TrainingRun | None = None
-    errors: list[FieldError] = field(default_factory=list)
-
-
 def _range_error(path: list[str], value: float, low: float, high: float | None) -> FieldError:
     bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-    return FieldError(["input", *path], f"must be {bound}, got {value}", "OUT_OF_RANGE")
+    return FieldError(
+        ["input", *path], f"must be {bound}, got {value}", FieldErrorCode.OUT_OF_RANGE
+    )
 
 
-def validate(data: TrainModelInput, context: RequestContext) -> list[FieldError]:
+def validate(data: TrainRequest, artifacts: ArtifactPaths) -> list[FieldError]:
     """Every rule broken by the input, each with its path; empty when it is acceptable."""
     errors: list[FieldError] = []
     hp = data.hyperparameters
@@ -92,32 +91,34 @@ def validate(data: TrainModelInput, context: RequestContext) -> list[FieldError]
             FieldError(
                 ["input", "modelVersion"],
                 "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                "INVALID",
+                FieldErrorCode.INVALID,
             )
         )
     if len(data.notes) > MAX_NOTES_LENGTH:
         errors.append(
             FieldError(
-                ["input", "notes"], f"must be at most {MAX_NOTES_LENGTH} characters", "INVALID"
+                ["input", "notes"],
+                f"must be at most {MAX_NOTES_LENGTH} characters",
+                FieldErrorCode.INVALID,
             )
         )
-    errors += _dataset_errors(dataset_of(data), context)
+    errors += _dataset_errors(dataset_of(data), artifacts)
     return errors
 
 
-def _dataset_errors(dataset: str, context: RequestContext) -> list[FieldError]:
+def _dataset_errors(dataset: str, artifacts: ArtifactPaths) -> list[FieldError]:
     if len(dataset) > MAX_DATASET_PATH_LENGTH:
         message = f"dataset path must be at most {MAX_DATASET_PATH_LENGTH} characters"
     else:
         try:
-            context.services.artifacts.dataset(dataset)
+            artifacts.dataset(dataset)
             return []
         except UnsafePath as exc:
             message = f"dataset path {exc}"
-    return [FieldError(["input", "datasetPath"], message, "PATH_NOT_ALLOWED")]
+    return [FieldError(["input", "datasetPath"], message, FieldErrorCode.PATH_NOT_ALLOWED)]
 
 
-def dataset_of(data: TrainModelInput) -> str:
+def dataset_of(data: TrainRequest) -> str:
     """The dataset asked for; only an absent path means the default (\"\" is refused)."""
     return DEFAULT_DATASET if data.dataset_path is None else data.dataset_path
 
@@ -128,7 +129,9 @@ def generated_model_version() -> str:
 
 def _duplicate(version: str) -> FieldError:
     return FieldError(
-        ["input", "modelVersion"], f"model version {version!r} is already used", "DUPLICATE"
+        ["input", "modelVersion"],
+        f"model version {version!r} is already used",
+        FieldErrorCode.DUPLICATE,
     )
 
 
@@ -136,13 +139,13 @@ def _model_file_exists(version: str) -> FieldError:
     return FieldError(
         ["input", "modelVersion"],
         f"a model file for version {version!r} already exists in the models folder",
-        "DUPLICATE",
+        FieldErrorCode.DUPLICATE,
     )
 
 
-def _model_file_taken(context: RequestContext, version: str) -> bool:
+def _model_file_taken(artifacts: ArtifactPaths, version: str) -> bool:
     # One lstat, as cheap as validate()'s path checks: not worth a thread.
-    return os.path.lexists(context.services.artifacts.model_file(version))
+    return os.path.lexists(artifacts.model_file(version))
 
 
 def _too_many_active(limit: int) -> FieldError:
@@ -150,26 +153,28 @@ def _too_many_active(limit: int) -> FieldError:
         ["input"],
         f"you already have {limit} training runs queued or running, the most allowed at once; "
         "wait for one to end (or cancel one) and try again",
-        "TOO_MANY_ACTIVE_RUNS",
+        FieldErrorCode.TOO_MANY_ACTIVE_RUNS,
     )
 
 
-async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOutcome:
-    errors = validate(data, context)
+async def train_model(
+    data: TrainRequest, *, viewer: Identity | None, artifacts: ArtifactPaths, jobs: JobRunner
+) -> RunOutcome:
+    """Validate, record a QUEUED run within the caller's quota, hand it to `jobs`."""
+    errors = validate(data, artifacts)
     version = data.model_version or generated_model_version()
     version_is_valid = not any(e.field == ["input", "modelVersion"] for e in errors)
     if version_is_valid and await TrainingRun.filter(model_version=version).exists():
         errors.append(_duplicate(version))
-    elif version_is_valid and _model_file_taken(context, version):
+    elif version_is_valid and _model_file_taken(artifacts, version):
         # Not a run's (the database has none): a file put there by other means, which
         # training must not overwrite. The worker refuses it again when it saves.
         errors.append(_model_file_exists(version))
     if errors:
-        return TrainOutcome(errors=errors)
+        return RunOutcome(errors=errors)
 
-    viewer = await context.viewer()
     hp = data.hyperparameters
-    limit = context.services.jobs.max_active_runs_per_user
+    limit = jobs.max_active_runs_per_user
     try:
         run = await create_run_within_quota(
             viewer.id if viewer else None,
@@ -182,7 +187,7 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
             max_depth=hp.max_depth,
             min_samples_split=hp.min_samples_split,
             min_samples_leaf=hp.min_samples_leaf,
-            class_weight=hp.class_weight.value if hp.class_weight is not None else None,
+            class_weight=hp.class_weight,
             trained_by_username=viewer.username if viewer else None,
             notes=data.notes,
         )
@@ -193,13 +198,13 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
             exc.active,
             exc.limit,
         )
-        return TrainOutcome(errors=[_too_many_active(exc.limit)])
+        return RunOutcome(errors=[_too_many_active(exc.limit)])
     except IntegrityError:
         # Two requests raced for the same version; the unique index let one through.
-        return TrainOutcome(errors=[_duplicate(version)])
+        return RunOutcome(errors=[_duplicate(version)])
     logger.info("run %s queued by %s (%s)", run.id, viewer.username if viewer else "-", version)
     try:
-        await context.services.jobs.submit(run.id)
+        await jobs.submit(run.id)
     except Exception as exc:
         # The row exists, so the request is not lost: it tells why it never ran.
         logger.exception("run %s failed: could not be handed to a worker", run.id)
@@ -209,8 +214,8 @@ async def train_model(context: RequestContext, data: TrainModelInput) -> TrainOu
             error_message=f"could not be handed to a training worker: {type(exc).__name__}",
         )
         await run.refresh_from_db()
-        return TrainOutcome(training_run=run)
+        return RunOutcome(training_run=run)
     if data.wait:
-        await context.services.jobs.wait(run.id)
+        await jobs.wait(run.id)
         await run.refresh_from_db()
-    return TrainOutcome(training_run=run)
+    return RunOutcome(training_run=run)

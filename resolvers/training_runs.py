@@ -7,13 +7,13 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tortoise.models import Model
 
 from models.run_records import RunQuery, RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
-from resolvers.context import RequestContext
 from resolvers.errors import ApiError
 from resolvers.pagination import (
     Order,
@@ -23,6 +23,9 @@ from resolvers.pagination import (
     encode_cursor,
     fetch_page,
 )
+
+if TYPE_CHECKING:
+    from schema.auth.context import RequestContext
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from strawberry.types.graphql import OperationType
 
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
-from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.operations import OperationNameRequired
 from schema.query import Query
 from schema.subscription import Subscription
+from schema.telemetry import OperationMetrics
 from schema.types import TrainingRun, User
 
 

@@ -6,6 +6,6 @@ from typing import TypeAlias
 
 import strawberry
 
-from resolvers.context import RequestContext
+from schema.auth.context import RequestContext
 
 Info: TypeAlias = strawberry.Info[RequestContext, None]

@@ -50,8 +50,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from resolvers.compare_runs import MAX_COMPARED_RUNS
+from resolvers.errors import ErrorCode
 
-COST_TOO_HIGH = "QUERY_TOO_COSTLY"
+COST_TOO_HIGH = ErrorCode.QUERY_TOO_COSTLY
 # A header a client sends to get `extensions.cost` in the response (so does the request
 # extension {"cost": true}).
 COST_HEADER = "x-graphql-cost"

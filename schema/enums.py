@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TypeAlias
 
 import strawberry
 
 from models.run_history import Bucket
 from models.training_runs import RunStatus
-from trainer.stages import Stage
+from resolvers.errors import FieldErrorCode
+from trainer.ml.stages import Stage
 
-TrainingRunStatus = strawberry.enum(RunStatus, name="TrainingRunStatus")
-TrainingStage = strawberry.enum(Stage, name="TrainingStage")
+# strawberry.enum registers an existing enum in place and returns it: the aliases keep
+# the Python types (mypy cannot see through the call).
+strawberry.enum(RunStatus, name="TrainingRunStatus")
+strawberry.enum(Stage, name="TrainingStage")
+TrainingRunStatus: TypeAlias = RunStatus
+TrainingStage: TypeAlias = Stage
 
 
 @strawberry.enum
@@ -34,18 +40,23 @@ class OrderDirection(Enum):
     DESC = "DESC"
 
 
-@strawberry.enum(description="Why a mutation refused its input; stable, unlike messages.")
-class UserErrorCode(Enum):
-    OUT_OF_RANGE = "OUT_OF_RANGE"
-    INVALID = "INVALID"
-    DUPLICATE = "DUPLICATE"
-    PATH_NOT_ALLOWED = "PATH_NOT_ALLOWED"
-    NOT_FOUND = "NOT_FOUND"
-    INVALID_STATE = "INVALID_STATE"
-    TOO_MANY_ACTIVE_RUNS = strawberry.enum_value(
-        "TOO_MANY_ACTIVE_RUNS",
-        description="The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running.",
-    )
+strawberry.enum(
+    FieldErrorCode,
+    name="UserErrorCode",
+    description="Why a mutation refused its input; stable, unlike messages.",
+)
+UserErrorCode: TypeAlias = FieldErrorCode
+_VALUE_DESCRIPTIONS = {
+    FieldErrorCode.TOO_MANY_ACTIVE_RUNS: (
+        "The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running."
+    ),
+    FieldErrorCode.DATASET_EXISTS: "uploadDataset: the path is taken and replace was false.",
+    FieldErrorCode.DATASET_INVALID: (
+        "uploadDataset: the file is not a dataset training could use (see message)."
+    ),
+}
+for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
+    _value.description = _VALUE_DESCRIPTIONS.get(_value.value)
 
 
 @strawberry.enum(description="A whole-run metric that compareTrainingRuns sets side by side.")
@@ -59,7 +70,8 @@ class ComparedMetric(Enum):
     )
 
 
-HistoryBucket = strawberry.enum(
+HistoryBucket: TypeAlias = Bucket
+strawberry.enum(
     Bucket,
     name="HistoryBucket",
     description=(

@@ -8,11 +8,12 @@ import logging
 import traceback
 import uuid
 
+import orjson
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from models.availability import is_database_outage
-from resolvers.errors import ApiError
+from resolvers.errors import ApiError, ErrorCode, FieldError
 from schema.enums import UserErrorCode
 
 logger = logging.getLogger("schema.errors")
@@ -29,14 +30,36 @@ class UserError:
     message: str
     code: UserErrorCode
 
+    @classmethod
+    def of(cls, error: FieldError) -> UserError:
+        return cls(field=error.field, message=error.message, code=error.code)
+
+
+def user_errors(errors: list[FieldError]) -> list[UserError]:
+    return [UserError.of(error) for error in errors]
+
+
+def error_body(
+    message: str, code: ErrorCode | str, *, with_data: bool = True, **extensions: object
+) -> bytes:
+    """The one JSON error body of every refusal answered outside GraphQL execution (body
+    size, transport, persisted queries, model downloads): `{"data": null, "errors":
+    [{"message", "extensions": {"code", ...}}]}`; without `data` where the response
+    is not a GraphQL result (application/graphql-response+json, downloads)."""
+    error = {"message": message, "extensions": {"code": code, **extensions}}
+    body: dict[str, object] = (
+        {"data": None, "errors": [error]} if with_data else {"errors": [error]}
+    )
+    return orjson.dumps(body)
+
 
 # strawberry's limit extensions report through the validation context with bare
 # GraphQLErrors, so their codes can only be attached here, from their documented messages.
 _LIMIT_MESSAGES = {
-    " exceeds maximum operation depth of ": "QUERY_TOO_DEEP",
-    " aliases found. Allowed: ": "TOO_MANY_ALIASES",
-    "GraphQL introspection has been disabled": "INTROSPECTION_DISABLED",
-    "Maximum introspection depth exceeded": "QUERY_TOO_DEEP",
+    " exceeds maximum operation depth of ": ErrorCode.QUERY_TOO_DEEP,
+    " aliases found. Allowed: ": ErrorCode.TOO_MANY_ALIASES,
+    "GraphQL introspection has been disabled": ErrorCode.INTROSPECTION_DISABLED,
+    "Maximum introspection depth exceeded": ErrorCode.QUERY_TOO_DEEP,
 }
 
 
@@ -72,7 +95,9 @@ def _classify(error: GraphQLError) -> GraphQLError:
     extensions = dict(error.extensions or {})
     if isinstance(error, GraphQLSyntaxError):
         too_long = error.message.startswith("Syntax Error: Document contains more than")
-        extensions["code"] = "TOO_MANY_TOKENS" if too_long else "GRAPHQL_PARSE_FAILED"
+        extensions["code"] = (
+            ErrorCode.TOO_MANY_TOKENS if too_long else ErrorCode.GRAPHQL_PARSE_FAILED
+        )
         error.extensions = extensions
         return error
     if original is None:
@@ -83,7 +108,7 @@ def _classify(error: GraphQLError) -> GraphQLError:
         # Raised as a GraphQL error on purpose (permissions carry their own code) or
         # produced by parsing and validation, which describe the document itself.
         extensions.setdefault(
-            "code", "BAD_USER_INPUT" if error.path else "GRAPHQL_VALIDATION_FAILED"
+            "code", ErrorCode.BAD_USER_INPUT if error.path else ErrorCode.GRAPHQL_VALIDATION_FAILED
         )
         error.extensions = extensions
         return error
@@ -102,7 +127,7 @@ def _classify(error: GraphQLError) -> GraphQLError:
             "The service is temporarily unavailable (database unreachable); retry later.",
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": "SERVICE_UNAVAILABLE", "retryAfter": OUTAGE_RETRY_AFTER},
+            extensions={"code": ErrorCode.SERVICE_UNAVAILABLE, "retryAfter": OUTAGE_RETRY_AFTER},
         )
     error_id = uuid.uuid4().hex[:12]
     logger.error(
@@ -115,7 +140,7 @@ def _classify(error: GraphQLError) -> GraphQLError:
         f"Internal server error (id {error_id}).",
         nodes=error.nodes,
         path=error.path,
-        extensions={"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
+        extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR, "errorId": error_id},
     )
 
 

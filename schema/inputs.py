@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from resolvers.train_model import Hyperparameters, TrainRequest
 from schema.enums import ClassWeight, OrderDirection, TrainingRunOrderField, TrainingRunStatus
 
 
@@ -41,6 +42,24 @@ class TrainModelInput:
         default=False,
         description="false: return at once with the run queued; true: return it finished.",
     )
+
+    def to_request(self) -> TrainRequest:
+        hp = self.hyperparameters
+        return TrainRequest(
+            hyperparameters=Hyperparameters(
+                n_estimators=hp.n_estimators,
+                max_depth=hp.max_depth,
+                min_samples_split=hp.min_samples_split,
+                min_samples_leaf=hp.min_samples_leaf,
+                class_weight=hp.class_weight.value if hp.class_weight is not None else None,
+            ),
+            dataset_path=self.dataset_path,
+            test_split=self.test_split,
+            random_state=self.random_state,
+            model_version=self.model_version,
+            notes=self.notes,
+            wait=self.wait,
+        )
 
 
 @strawberry.input(description="All given conditions must hold.")

@@ -30,6 +30,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
+from resolvers.errors import ErrorCode
 from schema.cost import CostLimits, QueryCostLimiter
 
 
@@ -70,7 +71,7 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
                     GraphQLError(
                         f"operation selects {count} root fields; at most {limit} are allowed",
                         node,
-                        extensions={"code": "TOO_MANY_ROOT_FIELDS"},
+                        extensions={"code": ErrorCode.TOO_MANY_ROOT_FIELDS},
                     )
                 )
 
@@ -122,7 +123,7 @@ def introspection_depth_rule(limit: int) -> type[ValidationRule]:
                     GraphQLError(
                         f"introspection is {depth} deep or more; at most {limit} is allowed",
                         node,
-                        extensions={"code": "QUERY_TOO_DEEP"},
+                        extensions={"code": ErrorCode.QUERY_TOO_DEEP},
                     )
                 )
 
@@ -156,13 +157,13 @@ def unusable_value(value: object, max_depth: int = MAX_VALUE_DEPTH) -> str | Non
 
 class RefuseUnusableVariables(SchemaExtension):
     """The variables of every operation, whatever its transport (HTTP bodies and query
-    strings are also checked whole by schema/view.py, to answer 400): no NUL, no deep
+    strings are also checked whole by schema/http/view.py, to answer 400): no NUL, no deep
     nesting. Checked before graphql-core coerces them."""
 
     def on_execute(self) -> Iterator[None]:
         problem = unusable_value(self.execution_context.variables)
         if problem is not None:
-            raise GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
+            raise GraphQLError(problem, extensions={"code": ErrorCode.BAD_REQUEST})
         yield
 
 
@@ -177,12 +178,14 @@ class NoNulInStrings(ValidationRule):
                 GraphQLError(
                     NUL_MESSAGE,
                     node,
-                    extensions={"code": "BAD_USER_INPUT"},
+                    extensions={"code": ErrorCode.BAD_USER_INPUT},
                 )
             )
 
 
-def limit_extensions(limits: QueryLimits, *, introspection: bool) -> list[Callable[[], object]]:
+def limit_extensions(
+    limits: QueryLimits, *, introspection: bool
+) -> list[Callable[[], SchemaExtension]]:
     """Factories giving each operation its extensions, all sharing ONE set of rule classes.
 
     strawberry's limiters create a new rule class per instance, and ValidationCache keys

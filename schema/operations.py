@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
+from resolvers.errors import ErrorCode
+
 MULTIPLE_OPERATIONS_MESSAGE = "Must provide operation name if query contains multiple operations."
 
 
@@ -38,7 +40,7 @@ class OperationNameRequired(SchemaExtension):
                 context.pre_execution_errors = [
                     GraphQLError(
                         MULTIPLE_OPERATIONS_MESSAGE,
-                        extensions={"code": "OPERATION_RESOLUTION_FAILURE"},
+                        extensions={"code": ErrorCode.OPERATION_RESOLUTION_FAILURE},
                     )
                 ]
         yield

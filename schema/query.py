@@ -10,15 +10,16 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import get_run_record
 from models.training_runs import RunStatus
-from resolvers import accounts, compare_runs, metrics_history, training_runs
+from resolvers import accounts, compare_runs, datasets, metrics_history, training_runs
 from resolvers.pagination import Order
+from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection
 from schema.context import Info
+from schema.datasets import Dataset
 from schema.enums import HistoryBucket, OrderDirection
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
-from schema.permissions import IsAuthenticated, IsHRStaffOrManager
 from schema.types import RUN_FIELD_COLUMNS, TrainingRun, User
 
 
@@ -88,7 +89,8 @@ class Query:
         if id.type_name == "TrainingRun":
             return await get_run_record(key)  # type: ignore[return-value]
         if id.type_name == "User":
-            return await accounts.visible_user(info.context, key)  # type: ignore[return-value]
+            viewer = await info.context.viewer()
+            return await accounts.visible_identity(viewer, key, info.context.users)  # type: ignore[return-value]
         return None
 
     @strawberry.field(
@@ -152,3 +154,13 @@ class Query:
         return await metrics_history.metrics_history(  # type: ignore[return-value]
             bucket, _filter(filter), time_zone
         )
+
+    @strawberry.field(
+        description=(
+            "Every CSV file of the datasets folder (HR staff), by path. Rows and hash are "
+            "read once per file version (size and modification time), then remembered."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def datasets(self, info: Info) -> list[Dataset]:
+        return await datasets.list_datasets(info.context.services.artifacts)  # type: ignore[return-value]

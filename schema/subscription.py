@@ -9,14 +9,10 @@ from strawberry.exceptions import StrawberryGraphQLError
 
 from models.run_records import get_run_record
 from resolvers import training_runs
-from resolvers.errors import ApiError
+from resolvers.errors import NotFound
+from schema.auth.permissions import IsHRStaffOrManager, unauthenticated
 from schema.context import Info
-from schema.permissions import IsHRStaffOrManager, unauthenticated
 from schema.types import TrainingRun
-
-
-class RunNotFound(ApiError):
-    code = "NOT_FOUND"
 
 
 async def _still_allowed(info: Info) -> None:
@@ -51,7 +47,7 @@ class Subscription:
         run_id = training_runs.parse_run_id(str(id))
         run = await get_run_record(run_id) if run_id is not None else None
         if run is None:
-            raise RunNotFound(f"no training run with id {id!s}", argument="id")
+            raise NotFound(f"no training run with id {id!s}", argument="id")
         services = info.context.services
         viewer = await info.context.viewer()
         assert viewer is not None  # the permission class let it through

@@ -14,7 +14,7 @@ from models.run_records import RunRecord
 from models.training_runs import TrainingRun as TrainingRunRow
 from resolvers import accounts
 from schema.context import Info
-from schema.downloads import model_download_url
+from schema.download_urls import model_download_url
 from schema.enums import ClassWeight, TrainingRunStatus, TrainingStage
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-import os
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
@@ -90,11 +89,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def logging_config(level: str | None = None, log_format: str | None = None) -> dict[str, Any]:
+def logging_config(level: str, log_format: str) -> dict[str, Any]:
     """A logging.config.dictConfig for this process; uvicorn applies it in each of its
     worker processes too (`log_config`), so every process logs the same way."""
-    level = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
-    log_format = (log_format or os.environ.get("LOG_FORMAT", "text")).lower()
+    level = level.upper()
+    log_format = log_format.lower()
     formatter: dict[str, Any] = (
         {"()": "trainer.logs.JsonFormatter"} if log_format == "json" else {"format": FORMAT}
     )
@@ -136,7 +135,7 @@ def logging_config(level: str | None = None, log_format: str | None = None) -> d
     }
 
 
-def configure_logging(level: str | None = None, log_format: str | None = None) -> None:
+def configure_logging(level: str, log_format: str) -> None:
     logging.config.dictConfig(logging_config(level, log_format))
 
 
@@ -160,7 +159,3 @@ class RedactQueryString(logging.Filter):
                 path = f"{path[:MAX_LOGGED_PATH]}..."
             record.args = (args[0], args[1], path + ("?[redacted]" if mark else ""), *args[3:])
         return True
-
-
-def configure_worker_logging() -> None:
-    configure_logging()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from trainer.generator import generate_dataset
+from trainer.ml.generator import generate_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 DESIGN_HEADER = (

@@ -56,3 +56,18 @@ def test_serve_with_an_invalid_setting_exits_with_a_line_naming_it(
     assert "Traceback" not in result.stderr
     # and: nothing was started or created
     assert not (tmp_path / "db.sqlite3").exists()
+
+
+def test_the_tortoise_command_line_gets_its_database_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`tortoise makemigrations` reads main.TORTOISE_ORM ([tool.tortoise]); it is built
+    from Settings, the one reader of the environment, when asked for."""
+    import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite://{tmp_path}/other.sqlite3")
+
+    config = main.TORTOISE_ORM
+
+    assert config["connections"]["default"].startswith(f"sqlite://{tmp_path}/other.sqlite3")
+    assert config["apps"]["models"]["migrations"] == "models.migrations"

@@ -8,7 +8,7 @@ import uuid
 from models.credentials import create_token, create_user, revoke_token
 from models.tokens import ApiToken
 from models.users import User
-from resolvers.identity_cache import IdentityCache
+from schema.auth.identity_cache import IdentityCache
 from tests.conftest import Server
 
 

@@ -19,7 +19,7 @@ import joblib
 import pytest
 
 from models.training_runs import RunStatus, TrainingRun
-from schema.downloads import ModelDownloads
+from schema.http.downloads import ModelDownloads
 from tests.api.configured_app import ConfiguredApp
 from tests.api.test_query_count import measure, sql_log  # noqa: F401 (fixture)
 from tests.conftest import Server
@@ -219,7 +219,7 @@ async def test_a_model_path_outside_the_models_folder_is_never_served(
 async def test_a_changed_file_is_409_and_logged(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="schema.downloads")
+    caplog.set_level(logging.INFO, logger="schema.http.downloads")
     same_size, same_size_path = await stored_run(server)
     other_size, other_size_path = await stored_run(server)
     url = f"/runs/{same_size.id}/model"

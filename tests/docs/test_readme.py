@@ -1,5 +1,6 @@
 """The README's configuration table is the one list of knobs: every setting the server
-reads is documented there, and every row names a setting that exists."""
+reads is documented there, and every row names a setting that exists. Its Layout section
+names paths that exist, and every package of the tree."""
 
 from __future__ import annotations
 
@@ -31,3 +32,27 @@ def test_every_row_of_the_configuration_table_is_a_setting() -> None:
     settings = {name.upper() for name in Settings.model_fields}
     assert documented_names(), "no rows found: has the table's format changed?"
     assert sorted(documented_names() - settings) == []
+
+
+def layout_paths() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("\n## Layout") :]
+    block = section[section.index("```\n") + 4 : section.index("\n```", section.index("```\n"))]
+    return re.findall(r"^(\S+)", block, re.M)
+
+
+def test_every_path_of_the_layout_section_exists() -> None:
+    paths = layout_paths()
+    assert paths, "no paths found: has the Layout section's format changed?"
+    assert [path for path in paths if not (REPO / path).exists()] == []
+
+
+def test_every_package_of_the_tree_is_in_the_layout_section() -> None:
+    listed = {path.rstrip("/") for path in layout_paths()}
+    packages = {
+        str(init.parent.relative_to(REPO))
+        for top in ("schema", "resolvers", "models", "trainer")
+        for init in (REPO / top).rglob("__init__.py")
+        if "migrations" not in init.parts
+    }
+    assert sorted(packages - listed) == []

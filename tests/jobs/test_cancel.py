@@ -26,8 +26,8 @@ from tests.jobs.runs import (
     wait_for_state,
 )
 from tests.jobs.test_subscription import follow
-from trainer.generator import generate_dataset
-from trainer.jobs import worker_is_dead
+from trainer.jobs.job import worker_is_dead
+from trainer.ml.generator import generate_dataset
 
 CANCEL = """
 mutation Cancel($id: ID!) {

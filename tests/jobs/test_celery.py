@@ -36,7 +36,7 @@ from tests.jobs.processes import (
     parent_pid,
     wait_for,
 )
-from trainer.celery_app import QUEUE, TASK_NAME, app
+from trainer.jobs.celery_app import QUEUE, TASK_NAME, app
 
 pytestmark = pytest.mark.celery
 

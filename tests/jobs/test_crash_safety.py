@@ -39,7 +39,7 @@ from tests.jobs.runs import (
 )
 from tests.jobs.test_subscription import follow
 from tests.prestart import prestartable
-from trainer.jobs import worker_is_dead
+from trainer.jobs.job import worker_is_dead
 
 # Reporting and staleness of the server processes started here (see DESIGN, Running training).
 FAST_REAPING = {"PROGRESS_INTERVAL": "0.2", "STALE_RUN_AFTER": "3"}

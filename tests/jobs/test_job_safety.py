@@ -17,7 +17,7 @@ from tests.conftest import Server
 from tests.helpers import RUN_ROW
 from tests.jobs.processes import wait_for
 from tests.jobs.runs import ended, train, wait_for_state
-from trainer.jobs import JobSettings, execute_run
+from trainer.jobs.job import JobSettings, execute_run
 
 
 def _unblock_reader(fifo: str) -> None:
@@ -76,7 +76,7 @@ async def test_a_result_arriving_after_the_run_was_failed_is_discarded_with_its_
         await TrainingRun.filter(id=run.id).update(
             status=RunStatus.FAILED, finished_at=datetime.now(UTC), error_message=reason
         )
-        with caplog.at_level(logging.INFO, logger="trainer.jobs"):
+        with caplog.at_level(logging.INFO, logger="trainer.jobs.job"):
             status = await asyncio.wait_for(job, 120)
     finally:
         job.cancel()
@@ -89,6 +89,6 @@ async def test_a_result_arriving_after_the_run_was_failed_is_discarded_with_its_
     assert row.model_path is None
     assert not artifacts.model_file(run.model_version).exists()
     assert list(artifacts.models.glob("*.partial")) == []
-    messages = [r.getMessage() for r in caplog.records if r.name == "trainer.jobs"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "trainer.jobs.job"]
     assert any("result discarded" in m and "model file was removed" in m for m in messages)
     assert not any(f"run {run.id} finished" in m for m in messages)

@@ -9,8 +9,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from trainer.artifacts import ArtifactPaths
-from trainer.jobs import JobSettings
-from trainer.worker_process import init_worker_process
+from trainer.jobs.job import JobSettings
+from trainer.jobs.worker_process import init_worker_process
 
 
 def worker_niceness(tmp_path: Path, nice: int) -> int:

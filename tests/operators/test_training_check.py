@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import REQUIRE_SERVICES
 from tests.hardening.live_server import free_port
-from trainer.celery_app import CeleryRunner
+from trainer.jobs.celery_app import CeleryRunner
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 

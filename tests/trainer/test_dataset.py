@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from trainer.dataset import (
+from trainer.ml.dataset import (
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
     NUMERIC_COLUMNS,
     TARGET_COLUMN,
     load_dataset,
 )
-from trainer.errors import DataLoadError
+from trainer.ml.errors import DataLoadError
 
 REST_ORIGINAL = Path(__file__).parents[1] / "data" / "rest_original_future_skills_dataset.csv"
 HEADER = ",".join((*FEATURE_COLUMNS, TARGET_COLUMN))

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trainer.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
-from trainer.generator import generate_dataset
-from trainer.model_trainer import ModelTrainer, TrainingConfig
+from trainer.ml.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
+from trainer.ml.generator import generate_dataset
+from trainer.ml.model_trainer import ModelTrainer, TrainingConfig
 
 SHIPPED = Path(__file__).parents[2] / "artifacts" / "datasets" / "future_skills_dataset.csv"
 

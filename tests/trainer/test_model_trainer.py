@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -10,18 +11,18 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-import trainer.model_trainer
-from trainer.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
-from trainer.errors import DataLoadError, TrainerError, TrainingCancelled, TrainingError
-from trainer.generator import generate_dataset
-from trainer.model_trainer import (
+import trainer.ml.model_trainer
+from trainer.ml.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
+from trainer.ml.errors import DataLoadError, TrainerError, TrainingCancelled, TrainingError
+from trainer.ml.generator import generate_dataset
+from trainer.ml.model_trainer import (
     Hyperparameters,
     ModelTrainer,
     TrainingConfig,
     build_pipeline,
     load_model,
 )
-from trainer.stages import Stage
+from trainer.ml.stages import Stage
 
 REST_ORIGINAL = Path(__file__).parents[1] / "data" / "rest_original_future_skills_dataset.csv"
 FAST = TrainingConfig(hyperparameters=Hyperparameters(n_estimators=20, max_depth=8))
@@ -52,7 +53,7 @@ def test_rest_original_reaches_the_published_accuracy(tmp_path: Path) -> None:
     print(f"REST original dataset accuracy: {result.accuracy:.4f}")
     assert (result.total_samples, result.train_samples, result.test_samples) == (357, 285, 72)
     assert result.accuracy >= 0.95
-    assert result.classes == ["MEDIUM", "HIGH"]
+    assert result.confusion_matrix["labels"] == ["MEDIUM", "HIGH"]
 
 
 @pytest.mark.parametrize("class_weight", ["balanced", "balanced_subsample", None])
@@ -63,8 +64,8 @@ def test_chunked_fit_predicts_exactly_like_a_one_shot_fit(
     class_weight: str | None,
 ) -> None:
     # Given chunks of one tree, so the forest grows in many steps
-    monkeypatch.setattr(trainer.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
-    monkeypatch.setattr(trainer.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
+    monkeypatch.setattr(trainer.ml.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(trainer.ml.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
     config = TrainingConfig(
         random_state=3,
         hyperparameters=Hyperparameters(n_estimators=60, max_depth=10, class_weight=class_weight),
@@ -125,8 +126,8 @@ def test_progress_is_reported_stage_by_stage_and_fitting_in_bounded_steps(
 def test_stop_request_cancels_between_chunks_and_leaves_no_file(
     tmp_path: Path, small_dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trainer.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
-    monkeypatch.setattr(trainer.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
+    monkeypatch.setattr(trainer.ml.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(trainer.ml.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
     models = tmp_path / "models"
     models.mkdir()
     fitting: list[float] = []
@@ -268,13 +269,13 @@ def test_result_is_plain_json_and_describes_the_saved_model(
     model = tmp_path / "model.joblib"
 
     result = ModelTrainer(FAST).train(small_dataset, model)
-    data = result.to_dict()
+    data = dataclasses.asdict(result)
 
     assert json.loads(json.dumps(data)) == data
     assert all(type(data[key]) is float for key in ("accuracy", "precision", "f1_score"))
     assert type(data["per_class_metrics"][0]["support"]) is int
     assert type(data["confusion_matrix"]["matrix"][0][0]) is int
-    assert result.classes == ["LOW", "MEDIUM", "HIGH"]
+    assert result.confusion_matrix["labels"] == ["LOW", "MEDIUM", "HIGH"]
     assert [m["label"] for m in result.per_class_metrics] == ["LOW", "MEDIUM", "HIGH"]
     assert sum(m["support"] for m in result.per_class_metrics) == result.test_samples
     assert np.sum(result.confusion_matrix["matrix"]) == result.test_samples
@@ -285,7 +286,6 @@ def test_result_is_plain_json_and_describes_the_saved_model(
     assert importances == sorted(importances, reverse=True)
     assert sum(importances) == pytest.approx(1.0)
     assert result.model_sha256 == hashlib.sha256(model.read_bytes()).hexdigest()
-    assert result.model_size_bytes == model.stat().st_size
     assert result.dataset_sha256 == hashlib.sha256(small_dataset.read_bytes()).hexdigest()
     assert result.training_duration_seconds > 0
 
@@ -314,7 +314,7 @@ def test_load_model_refuses_a_file_whose_checksum_differs(
         load_model(model, "0" * 64)
 
     # A truncated (half-written) copy under the recorded checksum is refused too
-    model.write_bytes(model.read_bytes()[: result.model_size_bytes // 2])
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     with pytest.raises(TrainerError, match=r"'model\.joblib' does not match the checksum"):
         load_model(model, result.model_sha256)
 
@@ -359,4 +359,6 @@ def test_defaults_match_the_rest_original() -> None:
 def test_a_chunk_is_half_a_second_of_trees_unless_the_call_overhead_needs_more(
     seconds_per_tree: float, call_overhead: float, workers: int, expected: int
 ) -> None:
-    assert trainer.model_trainer._next_chunk(seconds_per_tree, call_overhead, workers) == expected
+    assert (
+        trainer.ml.model_trainer._next_chunk(seconds_per_tree, call_overhead, workers) == expected
+    )

@@ -1,6 +1,6 @@
 """Seeded generator of realistic future-skills datasets, from a few rows to millions.
 
-Each row is an independent draw from one fixed world (trainer.catalogue): a job role, a skill
+Each row is an independent draw from one fixed world (trainer.ml.catalogue): a job role, a skill
 that role plausibly uses, the measurements an HR tool would export for the pair, and a need
 level that follows those measurements with believable noise, so a model can learn it well
 but not perfectly. Bigger files are more draws, never repeats, so benchmarks see real work.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.catalogue import DEPARTMENT_CATEGORY_RELEVANCE, ROLES, SKILLS
-from trainer.dataset import FEATURE_COLUMNS, TARGET_CLASSES, TARGET_COLUMN
+from trainer.ml.catalogue import DEPARTMENT_CATEGORY_RELEVANCE, ROLES, SKILLS
+from trainer.ml.dataset import FEATURE_COLUMNS, TARGET_CLASSES, TARGET_COLUMN
 
 __all__ = ["GenerationSummary", "generate_dataset"]
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from models.training_runs import FINAL_STATUSES, TrainingRun
 
-logger = logging.getLogger("resolvers.run_updates")
+logger = logging.getLogger("trainer.jobs.run_watcher")
 
 # Columns whose change is news to a subscriber.
 _WATCHED = ("status", "stage", "progress", "cancel_requested")

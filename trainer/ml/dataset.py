@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from trainer.errors import DataLoadError, os_error_reason
+from trainer.ml.errors import DataLoadError, os_error_reason
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

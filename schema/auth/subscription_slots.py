@@ -11,11 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from resolvers.errors import ApiError
-
-
-class TooManySubscriptions(ApiError):
-    code = "TOO_MANY_SUBSCRIPTIONS"
+from resolvers.errors import TooManySubscriptions
 
 
 class SubscriptionSlots:

@@ -16,7 +16,8 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from schema.transport import APPLICATION_JSON, RequestRefused
+from resolvers.errors import ErrorCode
+from schema.http.transport import APPLICATION_JSON, RequestRefused
 
 NOT_FOUND = "PersistedQueryNotFound"
 NOT_SUPPORTED = "PersistedQueryNotSupported"
@@ -69,14 +70,14 @@ def requested_hash(extensions: dict[str, Any] | None) -> str | None:
         raise RequestRefused(
             400,
             "extensions.persistedQuery must be {version: 1, sha256Hash: <hex>}",
-            code="PERSISTED_QUERY_INVALID",
+            code=ErrorCode.PERSISTED_QUERY_INVALID,
         )
     sha256_hash = persisted.get("sha256Hash")
     if not isinstance(sha256_hash, str) or not _SHA256_HEX.fullmatch(sha256_hash.lower()):
         raise RequestRefused(
             400,
             "extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits",
-            code="PERSISTED_QUERY_INVALID",
+            code=ErrorCode.PERSISTED_QUERY_INVALID,
         )
     return sha256_hash.lower()
 
@@ -88,7 +89,7 @@ def resolve_query(store: PersistedQueryStore, sha256_hash: str, query: str | Non
         raise RequestRefused(
             400,
             NOT_SUPPORTED,
-            code="PERSISTED_QUERY_NOT_SUPPORTED",
+            code=ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED,
             headers=_NO_CACHE,
             status_for={APPLICATION_JSON: 200},
         )
@@ -98,7 +99,7 @@ def resolve_query(store: PersistedQueryStore, sha256_hash: str, query: str | Non
             raise RequestRefused(
                 404,
                 NOT_FOUND,
-                code="PERSISTED_QUERY_NOT_FOUND",
+                code=ErrorCode.PERSISTED_QUERY_NOT_FOUND,
                 headers=_NO_CACHE,
                 status_for={APPLICATION_JSON: 200},
             )
@@ -107,6 +108,6 @@ def resolve_query(store: PersistedQueryStore, sha256_hash: str, query: str | Non
         raise RequestRefused(
             400,
             "provided sha256Hash does not match the query",
-            code="PERSISTED_QUERY_HASH_MISMATCH",
+            code=ErrorCode.PERSISTED_QUERY_HASH_MISMATCH,
         )
     return query

@@ -8,6 +8,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.permission import BasePermission
 
 from models.credentials import Scope
+from resolvers.errors import ErrorCode
 from schema.context import Info
 
 UNAUTHENTICATED_MESSAGE = (
@@ -16,14 +17,16 @@ UNAUTHENTICATED_MESSAGE = (
 
 
 def unauthenticated() -> StrawberryGraphQLError:
-    return StrawberryGraphQLError(UNAUTHENTICATED_MESSAGE, extensions={"code": "UNAUTHENTICATED"})
+    return StrawberryGraphQLError(
+        UNAUTHENTICATED_MESSAGE, extensions={"code": ErrorCode.UNAUTHENTICATED}
+    )
 
 
 class _ScopePermission(BasePermission):
     """Anonymous callers get UNAUTHENTICATED; callers without the scope get FORBIDDEN."""
 
     scope: ClassVar[str | None] = None
-    error_extensions: ClassVar[dict[str, Any]] = {"code": "FORBIDDEN"}
+    error_extensions = {"code": ErrorCode.FORBIDDEN}
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = await info.context.viewer()

@@ -16,9 +16,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from models.training_runs import RunStatus, TrainingRun
-from trainer.jobs import worker_is_dead
+from trainer.jobs.job import worker_is_dead
 
-logger = logging.getLogger("trainer.reaper")
+logger = logging.getLogger("trainer.jobs.reaper")
 
 
 async def fail_stale_runs(stale_after: float) -> list[int]:

@@ -7,32 +7,33 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from models.credentials import Identity
-from resolvers.identity_cache import IdentityCache
-from resolvers.live_access import SubscriptionSlots
 from resolvers.loaders import UserLoader
-from resolvers.rate_limit import LoginLimiter
+from schema.auth.identity_cache import IdentityCache
+from schema.auth.login_limiter import LoginLimiter
+from schema.auth.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
-    from resolvers.run_updates import RunWatcher
     from trainer.artifacts import ArtifactPaths
-    from trainer.runners import JobRunner
+    from trainer.jobs.run_watcher import RunWatcher
+    from trainer.jobs.runners import JobRunner
 
 
 @dataclass(frozen=True)
 class Services:
-    """Built once by main.create_app and shared by every request."""
+    """Built once by the app factory (schema/http/app.py) from the settings, and shared
+    by every request; no defaults here: main.Settings is the one list of knobs."""
 
     artifacts: ArtifactPaths
     jobs: JobRunner
     watcher: RunWatcher
-    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
-    identities: IdentityCache = field(default_factory=lambda: IdentityCache(ttl=0))
+    login_limiter: LoginLimiter
+    identities: IdentityCache
     # How long an open WebSocket may rely on an identity before looking it up again.
-    websocket_recheck_seconds: float = 5.0
-    subscriptions: SubscriptionSlots = field(default_factory=lambda: SubscriptionSlots(50))
-    max_page_size: int = 100
-    default_page_size: int = 20
+    websocket_recheck_seconds: float
+    subscriptions: SubscriptionSlots
+    max_page_size: int
+    default_page_size: int
 
 
 def token_from_authorization(header: str | None) -> str | None:

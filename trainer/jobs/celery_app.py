@@ -17,9 +17,9 @@ import logging
 from celery import Celery
 from celery.signals import worker_process_init
 
-from trainer.jobs import JobSettings
-from trainer.runners import DEFAULT_MAX_ACTIVE_RUNS_PER_USER, wait_until_final
-from trainer.worker_process import init_worker_process, run_in_worker_process
+from trainer.jobs.job import JobSettings
+from trainer.jobs.runners import DEFAULT_MAX_ACTIVE_RUNS_PER_USER, wait_until_final
+from trainer.jobs.worker_process import init_worker_process, run_in_worker_process
 
 logger = logging.getLogger("trainer.celery")
 

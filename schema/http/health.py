@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from models.availability import Check, MigrationsCheck, database_check, timed
-from trainer.runners import JobRunner
+from trainer.jobs.runners import JobRunner
 
 
 async def healthz(_request: Request) -> JSONResponse:

@@ -12,9 +12,9 @@ import os
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 
-from trainer.jobs import JobSettings, execute_run
+from trainer.jobs.job import JobSettings, execute_run
 
-logger = logging.getLogger("trainer.worker_process")
+logger = logging.getLogger("trainer.jobs.worker_process")
 _READY = "ready"
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -28,11 +28,11 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
     from models.db import tortoise_config
     from trainer.logs import configure_logging
 
-    configure_logging()
+    configure_logging(settings.log_level, settings.log_format)
     if settings.nice > 0:
         os.nice(settings.nice)
     # Import scikit-learn now, once per process, rather than inside the first run.
-    import trainer.model_trainer  # noqa: F401
+    import trainer.ml.model_trainer  # noqa: F401
 
     _settings = settings
     _loop = asyncio.new_event_loop()
@@ -109,7 +109,8 @@ class PoolWorker:
             self._connection.send(run_id)
         except OSError as exc:
             raise WorkerGone(f"worker process {self.process.pid} ended") from exc
-        status: str | None = await self._receive()
+        status = await self._receive()
+        assert status is None or isinstance(status, str)
         return status
 
     async def _receive(self) -> object:
@@ -117,7 +118,12 @@ class PoolWorker:
         loop = asyncio.get_running_loop()
         readable: asyncio.Future[None] = loop.create_future()
         fd = self._connection.fileno()
-        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(fd, wake)
         try:
             await readable
         finally:

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
+
+from resolvers.errors import ErrorCode
+from schema.errors import error_body
 
 APPLICATION_JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 _RESPONSE_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 
 _STATUS_CODES = {
-    400: "BAD_REQUEST",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
+    400: ErrorCode.BAD_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
@@ -43,12 +45,12 @@ class RequestRefused(HTTPException):
         status_code: int,
         reason: str,
         *,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         headers: Mapping[str, str] | None = None,
         status_for: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(status_code, reason)
-        self.code = code or _STATUS_CODES.get(status_code, "BAD_REQUEST")
+        self.code = code or _STATUS_CODES.get(status_code, ErrorCode.BAD_REQUEST)
         self.headers = dict(headers or {})
         self.status_for = dict(status_for or {})
 
@@ -64,10 +66,7 @@ class RequestRefused(HTTPException):
     def body(self, media_type: str) -> bytes:
         """The error as a GraphQL response. A request error has no `data` entry; the
         application/json form keeps `"data": null`, as this API always answered."""
-        error = {"message": self.reason, "extensions": {"code": self.code}}
-        if media_type == GRAPHQL_RESPONSE_JSON:
-            return orjson.dumps({"errors": [error]})
-        return orjson.dumps({"data": None, "errors": [error]})
+        return error_body(self.reason, self.code, with_data=media_type != GRAPHQL_RESPONSE_JSON)
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float]]:

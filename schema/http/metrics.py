@@ -1,6 +1,6 @@
-"""/metrics in Prometheus' text format, and the extension that counts GraphQL operations.
+"""/metrics in Prometheus' text format.
 
-Two sources. Per-process instruments (resolvers/telemetry.py: operations, latency, login
+Two sources. Per-process instruments (schema/telemetry.py: operations, latency, login
 refusals) are counted where things happen and, with several server processes, summed
 from PROMETHEUS_MULTIPROC_DIR. Run metrics (runs by status, queue length, training
 durations) are read from the database at scrape time: runs are trained by other
@@ -16,12 +16,8 @@ import asyncio
 import hmac
 import logging
 import os
-import re
-import threading
-import time
 from collections.abc import Iterator
 
-from graphql import GraphQLError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -32,92 +28,14 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from strawberry.extensions import SchemaExtension
 
 from models.availability import is_database_outage
 from models.run_metrics import DurationHistogram, completed_durations, runs_by_status
 from models.training_runs import RunStatus
-from resolvers.telemetry import GRAPHQL_LATENCY, GRAPHQL_REQUESTS
-from trainer.logs import update_log_context
 
-logger = logging.getLogger("schema.metrics")
+logger = logging.getLogger("schema.http.metrics")
 
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
-# Operation names come from clients: only names of documents that parsed and validated
-# count, at most this many distinct ones per process (later ones count as "other").
-MAX_OPERATION_NAMES = 100
-_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
-
-
-class OperationNames:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def label(self, name: str | None) -> str:
-        if name is None:
-            return "anonymous"
-        if not _NAME.fullmatch(name):
-            return "other"
-        with self._lock:
-            if name in self._seen:
-                return name
-            if len(self._seen) < self.limit:
-                self._seen.add(name)
-                return name
-        return "other"
-
-
-OPERATION_NAMES = OperationNames(MAX_OPERATION_NAMES)
-
-
-def _outcome(errors: list[GraphQLError] | None) -> str:
-    if not errors:
-        return "ok"
-    code = (errors[0].extensions or {}).get("code")
-    return str(code)[:40] if code else "ERROR"
-
-
-class OperationMetrics(SchemaExtension):
-    """Counts each operation by name, type and outcome, and times queries and mutations.
-
-    Errors are already coded (Schema.process_errors runs inside the operation), so the
-    outcome is the first error's stable code, a bounded set.
-    """
-
-    _validated = False
-
-    def on_validate(self) -> Iterator[None]:
-        yield
-        context = self.execution_context
-        self._validated = not context.pre_execution_errors
-        if self._validated:
-            update_log_context(operation=_label(context.operation_name))
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._record(time.perf_counter() - started)
-
-    def _record(self, seconds: float) -> None:
-        context = self.execution_context
-        name = OPERATION_NAMES.label(context.operation_name) if self._validated else "invalid"
-        try:
-            kind = context.operation_type.value if self._validated else "unknown"
-        except RuntimeError:
-            kind = "unknown"
-        result = context.result
-        errors = getattr(result, "errors", None) or context.pre_execution_errors
-        GRAPHQL_REQUESTS.labels(name, kind, _outcome(errors)).inc()
-        if kind != "subscription":  # a subscription's "latency" is its lifetime
-            GRAPHQL_LATENCY.labels(name, kind).observe(seconds)
-
-
-def _label(name: str | None) -> str:
-    return name[:64] if name else "anonymous"
 
 
 class RunMetrics:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -24,8 +23,10 @@ from starlette.types import Receive, Scope, Send
 from models.credentials import Identity
 from models.run_records import RunQuery, RunRecord
 from models.training_runs import RunStatus
-from resolvers.context import Services, token_from_authorization
-from schema.permissions import UNAUTHENTICATED_MESSAGE
+from resolvers.errors import ErrorCode
+from schema.auth.context import Services, token_from_authorization
+from schema.auth.permissions import UNAUTHENTICATED_MESSAGE
+from schema.errors import error_body
 from trainer.artifacts import UnsafePath
 from trainer.logs import update_log_context
 from trainer.model_files import (
@@ -35,29 +36,18 @@ from trainer.model_files import (
     model_file_path,
 )
 
-logger = logging.getLogger("schema.downloads")
+logger = logging.getLogger("schema.http.downloads")
 
-MODEL_DOWNLOAD_ROUTE = "/runs/{run_id}/model"
 _INT4_MAX = 2**31 - 1
 _COLUMNS = ("id", "status", "model_version", "model_path", "model_sha256")
 _METHODS = ("GET", "HEAD")
 
 
-def model_download_url(run_id: int, status: str, model_path: str | None) -> str | None:
-    """Where a run's model can be downloaded: COMPLETED runs with a model file only.
-
-    Decided from the row alone (no file-system check, so a page of runs costs nothing
-    more): the URL may still answer 404 if the file was removed since.
-    """
-    if status != RunStatus.COMPLETED or not model_path:
-        return None
-    return MODEL_DOWNLOAD_ROUTE.format(run_id=run_id)
-
-
-def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+def _error(
+    status: int, message: str, code: ErrorCode, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
-        body,
+        error_body(message, code, with_data=False),
         status_code=status,
         media_type="application/json",
         headers={"cache-control": "no-store", **(headers or {})},
@@ -83,7 +73,7 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
 
 def _not_found(run_id: int | None, reason: str = "") -> Response:
     what = f"training run {run_id}" if run_id is not None else "this training run"
-    return _error(404, f"{what} has no model to download{reason}", "NOT_FOUND")
+    return _error(404, f"{what} has no model to download{reason}", ErrorCode.NOT_FOUND)
 
 
 class ModelDownloads:
@@ -114,7 +104,7 @@ class ModelDownloads:
             return _error(
                 405,
                 "the model download answers GET and HEAD only",
-                "METHOD_NOT_ALLOWED",
+                ErrorCode.METHOD_NOT_ALLOWED,
                 {"allow": ", ".join(_METHODS)},
             )
         # Who asks comes first: an unknown id and a refused caller must look alike.
@@ -123,7 +113,7 @@ class ModelDownloads:
             return _error(
                 401,
                 UNAUTHENTICATED_MESSAGE,
-                "UNAUTHENTICATED",
+                ErrorCode.UNAUTHENTICATED,
                 {"www-authenticate": 'Token realm="model download", Bearer realm="model download"'},
             )
         # Those who may train (HR staff, superusers): a model file is the organisation's
@@ -132,14 +122,14 @@ class ModelDownloads:
             return _error(
                 403,
                 "Downloading model files is reserved to HR staff (DRH, RESPONSABLE_RH).",
-                "FORBIDDEN",
+                ErrorCode.FORBIDDEN,
             )
         run_id = _run_id(request.path_params["run_id"])
         if run_id is None:
             return _not_found(None)
         records = await RunQuery().where("id = ?", run_id).fetch(_COLUMNS, limit=1)
         if not records:
-            return _error(404, f"training run {run_id} does not exist", "NOT_FOUND")
+            return _error(404, f"training run {run_id} does not exist", ErrorCode.NOT_FOUND)
         return await self._serve(request, records[0])
 
     async def _serve(self, request: Request, run: RunRecord) -> Response:
@@ -171,7 +161,7 @@ class ModelDownloads:
                 409,
                 f"the model file of training run {run_id} no longer matches the checksum "
                 "recorded when it was trained; it was not served",
-                "MODEL_FILE_CHANGED",
+                ErrorCode.MODEL_FILE_CHANGED,
             )
         etag = f'"{sha256}"'
         # Authenticated content: no shared cache keeps it; clients revalidate (304).

@@ -29,13 +29,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
-from resolvers.context import RequestContext
+from resolvers.errors import ErrorCode
+from schema.auth.context import RequestContext
 
-logger = logging.getLogger("schema.websockets")
+logger = logging.getLogger("schema.http.websockets")
 
 CLOSE_TIMEOUT = 4408
 CLOSE_TOO_MANY_CONNECTIONS = 4429
-TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+TOO_MANY_SUBSCRIPTIONS = ErrorCode.TOO_MANY_SUBSCRIPTIONS
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class LegacyWSHandler(_Guarded, BaseGraphQLWSHandler[RequestContext, None]):
         ):
             error = self._too_many()
             await self.send_message(
-                {"type": "error", "id": message["id"], "payload": error.formatted}  # type: ignore[typeddict-item]
+                {"type": "error", "id": message["id"], "payload": error.formatted}
             )
             return
         await super().handle_start(message)

@@ -1,12 +1,13 @@
 """The HTTP/WebSocket endpoint: strawberry's ASGI view, with the caller taken from the
 Authorization header (HTTP) or the connection_init payload (WebSocket).
 
-Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/transport.py: the
+Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/http/transport.py: the
 response media type, 405/406/415), automatic persisted queries
-(schema/persisted_queries.py), and serves GraphiQL from the project's own files."""
+(schema/http/persisted_queries.py), and serves GraphiQL from the project's own files."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -27,24 +28,30 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from resolvers.context import RequestContext, Services, token_from_authorization
-from schema import persisted_queries
+from resolvers.errors import ErrorCode
+from schema import Schema
+from schema.auth.context import RequestContext, Services, token_from_authorization
 from schema.cost import CostLimits, batch_refusal
-from schema.limits import unusable_value
-from schema.persisted_queries import PersistedQueryStore
-from schema.transport import (
+from schema.http import persisted_queries
+from schema.http.persisted_queries import PersistedQueryStore
+from schema.http.transport import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
     RequestRefused,
     is_request_error,
     negotiate_media_type,
 )
-from schema.websockets import (
+from schema.http.uploads import UploadRequestAdapter, upload_operations
+from schema.http.websockets import (
     ConnectionCounter,
     LegacyWSHandler,
     TransportWSHandler,
     WebSocketLimits,
 )
+from schema.limits import unusable_value
+from schema.uploads import UploadSpool
+
+logger = logging.getLogger("schema.http.view")
 
 # strawberry's GraphiQL page with its assets served from static/ (see README, GraphiQL).
 GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
@@ -53,24 +60,31 @@ GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
 class GraphQLView(GraphQL[RequestContext, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    schema: Schema
+    request_adapter_class = UploadRequestAdapter
 
     def __init__(
         self,
-        schema: Any,
+        schema: Schema,
         services: Services,
         *,
         graphiql: bool = True,
         allowed_origins: Sequence[str] = (),
         persisted_queries: PersistedQueryStore | None = None,
         websockets: WebSocketLimits | None = None,
+        upload_field_max_bytes: int = 100_000,
     ) -> None:
         """`allowed_origins` are the other origins whose pages may open a WebSocket (the
-        same list as CORS_ORIGINS: strawberry refuses cross-origin handshakes otherwise)."""
+        same list as CORS_ORIGINS: strawberry refuses cross-origin handshakes otherwise).
+        Multipart requests (uploadDataset) are accepted from HR staff only; their
+        `operations` and `map` fields may hold `upload_field_max_bytes` each."""
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
             allowed_origins=allowed_origins,
+            multipart_uploads_enabled=True,
         )
+        self.upload_field_max_bytes = upload_field_max_bytes
         self.services = services
         self.persisted_queries = (
             persisted_queries if persisted_queries is not None else PersistedQueryStore(0)
@@ -79,7 +93,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self._configure_websockets(websockets or WebSocketLimits())
 
     def _configure_websockets(self, limits: WebSocketLimits) -> None:
-        """The limits schema.websockets' handlers enforce, and strawberry's own two."""
+        """The limits schema.http.websockets' handlers enforce, and strawberry's own two."""
         self.websocket_limits = limits
         self.websocket_connections = ConnectionCounter(limits.max_connections_per_address)
         self.connection_init_wait_timeout = timedelta(seconds=limits.init_timeout)
@@ -94,14 +108,53 @@ class GraphQLView(GraphQL[RequestContext, None]):
             return
         request = Request(scope=scope, receive=receive)
         media_type = APPLICATION_JSON
+        spool: UploadSpool | None = None
         try:
             media_type = self._check_http_request(request)
             request.state.graphql_media_type = media_type
+            if _is_multipart(request):
+                await self._admit_upload(request)
+                spool = request.state.upload_spool = UploadSpool(self.services.artifacts.datasets)
+                request.state.upload_field_max_bytes = self.upload_field_max_bytes
             await _refuse_unusable_body(request)
             response = await self.run(request)
         except HTTPException as exc:
             response = _refusal_response(RequestRefused.from_http_exception(exc), media_type)
+        except ClientDisconnect:
+            if spool is None:
+                raise
+            # A cancelled upload: nobody is left to answer, nothing to report.
+            logger.info("upload cancelled: the client went away mid-body")
+            return
+        finally:
+            if spool is not None:
+                spool.discard()
         await response(scope, receive, send)
+
+    async def _admit_upload(self, request: Request) -> None:
+        """Multipart requests carry files: only HR staff may send them, and this is
+        checked before a byte of the body is read. Requiring the Authorization header
+        also keeps cross-site form posts (CSRF) out: a browser form cannot set it."""
+        challenge = {"WWW-Authenticate": 'Token realm="uploads", Bearer realm="uploads"'}
+        token = token_from_authorization(request.headers.get("authorization"))
+        if token is None:
+            raise RequestRefused(
+                401,
+                "multipart requests (uploads) need an 'Authorization: Token <key>' header",
+                code=ErrorCode.UNAUTHENTICATED,
+                headers=challenge,
+            )
+        identity = await self.services.identities.authenticate(token)
+        if identity is None:
+            raise RequestRefused(
+                401, "invalid or revoked token", code=ErrorCode.UNAUTHENTICATED, headers=challenge
+            )
+        if not identity.can_train:
+            raise RequestRefused(
+                403,
+                "uploading datasets is reserved to HR staff (DRH, RESPONSABLE_RH)",
+                code=ErrorCode.FORBIDDEN,
+            )
 
     # --- GraphQL over HTTP: methods, media types -----------------------------------------
     def _check_http_request(self, request: Request) -> str:
@@ -170,7 +223,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 response.status_code = 400
         return response
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
@@ -200,6 +253,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return result
 
     # --- request parameters and automatic persisted queries -------------------------------
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        """The GraphQL multipart request spec, with `operations` and `map` checked so
+        that a malformed one is a 400 naming the problem."""
+        form = await request.get_form_data()
+        return upload_operations(form, self.decode_json, _refuse_unusable_value)
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
@@ -249,7 +308,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         _refuse_unusable_value(parsed)
         return parsed
 
-    async def execute_operation(  # type: ignore[override]
+    async def execute_operation(
         self, request: Any, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
     ) -> Any:
         """A batch is one request: above the cost budget together, none of it runs."""
@@ -289,7 +348,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         token = _token_from_payload(context.connection_params)
         context.authenticate_as(token, recheck_after=self.services.websocket_recheck_seconds)
         if token is not None and await context.viewer() is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+            raise ConnectionRejectionError({"code": ErrorCode.UNAUTHENTICATED})
         return UNSET
 
 
@@ -311,6 +370,11 @@ async def _refuse_unusable_body(request: Request) -> None:
     if not operations or not all(isinstance(op, dict) for op in operations):
         raise HTTPException(400, "the body must be a GraphQL request object (or a list of them)")
     _refuse_unusable_value(payload)
+
+
+def _is_multipart(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return request.method == "POST" and content_type == "multipart/form-data"
 
 
 def _refusal_response(refusal: RequestRefused, media_type: str) -> Response:

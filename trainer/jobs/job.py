@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 from models.training_runs import RunStatus, TrainingRun
 from trainer.artifacts import ArtifactPaths, UnsafePath
-from trainer.errors import TrainerError, TrainingCancelled
 from trainer.logs import bind_log_context
-from trainer.stages import Stage
+from trainer.ml.errors import TrainerError, TrainingCancelled
+from trainer.ml.stages import Stage
 
 if TYPE_CHECKING:
-    from trainer.model_trainer import TrainingResult
+    from trainer.ml.model_trainer import TrainingResult
 
-logger = logging.getLogger("trainer.jobs")
+logger = logging.getLogger("trainer.jobs.job")
 
 # How a worker process that ended itself to honour a cancel exits (see _stop_process).
 STOPPED_FOR_CANCEL_EXIT_CODE = 75
@@ -62,6 +62,9 @@ class JobSettings:
     # then the worker process records CANCELLED and ends itself (its pool replaces it),
     # because a chunk on a large dataset can take many seconds. None: wait for the chunk.
     cancel_grace: float | None = 1.5
+    # The worker process's logging (LOG_LEVEL, LOG_FORMAT).
+    log_level: str = "INFO"
+    log_format: str = "text"
 
 
 def worker_name() -> str:
@@ -156,7 +159,7 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
 
 def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> TrainingResult:
     # Imported here: scikit-learn is for worker processes; servers import this module too.
-    from trainer.model_trainer import Hyperparameters, ModelTrainer, TrainingConfig
+    from trainer.ml.model_trainer import Hyperparameters, ModelTrainer, TrainingConfig
 
     try:
         dataset = settings.artifacts.dataset(run.dataset_path)
@@ -213,7 +216,7 @@ async def _stop_process(run_id: int, box: _ProgressBox, grace: float, model_file
     A thread cannot be interrupted, and a chunk of trees may run for many seconds; the pool
     (local or Celery) starts a fresh process in this one's place.
     """
-    from trainer.model_trainer import partial_model_files
+    from trainer.ml.model_trainer import partial_model_files
 
     stopped = await TrainingRun.filter(
         id=run_id, status=RunStatus.RUNNING, worker=worker_name()

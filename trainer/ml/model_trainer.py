@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import check_array
 
-from trainer.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
-from trainer.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
-from trainer.stages import Stage
+from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
+from trainer.ml.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
+from trainer.ml.stages import Stage
 
 __all__ = [
     "CLASS_WEIGHTS",
@@ -51,7 +51,7 @@ __all__ = [
 CLASS_WEIGHTS: tuple[str | None, ...] = ("balanced", "balanced_subsample", None)
 
 # The job binds the run id to the log context, so these lines carry it (trainer.logs).
-logger = logging.getLogger("trainer.model_trainer")
+logger = logging.getLogger("trainer.ml.model_trainer")
 
 # A chunk of trees should take about this long, so progress moves and cancelling is quick.
 _TARGET_CHUNK_SECONDS = 0.5
@@ -125,13 +125,7 @@ class TrainingResult:
     dropped_rows: int
     dataset_sha256: str
     model_sha256: str
-    model_size_bytes: int
     training_duration_seconds: float
-    classes: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A deep copy ready for JSON or a database JSON column."""
-        return asdict(self)
 
 
 def build_pipeline(
@@ -255,9 +249,7 @@ class ModelTrainer:
             dropped_rows=dataset.dropped_rows,
             dataset_sha256=dataset.sha256,
             model_sha256=model_sha256,
-            model_size_bytes=model_size,
             training_duration_seconds=time.perf_counter() - started,
-            classes=classes,
         )
 
     def _split(

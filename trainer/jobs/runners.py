@@ -14,12 +14,12 @@ from collections.abc import Coroutine
 from typing import Protocol
 
 from models.training_runs import ACTIVE_STATUSES, RunStatus, TrainingRun
-from trainer.fair_queue import FairQueue
-from trainer.jobs import STOPPED_FOR_CANCEL_EXIT_CODE, JobSettings
-from trainer.reaper import fail_stale_runs
-from trainer.worker_process import PoolWorker, WorkerGone
+from trainer.jobs.fair_queue import FairQueue
+from trainer.jobs.job import STOPPED_FOR_CANCEL_EXIT_CODE, JobSettings
+from trainer.jobs.reaper import fail_stale_runs
+from trainer.jobs.worker_process import PoolWorker, WorkerGone
 
-logger = logging.getLogger("trainer.runners")
+logger = logging.getLogger("trainer.jobs.runners")
 
 # How often wait() looks at a run that this process cannot follow directly.
 WAIT_POLL_INTERVAL = 0.1
@@ -201,3 +201,15 @@ class LocalPoolRunner:
 
     async def wait(self, run_id: int) -> None:
         await wait_until_final(run_id)
+
+
+async def requeue_queued_runs(runner: JobRunner) -> None:
+    """After a restart, hand the local pool the runs that were queued but never started.
+
+    (Celery keeps its queue in the broker, so only the local backend needs this.) The
+    job's atomic claim makes a second submission of the same run harmless.
+    """
+    queued = await TrainingRun.filter(status=RunStatus.QUEUED).order_by("id")
+    for run_id in [run.id for run in queued]:
+        await runner.submit(run_id)
+        logger.info("run %s re-queued after restart", run_id)

@@ -17,10 +17,19 @@ second at most, which argon2's cost makes hopeless.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from models.users import USERNAME_MAX_LENGTH
+from resolvers.errors import InvalidCredentials, RateLimited
+from schema.telemetry import LOGIN_REFUSALS
+
+logger = logging.getLogger("resolvers.accounts")  # the name these lines always had
+T = TypeVar("T")
 
 
 class SlidingWindow:
@@ -96,8 +105,8 @@ class Attempt:
 
 @dataclass
 class LoginLimiter:
-    per_username: SlidingWindow = field(default_factory=lambda: SlidingWindow(10, 60.0))
-    per_address: SlidingWindow = field(default_factory=lambda: SlidingWindow(30, 60.0))
+    per_username: SlidingWindow
+    per_address: SlidingWindow
 
     def address_retry_after(self, address: str | None) -> float:
         return self.per_address.retry_after(address or "-")
@@ -113,3 +122,36 @@ class LoginLimiter:
         user_key, address_key = username.lower(), address or "-"
         stamps = (self.per_username.record(user_key), self.per_address.record(address_key))
         return Attempt(self, user_key, address_key, stamps)
+
+
+async def limited_login(
+    limiter: LoginLimiter,
+    address: str | None,
+    username: str,
+    check: Callable[[], Awaitable[T]],
+) -> T:
+    """Run `check` (the login resolver) under the limits.
+
+    Refused attempts (over a limit, or a username no account can have) check no
+    password; only checked attempts that failed (InvalidCredentials) count.
+    """
+    wait = limiter.address_retry_after(address)
+    if wait <= 0 and len(username) > USERNAME_MAX_LENGTH:
+        limiter.record_address_failure(address)
+        logger.info("login refused for an over-long username from %s", address)
+        raise InvalidCredentials("invalid username or password")
+    wait = wait or limiter.username_retry_after(username)
+    if wait > 0:
+        LOGIN_REFUSALS.labels("rate_limited").inc()
+        logger.warning("login rate-limited for %r from %s", username[:150], address)
+        raise RateLimited(
+            f"too many login attempts; retry in {wait:.0f} s", retryAfter=round(wait, 1)
+        )
+    attempt = limiter.begin(username, address)
+    try:
+        result = await check()
+    except InvalidCredentials:
+        LOGIN_REFUSALS.labels("invalid_credentials").inc()
+        raise
+    attempt.succeeded()
+    return result

@@ -1,0 +1,222 @@
+"""The ASGI application: routes, middleware and the lifespan that starts and stops the
+database connection, the job runner, the reaper and the run watcher.
+
+main.py reads the settings and builds the runner; this module gets both passed in
+(`AppSettings` names the settings it reads), so it reads no environment itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal, Protocol
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from tortoise.contrib.starlette import RegisterTortoise
+
+from models.db import tortoise_config
+from schema import QueryLimits, build_schema
+from schema.auth.context import Services
+from schema.auth.identity_cache import IdentityCache
+from schema.auth.login_limiter import LoginLimiter, SlidingWindow
+from schema.auth.subscription_slots import SubscriptionSlots
+from schema.download_urls import MODEL_DOWNLOAD_ROUTE
+from schema.http.downloads import ModelDownloads
+from schema.http.health import Readiness, healthz
+from schema.http.metrics import MetricsEndpoint
+from schema.http.middleware import BodySizeLimit, SecurityHeaders
+from schema.http.persisted_queries import PersistedQueryStore
+from schema.http.request_id import RequestId
+from schema.http.view import GraphQLView
+from schema.http.websockets import WebSocketLimits
+from trainer.artifacts import ArtifactPaths
+from trainer.jobs.reaper import fail_stale_runs, reap_forever
+from trainer.jobs.run_watcher import RunWatcher
+from trainer.jobs.runners import JobRunner, requeue_queued_runs
+from trainer.model_files import VerifiedModelFiles
+
+# GraphiQL's scripts and styles (static/vendor/VENDORED.md), served at /static.
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+
+
+class AppSettings(Protocol):
+    """The settings the application reads (main.Settings has them all)."""
+
+    @property
+    def db_url(self) -> str: ...
+    @property
+    def artifacts(self) -> ArtifactPaths: ...
+
+    training_backend: Literal["local", "celery"]
+    subscription_poll_interval: float
+    stale_run_after: float
+    auth_cache_seconds: float
+    websocket_recheck_seconds: float
+    login_attempts_per_username: int
+    login_attempts_per_address: int
+    login_window_seconds: float
+    login_limiter_max_keys: int
+    ws_connection_init_timeout: float
+    ws_anonymous_idle_seconds: float
+    ws_max_connections_per_address: int
+    ws_max_subscriptions_per_connection: int
+    ws_max_subscriptions_per_user: int
+    default_page_size: int
+    max_page_size: int
+    max_query_depth: int
+    max_query_tokens: int
+    max_query_aliases: int
+    max_root_fields: int
+    max_query_cost: int
+    max_introspection_depth: int
+    introspection: bool
+    max_batch_operations: int
+    graphiql: bool
+    cors_origins: list[str]
+    cors_allow_headers: list[str]
+    apq_cache_size: int
+    readiness_timeout: float
+    metrics_enabled: bool
+    metrics_token: str | None
+    max_body_bytes: int
+    max_upload_bytes: int
+
+
+def login_limiter(settings: AppSettings) -> LoginLimiter:
+    def window(limit: int) -> SlidingWindow:
+        return SlidingWindow(
+            limit, settings.login_window_seconds, max_keys=settings.login_limiter_max_keys
+        )
+
+    return LoginLimiter(
+        per_username=window(settings.login_attempts_per_username),
+        per_address=window(settings.login_attempts_per_address),
+    )
+
+
+def websocket_limits(settings: AppSettings) -> WebSocketLimits:
+    return WebSocketLimits(
+        init_timeout=settings.ws_connection_init_timeout,
+        anonymous_idle=settings.ws_anonymous_idle_seconds,
+        max_connections_per_address=settings.ws_max_connections_per_address,
+        max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+    )
+
+
+def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
+    settings.artifacts.ensure()
+    watcher = RunWatcher(settings.subscription_poll_interval)
+    services = Services(
+        artifacts=settings.artifacts,
+        jobs=runner,
+        watcher=watcher,
+        identities=IdentityCache(ttl=settings.auth_cache_seconds),
+        login_limiter=login_limiter(settings),
+        websocket_recheck_seconds=settings.websocket_recheck_seconds,
+        subscriptions=SubscriptionSlots(settings.ws_max_subscriptions_per_user),
+        max_page_size=settings.max_page_size,
+        default_page_size=settings.default_page_size,
+    )
+    api_schema = build_schema(
+        QueryLimits(
+            max_depth=settings.max_query_depth,
+            max_tokens=settings.max_query_tokens,
+            max_aliases=settings.max_query_aliases,
+            max_root_fields=settings.max_root_fields,
+            max_cost=settings.max_query_cost,
+            max_introspection_depth=settings.max_introspection_depth,
+        ),
+        introspection=settings.introspection,
+        max_batch_operations=settings.max_batch_operations,
+    )
+    graphql = GraphQLView(
+        api_schema,
+        services,
+        graphiql=settings.graphiql,
+        allowed_origins=settings.cors_origins,
+        persisted_queries=PersistedQueryStore(settings.apq_cache_size),
+        websockets=websocket_limits(settings),
+        upload_field_max_bytes=settings.max_body_bytes,
+    )
+
+    model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
+            await runner.start()
+            await fail_stale_runs(settings.stale_run_after)
+            if settings.training_backend == "local":
+                await requeue_queued_runs(runner)
+            reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
+            try:
+                yield
+            finally:
+                reaper.cancel()
+                await watcher.stop()
+                await runner.stop()
+
+    async def to_graphiql(_request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    app = Starlette(
+        routes=[
+            Route("/", to_graphiql),
+            # --- operators (issue 13) ---
+            Route("/healthz", healthz),
+            Route(
+                "/readyz", Readiness(settings.db_url, runner, settings.readiness_timeout).respond
+            ),
+            *(
+                [
+                    Route(
+                        "/metrics",
+                        MetricsEndpoint(settings.metrics_token, settings.readiness_timeout).respond,
+                    )
+                ]
+                if settings.metrics_enabled
+                else []
+            ),
+            # Every method reaches the view, which answers the unsupported ones as JSON.
+            Route("/graphql", graphql, methods=None),
+            # --- model download (issue 9) ---
+            Route(MODEL_DOWNLOAD_ROUTE, model_downloads, methods=None),
+            WebSocketRoute("/graphql", graphql),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        lifespan=lifespan,
+        # Outermost first. CORS wraps everything that can answer, the body size limit
+        # included, so a browser on an allowed origin can read every refusal.
+        middleware=[
+            Middleware(RequestId),  # outermost: every response carries X-Request-ID
+            Middleware(SecurityHeaders),
+            *(
+                [
+                    Middleware(
+                        CORSMiddleware,
+                        allow_origins=settings.cors_origins,
+                        allow_methods=["GET", "HEAD", "POST"],
+                        allow_headers=settings.cors_allow_headers,
+                    )
+                ]
+                if settings.cors_origins
+                else []
+            ),
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
+        ],
+    )
+    app.state.services = services
+    app.state.model_downloads = model_downloads
+    return app
