@@ -23,10 +23,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx_ws.transport import ASGIWebSocketTransport
+from starlette.applications import Starlette
 
 from main import Settings, create_app, migrate
 from models.credentials import create_token, create_user
 from models.training_runs import TrainingRun
+from tests.prestart import start_collected, stop_untaken
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_DATASET = REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
@@ -132,6 +134,13 @@ class Server:
         return body["data"]
 
 
+def warm_up_in_background(app: Starlette) -> None:
+    """Start the local pool's workers now without waiting for them, as TRAINING_WARM_UP
+    would at start-up; a run submitted before they are ready waits for them."""
+    runner = app.state.services.jobs
+    runner._background(runner._bring_up_all())
+
+
 @pytest.fixture(scope="session")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     backend = DATABASE
@@ -151,6 +160,9 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         progress_interval=0.1,
         # Revocation tests expect the very next request refused; the cache has its own.
         auth_cache_seconds=0,
+        # The pool is brought up in the background once the app has started (below): its
+        # workers import scikit-learn while the first tests, which do not train, run.
+        training_warm_up=False,
     )
     await migrate(settings)
     ready: asyncio.Future[Server] = asyncio.get_running_loop().create_future()
@@ -166,6 +178,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver", timeout=60
             ) as client:
+                warm_up_in_background(app)
                 tokens = {}
                 for role, options in ROLES.items():
                     user = await create_user(f"{role}-user", password=f"{role}-password", **options)
@@ -184,6 +197,15 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         await holder
         if backend == "postgres":
             await _drop_postgres_database(database_url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def prestarted_live_servers(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Start the live servers the collected tests use while the first tests run (see
+    tests/prestart.py)."""
+    await start_collected(request)
+    yield
+    await stop_untaken()
 
 
 @pytest.fixture

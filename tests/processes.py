@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +49,7 @@ from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,
 )
-from tests.helpers import wait_for
+from tests.helpers import RUN_ROW, wait_for
 
 PYTHON = sys.executable
 DRH_USER = "drh-user"
@@ -345,6 +349,54 @@ class LiveServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file this server uses (a PostgreSQL server has none)."""
+        url = self.env["DATABASE_URL"]
+        if not url.startswith("sqlite://"):
+            raise AssertionError(f"not an SQLite server: {url}")
+        return Path(url.removeprefix("sqlite://"))
+
+    def insert_run(self, **columns: Any) -> int:
+        """Write a run row straight into this server's database; return its id.
+
+        For the tests that need a run to read, not a training to watch: RUN_ROW's columns,
+        a unique model version, owned by the DRH user, QUEUED with no progress, unless
+        `columns` (table column names) say otherwise. Far cheaper than training one: a
+        server started with TRAINING_WARM_UP=false never starts its pool for it.
+        """
+        with (
+            contextlib.closing(sqlite3.connect(self.database, timeout=30)) as connection,
+            connection,
+        ):
+            (owner,) = connection.execute(
+                "SELECT id FROM auth_user WHERE username = ?", (DRH_USER,)
+            ).fetchone()
+            row = {
+                **RUN_ROW,
+                "run_date": datetime.now(UTC).isoformat(sep=" "),
+                "model_version": f"row-{uuid.uuid4().hex[:12]}",
+                "status": "QUEUED",
+                "progress": 0.0,
+                "cancel_requested": 0,
+                "n_estimators": 100,
+                "notes": "",
+                "trained_by_id": owner,
+                "trained_by_username": DRH_USER,
+                **columns,
+            }
+            values = [
+                json.dumps(value) if isinstance(value, dict | list) else value
+                for value in row.values()
+            ]
+            names = ", ".join(f'"{name}"' for name in row)
+            marks = ", ".join("?" for _ in row)
+            cursor = connection.execute(
+                f"INSERT INTO training_run ({names}) VALUES ({marks})", values
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])

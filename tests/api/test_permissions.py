@@ -13,6 +13,7 @@ from strawberry import relay
 
 from models.training_runs import RunStatus, TrainingRun
 from tests.conftest import Server
+from tests.helpers import RUN_ROW
 
 VIEWER = """
 query { viewer { username groups canTrain isSuperuser databaseId } }
@@ -71,13 +72,9 @@ DOCUMENTS = {
 async def queued_run() -> TrainingRun:
     """A run row nobody will train: it only has to be there to be read or cancelled."""
     return await TrainingRun.create(
+        **(RUN_ROW | {"dataset_path": "reference.csv"}),
         model_version=f"perm-{uuid.uuid4().hex[:10]}",
-        dataset_path="reference.csv",
-        test_split=0.2,
-        random_state=42,
         n_estimators=5,
-        min_samples_split=2,
-        min_samples_leaf=1,
     )
 
 

@@ -1,6 +1,6 @@
 """An open trainingRunUpdated ends once its caller's access is withdrawn (issue 12).
 
-The connection looks its token up again every WEBSOCKET_RECHECK_SECONDS (1 s here), at
+The connection looks its token up again every WEBSOCKET_RECHECK_SECONDS (0.25 s here), at
 each update and on a timer when none comes, so a revoked token, a deactivated account or
 a lost group ends the stream with an error carrying the code, then `complete`, whichever
 protocol the client speaks. Updates are made by writing the run row, as a worker would.
@@ -25,8 +25,9 @@ from models.training_runs import RunStatus, TrainingRun
 from models.users import Group, User
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
+from tests.helpers import RUN_ROW
 
-RECHECK = 1.0
+RECHECK = 0.25
 # Far more than RECHECK: a liveness bound on a shared machine, not a timing assertion.
 ENDS_WITHIN = 15.0
 FOLLOW = """
@@ -46,17 +47,13 @@ async def manager_with_token() -> tuple[User, str]:
 async def active_run(status: RunStatus = RunStatus.RUNNING) -> TrainingRun:
     now = datetime.now(UTC)
     return await TrainingRun.create(
+        **RUN_ROW,
         model_version=f"live-{uuid.uuid4().hex[:12]}",
-        dataset_path="future_skills_dataset.csv",
         status=status,
         stage="FITTING" if status is RunStatus.RUNNING else None,
         started_at=now if status is RunStatus.RUNNING else None,
         heartbeat_at=now,
-        test_split=0.2,
-        random_state=42,
         n_estimators=100,
-        min_samples_split=2,
-        min_samples_leaf=1,
     )
 
 

@@ -33,6 +33,7 @@ from tests.hardening.live_server import (
     start_live_server,
 )
 from tests.helpers import TRAIN, wait_until_final
+from tests.prestart import prestartable
 
 RUN = """
 query Run($id: ID!) {
@@ -294,8 +295,12 @@ async def test_database_cut_gives_clear_errors_and_the_server_recovers_by_itself
 
 # --- the models folder cannot be written -------------------------------------------------
 @pytest.fixture(scope="module")
+@prestartable
 async def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    server = await start_live_server(tmp_path_factory.mktemp("faults-sqlite"))
+    # Warm: every test here trains, and the pool's start-up is paid in the background.
+    server = await start_live_server(
+        tmp_path_factory.mktemp("faults-sqlite"), settings={"TRAINING_WARM_UP": "true"}
+    )
     try:
         yield server
     finally:

@@ -29,6 +29,7 @@ from schemathesis.generation import GenerationMode
 
 from tests.conftest import REPO
 from tests.hardening.live_server import LiveServer, start_live_server
+from tests.prestart import prestartable
 
 SDL = (REPO / "schema" / "schema.graphql").read_text()
 ALLOWED_BODY_KEYS = {"data", "errors", "extensions"}
@@ -64,8 +65,13 @@ schemathesis.graphql.scalar("Upload", UPLOADS)
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    server = await start_live_server(tmp_path_factory.mktemp("fuzz"))
+    # Warm: valid trainModel inputs queue trainings; the pool's start-up is paid in the
+    # background.
+    server = await start_live_server(
+        tmp_path_factory.mktemp("fuzz"), settings={"TRAINING_WARM_UP": "true"}
+    )
     try:
         yield server
     finally:

@@ -20,9 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
+from strawberry import relay
 
 from tests.hardening.live_server import LiveServer, start_live_server
 from tests.helpers import FINAL_STATUSES, TRAIN, train_variables, wait_until_final
+from tests.prestart import prestartable
 
 CLIENTS = 16
 WINDOW_SECONDS = 20.0
@@ -213,6 +215,7 @@ async def training_coverage(
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def load_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(
         # Warm: the trainings must start at once to cover the whole window.
@@ -232,9 +235,23 @@ async def load_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 
 @pytest.fixture(scope="module")
 async def seeded_runs(load_server: LiveServer) -> list[str]:
-    """SEED_RUNS finished runs, so that a page of 20 is full and reads find something."""
+    """SEED_RUNS finished runs, so that a page of 20 is full and reads find something;
+    written as rows (the trainings under load are the test's own)."""
+    finished = datetime.now(UTC).isoformat(sep=" ")
+    database_ids = [
+        load_server.insert_run(
+            status="COMPLETED",
+            progress=1.0,
+            n_estimators=1,
+            accuracy=0.5 + i / 100,
+            f1_score=0.5,
+            started_at=finished,
+            finished_at=finished,
+        )
+        for i in range(SEED_RUNS)
+    ]
+    run_ids = [relay.to_base64("TrainingRun", database_id) for database_id in database_ids]
     async with load_server.client() as client:
-        run_ids = [await train(client, 1) for _ in range(SEED_RUNS)]
         statuses = await wait_until_all_final(client, run_ids, timeout=180)
     assert set(statuses.values()) == {"COMPLETED"}, statuses
     return run_ids

@@ -21,6 +21,7 @@ from httpx_ws import aconnect_ws
 from models.training_runs import TrainingRun
 from tests.conftest import Server
 from tests.hardening.live_server import LiveServer, start_live_server
+from tests.prestart import prestartable
 
 TRAIN = """
 mutation Train($input: TrainModelInput!) {
@@ -286,6 +287,7 @@ async def test_introspection_queries_of_tools_are_served(server: Server, documen
 
 # --- the log of a real server ---------------------------------------------------------------
 @pytest.fixture(scope="module")
+@prestartable
 async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(tmp_path_factory.mktemp("request-values"))
     try:

@@ -25,7 +25,9 @@ PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 START = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
 UPDATE = {"graphql-transport-ws": "next", "graphql-ws": "data"}
 FOLLOW = "subscription Follow($id: ID!) { trainingRunUpdated(id: $id) { databaseId status } }"
-# Liveness bounds, far above the 1 s limits configured below.
+# The time limits the tests below configure: short, so that waiting them out is cheap.
+LIMIT = 0.3
+# Liveness bounds, far above LIMIT.
 WITHIN = 15.0
 
 
@@ -83,7 +85,7 @@ async def socket(client: httpx.AsyncClient, protocol: str) -> AsyncIterator[Asyn
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_socket_without_connection_init_is_closed(server: Server, protocol: str) -> None:
     # given
-    app = ConfiguredApp(server, ws_connection_init_timeout=1.0)
+    app = ConfiguredApp(server, ws_connection_init_timeout=LIMIT)
 
     # when: a socket that never says connection_init
     async with app.client() as client, socket(client, protocol) as ws:
@@ -98,7 +100,7 @@ async def test_an_anonymous_socket_without_operation_is_closed(
     server: Server, protocol: str
 ) -> None:
     # given
-    app = ConfiguredApp(server, ws_anonymous_idle_seconds=1.0)
+    app = ConfiguredApp(server, ws_anonymous_idle_seconds=LIMIT)
 
     # when: acknowledged without credentials, then nothing
     async with app.client() as client, socket(client, protocol) as ws:
@@ -111,12 +113,12 @@ async def test_an_anonymous_socket_without_operation_is_closed(
 
 async def test_an_authenticated_socket_without_operation_stays_open(server: Server) -> None:
     # given
-    app = ConfiguredApp(server, ws_anonymous_idle_seconds=1.0, ws_connection_init_timeout=1.0)
+    app = ConfiguredApp(server, ws_anonymous_idle_seconds=LIMIT, ws_connection_init_timeout=LIMIT)
     async with app.client() as client, socket(client, "graphql-transport-ws") as ws:
         await init(ws, server.tokens["manager"])
 
         # when: idle for several times the anonymous limit
-        await asyncio.sleep(3.5)
+        await asyncio.sleep(3.5 * LIMIT)
 
         # then: still answering
         await ws.send_json({"type": "ping"})

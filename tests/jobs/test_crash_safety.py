@@ -38,6 +38,7 @@ from tests.jobs.runs import (
     wait_for_state,
 )
 from tests.jobs.test_subscription import follow
+from tests.prestart import prestartable
 from trainer.jobs.job import worker_is_dead
 
 # Reporting and staleness of the server processes started here (see DESIGN, Running training).
@@ -192,13 +193,28 @@ async def test_the_runs_still_queued_when_the_server_died_are_trained_after_rest
 # --- an ordinary stop (SIGTERM) in the middle of a training ----------------------------
 
 
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    group = Services(tmp_path)
+@dataclass
+class StoppableServer:
+    """A server of its own, on a deployment of its own, that a test will stop."""
+
+    database: Path
+    deployment: Deployment
+    api: Api
+
+
+@pytest.fixture(scope="module")
+@prestartable
+async def server_to_stop(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[StoppableServer]:
+    directory = tmp_path_factory.mktemp("server-stop")
+    services = Services(directory)
     try:
-        yield group
+        database = directory / "db.sqlite3"
+        deployment = Deployment.create(directory, f"sqlite://{database}", **FAST_REAPING)
+        yield StoppableServer(database, deployment, await first_server(services, deployment))
     finally:
-        await group.kill_all()
+        await services.kill_all()
 
 
 def _stored_run(database: Path, run_id: int) -> tuple[str, str | None]:
@@ -211,12 +227,14 @@ def _stored_run(database: Path, run_id: int) -> tuple[str, str | None]:
 
 
 async def test_stopping_the_server_mid_run_fails_the_run_and_leaves_no_process_behind(
-    tmp_path: Path, services: Services
+    server_to_stop: StoppableServer,
 ) -> None:
     # given: a server training a long run
-    database = tmp_path / "db.sqlite3"
-    deployment = Deployment.create(tmp_path, f"sqlite://{database}", **FAST_REAPING)
-    api = await first_server(services, deployment)
+    database, deployment, api = (
+        server_to_stop.database,
+        server_to_stop.deployment,
+        server_to_stop.api,
+    )
     run = await train(api.data, LONG_TREES)
     await wait_for_state(api.data, run, running_and_fitting, timeout=120, what="reached FITTING")
 

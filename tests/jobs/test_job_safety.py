@@ -14,6 +14,7 @@ import pytest
 
 from models.training_runs import RunStatus, TrainingRun
 from tests.conftest import Server
+from tests.helpers import RUN_ROW
 from tests.jobs.processes import wait_for
 from tests.jobs.runs import ended, train, wait_for_state
 from trainer.jobs.job import JobSettings, execute_run
@@ -55,13 +56,9 @@ async def test_a_result_arriving_after_the_run_was_failed_is_discarded_with_its_
     # given: a run trained by the job code in this process (not handed to the pool)
     artifacts = clean_runs.settings.artifacts
     run = await TrainingRun.create(
+        **RUN_ROW,
         model_version=f"late-{uuid.uuid4().hex[:8]}",
-        dataset_path="future_skills_dataset.csv",
-        test_split=0.2,
-        random_state=42,
         n_estimators=300,
-        min_samples_split=2,
-        min_samples_leaf=1,
         class_weight="balanced",
     )
     settings = JobSettings(artifacts=artifacts, report_interval=0.1, cancel_grace=None)

@@ -10,9 +10,11 @@ import httpx
 import pytest
 
 from tests.hardening.live_server import LiveServer, start_live_server
+from tests.prestart import prestartable
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def plain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(tmp_path_factory.mktemp("operators-health"))
     try:

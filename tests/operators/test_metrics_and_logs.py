@@ -8,7 +8,6 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 
 from tests.hardening.live_server import LiveServer, live_server, start_live_server
 from tests.operators.metrics_text import total, value
+from tests.prestart import prestartable
 
 METRICS_TOKEN = "metrics-" + uuid.uuid4().hex
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -27,10 +27,17 @@ mutation TrainForLogs($input: TrainModelInput!) {
 
 
 @pytest.fixture(scope="module")
+@prestartable
 async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     server = await start_live_server(
         tmp_path_factory.mktemp("operators-observed"),
-        settings={"METRICS_ENABLED": "true", "METRICS_TOKEN": METRICS_TOKEN, "LOG_FORMAT": "json"},
+        # Warm: a test here trains, and the pool's start-up is paid in the background.
+        settings={
+            "METRICS_ENABLED": "true",
+            "METRICS_TOKEN": METRICS_TOKEN,
+            "LOG_FORMAT": "json",
+            "TRAINING_WARM_UP": "true",
+        },
     )
     try:
         yield server
@@ -184,25 +191,34 @@ async def test_the_client_address_is_the_one_the_local_proxy_forwards(
     assert access[0]["message"].startswith("203.0.113.9:"), access
 
 
-async def test_metrics_add_up_across_worker_processes(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+@prestartable
+async def two_processes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    """A server of its own with two worker processes (serve --workers 2)."""
     async with live_server(
-        tmp_path, workers=2, METRICS_ENABLED="true", TRAINING_WORKERS="1"
+        tmp_path_factory.mktemp("operators-two-processes"),
+        workers=2,
+        METRICS_ENABLED="true",
+        TRAINING_WORKERS="1",
     ) as server:
-        # given: requests spread over both worker processes (new connection each)
-        requests = 24
-        for _ in range(requests):
-            async with server.client() as client:
-                response = await client.post(
-                    "/graphql", json={"query": "query Ping { __typename }"}
-                )
-                assert response.status_code == 200
-        # when: several scrapes, answered by either process
-        counts = []
-        for _ in range(6):
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-                text = (await client.get("/metrics")).text
-            counts.append(total(text, "training_api_graphql_requests_total", operation="Ping"))
-        log = server.log_text()
+        yield server
+
+
+async def test_metrics_add_up_across_worker_processes(two_processes: LiveServer) -> None:
+    server = two_processes
+    # given: requests spread over both worker processes (new connection each)
+    requests = 24
+    for _ in range(requests):
+        async with server.client() as client:
+            response = await client.post("/graphql", json={"query": "query Ping { __typename }"})
+            assert response.status_code == 200
+    # when: several scrapes, answered by either process
+    counts = []
+    for _ in range(6):
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            text = (await client.get("/metrics")).text
+        counts.append(total(text, "training_api_graphql_requests_total", operation="Ping"))
+    log = server.log_text()
     # then: each scrape counts all of them, whichever process answered
     pids = set(re.findall(r"Started server process \[(\d+)\]", log))
     print(f"\nworker processes {sorted(pids)}; Ping counted per scrape: {counts}")
