@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from trainer.ml.dataset import FEATURE_COLUMNS
+
 T = TypeVar("T")
 
 TRAIN = """
@@ -78,19 +80,7 @@ FINISHED_RUN: dict[str, Any] = {
         "skill_category": 0.03098112392819923,
         "job_department": 0.026868767274192608,
     },
-    "features_used": [
-        "job_role_name",
-        "skill_name",
-        "skill_category",
-        "job_department",
-        "trend_score",
-        "internal_usage",
-        "training_requests",
-        "scarcity_index",
-        "hiring_difficulty",
-        "avg_salary_k",
-        "economic_indicator",
-    ],
+    "features_used": list(FEATURE_COLUMNS),
 }
 # Short enough that a test sees a run's end within a tenth of a second of it.
 POLL_INTERVAL = 0.1

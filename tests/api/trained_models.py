@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.conftest import SHIPPED_DATASET, Server
 from tests.helpers import TRAIN, train_variables
+from trainer.ml.dataset import NUMERIC_COLUMNS
 
 SET_ALIAS = """
 mutation Set($alias: String!, $runId: ID!) {
@@ -18,15 +19,6 @@ mutation Set($alias: String!, $runId: ID!) {
   }
 }
 """
-NUMERIC = (
-    "trend_score",
-    "internal_usage",
-    "training_requests",
-    "scarcity_index",
-    "hiring_difficulty",
-    "avg_salary_k",
-    "economic_indicator",
-)
 
 
 def camel(name: str) -> str:
@@ -57,7 +49,7 @@ def dataset_rows(count: int, start: int = 0) -> tuple[list[dict[str, str]], list
     for row in raw:
         inputs.append(
             {
-                camel(column): float(value) if column in NUMERIC else value
+                camel(column): float(value) if column in NUMERIC_COLUMNS else value
                 for column, value in row.items()
                 if column != "future_need_level"
             }
