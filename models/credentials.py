@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from models.run_records import datetime_from_db, read
 from models.tokens import ApiToken
 from models.users import HR_STAFF_GROUPS, Group, GroupName, User
 
@@ -142,6 +143,25 @@ async def revoke_token_key(key: str) -> bool:
     return updated == 1
 
 
+# A token, its user and the user's groups in one query (one row per group).
+_TOKEN_COLUMNS = (
+    "id",
+    "key_hash",
+    "last_used_at",
+    "user_id",
+    "user__username",
+    "user__is_superuser",
+    "user__groups__name",
+)
+_TOKEN_SQL = (
+    "SELECT t.id, t.key_hash, t.last_used_at, t.user_id, u.username, u.is_superuser, g.name "
+    "FROM auth_token t JOIN auth_user u ON u.id = t.user_id "
+    "LEFT JOIN auth_user_groups ug ON ug.auth_user_id = u.id "
+    "LEFT JOIN auth_group g ON g.id = ug.group_id "
+    "WHERE t.key_hash = ? AND t.revoked_at IS NULL AND u.is_active = ?"
+)
+
+
 async def authenticate_token(key: str) -> Identity | None:
     """Resolve a presented token to an identity, or None when unknown, revoked or inactive.
 
@@ -150,25 +170,23 @@ async def authenticate_token(key: str) -> Identity | None:
     if not key.startswith(TOKEN_PREFIX) or len(key) > 100:
         return None
     digest = _token_digest(key)
-    rows = await ApiToken.filter(
-        key_hash=digest, revoked_at__isnull=True, user__is_active=True
-    ).values(
-        "id",
-        "key_hash",
-        "last_used_at",
-        "user_id",
-        "user__username",
-        "user__is_superuser",
-        "user__groups__name",
-    )
+    # Plain SQL on the read path (models/run_records.read): a short read by a unique
+    # index, so on SQLite it runs on the loop's thread instead of queueing on the ORM's
+    # one connection and its thread, which stalled every request waiting on it under load.
+    found, _ = await read(_TOKEN_SQL, [digest, True], short=True)
+    rows = [dict(zip(_TOKEN_COLUMNS, row, strict=True)) for row in found]
     # The index lookup already matched; the constant-time compare keeps the final
     # equality check free of timing differences all the same.
     if not rows or not hmac.compare_digest(rows[0]["key_hash"], digest):
         return None
     token = rows[0]
+    last_used = token["last_used_at"]
+    if last_used is not None:
+        last_used = datetime_from_db(last_used)
     now = datetime.now(UTC)
-    if token["last_used_at"] is None or now - token["last_used_at"] > LAST_USED_RESOLUTION:
+    if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         await ApiToken.filter(id=token["id"]).update(last_used_at=now)
+    token["user__is_superuser"] = bool(token["user__is_superuser"])
     groups = sorted(row["user__groups__name"] for row in rows if row["user__groups__name"])
     return Identity(
         id=token["user_id"],

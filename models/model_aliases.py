@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from models.run_records import read
 from models.training_runs import RunStatus, TrainingRun
 
 ALIAS_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
@@ -167,8 +168,17 @@ async def alias_history(alias: str) -> list[ModelAliasAssignment]:
 async def aliases_of_runs(run_ids: list[int]) -> list[list[str]]:
     """The aliases pointing at each run, in name order: one query for a page of runs."""
     found: dict[int, list[str]] = defaultdict(list)
-    rows = (
-        await ModelAlias.filter(run_id__in=run_ids).order_by("alias").values_list("run_id", "alias")
+    if not run_ids:
+        return []
+    # Plain SQL on the read path (models/run_records.read): a detail request asks for
+    # it, and the ORM's query building and its one connection cost more than the read.
+    # A short read: the table holds one row per alias an operator named.
+    marks = ", ".join("?" * len(run_ids))
+    rows, _ = await read(
+        f"SELECT run_id, alias FROM {ModelAlias._meta.db_table} "
+        f"WHERE run_id IN ({marks}) ORDER BY alias",
+        [int(run_id) for run_id in run_ids],
+        short=True,
     )
     for run_id, alias in rows:
         found[run_id].append(alias)

@@ -144,6 +144,8 @@ class MatchingRuns:
                 columns,
                 order_by=_ordering(order.column, segment, descending),
                 limit=limit + 1 - len(rows),
+                # Unfiltered, every order is a range scan of its (column, id) index.
+                short=not self.query.clauses,
             )
         more = len(rows) > limit
         rows = rows[:limit]

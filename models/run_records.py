@@ -132,8 +132,10 @@ class RunQuery:
         *,
         order_by: Sequence[tuple[str, bool]] = (),
         limit: int | None = None,
+        short: bool = False,
     ) -> list[RunRecord]:
-        """Rows with `columns` (all when None), ordered by (column, descending) pairs."""
+        """Rows with `columns` (all when None), ordered by (column, descending) pairs.
+        `short`: the caller knows the read for a bounded index read (see `read`)."""
         names = all_columns() if columns is None else tuple(checked(c) for c in columns)
         sql = f"SELECT {', '.join(names)} FROM {TrainingRun._meta.db_table}{self.where_sql()}"
         if order_by:
@@ -143,7 +145,7 @@ class RunQuery:
             # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
             # were a tenth of the table.
             sql += f" LIMIT {int(limit)}"
-        rows, dialect = await read(sql, self.params)
+        rows, dialect = await read(sql, self.params, short=short)
         converters = _converters(dialect, names)
         return [
             RunRecord(
@@ -162,22 +164,24 @@ class RunQuery:
         return int(rows[0][0])
 
 
-async def read(sql: str, params: Sequence[Any] = ()) -> tuple[Sequence[Sequence[Any]], str]:
+async def read(
+    sql: str, params: Sequence[Any] = (), *, short: bool = False
+) -> tuple[Sequence[Sequence[Any]], str]:
     """The rows of a read-only statement, and the dialect they came in.
 
     Inside a transaction it runs on the transaction's connection (so it sees its writes);
-    otherwise, on SQLite, on a reader thread's connection beside Tortoise's writer.
-    (Running short index reads on the event loop's thread instead was measured: more
-    throughput, but the loop then holds the GIL so steadily that work waiting on other
-    threads starves: p99 rose from ~0.5 s to ~3.5 s under load; see
-    bench/results/read-path-experiments.md.)
+    otherwise, on SQLite, beside Tortoise's writer: on the event loop's thread when the
+    caller says the read is `short` (a bounded index read: by id, or an unfiltered page
+    with a LIMIT), else on a reader thread (models/sqlite_readers.py). Every read, long
+    ones included, running on the loop was measured too: p99 rose from ~0.5 s to ~3.5 s
+    under load (bench/results/read-path-experiments.md); only the short ones do.
     """
     db = TrainingRun._meta.db
     dialect: str = db.capabilities.dialect
     readers = readers_for(db) if dialect == "sqlite" else None
     if readers is not None:
         sql_log.debug("%s: %s", sql, params)
-        return await readers.fetch(sql, params), dialect
+        return await readers.fetch(sql, params, short=short), dialect
     _, rows = await db.execute_query(numbered(sql, dialect), list(params))
     # Tortoise types them as dicts; they are asyncpg Records / sqlite3 Rows, by position.
     return cast("Sequence[Sequence[Any]]", rows), dialect
@@ -185,7 +189,7 @@ async def read(sql: str, params: Sequence[Any] = ()) -> tuple[Sequence[Sequence[
 
 async def get_run_record(run_id: int, columns: Iterable[str] | None = None) -> RunRecord | None:
     """The run with this id (`columns` only, or all of them), or None."""
-    records = await RunQuery().where("id = ?", run_id).fetch(columns, limit=1)
+    records = await RunQuery().where("id = ?", run_id).fetch(columns, limit=1, short=True)
     return records[0] if records else None
 
 
@@ -193,7 +197,9 @@ async def get_run_records(run_ids: Sequence[int]) -> dict[int, RunRecord]:
     """The runs among `run_ids` that exist, every column, by id (one query)."""
     if not run_ids:
         return {}
-    return {run.id: run for run in await RunQuery().where_in("id", run_ids).fetch()}
+    # By primary key, and the callers bound how many ids (a comparison: at most 10).
+    records = await RunQuery().where_in("id", run_ids).fetch(short=len(run_ids) <= 100)
+    return {run.id: run for run in records}
 
 
 def all_columns() -> tuple[str, ...]:

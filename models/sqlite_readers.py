@@ -7,6 +7,13 @@ committed write, so the hot read statements (models/run_records.py) run on a sma
 of threads, each with its own connection in `query_only` mode; sqlite3 releases the GIL
 while it steps through rows, so two reads can proceed at once on two cores.
 
+Short reads (a run by id, an unfiltered page: an index range scan with a LIMIT, tens of
+microseconds) run on the event loop's own thread instead, on a connection of their own:
+the hop to a reader thread and back costs far more than the read (about 1 ms a request
+under load, in GIL hand-offs; bench/results/read-path-experiments.md). That connection
+never waits for a lock (busy_timeout 0): in the rare case SQLite reports one, the read
+goes to a reader thread, which may wait, so the loop itself never blocks on the database.
+
 Used only for the default connection of a file database: inside a transaction a read
 must see the transaction's own writes (it then goes through Tortoise), and an in-memory
 database cannot be opened twice.
@@ -37,21 +44,33 @@ class SqliteReaders:
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-reader")
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+    def _connection(self, kind: str = "waiting") -> sqlite3.Connection:
+        """This thread's connection of `kind`: "waiting" (reader threads: waits up to
+        BUSY_TIMEOUT_MS for a lock) or "inline" (the loop's thread: never waits)."""
+        connection: sqlite3.Connection | None = getattr(self._local, kind, None)
         if connection is None:
             # Autocommit: each SELECT is its own read transaction, so it sees every write
             # committed before it started.
             connection = sqlite3.connect(self.filename, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            busy_timeout = BUSY_TIMEOUT_MS if kind == "waiting" else 0
+            connection.execute(f"PRAGMA busy_timeout={busy_timeout}")
             connection.execute("PRAGMA query_only=1")
-            self._local.connection = connection
+            setattr(self._local, kind, connection)
         return connection
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._connection().execute(sql, params).fetchall()
 
-    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    async def fetch(self, sql: str, params: Sequence[Any], *, short: bool = False) -> list[Any]:
+        """The rows of `sql`. `short`: the caller knows it for a bounded index read,
+        run on the loop's thread unless SQLite reports a lock (then on a reader)."""
+        if short:
+            try:
+                # The loop's thread has its own connection that never waits.
+                return self._connection("inline").execute(sql, params).fetchall()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._fetch, sql, tuple(params))
 

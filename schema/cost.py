@@ -21,7 +21,8 @@ above the budget is refused with QUERY_TOO_COSTLY before any resolver runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,24 +350,80 @@ def _wants_cost(operation_extensions: Mapping[str, Any] | None, context: object)
     return headers is not None and headers.get(COST_HEADER, "").lower() in {"1", "true"}
 
 
+def _shape(value: object) -> Hashable:
+    """What of a variable's value a cost can depend on: an integer (a page size), a
+    list's length (predictFutureNeed's rows), None, or else only its type."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, list):
+        return ("list", len(value))
+    return type(value).__name__
+
+
+class CostCache:
+    """Costs already computed, keyed on what a cost depends on: the document's text, the
+    operation's name and the shapes of the variables (`_shape`). A client sending the
+    same document (with other ids, say) gets its cost without a walk of the document.
+    At most `max_entries`, the least recently used going first."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._costs: OrderedDict[Hashable, int] = OrderedDict()
+
+    def key(
+        self, query: str | None, operation_name: str | None, variables: Mapping[str, Any] | None
+    ) -> Hashable | None:
+        if query is None:
+            return None
+        shapes = tuple(sorted((name, _shape(v)) for name, v in (variables or {}).items()))
+        return (query, operation_name, shapes)
+
+    def get(self, key: Hashable) -> int | None:
+        cost = self._costs.get(key)
+        if cost is not None:
+            self._costs.move_to_end(key)
+        return cost
+
+    def put(self, key: Hashable, cost: int) -> None:
+        self._costs[key] = cost
+        while len(self._costs) > self.max_entries:
+            self._costs.popitem(last=False)
+
+
 class QueryCostLimiter(SchemaExtension):
     """Refuses an operation above the budget before it executes, on every transport
     (HTTP, WebSocket), and reports the cost in `extensions.cost` when asked to."""
 
-    def __init__(self, limits: CostLimits) -> None:
+    def __init__(self, limits: CostLimits, cache: CostCache | None = None) -> None:
         self.limits = limits
+        self.cache = cache
         self.cost: int | None = None
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        self.cost = operation_cost(
-            context.schema._schema,
-            context.graphql_document,
-            context.operation_name,
-            context.variables,
-            self.limits,
+        key = (
+            self.cache.key(context.query, context.operation_name, context.variables)
+            if self.cache is not None
+            else None
         )
+        cached = self.cache.get(key) if self.cache is not None and key is not None else None
+        if cached is not None:
+            self.cost = cached
+        else:
+            self.cost = operation_cost(
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables,
+                self.limits,
+            )
+            if self.cache is not None and key is not None:
+                self.cache.put(key, self.cost)
         if self.cost > self.limits.max_cost:
             raise cost_error(self.cost, self.limits.max_cost)
         yield

@@ -31,7 +31,7 @@ from strawberry.extensions import (
 )
 
 from resolvers.errors import ErrorCode
-from schema.cost import CostLimits, QueryCostLimiter
+from schema.cost import CostCache, CostLimits, QueryCostLimiter
 
 
 @dataclass(frozen=True)
@@ -210,9 +210,11 @@ def limit_extensions(
     if not introspection:
         rules += DisableIntrospection().validation_rules
     cost = CostLimits(max_cost=limits.max_cost)
+    # Shared like the rules: one document's cost is computed once, not per request.
+    costs = CostCache()
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),
         RefuseUnusableVariables,
-        lambda: QueryCostLimiter(cost),
+        lambda: QueryCostLimiter(cost, costs),
     ]

@@ -5,10 +5,15 @@ list request took (bench profile, issue 5). Remembering the answer for `ttl` sec
 removes it from nearly every request, at a price: a token revoked, or a user
 deactivated, from another process keeps working for up to `ttl` seconds on a server
 process that had just seen it. AUTH_CACHE_SECONDS sets `ttl`; 0 looks every request up.
+
+When a remembered answer expires, the requests in flight for that token all miss at
+once: they share one lookup (the first one's) instead of each queueing its own on the
+database connection, which under load made every `ttl` seconds a burst of slow answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -32,6 +37,8 @@ class IdentityCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[bytes, tuple[float, Identity]] = OrderedDict()
+        # Lookups under way, by digest: later misses for the same token await this one.
+        self._pending: dict[bytes, asyncio.Future[Identity | None]] = {}
 
     async def authenticate(self, key: str, *, fresh: bool = False) -> Identity | None:
         """`fresh` skips the remembered answer (and refreshes it): open WebSockets
@@ -44,6 +51,17 @@ class IdentityCache:
         if entry is not None and now < entry[0] and not fresh:
             self._entries.move_to_end(digest)
             return entry[1]
+        pending = self._pending.get(digest)
+        if pending is not None and not fresh:
+            # shield: one waiter cancelled (its client went away) cancels not the lookup.
+            return await asyncio.shield(pending)
+        lookup = asyncio.ensure_future(self._look_up(key, digest, now))
+        if not fresh:
+            self._pending[digest] = lookup
+            lookup.add_done_callback(lambda done: self._forget_pending(digest, done))
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, key: str, digest: bytes, now: float) -> Identity | None:
         identity = await authenticate_token(key)
         if identity is None:
             self._entries.pop(digest, None)
@@ -54,10 +72,16 @@ class IdentityCache:
             self._entries.popitem(last=False)
         return identity
 
+    def _forget_pending(self, digest: bytes, done: asyncio.Future[Identity | None]) -> None:
+        if self._pending.get(digest) is done:
+            del self._pending[digest]
+
     def forget(self, key: str) -> None:
         """Drop what is remembered of `key`: a token revoked by this process (logout)
         stops working here at once, not `ttl` seconds later."""
-        self._entries.pop(hashlib.sha256(key.encode()).digest(), None)
+        digest = hashlib.sha256(key.encode()).digest()
+        self._entries.pop(digest, None)
+        self._pending.pop(digest, None)  # a lookup under way must not be shared after
 
     def __len__(self) -> int:
         return len(self._entries)

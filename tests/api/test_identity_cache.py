@@ -3,7 +3,10 @@ revocation and deactivation take effect within that time. Real database, fake cl
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+
+import pytest
 
 from models.credentials import create_token, create_user, revoke_token
 from models.tokens import ApiToken
@@ -103,3 +106,32 @@ async def test_ttl_zero_looks_every_request_up(server: Server) -> None:
     # then
     assert await cache.authenticate(token) is None
     assert len(cache) == 0
+
+
+async def test_concurrent_misses_for_one_token_share_one_lookup(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a token no request has looked up yet, and a count of database lookups
+    import schema.auth.identity_cache as identity_cache
+
+    user, token = await user_with_token()
+    lookups = 0
+    real = identity_cache.authenticate_token
+
+    async def counted(key: str) -> object:
+        nonlocal lookups
+        lookups += 1
+        return await real(key)
+
+    monkeypatch.setattr(identity_cache, "authenticate_token", counted)
+    cache = IdentityCache(ttl=5, clock=Clock())
+
+    # when: 20 requests miss at once, as all requests in flight do when an entry expires
+    found = await asyncio.gather(*(cache.authenticate(token) for _ in range(20)))
+
+    # then: one lookup answered them all; a forced fresh one still looks up again
+    assert lookups == 1
+    assert {identity.username for identity in found if identity is not None} == {user.username}
+    assert all(identity is not None for identity in found)
+    assert await cache.authenticate(token, fresh=True) is not None
+    assert lookups == 2

@@ -324,3 +324,37 @@ async def test_flood_of_over_budget_batches_is_refused_and_memory_stays_at_basel
     print(f"server RSS {baseline} kB before, {after} kB after the flood")
     assert after <= baseline * 1.10, f"RSS {baseline} kB -> {after} kB"
     assert (await server.data(DASHBOARD))["trainingRuns"]["totalCount"] == 100
+
+
+async def test_a_documents_cost_is_computed_once_per_shape_of_its_variables(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a document no other test sends, and a count of the walks computing costs
+    import uuid
+
+    import schema.cost
+
+    walks = 0
+    real = schema.cost.operation_cost
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        nonlocal walks
+        walks += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(schema.cost, "operation_cost", counted)
+    name = f"Shape{uuid.uuid4().hex}"
+    query = (
+        f"query {name}($n: Int, $id: ID!) {{ trainingRuns(first: $n) {{ nodes {{ id }} }} "
+        "trainingRun(id: $id) { id } }"
+    )
+
+    # when: sent with other ids but the same page size, then with another page size
+    first = await reported_cost(server, query, {"n": 3, "id": "1"})
+    again = await reported_cost(server, query, {"n": 3, "id": "2"})
+    bigger = await reported_cost(server, query, {"n": 50, "id": "1"})
+
+    # then: one walk per page size, and each cost as the walk computes it
+    assert walks == 2
+    assert first == again == 1 + 3 * 2 + 2
+    assert bigger == 1 + 50 * 2 + 2
