@@ -65,6 +65,10 @@ class SqliteReaders:
         """The rows of `sql`. `short`: the caller knows it for a bounded index read,
         run on the loop's thread unless SQLite reports a lock (then on a reader)."""
         if short:
+            # Give the loop its turn first: a read that never suspends would let one
+            # busy client's requests (each one's awaits all completing at once) hold
+            # the loop, and with it every other task, for as long as it keeps sending.
+            await asyncio.sleep(0)
             try:
                 # The loop's thread has its own connection that never waits.
                 return self._connection("inline").execute(sql, params).fetchall()
