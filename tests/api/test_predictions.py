@@ -346,8 +346,21 @@ async def test_other_requests_are_answered_during_a_thousand_row_prediction(
     server: Server,
 ) -> None:
     big = await train_completed(server, trees=400)
-    _, rows = dataset_rows(1000)
+    raw, rows = dataset_rows(1000)
     await predict(server, rows[:1], big["modelVersion"])  # loaded: only predicting remains
+    # How long predict_proba alone takes on these rows (the part that must leave the loop;
+    # coercing 11,000 input values and writing 8,000 output fields is graphql-core's, on it).
+    import pandas as pd
+
+    model = joblib.load(model_file(server, big))
+    frame = pd.DataFrame(raw)[list(FEATURE_COLUMNS)]
+    frame[list(FEATURE_COLUMNS[4:])] = frame[list(FEATURE_COLUMNS[4:])].astype(float)
+    bare = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.predict_proba(frame)
+        bare.append(time.perf_counter() - started)
+    predicting = sorted(bare)[1]
 
     done = asyncio.Event()
     answered: list[float] = []
@@ -369,7 +382,8 @@ async def test_other_requests_are_answered_during_a_thousand_row_prediction(
     gaps = [b - a for a, b in zip([started, *answered], answered, strict=False)]
     # Requests kept being answered all along: none waited for most of the prediction.
     assert len(answered) >= 5, (duration, answered)
-    assert max(gaps) < duration / 2, (duration, gaps)
+    # Had predict_proba run on the loop, one gap would hold it and the work around it.
+    assert max(gaps) < duration - predicting / 2, (duration, predicting, gaps)
 
 
 # --- request size and cost ---------------------------------------------------------------
