@@ -12,8 +12,18 @@ from schema.errors import error_body
 from schema.http.prediction_body import is_prediction_only, may_be_prediction
 
 
-def graphql_error_body(message: str, code: str) -> bytes:
-    return error_body(message, code)
+def too_large(limit: int) -> tuple[Message, Message]:
+    """The JSON 413 (start and body messages) for a body over `limit` bytes."""
+    body = error_body(f"request body larger than {limit} bytes", "REQUEST_TOO_LARGE")
+    start: Message = {
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
 
 
 class BodySizeLimit:
@@ -94,20 +104,8 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = graphql_error_body(
-            f"request body larger than {self.max_bytes} bytes", "REQUEST_TOO_LARGE"
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        for message in too_large(self.max_bytes):
+            await send(message)
 
 
 def is_dataset_upload(scope: Scope) -> bool:
@@ -124,7 +122,7 @@ def is_dataset_upload(scope: Scope) -> bool:
 def _refusal_as_json(send: Send, limit: int) -> Send:
     """`send`, with Starlette's plain-text 413 replaced by a GraphQL error body."""
     replacing = False
-    body = graphql_error_body(f"request body larger than {limit} bytes", "REQUEST_TOO_LARGE")
+    start, body = too_large(limit)
 
     async def send_json(message: Message) -> None:
         nonlocal replacing
@@ -132,20 +130,11 @@ def _refusal_as_json(send: Send, limit: int) -> Send:
             content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
             replacing = content_type.startswith("text/plain")
             if replacing:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 413,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
+                await send(start)
                 return
         if replacing and message["type"] == "http.response.body":
             if not message.get("more_body", False):
-                await send({"type": "http.response.body", "body": body})
+                await send(body)
             return
         await send(message)
 
