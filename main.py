@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # request, batches summed, and how deep __schema / __type selections may go.
     max_query_cost: int = Field(default=30_000, ge=1)
     max_introspection_depth: int = Field(default=14, ge=1)
+    # Documents whose parse, validation and cost each server process remembers (least
+    # recently used out): a client repeating its queries skips that work.
+    document_cache_size: int = Field(default=256, ge=1, le=1_000_000)
     # How long a server process trusts a token it has just looked up (0: every request).
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     # --- sessions, logins and WebSockets (sec-auth, issue 12) ---
@@ -152,6 +155,8 @@ class Settings(BaseSettings):
     # Trust X-Forwarded-For/-Proto from these addresses (comma-separated, "*" for any):
     # the proxy in front, so the login limiter and logs see the real client address.
     forwarded_allow_ips: str = "127.0.0.1"
+    # What a client is told to wait (`retryAfter`, seconds) while the database is down.
+    outage_retry_after: float = Field(default=5.0, gt=0, le=3_600)
     # With --workers N, uvicorn restarts a worker process that does not answer its
     # liveness ping within this many seconds; its start-up (imports) counts too, and on a
     # busy machine that takes longer than uvicorn's default of 5 s.

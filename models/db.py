@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# How long a SQLite connection waits for another's lock before "database is locked": a
+# bound on waiting, not a tuning knob (under WAL only writers wait, for one short commit).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
 MODELS_MODULES = [
     "models.users",
     "models.tokens",
@@ -39,4 +43,4 @@ def _with_sqlite_pragmas(url: str) -> str:
     if not url.startswith("sqlite://") or "busy_timeout" in url:
         return url
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}busy_timeout=10000&synchronous=NORMAL"
+    return f"{url}{separator}busy_timeout={SQLITE_BUSY_TIMEOUT_MS}&synchronous=NORMAL"

@@ -81,6 +81,8 @@ class AppSettings(Protocol):
     max_introspection_depth: int
     introspection: bool
     max_batch_operations: int
+    document_cache_size: int
+    outage_retry_after: float
     graphiql: bool
     cors_origins: list[str]
     cors_allow_headers: list[str]
@@ -138,9 +140,13 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             max_root_fields=settings.max_root_fields,
             max_cost=settings.max_query_cost,
             max_introspection_depth=settings.max_introspection_depth,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
         ),
         introspection=settings.introspection,
         max_batch_operations=settings.max_batch_operations,
+        document_cache_size=settings.document_cache_size,
+        outage_retry_after=settings.outage_retry_after,
     )
     graphql = GraphQLView(
         api_schema,
