@@ -415,9 +415,9 @@ def cmd_generate_dataset(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
-    from schema import schema
+    from schema import build_schema
 
-    sdl = schema.as_str() + "\n"
+    sdl = build_schema().as_str() + "\n"
     if args.out == "-":
         sys.stdout.write(sdl)
     else:

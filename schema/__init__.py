@@ -92,7 +92,6 @@ def build_schema(
     return built
 
 
-# The schema with default settings: what export-schema prints and tests import.
-schema = build_schema()
-
-__all__ = ["QueryLimits", "build_schema", "schema"]
+# No schema is built on import: the app builds its own from the settings
+# (schema/http/app.py), export-schema one with the defaults (the SDL is the same).
+__all__ = ["QueryLimits", "Schema", "build_schema"]
