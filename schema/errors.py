@@ -87,6 +87,16 @@ def _bounded_traceback(exc: BaseException) -> str:
     return f"{text[:half]}\n... ({len(text) - 2 * half} characters cut) ...\n{text[-half:]}"
 
 
+def log_unexpected(exc: BaseException, where: object) -> str:
+    """Log an unexpected error under a fresh id, with its bounded traceback, and return
+    the id: the client gets it (`errorId`) to quote, the operator finds it in the log."""
+    error_id = uuid.uuid4().hex[:12]
+    logger.error(
+        "unexpected error %s at %s\n%s", error_id, _bounded(str(where)), _bounded_traceback(exc)
+    )
+    return error_id
+
+
 def _classify(error: GraphQLError, outage_retry_after: float) -> GraphQLError:
     original = error.original_error
     extensions = dict(error.extensions or {})
@@ -126,13 +136,7 @@ def _classify(error: GraphQLError, outage_retry_after: float) -> GraphQLError:
             path=error.path,
             extensions={"code": ErrorCode.SERVICE_UNAVAILABLE, "retryAfter": outage_retry_after},
         )
-    error_id = uuid.uuid4().hex[:12]
-    logger.error(
-        "unexpected error %s at %s\n%s",
-        error_id,
-        _bounded(str(error.path)),
-        _bounded_traceback(original),
-    )
+    error_id = log_unexpected(original, error.path)
     return GraphQLError(
         f"Internal server error (id {error_id}).",
         nodes=error.nodes,

@@ -32,7 +32,7 @@ from schema.download_urls import MODEL_DOWNLOAD_ROUTE
 from schema.http.downloads import ModelDownloads
 from schema.http.health import Readiness, healthz
 from schema.http.metrics import MetricsEndpoint
-from schema.http.middleware import BodySizeLimit, SecurityHeaders
+from schema.http.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
 from schema.http.persisted_queries import PersistedQueryStore
 from schema.http.request_id import RequestId
 from schema.http.view import GraphQLView
@@ -205,8 +205,9 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,
-        # Outermost first. CORS wraps everything that can answer, the body size limit
-        # included, so a browser on an allowed origin can read every refusal.
+        # Outermost first. CORS wraps everything that can answer, the body size limit and
+        # unexpected errors (500) included, so a browser on an allowed origin can read
+        # every refusal.
         middleware=[
             Middleware(RequestId),  # outermost: every response carries X-Request-ID
             Middleware(SecurityHeaders),
@@ -222,6 +223,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
                 if settings.cors_origins
                 else []
             ),
+            Middleware(InternalErrors),
             Middleware(
                 BodySizeLimit,
                 max_bytes=settings.max_body_bytes,
