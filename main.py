@@ -18,12 +18,12 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from models.db import tortoise_config
+from models.db import apply_migrations, connected, tortoise_config
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.job import JobSettings
 from trainer.logs import configure_logging, logging_config
@@ -257,23 +257,17 @@ def __getattr__(name: str) -> object:
 
 
 # --- command line -------------------------------------------------------------------
-async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
-    from tortoise import Tortoise
+T = TypeVar("T")
 
-    await Tortoise.init(config=tortoise_config(settings.db_url))
-    try:
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    async with connected(settings.db_url):
         return await work()
-    finally:
-        await Tortoise.close_connections()
 
 
 async def migrate(settings: Settings) -> None:
-    from tortoise import Tortoise
-    from tortoise.migrations.api import migrate as run_migrations
-
     settings.artifacts.ensure()
-    await run_migrations(config=tortoise_config(settings.db_url))
-    await Tortoise.close_connections()
+    await apply_migrations(settings.db_url)
 
 
 async def bootstrap_admin() -> None:
@@ -300,7 +294,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         asyncio.run(migrate(settings))
-    asyncio.run(_with_db(settings, lambda: _return0(bootstrap_admin())))
+    asyncio.run(_with_db(settings, bootstrap_admin))
     with _metrics_directory(args.workers):
         uvicorn.run(
             "main:create_app",
@@ -335,11 +329,6 @@ def _metrics_directory(workers: int) -> Iterator[None]:
     finally:
         del os.environ["PROMETHEUS_MULTIPROC_DIR"]
         shutil.rmtree(directory, ignore_errors=True)
-
-
-async def _return0(work: Awaitable[None]) -> int:
-    await work
-    return 0
 
 
 def _read_password() -> str:
