@@ -18,12 +18,12 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from models.db import tortoise_config
+from models.db import apply_migrations, connected, tortoise_config
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.job import JobSettings
 from trainer.logs import configure_logging, logging_config
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # request, batches summed, and how deep __schema / __type selections may go.
     max_query_cost: int = Field(default=30_000, ge=1)
     max_introspection_depth: int = Field(default=14, ge=1)
+    # Documents whose parse, validation and cost each server process remembers (least
+    # recently used out): a client repeating its queries skips that work.
+    document_cache_size: int = Field(default=256, ge=1, le=1_000_000)
     # How long a server process trusts a token it has just looked up (0: every request).
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     # --- sessions, logins and WebSockets (sec-auth, issue 12) ---
@@ -152,6 +155,8 @@ class Settings(BaseSettings):
     # Trust X-Forwarded-For/-Proto from these addresses (comma-separated, "*" for any):
     # the proxy in front, so the login limiter and logs see the real client address.
     forwarded_allow_ips: str = "127.0.0.1"
+    # What a client is told to wait (`retryAfter`, seconds) while the database is down.
+    outage_retry_after: float = Field(default=5.0, gt=0, le=3_600)
     # With --workers N, uvicorn restarts a worker process that does not answer its
     # liveness ping within this many seconds; its start-up (imports) counts too, and on a
     # busy machine that takes longer than uvicorn's default of 5 s.
@@ -252,23 +257,17 @@ def __getattr__(name: str) -> object:
 
 
 # --- command line -------------------------------------------------------------------
-async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
-    from tortoise import Tortoise
+T = TypeVar("T")
 
-    await Tortoise.init(config=tortoise_config(settings.db_url))
-    try:
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    async with connected(settings.db_url):
         return await work()
-    finally:
-        await Tortoise.close_connections()
 
 
 async def migrate(settings: Settings) -> None:
-    from tortoise import Tortoise
-    from tortoise.migrations.api import migrate as run_migrations
-
     settings.artifacts.ensure()
-    await run_migrations(config=tortoise_config(settings.db_url))
-    await Tortoise.close_connections()
+    await apply_migrations(settings.db_url)
 
 
 async def bootstrap_admin() -> None:
@@ -295,7 +294,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         asyncio.run(migrate(settings))
-    asyncio.run(_with_db(settings, lambda: _return0(bootstrap_admin())))
+    asyncio.run(_with_db(settings, bootstrap_admin))
     with _metrics_directory(args.workers):
         uvicorn.run(
             "main:create_app",
@@ -330,11 +329,6 @@ def _metrics_directory(workers: int) -> Iterator[None]:
     finally:
         del os.environ["PROMETHEUS_MULTIPROC_DIR"]
         shutil.rmtree(directory, ignore_errors=True)
-
-
-async def _return0(work: Awaitable[None]) -> int:
-    await work
-    return 0
 
 
 def _read_password() -> str:
@@ -410,9 +404,9 @@ def cmd_generate_dataset(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
-    from schema import schema
+    from schema import build_schema
 
-    sdl = schema.as_str() + "\n"
+    sdl = build_schema().as_str() + "\n"
     if args.out == "-":
         sys.stdout.write(sdl)
     else:

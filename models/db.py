@@ -1,9 +1,16 @@
 """Database configuration shared by the server, the workers and the `tortoise` CLI
-(main.TORTOISE_ORM builds it from the settings)."""
+(main.TORTOISE_ORM builds it from the settings), and the connection and migration of
+the commands that are not the server."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+# How long a SQLite connection waits for another's lock before "database is locked": a
+# bound on waiting, not a tuning knob (under WAL only writers wait, for one short commit).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 MODELS_MODULES = [
     "models.users",
@@ -39,4 +46,28 @@ def _with_sqlite_pragmas(url: str) -> str:
     if not url.startswith("sqlite://") or "busy_timeout" in url:
         return url
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}busy_timeout=10000&synchronous=NORMAL"
+    return f"{url}{separator}busy_timeout={SQLITE_BUSY_TIMEOUT_MS}&synchronous=NORMAL"
+
+
+# Tortoise is imported when these run, not with this module: main.py imports it for every
+# command, and `--help` should not pay for the ORM.
+@asynccontextmanager
+async def connected(database_url: str) -> AsyncIterator[None]:
+    """Tortoise connected to `database_url` for the block (a command, not the server,
+    whose lifespan registers Tortoise itself)."""
+    from tortoise import Tortoise
+
+    await Tortoise.init(config=tortoise_config(database_url))
+    try:
+        yield
+    finally:
+        await Tortoise.close_connections()
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Apply every migration of models/migrations that the database lacks."""
+    from tortoise import Tortoise
+    from tortoise.migrations.api import migrate
+
+    await migrate(config=tortoise_config(database_url))
+    await Tortoise.close_connections()

@@ -32,8 +32,12 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.sqlite.client import SqliteClient
 
+from models.db import SQLITE_BUSY_TIMEOUT_MS
+
+# Not a setting: SQLite is the single-machine database (PostgreSQL serves production),
+# and two threads are what lets two long reads proceed at once on the 2 cores it targets;
+# more threads would only contend for the GIL with the event loop.
 READER_THREADS = 2
-BUSY_TIMEOUT_MS = 10_000
 
 
 class SqliteReaders:
@@ -46,13 +50,14 @@ class SqliteReaders:
 
     def _connection(self, kind: str = "waiting") -> sqlite3.Connection:
         """This thread's connection of `kind`: "waiting" (reader threads: waits up to
-        BUSY_TIMEOUT_MS for a lock) or "inline" (the loop's thread: never waits)."""
+        SQLITE_BUSY_TIMEOUT_MS for a lock, as Tortoise's does) or "inline" (the loop's
+        thread: never waits)."""
         connection: sqlite3.Connection | None = getattr(self._local, kind, None)
         if connection is None:
             # Autocommit: each SELECT is its own read transaction, so it sees every write
             # committed before it started.
             connection = sqlite3.connect(self.filename, isolation_level=None)
-            busy_timeout = BUSY_TIMEOUT_MS if kind == "waiting" else 0
+            busy_timeout = SQLITE_BUSY_TIMEOUT_MS if kind == "waiting" else 0
             connection.execute(f"PRAGMA busy_timeout={busy_timeout}")
             connection.execute("PRAGMA query_only=1")
             setattr(self._local, kind, connection)

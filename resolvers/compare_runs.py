@@ -14,6 +14,7 @@ from typing import Any
 from models.run_records import RunRecord, get_run_records
 from resolvers.errors import ApiError
 from resolvers.training_runs import parse_run_id
+from trainer.ml.levels import class_order
 
 MIN_COMPARED_RUNS = 2
 MAX_COMPARED_RUNS = 10
@@ -127,11 +128,14 @@ def _values_and_deltas(values: list[float | None]) -> ValuesAndDeltas:
 
 
 def compare_per_class(runs: Sequence[RunRecord]) -> list[PerClassComparison]:
-    """Every label any run reports, sorted; None for a run without that label."""
+    """Every label any run reports, in the order of the runs' perClassMetrics (so a
+    client lines the two up without sorting); None for a run without that label."""
     by_label: list[dict[str, Mapping[str, Any]]] = [
         {metric["label"]: metric for metric in run.per_class_metrics or ()} for run in runs
     ]
-    labels = sorted({label for metrics in by_label for label in metrics})
+    # First seen first, then stably into the training order (as the trainer lists them).
+    seen = dict.fromkeys(label for metrics in by_label for label in metrics)
+    labels = sorted(seen, key=class_order)
 
     def column(label: str, name: str) -> ValuesAndDeltas:
         return _values_and_deltas(

@@ -26,6 +26,8 @@ from schema.types import TrainingRun, User
 class Schema(strawberry.Schema):
     # The limits it was built with; the HTTP view needs them for what spans operations.
     query_limits: QueryLimits = QueryLimits()
+    # Seconds a client is told to wait before retrying during a database outage.
+    outage_retry_after: float = 5.0
 
     def process_errors(
         self,
@@ -33,7 +35,7 @@ class Schema(strawberry.Schema):
         execution_context: ExecutionContext | None = None,
     ) -> None:
         """Code and mask errors; only unexpected ones are logged (with an id)."""
-        classify_errors(errors)
+        classify_errors(errors, outage_retry_after=self.outage_retry_after)
 
     async def execute(
         self,
@@ -64,6 +66,8 @@ def build_schema(
     *,
     introspection: bool = True,
     max_batch_operations: int = 10,
+    document_cache_size: int = 256,
+    outage_retry_after: float = 5.0,
 ) -> Schema:
     limits = limits or QueryLimits()
     built = Schema(
@@ -72,9 +76,11 @@ def build_schema(
         subscription=Subscription,
         types=[TrainingRun, User],
         extensions=[
-            *limit_extensions(limits, introspection=introspection),
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
+            *limit_extensions(
+                limits, introspection=introspection, cost_cache_size=document_cache_size
+            ),
+            lambda: ParserCache(maxsize=document_cache_size),
+            lambda: ValidationCache(maxsize=document_cache_size),
             # After ValidationCache, whose validation errors it must not overwrite.
             OperationNameRequired,
             OperationMetrics,
@@ -82,10 +88,10 @@ def build_schema(
         config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
     )
     built.query_limits = limits
+    built.outage_retry_after = outage_retry_after
     return built
 
 
-# The schema with default settings: what export-schema prints and tests import.
-schema = build_schema()
-
-__all__ = ["QueryLimits", "build_schema", "schema"]
+# No schema is built on import: the app builds its own from the settings
+# (schema/http/app.py), export-schema one with the defaults (the SDL is the same).
+__all__ = ["QueryLimits", "Schema", "build_schema"]

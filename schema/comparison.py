@@ -92,7 +92,10 @@ class TrainingRunComparison:
         description="Accuracy, precision, recall, F1 (weighted) and training duration."
     )
     per_class: list[PerClassComparison] = strawberry.field(
-        description="Every class any run reports, by label."
+        description=(
+            "Every class any run reports, in the order of the runs' perClassMetrics "
+            "(LOW, MEDIUM, HIGH)."
+        )
     )
     hyperparameter_differences: list[HyperparameterDifference] = strawberry.field(
         description="Only the settings that differ between runs; none when all agree."

@@ -370,7 +370,7 @@ class CostCache:
     same document (with other ids, say) gets its cost without a walk of the document.
     At most `max_entries`, the least recently used going first."""
 
-    def __init__(self, max_entries: int = 256) -> None:
+    def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self._costs: OrderedDict[Hashable, int] = OrderedDict()
 

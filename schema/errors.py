@@ -18,9 +18,6 @@ from schema.enums import UserErrorCode
 
 logger = logging.getLogger("schema.errors")
 
-# What a client is told to wait before retrying during a database outage, in seconds.
-OUTAGE_RETRY_AFTER = 5.0
-
 
 @strawberry.type(description="A refused input: which field, why, and a stable code.")
 class UserError:
@@ -90,7 +87,17 @@ def _bounded_traceback(exc: BaseException) -> str:
     return f"{text[:half]}\n... ({len(text) - 2 * half} characters cut) ...\n{text[-half:]}"
 
 
-def _classify(error: GraphQLError) -> GraphQLError:
+def log_unexpected(exc: BaseException, where: object) -> str:
+    """Log an unexpected error under a fresh id, with its bounded traceback, and return
+    the id: the client gets it (`errorId`) to quote, the operator finds it in the log."""
+    error_id = uuid.uuid4().hex[:12]
+    logger.error(
+        "unexpected error %s at %s\n%s", error_id, _bounded(str(where)), _bounded_traceback(exc)
+    )
+    return error_id
+
+
+def _classify(error: GraphQLError, outage_retry_after: float) -> GraphQLError:
     original = error.original_error
     extensions = dict(error.extensions or {})
     if isinstance(error, GraphQLSyntaxError):
@@ -127,15 +134,9 @@ def _classify(error: GraphQLError) -> GraphQLError:
             "The service is temporarily unavailable (database unreachable); retry later.",
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": ErrorCode.SERVICE_UNAVAILABLE, "retryAfter": OUTAGE_RETRY_AFTER},
+            extensions={"code": ErrorCode.SERVICE_UNAVAILABLE, "retryAfter": outage_retry_after},
         )
-    error_id = uuid.uuid4().hex[:12]
-    logger.error(
-        "unexpected error %s at %s\n%s",
-        error_id,
-        _bounded(str(error.path)),
-        _bounded_traceback(original),
-    )
+    error_id = log_unexpected(original, error.path)
     return GraphQLError(
         f"Internal server error (id {error_id}).",
         nodes=error.nodes,
@@ -144,11 +145,12 @@ def _classify(error: GraphQLError) -> GraphQLError:
     )
 
 
-def classify_errors(errors: list[GraphQLError]) -> None:
-    """Give each error its code and mask unexpected ones, in place.
+def classify_errors(errors: list[GraphQLError], *, outage_retry_after: float) -> None:
+    """Give each error its code and mask unexpected ones, in place. A database outage
+    tells the client to retry after `outage_retry_after` seconds (OUTAGE_RETRY_AFTER).
 
     In place because strawberry builds the response from this very list after calling
     Schema.process_errors, on every path (parse and validation errors, execution errors,
     subscriptions); a SchemaExtension does not see the errors of the early paths.
     """
-    errors[:] = [_classify(error) for error in errors]
+    errors[:] = [_classify(error, outage_retry_after) for error in errors]

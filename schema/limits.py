@@ -44,6 +44,17 @@ class QueryLimits:
     # graphql-core's get_introspection_query() is 14 deep (args -> type -> 9 x ofType);
     # GraphiQL 3's (graphql-js 16) is 12.
     max_introspection_depth: int = 14
+    # A page's size as trainingRuns takes it, so that its cost counts the runs it returns.
+    default_page_size: int = 20
+    max_page_size: int = 100
+
+    @property
+    def cost(self) -> CostLimits:
+        return CostLimits(
+            max_cost=self.max_cost,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+        )
 
 
 def _count_root_fields(selection_set: SelectionSetNode, context: object) -> int:
@@ -191,7 +202,7 @@ class NoNulInStrings(ValidationRule):
 
 
 def limit_extensions(
-    limits: QueryLimits, *, introspection: bool
+    limits: QueryLimits, *, introspection: bool, cost_cache_size: int
 ) -> list[Callable[[], SchemaExtension]]:
     """Factories giving each operation its extensions, all sharing ONE set of rule classes.
 
@@ -209,9 +220,9 @@ def limit_extensions(
     ]
     if not introspection:
         rules += DisableIntrospection().validation_rules
-    cost = CostLimits(max_cost=limits.max_cost)
+    cost = limits.cost
     # Shared like the rules: one document's cost is computed once, not per request.
-    costs = CostCache()
+    costs = CostCache(cost_cache_size)
     return [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),

@@ -20,19 +20,14 @@ from main import Settings, migrate
 async def provision(
     settings: Settings, username: str, groups: list[str], password: str | None, *, migrated: bool
 ) -> str:
-    from tortoise import Tortoise
-
     from models.credentials import create_token, create_user
-    from models.db import tortoise_config
+    from models.db import connected
 
     if not migrated:
         await migrate(settings)
-    await Tortoise.init(config=tortoise_config(settings.db_url))
-    try:
+    async with connected(settings.db_url):
         user = await create_user(username, password=password, groups=groups)
         return await create_token(user, "tests")
-    finally:
-        await Tortoise.close_connections()
 
 
 def main() -> int:

@@ -32,7 +32,7 @@ from schema.download_urls import MODEL_DOWNLOAD_ROUTE
 from schema.http.downloads import ModelDownloads
 from schema.http.health import Readiness, healthz
 from schema.http.metrics import MetricsEndpoint
-from schema.http.middleware import BodySizeLimit, SecurityHeaders
+from schema.http.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
 from schema.http.persisted_queries import PersistedQueryStore
 from schema.http.request_id import RequestId
 from schema.http.view import GraphQLView
@@ -81,6 +81,8 @@ class AppSettings(Protocol):
     max_introspection_depth: int
     introspection: bool
     max_batch_operations: int
+    document_cache_size: int
+    outage_retry_after: float
     graphiql: bool
     cors_origins: list[str]
     cors_allow_headers: list[str]
@@ -138,9 +140,13 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             max_root_fields=settings.max_root_fields,
             max_cost=settings.max_query_cost,
             max_introspection_depth=settings.max_introspection_depth,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
         ),
         introspection=settings.introspection,
         max_batch_operations=settings.max_batch_operations,
+        document_cache_size=settings.document_cache_size,
+        outage_retry_after=settings.outage_retry_after,
     )
     graphql = GraphQLView(
         api_schema,
@@ -199,8 +205,9 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,
-        # Outermost first. CORS wraps everything that can answer, the body size limit
-        # included, so a browser on an allowed origin can read every refusal.
+        # Outermost first. CORS wraps everything that can answer, the body size limit and
+        # unexpected errors (500) included, so a browser on an allowed origin can read
+        # every refusal.
         middleware=[
             Middleware(RequestId),  # outermost: every response carries X-Request-ID
             Middleware(SecurityHeaders),
@@ -216,6 +223,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
                 if settings.cors_origins
                 else []
             ),
+            Middleware(InternalErrors),
             Middleware(
                 BodySizeLimit,
                 max_bytes=settings.max_body_bytes,

@@ -1,4 +1,5 @@
-"""HTTP hardening around the GraphQL endpoint: request size and security headers."""
+"""HTTP hardening around the GraphQL endpoint: request size, security headers, and a
+JSON answer for unexpected errors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schema.errors import error_body
+from resolvers.errors import ErrorCode
+from schema.errors import error_body, log_unexpected
 from schema.http.prediction_body import is_prediction_only, may_be_prediction
 
 
@@ -191,3 +193,53 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class InternalErrors:
+    """An unexpected exception escaping the app is answered as the JSON 500 of every
+    other error (INTERNAL_SERVER_ERROR, with an `errorId` the log repeats beside the
+    traceback).
+
+    Starlette's ServerErrorMiddleware would answer it too, but it always sits outside
+    every user middleware: its plain-text 500 carried no CORS headers, so a page on an
+    allowed origin saw an opaque network failure instead of the error. Installed inside
+    the CORS, security-header and request-id middleware, this answer carries them all.
+    A response already started cannot be replaced: that exception goes on up.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            error_id = log_unexpected(exc, f"{scope.get('method')} {scope.get('path')}")
+            body = error_body(
+                f"Internal server error (id {error_id}).",
+                ErrorCode.INTERNAL_SERVER_ERROR,
+                errorId=error_id,
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

@@ -387,7 +387,7 @@ async def test_no_best_run_when_no_run_has_the_metric(clean_runs: Server) -> Non
     assert comparison["featureImportance"] == []
 
 
-async def test_per_class_covers_every_label_sorted_with_nulls_where_absent(
+async def test_per_class_covers_every_label_in_training_order_with_nulls_where_absent(
     clean_runs: Server,
 ) -> None:
     # given
@@ -415,12 +415,6 @@ async def test_per_class_covers_every_label_sorted_with_nulls_where_absent(
     # then
     assert comparison["perClass"] == [
         {
-            "label": "HIGH",
-            "precision": {"values": [0.5, 0.75, None], "deltas": [0.0, 0.25, None]},
-            "recall": {"values": [0.25, 0.5, None], "deltas": [0.0, 0.25, None]},
-            "f1Score": {"values": [0.375, 0.5, None], "deltas": [0.0, 0.125, None]},
-        },
-        {
             "label": "LOW",
             "precision": {"values": [None, 0.25, None], "deltas": [None, None, None]},
             "recall": {"values": [None, 0.125, None], "deltas": [None, None, None]},
@@ -432,7 +426,40 @@ async def test_per_class_covers_every_label_sorted_with_nulls_where_absent(
             "recall": {"values": [0.5, None, None], "deltas": [0.0, None, None]},
             "f1Score": {"values": [0.625, None, None], "deltas": [0.0, None, None]},
         },
+        {
+            "label": "HIGH",
+            "precision": {"values": [0.5, 0.75, None], "deltas": [0.0, 0.25, None]},
+            "recall": {"values": [0.25, 0.5, None], "deltas": [0.0, 0.25, None]},
+            "f1Score": {"values": [0.375, 0.5, None], "deltas": [0.0, 0.125, None]},
+        },
     ]
+
+
+async def test_per_class_is_in_the_order_of_the_runs_per_class_metrics(
+    clean_runs: Server,
+) -> None:
+    # given: runs listing their classes as the trainer does (LOW, MEDIUM, HIGH)
+    levels = ("LOW", "MEDIUM", "HIGH")
+    runs = await saved(
+        *(
+            run_row(f"order-{n}", per_class_metrics=[per_class(lv, 0.5, 0.5, 0.5) for lv in levels])
+            for n in (1, 2)
+        )
+    )
+    query = """
+    query Order($ids: [ID!]!) {
+      compareTrainingRuns(ids: $ids) { runs { perClassMetrics { label } } perClass { label } }
+    }
+    """
+
+    # when
+    data = await clean_runs.data(query, {"ids": [str(run.id) for run in runs]})
+
+    # then: one order, the runs' own
+    comparison = data["compareTrainingRuns"]
+    for run in comparison["runs"]:
+        assert [row["label"] for row in run["perClassMetrics"]] == list(levels)
+    assert [row["label"] for row in comparison["perClass"]] == list(levels)
 
 
 async def test_only_the_settings_that_differ_are_listed(clean_runs: Server) -> None:

@@ -1,6 +1,8 @@
 """Who may do what: every role against every root field. HR staff train and cancel,
-managers read, an account without a group only sees itself, anonymous callers nothing;
-a refusal carries a code and neither leaks data nor changes anything."""
+manage datasets and aliases; managers read runs and aliases, compare and predict; an
+account without a group only sees itself and signs out; anonymous callers nothing; a
+refusal carries a code and neither leaks data nor changes anything (README, "Who may do
+what"; docs/DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ from typing import Any
 import pytest
 from strawberry import relay
 
+from models.credentials import create_token
+from models.model_aliases import ModelAlias
 from models.training_runs import RunStatus, TrainingRun
+from models.users import User
+from tests.api.test_datasets import multipart, small_csv
 from tests.conftest import Server
 from tests.helpers import RUN_ROW
 
@@ -48,16 +54,68 @@ mutation Cancel($id: ID!) {
 }
 """
 
+COMPARE_TRAINING_RUNS = """
+query Compare($ids: [ID!]!) {
+  compareTrainingRuns(ids: $ids) { runs { databaseId modelVersion } }
+}
+"""
+
+TRAINING_METRICS_HISTORY = """
+query { trainingMetricsHistory(bucket: MONTH) { runs } }
+"""
+
+MODEL_ALIASES = """
+query { modelAliases { alias run { modelVersion } } }
+"""
+
+# A QUEUED run cannot be promoted, nor an unknown alias removed: an allowed caller gets
+# a UserError, and no alias is ever set here.
+SET_MODEL_ALIAS = """
+mutation Promote($id: ID!) {
+  setModelAlias(alias: "permissions", runId: $id) { modelAlias { alias } errors { code } }
+}
+"""
+
+DELETE_MODEL_ALIAS = """
+mutation { deleteModelAlias(alias: "permissions") { deletedAlias errors { code } } }
+"""
+
+# No model is named so: an allowed caller gets MODEL_NOT_FOUND, nobody a prediction.
+PREDICT_FUTURE_NEED = """
+query {
+  predictFutureNeed(model: "permissions-no-such-model", rows: [{ trendScore: 0.5 }]) {
+    modelVersion
+  }
+}
+"""
+
+DATASETS = """
+query { datasets { path } }
+"""
+
+LOGOUT = """
+mutation { logout { revoked } }
+"""
+
 ROLES = ["anonymous", "nogroup", "manager", "drh", "rrh", "root"]
+ACCOUNTS = {"nogroup", "manager", "drh", "rrh", "root"}
 READERS = {"manager", "drh", "rrh", "root"}
 TRAINERS = {"drh", "rrh", "root"}
 ALLOWED = {
-    "viewer": {"nogroup", *READERS},
+    "viewer": ACCOUNTS,
     "trainingRuns": READERS,
     "trainingRun": READERS,
     "node": READERS,
     "trainModel": TRAINERS,
     "cancelTrainingRun": TRAINERS,
+    "compareTrainingRuns": READERS,
+    "trainingMetricsHistory": READERS,
+    "modelAliases": READERS,
+    "setModelAlias": TRAINERS,
+    "deleteModelAlias": TRAINERS,
+    "predictFutureNeed": READERS,
+    "datasets": TRAINERS,
+    "logout": ACCOUNTS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -66,7 +124,18 @@ DOCUMENTS = {
     "node": NODE,
     "trainModel": TRAIN_MODEL,
     "cancelTrainingRun": CANCEL_TRAINING_RUN,
+    "compareTrainingRuns": COMPARE_TRAINING_RUNS,
+    "trainingMetricsHistory": TRAINING_METRICS_HISTORY,
+    "modelAliases": MODEL_ALIASES,
+    "setModelAlias": SET_MODEL_ALIAS,
+    "deleteModelAlias": DELETE_MODEL_ALIAS,
+    "predictFutureNeed": PREDICT_FUTURE_NEED,
+    "datasets": DATASETS,
+    "logout": LOGOUT,
 }
+# The error an allowed caller gets, past the permission check, where no success is
+# possible without training a model first.
+ALLOWED_ERROR = {"predictFutureNeed": "MODEL_NOT_FOUND"}
 
 
 async def queued_run() -> TrainingRun:
@@ -78,16 +147,28 @@ async def queued_run() -> TrainingRun:
     )
 
 
-def variables_for(field: str, run: TrainingRun) -> dict[str, Any]:
-    if field in {"trainingRun", "cancelTrainingRun"}:
+def variables_for(field: str, runs: list[TrainingRun]) -> dict[str, Any]:
+    run = runs[0]
+    if field in {"trainingRun", "cancelTrainingRun", "setModelAlias"}:
         return {"id": str(run.id)}
     if field == "node":
         return {"id": relay.to_base64("TrainingRun", run.id)}
+    if field == "compareTrainingRuns":
+        return {"ids": [str(compared.id) for compared in runs]}
     return {}
 
 
-def assert_allowed(field: str, role: str, data: dict[str, Any], run: TrainingRun) -> None:
-    result = data[field]
+async def token_of(field: str, role: str, server: Server) -> str | None:
+    """The role's token; for logout a fresh one of the same account, as logout revokes it."""
+    if role == "anonymous":
+        return None
+    if field != "logout":
+        return server.tokens[role]
+    return await create_token(await User.get(username=f"{role}-user"), "permissions")
+
+
+def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[TrainingRun]) -> None:
+    result, run = data[field], runs[0]
     if field == "viewer":
         assert result["username"] == f"{role}-user"
     elif field == "trainingRuns":
@@ -101,6 +182,22 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], run: TrainingRun
         assert result["errors"] == [
             {"field": ["input", "hyperparameters", "nEstimators"], "code": "OUT_OF_RANGE"}
         ]
+    elif field == "compareTrainingRuns":
+        assert result["runs"] == [
+            {"databaseId": compared.id, "modelVersion": compared.model_version} for compared in runs
+        ]
+    elif field == "trainingMetricsHistory":
+        assert result == [{"runs": len(runs)}]
+    elif field == "modelAliases":
+        assert result == []
+    elif field == "setModelAlias":
+        assert result == {"modelAlias": None, "errors": [{"code": "INVALID_STATE"}]}
+    elif field == "deleteModelAlias":
+        assert result == {"deletedAlias": None, "errors": [{"code": "NOT_FOUND"}]}
+    elif field == "datasets":
+        assert "reference.csv" in {dataset["path"] for dataset in result}
+    elif field == "logout":
+        assert result == {"revoked": True}
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},
@@ -111,18 +208,28 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], run: TrainingRun
 @pytest.mark.parametrize("field", list(DOCUMENTS))
 @pytest.mark.parametrize("role", ROLES)
 async def test_role_against_root_field(clean_runs: Server, role: str, field: str) -> None:
-    # given
+    # given: one run (two to compare)
     server = clean_runs
-    run = await queued_run()
-    as_ = None if role == "anonymous" else role
+    runs = [await queued_run() for _ in range(2 if field == "compareTrainingRuns" else 1)]
+    run = runs[0]
+    token = await token_of(field, role, server)
+    headers = {} if token is None else {"Authorization": f"Token {token}"}
 
     # when
-    body = await server.gql(DOCUMENTS[field], variables_for(field, run), as_=as_)
+    response = await server.post(
+        DOCUMENTS[field], variables_for(field, runs), as_=None, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
 
     # then
-    if role in ALLOWED[field]:
+    if role in ALLOWED[field] and field in ALLOWED_ERROR:
+        assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+            ([field], ALLOWED_ERROR[field])
+        ]
+    elif role in ALLOWED[field]:
         assert "errors" not in body, body["errors"]
-        assert_allowed(field, role, body["data"], run)
+        assert_allowed(field, role, body["data"], runs)
     else:
         expected = "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
         assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
@@ -132,7 +239,35 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
         assert run.model_version not in json.dumps(body)
         row = await TrainingRun.get(id=run.id)
         assert (row.status, row.cancel_requested) == (RunStatus.QUEUED, False)
-    assert await TrainingRun.all().count() == 1
+    assert await TrainingRun.all().count() == len(runs)
+    assert await ModelAlias.all().count() == 0
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_role_against_upload_dataset(server: Server, role: str) -> None:
+    # given: a GraphQL multipart request, the only way to send uploadDataset its file
+    path = f"permissions-{role}-{uuid.uuid4().hex[:8]}.csv"
+    token = await token_of("uploadDataset", role, server)
+    headers = {} if token is None else {"Authorization": f"Token {token}"}
+
+    # when
+    response = await server.client.post(
+        "/graphql", headers=headers, **multipart(path, small_csv(20))
+    )
+
+    # then: HR staff upload; everyone else is refused before the body is read
+    written = (server.settings.artifacts.datasets / path).exists()
+    if role in TRAINERS:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        assert body["data"]["uploadDataset"]["errors"] == []
+        assert written
+    else:
+        status, code = (401, "UNAUTHENTICATED") if role == "anonymous" else (403, "FORBIDDEN")
+        assert response.status_code == status, response.text
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
+        assert not written
 
 
 @pytest.mark.parametrize(

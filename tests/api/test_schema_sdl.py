@@ -6,6 +6,8 @@ there, in the same commit.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from graphql import (
@@ -16,8 +18,8 @@ from graphql import (
     print_schema,
 )
 
-from schema import schema
-from tests.conftest import Server
+import schema
+from tests.conftest import REPO, Server
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
 OUT_OF_DATE = "schema/schema.graphql is out of date: run `make schema` and commit the result"
@@ -25,7 +27,7 @@ OUT_OF_DATE = "schema/schema.graphql is out of date: run `make schema` and commi
 
 def test_committed_sdl_matches_the_schema() -> None:
     # when
-    sdl = schema.as_str() + "\n"
+    sdl = schema.build_schema().as_str() + "\n"
 
     # then
     assert sdl == SCHEMA_FILE.read_text(), OUT_OF_DATE
@@ -41,3 +43,33 @@ async def test_served_schema_matches_the_committed_sdl(server: Server) -> None:
     # then
     served = lexicographic_sort_schema(build_client_schema(introspection))
     assert print_schema(served) == print_schema(committed), OUT_OF_DATE
+
+
+# Counts the strawberry schemas built while `schema` (and the app module) is imported.
+IMPORT_SCHEMA = """
+from strawberry.schema.schema import Schema
+built = []
+real_init = Schema.__init__
+def counted(self, *args, **kwargs):
+    built.append(1)
+    real_init(self, *args, **kwargs)
+Schema.__init__ = counted
+import schema, schema.http.app
+print(len(built))
+"""
+
+
+def test_importing_the_schema_package_builds_no_schema() -> None:
+    # when
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_SCHEMA],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # then: the package's import pays for the types, not for a schema build
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"

@@ -7,6 +7,7 @@ transport's.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -16,7 +17,10 @@ from httpx_ws import WebSocketUpgradeError, aconnect_ws
 from pydantic import ValidationError
 
 from main import Settings
+from schema.http.view import GraphQLView
+from tests.api.configured_app import ConfiguredApp
 from tests.clients.conftest import OTHER_ORIGIN, PageServer
+from tests.conftest import Server
 from tests.hardening.live_server import LiveServer
 
 VIEWER = "query Viewer { viewer { username } }"
@@ -152,6 +156,40 @@ async def test_every_refusal_carries_the_cors_headers_for_an_allowed_origin(
     assert response.status_code == status, response.text
     assert response.headers.get("access-control-allow-origin") == OTHER_ORIGIN
     assert response.json()["errors"][0]["extensions"]["code"]
+
+
+async def test_an_unexpected_server_error_carries_the_cors_headers(
+    server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: an app for a page on another origin whose GraphQL view fails unexpectedly
+    app = ConfiguredApp(server, cors_origins=[OTHER_ORIGIN])
+    [view] = {
+        endpoint
+        for route in app.app.routes
+        if isinstance(endpoint := getattr(route, "endpoint", None), GraphQLView)
+    }
+
+    async def broken_context(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug outside GraphQL execution")
+
+    monkeypatch.setattr(view, "get_context", broken_context)
+
+    # when
+    async with app.client() as client:
+        with caplog.at_level(logging.ERROR, logger="schema.errors"):
+            response = await client.post(
+                "/graphql", json={"query": VIEWER}, headers={"Origin": OTHER_ORIGIN}
+            )
+
+    # then: the page reads a JSON 500 with an id the log repeats, not a CORS failure
+    assert response.status_code == 500, response.text
+    assert response.headers.get("access-control-allow-origin") == OTHER_ORIGIN
+    assert response.headers.get("x-request-id")
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "a bug outside" not in response.text
+    assert f"unexpected error {error['extensions']['errorId']}" in caplog.text
+    assert "RuntimeError: a bug outside GraphQL execution" in caplog.text
 
 
 async def test_refusals_carry_no_cors_headers_for_another_origin(

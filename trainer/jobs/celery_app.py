@@ -18,7 +18,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from trainer.jobs.job import JobSettings
-from trainer.jobs.runners import DEFAULT_MAX_ACTIVE_RUNS_PER_USER, wait_until_final
+from trainer.jobs.runners import wait_until_final
 from trainer.jobs.worker_process import init_worker_process, run_in_worker_process
 
 logger = logging.getLogger("trainer.celery")
@@ -69,9 +69,7 @@ def run_worker(concurrency: int, loglevel: str = "INFO") -> None:
 class CeleryRunner:
     """The server side: enqueue run ids; follow runs through the database."""
 
-    def __init__(
-        self, broker_url: str, *, max_active_runs_per_user: int = DEFAULT_MAX_ACTIVE_RUNS_PER_USER
-    ) -> None:
+    def __init__(self, broker_url: str, *, max_active_runs_per_user: int) -> None:
         app.conf.broker_url = broker_url
         # The broker's queue is FIFO: fairness between users rests on this bound, which
         # puts at most this many of one user's runs ahead of anyone else's.

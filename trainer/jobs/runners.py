@@ -27,10 +27,6 @@ WAIT_POLL_INTERVAL = 0.1
 RESPAWN_DELAY = 1.0
 
 
-# Default bound on one user's QUEUED + RUNNING runs (setting MAX_ACTIVE_RUNS_PER_USER).
-DEFAULT_MAX_ACTIVE_RUNS_PER_USER = 5
-
-
 class JobRunner(Protocol):
     # trainModel refuses a run beyond this many active ones of the same user: the queue's
     # admission rule, and under Celery (a FIFO broker queue) what keeps users fair.
@@ -74,7 +70,7 @@ class LocalPoolRunner:
         settings: JobSettings,
         workers: int,
         *,
-        max_active_runs_per_user: int = DEFAULT_MAX_ACTIVE_RUNS_PER_USER,
+        max_active_runs_per_user: int,
         warm_up: bool = True,
     ) -> None:
         if workers < 1:

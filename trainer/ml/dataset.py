@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from trainer.ml.errors import DataLoadError, os_error_reason
+from trainer.ml.levels import TARGET_CLASSES
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -51,7 +52,6 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
 )
 FEATURE_COLUMNS: tuple[str, ...] = CATEGORICAL_COLUMNS + NUMERIC_COLUMNS
 TARGET_COLUMN = "future_need_level"
-TARGET_CLASSES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
 
 _READ_CHUNK_BYTES = 1 << 20
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from anyio import CapacityLimiter, to_thread
 
+from trainer.ml.levels import class_order
 from trainer.model_files import ModelFileChanged, ModelFileMissing
 
 if TYPE_CHECKING:
@@ -94,14 +95,9 @@ def features_frame(rows: Sequence[Row], features: Sequence[str]) -> pd.DataFrame
 def predict_rows(model: Any, rows: Sequence[Row], features: Sequence[str]) -> list[RowPrediction]:
     """One predict_proba over all rows; each row's level is its most probable class (as
     the forest's own predict chooses it: the first of equals in `classes_` order)."""
-    from trainer.ml.dataset import TARGET_CLASSES
-
     probabilities = model.predict_proba(features_frame(rows, features))
     classes = [str(label) for label in model.classes_]
-    order = sorted(
-        range(len(classes)),
-        key=lambda i: TARGET_CLASSES.index(classes[i]) if classes[i] in TARGET_CLASSES else 99,
-    )
+    order = sorted(range(len(classes)), key=lambda i: class_order(classes[i]))
     best = probabilities.argmax(axis=1)
     return [
         RowPrediction(
