@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
+from models.postgres_connection import NoResetConnection
+
 MODELS_MODULES = [
     "models.users",
     "models.tokens",
@@ -17,7 +21,7 @@ MODELS_MODULES = [
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """Tortoise config for one database; the app label `models` owns the migrations."""
     return {
-        "connections": {"default": _with_sqlite_pragmas(database_url)},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             "models": {
                 "models": MODELS_MODULES,
@@ -28,6 +32,17 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    """The default connection: the URL itself, but PostgreSQL's as Tortoise's expanded
+    form, to give its pool connections that skip the reset on release
+    (models/postgres_connection.py)."""
+    if url.partition("://")[0] not in ("postgres", "postgresql", "asyncpg"):
+        return _with_sqlite_pragmas(url)
+    expanded = expand_db_url(url)
+    expanded["credentials"]["connection_class"] = NoResetConnection
+    return expanded
 
 
 def _with_sqlite_pragmas(url: str) -> str:
