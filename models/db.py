@@ -8,6 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
+from models.postgres_connection import NoResetConnection
+
 # How long a SQLite connection waits for another's lock before "database is locked": a
 # bound on waiting, not a tuning knob (under WAL only writers wait, for one short commit).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -24,7 +28,7 @@ MODELS_MODULES = [
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """Tortoise config for one database; the app label `models` owns the migrations."""
     return {
-        "connections": {"default": _with_sqlite_pragmas(database_url)},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             "models": {
                 "models": MODELS_MODULES,
@@ -35,6 +39,17 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    """The default connection: the URL itself, but PostgreSQL's as Tortoise's expanded
+    form, to give its pool connections that skip the reset on release
+    (models/postgres_connection.py)."""
+    if url.partition("://")[0] not in ("postgres", "postgresql", "asyncpg"):
+        return _with_sqlite_pragmas(url)
+    expanded = expand_db_url(url)
+    expanded["credentials"]["connection_class"] = NoResetConnection
+    return expanded
 
 
 def _with_sqlite_pragmas(url: str) -> str:

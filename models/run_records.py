@@ -19,11 +19,14 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
+import asyncpg
 import orjson
 from tortoise import fields
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.exceptions import OperationalError
 from tortoise.fields.data import CharEnumFieldInstance
 
 from models.sqlite_readers import readers_for
@@ -136,26 +139,24 @@ class RunQuery:
     ) -> list[RunRecord]:
         """Rows with `columns` (all when None), ordered by (column, descending) pairs.
         `short`: the caller knows the read for a bounded index read (see `read`)."""
-        names = all_columns() if columns is None else tuple(checked(c) for c in columns)
-        sql = f"SELECT {', '.join(names)} FROM {TrainingRun._meta.db_table}{self.where_sql()}"
-        if order_by:
-            terms = (f"{checked(c)} {'DESC' if desc else 'ASC'}" for c, desc in order_by)
-            sql += f" ORDER BY {', '.join(terms)}"
-        if limit is not None:
-            # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
-            # were a tenth of the table.
-            sql += f" LIMIT {int(limit)}"
-        rows, dialect = await read(sql, self.params, short=short)
-        converters = _converters(dialect, names)
-        return [
-            RunRecord(
-                {
-                    name: value if convert is None or value is None else convert(value)
-                    for name, convert, value in zip(names, converters, row, strict=True)
-                }
-            )
-            for row in rows
-        ]
+        statement = _select(
+            None if columns is None else tuple(sorted(columns)),
+            self.clauses,
+            tuple(order_by),
+            limit,
+        )
+        rows, dialect = await read(statement.sql, self.params, short=short)
+        names = statement.columns
+        converted = _conversions(dialect, names)
+        records = []
+        for row in rows:
+            values = dict(zip(names, row, strict=True))
+            for name, convert in converted:
+                value = values[name]
+                if value is not None:
+                    values[name] = convert(value)
+            records.append(RunRecord(values))
+        return records
 
     async def count(self) -> int:
         rows, _ = await read(
@@ -170,7 +171,8 @@ async def read(
     """The rows of a read-only statement, and the dialect they came in.
 
     Inside a transaction it runs on the transaction's connection (so it sees its writes);
-    otherwise, on SQLite, beside Tortoise's writer: on the event loop's thread when the
+    otherwise, on PostgreSQL, on a connection of Tortoise's pool (`_pool_fetch`), and on
+    SQLite, beside Tortoise's writer: on the event loop's thread when the
     caller says the read is `short` (a bounded index read: by id, or an unfiltered page
     with a LIMIT), else on a reader thread (models/sqlite_readers.py). Every read, long
     ones included, running on the loop was measured too: p99 rose from ~0.5 s to ~3.5 s
@@ -182,9 +184,25 @@ async def read(
     if readers is not None:
         sql_log.debug("%s: %s", sql, params)
         return await readers.fetch(sql, params, short=short), dialect
+    if type(db) is AsyncpgDBClient and db._pool is not None:
+        sql_log.debug("%s: %s", sql, params)
+        return await _pool_fetch(db._pool, numbered(sql, dialect), params), dialect
     _, rows = await db.execute_query(numbered(sql, dialect), list(params))
     # Tortoise types them as dicts; they are asyncpg Records / sqlite3 Rows, by position.
     return cast("Sequence[Sequence[Any]]", rows), dialect
+
+
+async def _pool_fetch(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> list[Any]:
+    """A read straight from the pool of Tortoise's PostgreSQL client, outside any
+    transaction: its `execute_query` wraps the same `fetch` in a lock, a connection
+    wrapper and three layers of exception translation, which cost more than the
+    statement itself on a page or a run by id (bench/results/read-path-experiments.md).
+    The statement text is stable, so asyncpg reuses its prepared statement. Errors are
+    translated as `execute_query` would for a read (a read violates no constraint)."""
+    try:
+        return await pool.fetch(sql, *params)
+    except (asyncpg.SyntaxOrAccessError, asyncpg.exceptions.DataError) as error:
+        raise OperationalError(error) from error
 
 
 async def get_run_record(run_id: int, columns: Iterable[str] | None = None) -> RunRecord | None:
@@ -219,21 +237,55 @@ def checked(column: str) -> str:
     return column
 
 
+@lru_cache(maxsize=1024)
 def numbered(sql: str, dialect: str) -> str:
     """`?` placeholders as the driver wants them: asyncpg numbers them ($1, $2...).
-    Only models/ writes the SQL, and it has no `?` other than placeholders."""
+    Only models/ writes the SQL, and it has no `?` other than placeholders; its texts
+    come in a few shapes, each renumbered once."""
     if dialect != "postgres":
         return sql
     parts = sql.split("?")
     return parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], 1))
 
 
+@dataclass(frozen=True)
+class _Select:
+    sql: str
+    columns: tuple[str, ...]
+
+
+@lru_cache(maxsize=1024)
+def _select(
+    columns: tuple[str, ...] | None,
+    clauses: tuple[str, ...],
+    order_by: tuple[tuple[str, bool], ...],
+    limit: int | None,
+) -> _Select:
+    """The SELECT of `RunQuery.fetch`, written once per shape of query: a page or a run
+    by id asks the same few shapes over and over, and checking and joining the column
+    names cost more per request than reading the prepared statement back from asyncpg's
+    cache (the profile in bench/results/read-path-experiments.md)."""
+    names = all_columns() if columns is None else tuple(checked(c) for c in columns)
+    where = RunQuery(clauses).where_sql()
+    sql = f"SELECT {', '.join(names)} FROM {TrainingRun._meta.db_table}{where}"
+    if order_by:
+        terms = (f"{checked(c)} {'DESC' if desc else 'ASC'}" for c, desc in order_by)
+        sql += f" ORDER BY {', '.join(terms)}"
+    if limit is not None:
+        # Written in, not a parameter: PostgreSQL plans a parameterised LIMIT as if it
+        # were a tenth of the table.
+        sql += f" LIMIT {int(limit)}"
+    return _Select(sql, names)
+
+
 @cache
-def _converters(dialect: str, columns: tuple[str, ...]) -> tuple[Converter | None, ...]:
+def _conversions(dialect: str, columns: tuple[str, ...]) -> tuple[tuple[str, Converter], ...]:
+    """The columns among `columns` whose driver value needs converting, with how."""
     fields_by_column = {
         field.source_field or name: field for name, field in TrainingRun._meta.fields_map.items()
     }
-    return tuple(_converter(dialect, fields_by_column[column]) for column in columns)
+    pairs = ((column, _converter(dialect, fields_by_column[column])) for column in columns)
+    return tuple((column, convert) for column, convert in pairs if convert is not None)
 
 
 def _converter(dialect: str, field: fields.Field[Any]) -> Converter | None:

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import strawberry
+from graphql import OperationDefinitionNode
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import RunRecord
 from resolvers.training_runs import RunConnection, RunEdge
+from schema.context import Info
 from schema.types import TrainingRun, run_field_columns
+
+# Documents whose run columns are remembered at once (see `run_columns`); as many again
+# as strawberry's ParserCache keeps parsed documents, for their several fields.
+_REMEMBERED = 1024
+_columns_by_field: dict[
+    tuple[int, tuple[str | int, ...]], tuple[OperationDefinitionNode, set[str] | None]
+] = {}
 
 
 @strawberry.type
@@ -80,3 +89,30 @@ def selected_run_columns(selected: list[Selection]) -> set[str] | None:
                     return None
                 columns.update(known[field.name])
     return columns
+
+
+def run_columns(info: Info) -> set[str] | None:
+    """`selected_run_columns` of the connection field being resolved, worked out once per
+    parsed document and field.
+
+    strawberry rebuilds `info.selected_fields` from the document on every request
+    (converting every argument and directive on the way), about a tenth of a page's
+    time in the profile (bench/results/read-path-experiments.md). The columns depend on
+    the document alone (fragments included; directives are not looked at), and
+    ParserCache hands the same parsed operation to every request sending the same
+    document, so they are remembered by that operation's identity and the field's
+    path; the operation is kept with them, so its identity cannot be reused while
+    remembered.
+    """
+    operation = info.operation
+    key = (id(operation), tuple(info.path.as_list()))
+    remembered = _columns_by_field.get(key)
+    if remembered is None or remembered[0] is not operation:
+        if len(_columns_by_field) >= _REMEMBERED:
+            _columns_by_field.clear()
+        remembered = _columns_by_field[key] = (
+            operation,
+            selected_run_columns(info.selected_fields),
+        )
+    columns = remembered[1]
+    return None if columns is None else set(columns)

@@ -22,10 +22,8 @@ from graphql import (
 )
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
@@ -173,22 +171,49 @@ def unusable_value(value: object, max_depth: int = MAX_VALUE_DEPTH) -> str | Non
     return None
 
 
-class RefuseUnusableVariables(SchemaExtension):
-    """The variables of every operation, whatever its transport (HTTP bodies and query
-    strings are also checked whole by schema/http/view.py, to answer 400): no NUL, no deep
-    nesting. Checked before graphql-core coerces them."""
+class OperationLimits(QueryCostLimiter):
+    """Every per-operation limit in one extension: the token bound of the parser and
+    the validation rules (as strawberry's MaxTokensLimiter and AddValidationRules set
+    them), then, before execution, the variables and the cost (QueryCostLimiter).
+
+    One extension rather than four: strawberry wraps each hook of each extension anew
+    on every request, and four extensions with a hook each cost about as much as the
+    list page's resolver (bench/results/read-path-experiments.md).
+
+    The variables of every operation, whatever its transport (HTTP bodies and query
+    strings are also checked whole by schema/http/view.py, to answer 400): no NUL, no
+    deep nesting. Checked before graphql-core coerces them, and before the cost is
+    computed from them.
+    """
+
+    def __init__(
+        self,
+        max_tokens: int,
+        rules: tuple[type[ValidationRule], ...],
+        cost: CostLimits,
+        costs: CostCache,
+    ) -> None:
+        super().__init__(cost, costs)
+        self.max_tokens = max_tokens
+        self.rules = rules
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = context.validation_rules + self.rules
+        yield
 
     def on_execute(self) -> Iterator[None]:
         problem = unusable_value(self.execution_context.variables)
         if problem is not None:
             raise GraphQLError(problem, extensions={"code": ErrorCode.BAD_REQUEST})
-        yield
+        yield from super().on_execute()
 
 
 class NoNulInStrings(ValidationRule):
     """Refuses string literals holding a NUL character, however it was escaped (\\u0000,
     \\u{0}...): PostgreSQL can neither store nor compare one. Variables are checked
-    by RefuseUnusableVariables."""
+    by OperationLimits."""
 
     def enter_string_value(self, node: StringValueNode, *_: object) -> None:
         if "\x00" in node.value:
@@ -223,9 +248,5 @@ def limit_extensions(
     cost = limits.cost
     # Shared like the rules: one document's cost is computed once, not per request.
     costs = CostCache(cost_cache_size)
-    return [
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: AddValidationRules(rules),
-        RefuseUnusableVariables,
-        lambda: QueryCostLimiter(cost, costs),
-    ]
+    shared_rules = tuple(rules)
+    return [lambda: OperationLimits(limits.max_tokens, shared_rules, cost, costs)]

@@ -21,7 +21,7 @@ from resolvers import (
 from resolvers.training_runs import RunConnection
 from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
-from schema.connection import TrainingRunConnection, selected_run_columns
+from schema.connection import TrainingRunConnection, run_columns
 from schema.context import Info
 from schema.datasets import Dataset
 from schema.enums import HistoryBucket, OrderDirection
@@ -108,7 +108,7 @@ class Query:
             after=after,
             before=before,
             run_filter=_filter(filter),
-            columns=selected_run_columns(info.selected_fields),
+            columns=run_columns(info),
         )
 
     @strawberry.field(

@@ -31,6 +31,7 @@ from schema.auth.subscription_slots import SubscriptionSlots
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
 from schema.http.downloads import ModelDownloads
 from schema.http.health import Readiness, healthz
+from schema.http.heap import startup_objects_frozen
 from schema.http.metrics import MetricsEndpoint
 from schema.http.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
 from schema.http.persisted_queries import PersistedQueryStore
@@ -169,7 +170,8 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
                 await requeue_queued_runs(runner)
             reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
             try:
-                yield
+                with startup_objects_frozen():
+                    yield
             finally:
                 reaper.cancel()
                 await watcher.stop()
