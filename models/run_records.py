@@ -192,15 +192,36 @@ async def read(
     return cast("Sequence[Sequence[Any]]", rows), dialect
 
 
+# How a pooled connection the server has cut fails on its next statement.
+_CUT_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError,  # closed in the middle of an operation
+    asyncpg.InterfaceError,  # closed before it
+    asyncpg.exceptions.InternalClientError,  # the server's goodbye still being read
+)
+
+
 async def _pool_fetch(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> list[Any]:
     """A read straight from the pool of Tortoise's PostgreSQL client, outside any
     transaction: its `execute_query` wraps the same `fetch` in a lock, a connection
     wrapper and three layers of exception translation, which cost more than the
     statement itself on a page or a run by id (bench/results/read-path-experiments.md).
     The statement text is stable, so asyncpg reuses its prepared statement. Errors are
-    translated as `execute_query` would for a read (a read violates no constraint)."""
+    translated as `execute_query` would for a read (a read violates no constraint).
+
+    A pooled connection the server has cut while it sat idle (a restart, an operator's
+    pg_terminate_backend, an idle timeout) fails on its next use: as the closed
+    connection it is, or, when the server's goodbye arrived just before the statement,
+    as asyncpg's "cannot switch to state" InternalClientError (asyncpg issue #1069). A
+    read is safe to repeat, so it is, once, on a new connection: what cut one idle
+    connection has most likely cut them all, so the pool replaces every one it holds
+    (`expire_connections`). A client then sees an error only when the database is
+    really out of reach."""
     try:
-        return await pool.fetch(sql, *params)
+        try:
+            return await pool.fetch(sql, *params)
+        except _CUT_CONNECTION_ERRORS:
+            await pool.expire_connections()
+            return await pool.fetch(sql, *params)
     except (asyncpg.SyntaxOrAccessError, asyncpg.exceptions.DataError) as error:
         raise OperationalError(error) from error
 
