@@ -26,7 +26,6 @@ MAX_UPLOAD_FIELDS = 2
 MAX_UPLOAD_FILES = 1
 # The root fields a multipart request may select (and __typename, harmless).
 UPLOAD_ROOT_FIELDS = frozenset({"uploadDataset", "__typename"})
-MAX_UPLOAD_QUERY_TOKENS = 2000
 
 
 class _DatasetsFolderParser(MultiPartParser):
@@ -72,16 +71,22 @@ class UploadRequestAdapter(StarletteRequestAdapter):
 
 
 def upload_operations(
-    form: FormData, decode_json: Callable[[str], object], check: Callable[[object], None]
+    form: FormData,
+    decode_json: Callable[[str], object],
+    check: Callable[[object], None],
+    *,
+    max_tokens: int,
 ) -> dict[str, Any]:
     """The operation of a GraphQL multipart request with its file put in place, or a
-    400 naming what is wrong with `operations` or `map` (never a 500)."""
+    400 naming what is wrong with `operations` or `map` (never a 500). `max_tokens` is
+    the schema's own limit (MAX_QUERY_TOKENS), so no document too long to be checked
+    here can still be run by strawberry."""
     operations = _json_field(form.form, "operations", decode_json)
     files_map = _json_field(form.form, "map", decode_json)
     if not isinstance(operations, dict):
         raise RequestRefused(400, "'operations' must be one GraphQL request object (no batch)")
     check(operations)
-    _refuse_other_operations(operations.get("query"))
+    _refuse_other_operations(operations.get("query"), max_tokens)
     if not isinstance(files_map, dict) or not files_map:
         raise RequestRefused(400, "'map' must be an object naming the file's field")
     for name, paths in files_map.items():
@@ -97,14 +102,14 @@ def upload_operations(
         raise RequestRefused(400, "'map' names a variable the operations do not have") from None
 
 
-def _refuse_other_operations(query: object) -> None:
+def _refuse_other_operations(query: object, max_tokens: int) -> None:
     """Multipart is accepted for uploadDataset alone: a document that selects anything
     else at its root is refused. (One that does not parse is left to strawberry, which
     answers it as any other request.)"""
     if not isinstance(query, str):
         raise RequestRefused(400, "'operations' must hold the uploadDataset mutation as 'query'")
     try:
-        document = parse(query, max_tokens=MAX_UPLOAD_QUERY_TOKENS)
+        document = parse(query, max_tokens=max_tokens)
     except GraphQLError:
         return
     for definition in document.definitions:

@@ -31,7 +31,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.errors import ErrorCode
 from schema import Schema
 from schema.auth.context import RequestContext, Services, token_from_authorization
-from schema.cost import CostLimits, batch_refusal
+from schema.cost import batch_refusal
 from schema.http import persisted_queries
 from schema.http.persisted_queries import PersistedQueryStore
 from schema.http.transport import (
@@ -257,7 +257,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
         """The GraphQL multipart request spec, with `operations` and `map` checked so
         that a malformed one is a 400 naming the problem."""
         form = await request.get_form_data()
-        return upload_operations(form, self.decode_json, _refuse_unusable_value)
+        return upload_operations(
+            form,
+            self.decode_json,
+            _refuse_unusable_value,
+            max_tokens=self.schema.query_limits.max_tokens,
+        )
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
@@ -317,7 +322,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
             refusal = batch_refusal(
                 self.schema._schema,
                 request_data,
-                CostLimits(max_cost=limits.max_cost),
+                limits.cost,
                 max_tokens=limits.max_tokens,
             )
             if refusal is not None:

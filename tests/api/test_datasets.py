@@ -490,6 +490,31 @@ async def test_a_malformed_multipart_request_is_a_400(server: Server, form: dict
     assert temporary_files(server) == []
 
 
+async def test_a_long_document_is_checked_for_other_operations_up_to_the_token_limit(
+    server: Server,
+) -> None:
+    # given: a server that takes documents of up to 5,000 tokens, and a multipart document
+    # of about 3,000 tokens that selects another root field beside uploadDataset
+    app = ConfiguredApp(server, max_query_tokens=5000)
+    padding = " __typename" * 3000
+    query = UPLOAD.replace(
+        "uploadDataset(",
+        f"cancelTrainingRun(id: 1) {{ errors {{ code }} {padding} }} uploadDataset(",
+    )
+    form = _form({"query": query, "variables": {"file": None, "path": "never.csv"}}, GOOD_MAP)
+
+    # when
+    async with app.client() as client:
+        response = await client.post(
+            "/graphql", headers={"Authorization": f"Token {server.tokens['drh']}"}, **form
+        )
+
+    # then: refused as a short one is, and nothing ran
+    assert response.status_code == 400, response.text
+    assert codes(response.json()) == ["BAD_REQUEST"]
+    assert not (datasets_folder(server) / "never.csv").exists()
+
+
 async def test_a_body_that_is_not_multipart_is_a_400(server: Server) -> None:
     response = await server.client.post(
         "/graphql",

@@ -88,3 +88,25 @@ async def test_query_cost_counts_the_configured_default_page(server: Server) -> 
     # when / then: 1 for the connection, 2 per node (an object and its id)
     assert await cost("{ trainingRuns { nodes { id } } }") == 1 + 7 * 2
     assert await cost("{ trainingRuns(first: 9) { nodes { id } } }") == 1 + 9 * 2
+
+
+async def test_a_batch_is_costed_with_the_configured_page_sizes(server: Server) -> None:
+    # given: pages of 500 runs unless a size is asked, and a budget one such page fits in
+    app = ConfiguredApp(server, default_page_size=500, max_page_size=500, max_query_cost=1500)
+    page = {"query": "{ trainingRuns { nodes { id } } }"}
+
+    # when: two of them in one batch (1 + 500 x 2 each)
+    async with app.client() as client:
+        response = await client.post(
+            "/graphql",
+            json=[page, page],
+            headers={"Authorization": f"Token {server.tokens['drh']}"},
+        )
+
+    # then: together they are over the budget, and neither runs
+    assert response.status_code == 200, response.text
+    for result in response.json():
+        assert result["data"] is None
+        [error] = result["errors"]
+        assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+        assert error["extensions"]["cost"] == 2 * (1 + 500 * 2)
