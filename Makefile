@@ -20,9 +20,14 @@ run: install
 
 test: install lint test-sqlite test-postgres
 
+# The suite runs on two pytest-xdist workers (the machine's two cores), each test file, or
+# group of files sharing a server or an outside resource, on one worker (see
+# tests/scheduling.py). `make test-sqlite XDIST=` runs it in one process.
+XDIST ?= -n 2 --dist loadgroup
+
 # Tests marked slow (the 50,000-request memory check) run with `make test-slow`.
 test-sqlite:
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" $(XDIST)
 
 test-slow: install
 	$(PY) -m pytest -m slow -s
