@@ -36,7 +36,7 @@ test-slow: install
 # with a line saying so (CI sets it, and REQUIRE_SERVICES=1 to fail instead of skip).
 test-postgres:
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
-		TEST_DATABASE=postgres $(PY) -m pytest -m "not slow" tests/api; \
+		TEST_DATABASE=postgres $(PY) -m pytest -m "not slow" $(XDIST) tests/api; \
 	else \
 		echo "SKIPPED: PostgreSQL tests (set TEST_POSTGRES_URL=postgres://user@host:5432/db to run them)"; \
 	fi
