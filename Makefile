@@ -22,8 +22,10 @@ test: install lint test-sqlite test-postgres
 
 # The suite runs on two pytest-xdist workers (the machine's two cores), each test file, or
 # group of files sharing a server or an outside resource, on one worker (see
-# tests/scheduling.py). `make test-sqlite XDIST=` runs it in one process.
-XDIST ?= -n 2 --dist loadgroup
+# tests/scheduling.py), in collection order rather than xdist's largest-file-first: the
+# slow single-test files then run mid-way, and the quick unit tests of tests/trainer/ even
+# out the two workers' ends. `make test-sqlite XDIST=` runs it in one process.
+XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
 # Tests marked slow (the 50,000-request memory check) run with `make test-slow`.
 test-sqlite:
