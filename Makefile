@@ -20,9 +20,16 @@ run: install
 
 test: install lint test-sqlite test-postgres
 
+# The suite runs on two pytest-xdist workers (the machine's two cores), each test file, or
+# group of files sharing a server or an outside resource, on one worker (see
+# tests/scheduling.py), in collection order rather than xdist's largest-file-first: the
+# slow single-test files then run mid-way, and the quick unit tests of tests/trainer/ even
+# out the two workers' ends. `make test-sqlite XDIST=` runs it in one process.
+XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
+
 # Tests marked slow (the 50,000-request memory check) run with `make test-slow`.
 test-sqlite:
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" $(XDIST)
 
 test-slow: install
 	$(PY) -m pytest -m slow -s
@@ -31,7 +38,7 @@ test-slow: install
 # with a line saying so (CI sets it, and REQUIRE_SERVICES=1 to fail instead of skip).
 test-postgres:
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
-		TEST_DATABASE=postgres $(PY) -m pytest -m "not slow" tests/api; \
+		TEST_DATABASE=postgres $(PY) -m pytest -m "not slow" $(XDIST) tests/api; \
 	else \
 		echo "SKIPPED: PostgreSQL tests (set TEST_POSTGRES_URL=postgres://user@host:5432/db to run them)"; \
 	fi

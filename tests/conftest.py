@@ -23,12 +23,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx_ws.transport import ASGIWebSocketTransport
-from starlette.applications import Starlette
 
 from main import Settings, create_app, migrate
 from models.credentials import create_token, create_user
 from models.training_runs import TrainingRun
 from tests.prestart import start_collected, stop_untaken
+from tests.scheduling import FileOrGroupScheduling
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_DATASET = REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
@@ -50,6 +50,14 @@ def pytest_report_header(config: pytest.Config) -> str:
     if DATABASE == "postgres":
         return f"database: PostgreSQL at {POSTGRES_URL}"
     return "database: SQLite (TEST_DATABASE=postgres runs the suite on PostgreSQL)"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` shares the suite out by file or group (see tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return FileOrGroupScheduling(config, log)
 
 
 def _asyncpg_url(url: str) -> str:
@@ -134,13 +142,6 @@ class Server:
         return body["data"]
 
 
-def warm_up_in_background(app: Starlette) -> None:
-    """Start the local pool's workers now without waiting for them, as TRAINING_WARM_UP
-    would at start-up; a run submitted before they are ready waits for them."""
-    runner = app.state.services.jobs
-    runner._background(runner._bring_up_all())
-
-
 @pytest.fixture(scope="session")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     backend = DATABASE
@@ -178,7 +179,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver", timeout=60
             ) as client:
-                warm_up_in_background(app)
+                app.state.services.jobs.warm_up_in_background()
                 tokens = {}
                 for role, options in ROLES.items():
                     user = await create_user(f"{role}-user", password=f"{role}-password", **options)

@@ -14,6 +14,10 @@ pre-started; their setup must not depend on what the tests before them did, and 
 start processes (and warm their pools): a setup that trains would compete for the cores
 with the timed tests running meanwhile (the server-kill scenario of test_crash_safety is
 left out for that reason).
+
+Under pytest-xdist (`make test` runs the suite on two workers) nothing is pre-started: the
+other worker keeps the second core busy already, and a worker cannot know which of the
+collected tests it will be sent, so it would start servers for the other worker's tests.
 """
 
 from __future__ import annotations
@@ -108,7 +112,10 @@ def _prestartable_fixtures(items: list[pytest.Item]) -> list[tuple[FixtureFuncti
 
 
 async def start_collected(request: pytest.FixtureRequest) -> None:
-    """Begin pre-starting, one after the other, the fixtures the session's tests will use."""
+    """Begin pre-starting, one after the other, the fixtures the session's tests will use;
+    nothing on an xdist worker (see the module docstring)."""
+    if hasattr(request.config, "workerinput"):
+        return
     wanted = []
     for function, arguments in _prestartable_fixtures(request.session.items):
         try:

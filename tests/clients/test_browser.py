@@ -3,105 +3,33 @@ from the API's own files, and a front end on another origin calling the API over
 and graphql-transport-ws. Every request the browser makes must stay on 127.0.0.1: any
 other host fails the test (GraphiQL used to load its scripts from a CDN).
 
-Skips when chromium is missing, or fails under REQUIRE_SERVICES=1. Never run
-`playwright install`: the system's chromium is the browser.
+Skips when chromium is missing, or fails under REQUIRE_SERVICES=1 (tests/browser.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.async_api import Browser, Page
 
+from tests.browser import TIMEOUT_MS, browser, local_only_page, require_chromium
 from tests.clients.conftest import PageServer
-from tests.conftest import REQUIRE_SERVICES
 from tests.hardening.live_server import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+require_chromium()
+
+# The session's front-end server (clients/conftest.py): the files using it share a worker.
+pytestmark = pytest.mark.xdist_group("front-end-api")
+
+__all__ = ["browser"]  # the fixture, imported for this module
+
 TRAIN = """
 mutation Train { trainModel(input: {wait: true, hyperparameters: {nEstimators: 1}}) {
   trainingRun { id status } errors { code }
 } }
 """
-TIMEOUT_MS = 60_000
-
-if not CHROMIUM.exists():
-    reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-    if REQUIRE_SERVICES:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-from playwright.async_api import (  # noqa: E402
-    Browser,
-    BrowserContext,
-    Page,
-    Route,
-    async_playwright,
-)
-
-
-@dataclass
-class Traffic:
-    """Every URL the browser asked for, and those that would have left 127.0.0.1."""
-
-    urls: list[str] = field(default_factory=list)
-    foreign: list[str] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
-
-    def see(self, url: str) -> bool:
-        self.urls.append(url)
-        local = urlsplit(url).hostname in LOCAL_HOSTS or url.startswith(("data:", "blob:"))
-        if not local:
-            self.foreign.append(url)
-        return local
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def _local_only(browser: Browser) -> tuple[BrowserContext, Page, Traffic]:
-    """A page whose every request goes through a route that refuses other hosts."""
-    traffic = Traffic()
-    context = await browser.new_context()
-
-    async def guard(route: Route) -> None:
-        if traffic.see(route.request.url):
-            await route.continue_()
-        else:
-            await route.abort("blockedbyclient")
-
-    await context.route("**/*", guard)
-    page = await context.new_page()
-    page.on("websocket", lambda ws: traffic.see(ws.url))
-    page.on("console", lambda message: traffic.console.append(f"{message.type}: {message.text}"))
-    page.on("pageerror", lambda error: traffic.console.append(f"pageerror: {error}"))
-    return context, page, traffic
-
-
-def _csp_violations(traffic: Traffic) -> list[str]:
-    return [line for line in traffic.console if "Content Security Policy" in line]
 
 
 async def _set_editor(page: Page, selector: str, index: int, text: str) -> None:
@@ -136,7 +64,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_from_local_files(
     trained = await front_end_api.data(TRAIN)
     run: dict[str, Any] = trained["trainModel"]["trainingRun"]
     assert run["status"] == "COMPLETED", trained
-    context, page, traffic = await _local_only(browser)
+    context, page, traffic = await local_only_page(browser)
     try:
         # when: GraphiQL opens, with the Authorization header set in its Headers editor
         await page.goto(f"{front_end_api.url}/graphql", timeout=TIMEOUT_MS)
@@ -163,7 +91,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_from_local_files(
     assert traffic.foreign == [], traffic.foreign
     assert any(urlsplit(url).path.startswith("/static/vendor/") for url in traffic.urls)
     assert any(url.startswith("ws://127.0.0.1") for url in traffic.urls), traffic.urls
-    assert _csp_violations(traffic) == []
+    assert traffic.csp_violations() == []
 
 
 FRONT_END_SCRIPT = """
@@ -209,7 +137,7 @@ async def test_page_on_an_allowed_origin_fetches_and_subscribes(
     browser: Browser, front_end_api: LiveServer, page_server: PageServer
 ) -> None:
     # given: a page served by another local server, an origin listed in CORS_ORIGINS
-    context, page, traffic = await _local_only(browser)
+    context, page, traffic = await local_only_page(browser)
     try:
         await page.goto(f"{page_server.origin}/index.html", timeout=TIMEOUT_MS)
 

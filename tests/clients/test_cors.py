@@ -23,6 +23,9 @@ from tests.clients.conftest import OTHER_ORIGIN, PageServer
 from tests.conftest import Server
 from tests.hardening.live_server import LiveServer
 
+# The session's front-end server (clients/conftest.py): the files using it share a worker.
+pytestmark = pytest.mark.xdist_group("front-end-api")
+
 VIEWER = "query Viewer { viewer { username } }"
 FOLLOW = 'subscription Follow { trainingRunUpdated(id: "999999") { databaseId status } }'
 BODY_LIMIT = 100_000

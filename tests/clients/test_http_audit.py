@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import REQUIRE_SERVICES
 from tests.hardening.live_server import LiveServer
 
+# The session's front-end server (clients/conftest.py): the files using it share a worker.
+pytestmark = pytest.mark.xdist_group("front-end-api")
+
 AUDIT_DIR = Path(__file__).parent / "http_audit"
 
 

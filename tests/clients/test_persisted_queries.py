@@ -15,6 +15,9 @@ from schema.http.persisted_queries import PersistedQueryStore
 from tests.conftest import Server
 from tests.hardening.live_server import LiveServer
 
+# The session's front-end server (clients/conftest.py): the files using it share a worker.
+pytestmark = pytest.mark.xdist_group("front-end-api")
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 

@@ -1,40 +1,26 @@
 """The dashboard's browser harness, imported by its test modules (which import the
-`browser` fixture too, so each module has its own headless Chromium), and pages whose
-every request must stay on 127.0.0.1 (as tests/clients/test_browser.py: any other host
-fails the test). The server is conftest.py's `dashboard_api`, one for the session.
-
-Debian's /usr/bin/chromium driven by Python playwright; skips when it is missing, fails
-under REQUIRE_SERVICES=1. Never run `playwright install`.
+`browser` fixture too, so each module has its own headless Chromium; see tests/browser.py:
+every request must stay on 127.0.0.1, any other host fails the test). The server is
+conftest.py's `dashboard_api`, one for the session.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-import pytest
+from playwright.async_api import Browser, BrowserContext, Page
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.browser import TIMEOUT_MS, Traffic, browser, local_only_page, require_chromium
 from tests.dashboard.accounts import DRH, MANAGER, SEED_RUNS
 from tests.processes import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-TIMEOUT_MS = 60_000
+require_chromium()
+
 # The README's screenshots are rewritten only when asked (`make screenshots`); otherwise
 # they are still taken (the code path runs) into a scratch folder, and a test run leaves
 # the checkout as it found it.
@@ -42,48 +28,6 @@ SCREENSHOTS = Path(
     os.environ.get("DASHBOARD_SCREENSHOTS")
     or Path(tempfile.gettempdir()) / f"dashboard-screenshots-{os.getpid()}"
 )
-
-if not CHROMIUM.exists():
-    reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-    if REQUIRE_SERVICES:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-from playwright.async_api import (  # noqa: E402
-    Browser,
-    BrowserContext,
-    Page,
-    Route,
-    WebSocket,
-    async_playwright,
-)
-
-
-@dataclass
-class Traffic:
-    """Every URL the browser asked for, those that would have left 127.0.0.1, the
-    console, and the WebSocket frames the page received."""
-
-    urls: list[str] = field(default_factory=list)
-    foreign: list[str] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
-    frames: list[str] = field(default_factory=list)
-    posts: list[str] = field(default_factory=list)
-
-    def see(self, url: str) -> bool:
-        self.urls.append(url)
-        local = urlsplit(url).hostname in LOCAL_HOSTS or url.startswith(("data:", "blob:"))
-        if not local:
-            self.foreign.append(url)
-        return local
-
-    def csp_violations(self) -> list[str]:
-        return [line for line in self.console if "Content Security Policy" in line]
-
-    def assert_clean(self) -> None:
-        assert self.foreign == [], self.foreign
-        assert self.csp_violations() == [], self.console
-        assert [line for line in self.console if line.startswith("pageerror")] == []
 
 
 @dataclass
@@ -110,49 +54,14 @@ class Dashboard:
         await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
 async def open_dashboard(
     browser: Browser, server: LiveServer, *, width: int = 1280, height: int = 900
 ) -> Dashboard:
     """A new browser context whose every request goes through a route refusing other hosts."""
-    traffic = Traffic()
-    context = await browser.new_context(
-        viewport={"width": width, "height": height}, accept_downloads=True
+    context, page, traffic = await local_only_page(
+        browser, viewport={"width": width, "height": height}, accept_downloads=True
     )
-
-    async def guard(route: Route) -> None:
-        if traffic.see(route.request.url):
-            await route.continue_()
-        else:
-            await route.abort("blockedbyclient")
-
-    def websocket(ws: WebSocket) -> None:
-        traffic.see(ws.url)
-        ws.on("framereceived", lambda payload: traffic.frames.append(str(payload)))
-
-    await context.route("**/*", guard)
-    page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.on("websocket", websocket)
-    page.on("console", lambda message: traffic.console.append(f"{message.type}: {message.text}"))
-    page.on("pageerror", lambda error: traffic.console.append(f"pageerror: {error}"))
-    page.on(
-        "request",
-        lambda request: (
-            traffic.posts.append(request.post_data or "") if request.method == "POST" else None
-        ),
-    )
     return Dashboard(context, page, traffic, server.url)
 
 
@@ -171,6 +80,7 @@ __all__ = [
     "DRH",
     "MANAGER",
     "SEED_RUNS",
+    "TIMEOUT_MS",
     "Dashboard",
     "Traffic",
     "browser",

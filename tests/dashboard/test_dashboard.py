@@ -14,6 +14,7 @@ import hashlib
 import re
 from urllib.parse import unquote
 
+import pytest
 from playwright.async_api import Browser, expect
 
 from tests.dashboard.harness import (
@@ -26,6 +27,9 @@ from tests.dashboard.harness import (
     open_dashboard,
 )
 from tests.processes import LiveServer
+
+# The session's one dashboard server (dashboard/conftest.py): its files share a worker.
+pytestmark = pytest.mark.xdist_group("dashboard")
 
 RUN_DETAILS = """
 query($id: ID!) { trainingRun(id: $id) {

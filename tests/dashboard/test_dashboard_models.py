@@ -24,6 +24,9 @@ from tests.dashboard.harness import (
 )
 from tests.processes import LiveServer
 
+# The session's one dashboard server (dashboard/conftest.py): its files share a worker.
+pytestmark = pytest.mark.xdist_group("dashboard")
+
 __all__ = ["browser"]  # the fixture, imported for this module
 
 DATASET_OF_VERSION = """

@@ -128,15 +128,28 @@ async def test_a_subscriber_to_a_cancelled_run_sees_it_end_and_the_subscription_
 ) -> None:
     # given: a long run followed over WebSocket
     run = await train(clean_runs.data, LONG_TREES)
+    messages: list[dict[str, Any]] = []
+
+    async def subscriber_saw_it_run() -> bool | None:
+        updates = [
+            m["payload"]["data"]["trainingRunUpdated"]
+            for m in list(messages)
+            if m["type"] == "next"
+        ]
+        return True if "RUNNING" in {u["status"] for u in updates} else None
+
     try:
-        following = asyncio.create_task(follow(clean_runs, run["id"]))
+        following = asyncio.create_task(follow(clean_runs, run["id"], into=messages))
         await wait_for_state(
             clean_runs.data, run, running_and_fitting, timeout=60, what="reached FITTING"
         )
+        # The subscription's watcher polls on its own beat: cancelling before it has told
+        # the subscriber about RUNNING would leave it only QUEUED and CANCELLED to report.
+        await wait_for(subscriber_saw_it_run, timeout=30, what="the subscriber to see RUNNING")
 
         # when
         await cancel(clean_runs, run["id"])
-        messages = await asyncio.wait_for(following, 30)
+        assert await asyncio.wait_for(following, 30) is messages
     finally:
         following.cancel()
         await cancel_and_wait(clean_runs, [run])

@@ -38,7 +38,8 @@ from tests.jobs.processes import (
 )
 from trainer.jobs.celery_app import QUEUE, TASK_NAME, app
 
-pytestmark = pytest.mark.celery
+# The cluster flushes the Redis database: its tests run on one xdist worker, one at a time.
+pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("redis")]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 

@@ -16,8 +16,15 @@ subscription Follow($id: ID!) {
 """
 
 
-async def follow(server: Server, run_id: str, role: str | None = "drh") -> list[dict[str, Any]]:
-    """Subscribe and collect every message until the server completes the operation."""
+async def follow(
+    server: Server,
+    run_id: str,
+    role: str | None = "drh",
+    *,
+    into: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Subscribe and collect every message until the server completes the operation;
+    `into` lets a test read them as they come."""
     payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
     async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
         await ws.send_json({"type": "connection_init", "payload": payload})
@@ -29,7 +36,7 @@ async def follow(server: Server, run_id: str, role: str | None = "drh") -> list[
                 "payload": {"query": FOLLOW, "variables": {"id": run_id}},
             }
         )
-        messages = []
+        messages = into if into is not None else []
         while True:
             message = await ws.receive_json(timeout=60)
             messages.append(message)

@@ -110,6 +110,13 @@ class LocalPoolRunner:
             return
         await self._bring_up_all()
 
+    def warm_up_in_background(self) -> None:
+        """Start bringing the workers up now without waiting for them, unless they are up
+        or on their way: for a caller that started without warm-up but expects runs soon
+        (a test session). A run submitted meanwhile waits for them."""
+        if self._started and not self._brought_up:
+            self._background(self._bring_up_all())
+
     async def _bring_up_all(self) -> None:
         self._brought_up = True
         await asyncio.gather(*(self._bring_up() for _ in range(self._workers)))
@@ -149,8 +156,7 @@ class LocalPoolRunner:
     async def submit(self, run_id: int) -> None:
         owner = await TrainingRun.filter(id=run_id).first().values_list("trained_by_id", flat=True)
         self._queue.put(owner, run_id)
-        if self._started and not self._brought_up:
-            self._background(self._bring_up_all())
+        self.warm_up_in_background()
         self._dispatch()
 
     def _dispatch(self) -> None:
