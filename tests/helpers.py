@@ -13,6 +13,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pytest
+
+import schema.cost
 from trainer.ml.dataset import FEATURE_COLUMNS
 
 T = TypeVar("T")
@@ -128,3 +131,18 @@ async def wait_until_final(
         return state if state["status"] in FINAL_STATUSES else None
 
     return await wait_for(check, timeout=timeout, what=f"{what} to end", interval=interval)
+
+
+class CostWalks:
+    """Counts the walks that compute a query's cost (`schema.cost.operation_cost`): a
+    document the cost cache remembers is not walked again."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = schema.cost.operation_cost
+
+        def counted(*args: Any, **kwargs: Any) -> int:
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(schema.cost, "operation_cost", counted)

@@ -11,9 +11,9 @@ import pytest
 from tortoise.exceptions import DBConnectionError
 
 import resolvers.training_runs
-import schema.cost
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
+from tests.helpers import CostWalks
 
 RUN = 'query Run { trainingRun(id: "1") { id } }'
 
@@ -52,28 +52,20 @@ async def test_document_cache_size_bounds_the_documents_remembered(
     # given: a server remembering 2 documents, and a count of the cost walks (each
     # document not remembered is walked again)
     app = ConfiguredApp(server, document_cache_size=2)
-    walks = 0
-    real = schema.cost.operation_cost
-
-    def counted(*args: Any, **kwargs: Any) -> int:
-        nonlocal walks
-        walks += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(schema.cost, "operation_cost", counted)
+    walks = CostWalks(monkeypatch)
     tag = uuid.uuid4().hex
     a, b, c = (f"query {name}{tag} {{ viewer {{ username }} }}" for name in "ABC")
 
     # when: A and B fit; C pushes A out
     for query in (a, b, a, b):
         await post(app, server, {"query": query})
-    remembered = walks
+    remembered = walks.count
     for query in (c, a):
         await post(app, server, {"query": query})
 
     # then
     assert remembered == 2
-    assert walks == 4
+    assert walks.count == 4
 
 
 async def test_query_cost_counts_the_configured_default_page(server: Server) -> None:

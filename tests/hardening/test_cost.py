@@ -23,7 +23,7 @@ from httpx_ws import aconnect_ws
 
 from tests.conftest import Server
 from tests.hardening.live_server import LiveServer, live_server
-from tests.helpers import FINISHED_RUN
+from tests.helpers import FINISHED_RUN, CostWalks
 from tests.prestart import prestartable
 
 LIMIT = 30_000
@@ -332,17 +332,7 @@ async def test_a_documents_cost_is_computed_once_per_shape_of_its_variables(
     # given: a document no other test sends, and a count of the walks computing costs
     import uuid
 
-    import schema.cost
-
-    walks = 0
-    real = schema.cost.operation_cost
-
-    def counted(*args: Any, **kwargs: Any) -> int:
-        nonlocal walks
-        walks += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(schema.cost, "operation_cost", counted)
+    walks = CostWalks(monkeypatch)
     name = f"Shape{uuid.uuid4().hex}"
     query = (
         f"query {name}($n: Int, $id: ID!) {{ trainingRuns(first: $n) {{ nodes {{ id }} }} "
@@ -355,6 +345,6 @@ async def test_a_documents_cost_is_computed_once_per_shape_of_its_variables(
     bigger = await reported_cost(server, query, {"n": 50, "id": "1"})
 
     # then: one walk per page size, and each cost as the walk computes it
-    assert walks == 2
+    assert walks.count == 2
     assert first == again == 1 + 3 * 2 + 2
     assert bigger == 1 + 50 * 2 + 2
