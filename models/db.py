@@ -86,3 +86,14 @@ async def apply_migrations(database_url: str) -> None:
 
     await migrate(config=tortoise_config(database_url))
     await Tortoise.close_connections()
+
+
+async def renew_connections() -> None:
+    """Have the default connection's pool (PostgreSQL) replace every connection it holds
+    at its next use: after the server has cut them (a restart, an operator), each would
+    otherwise fail once before the pool notices. SQLite opens its file again anyway."""
+    from tortoise import Tortoise
+
+    pool = getattr(Tortoise.get_connection("default"), "_pool", None)
+    if pool is not None:
+        await pool.expire_connections()

@@ -12,6 +12,8 @@ import os
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 
+from models.availability import is_database_outage
+from models.db import renew_connections
 from trainer.jobs.job import JobSettings, execute_run
 
 logger = logging.getLogger("trainer.jobs.worker_process")
@@ -44,10 +46,23 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
 
 
 def run_in_worker_process(run_id: int) -> str | None:
-    """Execute one run; returns its final status, or None when it was not ours to run."""
+    """Execute one run; returns its final status, or None when it was not ours to run.
+
+    A worker idles between runs while its database connections may be cut (a restart of
+    PostgreSQL): the first statement of the next run would fail and leave the run QUEUED
+    with nobody to take it. On such an error the connections are renewed and the run is
+    tried once more; its claim is atomic, so one already claimed is not run twice.
+    """
     assert _loop is not None, "worker process not initialised"
     assert _settings is not None, "worker process not initialised"
-    status = _loop.run_until_complete(execute_run(run_id, _settings))
+    try:
+        status = _loop.run_until_complete(execute_run(run_id, _settings))
+    except Exception as error:
+        if not is_database_outage(error):
+            raise
+        logger.warning("run %s: database connection lost (%s); retrying", run_id, error)
+        _loop.run_until_complete(renew_connections())
+        status = _loop.run_until_complete(execute_run(run_id, _settings))
     return status.value if status else None
 
 
