@@ -21,7 +21,6 @@ above the budget is refused with QUERY_TOO_COSTLY before any resolver runs.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +53,7 @@ from strawberry.types import ExecutionResult
 
 from resolvers.compare_runs import MAX_COMPARED_RUNS
 from resolvers.errors import ErrorCode
+from schema.lru import LRU
 
 COST_TOO_HIGH = ErrorCode.QUERY_TOO_COSTLY
 # A header a client sends to get `extensions.cost` in the response (so does the request
@@ -364,15 +364,11 @@ def _shape(value: object) -> Hashable:
     return type(value).__name__
 
 
-class CostCache:
+class CostCache(LRU[Hashable, int]):
     """Costs already computed, keyed on what a cost depends on: the document's text, the
     operation's name and the shapes of the variables (`_shape`). A client sending the
     same document (with other ids, say) gets its cost without a walk of the document.
-    At most `max_entries`, the least recently used going first."""
-
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._costs: OrderedDict[Hashable, int] = OrderedDict()
+    At most `max_size`, the least recently used going first."""
 
     def key(
         self, query: str | None, operation_name: str | None, variables: Mapping[str, Any] | None
@@ -381,17 +377,6 @@ class CostCache:
             return None
         shapes = tuple(sorted((name, _shape(v)) for name, v in (variables or {}).items()))
         return (query, operation_name, shapes)
-
-    def get(self, key: Hashable) -> int | None:
-        cost = self._costs.get(key)
-        if cost is not None:
-            self._costs.move_to_end(key)
-        return cost
-
-    def put(self, key: Hashable, cost: int) -> None:
-        self._costs[key] = cost
-        while len(self._costs) > self.max_entries:
-            self._costs.popitem(last=False)
 
 
 class QueryCostLimiter(SchemaExtension):

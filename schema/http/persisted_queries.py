@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from typing import Any
 
 from resolvers.errors import ErrorCode
 from schema.http.transport import APPLICATION_JSON, RequestRefused
+from schema.lru import LRU
 
 NOT_FOUND = "PersistedQueryNotFound"
 NOT_SUPPORTED = "PersistedQueryNotSupported"
@@ -27,37 +27,21 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _NO_CACHE = {"Cache-Control": "private, no-cache, must-revalidate"}
 
 
-class PersistedQueryStore:
+class PersistedQueryStore(LRU[str, str]):
     """sha256 hex → query text, least recently used evicted beyond `max_size`.
 
     `max_size` 0 turns automatic persisted queries off: hash-only requests are answered
     PersistedQueryNotSupported, and Apollo's link then sends full queries.
     """
 
-    def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        self._queries: OrderedDict[str, str] = OrderedDict()
-
     @property
     def enabled(self) -> bool:
         return self.max_size > 0
 
-    def __len__(self) -> int:
-        return len(self._queries)
-
-    def get(self, sha256_hash: str) -> str | None:
-        query = self._queries.get(sha256_hash)
-        if query is not None:
-            self._queries.move_to_end(sha256_hash)
-        return query
-
     def remember(self, sha256_hash: str, query: str) -> None:
         if not self.enabled:
             return
-        self._queries[sha256_hash] = query
-        self._queries.move_to_end(sha256_hash)
-        while len(self._queries) > self.max_size:
-            self._queries.popitem(last=False)
+        self.put(sha256_hash, query)
 
 
 def requested_hash(extensions: dict[str, Any] | None) -> str | None:
