@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 import schema.cost
@@ -86,6 +87,17 @@ FINISHED_RUN: dict[str, Any] = {
     "features_used": list(FEATURE_COLUMNS),
 }
 # Short enough that a test sees a run's end within a tenth of a second of it.
+# httpx loads the system's CA bundle into a new TLS context for every client it makes,
+# tens of milliseconds of CPU each; the tests make thousands of clients (one per poll of a
+# server starting up, per request of the live-server helpers), so they share one context.
+TLS_CONTEXT = httpx.create_ssl_context()
+
+
+def http_client(**options: Any) -> httpx.AsyncClient:
+    """An httpx.AsyncClient (`options` as its own) with the suite's shared TLS context."""
+    return httpx.AsyncClient(verify=TLS_CONTEXT, **options)
+
+
 POLL_INTERVAL = 0.1
 
 

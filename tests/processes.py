@@ -21,6 +21,7 @@ REQUIRE_SERVICES=1.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -29,6 +30,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -49,7 +51,7 @@ from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,
 )
-from tests.helpers import RUN_ROW, wait_for
+from tests.helpers import RUN_ROW, http_client, wait_for
 
 PYTHON = sys.executable
 DRH_USER = "drh-user"
@@ -139,6 +141,32 @@ async def provision(
     assert code == 0, f"tests.provision {' '.join(args)}: {err[-2000:]}"
     token = out.strip()
     assert len(token.split()) == 1, f"tests.provision printed other than one token: {token!r}"
+    return token
+
+
+# One provisioned SQLite database per password (None: a token-only account) in this test
+# process, with its token: each SQLite live server starts on a copy of it.
+_PROVISIONED: dict[str | None, tuple[Path, str]] = {}
+
+
+async def provisioned_sqlite_copy(database: Path, password: str | None) -> str:
+    """Write a migrated SQLite database holding the DRH account at `database`; return a
+    token of that account.
+
+    The first call for a password provisions a template database in one `tests.provision`
+    process; later calls copy it, a millisecond instead of an interpreter start-up, for
+    each of the many live servers. Their tokens are then the same, each valid only in its
+    own server's copy.
+    """
+    if password not in _PROVISIONED:
+        folder = Path(tempfile.mkdtemp(prefix="fst-provisioned-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = folder / "template.sqlite3"
+        env = service_env(DATABASE_URL=f"sqlite://{template}", ARTIFACTS_DIR=str(folder))
+        _PROVISIONED[password] = (template, await provision(env, DRH_USER, password=password))
+    template, token = _PROVISIONED[password]
+    # The provisioning process has ended, so SQLite has folded its log into the file.
+    shutil.copyfile(template, database)
     return token
 
 
@@ -241,7 +269,7 @@ class Services:
         async def healthy() -> bool | None:
             service.assert_running()
             try:
-                async with httpx.AsyncClient(timeout=2) as client:
+                async with http_client(timeout=2) as client:
                     response = await client.get(f"{service.url}/healthz")
             except httpx.TransportError:
                 return None
@@ -263,7 +291,7 @@ class Api:
     token: str
 
     async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with http_client(timeout=120) as client:
             response = await client.post(
                 f"{self.service.url}/graphql",
                 json={"query": query, "variables": variables or {}},
@@ -403,7 +431,7 @@ class LiveServer:
 
     def client(self, timeout: float = 60) -> httpx.AsyncClient:
         """A client for this server, authenticated as the DRH user."""
-        return httpx.AsyncClient(base_url=self.url, headers=self.auth, timeout=timeout)
+        return http_client(base_url=self.url, headers=self.auth, timeout=timeout)
 
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, *, timeout: float = 60
@@ -426,7 +454,7 @@ class LiveServer:
                 f"the server exited with {self.process.returncode}:\n{self.tail()}"
             )
         try:
-            async with httpx.AsyncClient(timeout=2) as client:
+            async with http_client(timeout=2) as client:
                 response = await client.get(f"{self.url}/healthz")
         except httpx.TransportError:
             return False
@@ -467,10 +495,13 @@ async def start_live_server(
     artifacts = directory / "artifacts"
     (artifacts / "datasets").mkdir(parents=True)
     shutil.copy(SHIPPED_DATASET, artifacts / "datasets" / SHIPPED_DATASET.name)
-    database_url = database_url or f"sqlite://{artifacts}/training_api.sqlite3"
-    env = server_env(database_url, artifacts, settings or {})
-
-    token = await provision(env, DRH_USER, password=password)
+    if database_url is None:
+        database = artifacts / "training_api.sqlite3"
+        env = server_env(f"sqlite://{database}", artifacts, settings or {})
+        token = await provisioned_sqlite_copy(database, password)
+    else:
+        env = server_env(database_url, artifacts, settings or {})
+        token = await provision(env, DRH_USER, password=password)
 
     port = free_port()
     log_path = directory / "server.log"

@@ -22,6 +22,7 @@ from tests.api.configured_app import ConfiguredApp
 from tests.clients.conftest import OTHER_ORIGIN, PageServer
 from tests.conftest import Server
 from tests.hardening.live_server import LiveServer
+from tests.helpers import http_client
 
 # The session's front-end server (clients/conftest.py): the files using it share a worker.
 pytestmark = pytest.mark.xdist_group("front-end-api")
@@ -91,7 +92,7 @@ async def test_preflight_allows_the_headers_front_end_clients_send(
     )
 
     # when
-    async with httpx.AsyncClient(base_url=front_end_api.url, timeout=30) as client:
+    async with http_client(base_url=front_end_api.url, timeout=30) as client:
         preflight = await client.options(
             "/graphql",
             headers={
@@ -152,7 +153,7 @@ async def test_every_refusal_carries_the_cors_headers_for_an_allowed_origin(
     front_end_api: LiveServer, kind: str, status: int
 ) -> None:
     # when
-    async with httpx.AsyncClient(base_url=front_end_api.url, timeout=60) as client:
+    async with http_client(base_url=front_end_api.url, timeout=60) as client:
         response = await _request(client, kind, OTHER_ORIGIN)
 
     # then: the browser lets the page read the refusal and its code
@@ -199,7 +200,7 @@ async def test_refusals_carry_no_cors_headers_for_another_origin(
     front_end_api: LiveServer,
 ) -> None:
     # when
-    async with httpx.AsyncClient(base_url=front_end_api.url, timeout=60) as client:
+    async with http_client(base_url=front_end_api.url, timeout=60) as client:
         response = await _request(client, "too-large", "https://evil.example")
 
     # then
@@ -210,7 +211,7 @@ async def test_refusals_carry_no_cors_headers_for_another_origin(
 # --- WebSockets ---------------------------------------------------------------------------
 async def _first_subscription_message(server: LiveServer, origin: str) -> dict[str, Any]:
     async with (
-        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
         aconnect_ws(
             "/graphql", client, subprotocols=["graphql-transport-ws"], headers={"Origin": origin}
         ) as ws,

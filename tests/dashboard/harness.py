@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.async_api import Browser, BrowserContext, Page
 
 from tests.browser import TIMEOUT_MS, Traffic, browser, local_only_page, require_chromium
 from tests.dashboard.accounts import DRH, MANAGER, SEED_RUNS
+from tests.helpers import http_client
 from tests.processes import LiveServer
 
 require_chromium()
@@ -66,7 +66,7 @@ async def open_dashboard(
 
 
 async def graphql_as(server: LiveServer, token: str, query: str, **variables: Any) -> dict:
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with http_client(timeout=60) as client:
         response = await client.post(
             server.graphql_url,
             json={"query": query, "variables": variables},

@@ -34,6 +34,7 @@ from tests.hardening.live_server import (
     start_live_server,
     start_live_servers,
 )
+from tests.helpers import http_client
 from tests.prestart import prestartable
 
 RUN_COUNT = "query RunCount { trainingRuns { totalCount } }"
@@ -420,7 +421,7 @@ async def test_websocket_message_over_the_limit_closes_the_connection(
         "payload": {"query": SUBSCRIPTION, "variables": {"padding": "x" * 150_000}},
     }
     async with (
-        httpx.AsyncClient(base_url=default_server.url, timeout=30) as client,
+        http_client(base_url=default_server.url, timeout=30) as client,
         aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws,
     ):
         await ws.send_json({"type": "connection_init", "payload": default_server.auth})
@@ -464,7 +465,7 @@ async def login_attempts(default_server: LiveServer) -> LoginAttempts:
     """
     started = time.monotonic()
     bodies: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=default_server.url, timeout=60) as client:
+    async with http_client(base_url=default_server.url, timeout=60) as client:
         bodies += [await _login(client, DRH_USER, f"wrong-{i}") for i in range(10)]
         bodies.append(await _login(client, DRH_USER, PASSWORD))
         for attempt in range(12, 41):
@@ -575,7 +576,7 @@ async def test_json_body_that_is_not_an_operation_is_a_json_400(
 
 async def test_no_cors_header_by_default(default_server: LiveServer) -> None:
     # when: a preflight and a request from a web page elsewhere
-    async with httpx.AsyncClient(base_url=default_server.url, timeout=30) as client:
+    async with http_client(base_url=default_server.url, timeout=30) as client:
         preflight = await client.options(
             "/graphql",
             headers={
@@ -620,7 +621,7 @@ async def test_normal_queries_work_without_introspection(configured_server: Live
 
 async def test_graphiql_can_be_switched_off(configured_server: LiveServer) -> None:
     # when
-    async with httpx.AsyncClient(base_url=configured_server.url, timeout=30) as client:
+    async with http_client(base_url=configured_server.url, timeout=30) as client:
         response = await client.get("/graphql", headers={"Accept": "text/html"})
 
     # then
@@ -654,7 +655,7 @@ CORS_PREFLIGHT = {
 
 async def test_cors_allows_a_configured_origin(configured_server: LiveServer) -> None:
     # when
-    async with httpx.AsyncClient(base_url=configured_server.url, timeout=30) as client:
+    async with http_client(base_url=configured_server.url, timeout=30) as client:
         preflight = await client.options(
             "/graphql", headers={"Origin": "https://hr.example", **CORS_PREFLIGHT}
         )
@@ -673,7 +674,7 @@ async def test_cors_allows_a_configured_origin(configured_server: LiveServer) ->
 
 async def test_cors_refuses_another_origin(configured_server: LiveServer) -> None:
     # when
-    async with httpx.AsyncClient(base_url=configured_server.url, timeout=30) as client:
+    async with http_client(base_url=configured_server.url, timeout=30) as client:
         preflight = await client.options(
             "/graphql", headers={"Origin": "https://evil.example", **CORS_PREFLIGHT}
         )

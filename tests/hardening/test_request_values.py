@@ -21,6 +21,7 @@ from httpx_ws import aconnect_ws
 from models.training_runs import TrainingRun
 from tests.conftest import Server
 from tests.hardening.live_server import LiveServer, start_live_server
+from tests.helpers import http_client
 from tests.prestart import prestartable
 
 TRAIN = """
@@ -301,7 +302,7 @@ async def test_nested_variables_flood_writes_little_to_the_log(live: LiveServer)
     before = len(live.log_text())
 
     # when: 20 POSTs and 20 GETs, without credentials
-    async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+    async with http_client(base_url=live.url, timeout=60) as client:
         for _ in range(20):
             assert_json_400(await client.post("/graphql", content=request_json(1000), headers=JSON))
             params = {"query": TYPENAME, "variables": variables_json(1000)}
@@ -350,7 +351,7 @@ async def test_access_log_shows_no_query_string(live: LiveServer) -> None:
     before = len(live.log_text())
 
     # when
-    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+    async with http_client(base_url=live.url, timeout=30) as client:
         response = await client.get("/graphql", params={"query": query})
 
     # then: refused (no mutation over GET), and the log has the request without its query

@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
 from tests.api.test_datasets import SHIPPED_LINES, UPLOAD
-from tests.helpers import wait_for
+from tests.helpers import http_client, wait_for
 from tests.processes import live_server
 
 MB = 1_000_000
@@ -94,7 +93,7 @@ async def test_an_upload_streams_to_disk_and_is_cut_off_at_the_cap(tmp_path: Pat
             yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
         # when
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with http_client(timeout=120) as client:
             response = await client.post(
                 server.graphql_url,
                 content=body(),
@@ -138,7 +137,7 @@ async def test_an_upload_cancelled_midway_leaves_nothing_behind(tmp_path: Path) 
             raise Cancelled
 
         # when: the client gives up after 5 MB
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with http_client(timeout=120) as client:
             with pytest.raises(Cancelled):
                 await client.post(
                     server.graphql_url,

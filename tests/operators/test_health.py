@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.hardening.live_server import LiveServer, start_live_server
+from tests.helpers import http_client
 from tests.prestart import prestartable
 
 
@@ -24,7 +25,7 @@ async def plain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveS
 
 
 async def get(server: LiveServer, path: str, **headers: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+    async with http_client(base_url=server.url, timeout=30) as client:
         return await client.get(path, headers=headers)
 
 

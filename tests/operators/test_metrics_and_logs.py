@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.hardening.live_server import LiveServer, live_server, start_live_server
+from tests.helpers import http_client
 from tests.operators.metrics_text import total, value
 from tests.prestart import prestartable
 
@@ -46,7 +47,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Li
 
 
 async def scrape(server: LiveServer, headers: dict[str, str] | None = None) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+    async with http_client(base_url=server.url, timeout=30) as client:
         return await client.get("/metrics", headers=headers if headers is not None else BEARER)
 
 
@@ -175,7 +176,7 @@ async def test_the_client_address_is_the_one_the_local_proxy_forwards(
     # given: a request from 127.0.0.1 (trusted by default, as nginx on the same machine)
     request_id = f"fwd-{uuid.uuid4().hex[:12]}"
     start = len(observed.log_text())
-    async with httpx.AsyncClient(base_url=observed.url, timeout=30) as client:
+    async with http_client(base_url=observed.url, timeout=30) as client:
         await client.get(
             "/healthz", headers={"X-Forwarded-For": "203.0.113.9", "X-Request-ID": request_id}
         )
@@ -215,7 +216,7 @@ async def test_metrics_add_up_across_worker_processes(two_processes: LiveServer)
     # when: several scrapes, answered by either process
     counts = []
     for _ in range(6):
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        async with http_client(base_url=server.url, timeout=30) as client:
             text = (await client.get("/metrics")).text
         counts.append(total(text, "training_api_graphql_requests_total", operation="Ping"))
     log = server.log_text()

@@ -1,6 +1,6 @@
 """One training worker process: its event loop and database connection, set up once.
 
-Shared by the local pool (ProcessPoolExecutor initializer) and Celery (worker process
+Shared by the local pool (each PoolWorker process) and Celery (worker process
 init signal), so both execute runs with the very same code.
 """
 
@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnContext
+from multiprocessing.context import ForkServerContext
 
 from models.availability import is_database_outage
 from models.db import renew_connections
@@ -104,7 +104,9 @@ class PoolWorker:
     stopped takes no other run down with it and can be replaced alone.
     """
 
-    def __init__(self, context: SpawnContext, database_url: str, settings: JobSettings) -> None:
+    def __init__(
+        self, context: ForkServerContext, database_url: str, settings: JobSettings
+    ) -> None:
         self._connection, child_end = context.Pipe()
         self.process = context.Process(
             target=serve_runs,
