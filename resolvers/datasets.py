@@ -23,7 +23,6 @@ from models.dataset_files import (
 from resolvers.errors import FieldError, FieldErrorCode
 from resolvers.train_model import MAX_DATASET_PATH_LENGTH
 from trainer.artifacts import ArtifactPaths, UnsafePath
-from trainer.ml.dataset import load_dataset
 from trainer.ml.dataset_files import (
     DATASET_SUFFIX,
     CsvSummary,
@@ -226,6 +225,10 @@ def _exists(path: str) -> UploadOutcome:
 def _validate(spooled: Path, path: str) -> CsvSummary:
     """Training's own checks (DataLoadError names the row or column at fault), then the
     description the listing shows."""
+    # Imported here, by the first upload: pandas and numpy would otherwise be imported by
+    # every server at start-up (a second of CPU) for this one use.
+    from trainer.ml.dataset import load_dataset
+
     load_dataset(spooled, display_name=path)
     return describe_csv(spooled)
 

@@ -12,6 +12,12 @@ from tests.conftest import Server
 from tests.helpers import wait_for
 
 
+def command_and_mappings(pid: int) -> tuple[bytes, str]:
+    """A process's command line and the files mapped into its memory."""
+    proc = Path(f"/proc/{pid}")
+    return (proc / "cmdline").read_bytes().replace(b"\0", b" "), (proc / "maps").read_text()
+
+
 async def test_pool_workers_are_forked_from_a_fork_server_holding_scikit_learn(
     server: Server,
 ) -> None:
@@ -24,8 +30,8 @@ async def test_pool_workers_are_forked_from_a_fork_server_holding_scikit_learn(
 
     for worker in workers:
         # when: looking at what each process is
-        command = Path(f"/proc/{worker.pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        mapped = Path(f"/proc/{worker.pid}/maps").read_text()
+        assert worker.pid is not None
+        command, mapped = command_and_mappings(worker.pid)
 
         # then: a fork of the fork server (a spawned worker's command line names
         # multiprocessing.spawn), with scikit-learn's compiled modules already in memory

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +25,10 @@ async def plain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveS
         await server.kill()
 
 
+def mapped_files(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
 async def get(server: LiveServer, path: str, **headers: str) -> httpx.Response:
     async with http_client(base_url=server.url, timeout=30) as client:
         return await client.get(path, headers=headers)
@@ -33,6 +38,20 @@ async def test_healthz_says_the_process_is_alive(plain: LiveServer) -> None:
     response = await get(plain, "/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_a_serving_process_has_not_imported_the_ml_libraries(plain: LiveServer) -> None:
+    # given: a server up and answering, that has neither trained nor taken an upload
+    assert (await get(plain, "/healthz")).status_code == 200
+
+    # when: looking at the shared libraries it has loaded
+    mapped = mapped_files(plain.pid)
+
+    # then: pandas, numpy and scikit-learn wait for the first upload or prediction, and
+    # training imports them in its own worker processes, so a server starts in about a
+    # second and holds none of them
+    for library in ("/pandas/", "/numpy/", "/sklearn/"):
+        assert library not in mapped, library
 
 
 async def test_readyz_reports_each_check(plain: LiveServer) -> None:

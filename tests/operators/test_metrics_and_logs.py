@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.hardening.live_server import LiveServer, live_server, start_live_server
-from tests.helpers import http_client
+from tests.helpers import http_client, wait_for
 from tests.operators.metrics_text import total, value
 from tests.prestart import prestartable
 
@@ -207,7 +207,14 @@ async def two_processes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
 
 async def test_metrics_add_up_across_worker_processes(two_processes: LiveServer) -> None:
     server = two_processes
-    # given: requests spread over both worker processes (new connection each)
+
+    # given: both server processes up (/healthz answered as soon as the first one was)
+    async def started() -> set[str] | None:
+        pids = set(re.findall(r"Started server process \[(\d+)\]", server.log_text()))
+        return pids if len(pids) == 2 else None
+
+    pids = await wait_for(started, timeout=60, what="both server processes to start")
+    # and: requests spread over both of them (new connection each)
     requests = 24
     for _ in range(requests):
         async with server.client() as client:
@@ -219,9 +226,6 @@ async def test_metrics_add_up_across_worker_processes(two_processes: LiveServer)
         async with http_client(base_url=server.url, timeout=30) as client:
             text = (await client.get("/metrics")).text
         counts.append(total(text, "training_api_graphql_requests_total", operation="Ping"))
-    log = server.log_text()
     # then: each scrape counts all of them, whichever process answered
-    pids = set(re.findall(r"Started server process \[(\d+)\]", log))
     print(f"\nworker processes {sorted(pids)}; Ping counted per scrape: {counts}")
-    assert len(pids) == 2, log[-3000:]
     assert counts == [requests] * len(counts)
