@@ -34,7 +34,7 @@ XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 # The tests write bytecode (into the ignored __pycache__ folders) even where
 # PYTHONDONTWRITEBYTECODE is set: pytest keeps its assertion-rewritten test modules and
 # plugins there, and without them each test process rewrites ~350 modules (5 s of CPU) at
-# every start, each server process the tests start recompiles the project.
+# every start, and each server process the tests start recompiles the project.
 TEST_ENV := PYTHONDONTWRITEBYTECODE=
 
 # Tests marked slow (the 50,000-request memory check) run with `make test-slow`.

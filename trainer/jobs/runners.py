@@ -74,7 +74,8 @@ def worker_context() -> multiprocessing.context.ForkServerContext:
 
 
 class LocalPoolRunner:
-    """Worker processes started with the server, each importing scikit-learn once, up front.
+    """Worker processes started with the server (forked from a fork server that imported
+    scikit-learn once, see worker_context), or at the first run without warm-up.
 
     Runs wait in a FairQueue (round-robin between users) until a worker is free, so one
     user's backlog cannot hold back another user's run. A worker that dies (killed, or

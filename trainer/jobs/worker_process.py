@@ -33,7 +33,8 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     if settings.nice > 0:
         os.nice(settings.nice)
-    # Import scikit-learn now, once per process, rather than inside the first run.
+    # Import scikit-learn now rather than inside the first run (a no-op in a local pool
+    # worker, forked from a fork server that has imported it).
     import trainer.ml.model_trainer  # noqa: F401
 
     _settings = settings
