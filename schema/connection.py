@@ -12,14 +12,15 @@ from strawberry.types.nodes import SelectedField, Selection
 from models.run_records import RunRecord
 from resolvers.training_runs import RunConnection, RunEdge
 from schema.context import Info
+from schema.lru import LRU
 from schema.types import TrainingRun, run_field_columns
 
-# Documents whose run columns are remembered at once (see `run_columns`); as many again
-# as strawberry's ParserCache keeps parsed documents, for their several fields.
-_REMEMBERED = 1024
-_columns_by_field: dict[
+# The run columns of the connection fields of recently parsed documents (see
+# `run_columns`): as many again as strawberry's ParserCache keeps documents, for their
+# several fields.
+_columns_by_field: LRU[
     tuple[int, tuple[str | int, ...]], tuple[OperationDefinitionNode, set[str] | None]
-] = {}
+] = LRU(1024)
 
 
 @strawberry.type
@@ -108,11 +109,7 @@ def run_columns(info: Info) -> set[str] | None:
     key = (id(operation), tuple(info.path.as_list()))
     remembered = _columns_by_field.get(key)
     if remembered is None or remembered[0] is not operation:
-        if len(_columns_by_field) >= _REMEMBERED:
-            _columns_by_field.clear()
-        remembered = _columns_by_field[key] = (
-            operation,
-            selected_run_columns(info.selected_fields),
-        )
+        remembered = (operation, selected_run_columns(info.selected_fields))
+        _columns_by_field.put(key, remembered)
     columns = remembered[1]
     return None if columns is None else set(columns)

@@ -86,7 +86,6 @@ FINISHED_RUN: dict[str, Any] = {
     },
     "features_used": list(FEATURE_COLUMNS),
 }
-# Short enough that a test sees a run's end within a tenth of a second of it.
 # httpx loads the system's CA bundle into a new TLS context for every client it makes,
 # tens of milliseconds of CPU each; the tests make thousands of clients (one per poll of a
 # server starting up, per request of the live-server helpers), so they share one context.
@@ -98,6 +97,7 @@ def http_client(**options: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=TLS_CONTEXT, **options)
 
 
+# Short enough that a test sees a run's end within a tenth of a second of it.
 POLL_INTERVAL = 0.1
 
 
