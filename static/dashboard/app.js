@@ -118,12 +118,13 @@ async function route() {
     else link.removeAttribute("aria-current");
   }
   clear(view);
-  if (!match || (match[0].needs && !match[0].needs(ctx))) {
+  const params = match && decodedParams(match[1]);
+  if (!params || (match[0].needs && !match[0].needs(ctx))) {
     view.append(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")));
     return;
   }
-  const [definition, found] = match;
-  ctx.params = found.slice(1).map(decodeURIComponent);
+  const [definition] = match;
+  ctx.params = params;
   ctx.query = new URLSearchParams(search || "");
   view.setAttribute("aria-busy", "true");
   try {
@@ -135,6 +136,16 @@ async function route() {
     view.removeAttribute("aria-busy");
     view.dataset.view = definition.nav?.toLowerCase() || path.split("/")[1];
     if (document.activeElement === document.body || !view.contains(document.activeElement)) view.focus();
+  }
+}
+
+// A hand-edited or truncated link (`#/runs/%E0%A4%A`) is not a page: decodeURIComponent
+// throws on a malformed escape, and that would leave the view blank with nothing said.
+function decodedParams(found) {
+  try {
+    return found.slice(1).map(decodeURIComponent);
+  } catch {
+    return null;
   }
 }
 

@@ -22,13 +22,9 @@ const EXAMPLE_QUERY = `# Future Skills Training API
 // Parse URL parameters for sharing queries
 const parameters = {};
 
-for (const entry of window.location.search.slice(1).split("&")) {
-  const eq = entry.indexOf("=");
-  if (eq >= 0) {
-    parameters[decodeURIComponent(entry.slice(0, eq))] = decodeURIComponent(
-      entry.slice(eq + 1),
-    );
-  }
+// URLSearchParams, unlike decodeURIComponent, never throws on a malformed escape.
+for (const [key, value] of new URLSearchParams(window.location.search)) {
+  parameters[key] = value;
 }
 
 function updateURL(data) {

@@ -94,6 +94,22 @@ async def test_graphiql_runs_a_query_and_a_subscription_from_local_files(
     assert traffic.csp_violations() == []
 
 
+async def test_graphiql_opens_a_shared_link_with_a_malformed_escape(
+    browser: Browser, front_end_api: LiveServer
+) -> None:
+    # given: a shared link whose query parameter was cut mid-escape
+    context, page, traffic = await local_only_page(browser)
+    try:
+        # when
+        await page.goto(f"{front_end_api.url}/graphql?q=%E0%A4%A", timeout=TIMEOUT_MS)
+        await page.locator(".graphiql-query-editor .CodeMirror").wait_for(timeout=TIMEOUT_MS)
+    finally:
+        await context.close()
+
+    # then: GraphiQL is there, and nothing threw
+    assert [line for line in traffic.console if line.startswith("pageerror")] == []
+
+
 FRONT_END_SCRIPT = """
 async ([api, token]) => {
   const response = await fetch(api + "/graphql", {

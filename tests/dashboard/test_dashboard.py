@@ -325,6 +325,26 @@ async def test_the_runs_table_fits_a_390_pixel_phone(
     dashboard.traffic.assert_clean()
 
 
+async def test_a_malformed_link_shows_not_found_instead_of_throwing(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    # given
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    try:
+        await dashboard.sign_in(*DRH)
+
+        # when: a link whose escape is cut short (decodeURIComponent throws on it)
+        await page.goto(f"{dashboard_api.url}/#/runs/%E0%A4%A")
+        heading = await page.locator("main h1").inner_text()
+    finally:
+        await dashboard.context.close()
+
+    # then: a page that says so, and no uncaught URIError
+    assert heading == "Not found"
+    dashboard.traffic.assert_clean()
+
+
 __all__ = ["browser"]  # the fixture, imported for this module
 
 
