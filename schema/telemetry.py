@@ -11,13 +11,17 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 from graphql import GraphQLError
 from prometheus_client import Counter, Histogram
 from strawberry.extensions import SchemaExtension
 
 from trainer.logs import update_log_context
+
+if TYPE_CHECKING:
+    from schema.auth.context import RequestContext
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -39,9 +43,12 @@ LOGIN_REFUSALS = Counter(
 )
 
 
-# Operation names come from clients: only names of documents that parsed and validated
-# count, at most this many distinct ones per process (later ones count as "other").
+# Operation names come from clients: only names of documents that parsed and validated,
+# sent by signed-in callers, count, at most this many distinct ones per process (later
+# ones count as "other"); an anonymous caller's named operation counts as "unauthenticated",
+# so nobody without a token can use up the slots the real operations need.
 MAX_OPERATION_NAMES = 100
+UNAUTHENTICATED = "unauthenticated"
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 
 
@@ -91,16 +98,29 @@ class OperationMetrics(SchemaExtension):
         if self._validated:
             update_log_context(operation=_label(context.operation_name))
 
-    def on_operation(self) -> Iterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:
         started = time.perf_counter()
         try:
             yield
         finally:
-            self._record(time.perf_counter() - started)
+            self._record(time.perf_counter() - started, await self._name())
 
-    def _record(self, seconds: float) -> None:
+    async def _name(self) -> str:
+        """The label of the operation's name; the caller's token is looked up only for a
+        named, validated operation that did not look it up itself (its identity is kept
+        per request), such as a signed-in client's `login`."""
         context = self.execution_context
-        name = OPERATION_NAMES.label(context.operation_name) if self._validated else "invalid"
+        if not self._validated:
+            return "invalid"
+        if context.operation_name is None:
+            return OPERATION_NAMES.label(None)
+        request: RequestContext | None = context.context
+        if request is None or not await request.signed_in():
+            return UNAUTHENTICATED
+        return OPERATION_NAMES.label(context.operation_name)
+
+    def _record(self, seconds: float, name: str) -> None:
+        context = self.execution_context
         try:
             kind = context.operation_type.value if self._validated else "unknown"
         except RuntimeError:

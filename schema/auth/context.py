@@ -90,6 +90,11 @@ class RequestContext:
             update_log_context(user=self._identity.username if self._identity else None)
         return self._identity
 
+    async def signed_in(self) -> bool:
+        """A caller whose token is valid: what may add to the process's shared stores
+        (persisted queries, metric labels), which anonymous traffic could otherwise fill."""
+        return self.token is not None and await self.viewer() is not None
+
     @property
     def is_anonymous(self) -> bool:
         """No credentials presented (a WebSocket that sent none in connection_init)."""

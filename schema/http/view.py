@@ -233,7 +233,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """As strawberry's; a mutation over GET is a 405 naming POST, and a persisted
-        query is remembered once its document has proved valid."""
+        query is remembered once its document has proved valid and only for a signed-in
+        caller: the store is shared by every client of the process, and anonymous ones
+        could otherwise evict everybody's queries (they still run theirs, sent in full)."""
         try:
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -249,7 +251,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
                     405, "mutations must be sent with POST", headers={"Allow": "POST"}
                 ) from exc
             raise
-        self._remember_persisted_query(request_data, result)
+        if await context.signed_in():
+            self._remember_persisted_query(request_data, result)
         return result
 
     # --- request parameters and automatic persisted queries -------------------------------

@@ -106,6 +106,23 @@ async def test_registered_query_is_then_served_from_its_hash(server: Server, met
     assert response.json() == {"data": {"viewer": {"username": "drh-user"}}}
 
 
+async def test_anonymous_callers_run_their_queries_but_do_not_register_them(
+    server: Server,
+) -> None:
+    # given: a query and its hash sent without a token (a public field: __typename)
+    query = "query AnonymousRegistration { __typename }"
+    sent = await server.client.post(
+        "/graphql", json={"query": query, "extensions": _extensions(query)}
+    )
+    assert sent.json() == {"data": {"__typename": "Query"}}
+
+    # when: anyone asks for it by its hash
+    response = await _post(server, {"extensions": _extensions(query)})
+
+    # then: the shared store did not take it (anonymous floods cannot evict others)
+    assert _error(response) == ("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+
+
 async def test_hash_that_does_not_match_the_query_is_refused(server: Server) -> None:
     # given
     query = _unique_query("Mismatch")

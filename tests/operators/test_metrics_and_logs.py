@@ -118,6 +118,28 @@ async def test_metrics_count_operations_logins_and_runs(observed: LiveServer) ->
     assert value(text, "training_api_database_up") == 1
 
 
+async def test_anonymous_operation_names_cannot_use_up_the_metric_labels(
+    observed: LiveServer,
+) -> None:
+    # given: more distinct operation names than there are labels, sent without a token
+    async with http_client(base_url=observed.url, timeout=30) as anonymous:
+        for number in range(150):
+            response = await anonymous.post(
+                "/graphql", json={"query": f"query Flood{number} {{ viewer {{ username }} }}"}
+            )
+            assert response.status_code == 200
+
+    # when: a signed-in client's named operation
+    assert (await graphql(observed, "query AfterTheFlood { viewer { username } }")).is_success
+    text = (await scrape(observed)).text
+
+    # then: it keeps its own label; the flood is one label
+    requests = "training_api_graphql_requests_total"
+    assert value(text, requests, operation="AfterTheFlood", type="query", outcome="ok") == 1
+    assert total(text, requests, operation="unauthenticated") == 150
+    assert "Flood0" not in text
+
+
 async def test_json_logs_tell_a_request_and_its_run(observed: LiveServer) -> None:
     # given
     request_id = f"op-{uuid.uuid4().hex[:12]}"
