@@ -70,6 +70,10 @@ class ModelAliasAssignment(Model):
         table = "model_alias_assignment"
 
 
+async def alias_exists(name: str) -> bool:
+    return await ModelAlias.filter(alias=name).exists()
+
+
 class AliasTargetRefused(Exception):
     """The run cannot be promoted: `reason` is shown to the caller; `code` says why."""
 

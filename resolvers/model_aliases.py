@@ -18,6 +18,7 @@ from models.model_aliases import (
     delete_alias,
     set_alias,
 )
+from models.training_runs import TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode
 
 logger = logging.getLogger("resolvers.model_aliases")
@@ -58,6 +59,17 @@ async def set_model_alias(
         shown = run_label if len(run_label) <= 40 else run_label[:40] + "…"
         return AliasOutcome(
             errors=[FieldError(["runId"], f"no training run {shown}", FieldErrorCode.NOT_FOUND)]
+        )
+    if await TrainingRun.filter(model_version=alias).exists():
+        # predictFutureNeed(model:) takes an alias or a modelVersion: one name, one model.
+        return AliasOutcome(
+            errors=[
+                FieldError(
+                    ["alias"],
+                    f"{alias!r} is the model version of a run; choose another alias name",
+                    FieldErrorCode.DUPLICATE,
+                )
+            ]
         )
     setter = Setter(viewer.id, viewer.username) if viewer else Setter(None, None)
     try:

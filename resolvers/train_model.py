@@ -17,6 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.fields import CharField
 
 from models.credentials import Identity
+from models.model_aliases import alias_exists
 from models.run_quota import TooManyActiveRuns, create_run_within_quota
 from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
@@ -136,6 +137,15 @@ def _duplicate(version: str) -> FieldError:
     )
 
 
+def _names_an_alias(version: str) -> FieldError:
+    """predictFutureNeed(model:) takes an alias or a modelVersion: one name must not be both."""
+    return FieldError(
+        ["input", "modelVersion"],
+        f"{version!r} is the name of a model alias; choose another model version",
+        FieldErrorCode.DUPLICATE,
+    )
+
+
 def _model_file_exists(version: str) -> FieldError:
     return FieldError(
         ["input", "modelVersion"],
@@ -167,6 +177,8 @@ async def train_model(
     version_is_valid = not any(e.field == ["input", "modelVersion"] for e in errors)
     if version_is_valid and await TrainingRun.filter(model_version=version).exists():
         errors.append(_duplicate(version))
+    elif version_is_valid and await alias_exists(version):
+        errors.append(_names_an_alias(version))
     elif version_is_valid and _model_file_taken(artifacts, version):
         # Not a run's (the database has none): a file put there by other means, which
         # training must not overwrite. The worker refuses it again when it saves.

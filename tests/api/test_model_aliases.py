@@ -12,7 +12,7 @@ import pytest
 from models.training_runs import RunStatus, TrainingRun
 from tests.api.trained_models import SET_ALIAS, set_alias, train_completed
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
+from tests.helpers import FINISHED_RUN, RUN_ROW, TRAIN, train_variables
 
 ALIASES = """
 {
@@ -123,6 +123,29 @@ async def test_bad_alias_names_are_refused(
     deleted = (await server.data(DELETE, {"alias": name}))["deleteModelAlias"]
     assert [(e["field"], e["code"]) for e in deleted["errors"]] == [(["alias"], "INVALID")]
     assert (await server.data(ALIASES))["modelAliases"] == before
+
+
+async def test_a_name_is_an_alias_or_a_model_version_never_both(
+    server: Server, runs: list[dict[str, Any]]
+) -> None:
+    # given: an alias, and a run whose model version is a valid alias name
+    alias = fresh_alias()
+    assert (await set_alias(server, alias, runs[0]["id"]))["errors"] == []
+    version = fresh_alias("version")
+    await TrainingRun.create(**RUN_ROW, **FINISHED_RUN, model_version=version)
+    runs_before = await TrainingRun.all().count()
+
+    # when: each name is asked for as the other kind
+    trained = await server.data(TRAIN, train_variables(trees=1, modelVersion=alias))
+    aliased = await set_alias(server, version, runs[0]["id"])
+
+    # then: both refused (predictFutureNeed(model:) would not know which was meant)
+    assert [(e["field"], e["code"]) for e in trained["trainModel"]["errors"]] == [
+        (["input", "modelVersion"], "DUPLICATE")
+    ]
+    assert [(e["field"], e["code"]) for e in aliased["errors"]] == [(["alias"], "DUPLICATE")]
+    assert await TrainingRun.all().count() == runs_before
+    assert await alias_entry(server, version) is None
 
 
 async def test_thirty_two_characters_of_every_allowed_kind_make_an_alias(
