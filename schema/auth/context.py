@@ -14,6 +14,7 @@ from schema.auth.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
+    from resolvers.datasets import DatasetQuota
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
@@ -37,6 +38,9 @@ class Services:
     default_page_size: int
     # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE of them).
     models: ModelCache
+    # What uploadDataset may add (MAX_DATASETS_PER_USER, MAX_DATASET_BYTES_PER_USER,
+    # MAX_DATASETS_TOTAL_BYTES).
+    dataset_quota: DatasetQuota
 
 
 def token_from_authorization(header: str | None) -> str | None:

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from models.db import tortoise_config
+from resolvers.datasets import DatasetQuota
 from schema import QueryLimits, build_schema
 from schema.auth.context import Services
 from schema.auth.identity_cache import IdentityCache
@@ -95,6 +96,9 @@ class AppSettings(Protocol):
     max_upload_bytes: int
     max_prediction_body_bytes: int
     model_cache_size: int
+    max_datasets_per_user: int
+    max_dataset_bytes_per_user: int
+    max_datasets_total_bytes: int
 
 
 def login_limiter(settings: AppSettings) -> LoginLimiter:
@@ -132,6 +136,11 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         max_page_size=settings.max_page_size,
         default_page_size=settings.default_page_size,
         models=ModelCache(settings.model_cache_size),
+        dataset_quota=DatasetQuota(
+            max_datasets_per_user=settings.max_datasets_per_user,
+            max_bytes_per_user=settings.max_dataset_bytes_per_user,
+            max_total_bytes=settings.max_datasets_total_bytes,
+        ),
     )
     api_schema = build_schema(
         QueryLimits(
