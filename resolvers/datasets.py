@@ -23,6 +23,7 @@ from pathlib import Path
 from models.credentials import Identity, Scope
 from models.dataset_files import (
     MAX_STORED_COLUMNS,
+    DatasetFile,
     dataset_file,
     datasets_of_active_runs,
     forget_dataset_files,
@@ -116,6 +117,8 @@ async def list_datasets(artifacts: ArtifactPaths) -> list[DatasetInfo]:
         row = known.get(version.path)
         uploaded_by = row.uploaded_by if row is not None else None
         if row is not None and row.describes(version.size_bytes, version.mtime_ns):
+            if row.column_count is None:
+                await _complete(row)
             listed.append(
                 _info(
                     version,
@@ -155,6 +158,19 @@ class DatasetListing:
             if self._listed is None:
                 self._listed = await list_datasets(artifacts)
             return self._listed
+
+
+async def _complete(row: DatasetFile) -> None:
+    """Give a row written before column counts were kept its count, and keep only the
+    names a listing can show: its whole header would otherwise be read at every listing."""
+    await remember_dataset_file(
+        row.path,
+        size_bytes=row.size_bytes,
+        mtime_ns=row.mtime_ns,
+        rows=row.rows,
+        columns=list(row.columns),
+        sha256=row.sha256,
+    )
 
 
 async def _describe(root: Path, version: FileVersion) -> CsvSummary:

@@ -84,6 +84,33 @@ async def test_a_wide_file_lists_its_column_count_and_at_most_first_columns(
     assert (len(row.columns), row.column_count) == (1000, 5000)
 
 
+async def test_a_row_described_before_column_counts_is_completed_once_listed(
+    server: Server,
+) -> None:
+    # given: a wide file described before column counts were kept (every name stored)
+    name = unique_name("legacy")
+    path = datasets_folder(server) / name
+    path.write_bytes(wide_csv(2000))
+    info = path.stat()
+    names = [f"feature_{i:06d}" for i in range(1999)] + ["future_need_level"]
+    await DatasetFile.create(
+        path=name,
+        size_bytes=info.st_size,
+        mtime_ns=info.st_mtime_ns,
+        rows=1,
+        columns=names,
+        sha256="0" * 64,
+    )
+
+    # when
+    listed = {d["path"]: d for d in (await server.data(WIDE, {"first": 5}))["datasets"]}
+
+    # then: counted, and only the names a listing can show are kept
+    assert (listed[name]["columnCount"], listed[name]["columns"]) == (2000, names[:5])
+    row = await DatasetFile.get(path=name)
+    assert (row.column_count, row.columns) == (2000, names[:1000])
+
+
 @pytest.mark.parametrize("first", [1001, -1])
 async def test_columns_beyond_the_maximum_are_refused(server: Server, first: int) -> None:
     body = await server.gql(WIDE, {"first": first})
