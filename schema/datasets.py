@@ -3,6 +3,7 @@ one listing of the folder an operation's `datasets` fields share."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import datetime
@@ -74,7 +75,10 @@ class OneDatasetListingPerOperation(SchemaExtension):
         try:
             yield
         finally:
-            _listing.reset(token)
+            # A stream closed from another task ends in another context, where the token
+            # is unknown; the listing goes with the context it was set in anyway.
+            with contextlib.suppress(ValueError):
+                _listing.reset(token)
 
 
 async def listed_datasets(artifacts: ArtifactPaths) -> list[DatasetInfo]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from httpx_ws import aconnect_ws
 
 from models.credentials import create_token, create_user
 from models.dataset_files import DatasetFile
@@ -153,6 +154,33 @@ async def test_aliased_listings_read_the_table_once(
     messages = [record.getMessage() for record in caplog.records]
     assert len([m for m in messages if m.startswith("SELECT") and 'FROM "dataset_file":' in m]) == 1
     assert len([m for m in messages if m.startswith(f"dataset {name} described")]) == 1
+
+
+async def test_each_operation_on_a_websocket_lists_the_folder_afresh(server: Server) -> None:
+    # given: a WebSocket (one context for the whole connection) that has listed once
+    async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
+        token = server.tokens["drh"]
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Token {token}"}}
+        )
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+
+        async def paths(op_id: str) -> set[str]:
+            query = {"query": "{ datasets { path } }"}
+            await ws.send_json({"id": op_id, "type": "subscribe", "payload": query})
+            message = await ws.receive_json(timeout=10)
+            assert message["type"] == "next", message
+            assert (await ws.receive_json(timeout=10))["type"] == "complete"
+            return {d["path"] for d in message["payload"]["data"]["datasets"]}
+
+        name = unique_name("websocket")
+        assert name not in await paths("1")
+
+        # when: a file arrives, and the same connection lists again
+        (datasets_folder(server) / name).write_bytes(small_csv(5))
+
+        # then
+        assert name in await paths("2")
 
 
 # --- who uploaded what ----------------------------------------------------------------------
