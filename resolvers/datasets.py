@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import stat
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,10 +154,13 @@ class DatasetListing:
         self._lock = asyncio.Lock()
         self._listed: list[DatasetInfo] | None = None
 
-    async def datasets(self, artifacts: ArtifactPaths) -> list[DatasetInfo]:
+    async def datasets(
+        self, list_all: Callable[[], Awaitable[list[DatasetInfo]]]
+    ) -> list[DatasetInfo]:
+        """What `list_all` (list_datasets with the caller's arguments) answered first."""
         async with self._lock:
             if self._listed is None:
-                self._listed = await list_datasets(artifacts)
+                self._listed = await list_all()
             return self._listed
 
 

@@ -4,7 +4,7 @@ one listing of the folder an operation's `datasets` fields share."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from datetime import datetime
 
@@ -16,10 +16,8 @@ from resolvers.datasets import (
     MAX_LISTED_COLUMNS,
     DatasetInfo,
     DatasetListing,
-    list_datasets,
 )
 from schema.errors import UserError
-from trainer.artifacts import ArtifactPaths
 
 
 @strawberry.type(description="A CSV file of the datasets folder, as trainModel can use it.")
@@ -81,8 +79,12 @@ class OneDatasetListingPerOperation(SchemaExtension):
                 _listing.reset(token)
 
 
-async def listed_datasets(artifacts: ArtifactPaths) -> list[DatasetInfo]:
+async def listed_datasets(
+    list_all: Callable[[], Awaitable[list[DatasetInfo]]],
+) -> list[DatasetInfo]:
+    """The operation's listing: `list_all` (a call of list_datasets) runs once per
+    operation, the first `datasets` field to ask waiting for it, the others sharing it."""
     listing = _listing.get()
     if listing is None:  # outside an operation (not through the schema)
-        return await list_datasets(artifacts)
-    return await listing.datasets(artifacts)
+        return await list_all()
+    return await listing.datasets(list_all)

@@ -13,6 +13,7 @@ from models.training_runs import RunStatus
 from resolvers import (
     accounts,
     compare_runs,
+    datasets,
     metrics_history,
     predictions,
     training_runs,
@@ -146,7 +147,10 @@ class Query:
         permission_classes=[IsHRStaff],
     )
     async def datasets(self, info: Info) -> list[Dataset]:
-        return await listed_datasets(info.context.services.artifacts)  # type: ignore[return-value]
+        services = info.context.services
+        return await listed_datasets(  # type: ignore[return-value]
+            lambda: datasets.list_datasets(services.artifacts)
+        )
 
     # --- model aliases and predictions (issue 10) ---
     @strawberry.field(
