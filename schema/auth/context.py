@@ -34,13 +34,13 @@ class Services:
     # How long an open WebSocket may rely on an identity before looking it up again.
     websocket_recheck_seconds: float
     subscriptions: SubscriptionSlots
+    # What uploadDataset may add (MAX_DATASETS_PER_USER, MAX_DATASET_BYTES_PER_USER,
+    # MAX_DATASETS_TOTAL_BYTES).
+    dataset_quota: DatasetQuota
     max_page_size: int
     default_page_size: int
     # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE of them).
     models: ModelCache
-    # What uploadDataset may add (MAX_DATASETS_PER_USER, MAX_DATASET_BYTES_PER_USER,
-    # MAX_DATASETS_TOTAL_BYTES).
-    dataset_quota: DatasetQuota
 
 
 def token_from_authorization(header: str | None) -> str | None:

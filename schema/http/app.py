@@ -75,6 +75,9 @@ class AppSettings(Protocol):
     ws_max_subscriptions_per_user: int
     default_page_size: int
     max_page_size: int
+    max_datasets_per_user: int
+    max_dataset_bytes_per_user: int
+    max_datasets_total_bytes: int
     max_query_depth: int
     max_query_tokens: int
     max_query_aliases: int
@@ -96,9 +99,6 @@ class AppSettings(Protocol):
     max_upload_bytes: int
     max_prediction_body_bytes: int
     model_cache_size: int
-    max_datasets_per_user: int
-    max_dataset_bytes_per_user: int
-    max_datasets_total_bytes: int
 
 
 def login_limiter(settings: AppSettings) -> LoginLimiter:
@@ -133,14 +133,14 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         login_limiter=login_limiter(settings),
         websocket_recheck_seconds=settings.websocket_recheck_seconds,
         subscriptions=SubscriptionSlots(settings.ws_max_subscriptions_per_user),
-        max_page_size=settings.max_page_size,
-        default_page_size=settings.default_page_size,
-        models=ModelCache(settings.model_cache_size),
         dataset_quota=DatasetQuota(
             max_datasets_per_user=settings.max_datasets_per_user,
             max_bytes_per_user=settings.max_dataset_bytes_per_user,
             max_total_bytes=settings.max_datasets_total_bytes,
         ),
+        max_page_size=settings.max_page_size,
+        default_page_size=settings.default_page_size,
+        models=ModelCache(settings.model_cache_size),
     )
     api_schema = build_schema(
         QueryLimits(
