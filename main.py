@@ -176,6 +176,13 @@ class Settings(BaseSettings):
     # process is stopped (and replaced), so a cancel lands within about two seconds.
     cancel_grace_seconds: float = Field(default=1.5, gt=0, le=3_600)
 
+    # --- dataset quotas: what uploadDataset may add (DATASET_QUOTA_EXCEEDED beyond) ---
+    # Per uploader: files in the folder, and their bytes (ten uploads of MAX_UPLOAD_BYTES).
+    max_datasets_per_user: int = Field(default=100, ge=1)
+    max_dataset_bytes_per_user: int = Field(default=2_000_000_000, ge=1)
+    # The whole datasets folder, files put there by other means included.
+    max_datasets_total_bytes: int = Field(default=20_000_000_000, ge=1)
+
     @field_validator("training_n_jobs")
     @classmethod
     def _n_jobs_not_zero(cls, value: int) -> int:

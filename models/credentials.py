@@ -38,6 +38,8 @@ class Scope:
     TRAIN = "runs:train"
     # See other accounts (their groups, superuser flag); everyone sees their own.
     READ_USERS = "users:read"
+    # Delete any dataset, not only those one uploaded (deleteDataset): DRH and superusers.
+    MANAGE_DATASETS = "datasets:manage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,9 @@ class Identity:
 
 
 def scopes_for(is_superuser: bool, groups: set[str]) -> frozenset[str]:
-    if is_superuser or groups & HR_STAFF_GROUPS:
+    if is_superuser or GroupName.DRH in groups:
+        return frozenset({Scope.READ_RUNS, Scope.TRAIN, Scope.READ_USERS, Scope.MANAGE_DATASETS})
+    if groups & HR_STAFF_GROUPS:
         return frozenset({Scope.READ_RUNS, Scope.TRAIN, Scope.READ_USERS})
     if GroupName.MANAGER in groups:
         return frozenset({Scope.READ_RUNS})

@@ -55,6 +55,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_CURSOR = "INVALID_CURSOR"
     MODEL_FILE_CHANGED = "MODEL_FILE_CHANGED"
+    # GET /runs/{id}/model: a Range header beyond the file's end (HTTP 416)
+    RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"
     # predictFutureNeed (issue 10)
     MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
     MODEL_FILE_MISSING = "MODEL_FILE_MISSING"
@@ -75,6 +77,11 @@ class FieldErrorCode(StrEnum):
     TOO_MANY_ACTIVE_RUNS = "TOO_MANY_ACTIVE_RUNS"
     DATASET_EXISTS = "DATASET_EXISTS"
     DATASET_INVALID = "DATASET_INVALID"
+    # uploadDataset / deleteDataset (dataset quotas and deletion)
+    DATASET_QUOTA_EXCEEDED = "DATASET_QUOTA_EXCEEDED"
+    DATASET_PROTECTED = "DATASET_PROTECTED"
+    DATASET_IN_USE = "DATASET_IN_USE"
+    DATASET_NOT_OWNED = "DATASET_NOT_OWNED"
 
 
 @dataclass(frozen=True)

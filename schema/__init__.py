@@ -13,6 +13,7 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from schema.datasets import OneDatasetListingPerOperation
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
 from schema.mutation import Mutation
@@ -84,6 +85,7 @@ def build_schema(
             # After ValidationCache, whose validation errors it must not overwrite.
             OperationNameRequired,
             OperationMetrics,
+            OneDatasetListingPerOperation,
         ],
         config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
     )

@@ -11,7 +11,9 @@ holds (GitHub's node limit and Shopify's calculated query cost are the models):
   variables included, default 20, at most 100), other lists by an estimate of their
   length (a run's feature importance and features used: 50; per-class metrics: 3; a
   comparison's per-run lists: as many as it may compare, 10); predictFutureNeed's
-  predictions by the number of rows sent (its `rows` argument, variables included);
+  predictions by the number of rows sent (its `rows` argument, variables included); a
+  dataset's `columns` by its `first` (default 100, at most 1,000), never by the header's
+  length, which a file put in the folder by hand could make a million;
 - `totalCount` counts rows in the database and costs more; an introspection root field
   (`__schema`, `__type`) costs a flat amount, its own depth limits bounding its shape.
 
@@ -52,6 +54,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from resolvers.compare_runs import MAX_COMPARED_RUNS
+from resolvers.datasets import MAX_LISTED_COLUMNS
 from resolvers.errors import ErrorCode
 from schema.lru import LRU
 
@@ -87,6 +90,11 @@ LIST_SIZES: dict[tuple[str, str], int] = {
 }
 # Fields whose list children hold one entry per item of an argument the client sends.
 ROW_ARGUMENTS: dict[tuple[str, str], str] = {("Query", "predictFutureNeed"): "rows"}
+# Lists as long as an integer argument of their own says (its schema default when absent),
+# at most the given maximum (the resolver refuses more).
+LENGTH_ARGUMENTS: dict[tuple[str, str], tuple[str, int]] = {
+    ("Dataset", "columns"): ("first", MAX_LISTED_COLUMNS),
+}
 DEFAULT_LIST_SIZE = 10
 # Work a field causes beyond the values it returns.
 FIELD_WEIGHTS: dict[tuple[str, str], int] = {
@@ -96,6 +104,9 @@ FIELD_WEIGHTS: dict[tuple[str, str], int] = {
     ("Query", "trainingMetricsHistory"): 50,
     # Finds the run, and may load its model file.
     ("Query", "predictFutureNeed"): 10,
+    # Walks the datasets folder and reads its table (once per operation, however many
+    # aliases ask: counted for each all the same).
+    ("Query", "datasets"): 10,
 }
 INTROSPECTION_COST = 1000
 PAGE_ARGUMENTS = ("first", "last")
@@ -189,9 +200,11 @@ class _Walk:
             each = 1 + self.selections(
                 node.selection_set.selections, named, own_page, depth + 1, spread
             )
-        return self.list_size(field_type, coordinate, page) * each + FIELD_WEIGHTS.get(
-            coordinate, 0
-        )
+        if coordinate in LENGTH_ARGUMENTS and definition is not None:
+            size = self.length_argument(node, definition, *LENGTH_ARGUMENTS[coordinate])
+        else:
+            size = self.list_size(field_type, coordinate, page)
+        return size * each + FIELD_WEIGHTS.get(coordinate, 0)
 
     def list_size(
         self, field_type: GraphQLOutputType | None, coordinate: tuple[str, str], page: int | None
@@ -201,6 +214,26 @@ class _Walk:
         if coordinate in LIST_SIZES:
             return LIST_SIZES[coordinate]
         return page if page is not None else DEFAULT_LIST_SIZE
+
+    def length_argument(self, node: FieldNode, definition: Any, name: str, maximum: int) -> int:
+        """The integer argument `name` as sent (variables included) or, when absent, its
+        default in the schema; at most `maximum`, which is also what anything else
+        (a value the resolver will refuse) counts as."""
+        value: object = definition.args[name].default_value
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            given = argument.value
+            if isinstance(given, VariableNode):
+                variable = given.name.value
+                value = self.variables.get(variable, self.defaults.get(variable, value))
+            elif isinstance(given, IntValueNode):
+                value = int(given.value)
+            else:
+                value = None
+        if not isinstance(value, int) or isinstance(value, bool):
+            return maximum
+        return max(0, min(value, maximum))
 
     def argument_length(self, node: FieldNode, name: str) -> int:
         """How many items the list argument `name` holds (a lone item counts as one, as

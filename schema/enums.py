@@ -54,6 +54,15 @@ _VALUE_DESCRIPTIONS = {
     FieldErrorCode.DATASET_INVALID: (
         "uploadDataset: the file is not a dataset training could use (see message)."
     ),
+    FieldErrorCode.DATASET_QUOTA_EXCEEDED: (
+        "uploadDataset: the file would take the uploader past MAX_DATASETS_PER_USER or "
+        "MAX_DATASET_BYTES_PER_USER, or the folder past MAX_DATASETS_TOTAL_BYTES."
+    ),
+    FieldErrorCode.DATASET_PROTECTED: "deleteDataset: the shipped default dataset stays.",
+    FieldErrorCode.DATASET_IN_USE: "deleteDataset: a QUEUED or RUNNING run reads this dataset.",
+    FieldErrorCode.DATASET_NOT_OWNED: (
+        "deleteDataset: only its uploader, a DRH or a superuser may delete this dataset."
+    ),
 }
 for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
     _value.description = _VALUE_DESCRIPTIONS.get(_value.value)

@@ -1,4 +1,5 @@
-"""Mutation root: train a model, cancel a run, promote one by alias, log in and out.
+"""Mutation root: train a model, cancel a run, promote one by alias, add and remove
+datasets, log in and out.
 
 Each field unpacks the request context and calls its resolver with typed values; the
 resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
@@ -15,7 +16,7 @@ from resolvers.training_runs import parse_run_id
 from schema.auth.login_limiter import limited_login
 from schema.auth.permissions import IsAuthenticated, IsHRStaff, unauthenticated
 from schema.context import Info
-from schema.datasets import UploadDatasetPayload
+from schema.datasets import DeleteDatasetPayload, UploadDatasetPayload
 from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
 from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
@@ -100,6 +101,24 @@ class Mutation:
             path,
             bool(replace),
             uploaded_by=viewer.username if viewer else "-",
+            quota=context.services.dataset_quota,
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Remove a dataset file of the folder and its description. Its uploader may, and "
+            "a DRH or a superuser for any file; never the shipped default, nor a file that "
+            "a QUEUED or RUNNING run will read."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def delete_dataset(self, info: Info, path: str) -> DeleteDatasetPayload:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            raise unauthenticated()
+        outcome = await datasets.delete_dataset(info.context.services.artifacts, path, viewer)
+        return DeleteDatasetPayload(
+            deleted_path=outcome.deleted_path, errors=user_errors(outcome.errors)
         )
 
     @strawberry.mutation(description="Exchange a username and password for a new API token.")

@@ -23,7 +23,7 @@ from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManag
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection, run_columns
 from schema.context import Info
-from schema.datasets import Dataset
+from schema.datasets import Dataset, listed_datasets
 from schema.enums import HistoryBucket, OrderDirection
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
@@ -147,7 +147,10 @@ class Query:
         permission_classes=[IsHRStaff],
     )
     async def datasets(self, info: Info) -> list[Dataset]:
-        return await datasets.list_datasets(info.context.services.artifacts)  # type: ignore[return-value]
+        services = info.context.services
+        return await listed_datasets(  # type: ignore[return-value]
+            lambda: datasets.list_datasets(services.artifacts)
+        )
 
     # --- model aliases and predictions (issue 10) ---
     @strawberry.field(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.exceptions import StrawberryGraphQLError
 
 from resolvers import training_runs
 from resolvers.errors import NotFound
-from schema.auth.permissions import IsHRStaffOrManager, unauthenticated
+from schema.auth.permissions import IsHRStaffOrManager, field_label, unauthenticated
 from schema.context import Info
 from schema.types import TrainingRun
 
@@ -25,9 +24,7 @@ async def _still_allowed(info: Info) -> None:
     if viewer is None:
         raise unauthenticated()
     if IsHRStaffOrManager.scope not in viewer.scopes:
-        raise StrawberryGraphQLError(
-            IsHRStaffOrManager.message, extensions=IsHRStaffOrManager.error_extensions
-        )
+        raise IsHRStaffOrManager.forbidden(field_label(info))
 
 
 @strawberry.type

@@ -14,6 +14,7 @@ from schema.auth.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
+    from resolvers.datasets import DatasetQuota
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
@@ -33,6 +34,9 @@ class Services:
     # How long an open WebSocket may rely on an identity before looking it up again.
     websocket_recheck_seconds: float
     subscriptions: SubscriptionSlots
+    # What uploadDataset may add (MAX_DATASETS_PER_USER, MAX_DATASET_BYTES_PER_USER,
+    # MAX_DATASETS_TOTAL_BYTES).
+    dataset_quota: DatasetQuota
     max_page_size: int
     default_page_size: int
     # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE of them).

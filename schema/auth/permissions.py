@@ -22,17 +22,34 @@ def unauthenticated() -> StrawberryGraphQLError:
     )
 
 
+def field_label(info: Info) -> str:
+    """The field being resolved as `Type.field` (e.g. Query.datasets)."""
+    return f"{info.path.typename}.{info.field_name}"
+
+
 class _ScopePermission(BasePermission):
-    """Anonymous callers get UNAUTHENTICATED; callers without the scope get FORBIDDEN."""
+    """Anonymous callers get UNAUTHENTICATED; callers without the scope get FORBIDDEN, with
+    a message naming the field refused and who may use it."""
 
     scope: ClassVar[str | None] = None
+    # Who holds the scope, as the refusal tells it.
+    holders: ClassVar[str] = "authenticated callers"
     error_extensions = {"code": ErrorCode.FORBIDDEN}
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = await info.context.viewer()
         if viewer is None:
             raise unauthenticated()
-        return self.scope is None or self.scope in viewer.scopes
+        if self.scope is not None and self.scope not in viewer.scopes:
+            raise self.forbidden(field_label(info))
+        return True
+
+    @classmethod
+    def forbidden(cls, field: str) -> StrawberryGraphQLError:
+        """The FORBIDDEN error of `field` (e.g. "Query.datasets")."""
+        return StrawberryGraphQLError(
+            f"{field} is reserved to {cls.holders}.", extensions=dict(cls.error_extensions)
+        )
 
 
 class IsAuthenticated(_ScopePermission):
@@ -41,9 +58,9 @@ class IsAuthenticated(_ScopePermission):
 
 class IsHRStaffOrManager(_ScopePermission):
     scope = Scope.READ_RUNS
-    message = "Reading training runs is reserved to HR staff (DRH, RESPONSABLE_RH) and managers."
+    holders = "HR staff (DRH, RESPONSABLE_RH) and managers"
 
 
 class IsHRStaff(_ScopePermission):
     scope = Scope.TRAIN
-    message = "Training and cancelling are reserved to HR staff (DRH, RESPONSABLE_RH)."
+    holders = "HR staff (DRH, RESPONSABLE_RH)"

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from models.db import tortoise_config
+from resolvers.datasets import DatasetQuota
 from schema import QueryLimits, build_schema
 from schema.auth.context import Services
 from schema.auth.identity_cache import IdentityCache
@@ -74,6 +75,9 @@ class AppSettings(Protocol):
     ws_max_subscriptions_per_user: int
     default_page_size: int
     max_page_size: int
+    max_datasets_per_user: int
+    max_dataset_bytes_per_user: int
+    max_datasets_total_bytes: int
     max_query_depth: int
     max_query_tokens: int
     max_query_aliases: int
@@ -129,6 +133,11 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         login_limiter=login_limiter(settings),
         websocket_recheck_seconds=settings.websocket_recheck_seconds,
         subscriptions=SubscriptionSlots(settings.ws_max_subscriptions_per_user),
+        dataset_quota=DatasetQuota(
+            max_datasets_per_user=settings.max_datasets_per_user,
+            max_bytes_per_user=settings.max_dataset_bytes_per_user,
+            max_total_bytes=settings.max_datasets_total_bytes,
+        ),
         max_page_size=settings.max_page_size,
         default_page_size=settings.default_page_size,
         models=ModelCache(settings.model_cache_size),

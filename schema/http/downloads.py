@@ -8,7 +8,9 @@ file whose bytes no longer match that sha256 is never served (409 MODEL_FILE_CHA
 trainer/model_files.py remembers what it verified so a download reads the file once.
 
 Refusals are JSON in the API's error shape, `{"errors": [{"message", "extensions":
-{"code"}}]}`, with the codes GraphQL uses (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND).
+{"code"}}]}`, with the codes GraphQL uses (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND), a
+malformed or unsatisfiable Range header included (400 BAD_REQUEST, 416
+RANGE_NOT_SATISFIABLE), which FileResponse would answer in plain text.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import logging
 from collections.abc import Sequence
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import (
+    FileResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
+    Response,
+)
 from starlette.types import Receive, Scope, Send
 
 from models.credentials import Identity
@@ -69,6 +76,31 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
         if candidate == "*" or candidate.removeprefix("W/") == etag:
             return True
     return False
+
+
+def _range_refusal(request: Request, response: FileResponse, size: int) -> Response | None:
+    """The JSON refusal of a Range header FileResponse would refuse (in plain text), or
+    None. Its own parser and If-Range rule decide, so both refuse exactly the same
+    headers: a malformed one (400) and one starting past the end (416, with the
+    Content-Range a client resumes from)."""
+    http_range = request.headers.get("range")
+    if http_range is None:
+        return None
+    if_range = request.headers.get("if-range")
+    if if_range is not None and not response._should_use_range(if_range):
+        return None  # the whole file is sent: the range does not matter
+    try:
+        FileResponse._parse_range_header(http_range, size)
+    except MalformedRangeHeader as exc:
+        return _error(400, f"malformed Range header: {exc.content}", ErrorCode.BAD_REQUEST)
+    except RangeNotSatisfiable as exc:
+        return _error(
+            416,
+            f"the Range header asks for bytes past the end of the file ({exc.max_size} bytes)",
+            ErrorCode.RANGE_NOT_SATISFIABLE,
+            {"content-range": f"bytes */{exc.max_size}"},
+        )
+    return None
 
 
 def _not_found(run_id: int | None, reason: str = "") -> Response:
@@ -172,10 +204,11 @@ class ModelDownloads:
         if_none_match = request.headers.get("if-none-match")
         if if_none_match is not None and _etag_matches(if_none_match, etag):
             return Response(status_code=304, headers=headers)
-        return FileResponse(
+        response = FileResponse(
             path,
             media_type="application/octet-stream",
             filename=f"{run.model_version}.joblib",
             stat_result=stat_result,
             headers=headers,
         )
+        return _range_refusal(request, response, stat_result.st_size) or response

@@ -163,6 +163,42 @@ async def test_a_range_request_gets_206_with_content_range(server: Server) -> No
     assert stale.content == CONTENT
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("items=0-9", id="not-bytes"),
+        pytest.param("bytes", id="no-equals"),
+        pytest.param("bytes=-", id="no-range"),
+        pytest.param("bytes=20-10", id="end-before-start"),
+    ],
+)
+async def test_a_malformed_range_is_a_json_400(server: Server, value: str) -> None:
+    run, _ = await stored_run(server)
+    for method in ("GET", "HEAD"):
+        response = await server.client.request(
+            method, f"/runs/{run.id}/model", headers=auth(server, range=value)
+        )
+        assert response.status_code == 400, (method, response.text)
+        if method == "GET":
+            assert error_code(response) == "BAD_REQUEST"
+            assert CONTENT not in response.content
+
+
+async def test_a_range_past_the_end_is_a_json_416_with_content_range(server: Server) -> None:
+    run, _ = await stored_run(server)
+    url = f"/runs/{run.id}/model"
+    response = await server.client.get(url, headers=auth(server, range=f"bytes={len(CONTENT)}-"))
+    assert response.status_code == 416
+    assert error_code(response) == "RANGE_NOT_SATISFIABLE"
+    assert response.headers["content-range"] == f"bytes */{len(CONTENT)}"
+    # If-Range naming another version: the whole file, whatever the range asks
+    stale = await server.client.get(
+        url, headers=auth(server, range=f"bytes={len(CONTENT)}-", if_range='"not-the-etag"')
+    )
+    assert stale.status_code == 200
+    assert stale.content == CONTENT
+
+
 async def test_other_methods_are_405_in_json(server: Server) -> None:
     run, _ = await stored_run(server)
     response = await server.client.post(f"/runs/{run.id}/model", headers=auth(server))

@@ -93,6 +93,11 @@ DATASETS = """
 query { datasets { path } }
 """
 
+# No dataset is named so: an allowed caller gets NOT_FOUND, and nothing is ever deleted.
+DELETE_DATASET = """
+mutation { deleteDataset(path: "permissions-no-such-dataset.csv") { deletedPath errors { code } } }
+"""
+
 LOGOUT = """
 mutation { logout { revoked } }
 """
@@ -115,6 +120,7 @@ ALLOWED = {
     "deleteModelAlias": TRAINERS,
     "predictFutureNeed": READERS,
     "datasets": TRAINERS,
+    "deleteDataset": TRAINERS,
     "logout": ACCOUNTS,
 }
 DOCUMENTS = {
@@ -131,6 +137,7 @@ DOCUMENTS = {
     "deleteModelAlias": DELETE_MODEL_ALIAS,
     "predictFutureNeed": PREDICT_FUTURE_NEED,
     "datasets": DATASETS,
+    "deleteDataset": DELETE_DATASET,
     "logout": LOGOUT,
 }
 # The error an allowed caller gets, past the permission check, where no success is
@@ -196,6 +203,8 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         assert result == {"deletedAlias": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "datasets":
         assert "reference.csv" in {dataset["path"] for dataset in result}
+    elif field == "deleteDataset":
+        assert result == {"deletedPath": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "logout":
         assert result == {"revoked": True}
     else:
@@ -235,6 +244,8 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
         assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
             ([field], expected)
         ]
+        if expected == "FORBIDDEN":  # the refusal names what it refuses
+            assert f".{field} is reserved to" in body["errors"][0]["message"]
         assert body["data"] is None or body["data"][field] is None
         assert run.model_version not in json.dumps(body)
         row = await TrainingRun.get(id=run.id)

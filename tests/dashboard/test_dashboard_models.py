@@ -7,6 +7,7 @@ Screenshots go to docs/screenshots/ as there; no request may leave 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -101,6 +102,12 @@ async def test_upload_a_dataset_then_train_on_it(
         await dashboard.sign_in(*DRH)
         await page.get_by_role("link", name="Train", exact=True).click()
         await expect(page.get_by_label("Dataset", exact=True)).to_be_visible()
+        # the Train page counts each dataset's columns, without asking for their names
+        [listing] = [
+            json.loads(body)["query"] for body in dashboard.traffic.posts if "Datasets" in body
+        ]
+        assert "columnCount" in listing
+        assert not re.search(r"\bcolumns\b", listing), listing
 
         # when: a CSV is uploaded through the multipart request, then trained on
         await page.get_by_label("CSV file").set_input_files(str(_small_csv(tmp_path)))

@@ -4,19 +4,19 @@ import { gql, gqlUpload } from "../api.js";
 import { append, clear, field, h, section, toast } from "../dom.js";
 import { bytes, int } from "../format.js";
 
-const DATASETS = `query Datasets { datasets { path sizeBytes rows columns modifiedAt } }`;
+// The picker shows how many columns a file has, not their names: a file's header can
+// hold thousands of them, and the Train page lists every dataset each time it opens.
+const DATASETS = `query Datasets { datasets { path sizeBytes rows columnCount modifiedAt } }`;
 
 const UPLOAD = `mutation Upload($file: Upload!, $path: String!, $replace: Boolean) {
   uploadDataset(file: $file, path: $path, replace: $replace) {
-    dataset { path rows columns sizeBytes sha256 }
+    dataset { path rows columnCount sizeBytes sha256 }
     errors { field message code }
   }
 }`;
 
 function label(dataset) {
-  // `columns` is the header's names (a count on servers that send one).
-  const columns = Array.isArray(dataset.columns) ? dataset.columns.length : dataset.columns;
-  return `${dataset.path} — ${int(dataset.rows)} rows × ${int(columns)} columns, ${bytes(dataset.sizeBytes)}`;
+  return `${dataset.path} — ${int(dataset.rows)} rows × ${int(dataset.columnCount)} columns, ${bytes(dataset.sizeBytes)}`;
 }
 
 /** A select of the server's datasets; a free-text path when the listing fails. */
