@@ -29,6 +29,7 @@ from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.model_aliases import ModelAlias
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
+from schema.rate_limits import charge
 from schema.types import TrainingRun, User
 
 
@@ -173,9 +174,21 @@ class Query:
         rows: list[PredictionRowInput],
     ) -> PredictionResult:
         services = info.context.services
+        viewer = await info.context.viewer()
+        assert viewer is not None  # IsHRStaffOrManager let the request through
+
+        def spend(count: int) -> None:
+            charge(
+                services.prediction_budget,
+                viewer.id,
+                count,
+                "over your budget of predicted rows per second (PREDICTION_ROWS_PER_SECOND)",
+            )
+
         return await predictions.predict_future_need(  # type: ignore[return-value]
             services.artifacts,
             services.models,
             predictions.DEFAULT_MODEL if model is None else model,
             [row_values(row) for row in rows],
+            spend=spend,
         )
