@@ -162,7 +162,9 @@ class Query:
         description=(
             "The need level of each row, with every level's probability, in input order, "
             "from the model `model` names: an alias (first) or a modelVersion. 1 to 1000 "
-            "rows. The model file's sha256 is checked before it is loaded."
+            "rows, counted against the caller's budget of rows per second (RATE_LIMITED "
+            "with retryAfter beyond it). The model file's sha256 is checked before it is "
+            "loaded."
         ),
         permission_classes=[IsHRStaffOrManager],
     )
