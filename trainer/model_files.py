@@ -20,12 +20,15 @@ whatever happens to the file meanwhile.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import hashlib
 import hmac
 import io
 import os
 import stat
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +75,7 @@ class ModelFileInvalid(Exception):
 @dataclass(frozen=True)
 class VerifiedModel:
     """A fitted Pipeline and the size of the bytes it was unpickled from: about what it
-    costs in memory (a 75 MB forest takes 80 MB loaded; bench/results/model-memory.md)."""
+    costs in memory (a 103 MB forest takes 104 MB loaded; bench/results/model-memory.md)."""
 
     pipeline: Any
     size: int
@@ -120,7 +123,8 @@ def load_verified_model(
     unpickling reads that same buffer (io.BytesIO). Hashing the open file and then
     seeking back to load it, as this once did, let a write in place between the two
     have other bytes unpickled than those verified. Costs the file's size again in memory
-    while loading (hence MAX_MODEL_BYTES, checked on the open file before reading).
+    while loading, peaking at about three times the file (hence MAX_MODEL_BYTES, checked
+    on the open file before reading).
 
     Raises ModelFileMissing (no regular file), ModelFileTooLarge (over `max_bytes`: not
     read), ModelFileChanged (other bytes: never unpickled), ModelFileInvalid (the
@@ -131,7 +135,10 @@ def load_verified_model(
     from sklearn.pipeline import Pipeline
 
     data = _verified_bytes(path, expected_sha256, max_bytes)
+    size = len(data)
     loaded = joblib.load(io.BytesIO(data))
+    del data
+    _return_freed_memory()
     fitted = (
         isinstance(loaded, Pipeline)
         and hasattr(loaded, "predict_proba")
@@ -139,7 +146,30 @@ def load_verified_model(
     )
     if not fitted:
         raise ModelFileInvalid(type(loaded).__name__)
-    return VerifiedModel(loaded, len(data))
+    return VerifiedModel(loaded, size)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+        return trim
+    except (OSError, AttributeError):
+        return None  # not glibc
+
+
+def _return_freed_memory() -> None:
+    """Give the memory unpickling freed back to the system.
+
+    Unpickling a forest allocates its node arrays, which scikit-learn copies into each
+    tree's own buffers and frees; glibc keeps those freed pages, so a loaded model held
+    twice its size for good (a 103 MB file: 206 MB of server memory, 1,000 trees 1 GB).
+    malloc_trim returns them, and a model then costs about its file's size
+    (bench/results/model-memory.md). Best effort: other C libraries have no such call.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _key(path: Path, result: os.stat_result) -> StatKey:

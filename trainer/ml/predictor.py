@@ -186,9 +186,10 @@ class ModelCache:
 
     A file over `max_model_bytes` is never read (ModelFileTooLarge); one that fits that
     limit but not `max_bytes` (only when the caller sets them so) is answered from and
-    not kept. Files are loaded one at a time, as loading briefly holds the file's bytes
-    twice: memory stays under max_bytes + 2 x max_model_bytes however many models are
-    asked for at once.
+    not kept. Files are loaded one at a time, as a load peaks at about three times the
+    file's size: memory stays under max_bytes + 3 x max_model_bytes however many models are
+    asked for at once (plus any model dropped while a prediction still uses it, until
+    that prediction ends).
 
     Loading and predicting run in worker threads (at most PREDICTION_THREADS at once), so
     the event loop keeps answering other requests meanwhile; concurrent first requests
@@ -251,7 +252,7 @@ class ModelCache:
         if loaded.size > self.max_bytes:
             logger.warning(
                 "model %s (%d bytes) is larger than the whole cache (%d): not kept",
-                key[0].rpartition("/")[2],
+                Path(key[0]).name,
                 loaded.size,
                 self.max_bytes,
             )
