@@ -163,8 +163,20 @@ class Settings(BaseSettings):
     worker_healthcheck_timeout: int = Field(default=60, ge=1)
 
     # --- predictions (issue 10) ---
-    # Models predictFutureNeed keeps loaded per server process (least recently used out).
+    # Models predictFutureNeed keeps loaded per server process (least recently used out):
+    # at most this many, and at most this many bytes of model files between them (a
+    # loaded model takes about its file's size in memory).
     model_cache_size: int = Field(default=4, ge=1, le=1_000)
+    model_cache_bytes: int = Field(default=512_000_000, ge=1_000_000)
+    # A larger model file is never loaded (MODEL_TOO_LARGE), and training logs a warning
+    # when it writes one. At most MODEL_CACHE_BYTES, so every model loaded can be kept.
+    max_model_bytes: int = Field(default=256_000_000, ge=1_000)
+    # Rows each user may have predicted per second in each server process (a token
+    # bucket), and how many may come at once (at least one full request, 1,000 rows).
+    prediction_rows_per_second: float = Field(default=2_000.0, gt=0)
+    prediction_rows_burst: int = Field(default=1_000, ge=1_000)
+    # Users whose prediction budget each server process remembers (least recent out).
+    prediction_limiter_max_keys: int = Field(default=10_000, ge=1)
     # A POST /graphql body asking for predictFutureNeed alone may be this large (1,000
     # rows are ~330 kB of JSON); every other body stays within MAX_BODY_BYTES.
     max_prediction_body_bytes: int = Field(default=1_000_000, ge=1_000)
@@ -197,6 +209,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _largest_model_fits_cache(self) -> Settings:
+        if self.max_model_bytes > self.model_cache_bytes:
+            raise ValueError(
+                "MAX_MODEL_BYTES must not be larger than MODEL_CACHE_BYTES, or a model "
+                "could be loaded again for every prediction"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_fits_staleness(self) -> Settings:
         if self.stale_run_after <= self.progress_interval:
             raise ValueError(
@@ -222,6 +243,7 @@ def job_settings(settings: Settings) -> JobSettings:
         stale_after=settings.stale_run_after,
         nice=settings.training_nice,
         cancel_grace=settings.cancel_grace_seconds,
+        max_model_bytes=settings.max_model_bytes,
         log_level=settings.log_level,
         log_format=settings.log_format,
     )

@@ -60,6 +60,8 @@ class ErrorCode(StrEnum):
     # predictFutureNeed (issue 10)
     MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
     MODEL_FILE_MISSING = "MODEL_FILE_MISSING"
+    MODEL_FILE_INVALID = "MODEL_FILE_INVALID"
+    MODEL_TOO_LARGE = "MODEL_TOO_LARGE"
     # the server
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
@@ -150,3 +152,15 @@ class ModelFileChanged(ApiError):
     """The model file's bytes are not those the run recorded: it was not loaded."""
 
     code = ErrorCode.MODEL_FILE_CHANGED
+
+
+class ModelFileInvalid(ApiError):
+    """The model file's bytes are those recorded, but hold no fitted model: not kept."""
+
+    code = ErrorCode.MODEL_FILE_INVALID
+
+
+class ModelTooLarge(ApiError):
+    """The model file is over MAX_MODEL_BYTES: this server will not load it."""
+
+    code = ErrorCode.MODEL_TOO_LARGE

@@ -1,5 +1,6 @@
 """predictFutureNeed: which model answers (an alias, else a modelVersion), and the
-checks before it may: a COMPLETED run with a model file whose bytes are those recorded.
+checks before it may: rows a model can take, the caller's budget of rows, a COMPLETED run
+with a model file whose bytes are those recorded, and not too large to load.
 
 Loading and predicting are trainer/ml/predictor.py's (off the event loop, cached per
 process); this module only finds the run and turns the predictor's refusals into codes.
@@ -8,16 +9,30 @@ process); this module only finds the run and turns the predictor's refusals into
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from models.model_aliases import model_run
 from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
-from resolvers.errors import ApiError, ModelFileChanged, ModelFileMissing, ModelNotFound
+from resolvers.errors import (
+    ApiError,
+    ModelFileChanged,
+    ModelFileInvalid,
+    ModelFileMissing,
+    ModelNotFound,
+    ModelTooLarge,
+)
 from trainer import model_files
 from trainer.artifacts import ArtifactPaths, UnsafePath
-from trainer.ml.predictor import MAX_PREDICTION_ROWS, ModelCache, Row, RowPrediction
+from trainer.ml.predictor import (
+    MAX_PREDICTION_ROWS,
+    ModelCache,
+    Row,
+    RowPrediction,
+    RowValueOutOfRange,
+    check_row_values,
+)
 
 logger = logging.getLogger("resolvers.predictions")
 
@@ -53,19 +68,33 @@ async def find_model_run(model: str) -> TrainingRun:
 
 
 async def predict_future_need(
-    artifacts: ArtifactPaths, models: ModelCache, model: str, rows: Sequence[Row]
+    artifacts: ArtifactPaths,
+    models: ModelCache,
+    model: str,
+    rows: Sequence[Row],
+    *,
+    spend: Callable[[int], None] = lambda _rows: None,
 ) -> PredictionOutcome:
+    """`spend(len(rows))` charges the caller's budget (raising to refuse) once the rows
+    are known to be valid, before anything is looked up or loaded."""
     if not 1 <= len(rows) <= MAX_PREDICTION_ROWS:
         raise ApiError(
             f"send 1 to {MAX_PREDICTION_ROWS} rows per request, not {len(rows)}",
             argument="rows",
         )
+    try:
+        check_row_values(rows)
+    except RowValueOutOfRange as exc:
+        raise _row_error(exc) from None
+    spend(len(rows))
     run = await find_model_run(model)
     assert run.model_path is not None
     assert run.model_sha256 is not None
     try:
         path = model_files.model_file_path(artifacts, run.model_path)
         predictions = await models.predict(path, run.model_sha256, rows, run.features_used or [])
+    except RowValueOutOfRange as exc:
+        raise _row_error(exc) from None
     except (UnsafePath, model_files.ModelFileMissing):
         logger.error("prediction: run %s's model file is missing", run.id)
         raise ModelFileMissing(
@@ -84,4 +113,40 @@ async def predict_future_need(
             "checksum recorded when it was trained; it was not loaded",
             argument="model",
         ) from None
+    except model_files.ModelFileInvalid as exc:
+        logger.error(
+            "prediction: run %s's model file has its recorded sha256 but holds a %s, "
+            "not a fitted Pipeline; not kept",
+            run.id,
+            exc.kind[:100],
+        )
+        raise ModelFileInvalid(
+            f"the model file of run {run.id} ({run.model_version}) holds no fitted model",
+            argument="model",
+        ) from None
+    except model_files.ModelFileTooLarge as exc:
+        logger.warning(
+            "prediction: run %s's model file is %d bytes, over MAX_MODEL_BYTES (%d); not loaded",
+            run.id,
+            exc.size,
+            exc.limit,
+        )
+        raise ModelTooLarge(
+            f"the model file of run {run.id} ({run.model_version}) is {exc.size} bytes, more "
+            f"than this server loads ({exc.limit}, MAX_MODEL_BYTES)",
+            argument="model",
+            size=exc.size,
+            limit=exc.limit,
+        ) from None
     return PredictionOutcome(run.model_version, RunRecord.of(run), predictions)
+
+
+def _row_error(exc: RowValueOutOfRange) -> ApiError:
+    """BAD_USER_INPUT naming the row and its field, as the client spelt it."""
+    head, *rest = exc.column.split("_")
+    name = head + "".join(part[:1].upper() + part[1:] for part in rest)  # as GraphQL spells it
+    return ApiError(
+        f"rows[{exc.row}].{name}: {exc}",
+        argument="rows",
+        field=["rows", str(exc.row), name],
+    )

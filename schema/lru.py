@@ -1,10 +1,11 @@
 """A dict bounded to a number of entries, the least recently used evicted first: the
-shape of the stores that remember per-document work (query costs, persisted queries)."""
+shape of the stores that remember per-document work (query costs, persisted queries) and
+per-key limits (schema/rate_limits.py)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -18,6 +19,16 @@ class LRU(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._entries)
+
+    def peek(self, key: K) -> V | None:
+        """The value, without counting as a use."""
+        return self._entries.get(key)
+
+    def pop(self, key: K) -> None:
+        self._entries.pop(key, None)
 
     def get(self, key: K) -> V | None:
         value = self._entries.get(key)

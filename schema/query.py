@@ -29,6 +29,7 @@ from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.model_aliases import ModelAlias
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
+from schema.rate_limits import charge
 from schema.types import TrainingRun, User
 
 
@@ -164,7 +165,9 @@ class Query:
         description=(
             "The need level of each row, with every level's probability, in input order, "
             "from the model `model` names: an alias (first) or a modelVersion. 1 to 1000 "
-            "rows. The model file's sha256 is checked before it is loaded."
+            "rows, counted against the caller's budget of rows per second (RATE_LIMITED "
+            "with retryAfter beyond it). The model file's sha256 is checked before it is "
+            "loaded."
         ),
         permission_classes=[IsHRStaffOrManager],
     )
@@ -176,9 +179,21 @@ class Query:
         rows: list[PredictionRowInput],
     ) -> PredictionResult:
         services = info.context.services
+        viewer = await info.context.viewer()
+        assert viewer is not None  # IsHRStaffOrManager let the request through
+
+        def spend(count: int) -> None:
+            charge(
+                services.prediction_budget,
+                viewer.id,
+                count,
+                "over your budget of predicted rows per second (PREDICTION_ROWS_PER_SECOND)",
+            )
+
         return await predictions.predict_future_need(  # type: ignore[return-value]
             services.artifacts,
             services.models,
             predictions.DEFAULT_MODEL if model is None else model,
             [row_values(row) for row in rows],
+            spend=spend,
         )

@@ -164,6 +164,9 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         # The pool is brought up in the background once the app has started (below): its
         # workers import scikit-learn while the first tests, which do not train, run.
         training_warm_up=False,
+        # The prediction tests send thousands of rows a second as one user; the budget
+        # has its own tests, on apps of their own (tests/api/test_prediction_limits.py).
+        prediction_rows_per_second=1e9,
     )
     await migrate(settings)
     ready: asyncio.Future[Server] = asyncio.get_running_loop().create_future()

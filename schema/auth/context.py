@@ -11,6 +11,7 @@ from resolvers.loaders import AliasLoader, UserLoader
 from schema.auth.identity_cache import IdentityCache
 from schema.auth.login_limiter import LoginLimiter
 from schema.auth.subscription_slots import SubscriptionSlots
+from schema.rate_limits import TokenBuckets
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
@@ -39,8 +40,10 @@ class Services:
     dataset_quota: DatasetQuota
     max_page_size: int
     default_page_size: int
-    # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE of them).
+    # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE, MODEL_CACHE_BYTES).
     models: ModelCache
+    # Rows each user may have predicted per second (PREDICTION_ROWS_PER_SECOND).
+    prediction_budget: TokenBuckets
 
 
 def token_from_authorization(header: str | None) -> str | None:

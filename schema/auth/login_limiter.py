@@ -6,7 +6,8 @@ locked by sending its username from an address that is already over its own limi
 people behind one NAT who log in successfully do not use up each other's budget.
 
 Memory is bounded twice: each key keeps at most `limit` timestamps, and the table keeps at
-most `max_keys` keys, the least recently touched going first (O(1) per eviction). Keys are
+most `max_keys` keys, the least recently touched going first (O(1) per eviction): the
+sliding windows of schema/rate_limits.py, whose token buckets bound predictions. Keys are
 usernames no longer than the username column (longer ones are refused before they get
 here) and addresses, so the table's size is bounded in bytes too.
 
@@ -18,71 +19,17 @@ second at most, which argon2's cost makes hopeless.
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from models.users import USERNAME_MAX_LENGTH
-from resolvers.errors import InvalidCredentials, RateLimited
+from resolvers.errors import InvalidCredentials
+from schema.rate_limits import SlidingWindow, rate_limited
 from schema.telemetry import LOGIN_REFUSALS
 
 logger = logging.getLogger("resolvers.accounts")  # the name these lines always had
 T = TypeVar("T")
-
-
-class SlidingWindow:
-    def __init__(
-        self,
-        limit: int,
-        window_seconds: float,
-        *,
-        max_keys: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window_seconds = window_seconds
-        self.max_keys = max_keys
-        self._clock = clock
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until `key` may try again; 0 when it may now. Records nothing."""
-        hits = self._hits.get(key)
-        if hits is None:
-            return 0.0
-        now = self._clock()
-        while hits and hits[0] <= now - self.window_seconds:
-            hits.popleft()
-        if not hits:
-            del self._hits[key]
-            return 0.0
-        if len(hits) >= self.limit:
-            return hits[0] + self.window_seconds - now
-        return 0.0
-
-    def record(self, key: str) -> float:
-        """Count one failure for `key` now; returns its timestamp (see `forget`)."""
-        now = self._clock()
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = self._hits[key] = deque(maxlen=self.limit)
-        else:
-            self._hits.move_to_end(key)
-        hits.append(now)
-        while len(self._hits) > self.max_keys:
-            self._hits.popitem(last=False)
-        return now
-
-    def forget(self, key: str, stamp: float) -> None:
-        """Take back one recorded failure (the attempt turned out to succeed)."""
-        hits = self._hits.get(key)
-        if hits is not None and stamp in hits:
-            hits.remove(stamp)
-
-    def __len__(self) -> int:
-        return len(self._hits)
 
 
 @dataclass(frozen=True)
@@ -144,9 +91,7 @@ async def limited_login(
     if wait > 0:
         LOGIN_REFUSALS.labels("rate_limited").inc()
         logger.warning("login rate-limited for %r from %s", username[:150], address)
-        raise RateLimited(
-            f"too many login attempts; retry in {wait:.0f} s", retryAfter=round(wait, 1)
-        )
+        raise rate_limited("too many login attempts", wait)
     attempt = limiter.begin(username, address)
     try:
         result = await check()

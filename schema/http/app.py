@@ -27,7 +27,7 @@ from resolvers.datasets import DatasetQuota
 from schema import QueryLimits, build_schema
 from schema.auth.context import Services
 from schema.auth.identity_cache import IdentityCache
-from schema.auth.login_limiter import LoginLimiter, SlidingWindow
+from schema.auth.login_limiter import LoginLimiter
 from schema.auth.subscription_slots import SubscriptionSlots
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
 from schema.http.downloads import ModelDownloads
@@ -39,6 +39,7 @@ from schema.http.persisted_queries import PersistedQueryStore
 from schema.http.request_id import RequestId
 from schema.http.view import GraphQLView
 from schema.http.websockets import WebSocketLimits
+from schema.rate_limits import SlidingWindow, TokenBuckets
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.reaper import fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
@@ -99,6 +100,11 @@ class AppSettings(Protocol):
     max_upload_bytes: int
     max_prediction_body_bytes: int
     model_cache_size: int
+    model_cache_bytes: int
+    max_model_bytes: int
+    prediction_rows_per_second: float
+    prediction_rows_burst: int
+    prediction_limiter_max_keys: int
 
 
 def login_limiter(settings: AppSettings) -> LoginLimiter:
@@ -140,7 +146,16 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         ),
         max_page_size=settings.max_page_size,
         default_page_size=settings.default_page_size,
-        models=ModelCache(settings.model_cache_size),
+        models=ModelCache(
+            settings.model_cache_size,
+            max_bytes=settings.model_cache_bytes,
+            max_model_bytes=settings.max_model_bytes,
+        ),
+        prediction_budget=TokenBuckets(
+            settings.prediction_rows_per_second,
+            settings.prediction_rows_burst,
+            max_keys=settings.prediction_limiter_max_keys,
+        ),
     )
     api_schema = build_schema(
         QueryLimits(

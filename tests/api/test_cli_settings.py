@@ -38,8 +38,15 @@ def serve(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     [
         ({"TRAINING_WORKERS": "0"}, "TRAINING_WORKERS"),
         ({"PROGRESS_INTERVAL": "5", "STALE_RUN_AFTER": "2"}, "STALE_RUN_AFTER"),
+        ({"MAX_MODEL_BYTES": "600000000"}, "MAX_MODEL_BYTES"),
+        ({"PREDICTION_ROWS_BURST": "999"}, "PREDICTION_ROWS_BURST"),
     ],
-    ids=["no-workers", "heartbeat-longer-than-staleness"],
+    ids=[
+        "no-workers",
+        "heartbeat-longer-than-staleness",
+        "model-larger-than-the-cache",
+        "burst-below-one-request",
+    ],
 )
 def test_serve_with_an_invalid_setting_exits_with_a_line_naming_it(
     tmp_path: Path, settings: dict[str, str], named: str

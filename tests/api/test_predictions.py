@@ -342,6 +342,103 @@ async def test_loaded_models_are_cached_within_the_bound(
         assert (cache.loads, len(cache)) == (4, 2)
 
 
+async def ask_app(app: ConfiguredApp, server: Server, model: str, rows: list[Any]) -> Any:
+    async with app.client() as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": PREDICT, "variables": {"model": model, "rows": rows}},
+            headers={"Authorization": f"Token {server.tokens['drh']}"},
+        )
+    return response.json()
+
+
+async def test_a_file_that_is_not_the_trained_model_is_refused_and_never_kept(
+    server: Server, models: list[dict[str, Any]]
+) -> None:
+    """A file rewritten after training (other bytes) or a run row recording the hash of
+    something that is no fitted model: refused, nothing kept, so the next prediction with
+    a good model is answered (the bad object used to stay cached, failing every later one)."""
+    _, rows = dataset_rows(1)
+    app = ConfiguredApp(server)
+    cache = app.services.models
+
+    # A good model's file, then rewritten with other valid pickle bytes.
+    good = model_file(server, models[0]).read_bytes()
+    rewritten = await stored_run(server, good, hashlib.sha256(good).hexdigest())
+    server.settings.artifacts.model_file(rewritten.model_version).write_bytes(
+        pickle.dumps({"classes_": ["LOW"]})
+    )
+    body = await ask_app(app, server, rewritten.model_version, rows)
+    assert error_code(body) == "MODEL_FILE_CHANGED"
+    assert (cache.loads, len(cache)) == (1, 0)
+
+    # The recorded bytes, but a pickled dict: unpickled once, refused, not kept.
+    not_a_model = pickle.dumps({"classes_": ["LOW"], "predict_proba": None})
+    planted = await stored_run(server, not_a_model, hashlib.sha256(not_a_model).hexdigest())
+    for _ in range(2):
+        body = await ask_app(app, server, planted.model_version, rows)
+        assert error_code(body) == "MODEL_FILE_INVALID"
+        assert body["errors"][0]["extensions"]["argument"] == "model"
+    assert (cache.loads, len(cache)) == (3, 0)
+
+    answer = await ask_app(app, server, models[0]["modelVersion"], rows)
+    assert answer["data"]["predictFutureNeed"]["modelVersion"] == models[0]["modelVersion"]
+    assert len(cache) == 1
+
+
+async def test_models_are_kept_within_the_cache_bytes_and_larger_files_refused(
+    server: Server, models: list[dict[str, Any]]
+) -> None:
+    _, rows = dataset_rows(2)
+    sizes = [model_file(server, run).stat().st_size for run in models]
+    # Room for either model, not both; the larger is the largest file loaded.
+    app = ConfiguredApp(
+        server,
+        model_cache_size=4,
+        model_cache_bytes=sum(sizes) - 1,
+        max_model_bytes=max(sizes),
+    )
+    cache = app.services.models
+    for run in (models[0], models[1], models[1]):
+        answer = await ask_app(app, server, run["modelVersion"], rows)
+        assert answer["data"]["predictFutureNeed"]["modelVersion"] == run["modelVersion"]
+    assert (cache.loads, len(cache), cache.bytes) == (2, 1, sizes[1])
+
+    # A file over MAX_MODEL_BYTES is not read: MODEL_TOO_LARGE, with its size and the limit.
+    smaller = ConfiguredApp(server, max_model_bytes=min(sizes) - 1)
+    body = await ask_app(smaller, server, models[0]["modelVersion"], rows)
+    assert error_code(body) == "MODEL_TOO_LARGE"
+    extensions = body["errors"][0]["extensions"]
+    assert (extensions["argument"], extensions["size"], extensions["limit"]) == (
+        "model",
+        sizes[0],
+        min(sizes) - 1,
+    )
+    assert len(smaller.services.models) == 0
+
+
+@pytest.mark.parametrize(
+    ("row", "value", "field"),
+    [
+        (0, 1e308, "trendScore"),  # beyond float32 as sent
+        (2, -3.5e38, "avgSalaryK"),
+        (1, 3e38, "scarcityIndex"),  # a float32, but not once scaled as in training
+    ],
+)
+async def test_numbers_a_model_cannot_take_are_refused_naming_the_row_and_field(
+    server: Server, models: list[dict[str, Any]], row: int, value: float, field: str
+) -> None:
+    _, rows = dataset_rows(3)
+    rows[row][field] = value
+    body = await predict(server, rows, models[0]["modelVersion"])
+    assert error_code(body) == "BAD_USER_INPUT"
+    extensions = body["errors"][0]["extensions"]
+    assert (extensions["argument"], extensions["field"]) == ("rows", ["rows", str(row), field])
+    # a large value that stays within float32 once scaled is answered
+    rows[row][field] = 1e30
+    assert "errors" not in await predict(server, rows, models[0]["modelVersion"])
+
+
 async def test_other_requests_are_answered_during_a_thousand_row_prediction(
     server: Server,
 ) -> None:

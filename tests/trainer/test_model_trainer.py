@@ -319,6 +319,24 @@ def test_load_model_refuses_a_file_whose_checksum_differs(
         load_model(model, result.model_sha256)
 
 
+def test_a_model_saved_over_the_size_limit_is_kept_and_warned_about(
+    tmp_path: Path, small_dataset: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MAX_MODEL_BYTES: predictions will refuse the file, so training says so when it
+    writes it (the job's log context adds the run id to the line); the run completes."""
+    caplog.set_level("INFO", logger="trainer.ml.model_trainer")
+    result = ModelTrainer(FAST, max_model_bytes=1_000).train(small_dataset, tmp_path / "big.joblib")
+    size = (tmp_path / "big.joblib").stat().st_size
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].args == (size, 1_000)
+    assert load_model(tmp_path / "big.joblib", result.model_sha256) is not None
+
+    caplog.clear()
+    ModelTrainer(FAST, max_model_bytes=size).train(small_dataset, tmp_path / "fits.joblib")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -62,6 +62,9 @@ class JobSettings:
     # then the worker process records CANCELLED and ends itself (its pool replaces it),
     # because a chunk on a large dataset can take many seconds. None: wait for the chunk.
     cancel_grace: float | None = 1.5
+    # A saved model over this many bytes is logged as a warning (MAX_MODEL_BYTES):
+    # predictions will refuse to load it.
+    max_model_bytes: int | None = None
     # The worker process's logging (LOG_LEVEL, LOG_FORMAT).
     log_level: str = "INFO"
     log_format: str = "text"
@@ -179,7 +182,12 @@ def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> Traini
             class_weight=run.class_weight,
         ),
     )
-    trainer = ModelTrainer(config, on_progress=box.update, should_stop=box.stop.is_set)
+    trainer = ModelTrainer(
+        config,
+        on_progress=box.update,
+        should_stop=box.stop.is_set,
+        max_model_bytes=settings.max_model_bytes,
+    )
     model_file = settings.artifacts.model_file(run.model_version)
     return trainer.train(dataset, model_file, display_name=run.dataset_path)
 

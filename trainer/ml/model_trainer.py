@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import logging
 import math
 import os
@@ -36,6 +35,12 @@ from sklearn.utils import check_array
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
 from trainer.ml.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
 from trainer.ml.stages import Stage
+from trainer.model_files import (
+    ModelFileChanged,
+    ModelFileInvalid,
+    ModelFileMissing,
+    load_verified_model,
+)
 
 __all__ = [
     "CLASS_WEIGHTS",
@@ -185,10 +190,12 @@ class ModelTrainer:
         *,
         on_progress: Callable[[Stage, float], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        max_model_bytes: int | None = None,
     ) -> None:
         self._config = config
         self._on_progress = on_progress
         self._should_stop = should_stop
+        self._max_model_bytes = max_model_bytes
 
     def train(
         self, dataset_path: Path, model_path: Path, *, display_name: str | None = None
@@ -238,6 +245,7 @@ class ModelTrainer:
         self._report(Stage.SAVING, 0.0)
         model_sha256, model_size = _save_model(pipeline, model_path)
         logger.info("model saved to %s (%d bytes, sha256 %s)", model_path, model_size, model_sha256)
+        self._warn_if_too_large(model_size)
         self._report(Stage.SAVING, 1.0)
         return TrainingResult(
             **metrics,
@@ -345,6 +353,20 @@ class ModelTrainer:
         forest.set_params(warm_start=False)
         return pipeline
 
+    def _warn_if_too_large(self, model_size: int) -> None:
+        """The run still completes (its metrics and file are sound, and can be downloaded),
+        but predictFutureNeed will refuse to load the file (MODEL_TOO_LARGE): say so where
+        the operator looks, rather than at the first prediction. Size is known only once the
+        forest is written (trees grow with the data), hence a warning, not a refusal."""
+        limit = self._max_model_bytes
+        if limit is not None and model_size > limit:
+            logger.warning(
+                "the model file is %d bytes, over MAX_MODEL_BYTES (%d): predictions will "
+                "refuse to load it; train fewer or shallower trees (nEstimators, maxDepth)",
+                model_size,
+                limit,
+            )
+
     def _report(self, stage: Stage, fraction: float) -> None:
         if self._on_progress is not None:
             self._on_progress(stage, fraction)
@@ -357,22 +379,24 @@ class ModelTrainer:
 def load_model(model_path: Path, expected_sha256: str) -> Pipeline:
     """Load a saved Pipeline, but only if its bytes are exactly those that were trained.
 
-    The hash is taken from the same open file that is then unpickled, so a file swapped in
-    between cannot slip through; a half-written or altered model is never loaded.
+    trainer.model_files.load_verified_model does the work (as for predictions): the file is
+    read once, and the very bytes hashed are those unpickled, so a file rewritten in the
+    meantime cannot slip through; a half-written or altered model is never loaded, and a
+    file that is not a fitted Pipeline is refused.
     """
     name = model_path.name
     try:
-        with model_path.open("rb") as handle:
-            actual = hashlib.file_digest(handle, "sha256").hexdigest()
-            if not hmac.compare_digest(actual.encode(), expected_sha256.strip().lower().encode()):
-                raise TrainerError(
-                    f"the model file '{name}' does not match the checksum recorded when it was "
-                    "trained; it may be incomplete or altered, so it was not loaded"
-                )
-            handle.seek(0)
-            return joblib.load(handle)
-    except FileNotFoundError:
+        pipeline: Pipeline = load_verified_model(model_path, expected_sha256).pipeline
+        return pipeline
+    except ModelFileChanged:
+        raise TrainerError(
+            f"the model file '{name}' does not match the checksum recorded when it was "
+            "trained; it may be incomplete or altered, so it was not loaded"
+        ) from None
+    except ModelFileMissing:
         raise TrainerError(f"the model file '{name}' does not exist") from None
+    except ModelFileInvalid as exc:
+        raise TrainerError(f"the model file '{name}' holds a {exc.kind}, not a model") from None
     except OSError as exc:
         raise TrainerError(
             f"the model file '{name}' cannot be read: {os_error_reason(exc)}"

@@ -5,20 +5,19 @@ those the run recorded, keep a few loaded per process, and answer rows exactly a
 No web or database code here: the caller says which file and which sha256 (from the run),
 and gives rows keyed by the dataset's column names.
 
-A joblib file is a pickle, and unpickling runs code: the hash is taken from the very
-open file that is then loaded (as trainer.ml.model_trainer.load_model does), so no file
-swapped in after the check can be loaded. Paths are resolved inside the models folder
-only (trainer.model_files.model_file_path), as for downloads.
+A joblib file is a pickle, and unpickling runs code: trainer.model_files.load_verified_model
+(shared with trainer.ml.model_trainer.load_model) reads the file once and unpickles the
+very bytes it hashed, so no file swapped or rewritten after the check can be loaded, and
+it keeps nothing but a fitted Pipeline. Paths are resolved inside the models folder only
+(trainer.model_files.model_file_path), as for downloads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
+import math
 import os
-import stat
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from anyio import CapacityLimiter, to_thread
 
 from trainer.ml.levels import class_order
-from trainer.model_files import ModelFileChanged, ModelFileMissing
+from trainer.model_files import VerifiedModel, load_verified_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +43,9 @@ MAX_PREDICTION_ROWS = 1000
 # Predictions (and model loads) running at once per process: each holds a core for its
 # length, and beyond the cores more threads only slow every one of them down.
 PREDICTION_THREADS = max(1, min(4, os.cpu_count() or 1))
+# The largest magnitude a float32 holds: scikit-learn's trees compare float32 features,
+# and refuse (with a ValueError) any input that becomes infinite once cast to it.
+FLOAT32_MAX = 3.4028234663852886e38
 
 Row = Mapping[str, str | float | None]
 
@@ -58,6 +60,28 @@ class RowPrediction:
     level: str
     # In LOW, MEDIUM, HIGH order, for the classes the model knows only.
     probabilities: list[LabelProbability]
+
+
+class RowValueOutOfRange(ValueError):
+    """A number the model cannot take: beyond float32's range as sent, or once scaled as
+    in training (a value far outside the training data, over a small spread). `row` is
+    its index in the request, `column` the dataset column."""
+
+    def __init__(self, row: int, column: str, message: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+def check_row_values(rows: Sequence[Row]) -> None:
+    """Refuse (RowValueOutOfRange) the first number beyond float32's range, before any
+    model is loaded. NaN and infinities pass: features_frame makes them missing values."""
+    for index, row in enumerate(rows):
+        for column, value in row.items():
+            if isinstance(value, int | float) and math.isfinite(value) and abs(value) > FLOAT32_MAX:
+                raise RowValueOutOfRange(
+                    index, column, f"{value:g} is beyond the range models take (±3.4e38)"
+                )
 
 
 def features_frame(rows: Sequence[Row], features: Sequence[str]) -> pd.DataFrame:
@@ -94,8 +118,18 @@ def features_frame(rows: Sequence[Row], features: Sequence[str]) -> pd.DataFrame
 
 def predict_rows(model: Any, rows: Sequence[Row], features: Sequence[str]) -> list[RowPrediction]:
     """One predict_proba over all rows; each row's level is its most probable class (as
-    the forest's own predict chooses it: the first of equals in `classes_` order)."""
-    probabilities = model.predict_proba(features_frame(rows, features))
+    the forest's own predict chooses it: the first of equals in `classes_` order).
+
+    The Pipeline's steps run as Pipeline.predict_proba runs them, with the features
+    checked in between: a value the scaler makes too large for a float32 is refused
+    naming its row and column (RowValueOutOfRange), not failed on inside scikit-learn.
+    """
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        transformed = model[:-1].transform(features_frame(rows, features))
+    _check_transformed(model, transformed, features)
+    probabilities = model[-1].predict_proba(transformed)
     classes = [str(label) for label in model.classes_]
     order = sorted(range(len(classes)), key=lambda i: class_order(classes[i]))
     best = probabilities.argmax(axis=1)
@@ -108,44 +142,75 @@ def predict_rows(model: Any, rows: Sequence[Row], features: Sequence[str]) -> li
     ]
 
 
-def load_verified_model(path: Path, expected_sha256: str) -> Any:
-    """Unpickle the model at `path` only if its bytes hash to `expected_sha256`.
+def _check_transformed(model: Any, transformed: Any, features: Sequence[str]) -> None:
+    """Raise RowValueOutOfRange for the first row (and its column) whose preprocessed
+    value a float32 cannot hold."""
+    import numpy as np
 
-    Raises ModelFileMissing (no regular file there) or ModelFileChanged (other bytes: the
-    file is never unpickled).
-    """
-    import joblib
+    if hasattr(transformed, "tocoo"):  # a scipy sparse matrix (mostly one-hot columns)
+        coo = transformed.tocoo()
+        bad = np.flatnonzero(~(np.abs(coo.data) <= FLOAT32_MAX))
+        if not bad.size:
+            return
+        first = bad[np.lexsort((coo.col[bad], coo.row[bad]))[0]]
+        row, position = int(coo.row[first]), int(coo.col[first])
+    else:
+        rows, columns = np.nonzero(~(np.abs(np.asarray(transformed)) <= FLOAT32_MAX))
+        if not rows.size:
+            return
+        row, position = int(rows[0]), int(columns[0])
+    raise RowValueOutOfRange(
+        row,
+        _input_column(model, position, features),
+        "too far from the values the model was trained on (beyond float32 once scaled)",
+    )
 
+
+def _input_column(model: Any, position: int, features: Sequence[str]) -> str:
+    """The dataset column behind the preprocessed column at `position` (ColumnTransformer
+    names it `<group>__<column>`), or the first feature if the model does not say."""
     try:
-        with path.open("rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ModelFileMissing()
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            if not hmac.compare_digest(digest.encode(), expected_sha256.strip().lower().encode()):
-                raise ModelFileChanged(info.st_size)
-            handle.seek(0)
-            return joblib.load(handle)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        raise ModelFileMissing() from None
+        name = str(model[:-1].get_feature_names_out()[position])
+    except (AttributeError, IndexError, ValueError):
+        name = ""
+    column = name.partition("__")[2]
+    return column if column in features else features[0]
 
 
 class ModelCache:
-    """Models loaded by this process: at most `max_models`, the least recently used
-    forgotten first, keyed by file and sha256 (a run's model never changes, so an entry
-    never goes stale). `loads` counts files read and unpickled.
+    """Models loaded by this process, keyed by file and sha256 (a run's model never
+    changes, so an entry never goes stale): at most `max_models` of them and at most
+    `max_bytes` of model files between them (a loaded model takes about its file's size
+    in memory), the least recently used forgotten first. `loads` counts files read and
+    unpickled.
+
+    A file over `max_model_bytes` is never read (ModelFileTooLarge); one that fits that
+    limit but not `max_bytes` (only when the caller sets them so) is answered from and
+    not kept. Files are loaded one at a time, as a load peaks at about three times the
+    file's size: memory stays under max_bytes + 3 x max_model_bytes however many models are
+    asked for at once (plus any model dropped while a prediction still uses it, until
+    that prediction ends).
 
     Loading and predicting run in worker threads (at most PREDICTION_THREADS at once), so
     the event loop keeps answering other requests meanwhile; concurrent first requests
-    for one model wait for a single load.
+    for one model wait for a single load. A load that fails keeps nothing.
     """
 
-    def __init__(self, max_models: int = 4) -> None:
+    def __init__(
+        self,
+        max_models: int = 4,
+        max_bytes: int = 512_000_000,
+        max_model_bytes: int | None = None,
+    ) -> None:
         self.max_models = max_models
+        self.max_bytes = max_bytes
+        self.max_model_bytes = max_model_bytes
         self.loads = 0
-        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._pending: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._models: OrderedDict[tuple[str, str], VerifiedModel] = OrderedDict()
+        self._bytes = 0
+        self._pending: dict[tuple[str, str], asyncio.Future[VerifiedModel]] = {}
         self._threads = CapacityLimiter(PREDICTION_THREADS)
+        self._loading = CapacityLimiter(1)
 
     def __len__(self) -> int:
         return len(self._models)
@@ -153,30 +218,50 @@ class ModelCache:
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self._models
 
+    @property
+    def bytes(self) -> int:
+        """The sizes of the model files kept, added up."""
+        return self._bytes
+
     async def model(self, path: Path, sha256: str) -> Any:
         key = (str(path), sha256)
-        model = self._models.get(key)
-        if model is not None:
+        kept = self._models.get(key)
+        if kept is not None:
             self._models.move_to_end(key)
-            return model
+            return kept.pipeline
         pending = self._pending.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._load(path, sha256))
+            pending = asyncio.ensure_future(self._load(key, path, sha256))
             self._pending[key] = pending
             pending.add_done_callback(lambda _: self._pending.pop(key, None))
         # Shielded: a client that goes away does not cancel the others' load.
-        model = await asyncio.shield(pending)
-        self._models[key] = model
-        self._models.move_to_end(key)
-        while len(self._models) > self.max_models:
-            self._models.popitem(last=False)
-        return model
+        return (await asyncio.shield(pending)).pipeline
 
-    async def _load(self, path: Path, sha256: str) -> Any:
-        self.loads += 1
-        model = await to_thread.run_sync(load_verified_model, path, sha256, limiter=self._threads)
-        logger.info("model %s loaded (sha256 %s)", path.name, sha256)
-        return model
+    async def _load(self, key: tuple[str, str], path: Path, sha256: str) -> VerifiedModel:
+        async with self._loading:
+            self.loads += 1
+            loaded = await to_thread.run_sync(
+                lambda: load_verified_model(path, sha256, max_bytes=self.max_model_bytes),
+                limiter=self._threads,
+            )
+        logger.info("model %s loaded (%d bytes, sha256 %s)", path.name, loaded.size, sha256)
+        self._keep(key, loaded)
+        return loaded
+
+    def _keep(self, key: tuple[str, str], loaded: VerifiedModel) -> None:
+        if loaded.size > self.max_bytes:
+            logger.warning(
+                "model %s (%d bytes) is larger than the whole cache (%d): not kept",
+                Path(key[0]).name,
+                loaded.size,
+                self.max_bytes,
+            )
+            return
+        self._models[key] = loaded
+        self._bytes += loaded.size
+        while len(self._models) > self.max_models or self._bytes > self.max_bytes:
+            _, dropped = self._models.popitem(last=False)
+            self._bytes -= dropped.size
 
     async def predict(
         self, path: Path, sha256: str, rows: Sequence[Row], features: Sequence[str]
