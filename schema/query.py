@@ -147,7 +147,8 @@ class Query:
         permission_classes=[IsHRStaff],
     )
     async def datasets(self, info: Info) -> list[Dataset]:
-        return await datasets.list_datasets(info.context.services.artifacts)  # type: ignore[return-value]
+        services = info.context.services
+        return await datasets.list_datasets(services.artifacts, services.dataset_limits)  # type: ignore[return-value]
 
     # --- model aliases and predictions (issue 10) ---
     @strawberry.field(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
+    from trainer.ml.dataset_files import CsvLimits
     from trainer.ml.predictor import ModelCache
 
 
@@ -37,6 +38,8 @@ class Services:
     default_page_size: int
     # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE of them).
     models: ModelCache
+    # How wide a dataset may be (MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS).
+    dataset_limits: CsvLimits
 
 
 def token_from_authorization(header: str | None) -> str | None:

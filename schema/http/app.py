@@ -38,10 +38,12 @@ from schema.http.persisted_queries import PersistedQueryStore
 from schema.http.request_id import RequestId
 from schema.http.view import GraphQLView
 from schema.http.websockets import WebSocketLimits
+from schema.uploads import remove_stale_uploads
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.reaper import fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
+from trainer.ml.dataset_files import CsvLimits
 from trainer.ml.predictor import ModelCache
 from trainer.model_files import VerifiedModelFiles
 
@@ -57,6 +59,8 @@ class AppSettings(Protocol):
     def db_url(self) -> str: ...
     @property
     def artifacts(self) -> ArtifactPaths: ...
+    @property
+    def dataset_limits(self) -> CsvLimits: ...
 
     training_backend: Literal["local", "celery"]
     subscription_poll_interval: float
@@ -93,6 +97,7 @@ class AppSettings(Protocol):
     metrics_token: str | None
     max_body_bytes: int
     max_upload_bytes: int
+    max_concurrent_uploads: int
     max_prediction_body_bytes: int
     model_cache_size: int
 
@@ -132,6 +137,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         max_page_size=settings.max_page_size,
         default_page_size=settings.default_page_size,
         models=ModelCache(settings.model_cache_size),
+        dataset_limits=settings.dataset_limits,
     )
     api_schema = build_schema(
         QueryLimits(
@@ -157,6 +163,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         persisted_queries=PersistedQueryStore(settings.apq_cache_size),
         websockets=websocket_limits(settings),
         upload_field_max_bytes=settings.max_body_bytes,
+        max_concurrent_uploads=settings.max_concurrent_uploads,
     )
 
     model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
@@ -164,6 +171,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
+            await asyncio.to_thread(remove_stale_uploads, settings.artifacts.datasets)
             await runner.start()
             await fail_stale_runs(settings.stale_run_after)
             if settings.training_backend == "local":
