@@ -184,7 +184,9 @@ def _clean(chunk: pd.DataFrame) -> pd.DataFrame:
     usable = target.isin(TARGET_CLASSES)
     known = [c for c in FEATURE_COLUMNS if c in chunk.columns]
     frame = chunk.loc[usable, known].reset_index(drop=True)
-    frame[TARGET_COLUMN] = target[usable].to_numpy()
+    # Assigned as a Series (same index as frame): an empty chunk's array would turn the
+    # column's dtype to object, and the concatenated column with it.
+    frame[TARGET_COLUMN] = target[usable].reset_index(drop=True)
     for column in (c for c in CATEGORICAL_COLUMNS if c in frame.columns):
         frame[column] = frame[column].str.strip().replace("", np.nan)
     for column in (c for c in NUMERIC_COLUMNS if c in frame.columns):
