@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,14 +96,6 @@ class CsvLimits:
 DEFAULT_CSV_LIMITS = CsvLimits()
 
 
-class _LineTooLong(Exception):
-    """A physical line longer than any record within the limits can be."""
-
-
-class _NulCharacter(Exception):
-    """A NUL character: no text CSV holds one, and no database column can store it."""
-
-
 def scan_csv(raw: Readable, name: str, limits: CsvLimits) -> CsvSummary:
     """Read a CSV once, record by record, as training's reader counts it (blank lines
     skipped, quoted line breaks kept in their field), and hash its bytes; refuse it with a
@@ -124,15 +117,15 @@ def scan_csv(raw: Readable, name: str, limits: CsvLimits) -> CsvSummary:
     # The csv module's limit is process-wide; every scan sets it to its cap (one process
     # reads with one configuration).
     csv.field_size_limit(limits.max_cell_chars)
-    lines = _bounded_lines(text, limits.max_line_chars)
-    records = csv.reader(lines)
+    records = csv.reader(_lines(text, name, limits))
     header: list[str] | None = None
     rows = 0
     try:
         for record in records:
             if not record:
                 continue
-            _check_record(record, records.line_num, header is None, name, limits)
+            if len(record) > limits.max_columns:
+                raise _too_many_columns(name, limits, records.line_num)
             if header is None:
                 header = record
             else:
@@ -144,17 +137,6 @@ def scan_csv(raw: Readable, name: str, limits: CsvLimits) -> CsvSummary:
                 f"characters on line {records.line_num} (MAX_DATASET_CELL_CHARS)"
             ) from None
         raise DataLoadError(f"the dataset '{name}' is not a valid CSV file: {exc}") from None
-    except _LineTooLong:
-        raise DataLoadError(
-            f"the dataset '{name}' has a line longer than a row of {limits.max_columns} "
-            f"columns of {limits.max_cell_chars} characters can be, line {records.line_num} "
-            "(MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS)"
-        ) from None
-    except _NulCharacter:
-        raise DataLoadError(
-            f"the dataset '{name}' holds a NUL character on line {records.line_num + 1}, "
-            "which no text CSV file holds (is it a binary or UTF-16 file?)"
-        ) from None
     except UnicodeDecodeError:
         raise DataLoadError(
             f"the dataset '{name}' is not a text CSV file (it is not UTF-8 encoded)"
@@ -164,29 +146,56 @@ def scan_csv(raw: Readable, name: str, limits: CsvLimits) -> CsvSummary:
     return CsvSummary(rows=rows, columns=columns, sha256=digest.hexdigest())
 
 
-def _bounded_lines(text: io.TextIOWrapper, max_chars: int) -> Iterator[str]:
-    """The physical lines of `text`, refusing NULs and any line over `max_chars` (of
-    which no more than `max_chars` + 1 characters are read: a 14 MB header line is
-    never held whole)."""
+def _lines(text: io.TextIOWrapper, name: str, limits: CsvLimits) -> Iterator[str]:
+    """The physical lines of `text` for the csv reader, refusing a NUL character, and a
+    line longer than a record within `limits` can be: of such a line no more than
+    `limits.max_line_chars` + 1 characters are read (a 14 MB header is never held whole).
+
+    A record has a field per comma outside quotes, and one: too many of them is refused
+    here, before the csv reader builds a list of a million fields."""
+    max_chars = limits.max_line_chars
+    number = 0
+    inside_quotes = False
     while line := text.readline(max_chars + 1):
+        number += 1
         if "\x00" in line:
-            raise _NulCharacter
+            raise DataLoadError(
+                f"the dataset '{name}' holds a NUL character on line {number}, which no "
+                "text CSV file holds (is it a binary or UTF-16 file?)"
+            )
+        if _separators(line, inside_quotes) >= limits.max_columns:
+            raise _too_many_columns(name, limits, number)
+        # Doubled quotes inside a value count two: an odd count opens or closes one.
+        inside_quotes ^= line.count('"') % 2 == 1
         yield line
         if len(line) > max_chars:
-            # After the csv reader has seen the start of it, which may tell a more
-            # precise reason (too many columns, a value too long).
-            raise _LineTooLong
+            # After the csv reader has seen its start, which may tell a more precise
+            # reason (too many columns, a value too long).
+            raise DataLoadError(
+                f"the dataset '{name}' has a line longer than a row of {limits.max_columns} "
+                f"columns of {limits.max_cell_chars} characters can be, line {number} "
+                "(MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS)"
+            )
 
 
-def _check_record(
-    record: list[str], line: int, is_header: bool, name: str, limits: CsvLimits
-) -> None:
-    if len(record) > limits.max_columns:
-        what = "its header" if is_header else f"the row on line {line}"
-        raise DataLoadError(
-            f"the dataset '{name}' has more than {limits.max_columns} columns in {what}, "
-            f"the most accepted (MAX_DATASET_COLUMNS)"
-        )
+# A quoted stretch: from a quote to the next one, or to the end of the line. A doubled
+# quote inside a value ends one stretch and starts the next, which removes it all the same.
+_QUOTED = re.compile(r'"[^"]*(?:"|$)')
+
+
+def _separators(line: str, inside_quotes: bool) -> int:
+    """The commas of `line` outside quoted values (`inside_quotes`: the line starts
+    inside one, opened on an earlier line), as the csv reader will split it."""
+    if '"' not in line and not inside_quotes:
+        return line.count(",")
+    return _QUOTED.sub("", ('"' if inside_quotes else "") + line).count(",")
+
+
+def _too_many_columns(name: str, limits: CsvLimits, line: int) -> DataLoadError:
+    return DataLoadError(
+        f"the dataset '{name}' has more than {limits.max_columns} columns on line {line}, "
+        "the most accepted (MAX_DATASET_COLUMNS)"
+    )
 
 
 def describe_csv(path: Path, limits: CsvLimits) -> CsvSummary:
