@@ -196,13 +196,12 @@ async def _upload(
     )
     try:
         await asyncio.to_thread(_place, artifacts, spooled, path, replace)
-    except (FileExistsError, UnsafePath) as exc:
+    except Exception as exc:
         await forget_dataset_files([path])
         if isinstance(exc, FileExistsError):
             return _exists(path)
-        return _path_error(f"dataset path {exc}")
-    except BaseException:
-        await forget_dataset_files([path])
+        if isinstance(exc, UnsafePath):
+            return _path_error(f"dataset path {exc}")
         raise
     logger.info(
         "dataset %s uploaded by %s: %d bytes, %s rows, sha256 %s%s",
