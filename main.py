@@ -27,6 +27,7 @@ from models.db import apply_migrations, connected, tortoise_config
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.job import JobSettings
 from trainer.logs import configure_logging, logging_config
+from trainer.ml.dataset_files import CsvLimits
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -62,6 +63,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=100_000, ge=1_000)
     # uploadDataset's multipart requests (HR staff only), streamed to the datasets folder.
     max_upload_bytes: int = Field(default=200_000_000, ge=1_000)
+    # Uploads one server process takes at once (streamed, then parsed in a thread).
+    max_concurrent_uploads: int = Field(default=2, ge=1, le=1_000)
+    # How wide a dataset may be (uploads, listings, training): the trainer uses a dozen
+    # short columns; these bound the memory and CPU one file can cost.
+    max_dataset_columns: int = Field(default=500, ge=1, le=100_000)
+    max_dataset_cell_chars: int = Field(default=4096, ge=1, le=10_000_000)
     max_query_depth: int = Field(default=12, ge=1)
     max_query_tokens: int = Field(default=2000, ge=1)
     max_query_aliases: int = Field(default=15, ge=0)
@@ -234,6 +241,10 @@ class Settings(BaseSettings):
     def artifacts(self) -> ArtifactPaths:
         return ArtifactPaths.at(self.artifacts_dir)
 
+    @property
+    def dataset_limits(self) -> CsvLimits:
+        return CsvLimits(self.max_dataset_columns, self.max_dataset_cell_chars)
+
 
 def job_settings(settings: Settings) -> JobSettings:
     return JobSettings(
@@ -246,6 +257,7 @@ def job_settings(settings: Settings) -> JobSettings:
         max_model_bytes=settings.max_model_bytes,
         log_level=settings.log_level,
         log_format=settings.log_format,
+        dataset_limits=settings.dataset_limits,
     )
 
 

@@ -71,7 +71,10 @@ class ModelAliasAssignment(Model):
 
 
 async def alias_exists(name: str) -> bool:
-    return await ModelAlias.filter(alias=name).exists()
+    # A name no alias can have (upper case, 33+ characters) is not looked up.
+    return ALIAS_PATTERN.fullmatch(name) is not None and (
+        await ModelAlias.filter(alias=name).exists()
+    )
 
 
 class AliasTargetRefused(Exception):

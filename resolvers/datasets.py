@@ -34,9 +34,10 @@ from models.dataset_files import (
 )
 from resolvers.errors import ApiError, FieldError, FieldErrorCode
 from resolvers.train_model import DEFAULT_DATASET, MAX_DATASET_PATH_LENGTH
-from trainer.artifacts import ArtifactPaths, UnsafePath
+from trainer.artifacts import ArtifactPaths, UnsafePath, canonical_path
 from trainer.ml.dataset_files import (
     DATASET_SUFFIX,
+    CsvLimits,
     CsvSummary,
     FileVersion,
     dataset_files,
@@ -107,9 +108,10 @@ def _info(
     )
 
 
-async def list_datasets(artifacts: ArtifactPaths) -> list[DatasetInfo]:
+async def list_datasets(artifacts: ArtifactPaths, limits: CsvLimits) -> list[DatasetInfo]:
     """Every CSV of the datasets folder, sorted by path; files of a version already
-    described are not read again (by this process or any other)."""
+    described are not read again (by this process or any other). A file beyond `limits`
+    (or with a NUL, or not UTF-8) is listed as not readable: rows null, no columns."""
     root = artifacts.datasets
     versions = await asyncio.to_thread(lambda: list(dataset_files(root)))
     known = await known_dataset_files()
@@ -131,7 +133,7 @@ async def list_datasets(artifacts: ArtifactPaths) -> list[DatasetInfo]:
                 )
             )
             continue
-        summary = await _describe(root, version)
+        summary = await _describe(root, version, limits)
         listed.append(
             _info(
                 version,
@@ -177,11 +179,11 @@ async def _complete(row: DatasetFile) -> None:
     )
 
 
-async def _describe(root: Path, version: FileVersion) -> CsvSummary:
+async def _describe(root: Path, version: FileVersion, limits: CsvLimits) -> CsvSummary:
     """Read one file version and remember what it holds, unless it changed meanwhile
     (then the next listing describes the new version)."""
     path = root / version.path
-    summary = await asyncio.to_thread(describe_csv, path)
+    summary = await asyncio.to_thread(describe_csv, path, limits)
     after = os.stat(path)
     unchanged = (after.st_size, after.st_mtime_ns) == (version.size_bytes, version.mtime_ns)
     # A path longer than the column cannot be remembered (nor trained on: trainModel
@@ -205,17 +207,20 @@ def _path_error(message: str) -> UploadOutcome:
     return UploadOutcome(errors=[FieldError(["path"], message, FieldErrorCode.PATH_NOT_ALLOWED)])
 
 
-def upload_target(artifacts: ArtifactPaths, path: str) -> Path:
-    """Where `path` names a dataset, by trainModel's rules (UnsafePath if it may not)."""
+def upload_target(artifacts: ArtifactPaths, path: str) -> tuple[str, Path]:
+    """The canonical spelling of `path` (`./x.csv` is `x.csv`) and where it names a
+    dataset, by trainModel's rules (UnsafePath if it may not)."""
+    path = canonical_path(path)
     if len(path) > MAX_DATASET_PATH_LENGTH:
         raise UnsafePath(f"must be at most {MAX_DATASET_PATH_LENGTH} characters")
     if not path.lower().endswith(DATASET_SUFFIX):
         raise UnsafePath(f"must name a '{DATASET_SUFFIX}' file")
-    return artifacts.dataset(path)
+    return path, artifacts.dataset(path)
 
 
 async def upload_dataset(
     artifacts: ArtifactPaths,
+    limits: CsvLimits,
     spooled: Path | None,
     path: str,
     replace: bool,
@@ -224,9 +229,12 @@ async def upload_dataset(
     quota: DatasetQuota,
 ) -> UploadOutcome:
     """Validate the uploaded file at `spooled` (a temporary file of the datasets
-    folder) and rename it to `path`. Whatever is refused leaves the folder as it was;
-    the temporary file is the caller's to remove (it is, at the end of the request)."""
-    outcome = await _upload(artifacts, spooled, path, replace, uploaded_by=uploaded_by, quota=quota)
+    folder) against training's checks and `limits`, and rename it to `path`. Whatever is
+    refused leaves the folder as it was; the temporary file is the caller's to remove
+    (it is, at the end of the request)."""
+    outcome = await _upload(
+        artifacts, limits, spooled, path, replace, uploaded_by=uploaded_by, quota=quota
+    )
     for error in outcome.errors:
         logger.info(
             "dataset upload to %r by %s refused (%s): %s",
@@ -240,6 +248,7 @@ async def upload_dataset(
 
 async def _upload(
     artifacts: ArtifactPaths,
+    limits: CsvLimits,
     spooled: Path | None,
     path: str,
     replace: bool,
@@ -258,7 +267,7 @@ async def _upload(
             ]
         )
     try:
-        target = upload_target(artifacts, path)
+        path, target = upload_target(artifacts, path)
     except UnsafePath as exc:
         return _path_error(f"dataset path {exc}")
     taken = _taken_by(target)
@@ -270,33 +279,40 @@ async def _upload(
     if over_quota is not None:
         return UploadOutcome(errors=[over_quota])
     try:
-        summary = await asyncio.to_thread(_validate, spooled, path)
+        summary = await asyncio.to_thread(_validate, spooled, path, limits)
     except DataLoadError as exc:
         return UploadOutcome(
             errors=[FieldError(["file"], str(exc), FieldErrorCode.DATASET_INVALID)]
         )
-    try:
-        target = await asyncio.to_thread(_place, artifacts, spooled, path, replace)
-    except FileExistsError:
-        return _exists(path)
-    except UnsafePath as exc:
-        return _path_error(f"dataset path {exc}")
-    info = os.stat(target)
+    # The description is stored first, keyed by the version the file will have (a link
+    # or rename keeps its size and mtime): if storing fails, nothing has been placed;
+    # if placing fails, the stored row describes no file there, and is dropped.
+    os.chmod(spooled, 0o644)
+    info = os.stat(spooled)
     version = FileVersion(path, info.st_size, info.st_mtime_ns)
     await remember_dataset_file(
         path,
-        size_bytes=info.st_size,
-        mtime_ns=info.st_mtime_ns,
+        size_bytes=version.size_bytes,
+        mtime_ns=version.mtime_ns,
         rows=summary.rows,
         columns=list(summary.columns),
         sha256=summary.sha256,
         uploaded_by=uploaded_by,
     )
+    try:
+        await asyncio.to_thread(_place, artifacts, spooled, path, replace)
+    except Exception as exc:
+        await forget_dataset_files([path])
+        if isinstance(exc, FileExistsError):
+            return _exists(path)
+        if isinstance(exc, UnsafePath):
+            return _path_error(f"dataset path {exc}")
+        raise
     logger.info(
         "dataset %s uploaded by %s: %d bytes, %s rows, sha256 %s%s",
         path,
         uploaded_by,
-        info.st_size,
+        version.size_bytes,
         summary.rows,
         summary.sha256,
         " (replaced the previous file)" if replace else "",
@@ -327,15 +343,14 @@ def _exists(path: str) -> UploadOutcome:
     )
 
 
-def _validate(spooled: Path, path: str) -> CsvSummary:
-    """Training's own checks (DataLoadError names the row or column at fault), then the
-    description the listing shows."""
+def _validate(spooled: Path, path: str, limits: CsvLimits) -> CsvSummary:
+    """Training's own checks, its limits first (DataLoadError names the row or column at
+    fault), read a chunk at a time; returns the description the listing shows."""
     # Imported here, by the first upload: pandas and numpy would otherwise be imported by
     # every server at start-up (a second of CPU) for this one use.
-    from trainer.ml.dataset import load_dataset
+    from trainer.ml.dataset import check_dataset
 
-    load_dataset(spooled, display_name=path)
-    return describe_csv(spooled)
+    return check_dataset(spooled, path, limits)
 
 
 def _place(artifacts: ArtifactPaths, spooled: Path, path: str, replace: bool) -> Path:
@@ -345,7 +360,6 @@ def _place(artifacts: ArtifactPaths, spooled: Path, path: str, replace: bool) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     # Folders made just now are the server's own; check the whole path again anyway.
     target = artifacts.dataset(path)
-    os.chmod(spooled, 0o644)
     if replace:
         os.replace(spooled, target)
     else:
@@ -416,7 +430,7 @@ async def delete_dataset(artifacts: ArtifactPaths, path: str, viewer: Identity) 
 
 async def _delete(artifacts: ArtifactPaths, path: str, viewer: Identity) -> DeleteOutcome:
     try:
-        target = upload_target(artifacts, path)
+        path, target = upload_target(artifacts, path)
     except UnsafePath as exc:
         return _refused(FieldErrorCode.PATH_NOT_ALLOWED, f"dataset path {exc}")
     if target == artifacts.dataset(DEFAULT_DATASET):

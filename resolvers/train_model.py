@@ -22,7 +22,7 @@ from models.run_quota import TooManyActiveRuns, create_run_within_quota
 from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
-from trainer.artifacts import ArtifactPaths, UnsafePath
+from trainer.artifacts import ArtifactPaths, UnsafePath, canonical_path
 from trainer.jobs.runners import JobRunner
 
 logger = logging.getLogger("resolvers.train_model")
@@ -121,8 +121,13 @@ def _dataset_errors(dataset: str, artifacts: ArtifactPaths) -> list[FieldError]:
 
 
 def dataset_of(data: TrainRequest) -> str:
-    """The dataset asked for; only an absent path means the default (\"\" is refused)."""
-    return DEFAULT_DATASET if data.dataset_path is None else data.dataset_path
+    """The dataset asked for, in its canonical spelling (`./x.csv` is `x.csv`); only an
+    absent path means the default (\"\" is refused)."""
+    path = DEFAULT_DATASET if data.dataset_path is None else data.dataset_path
+    try:
+        return canonical_path(path)
+    except UnsafePath:
+        return path  # refused by _dataset_errors, never stored
 
 
 def generated_model_version() -> str:

@@ -97,6 +97,7 @@ class Mutation:
         viewer = await context.viewer()
         return await datasets.upload_dataset(  # type: ignore[return-value]
             context.services.artifacts,
+            context.services.dataset_limits,
             spooled_path(file, getattr(context.request.state, "upload_spool", None)),
             path,
             bool(replace),

@@ -150,7 +150,7 @@ class Query:
     async def datasets(self, info: Info) -> list[Dataset]:
         services = info.context.services
         return await listed_datasets(  # type: ignore[return-value]
-            lambda: datasets.list_datasets(services.artifacts)
+            lambda: datasets.list_datasets(services.artifacts, services.dataset_limits)
         )
 
     # --- model aliases and predictions (issue 10) ---

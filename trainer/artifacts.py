@@ -48,13 +48,16 @@ class ArtifactPaths:
         return contained_path(self.datasets, relative)
 
 
-def contained_path(base: Path, relative: str) -> Path:
-    """Resolve `relative` under `base`, refusing anything that could leave `base`.
+def canonical_path(relative: str) -> str:
+    """The one spelling of a client's relative path: `./x.csv` and `a//b.csv` name the
+    files `x.csv` and `a/b.csv`, and are stored (runs, dataset descriptions) that way, so
+    one file never has two names. UnsafePath if it is not a path a client may use."""
+    return "/".join(_relative_parts(relative))
 
-    The name is checked lexically first (no absolute path, no `..`, no odd characters),
-    then walked one component at a time with lstat/readlink, so a symbolic link that
-    points outside is refused without the server ever touching its target.
-    """
+
+def _relative_parts(relative: str) -> list[str]:
+    """The components of a client's relative path, checked lexically: no absolute path,
+    no `..`, only ordinary characters in each part (`.` and empty parts dropped)."""
     if not relative or "\x00" in relative or "\\" in relative:
         raise UnsafePath("must be a non-empty relative path")
     pure = PurePosixPath(relative)
@@ -65,7 +68,17 @@ def contained_path(base: Path, relative: str) -> Path:
     parts = [part for part in pure.parts if part != "."]
     if not parts or not all(_SAFE_PART.fullmatch(part) for part in parts):
         raise UnsafePath("may only contain letters, digits, '.', '_', '-', ' ' and '/'")
+    return parts
 
+
+def contained_path(base: Path, relative: str) -> Path:
+    """Resolve `relative` under `base`, refusing anything that could leave `base`.
+
+    The name is checked lexically first (no absolute path, no `..`, no odd characters),
+    then walked one component at a time with lstat/readlink, so a symbolic link that
+    points outside is refused without the server ever touching its target.
+    """
+    parts = _relative_parts(relative)
     root = base.resolve()
     current = root
     pending = list(parts)

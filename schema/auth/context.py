@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
+    from trainer.ml.dataset_files import CsvLimits
     from trainer.ml.predictor import ModelCache
 
 
@@ -44,6 +45,8 @@ class Services:
     models: ModelCache
     # Rows each user may have predicted per second (PREDICTION_ROWS_PER_SECOND).
     prediction_budget: TokenBuckets
+    # How wide a dataset may be (MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS).
+    dataset_limits: CsvLimits
 
 
 def token_from_authorization(header: str | None) -> str | None:

@@ -40,10 +40,12 @@ from schema.http.request_id import RequestId
 from schema.http.view import GraphQLView
 from schema.http.websockets import WebSocketLimits
 from schema.rate_limits import SlidingWindow, TokenBuckets
+from schema.uploads import remove_stale_uploads
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.reaper import fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
+from trainer.ml.dataset_files import CsvLimits
 from trainer.ml.predictor import ModelCache
 from trainer.model_files import VerifiedModelFiles
 
@@ -59,6 +61,8 @@ class AppSettings(Protocol):
     def db_url(self) -> str: ...
     @property
     def artifacts(self) -> ArtifactPaths: ...
+    @property
+    def dataset_limits(self) -> CsvLimits: ...
 
     training_backend: Literal["local", "celery"]
     subscription_poll_interval: float
@@ -98,6 +102,7 @@ class AppSettings(Protocol):
     metrics_token: str | None
     max_body_bytes: int
     max_upload_bytes: int
+    max_concurrent_uploads: int
     max_prediction_body_bytes: int
     model_cache_size: int
     model_cache_bytes: int
@@ -156,6 +161,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             settings.prediction_rows_burst,
             max_keys=settings.prediction_limiter_max_keys,
         ),
+        dataset_limits=settings.dataset_limits,
     )
     api_schema = build_schema(
         QueryLimits(
@@ -181,6 +187,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
         persisted_queries=PersistedQueryStore(settings.apq_cache_size),
         websockets=websocket_limits(settings),
         upload_field_max_bytes=settings.max_body_bytes,
+        max_concurrent_uploads=settings.max_concurrent_uploads,
     )
 
     model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
@@ -188,6 +195,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
+            await asyncio.to_thread(remove_stale_uploads, settings.artifacts.datasets)
             await runner.start()
             await fail_stale_runs(settings.stale_run_after)
             if settings.training_backend == "local":

@@ -24,8 +24,10 @@ from schema.uploads import UploadSpool
 # operations and map: the two form fields of the spec; one file (uploadDataset's).
 MAX_UPLOAD_FIELDS = 2
 MAX_UPLOAD_FILES = 1
-# The root fields a multipart request may select (and __typename, harmless).
-UPLOAD_ROOT_FIELDS = frozenset({"uploadDataset", "__typename"})
+# The root fields a multipart request may select: uploadDataset once (and __typename,
+# harmless).
+UPLOAD_FIELD = "uploadDataset"
+UPLOAD_ROOT_FIELDS = frozenset({UPLOAD_FIELD, "__typename"})
 
 
 class _DatasetsFolderParser(MultiPartParser):
@@ -103,9 +105,11 @@ def upload_operations(
 
 
 def _refuse_other_operations(query: object, max_tokens: int) -> None:
-    """Multipart is accepted for uploadDataset alone: a document that selects anything
-    else at its root is refused. (One that does not parse is left to strawberry, which
-    answers it as any other request.)"""
+    """Multipart is accepted for one uploadDataset alone: a document that selects
+    anything else at its root is refused, and so is one whose operation selects
+    uploadDataset more than once (aliases), which would validate the one file again for
+    each and answer all but the first with a misleading DATASET_EXISTS. (One that does
+    not parse is left to strawberry, which answers it as any other request.)"""
     if not isinstance(query, str):
         raise RequestRefused(400, "'operations' must hold the uploadDataset mutation as 'query'")
     try:
@@ -121,6 +125,15 @@ def _refuse_other_operations(query: object, max_tokens: int) -> None:
             for field in fields
         ):
             raise RequestRefused(400, "multipart requests may only run uploadDataset")
+        uploads = sum(
+            1
+            for field in fields
+            if isinstance(field, FieldNode) and field.name.value == UPLOAD_FIELD
+        )
+        if uploads != 1:
+            raise RequestRefused(
+                400, "a multipart request runs exactly one uploadDataset field (one file)"
+            )
 
 
 def _json_field(form: Mapping[str, Any], name: str, decode_json: Callable[[str], object]) -> Any:

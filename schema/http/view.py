@@ -7,6 +7,7 @@ response media type, 405/406/415), automatic persisted queries
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -49,10 +50,12 @@ from schema.http.websockets import (
     WebSocketLimits,
 )
 from schema.limits import unusable_value
-from schema.uploads import UploadSpool
+from schema.uploads import UploadSlots, UploadSpool, remove_stale_uploads
 
 logger = logging.getLogger("schema.http.view")
 
+# What a client refused for MAX_CONCURRENT_UPLOADS is told to wait (Retry-After).
+UPLOAD_RETRY_AFTER_SECONDS = 5
 # strawberry's GraphiQL page with its assets served from static/ (see README, GraphiQL).
 GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
 
@@ -73,11 +76,13 @@ class GraphQLView(GraphQL[RequestContext, None]):
         persisted_queries: PersistedQueryStore | None = None,
         websockets: WebSocketLimits | None = None,
         upload_field_max_bytes: int = 100_000,
+        max_concurrent_uploads: int = 2,
     ) -> None:
         """`allowed_origins` are the other origins whose pages may open a WebSocket (the
         same list as CORS_ORIGINS: strawberry refuses cross-origin handshakes otherwise).
-        Multipart requests (uploadDataset) are accepted from HR staff only; their
-        `operations` and `map` fields may hold `upload_field_max_bytes` each."""
+        Multipart requests (uploadDataset) are accepted from HR staff only, at most
+        `max_concurrent_uploads` at once; their `operations` and `map` fields may hold
+        `upload_field_max_bytes` each."""
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
@@ -85,6 +90,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
             multipart_uploads_enabled=True,
         )
         self.upload_field_max_bytes = upload_field_max_bytes
+        self.upload_slots = UploadSlots(max_concurrent_uploads)
         self.services = services
         self.persisted_queries = (
             persisted_queries if persisted_queries is not None else PersistedQueryStore(0)
@@ -129,6 +135,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         finally:
             if spool is not None:
                 spool.discard()
+                self.upload_slots.give_back()
         await response(scope, receive, send)
 
     async def _admit_upload(self, request: Request) -> None:
@@ -155,6 +162,19 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 "uploading datasets is reserved to HR staff (DRH, RESPONSABLE_RH)",
                 code=ErrorCode.FORBIDDEN,
             )
+        # Files a killed server left behind; not done at start-up alone, since a
+        # server may run for months.
+        await asyncio.to_thread(remove_stale_uploads, self.services.artifacts.datasets)
+        # Last: from here on the request's `finally` gives the slot back.
+        if not self.upload_slots.take():
+            logger.info("upload refused: %d uploads already in progress", self.upload_slots.limit)
+            raise RequestRefused(
+                503,
+                f"this server takes {self.upload_slots.limit} uploads at once "
+                "(MAX_CONCURRENT_UPLOADS); try again in a moment",
+                code=ErrorCode.SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)},
+            )
 
     # --- GraphQL over HTTP: methods, media types -----------------------------------------
     def _check_http_request(self, request: Request) -> str:
@@ -178,7 +198,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return media_type
 
     def _is_supported_body(self, request: Request) -> bool:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = _media_type(request)
         if content_type == APPLICATION_JSON:
             return True
         return self.multipart_uploads_enabled and content_type == "multipart/form-data"
@@ -368,7 +388,7 @@ async def _refuse_unusable_body(request: Request) -> None:
     or compared by PostgreSQL (NULs written in the document itself are refused by
     schema.limits.NoNulInStrings). The body is cached by Starlette, so it is read once.
     """
-    if request.method != "POST" or "json" not in request.headers.get("content-type", ""):
+    if request.method != "POST" or _media_type(request) != APPLICATION_JSON:
         return
     try:
         payload = orjson.loads(await request.body())
@@ -381,8 +401,13 @@ async def _refuse_unusable_body(request: Request) -> None:
 
 
 def _is_multipart(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return request.method == "POST" and content_type == "multipart/form-data"
+    return request.method == "POST" and _media_type(request) == "multipart/form-data"
+
+
+def _media_type(request: Request) -> str:
+    """The Content-Type's media type alone: its parameters (a multipart boundary may
+    say "json") are no part of it."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _refusal_response(refusal: RequestRefused, media_type: str) -> Response:

@@ -3,9 +3,11 @@ request spec), over HTTP against the real app, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +17,11 @@ import httpx
 import orjson
 import pytest
 
+import resolvers.datasets
 from models.dataset_files import DatasetFile
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import SHIPPED_DATASET, Server
-from tests.helpers import TRAIN, train_variables, wait_until_final
+from tests.helpers import TRAIN, train_variables, wait_for, wait_until_final
 
 DATASETS = "{ datasets { path sizeBytes rows columns sha256 modifiedAt } }"
 UPLOAD = """
@@ -29,7 +32,9 @@ mutation Upload($file: Upload!, $path: String!, $replace: Boolean) {
   }
 }
 """
-RUN = "query Run($id: ID!) { trainingRun(id: $id) { status datasetSha256 errorMessage } }"
+RUN = """query Run($id: ID!) {
+  trainingRun(id: $id) { status datasetPath datasetSha256 errorMessage featuresUsed }
+}"""
 SHIPPED_LINES = SHIPPED_DATASET.read_bytes().splitlines(keepends=True)
 
 
@@ -430,6 +435,7 @@ def _form(operations: object, files_map: object, files: int = 1) -> dict[str, An
 
 GOOD_OPERATIONS = {"query": UPLOAD, "variables": {"file": None, "path": "never.csv"}}
 GOOD_MAP = {"0": ["variables.file"]}
+ALIASED_UPLOAD = 'uploadDataset(file: $file, path: "never.csv") { errors { code } }'
 
 
 @pytest.mark.parametrize(
@@ -473,6 +479,22 @@ GOOD_MAP = {"0": ["variables.file"]}
                 GOOD_MAP,
             ),
             id="another-root-field",
+        ),
+        pytest.param(
+            _form(
+                {
+                    "query": "mutation ($file: Upload!) { "
+                    + " ".join(f"u{i}: {ALIASED_UPLOAD}" for i in range(10))
+                    + " }",
+                    "variables": {"file": None},
+                },
+                GOOD_MAP,
+            ),
+            id="aliased-uploads",
+        ),
+        pytest.param(
+            _form({"query": "mutation { __typename }", "variables": {}}, GOOD_MAP),
+            id="no-upload",
         ),
     ],
 )
@@ -604,3 +626,304 @@ async def test_a_multipart_request_without_credentials_keeps_max_body_bytes(
     assert response.status_code == 413, response.text
     assert codes(response.json()) == ["REQUEST_TOO_LARGE"]
     assert temporary_files(server) == []
+
+
+# --- what no file may do: break the listing, cost unbounded memory (hardening, third pass) --
+NUL_HEADER = b"job_role_name,future_need_level,tr\x00end\na,LOW,1\n"
+
+
+def wide_csv(columns: int) -> bytes:
+    """A usable dataset (the shipped header and 30 rows) padded with empty columns."""
+    padding = "".join(f",extra{i}" for i in range(columns - len(HEADER.split(","))))
+    lines = small_csv(30).decode().splitlines()
+    padded = [lines[0] + padding] + [line + "," * padding.count(",") for line in lines[1:]]
+    return ("\n".join(padded) + "\n").encode()
+
+
+def long_value_csv(chars: int) -> bytes:
+    """A usable dataset whose first row's job_role_name is `chars` characters long."""
+    lines = small_csv(30).decode().splitlines()
+    first = lines[1].split(",")
+    first[0] = "x" * chars
+    return ("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n").encode()
+
+
+async def test_a_nul_in_the_header_is_refused_and_nothing_written(server: Server) -> None:
+    # given: a header holding a NUL character (no database JSON column can store it)
+    path = unique_name("nul")
+
+    # when
+    payload = await upload_payload(server, path, NUL_HEADER)
+
+    # then: a dataset error on the file, nothing written, the listing still answers
+    assert payload["dataset"] is None
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [(["file"], "DATASET_INVALID")]
+    assert "NUL" in payload["errors"][0]["message"]
+    assert not (datasets_folder(server) / path).exists()
+    assert temporary_files(server) == []
+    assert path not in await listing(server)
+
+
+async def test_a_file_with_a_nul_put_in_the_folder_is_listed_as_not_readable(
+    server: Server,
+) -> None:
+    # given: the same file dropped into the folder by hand
+    name = unique_name("nul-by-hand")
+    target = datasets_folder(server) / name
+    target.write_bytes(NUL_HEADER)
+    try:
+        # when: anyone lists the datasets
+        found = await listing(server)
+
+        # then: the listing answers, describing that file as not readable
+        assert found[name]["rows"] is None
+        assert found[name]["columns"] == []
+        assert found[name]["sha256"] == hashlib.sha256(NUL_HEADER).hexdigest()
+        assert found["future_skills_dataset.csv"]["rows"] == 2000
+        # and: again, from what was remembered
+        assert (await listing(server))[name] == found[name]
+    finally:
+        target.unlink()
+
+
+async def test_an_upload_whose_description_cannot_be_stored_places_no_file(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the database refuses to store the description
+    class Refused(Exception):
+        pass
+
+    async def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise Refused
+
+    monkeypatch.setattr(resolvers.datasets, "remember_dataset_file", refuse)
+    path = unique_name("not-stored")
+
+    # when
+    response = await upload(server, path, small_csv(20))
+
+    # then: an error, and no file under a name the listing would have to describe
+    assert codes(response.json()) == ["INTERNAL_SERVER_ERROR"]
+    assert not (datasets_folder(server) / path).exists()
+    assert temporary_files(server) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "setting"),
+    [
+        pytest.param(wide_csv(501), "MAX_DATASET_COLUMNS", id="501-columns"),
+        pytest.param(wide_csv(100_000), "MAX_DATASET_COLUMNS", id="100000-columns"),
+        pytest.param(long_value_csv(4097), "MAX_DATASET_CELL_CHARS", id="a-value-too-long"),
+        pytest.param(
+            small_csv(5) + b'"' + b"x\n" * 3000 + b'",a,b,c,1,1,1,1,1,1,1,LOW\n',
+            "MAX_DATASET_CELL_CHARS",
+            id="a-quoted-value-over-many-lines",
+        ),
+    ],
+)
+async def test_a_file_beyond_the_dataset_limits_is_refused_naming_the_limit(
+    server: Server, content: bytes, setting: str
+) -> None:
+    path = unique_name("too-wide")
+
+    payload = await upload_payload(server, path, content)
+
+    assert payload["dataset"] is None
+    [error] = payload["errors"]
+    assert (error["field"], error["code"]) == (["file"], "DATASET_INVALID")
+    assert setting in error["message"]
+    assert not (datasets_folder(server) / path).exists()
+    assert temporary_files(server) == []
+
+
+async def test_files_within_the_limits_are_accepted(server: Server) -> None:
+    for content in (wide_csv(500), long_value_csv(4096)):
+        payload = await upload_payload(server, unique_name("within"), content)
+        assert payload["errors"] == []
+
+
+async def test_training_on_a_file_beyond_the_limits_fails_naming_the_limit(
+    server: Server,
+) -> None:
+    # given: a file too wide, put in the folder by hand (no upload checked it)
+    name = unique_name("too-wide-by-hand")
+    (datasets_folder(server) / name).write_bytes(wide_csv(501))
+
+    # when
+    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=name))
+    run_id = data["trainModel"]["trainingRun"]["id"]
+    final = await wait_until_final(lambda: _run(server, run_id), timeout=120)
+
+    # then: the run failed, saying why; the listing shows the file as not readable
+    assert final["status"] == "FAILED"
+    assert "MAX_DATASET_COLUMNS" in final["errorMessage"]
+    assert (await listing(server))[name]["rows"] is None
+
+
+async def test_a_bom_is_not_part_of_the_first_column(server: Server) -> None:
+    # given: a spreadsheet's export, starting with a UTF-8 byte order mark
+    path = unique_name("bom")
+    content = b"\xef\xbb\xbf" + small_csv(200)
+
+    # when
+    payload = await upload_payload(server, path, content)
+    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=path))
+    run_id = data["trainModel"]["trainingRun"]["id"]
+    final = await wait_until_final(lambda: _run(server, run_id), timeout=120)
+
+    # then: the first column is job_role_name, for the listing and for training
+    assert payload["dataset"]["columns"][0] == "job_role_name"
+    assert final["status"] == "COMPLETED", final["errorMessage"]
+    assert "job_role_name" in final["featuresUsed"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "canonical"),
+    [("./{name}", "{name}"), ("canon//{name}", "canon/{name}"), ("canon/./{name}", "canon/{name}")],
+)
+async def test_a_dataset_path_is_stored_in_its_canonical_form(
+    server: Server, asked: str, canonical: str
+) -> None:
+    # given
+    name = unique_name("canonical")
+    asked, canonical = asked.format(name=name), canonical.format(name=name)
+
+    # when: uploaded, then trained on, by the path as asked
+    payload = await upload_payload(server, asked, small_csv(100))
+    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=asked))
+    run = data["trainModel"]["trainingRun"]
+
+    # then: one name for the file everywhere
+    assert payload["dataset"]["path"] == canonical
+    assert (datasets_folder(server) / canonical).is_file()
+    assert canonical in await listing(server)
+    assert (await _run(server, run["id"]))["datasetPath"] == canonical
+    # and: the same name said another way is the same file
+    again = await upload_payload(server, canonical, small_csv(10))
+    assert [e["code"] for e in again["errors"]] == ["DATASET_EXISTS"]
+    await wait_until_final(lambda: _run(server, run["id"]), timeout=120)
+
+
+def _split_after_file_headers(body: bytes) -> tuple[bytes, bytes]:
+    """A multipart body cut just after its file part's headers (plus a few bytes)."""
+    cut = body.index(b"Content-Type: text/csv\r\n\r\n") + 100
+    return body[:cut], body[cut:]
+
+
+async def test_a_multipart_boundary_that_says_json_still_streams_to_disk(
+    server: Server,
+) -> None:
+    # given: a boundary holding "json", and a body whose second half is sent only once
+    # the first half's file is on the server's disk
+    path = unique_name("json-boundary")
+    content_type = "multipart/form-data; boundary=jsonb0undary"
+    request = httpx.Request(
+        "POST",
+        "http://testserver/graphql",
+        headers={"Content-Type": content_type},
+        **multipart(path, small_csv(300)),
+    )
+    head, rest = _split_after_file_headers(request.read())
+    assert b"--jsonb0undary" in head
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head
+        await wait_for(
+            lambda: _some(temporary_files(server)),
+            timeout=10,
+            what="the upload to reach the disk before its body has ended",
+        )
+        yield rest
+
+    # when
+    response = await server.client.post(
+        "/graphql",
+        content=body(),
+        headers={
+            "Authorization": f"Token {server.tokens['drh']}",
+            "Content-Type": content_type,
+        },
+    )
+
+    # then
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["uploadDataset"]["errors"] == []
+
+
+async def _some(found: list[Path]) -> bool | None:
+    return True if found else None
+
+
+async def test_uploads_beyond_max_concurrent_uploads_are_refused_unread(server: Server) -> None:
+    # given: a server taking one upload at a time, busy with one whose body is half sent
+    app = ConfiguredApp(server, max_concurrent_uploads=1)
+    request = httpx.Request(
+        "POST", "http://testserver/graphql", **multipart(unique_name("slow"), small_csv(300))
+    )
+    head, rest = _split_after_file_headers(request.read())
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield head
+        await release.wait()
+        yield rest
+
+    headers = {"Authorization": f"Token {server.tokens['drh']}"}
+    async with app.client() as client:
+        slow = asyncio.create_task(
+            client.post(
+                "/graphql",
+                content=slow_body(),
+                headers={**headers, "Content-Type": request.headers["content-type"]},
+            )
+        )
+        await wait_for(
+            lambda: _some(temporary_files(server)), timeout=10, what="the first upload to start"
+        )
+
+        # when: another upload arrives
+        tracked = TrackedBody(unique_name("second"))
+        refused = await client.post(
+            "/graphql",
+            content=tracked.chunks(),
+            headers={**headers, "Content-Type": tracked.content_type},
+        )
+
+        # then: refused at once, before its body is read
+        assert refused.status_code == 503, refused.text
+        assert codes(refused.json()) == ["SERVICE_UNAVAILABLE"]
+        assert int(refused.headers["retry-after"]) > 0
+        assert tracked.read is False
+
+        # when: the first one ends
+        release.set()
+        first = await slow
+
+        # then: it was stored, and its slot is free again
+        assert first.json()["data"]["uploadDataset"]["errors"] == []
+        later = await upload(server, unique_name("later"), small_csv(20), client=client)
+        assert later.json()["data"]["uploadDataset"]["errors"] == []
+    assert temporary_files(server) == []
+
+
+async def test_an_upload_removes_temporary_files_no_live_upload_owns(server: Server) -> None:
+    # given: a temporary file left by a server killed mid-upload two hours ago, and one
+    # another server process is writing right now
+    folder = datasets_folder(server)
+    stale = folder / ".upload-killed.partial"
+    live = folder / ".upload-live.partial"
+    stale.write_bytes(b"half an upload")
+    live.write_bytes(b"an upload in progress")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    try:
+        # when
+        payload = await upload_payload(server, unique_name("cleaner"), small_csv(20))
+
+        # then
+        assert payload["errors"] == []
+        assert not stale.exists()
+        assert live.exists()
+    finally:
+        live.unlink()
+        stale.unlink(missing_ok=True)

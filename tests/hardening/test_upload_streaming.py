@@ -1,18 +1,24 @@
 """uploadDataset against a real `main.py serve` process: the file is written to the datasets
-folder as it arrives, never held whole in the server's memory, and an upload over
-MAX_UPLOAD_BYTES is cut off with a JSON 413 that leaves no file behind."""
+folder as it arrives, never held whole in the server's memory, an upload over
+MAX_UPLOAD_BYTES is cut off with a JSON 413 that leaves no file behind, and the file of an
+upload whose server was killed is removed when a server starts again."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
 from tests.api.test_datasets import SHIPPED_LINES, UPLOAD
 from tests.helpers import http_client, wait_for
-from tests.processes import live_server
+from tests.processes import Deployment, Services, first_server, live_server
 
 MB = 1_000_000
 CAP = 30 * MB
@@ -158,3 +164,54 @@ async def test_an_upload_cancelled_midway_leaves_nothing_behind(tmp_path: Path) 
         )
         assert "Traceback" not in server.log_text()
         assert " ERROR " not in server.log_text()
+
+
+async def test_a_file_left_by_a_server_killed_mid_upload_is_removed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    # given: a server killed (SIGKILL) while an upload streams to its disk
+    deployment = Deployment.create(tmp_path, f"sqlite://{tmp_path}/training_api.sqlite3")
+    services = Services(tmp_path)
+    try:
+        api = await first_server(services, deployment, "killed")
+        datasets = deployment.artifacts / "datasets"
+        never = asyncio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield preamble("killed.csv")
+            yield SHIPPED_LINES[0]
+            yield rows(5 * MB)
+            await never.wait()
+
+        async def send() -> None:
+            async with http_client(timeout=120) as client:
+                await client.post(
+                    api.service.url + "/graphql",
+                    content=body(),
+                    headers={
+                        "Authorization": f"Token {api.token}",
+                        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                    },
+                )
+
+        sending = asyncio.create_task(send())
+        await wait_for(lambda: written(datasets, 3 * MB), timeout=60, what="the upload to start")
+        await api.service.kill()
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, httpx.TransportError):
+            await sending
+        [left] = partial_files(datasets)
+        # an hour and more later, while another server process streams an upload
+        two_hours_ago = time.time() - 7200
+        os.utime(left, (two_hours_ago, two_hours_ago))
+        live = datasets / ".upload-live.partial"
+        live.write_bytes(b"an upload in progress")
+
+        # when: a server starts on that folder
+        restarted = await services.serve("restarted", deployment)
+
+        # then: the dead upload's file is gone, the live one is not
+        assert partial_files(datasets) == [live]
+        assert "removed 1 stale upload" in restarted.output()
+    finally:
+        await services.kill_all()

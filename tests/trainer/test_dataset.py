@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import trainer.ml.dataset as dataset_module
 from trainer.ml.dataset import (
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
@@ -15,6 +16,7 @@ from trainer.ml.dataset import (
     TARGET_COLUMN,
     load_dataset,
 )
+from trainer.ml.dataset_files import CsvLimits
 from trainer.ml.errors import DataLoadError
 
 REST_ORIGINAL = Path(__file__).parents[1] / "data" / "rest_original_future_skills_dataset.csv"
@@ -165,3 +167,56 @@ def test_unreadable_dataset_says_permission_denied(tmp_path: Path) -> None:
 
     with pytest.raises(DataLoadError, match="cannot be read: Permission denied"):
         load_dataset(path)
+
+
+def test_a_bom_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\n{ROW},LOW\n{ROW},HIGH\n".encode())
+
+    dataset = load_dataset(path)
+
+    assert dataset.features == FEATURE_COLUMNS
+    assert dataset.frame["job_role_name"].tolist() == ["Data Scientist", "Data Scientist"]
+
+
+@pytest.mark.parametrize(
+    ("text", "setting"),
+    [
+        (f"{HEADER},a,b,c\n{ROW},LOW,1,2,3\n", "MAX_DATASET_COLUMNS"),
+        (f"{HEADER}\n{ROW.replace('Python', 'P' * 21)},LOW\n", "MAX_DATASET_CELL_CHARS"),
+        (f"{HEADER}\n{ROW},LOW\n" + "," * 14 + "\n", "MAX_DATASET_COLUMNS"),
+    ],
+    ids=["header", "value", "row"],
+)
+def test_a_file_beyond_the_limits_is_refused_naming_the_limit(
+    tmp_path: Path, text: str, setting: str
+) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(DataLoadError) as caught:
+        load_dataset(path, "wide.csv", CsvLimits(max_columns=13, max_cell_chars=20))
+
+    assert setting in str(caught.value)
+    assert "'wide.csv'" in str(caught.value)
+
+
+def test_reading_in_chunks_gives_the_frame_read_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: rows whose values and levels differ from chunk to chunk (skill_name only
+    # in the last rows, unusable levels in the first)
+    rows = [f"{ROW.replace('Python', '')},URGENT"] * 5
+    rows += [f"{ROW.replace('Python', '')},{level}" for level in ("low", "MEDIUM") * 10]
+    rows += [f"{ROW},HIGH"] * 3
+    path = write(tmp_path, "\n".join([HEADER, *rows]) + "\n")
+    whole = load_dataset(path)
+
+    # when: read three rows at a time
+    monkeypatch.setattr(dataset_module, "_CHUNK_CELLS", 3 * 12)
+    chunked = load_dataset(path)
+
+    # then
+    assert chunked.features == whole.features == FEATURE_COLUMNS
+    assert (chunked.total_rows_read, chunked.dropped_rows) == (28, 5)
+    assert chunked.frame.equals(whole.frame)
+    assert chunked.sha256 == whole.sha256

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from models.training_runs import RunStatus, TrainingRun
 from trainer.artifacts import ArtifactPaths, UnsafePath
 from trainer.logs import bind_log_context
+from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
 from trainer.ml.errors import TrainerError, TrainingCancelled
 from trainer.ml.stages import Stage
 
@@ -68,6 +69,8 @@ class JobSettings:
     # The worker process's logging (LOG_LEVEL, LOG_FORMAT).
     log_level: str = "INFO"
     log_format: str = "text"
+    # How wide a dataset may be (MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS).
+    dataset_limits: CsvLimits = DEFAULT_CSV_LIMITS
 
 
 def worker_name() -> str:
@@ -189,7 +192,9 @@ def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> Traini
         max_model_bytes=settings.max_model_bytes,
     )
     model_file = settings.artifacts.model_file(run.model_version)
-    return trainer.train(dataset, model_file, display_name=run.dataset_path)
+    return trainer.train(
+        dataset, model_file, display_name=run.dataset_path, limits=settings.dataset_limits
+    )
 
 
 async def _report(run_id: int, box: _ProgressBox, settings: JobSettings, model_file: Path) -> None:

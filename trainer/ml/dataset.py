@@ -12,6 +12,7 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits, CsvSummary, scan_csv
 from trainer.ml.errors import DataLoadError, os_error_reason
 from trainer.ml.levels import TARGET_CLASSES
 
@@ -32,6 +34,7 @@ __all__ = [
     "TARGET_CLASSES",
     "TARGET_COLUMN",
     "Dataset",
+    "check_dataset",
     "load_dataset",
 ]
 
@@ -73,59 +76,123 @@ class Dataset:
     total_rows_read: int
 
 
-def load_dataset(path: Path, display_name: str | None = None) -> Dataset:
+def load_dataset(
+    path: Path, display_name: str | None = None, limits: CsvLimits = DEFAULT_CSV_LIMITS
+) -> Dataset:
     """Load and clean the CSV at `path`, naming it `display_name` in any error message.
 
-    The sha256 is of the exact bytes parsed, hashed as pandas reads them, so the recorded
-    fingerprint always matches the data the model learnt from.
+    The file's shape is checked against `limits` first (trainer.ml.dataset_files.scan_csv),
+    so a file too wide for them is refused before pandas reads it. The sha256 is of the
+    exact bytes parsed, hashed as pandas reads them, so the recorded fingerprint always
+    matches the data the model learnt from.
     """
     name = display_name if display_name is not None else path.name
-    frame, sha256 = _read_csv(path, name)
-    if TARGET_COLUMN not in frame.columns:
-        raise DataLoadError(
-            f"the dataset '{name}' has no '{TARGET_COLUMN}' column, "
-            "which must hold the need level to learn (LOW, MEDIUM or HIGH)"
-        )
-    total_rows_read = len(frame)
-    if total_rows_read == 0:
-        raise DataLoadError(f"the dataset '{name}' has a header but no data rows")
+    read = _read(path, name, limits, keep_rows=True)
+    frame = pd.concat(read.chunks, ignore_index=True)
+    features = read.categorical + read.numeric
+    return Dataset(
+        frame=frame[[*features, TARGET_COLUMN]],
+        features=features,
+        categorical=read.categorical,
+        numeric=read.numeric,
+        dropped_rows=read.total_rows - len(frame),
+        sha256=read.sha256,
+        total_rows_read=read.total_rows,
+    )
 
-    target = frame[TARGET_COLUMN].str.strip().str.upper()
-    usable = target.isin(TARGET_CLASSES)
-    frame = frame.loc[usable].reset_index(drop=True)
-    frame[TARGET_COLUMN] = target[usable].to_numpy()
-    if frame.empty:
+
+def check_dataset(path: Path, display_name: str, limits: CsvLimits) -> CsvSummary:
+    """Every check load_dataset makes, without keeping the rows: what an upload is
+    validated with, in the web process, whose memory stays within one chunk of rows
+    whatever the file's size. Returns the file's description (rows, columns, sha256)."""
+    return _read(path, display_name, limits, keep_rows=False).summary
+
+
+# The rows pandas parses at once: about this many cells, and this many bytes of the file,
+# so that neither a wide file nor one of long values makes a large chunk.
+_CHUNK_CELLS = 500_000
+_CHUNK_BYTES = 16 << 20
+
+
+@dataclass
+class _Read:
+    summary: CsvSummary
+    sha256: str
+    chunks: list[pd.DataFrame]
+    total_rows: int
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+
+
+def _read(path: Path, name: str, limits: CsvLimits, *, keep_rows: bool) -> _Read:
+    """Check the file's shape, then read it a chunk of rows at a time, cleaning each and
+    keeping (if asked) only its usable rows and known columns; refuse it with the first
+    reason it cannot be trained on."""
+    raw = _open_regular_file(path, name)
+    with raw:
+        summary = scan_csv(raw, name, limits)
+        raw.seek(0)
+        hashing = _HashingReader(raw)
+        rows_per_chunk = _rows_per_chunk(summary, os.fstat(raw.fileno()).st_size)
+        chunks: list[pd.DataFrame] = []
+        total_rows = kept_rows = 0
+        with_values: set[str] = set()
+        for chunk in _csv_chunks(hashing, name, rows_per_chunk):
+            if TARGET_COLUMN not in chunk.columns:
+                raise DataLoadError(
+                    f"the dataset '{name}' has no '{TARGET_COLUMN}' column, "
+                    "which must hold the need level to learn (LOW, MEDIUM or HIGH)"
+                )
+            total_rows += len(chunk)
+            cleaned = _clean(chunk)
+            kept_rows += len(cleaned)
+            with_values.update(c for c in cleaned.columns if cleaned[c].notna().any())
+            if keep_rows:
+                chunks.append(cleaned)
+        hashing.drain()
+    if total_rows == 0:
+        raise DataLoadError(f"the dataset '{name}' has a header but no data rows")
+    if kept_rows == 0:
         raise DataLoadError(
-            f"none of the {total_rows_read} rows of the dataset '{name}' has a "
+            f"none of the {total_rows} rows of the dataset '{name}' has a "
             f"'{TARGET_COLUMN}' of LOW, MEDIUM or HIGH"
         )
-
-    categorical = tuple(c for c in CATEGORICAL_COLUMNS if c in frame.columns)
-    numeric = tuple(c for c in NUMERIC_COLUMNS if c in frame.columns)
-    for column in categorical:
-        frame[column] = frame[column].str.strip().replace("", np.nan)
-    for column in numeric:
-        values = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
-        frame[column] = values.where(np.isfinite(values))
     # A column with no value at all teaches nothing and would be dropped silently by the
     # imputers, shifting the feature importances onto the wrong names.
-    categorical = tuple(c for c in categorical if frame[c].notna().any())
-    numeric = tuple(c for c in numeric if frame[c].notna().any())
-    features = categorical + numeric
-    if not features:
+    categorical = tuple(c for c in CATEGORICAL_COLUMNS if c in with_values)
+    numeric = tuple(c for c in NUMERIC_COLUMNS if c in with_values)
+    if not categorical + numeric:
         raise DataLoadError(
             f"the dataset '{name}' has no usable feature column: it needs at least one of "
             f"{', '.join(FEATURE_COLUMNS)} with values in it"
         )
-    return Dataset(
-        frame=frame[[*features, TARGET_COLUMN]],
-        features=features,
-        categorical=categorical,
-        numeric=numeric,
-        dropped_rows=total_rows_read - len(frame),
-        sha256=sha256,
-        total_rows_read=total_rows_read,
-    )
+    return _Read(summary, hashing.hexdigest(), chunks, total_rows, categorical, numeric)
+
+
+def _rows_per_chunk(summary: CsvSummary, size_bytes: int) -> int:
+    by_cells = _CHUNK_CELLS // max(1, len(summary.columns))
+    bytes_per_row = size_bytes / max(1, summary.rows or 0)
+    by_bytes = int(_CHUNK_BYTES / max(1.0, bytes_per_row))
+    return max(1, min(by_cells, by_bytes))
+
+
+def _clean(chunk: pd.DataFrame) -> pd.DataFrame:
+    """The usable rows of one chunk (a known need level), with its known columns only,
+    repaired: levels upper-cased, blank categories missing, numbers that are not finite
+    missing."""
+    target = chunk[TARGET_COLUMN].str.strip().str.upper()
+    usable = target.isin(TARGET_CLASSES)
+    known = [c for c in FEATURE_COLUMNS if c in chunk.columns]
+    frame = chunk.loc[usable, known].reset_index(drop=True)
+    # Assigned as a Series (same index as frame): an empty chunk's array would turn the
+    # column's dtype to object, and the concatenated column with it.
+    frame[TARGET_COLUMN] = target[usable].reset_index(drop=True)
+    for column in (c for c in CATEGORICAL_COLUMNS if c in frame.columns):
+        frame[column] = frame[column].str.strip().replace("", np.nan)
+    for column in (c for c in NUMERIC_COLUMNS if c in frame.columns):
+        values = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
+        frame[column] = values.where(np.isfinite(values))
+    return frame
 
 
 def _open_regular_file(path: Path, name: str) -> io.FileIO:
@@ -161,45 +228,44 @@ def _open_regular_file(path: Path, name: str) -> io.FileIO:
         raise
 
 
-def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
-    raw = _open_regular_file(path, name)
-    with raw:
-        hashing = _HashingReader(raw)
-        try:
-            # Every column is read, known or not: with usecols, pandas silently accepts rows
-            # with too many fields, the sign of an unquoted comma that shifted a row.
-            with warnings.catch_warnings():
-                # With index_col=False pandas only *warns* when the first data row has a
-                # field too many (later rows raise): make it an error there too.
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(
-                    io.BufferedReader(hashing, _READ_CHUNK_BYTES),
-                    dtype={column: str for column in (*CATEGORICAL_COLUMNS, TARGET_COLUMN)},
-                    encoding="utf-8",
-                    # Never take the first column for an index: a trailing comma on every
-                    # row would otherwise shift all columns left without a word.
-                    index_col=False,
-                )
-            hashing.drain()
-        except pd.errors.ParserWarning:
-            raise DataLoadError(
-                f"the dataset '{name}' is not a valid CSV file: its first data row has more "
-                "fields than the header (an unquoted comma in a value?)"
-            ) from None
-        except pd.errors.EmptyDataError:
-            raise DataLoadError(f"the dataset '{name}' is empty") from None
-        except UnicodeDecodeError:
-            raise DataLoadError(
-                f"the dataset '{name}' is not a text CSV file (it is not UTF-8 encoded)"
-            ) from None
-        except ValueError as exc:  # pandas' ParserError and its kin
-            reason = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-            raise DataLoadError(f"the dataset '{name}' is not a valid CSV file: {reason}") from None
-        except OSError as exc:
-            raise DataLoadError(
-                f"the dataset '{name}' cannot be read: {os_error_reason(exc)}"
-            ) from None
-    return frame, hashing.hexdigest()
+def _csv_chunks(source: io.RawIOBase, name: str, rows_per_chunk: int) -> Iterator[pd.DataFrame]:
+    """The file as pandas parses it, `rows_per_chunk` rows at a time, with pandas'
+    refusals worded for HR users."""
+    try:
+        # Every column is read, known or not: with usecols, pandas silently accepts rows
+        # with too many fields, the sign of an unquoted comma that shifted a row.
+        with warnings.catch_warnings():
+            # With index_col=False pandas only *warns* when the first data row has a
+            # field too many (later rows raise): make it an error there too.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            with pd.read_csv(
+                io.BufferedReader(source, _READ_CHUNK_BYTES),
+                dtype={column: str for column in (*CATEGORICAL_COLUMNS, TARGET_COLUMN)},
+                encoding="utf-8-sig",
+                # Never take the first column for an index: a trailing comma on every
+                # row would otherwise shift all columns left without a word.
+                index_col=False,
+                chunksize=rows_per_chunk,
+            ) as reader:
+                yield from reader
+    except pd.errors.ParserWarning:
+        raise DataLoadError(
+            f"the dataset '{name}' is not a valid CSV file: its first data row has more "
+            "fields than the header (an unquoted comma in a value?)"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataLoadError(f"the dataset '{name}' is empty") from None
+    except UnicodeDecodeError:
+        raise DataLoadError(
+            f"the dataset '{name}' is not a text CSV file (it is not UTF-8 encoded)"
+        ) from None
+    except ValueError as exc:  # pandas' ParserError and its kin
+        reason = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        raise DataLoadError(f"the dataset '{name}' is not a valid CSV file: {reason}") from None
+    except OSError as exc:
+        raise DataLoadError(
+            f"the dataset '{name}' cannot be read: {os_error_reason(exc)}"
+        ) from None
 
 
 class _HashingReader(io.RawIOBase):

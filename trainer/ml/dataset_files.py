@@ -10,16 +10,20 @@ import csv
 import hashlib
 import io
 import os
+import re
 import stat
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from trainer.ml.errors import DataLoadError
 
 # Temporary files of uploads in progress start with this (and are hidden: a leading dot).
 UPLOAD_PREFIX = ".upload-"
 DATASET_SUFFIX = ".csv"
 _READ_CHUNK_BYTES = 1 << 20
+# An open file, as training opens it (FileIO) or open() does (BufferedReader).
+Readable = io.RawIOBase | io.BufferedIOBase
 
 
 @dataclass(frozen=True)
@@ -69,37 +73,150 @@ def dataset_files(root: Path) -> Iterator[FileVersion]:
     return iter(sorted(found, key=lambda version: version.path))
 
 
-def describe_csv(path: Path) -> CsvSummary:
-    """Count data rows as training's reader does (blank lines skipped, quoted line breaks
-    kept inside their field) and hash the bytes, in one pass that holds one record at
-    a time in memory."""
+@dataclass(frozen=True)
+class CsvLimits:
+    """How wide a dataset may be: at most `max_columns` fields per record and
+    `max_cell_chars` characters per field (MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS).
+
+    The trainer uses at most a dozen columns of short values, but without a bound a file of
+    14 MB with a million columns cost 150 s of CPU and 2.2 GB to read, and one 150 MB field
+    almost 1 GB. Checked by `scan_csv`, which holds at most one line of text in memory.
+    """
+
+    max_columns: int = 500
+    max_cell_chars: int = 4096
+
+    @property
+    def max_line_chars(self) -> int:
+        """The longest physical line a record within the limits can take: every field at
+        its longest, every character a doubled quote, with its quotes and separator."""
+        return self.max_columns * (2 * self.max_cell_chars + 3)
+
+
+DEFAULT_CSV_LIMITS = CsvLimits()
+
+
+def scan_csv(raw: Readable, name: str, limits: CsvLimits) -> CsvSummary:
+    """Read a CSV once, record by record, as training's reader counts it (blank lines
+    skipped, quoted line breaks kept in their field), and hash its bytes; refuse it with a
+    DataLoadError as soon as it breaks `limits`, holds a NUL character (which no database
+    column can store, and no text CSV holds), or is not UTF-8.
+
+    This is the one check of a dataset's shape, run before pandas reads anything (pandas
+    holds a whole line, and a frame of every column, in memory): the upload's validation
+    and training's loader both start with it. Memory stays within one line of at most
+    `limits.max_line_chars` characters and one record.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as raw:
-        hashing = _HashingReader(raw, digest)
-        text = io.TextIOWrapper(
-            io.BufferedReader(hashing, _READ_CHUNK_BYTES),
-            encoding="utf-8",
-            errors="replace",
-            newline="",
-        )
-        rows: int | None = None
-        columns: tuple[str, ...] = ()
-        try:
-            records = csv.reader(text)
-            header = next((record for record in records if record), None)
-            if header is not None:
-                columns = tuple(name.strip() for name in header)
-                rows = sum(1 for record in records if record)
+    hashing = _HashingReader(raw, digest)
+    text = io.TextIOWrapper(
+        io.BufferedReader(hashing, _READ_CHUNK_BYTES),
+        encoding="utf-8-sig",  # a spreadsheet's BOM is not part of the first column's name
+        newline="",
+    )
+    # The csv module's limit is process-wide; every scan sets it to its cap (one process
+    # reads with one configuration).
+    csv.field_size_limit(limits.max_cell_chars)
+    records = csv.reader(_lines(text, name, limits))
+    header: list[str] | None = None
+    rows = 0
+    try:
+        for record in records:
+            if not record:
+                continue
+            if len(record) > limits.max_columns:
+                raise _too_many_columns(name, limits, records.line_num)
+            if header is None:
+                header = record
             else:
-                rows = 0
-        except csv.Error:
-            rows = None
-        hashing.drain()
+                rows += 1
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise DataLoadError(
+                f"the dataset '{name}' has a value longer than {limits.max_cell_chars} "
+                f"characters on line {records.line_num} (MAX_DATASET_CELL_CHARS)"
+            ) from None
+        raise DataLoadError(f"the dataset '{name}' is not a valid CSV file: {exc}") from None
+    except UnicodeDecodeError:
+        raise DataLoadError(
+            f"the dataset '{name}' is not a text CSV file (it is not UTF-8 encoded)"
+        ) from None
+    hashing.drain()
+    columns = tuple(column.strip() for column in header or ())
     return CsvSummary(rows=rows, columns=columns, sha256=digest.hexdigest())
 
 
+def _lines(text: io.TextIOWrapper, name: str, limits: CsvLimits) -> Iterator[str]:
+    """The physical lines of `text` for the csv reader, refusing a NUL character, and a
+    line longer than a record within `limits` can be: of such a line no more than
+    `limits.max_line_chars` + 1 characters are read (a 14 MB header is never held whole).
+
+    A record has a field per comma outside quotes, and one: too many of them is refused
+    here, before the csv reader builds a list of a million fields."""
+    max_chars = limits.max_line_chars
+    number = 0
+    inside_quotes = False
+    while line := text.readline(max_chars + 1):
+        number += 1
+        if "\x00" in line:
+            raise DataLoadError(
+                f"the dataset '{name}' holds a NUL character on line {number}, which no "
+                "text CSV file holds (is it a binary or UTF-16 file?)"
+            )
+        if _separators(line, inside_quotes) >= limits.max_columns:
+            raise _too_many_columns(name, limits, number)
+        # Doubled quotes inside a value count two: an odd count opens or closes one.
+        inside_quotes ^= line.count('"') % 2 == 1
+        yield line
+        if len(line) > max_chars:
+            # After the csv reader has seen its start, which may tell a more precise
+            # reason (too many columns, a value too long).
+            raise DataLoadError(
+                f"the dataset '{name}' has a line longer than a row of {limits.max_columns} "
+                f"columns of {limits.max_cell_chars} characters can be, line {number} "
+                "(MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS)"
+            )
+
+
+# A quoted stretch: from a quote to the next one, or to the end of the line. A doubled
+# quote inside a value ends one stretch and starts the next, which removes it all the same.
+_QUOTED = re.compile(r'"[^"]*(?:"|$)')
+
+
+def _separators(line: str, inside_quotes: bool) -> int:
+    """The commas of `line` outside quoted values (`inside_quotes`: the line starts
+    inside one, opened on an earlier line), as the csv reader will split it."""
+    if '"' not in line and not inside_quotes:
+        return line.count(",")
+    return _QUOTED.sub("", ('"' if inside_quotes else "") + line).count(",")
+
+
+def _too_many_columns(name: str, limits: CsvLimits, line: int) -> DataLoadError:
+    return DataLoadError(
+        f"the dataset '{name}' has more than {limits.max_columns} columns on line {line}, "
+        "the most accepted (MAX_DATASET_COLUMNS)"
+    )
+
+
+def describe_csv(path: Path, limits: CsvLimits) -> CsvSummary:
+    """`scan_csv` for a listing: a file it refuses is described as not readable (rows
+    None, no columns) rather than refused, with the hash of all its bytes."""
+    with open(path, "rb") as raw:
+        try:
+            return scan_csv(raw, path.name, limits)
+        except DataLoadError:
+            raw.seek(0)
+            return CsvSummary(rows=None, columns=(), sha256=_sha256(raw))
+
+
+def _sha256(raw: Readable) -> str:
+    digest = hashlib.sha256()
+    _HashingReader(raw, digest).drain()
+    return digest.hexdigest()
+
+
 class _HashingReader(io.RawIOBase):
-    def __init__(self, raw: io.BufferedReader, digest: hashlib._Hash) -> None:
+    def __init__(self, raw: Readable, digest: hashlib._Hash) -> None:
         super().__init__()
         self._raw = raw
         self._digest = digest
@@ -117,8 +234,3 @@ class _HashingReader(io.RawIOBase):
         """Hash what the CSV reader left unread (after an error, say)."""
         while chunk := self._raw.read(_READ_CHUNK_BYTES):
             self._digest.update(chunk)
-
-
-# A field of a real export can be long (free-text notes); the csv module's default
-# limit of 128 kB would call such a file unreadable although pandas reads it.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))

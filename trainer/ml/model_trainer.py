@@ -33,6 +33,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import check_array
 
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
+from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
 from trainer.ml.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
 from trainer.ml.stages import Stage
 from trainer.model_files import (
@@ -198,7 +199,12 @@ class ModelTrainer:
         self._max_model_bytes = max_model_bytes
 
     def train(
-        self, dataset_path: Path, model_path: Path, *, display_name: str | None = None
+        self,
+        dataset_path: Path,
+        model_path: Path,
+        *,
+        display_name: str | None = None,
+        limits: CsvLimits = DEFAULT_CSV_LIMITS,
     ) -> TrainingResult:
         """Train on the CSV at dataset_path and save the fitted Pipeline at model_path.
 
@@ -209,7 +215,7 @@ class ModelTrainer:
         self._report(Stage.LOADING_DATA, 0.0)
         # Checked first so a long fit is not wasted; _save_model refuses it again atomically.
         _refuse_existing_model(model_path)
-        dataset = load_dataset(dataset_path, display_name)
+        dataset = load_dataset(dataset_path, display_name, limits)
         logger.info(
             "data loaded from %s: %d rows used, %d dropped, %d features",
             display_name or dataset_path.name,
