@@ -9,9 +9,9 @@ CANCELLED, removes the files and exits, and the pool replaces it (trainer/jobs/j
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from models.credentials import Identity
+from models.run_lifecycle import move_run
 from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
@@ -28,13 +28,15 @@ async def cancel_training_run(run_id: int | None, viewer: Identity | None) -> Ru
     who = viewer.username if viewer else "-"
     # Conditional updates: whichever of the worker and this request acts first wins,
     # and the loser sees zero rows updated.
-    if await TrainingRun.filter(id=run.id, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED,
+    if await move_run(
+        run.id,
+        RunStatus.QUEUED,
+        RunStatus.CANCELLED,
         cancel_requested=True,
-        finished_at=datetime.now(UTC),
         error_message=f"cancelled by {who} before it started",
     ):
         logger.info("run %s cancelled by %s while queued", run.id, who)
+    # Not a move: the worker sees the flag and records CANCELLED itself.
     elif await TrainingRun.filter(id=run.id, status=RunStatus.RUNNING).update(
         cancel_requested=True
     ):

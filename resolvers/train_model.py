@@ -18,6 +18,7 @@ from tortoise.fields import CharField
 
 from models.credentials import Identity
 from models.model_aliases import alias_exists
+from models.run_lifecycle import move_run
 from models.run_quota import TooManyActiveRuns, create_run_within_quota
 from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
@@ -226,9 +227,10 @@ async def train_model(
     except Exception as exc:
         # The row exists, so the request is not lost: it tells why it never ran.
         logger.exception("run %s failed: could not be handed to a worker", run.id)
-        await TrainingRun.filter(id=run.id, status=RunStatus.QUEUED).update(
-            status=RunStatus.FAILED,
-            finished_at=datetime.now(UTC),
+        await move_run(
+            run.id,
+            RunStatus.QUEUED,
+            RunStatus.FAILED,
             error_message=f"could not be handed to a training worker: {type(exc).__name__}",
         )
         await run.refresh_from_db()

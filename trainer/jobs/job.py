@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from models.run_lifecycle import move_run
 from models.training_runs import RunStatus, TrainingRun
 from trainer.artifacts import ArtifactPaths, UnsafePath
 from trainer.logs import bind_log_context
@@ -118,10 +119,11 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
     bind_log_context(run_id=run_id)  # this task's (and its training thread's) log lines
     me = worker_name()
     now = datetime.now(UTC)
-    claimed = await TrainingRun.filter(
-        id=run_id, status=RunStatus.QUEUED, cancel_requested=False
-    ).update(
-        status=RunStatus.RUNNING,
+    claimed = await move_run(
+        run_id,
+        RunStatus.QUEUED,
+        RunStatus.RUNNING,
+        only_if={"cancel_requested": False},
         started_at=now,
         heartbeat_at=now,
         worker=me,
@@ -231,11 +233,11 @@ async def _stop_process(run_id: int, box: _ProgressBox, grace: float, model_file
     """
     from trainer.ml.model_trainer import partial_model_files
 
-    stopped = await TrainingRun.filter(
-        id=run_id, status=RunStatus.RUNNING, worker=worker_name()
-    ).update(
-        status=RunStatus.CANCELLED,
-        finished_at=datetime.now(UTC),
+    stopped = await move_run(
+        run_id,
+        RunStatus.RUNNING,
+        RunStatus.CANCELLED,
+        only_if={"worker": worker_name()},
         heartbeat_at=datetime.now(UTC),
         stage=box.stage.value,
         progress=box.progress,
@@ -268,8 +270,6 @@ async def _finish(
     model_file: Path | None = None,
 ) -> RunStatus:
     values: dict[str, object] = {
-        "status": status,
-        "finished_at": datetime.now(UTC),
         "heartbeat_at": datetime.now(UTC),
         "stage": box.stage.value,
         "progress": 1.0 if status is RunStatus.COMPLETED else box.progress,
@@ -296,9 +296,9 @@ async def _finish(
         )
     # Only the worker that holds the run may finish it: if a reaper already declared
     # this worker dead, its late result must not overwrite that story.
-    updated = await TrainingRun.filter(
-        id=run_id, status=RunStatus.RUNNING, worker=worker_name()
-    ).update(**values)
+    updated = await move_run(
+        run_id, RunStatus.RUNNING, status, only_if={"worker": worker_name()}, **values
+    )
     if not updated:
         return await _discard_late_result(run_id, status, model_file)
     if status is RunStatus.COMPLETED:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from models.run_lifecycle import move_run
 from models.training_runs import RunStatus, TrainingRun
 from trainer.jobs.job import worker_is_dead
 
@@ -40,10 +41,14 @@ async def fail_stale_runs(stale_after: float) -> list[int]:
             continue
         # Conditional on the heartbeat read above: a worker that reported meanwhile
         # is alive after all and keeps its run.
-        updated = await TrainingRun.filter(
-            id=run_id, status=RunStatus.RUNNING, heartbeat_at=heartbeat
-        ).update(status=RunStatus.FAILED, finished_at=now, error_message=reason)
-        if updated:
+        if await move_run(
+            run_id,
+            RunStatus.RUNNING,
+            RunStatus.FAILED,
+            only_if={"heartbeat_at": heartbeat},
+            finished_at=now,
+            error_message=reason,
+        ):
             failed.append(run_id)
             logger.warning("run %s failed: %s", run_id, reason)
     return failed
