@@ -82,10 +82,6 @@ async def identity_of(user: User) -> Identity:
     return identity_from(user, names)
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
 async def hash_password_off_loop(password: str) -> str:
     """argon2 is slow on purpose (tens of milliseconds of CPU, more on a busy machine):
     done in a thread, it leaves the event loop serving other requests meanwhile (argon2

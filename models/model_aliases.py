@@ -78,11 +78,11 @@ async def alias_exists(name: str) -> bool:
 
 
 class AliasTargetRefused(Exception):
-    """The run cannot be promoted: `reason` is shown to the caller; `code` says why."""
+    """The run cannot be promoted (not COMPLETED, no model file): the message says why."""
 
-    def __init__(self, reason: str, code: str) -> None:
-        super().__init__(reason)
-        self.code = code
+
+class AliasTargetMissing(AliasTargetRefused):
+    """No run of that id."""
 
 
 @dataclass(frozen=True)
@@ -96,14 +96,13 @@ class Setter:
 def promotable(run: TrainingRun | None, run_label: str) -> None:
     """Raise AliasTargetRefused unless `run` is a COMPLETED run with a model file."""
     if run is None:
-        raise AliasTargetRefused(f"no training run {run_label}", "NOT_FOUND")
+        raise AliasTargetMissing(f"no training run {run_label}")
     if run.status != RunStatus.COMPLETED:
         raise AliasTargetRefused(
-            f"run {run.id} is {run.status.value}: only a COMPLETED run can be promoted",
-            "INVALID_STATE",
+            f"run {run.id} is {run.status.value}: only a COMPLETED run can be promoted"
         )
     if not run.model_path or not run.model_sha256:
-        raise AliasTargetRefused(f"run {run.id} has no model file", "INVALID_STATE")
+        raise AliasTargetRefused(f"run {run.id} has no model file")
 
 
 async def set_alias(alias: str, run_id: int, setter: Setter) -> ModelAlias:

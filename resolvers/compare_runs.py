@@ -29,7 +29,6 @@ METRICS: tuple[tuple[str, bool], ...] = (
     ("f1_score", False),
     ("training_duration_seconds", True),
 )
-PER_CLASS_METRICS = ("precision", "recall", "f1_score")
 # The settings a run was trained with, by column, in the order the answer lists them.
 SETTINGS = (
     "n_estimators",

@@ -106,13 +106,23 @@ class RunOutcome:
 class ApiError(Exception):
     """A request the server refuses on purpose; its message is safe to show the caller.
 
-    `argument` names the refused argument; `details` go into the error's extensions.
+    `code` overrides the class's own (a refusal met in one place needs no class of its
+    own); `argument` names the refused argument; `details` go into the error's extensions.
     """
 
     code: ErrorCode = ErrorCode.BAD_USER_INPUT
 
-    def __init__(self, message: str, *, argument: str | None = None, **details: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        argument: str | None = None,
+        **details: object,
+    ) -> None:
         super().__init__(message)
+        if code is not None:
+            self.code = code
         self.argument = argument
         self.details = details
 
@@ -142,25 +152,3 @@ class ModelNotFound(ApiError):
     """No alias or modelVersion of that name, or its run has no model to answer with."""
 
     code = ErrorCode.MODEL_NOT_FOUND
-
-
-class ModelFileMissing(ApiError):
-    code = ErrorCode.MODEL_FILE_MISSING
-
-
-class ModelFileChanged(ApiError):
-    """The model file's bytes are not those the run recorded: it was not loaded."""
-
-    code = ErrorCode.MODEL_FILE_CHANGED
-
-
-class ModelFileInvalid(ApiError):
-    """The model file's bytes are those recorded, but hold no fitted model: not kept."""
-
-    code = ErrorCode.MODEL_FILE_INVALID
-
-
-class ModelTooLarge(ApiError):
-    """The model file is over MAX_MODEL_BYTES: this server will not load it."""
-
-    code = ErrorCode.MODEL_TOO_LARGE

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from models.credentials import Identity
 from models.model_aliases import (
     ALIAS_PATTERN,
+    AliasTargetMissing,
     AliasTargetRefused,
     ModelAlias,
     Setter,
@@ -75,7 +76,12 @@ async def set_model_alias(
     try:
         row = await set_alias(alias, run_id, setter)
     except AliasTargetRefused as exc:
-        return AliasOutcome(errors=[FieldError(["runId"], str(exc), FieldErrorCode(exc.code))])
+        code = (
+            FieldErrorCode.NOT_FOUND
+            if isinstance(exc, AliasTargetMissing)
+            else FieldErrorCode.INVALID_STATE
+        )
+        return AliasOutcome(errors=[FieldError(["runId"], str(exc), code)])
     logger.info("alias %s set to run %s by %s", alias, run_id, setter.username or "-")
     return AliasOutcome(model_alias=row)
 

@@ -15,14 +15,7 @@ from dataclasses import dataclass
 from models.model_aliases import model_run
 from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun
-from resolvers.errors import (
-    ApiError,
-    ModelFileChanged,
-    ModelFileInvalid,
-    ModelFileMissing,
-    ModelNotFound,
-    ModelTooLarge,
-)
+from resolvers.errors import ApiError, ErrorCode, ModelNotFound
 from trainer import model_files
 from trainer.artifacts import ArtifactPaths, UnsafePath
 from trainer.ml.predictor import (
@@ -97,8 +90,9 @@ async def predict_future_need(
         raise _row_error(exc) from None
     except (UnsafePath, model_files.ModelFileMissing):
         logger.error("prediction: run %s's model file is missing", run.id)
-        raise ModelFileMissing(
+        raise ApiError(
             f"the model file of run {run.id} ({run.model_version}) is missing",
+            code=ErrorCode.MODEL_FILE_MISSING,
             argument="model",
         ) from None
     except model_files.ModelFileChanged as exc:
@@ -108,9 +102,10 @@ async def predict_future_need(
             run.id,
             exc.size,
         )
-        raise ModelFileChanged(
+        raise ApiError(
             f"the model file of run {run.id} ({run.model_version}) no longer matches the "
             "checksum recorded when it was trained; it was not loaded",
+            code=ErrorCode.MODEL_FILE_CHANGED,
             argument="model",
         ) from None
     except model_files.ModelFileInvalid as exc:
@@ -120,8 +115,9 @@ async def predict_future_need(
             run.id,
             exc.kind[:100],
         )
-        raise ModelFileInvalid(
+        raise ApiError(
             f"the model file of run {run.id} ({run.model_version}) holds no fitted model",
+            code=ErrorCode.MODEL_FILE_INVALID,
             argument="model",
         ) from None
     except model_files.ModelFileTooLarge as exc:
@@ -131,9 +127,10 @@ async def predict_future_need(
             exc.size,
             exc.limit,
         )
-        raise ModelTooLarge(
+        raise ApiError(
             f"the model file of run {run.id} ({run.model_version}) is {exc.size} bytes, more "
             f"than this server loads ({exc.limit}, MAX_MODEL_BYTES)",
+            code=ErrorCode.MODEL_TOO_LARGE,
             argument="model",
             size=exc.size,
             limit=exc.limit,

@@ -27,11 +27,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from models.availability import is_database_outage
 from models.run_metrics import DurationHistogram, completed_durations, runs_by_status
 from models.training_runs import RunStatus
+from resolvers.errors import ErrorCode
+from schema.errors import error_body
 
 logger = logging.getLogger("schema.http.metrics")
 
@@ -112,9 +114,14 @@ class MetricsEndpoint:
 
     async def respond(self, request: Request) -> Response:
         if not self._authorized(request):
-            return JSONResponse(
-                {"error": "a valid metrics token is required"},
+            return Response(
+                error_body(
+                    "a valid metrics token is required (Authorization: Bearer <METRICS_TOKEN>)",
+                    ErrorCode.UNAUTHENTICATED,
+                    with_data=False,
+                ),
                 status_code=401,
+                media_type="application/json",
                 headers={"www-authenticate": 'Bearer realm="metrics"'},
             )
         run_metrics = await _run_metrics(self.timeout)

@@ -16,7 +16,7 @@ from schema.http.prediction_body import is_prediction_only, may_be_prediction
 
 def too_large(limit: int) -> tuple[Message, Message]:
     """The JSON 413 (start and body messages) for a body over `limit` bytes."""
-    body = error_body(f"request body larger than {limit} bytes", "REQUEST_TOO_LARGE")
+    body = error_body(f"request body larger than {limit} bytes", ErrorCode.REQUEST_TOO_LARGE)
     start: Message = {
         "type": "http.response.start",
         "status": 413,

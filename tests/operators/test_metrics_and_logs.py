@@ -61,7 +61,12 @@ async def graphql(
 
 
 async def test_metrics_need_the_bearer_token(observed: LiveServer) -> None:
-    assert (await scrape(observed, {})).status_code == 401
+    refused = await scrape(observed, {})
+    assert refused.status_code == 401
+    # the one error shape of every HTTP refusal
+    assert [error["extensions"]["code"] for error in refused.json()["errors"]] == [
+        "UNAUTHENTICATED"
+    ]
     assert (await scrape(observed, {"Authorization": "Bearer wrong"})).status_code == 401
     assert (await scrape(observed, {"Authorization": f"Token {METRICS_TOKEN}"})).status_code == 401
     response = await scrape(observed)

@@ -7,7 +7,6 @@ message tells the user what is wrong with their file.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import stat
@@ -15,17 +14,19 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits, CsvSummary, scan_csv
+from trainer.ml.dataset_files import (
+    DEFAULT_CSV_LIMITS,
+    CsvLimits,
+    CsvSummary,
+    HashingReader,
+    scan_csv,
+)
 from trainer.ml.errors import DataLoadError, os_error_reason
 from trainer.ml.levels import TARGET_CLASSES
-
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
 
 __all__ = [
     "CATEGORICAL_COLUMNS",
@@ -132,7 +133,7 @@ def _read(path: Path, name: str, limits: CsvLimits, *, keep_rows: bool) -> _Read
     with raw:
         summary = scan_csv(raw, name, limits)
         raw.seek(0)
-        hashing = _HashingReader(raw)
+        hashing = HashingReader(raw)
         rows_per_chunk = _rows_per_chunk(summary, os.fstat(raw.fileno()).st_size)
         chunks: list[pd.DataFrame] = []
         total_rows = kept_rows = 0
@@ -266,30 +267,3 @@ def _csv_chunks(source: io.RawIOBase, name: str, rows_per_chunk: int) -> Iterato
         raise DataLoadError(
             f"the dataset '{name}' cannot be read: {os_error_reason(exc)}"
         ) from None
-
-
-class _HashingReader(io.RawIOBase):
-    """Hashes bytes as they pass through, so the file is read once for both jobs."""
-
-    def __init__(self, raw: io.RawIOBase) -> None:
-        super().__init__()
-        self._raw = raw
-        self._hash = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int | None:
-        count = self._raw.readinto(buffer)
-        if count:
-            self._hash.update(memoryview(buffer)[:count])
-        return count
-
-    def drain(self) -> None:
-        """Hash whatever the parser left unread, so the digest always covers the whole file."""
-        chunk = bytearray(_READ_CHUNK_BYTES)
-        while count := self._raw.readinto(chunk):
-            self._hash.update(memoryview(chunk)[:count])
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()

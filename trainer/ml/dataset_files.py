@@ -108,7 +108,7 @@ def scan_csv(raw: Readable, name: str, limits: CsvLimits) -> CsvSummary:
     `limits.max_line_chars` characters and one record.
     """
     digest = hashlib.sha256()
-    hashing = _HashingReader(raw, digest)
+    hashing = HashingReader(raw, digest)
     text = io.TextIOWrapper(
         io.BufferedReader(hashing, _READ_CHUNK_BYTES),
         encoding="utf-8-sig",  # a spreadsheet's BOM is not part of the first column's name
@@ -211,15 +211,18 @@ def describe_csv(path: Path, limits: CsvLimits) -> CsvSummary:
 
 def _sha256(raw: Readable) -> str:
     digest = hashlib.sha256()
-    _HashingReader(raw, digest).drain()
+    HashingReader(raw, digest).drain()
     return digest.hexdigest()
 
 
-class _HashingReader(io.RawIOBase):
-    def __init__(self, raw: Readable, digest: hashlib._Hash) -> None:
+class HashingReader(io.RawIOBase):
+    """Hashes the bytes of `raw` as they pass through, so that one read of a file serves
+    both a reader (csv, pandas) and its sha256."""
+
+    def __init__(self, raw: Readable, digest: hashlib._Hash | None = None) -> None:
         super().__init__()
         self._raw = raw
-        self._digest = digest
+        self._digest = digest if digest is not None else hashlib.sha256()
 
     def readable(self) -> bool:
         return True
@@ -231,6 +234,10 @@ class _HashingReader(io.RawIOBase):
         return count or 0
 
     def drain(self) -> None:
-        """Hash what the CSV reader left unread (after an error, say)."""
+        """Hash what the reader left unread (after an error, say), so the digest always
+        covers the whole file."""
         while chunk := self._raw.read(_READ_CHUNK_BYTES):
             self._digest.update(chunk)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
