@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -211,8 +212,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_page_fits(self) -> Settings:
+        """MAX_PAGE_SIZE alone below the default page lowers the default with it; both
+        set, and contradicting each other, is refused."""
         if self.default_page_size > self.max_page_size:
-            raise ValueError("DEFAULT_PAGE_SIZE must not be larger than MAX_PAGE_SIZE")
+            if "default_page_size" in self.model_fields_set:
+                raise ValueError("DEFAULT_PAGE_SIZE must not be larger than MAX_PAGE_SIZE")
+            self.default_page_size = self.max_page_size
         return self
 
     @model_validator(mode="after")
@@ -233,9 +238,36 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        """A URL Tortoise cannot use is refused with the settings' other errors, not met
+        later as a traceback."""
+        if url is None:
+            return url
+        from tortoise.backends.base.config_generator import expand_db_url
+        from tortoise.exceptions import ConfigurationError
+
+        try:
+            expand_db_url(url)
+        except (ConfigurationError, ValueError) as exc:
+            raise ValueError(
+                f"{exc} (use sqlite://PATH or postgres://USER[:PASSWORD]@HOST:PORT/DATABASE)"
+            ) from None
+        return url
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite://{self.artifacts_dir}/training_api.sqlite3"
+
+    @property
+    def shown_db_url(self) -> str:
+        """db_url without its password, for messages."""
+        parts = urlsplit(self.db_url)
+        if parts.password is None:
+            return self.db_url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def artifacts(self) -> ArtifactPaths:
@@ -524,13 +556,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Settings whose values may hold a password: an error names them, never shows them.
+_SECRET_SETTINGS = frozenset({"DATABASE_URL", "CELERY_BROKER_URL", "METRICS_TOKEN"})
+
+
 def settings_errors(exc: ValidationError) -> list[str]:
     """One line per invalid setting, named as its environment variable, without a traceback."""
     lines = []
     for error in exc.errors():
         name = "_".join(str(part) for part in error["loc"]).upper()
         message = error["msg"].removeprefix("Value error, ")
-        if name:
+        if name in _SECRET_SETTINGS:
+            lines.append(f"setting {name} is invalid: {message}")
+        elif name:
             value = str(error.get("input", ""))
             shown = value if len(value) <= 40 else value[:40] + "…"
             lines.append(f"setting {name}={shown!r} is invalid: {message}")
@@ -548,7 +586,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    return args.handler(settings, args)
+    try:
+        return int(args.handler(settings, args))
+    except Exception as exc:
+        from models.availability import unusable_database
+
+        reason = unusable_database(exc)
+        if reason is None:
+            raise
+        print(f"error: cannot use the database {settings.shown_db_url}: {reason}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ _OUTAGE_POSTGRES_ERRORS = (
     asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
     asyncpg.exceptions.InvalidCatalogNameError,  # the database does not exist (any more)
 )
+# Credentials the server refuses: not an outage (no retry helps), but an operator's fix.
+_REFUSED_LOGINS = (
+    asyncpg.exceptions.InvalidPasswordError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+)
 _OUTAGE_SQLITE_MESSAGES = (
     "unable to open database",
     "disk i/o error",
@@ -75,6 +80,16 @@ def _is_outage(error: BaseException) -> bool:
 def is_database_outage(error: BaseException) -> bool:
     """True when `error` says the database cannot be reached now (worth a retry later)."""
     return any(_is_outage(cause) for cause in _causes(error))
+
+
+def unusable_database(error: BaseException) -> str | None:
+    """What an operator must fix when `error` says the database cannot be used (down,
+    refusing the credentials, missing), in one line; None for any other error. The command
+    line prints this instead of a driver's traceback."""
+    for cause in _causes(error):
+        if _is_outage(cause) or isinstance(cause, _REFUSED_LOGINS):
+            return f"{type(cause).__name__}: {str(cause)[:300]}"
+    return None
 
 
 @dataclass

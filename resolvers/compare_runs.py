@@ -206,10 +206,10 @@ def _refuse(message: str, offending: Sequence[str]) -> ApiError:
 def _database_ids(raw_ids: Sequence[str]) -> list[int]:
     """The runs' database ids in the asked order, or a BAD_USER_INPUT naming what is wrong."""
     if not MIN_COMPARED_RUNS <= len(raw_ids) <= MAX_COMPARED_RUNS:
-        raise ApiError(
+        raise _refuse(
             f"compare between {MIN_COMPARED_RUNS} and {MAX_COMPARED_RUNS} runs, "
             f"got {len(raw_ids)} ids",
-            argument="ids",
+            raw_ids[: MAX_COMPARED_RUNS + 1],
         )
     parsed = [parse_run_id(raw) for raw in raw_ids]
     malformed = [raw for raw, run_id in zip(raw_ids, parsed, strict=True) if run_id is None]

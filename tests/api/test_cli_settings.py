@@ -17,10 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 def serve(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
     env.update(
-        DATABASE_URL=f"sqlite://{tmp_path}/db.sqlite3",
-        ARTIFACTS_DIR=str(tmp_path),
-        PORT="1",  # never reached; if validation failed to stop it, binding fails fast
-        **settings,
+        {
+            "DATABASE_URL": f"sqlite://{tmp_path}/db.sqlite3",
+            "ARTIFACTS_DIR": str(tmp_path),
+            "PORT": "1",  # never reached; if validation failed to stop it, binding fails fast
+            **settings,
+        }
     )
     return subprocess.run(
         [sys.executable, "main.py", "serve"],
@@ -40,12 +42,16 @@ def serve(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
         ({"PROGRESS_INTERVAL": "5", "STALE_RUN_AFTER": "2"}, "STALE_RUN_AFTER"),
         ({"MAX_MODEL_BYTES": "600000000"}, "MAX_MODEL_BYTES"),
         ({"PREDICTION_ROWS_BURST": "999"}, "PREDICTION_ROWS_BURST"),
+        ({"DATABASE_URL": "mysqlx://root:s3cret@db/x"}, "DATABASE_URL"),
+        ({"DEFAULT_PAGE_SIZE": "50", "MAX_PAGE_SIZE": "10"}, "DEFAULT_PAGE_SIZE"),
     ],
     ids=[
         "no-workers",
         "heartbeat-longer-than-staleness",
         "model-larger-than-the-cache",
         "burst-below-one-request",
+        "unknown-database-scheme",
+        "default-page-above-the-maximum",
     ],
 )
 def test_serve_with_an_invalid_setting_exits_with_a_line_naming_it(
@@ -61,8 +67,30 @@ def test_serve_with_an_invalid_setting_exits_with_a_line_naming_it(
     assert lines[0].startswith("error: ")
     assert named in lines[0]
     assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr
     # and: nothing was started or created
     assert not (tmp_path / "db.sqlite3").exists()
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    # when: nothing listens on port 1
+    result = serve(tmp_path, DATABASE_URL="postgres://nobody:s3cret@127.0.0.1:1/x")
+
+    # then
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[0]], result.stderr
+    assert lines[0].startswith("error: cannot use the database postgres://nobody:***@127.0.0.1:1/x")
+    assert "ConnectionRefusedError" in lines[0]
+    assert "s3cret" not in result.stderr
+
+
+def test_max_page_size_alone_lowers_the_default_page() -> None:
+    from main import Settings
+
+    settings = Settings(max_page_size=10)
+
+    assert (settings.default_page_size, settings.max_page_size) == (10, 10)
 
 
 def test_the_tortoise_command_line_gets_its_database_from_the_settings(

@@ -176,6 +176,7 @@ async def test_fewer_than_two_or_more_than_ten_ids_are_refused(
     # then
     assert "between 2 and 10" in error["message"]
     assert f"got {count}" in error["message"]
+    assert error["extensions"]["ids"] == [str(row.id) for row in rows]
 
 
 async def test_ten_ids_are_accepted(clean_runs: Server) -> None:
