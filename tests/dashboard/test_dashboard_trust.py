@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import itertools
 import json
 import math
@@ -412,6 +413,57 @@ async def test_a_stopped_server_shows_connection_lost_with_a_retry_and_honest_st
     assert errors_shown == 0
     assert "Connection lost" in offline_view
     assert "Failed to fetch" not in offline_view
+    dashboard.traffic.assert_clean()
+
+
+# --- 6. At 5,000 runs: search, sort, columns, export ------------------------------------
+async def test_search_sort_choose_columns_and_export_the_filtered_runs(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    try:
+        await dashboard.sign_in(*DRH)
+        search = page.get_by_label("Search runs")
+
+        # when: too short a search, then part of a version in another case
+        await search.fill("ab")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        short = await page.get_by_role("alert").filter(has_text="Search").inner_text()
+        await search.fill("EED-4")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}1 of 1")
+        found = await page.locator("table.runs tbody a").all_inner_texts()
+
+        # when: every seed, by duration, with the Trees column, after a reload
+        await search.fill("seed-")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}6 of 6")
+        await page.get_by_role("button", name="Duration").click()
+        await expect(page.locator('th[data-column="duration"]')).to_have_attribute(
+            "aria-sort", "descending"
+        )
+        await page.get_by_text("Columns", exact=True).click()
+        await page.get_by_label("Trees", exact=True).check()
+        await page.reload()
+        await settled(page)
+        trees = await page.locator('td[data-label="Trees"]').all_inner_texts()
+        shown = await page.locator("table.runs tbody a").all_inner_texts()
+        async with page.expect_download() as download_info:
+            await page.get_by_role("button", name="Export CSV").click()
+        download = await download_info.value
+        exported = list(csv.DictReader((await download.path()).read_text().splitlines()))
+    finally:
+        await dashboard.context.close()
+
+    # then: the server's search and order, in the table and in the export alike
+    assert "3 characters" in short
+    assert found == ["seed-4"]
+    assert sorted(shown) == [f"seed-{index}" for index in range(6)]
+    assert sorted(int(value) for value in trees) == [2, 5, 8, 11, 14, 17]
+    versions = [row.get("modelVersion") or row.get("model_version") for row in exported]
+    assert versions == shown
+    assert download.suggested_filename == "training-runs.csv"
     dashboard.traffic.assert_clean()
 
 
