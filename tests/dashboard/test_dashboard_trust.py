@@ -118,6 +118,7 @@ async def test_predict_refuses_unreadable_rows_naming_row_and_column_before_pred
         problems = page.locator("table.row-problems tbody tr")
         await expect(problems).to_have_count(1)
         problem = await problems.first.locator("td").all_inner_texts()
+        await dashboard.screenshot("predict-refused")
         bad_sent = len(predictions_posted(dashboard))
         await expect(page.locator("table.predictions")).to_have_count(0)
 
@@ -393,6 +394,7 @@ async def test_a_stopped_server_shows_connection_lost_with_a_retry_and_honest_st
             await page.get_by_role("link", name="History", exact=True).click()
             await settled(page)
             offline_view = await page.locator("main").inner_text()
+            await dashboard.screenshot("connection-lost")
 
             # when: the server is back, and the user retries
             await _restart_on_same_port(server)
@@ -448,6 +450,7 @@ async def test_search_sort_choose_columns_and_export_the_filtered_runs(
         await page.reload()
         await settled(page)
         trees = await page.locator('td[data-label="Trees"]').all_inner_texts()
+        await dashboard.screenshot("runs-search")
         shown = await page.locator("table.runs tbody a").all_inner_texts()
         async with page.expect_download() as download_info:
             await page.get_by_role("button", name="Export CSV").click()
@@ -505,6 +508,7 @@ async def test_compare_ten_runs_with_a_chosen_baseline_labelled_deltas_and_every
             "[...document.querySelectorAll('canvas')].map(c => Chart.getChart(c).config.type)"
         )
         tables = await page.locator("details.chart-data").count()
+        await dashboard.screenshot("compare-ten")
 
         # when: only differences, then another baseline
         await page.get_by_label("Show only differences").check()
@@ -626,6 +630,8 @@ async def test_every_view_passes_axe_has_its_own_title_and_a_visible_focus(
             focus[f"{name} first stop"] = await page.evaluate(FOCUS)
             found[name] = await axe_violations(page, script)
             titles[name] = await page.title()
+            if width == 390 and name in {"run", "compare"}:
+                await dashboard.screenshot(f"{name}-phone")
         await page.evaluate(f"location.hash = '#/runs/{run}'")
         await settled(page)
         heatmap = await page.locator("table.heatmap td.cell").evaluate_all(
@@ -635,8 +641,6 @@ async def test_every_view_passes_axe_has_its_own_title_and_a_visible_focus(
         scrollers = await page.locator(".table-scroll").evaluate_all(
             "boxes => boxes.map(b => [b.tabIndex, b.getAttribute('aria-label')])"
         )
-        if width == 1280:
-            await dashboard.screenshot("run")
     finally:
         await dashboard.context.close()
 

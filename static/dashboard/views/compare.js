@@ -176,7 +176,7 @@ export async function render(main, ctx) {
       field({ name: "baseline", label: "Baseline (deltas are against it)", input: baselinePicker }),
       h("label.check", {}, onlyDifferences, " Show only differences"),
     ),
-    note ? h("p.baseline-note.problem", { role: "status" }, note) : null,
+    note ? h("p.baseline-note", { role: "status" }, note) : null,
     section("Metrics", h("p.small", {}, "Differences of percentages are in percentage points (pp)."), scroller("Metrics of the compared runs", h("table.compare", {}, h("thead", {}, header("Metric")), h("tbody", {}, metricRows)))),
     section(
       "Hyperparameters",
@@ -260,13 +260,14 @@ export async function render(main, ctx) {
   function parallelTable() {
     return dataTable("parallel coordinates", ["Run", ...axes().map(([label]) => label)], runs.map((run) => [run.modelVersion, ...axes().map(([, value, text]) => text(value(run)))]));
   }
-  const scaled = axes().map(([, value]) => {
+  // A missing metric (a failed run) is a gap in its line; an unlimited depth is the top.
+  const scaled = axes().map(([label, value]) => {
     const values = runs.map(value).filter((v) => v !== null);
     const low = Math.min(...values);
     const high = Math.max(...values);
     return (run) => {
       const v = value(run);
-      if (v === null) return 1;
+      if (v === null) return label === "Max depth" ? 1 : null;
       return high === low ? 0.5 : (v - low) / (high - low);
     };
   });

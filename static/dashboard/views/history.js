@@ -46,7 +46,12 @@ export async function render(main, ctx) {
     delete main.dataset.buckets;
   }
 
+  // Each load's number: an answer to an older choice (the user changed bucket or range
+  // meanwhile) is dropped, never drawn over the newer one.
+  let loads = 0;
   async function load() {
+    loads += 1;
+    const mine = loads;
     state.bucket = bucket.value;
     state.days = range.value;
     const days = Number(range.value);
@@ -63,11 +68,12 @@ export async function render(main, ctx) {
     try {
       buckets = (await ctx.gql(HISTORY, { bucket: bucket.value, filter, timeZone })).trainingMetricsHistory;
     } catch (failure) {
-      if (failure.name === "AbortError") return;
+      if (failure.name === "AbortError" || mine !== loads) return;
       forget();
       error.append(problem(failure, load));
       return;
     }
+    if (mine !== loads) return;
     charts.splice(0).forEach((instance) => instance?.destroy());
     chartsBox.hidden = false;
     const labels = buckets.map((row) => date(row.start));

@@ -359,13 +359,18 @@ export async function render(main, ctx) {
     rowsById.clear();
   }
 
+  // An answer to an older state (two quick clicks) is dropped, never drawn over a newer one.
+  let loads = 0;
   async function load() {
+    loads += 1;
+    const mine = loads;
     error.replaceChildren();
     drawHead();
     main.setAttribute("aria-busy", "true");
     count.textContent = "Loading runs…";
     try {
       const data = await ctx.gql(RUNS, { ...pageOf(state), filter: filterOf(state), orderBy: { field: state.sort, direction: state.dir } });
+      if (mine !== loads) return;
       const runs = data.trainingRuns;
       pageInfo = runs.pageInfo;
       rowsOnPage = runs.nodes.length;
@@ -390,7 +395,7 @@ export async function render(main, ctx) {
       next.disabled = !pageInfo.hasNextPage;
       lastPage.disabled = !pageInfo.hasNextPage;
     } catch (failure) {
-      if (failure.name === "AbortError") return;
+      if (failure.name === "AbortError" || mine !== loads) return;
       count.textContent = "";
       error.replaceChildren(problem(failure, load));
     } finally {
