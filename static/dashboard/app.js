@@ -229,6 +229,8 @@ connection.onChange((state) => {
 });
 
 session.onExpired(() => {
+  // Signing in again comes back here.
+  if (!location.hash.startsWith("#/login")) sessionStorage.setItem(NEXT_KEY, location.hash);
   live.reset();
   session.token = null;
   ctx.user = null;

@@ -662,6 +662,7 @@ async def test_a_manager_is_told_what_they_can_do_and_a_promotion_shows_at_once(
     browser: Browser, dashboard_api: LiveServer
 ) -> None:
     # given: staging set by HR staff on seed-1
+    script = await install_axe()
     seed = await database_id(dashboard_api, "seed-1")
     await dashboard_api.data(SET_ALIAS, {"alias": "staging", "id": str(seed)})
     manager = await open_dashboard(browser, dashboard_api)
@@ -673,10 +674,12 @@ async def test_a_manager_is_told_what_they_can_do_and_a_promotion_shows_at_once(
         await settled(page)
         models_text = await page.locator("main").inner_text()
         staging = await page.locator('tr[data-alias="staging"] td').all_inner_texts()
+        violations = await axe_violations(page, script)
         await page.evaluate("location.hash = '#/train'")
         await settled(page)
         train_heading = await page.locator("main h1").inner_text()
         train_text = await page.locator("main").inner_text()
+        violations += await axe_violations(page, script)
     finally:
         await manager.context.close()
     hr = await open_dashboard(browser, dashboard_api)
@@ -699,6 +702,7 @@ async def test_a_manager_is_told_what_they_can_do_and_a_promotion_shows_at_once(
     assert staging[3] == DRH[0]  # set by
     assert train_heading == "HR staff only"
     assert "Not found" not in train_text
+    assert violations == []
     manager.traffic.assert_clean()
     hr.traffic.assert_clean()
 
