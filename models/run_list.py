@@ -21,11 +21,14 @@ from typing import Any
 from tortoise import fields
 
 from models.run_records import RunQuery, RunRecord
+from models.run_search import with_search
 from models.training_runs import ORDER_COLUMNS, RunStatus, TrainingRun
 from models.users import User
 
 NULLABLE_ORDER_COLUMNS = frozenset({"accuracy", "f1_score", "training_duration_seconds"})
 MAX_ID = 2**31 - 1  # ids are 4-byte integers on PostgreSQL
+# The most rows a read may return and still be "short" (run on SQLite's loop thread).
+SHORT_READ_ROWS = 100
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -57,6 +60,8 @@ class RunFilter:
     model_version: str | None = None
     run_date_from: datetime | None = None
     run_date_to: datetime | None = None
+    # A substring of modelVersion, trainedByUsername or notes, in any case (run_search.py).
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,8 +149,9 @@ class MatchingRuns:
                 columns,
                 order_by=_ordering(order.column, segment, descending),
                 limit=limit + 1 - len(rows),
-                # Unfiltered, every order is a range scan of its (column, id) index.
-                short=not self.query.clauses,
+                # Unfiltered, every order is a range scan of its (column, id) index; a
+                # page, not an export's chunk of a thousand runs.
+                short=not self.query.clauses and limit <= SHORT_READ_ROWS,
             )
         more = len(rows) > limit
         rows = rows[:limit]
@@ -178,6 +184,8 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("run_date >= ?", run_filter.run_date_from)
     if run_filter.run_date_to is not None:
         query = query.where("run_date <= ?", run_filter.run_date_to)
+    if run_filter.search:
+        query = with_search(query, run_filter.search)
     return MatchingRuns(query)
 
 

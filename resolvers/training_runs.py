@@ -14,6 +14,7 @@ from strawberry.relay import GlobalID, GlobalIDValueError
 
 from models.run_list import MatchingRuns, Page, RunFilter, RunOrder, as_utc, matching, max_length
 from models.run_records import RunRecord, get_run_record
+from models.run_search import MAX_SEARCH_LENGTH, MIN_SEARCH_LENGTH
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from resolvers.errors import ApiError
@@ -86,6 +87,7 @@ def checked_filter(run_filter: RunFilter | None) -> RunFilter | None:
     _refuse_too_long(
         "modelVersion", run_filter.model_version, max_length(TrainingRun, "model_version")
     )
+    _check_search(run_filter.search)
     try:
         return replace(
             run_filter,
@@ -94,6 +96,23 @@ def checked_filter(run_filter: RunFilter | None) -> RunFilter | None:
         )
     except ValueError as exc:
         raise ApiError(str(exc), argument="filter") from None
+
+
+def _check_search(term: str | None) -> None:
+    """1 or 2 characters hold no trigram: refused rather than answered by a scan of
+    every run (models/run_search.py). "" filters nothing. NUL cannot be stored."""
+    if not term:
+        return
+    if not MIN_SEARCH_LENGTH <= len(term) <= MAX_SEARCH_LENGTH:
+        message = (
+            f"filter `search` must be {MIN_SEARCH_LENGTH} to {MAX_SEARCH_LENGTH} "
+            f"characters, got {len(term)}"
+        )
+    elif "\x00" in term:
+        message = "filter `search` cannot hold the NUL character"
+    else:
+        return
+    raise ApiError(message, argument="filter", field=["filter", "search"])
 
 
 def _utc(moment: datetime | None) -> datetime | None:

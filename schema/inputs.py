@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from resolvers.train_model import Hyperparameters, TrainRequest
+from resolvers.training_runs import RunFilter, RunOrder, RunStatus
 from schema.enums import ClassWeight, OrderDirection, TrainingRunOrderField, TrainingRunStatus
 
 
@@ -71,9 +72,32 @@ class TrainingRunFilter:
     model_version: str | None = None
     run_date_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
     run_date_to: datetime | None = strawberry.field(default=None, description="Inclusive.")
+    search: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Runs whose modelVersion, trainedByUsername or notes contain this text, in any "
+            "case; % _ \\ match themselves. 3 to 100 characters (shorter is BAD_USER_INPUT; "
+            '"" filters nothing).'
+        ),
+    )
+
+    def to_run_filter(self) -> RunFilter:
+        """The filter as models/ reads it: what trainingRuns, trainingMetricsHistory and
+        the CSV export (GET /runs/export.csv) all match."""
+        return RunFilter(
+            status=[RunStatus(s) for s in self.status] if self.status else None,
+            trained_by=self.trained_by,
+            model_version=self.model_version,
+            run_date_from=self.run_date_from,
+            run_date_to=self.run_date_to,
+            search=self.search,
+        )
 
 
 @strawberry.input(description="Ties are broken by id, in the same direction.")
 class TrainingRunOrder:
     field: TrainingRunOrderField = TrainingRunOrderField.RUN_DATE
     direction: OrderDirection = OrderDirection.DESC
+
+    def to_run_order(self) -> RunOrder:
+        return RunOrder(column=self.field.value, descending=self.direction is OrderDirection.DESC)

@@ -9,7 +9,6 @@ from strawberry import relay
 from models.credentials import Identity
 from models.model_aliases import list_aliases
 from models.run_records import RunRecord, get_run_record
-from models.training_runs import RunStatus
 from resolvers import (
     accounts,
     compare_runs,
@@ -24,7 +23,7 @@ from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection, run_columns
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
-from schema.enums import HistoryBucket, OrderDirection
+from schema.enums import HistoryBucket
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.model_aliases import ModelAlias
@@ -34,22 +33,11 @@ from schema.types import TrainingRun, User
 
 
 def _order(order: TrainingRunOrder | None) -> training_runs.RunOrder:
-    order = order or TrainingRunOrder()
-    return training_runs.RunOrder(
-        column=order.field.value, descending=order.direction is OrderDirection.DESC
-    )
+    return (order or TrainingRunOrder()).to_run_order()
 
 
 def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | None:
-    if run_filter is None:
-        return None
-    return training_runs.RunFilter(
-        status=[RunStatus(s) for s in run_filter.status] if run_filter.status else None,
-        trained_by=run_filter.trained_by,
-        model_version=run_filter.model_version,
-        run_date_from=run_filter.run_date_from,
-        run_date_to=run_filter.run_date_to,
-    )
+    return None if run_filter is None else run_filter.to_run_filter()
 
 
 @strawberry.type

@@ -37,6 +37,7 @@ from schema.http.metrics import MetricsEndpoint
 from schema.http.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
 from schema.http.persisted_queries import PersistedQueryStore
 from schema.http.request_id import RequestId
+from schema.http.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
 from schema.http.view import GraphQLView
 from schema.http.websockets import WebSocketLimits
 from schema.rate_limits import SlidingWindow, TokenBuckets
@@ -235,6 +236,8 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             Route("/graphql", graphql, methods=None),
             # --- model download (issue 9) ---
             Route(MODEL_DOWNLOAD_ROUTE, model_downloads, methods=None),
+            # --- CSV export of the run list (issue 21) ---
+            Route(RUN_EXPORT_ROUTE, RunExportEndpoint(services, api_schema), methods=None),
             WebSocketRoute("/graphql", graphql),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

@@ -27,15 +27,12 @@ from starlette.responses import (
 )
 from starlette.types import Receive, Scope, Send
 
-from models.credentials import Identity
 from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
 from resolvers.errors import ErrorCode
-from schema.auth.context import Services, token_from_authorization
-from schema.auth.permissions import UNAUTHENTICATED_MESSAGE
-from schema.errors import error_body
+from schema.auth.context import Services
+from schema.http.refusals import authenticated_caller, json_error, unauthenticated
 from trainer.artifacts import UnsafePath
-from trainer.logs import update_log_context
 from trainer.model_files import (
     ModelFileChanged,
     ModelFileMissing,
@@ -48,17 +45,6 @@ logger = logging.getLogger("schema.http.downloads")
 _INT4_MAX = 2**31 - 1
 _COLUMNS = ("id", "status", "model_version", "model_path", "model_sha256")
 _METHODS = ("GET", "HEAD")
-
-
-def _error(
-    status: int, message: str, code: ErrorCode, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        error_body(message, code, with_data=False),
-        status_code=status,
-        media_type="application/json",
-        headers={"cache-control": "no-store", **(headers or {})},
-    )
 
 
 def _run_id(text: str) -> int | None:
@@ -92,9 +78,9 @@ def _range_refusal(request: Request, response: FileResponse, size: int) -> Respo
     try:
         FileResponse._parse_range_header(http_range, size)
     except MalformedRangeHeader as exc:
-        return _error(400, f"malformed Range header: {exc.content}", ErrorCode.BAD_REQUEST)
+        return json_error(400, f"malformed Range header: {exc.content}", ErrorCode.BAD_REQUEST)
     except RangeNotSatisfiable as exc:
-        return _error(
+        return json_error(
             416,
             f"the Range header asks for bytes past the end of the file ({exc.max_size} bytes)",
             ErrorCode.RANGE_NOT_SATISFIABLE,
@@ -105,7 +91,7 @@ def _range_refusal(request: Request, response: FileResponse, size: int) -> Respo
 
 def _not_found(run_id: int | None, reason: str = "") -> Response:
     what = f"training run {run_id}" if run_id is not None else "this training run"
-    return _error(404, f"{what} has no model to download{reason}", ErrorCode.NOT_FOUND)
+    return json_error(404, f"{what} has no model to download{reason}", ErrorCode.NOT_FOUND)
 
 
 class ModelDownloads:
@@ -125,33 +111,22 @@ class ModelDownloads:
         response = await self.respond(Request(scope, receive))
         await response(scope, receive, send)
 
-    async def _caller(self, request: Request) -> Identity | None:
-        token = token_from_authorization(request.headers.get("authorization"))
-        identity = await self.services.identities.authenticate(token) if token else None
-        update_log_context(user=identity.username if identity else None)
-        return identity
-
     async def respond(self, request: Request) -> Response:
         if request.method not in _METHODS:
-            return _error(
+            return json_error(
                 405,
                 "the model download answers GET and HEAD only",
                 ErrorCode.METHOD_NOT_ALLOWED,
                 {"allow": ", ".join(_METHODS)},
             )
         # Who asks comes first: an unknown id and a refused caller must look alike.
-        identity = await self._caller(request)
+        identity = await authenticated_caller(self.services, request)
         if identity is None:
-            return _error(
-                401,
-                UNAUTHENTICATED_MESSAGE,
-                ErrorCode.UNAUTHENTICATED,
-                {"www-authenticate": 'Token realm="model download", Bearer realm="model download"'},
-            )
+            return unauthenticated("model download")
         # Those who may train (HR staff, superusers): a model file is the organisation's
         # asset; managers read metrics only.
         if not identity.can_train:
-            return _error(
+            return json_error(
                 403,
                 "Downloading model files is reserved to HR staff (DRH, RESPONSABLE_RH).",
                 ErrorCode.FORBIDDEN,
@@ -161,7 +136,7 @@ class ModelDownloads:
             return _not_found(None)
         run = await get_run_record(run_id, _COLUMNS)
         if run is None:
-            return _error(404, f"training run {run_id} does not exist", ErrorCode.NOT_FOUND)
+            return json_error(404, f"training run {run_id} does not exist", ErrorCode.NOT_FOUND)
         return await self._serve(request, run)
 
     async def _serve(self, request: Request, run: RunRecord) -> Response:
@@ -189,7 +164,7 @@ class ModelDownloads:
                 run_id,
                 exc.size,
             )
-            return _error(
+            return json_error(
                 409,
                 f"the model file of training run {run_id} no longer matches the checksum "
                 "recorded when it was trained; it was not served",

@@ -1,4 +1,6 @@
-// GraphQL over HTTP with the session's token (sessionStorage: no cookie, so no CSRF).
+// GraphQL over HTTP with the session's token (sessionStorage: no cookie, so no CSRF), and
+// the one place that knows whether the server can be reached (`connection`): the live
+// WebSocket and every request report to it, and the shell shows "connection lost".
 
 const TOKEN_KEY = "future-skills.token";
 const listeners = new Set();
@@ -17,12 +19,27 @@ export const session = {
   },
 };
 
+/** Reachable or not: "online" | "lost"; listeners hear each change. */
+export const connection = {
+  state: "online",
+  listeners: new Set(),
+  set(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.listeners.forEach((listener) => listener(state));
+  },
+  onChange(listener) {
+    this.listeners.add(listener);
+  },
+};
+
 export class ApiError extends Error {
-  constructor(errors, data = null) {
+  constructor(errors, data = null, { offline = false } = {}) {
     super(errors.map((error) => error.message).join("; "));
     this.errors = errors;
     this.data = data;
-    this.code = errors[0]?.extensions?.code || null;
+    this.offline = offline;
+    this.code = errors[0]?.extensions?.code || (offline ? "UNREACHABLE" : null);
   }
 }
 
@@ -30,17 +47,28 @@ export function authHeaders() {
   return session.token ? { Authorization: `Token ${session.token}` } : {};
 }
 
-async function send(init) {
+/** fetch with the token; a network failure becomes an ApiError saying the connection is
+ * lost (an abort by a newer navigation stays an AbortError, which views do not show). */
+export async function request(url, init = {}) {
   let response;
   try {
-    response = await fetch("/graphql", init);
+    response = await fetch(url, { ...init, headers: { ...(init.headers || {}), ...authHeaders() } });
   } catch (error) {
-    throw new ApiError([{ message: `The server could not be reached (${error.message}).` }]);
+    if (error.name === "AbortError") throw error;
+    connection.set("lost");
+    throw new ApiError([{ message: "Connection lost: the server could not be reached." }], null, { offline: true });
   }
+  connection.set("online");
+  return response;
+}
+
+async function send(init, signal) {
+  const response = await request("/graphql", { ...init, signal });
   let body;
   try {
     body = await response.json();
-  } catch {
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
     throw new ApiError([{ message: `The server answered HTTP ${response.status}.` }]);
   }
   if (body.errors && body.errors.length) {
@@ -51,13 +79,17 @@ async function send(init) {
   return body.data;
 }
 
-/** One GraphQL operation; throws ApiError with the server's errors. */
-export function gql(query, variables = {}) {
-  return send({
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders() },
-    body: JSON.stringify({ query, variables }),
-  });
+/** One GraphQL operation; throws ApiError with the server's errors. `signal` is the
+ * navigation's: leaving the view aborts what it still waits for. */
+export function gql(query, variables = {}, { signal } = {}) {
+  return send(
+    {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ query, variables }),
+    },
+    signal,
+  );
 }
 
 /** A GraphQL multipart request (files travel as parts; `files` maps variable paths). */
@@ -73,7 +105,30 @@ export function gqlUpload(query, variables, files) {
   entries.forEach(([, file], index) => form.append(String(index), file, file.name));
   return send({
     method: "POST",
-    headers: { Accept: "application/json", "Apollo-Require-Preflight": "true", ...authHeaders() },
+    headers: { Accept: "application/json", "Apollo-Require-Preflight": "true" },
     body: form,
   });
+}
+
+/** GET a file the server streams (a model, a CSV export) with the token, and hand it to
+ * the browser as a download named `name`. */
+export async function downloadFile(url, name) {
+  const response = await request(url);
+  if (!response.ok) {
+    let message = `HTTP ${response.status}`;
+    try {
+      message = (await response.json()).errors?.[0]?.message || message;
+    } catch {
+      // not JSON
+    }
+    throw new Error(message);
+  }
+  const href = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = href;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
 }

@@ -1,60 +1,43 @@
-// The dashboard's shell: session, capabilities, navigation and the hash router.
-import { ApiError, gql, session } from "./api.js";
-import { clear, h, toast } from "./dom.js";
+// The dashboard's shell: session, capabilities, navigation and the hash router, which owns
+// the page: each navigation gets a fresh root element and an AbortController, and starting
+// the next one aborts the previous view's requests, so nothing it was still waiting for
+// can render into the next view (a slow run page once drew its Promote form into History).
+import { ApiError, connection, gql, session } from "./api.js";
+import { clear, h, problem, setTitle, toast } from "./dom.js";
 import { live } from "./live.js";
 
 const view = document.getElementById("view");
 const top = document.getElementById("top");
+const banner = document.getElementById("connection");
+// Where a signed-out visitor was going (a shared link): sign-in continues there.
+const NEXT_KEY = "future-skills.next";
 
-// Views on fields this server may not have yet load only when it has them (capabilities).
 const ROUTES = [
   { pattern: /^\/login$/, load: () => import("./views/login.js"), public: true },
   { pattern: /^\/runs$/, load: () => import("./views/runs.js"), nav: "Runs" },
   { pattern: /^\/runs\/([^/]+)$/, load: () => import("./views/run.js") },
-  { pattern: /^\/train$/, load: () => import("./views/train.js"), nav: "Train", needs: (ctx) => ctx.user.canTrain },
+  { pattern: /^\/train$/, load: () => import("./views/train.js"), nav: "Train", needs: (ctx) => ctx.user.canTrain, refused: "HR staff only" },
   { pattern: /^\/compare$/, load: () => import("./views/compare.js"), nav: "Compare" },
   { pattern: /^\/history$/, load: () => import("./views/history.js"), nav: "History" },
-  { pattern: /^\/models$/, load: () => import("./views/models.js"), nav: "Models", needs: (ctx) => ctx.caps.modelAliases },
-  { pattern: /^\/predict$/, load: () => import("./views/predict.js"), nav: "Predict", needs: (ctx) => ctx.caps.predict },
+  { pattern: /^\/models$/, load: () => import("./views/models.js"), nav: "Models" },
+  { pattern: /^\/predict$/, load: () => import("./views/predict.js"), nav: "Predict" },
 ];
 
-const SESSION = `query Session {
-  viewer { username canTrain groups }
-  q: __type(name: "Query") { fields { name } }
-  m: __type(name: "Mutation") { fields { name } }
-  r: __type(name: "TrainingRun") { fields { name } }
-}`;
+const SESSION = "query Session { viewer { username canTrain groups } }";
 
-const ctx = { user: null, caps: {}, params: [], query: new URLSearchParams(), navigate };
+const ctx = { user: null, params: [], query: new URLSearchParams(), navigate };
 let cleanup = null;
+let current = null; // the navigation being shown: { controller }
 
-function capabilitiesOf(data) {
-  const names = (type) => new Set((data?.[type]?.fields || []).map((field) => field.name));
-  const query = names("q");
-  const mutation = names("m");
-  const run = names("r");
-  return {
-    datasets: query.has("datasets"),
-    uploadDataset: mutation.has("uploadDataset"),
-    modelAliases: query.has("modelAliases") && mutation.has("setModelAlias"),
-    runAliases: run.has("aliases"),
-    predict: mutation.has("predictFutureNeed") || query.has("predictFutureNeed"),
-    predictIsMutation: mutation.has("predictFutureNeed"),
-    logout: mutation.has("logout"),
-  };
-}
-
-/** Who is signed in, and what this server offers; null when the token does not work. */
+/** Who is signed in; null when the token does not work. */
 async function loadSession() {
   if (!session.token) return null;
   try {
     const data = await gql(SESSION);
-    return data.viewer ? { user: data.viewer, caps: capabilitiesOf(data) } : null;
+    return data.viewer ? { user: data.viewer } : null;
   } catch (error) {
     if (error instanceof ApiError && error.code === "UNAUTHENTICATED") return null;
-    // Introspection switched off: the core views still work.
-    const data = await gql("query Session { viewer { username canTrain groups } }");
-    return data.viewer ? { user: data.viewer, caps: {} } : null;
+    throw error;
   }
 }
 
@@ -64,7 +47,9 @@ export async function signedIn(token) {
   if (!loaded) throw new Error("The new token was refused.");
   Object.assign(ctx, loaded);
   renderShell();
-  navigate("#/runs");
+  const next = sessionStorage.getItem(NEXT_KEY);
+  sessionStorage.removeItem(NEXT_KEY);
+  navigate(next && !next.startsWith("#/login") ? next : "#/runs");
 }
 
 async function signOut() {
@@ -76,7 +61,6 @@ async function signOut() {
   }
   session.token = null;
   ctx.user = null;
-  ctx.caps = {};
   renderShell();
   navigate("#/login");
   toast("Signed out.");
@@ -85,7 +69,14 @@ async function signOut() {
 function renderShell() {
   top.hidden = !ctx.user;
   const nav = clear(document.getElementById("nav"));
-  if (!ctx.user) return;
+  if (!ctx.user) {
+    banner.hidden = true;
+    return;
+  }
+  live.start();
+  // Every view's module now, while the server is reachable: a view opened after the
+  // connection is lost then says so instead of "Failed to fetch dynamically imported module".
+  for (const candidate of ROUTES) candidate.load().catch(() => {});
   for (const route of ROUTES) {
     if (!route.nav || (route.needs && !route.needs(ctx))) continue;
     const href = `#/${route.nav.toLowerCase()}`;
@@ -104,6 +95,7 @@ export function navigate(hash) {
 async function route() {
   const [path, search] = (location.hash.slice(1) || "/runs").split("?");
   if (!ctx.user && path !== "/login") {
+    if (location.hash && location.hash !== "#/") sessionStorage.setItem(NEXT_KEY, location.hash);
     navigate("#/login");
     return;
   }
@@ -112,31 +104,75 @@ async function route() {
     cleanup();
     cleanup = null;
   }
+  current?.controller.abort();
+  const controller = new AbortController();
+  const navigation = { controller };
+  current = navigation;
   for (const link of document.querySelectorAll("#nav a")) {
-    const current = path.startsWith(`/${link.dataset.nav}`);
-    if (current) link.setAttribute("aria-current", "page");
+    const here = path.startsWith(`/${link.dataset.nav}`);
+    if (here) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  clear(view);
+  // A fresh root per navigation: a view that outlives its navigation holds a detached root.
+  const root = h("div.view-root");
+  const loading = h("p.loading", { role: "status" }, "Loading…");
+  view.replaceChildren(loading, root);
   const params = match && decodedParams(match[1]);
-  if (!params || (match[0].needs && !match[0].needs(ctx))) {
-    view.append(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")));
+  const [definition] = match || [];
+  if (!params || (definition.needs && !definition.needs(ctx))) {
+    loading.remove();
+    const title = (params && definition.refused) || "Not found";
+    setTitle(title);
+    root.append(
+      h("h1", { tabindex: "-1" }, title),
+      title === "Not found" ? null : h("p", {}, "Training is for HR staff (the DRH and RESPONSABLE_RH groups). You can read the runs, compare them and see their history."),
+      h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")),
+    );
+    focusHeading(root);
     return;
   }
-  const [definition] = match;
-  ctx.params = params;
-  ctx.query = new URLSearchParams(search || "");
+  // What a view sees: the shell's ctx, plus this navigation's params, signal and gql.
+  const page = Object.assign(Object.create(ctx), {
+    params,
+    query: new URLSearchParams(search || ""),
+    signal: controller.signal,
+    gql: (query, variables) => gql(query, variables, { signal: controller.signal }),
+  });
+  setTitle(definition.nav || (path.startsWith("/runs/") ? "Run" : "Sign in"));
   view.setAttribute("aria-busy", "true");
   try {
     const module = await definition.load();
-    cleanup = (await module.render(view, ctx)) || null;
+    if (current !== navigation) return;
+    const done = (await module.render(root, page)) || null;
+    if (current !== navigation) {
+      done?.();
+      return;
+    }
+    cleanup = done;
   } catch (error) {
-    clear(view).append(h("h1", {}, "Something went wrong"), h("p.error", { role: "alert" }, error.message));
+    if (current !== navigation || error.name === "AbortError") return;
+    clear(root).append(h("h1", { tabindex: "-1" }, error.offline ? "Connection lost" : "Something went wrong"), problem(error, () => route()));
   } finally {
-    view.removeAttribute("aria-busy");
-    view.dataset.view = definition.nav?.toLowerCase() || path.split("/")[1];
-    if (document.activeElement === document.body || !view.contains(document.activeElement)) view.focus();
+    if (current === navigation) {
+      loading.remove();
+      view.removeAttribute("aria-busy");
+      view.dataset.view = definition.nav?.toLowerCase() || path.split("/")[1];
+      focusHeading(root);
+    }
   }
+}
+
+/** After a page change the focus goes to the new view's heading (shown with a ring), so a
+ * keyboard or screen-reader user starts there; not when a control in the view has it. */
+function focusHeading(root) {
+  if (document.activeElement !== document.body && view.contains(document.activeElement) && document.activeElement !== view) return;
+  const heading = root.querySelector("h1");
+  if (!heading) {
+    view.focus();
+    return;
+  }
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
 }
 
 // A hand-edited or truncated link (`#/runs/%E0%A4%A`) is not a page: decodeURIComponent
@@ -149,7 +185,24 @@ function decodedParams(found) {
   }
 }
 
+// "Connection lost" for everyone signed in, within seconds of the socket dropping, until it
+// is back; requests made meanwhile say so in their view too, with a retry.
+connection.onChange((state) => {
+  if (state === "lost" && ctx.user) {
+    banner.replaceChildren(
+      h("p", {}, h("strong", {}, "Connection lost. "), "The server cannot be reached: live updates are paused and the dashboard keeps trying."),
+      h("button.secondary", { type: "button", onclick: () => live.retryNow() }, "Retry now"),
+    );
+    banner.hidden = false;
+  } else if (state === "online" && !banner.hidden) {
+    banner.hidden = true;
+    toast("Connection restored.");
+  }
+});
+
 session.onExpired(() => {
+  // Signing in again comes back here.
+  if (!location.hash.startsWith("#/login")) sessionStorage.setItem(NEXT_KEY, location.hash);
   live.reset();
   session.token = null;
   ctx.user = null;

@@ -1,6 +1,8 @@
 // Chart.js (vendored, window.Chart) with the dashboard's defaults: no animation (steady
 // screenshots, and kinder to people who reduce motion), colours readable in both themes.
-export const PALETTE = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626", "#475569", "#9333ea"];
+// Ten colours told apart at a glance (Tableau 10, made for categories: no two alike in
+// hue and lightness), so ten compared runs stay distinguishable.
+export const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#79706e"];
 
 export function chart(canvas, config) {
   const Chart = window.Chart;

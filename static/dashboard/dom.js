@@ -81,3 +81,27 @@ export function toast(message) {
     element.textContent = "";
   }, 5000);
 }
+
+/** A table in a box that scrolls sideways on narrow screens: focusable (tabindex 0) and
+ * named, so a keyboard user can scroll it too. */
+export function scroller(label, ...children) {
+  return h("div.table-scroll", { tabindex: "0", role: "region", "aria-label": label }, ...children);
+}
+
+/** What went wrong, said in the view, with a way to try again. A lost connection is named
+ * as such (the shell's banner says so too). Nothing for an abort: the user left. */
+export function problem(error, retry) {
+  if (error?.name === "AbortError") return null;
+  const text = error?.offline ? "Connection lost: the server could not be reached. Nothing was changed." : error?.message || String(error);
+  return h(
+    "div.problem",
+    { role: "alert", dataset: { offline: error?.offline ? "true" : "false" } },
+    h("p", {}, text),
+    retry ? h("button.secondary", { type: "button", onclick: retry }, "Retry") : null,
+  );
+}
+
+/** The tab's title: the view first, so tabs and history entries tell views apart. */
+export function setTitle(text) {
+  document.title = `${text} · Future Skills dashboard`;
+}

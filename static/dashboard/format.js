@@ -5,7 +5,17 @@ const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFrac
 const decimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
 const oneDecimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// One date format everywhere: "2026-12-06 21:35 PST", the browser's own zone named, so a
+// time is never read in the wrong zone.
+const dateParts = new Intl.DateTimeFormat("en-CA", {
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+  timeZoneName: "short",
+});
 
 export const missing = "—";
 
@@ -31,7 +41,26 @@ export function duration(seconds) {
 }
 
 export function date(iso) {
-  return iso ? dateTime.format(new Date(iso)) : missing;
+  if (!iso) return missing;
+  const part = Object.fromEntries(dateParts.formatToParts(new Date(iso)).map(({ type, value }) => [type, value]));
+  return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute} ${part.timeZoneName}`;
+}
+
+/** The browser's zone, for the pages that say which zone their buckets or times use. */
+export const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+/** A class-weight setting as the train form names it, on every page. */
+export function classWeight(value) {
+  const names = { BALANCED: "balanced", BALANCED_SUBSAMPLE: "balanced per tree (subsample)" };
+  if (value === null || value === undefined || value === "") return "none";
+  return names[String(value).toUpperCase()] || String(value).toLowerCase();
+}
+
+/** A difference of two fractions in percentage points: 0.012 → "+1.2 pp". */
+export function pp(value) {
+  if (value === null || value === undefined) return missing;
+  if (value === 0) return "±0 pp";
+  return `${value > 0 ? "+" : "−"}${oneDecimal.format(Math.abs(value) * 100)} pp`;
 }
 
 export function signed(value, formatter = pct) {

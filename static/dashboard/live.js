@@ -1,9 +1,12 @@
 // One graphql-transport-ws WebSocket shared by every live view: each subscription is an
-// id on it. Opened at the first subscription, re-opened (and re-subscribed) if it drops,
-// closed a while after the last subscription ends (paging the table or moving between
-// views keeps the same socket), and at once on sign-out.
-const IDLE_CLOSE_MS = 30_000;
-import { session } from "./api.js";
+// id on it. Open while someone is signed in (`start`), even with no subscription: it is
+// also how the dashboard learns, within seconds and without the user doing anything,
+// that the server went away (the shell then shows "connection lost"). Re-opened (and
+// re-subscribed) when it drops, closed at once on sign-out.
+import { connection, session } from "./api.js";
+
+// Waits between reconnection attempts: quick at first, then every 5 s.
+const RETRY_MS = [500, 1000, 2000, 5000];
 
 class LiveConnection {
   constructor() {
@@ -12,14 +15,27 @@ class LiveConnection {
     this.subscriptions = new Map();
     this.nextId = 1;
     this.retry = null;
-    this.idle = null;
+    this.attempts = 0;
+    this.wanted = false;
+  }
+
+  /** Signed in: keep a socket open from now on. */
+  start() {
+    this.wanted = true;
+    this.open();
+  }
+
+  /** Try again now (the "Retry now" button), instead of waiting for the next attempt. */
+  retryNow() {
+    clearTimeout(this.retry);
+    this.attempts = 0;
+    this.open();
   }
 
   /** Subscribe; `handlers` = {next(data), error(errors), complete()}. Returns unsubscribe. */
   subscribe(query, variables, handlers) {
     const id = String(this.nextId++);
     this.subscriptions.set(id, { query, variables, handlers });
-    clearTimeout(this.idle);
     if (this.socket && this.acknowledged) this.sendSubscribe(id);
     else this.open();
     return () => this.unsubscribe(id);
@@ -28,12 +44,6 @@ class LiveConnection {
   unsubscribe(id) {
     if (!this.subscriptions.delete(id)) return;
     if (this.socket && this.acknowledged) this.send({ id, type: "complete" });
-    this.closeWhenIdle();
-  }
-
-  closeWhenIdle() {
-    clearTimeout(this.idle);
-    if (this.subscriptions.size === 0) this.idle = setTimeout(() => this.subscriptions.size || this.close(), IDLE_CLOSE_MS);
   }
 
   get size() {
@@ -54,16 +64,17 @@ class LiveConnection {
       if (this.socket !== socket) return;
       this.socket = null;
       this.acknowledged = false;
-      if (this.subscriptions.size && session.token) {
-        clearTimeout(this.retry);
-        this.retry = setTimeout(() => this.open(), 2000);
-      }
+      if (!this.wanted || !session.token) return;
+      // A socket that drops (or never opens) means the server is out of reach.
+      connection.set("lost");
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => this.open(), RETRY_MS[Math.min(this.attempts, RETRY_MS.length - 1)]);
+      this.attempts += 1;
     });
   }
 
   close() {
     clearTimeout(this.retry);
-    clearTimeout(this.idle);
     const socket = this.socket;
     this.socket = null;
     this.acknowledged = false;
@@ -72,6 +83,7 @@ class LiveConnection {
 
   /** Sign-out: drop everything. */
   reset() {
+    this.wanted = false;
     this.subscriptions.clear();
     this.close();
   }
@@ -88,6 +100,8 @@ class LiveConnection {
   receive(message) {
     if (message.type === "connection_ack") {
       this.acknowledged = true;
+      this.attempts = 0;
+      connection.set("online");
       for (const id of this.subscriptions.keys()) this.sendSubscribe(id);
       return;
     }
@@ -104,11 +118,9 @@ class LiveConnection {
     } else if (message.type === "error") {
       this.subscriptions.delete(message.id);
       handlers.error?.(message.payload);
-      this.closeWhenIdle();
     } else if (message.type === "complete") {
       this.subscriptions.delete(message.id);
       handlers.complete?.();
-      this.closeWhenIdle();
     }
   }
 }
@@ -117,7 +129,7 @@ export const live = new LiveConnection();
 
 export const RUN_UPDATED = `subscription RunUpdated($id: ID!) {
   trainingRunUpdated(id: $id) {
-    id status progress stage cancelRequested accuracy f1Score trainingDurationSeconds errorMessage
+    id status progress stage startedAt cancelRequested accuracy f1Score trainingDurationSeconds errorMessage
   }
 }`;
 

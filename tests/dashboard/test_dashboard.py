@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import unquote
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -93,7 +92,7 @@ async def test_training_shows_field_errors_then_progress_to_100_from_the_subscri
         await page.get_by_label("Trees").fill("5000")
         await page.get_by_role("button", name="Train", exact=True).click()
         error = page.locator('[data-error-for="nEstimators"]')
-        await expect(error).to_contain_text("OUT_OF_RANGE")
+        await expect(error).to_have_text("Trees must be from 1 to 1000; 5000 is outside.")
         await expect(page.get_by_label("Trees")).to_have_attribute("aria-invalid", "true")
         await dashboard.screenshot("train-errors")
         await page.get_by_label("Trees").fill("60")
@@ -131,18 +130,21 @@ async def test_runs_table_pages_both_ways_filters_and_updates_live_rows(
         assert total >= SEED_RUNS
         await page.get_by_label("Rows per page").select_option("5")
         await page.get_by_role("button", name="Apply").click()
-        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}5 of {total}")
+        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}5 of {total:,}")
 
         # when: paging forward then back
         await page.get_by_role("button", name="Next →").click()
         await expect(page.locator("#runs-count")).to_contain_text(f"Runs 6{DASH}")
         await page.get_by_role("button", name="← Previous").click()
-        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}5 of {total}")
+        await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}5 of {total:,}")
         await expect(page.get_by_role("button", name="← Previous")).to_be_disabled()
 
-        # when: sorted by accuracy, ascending, and filtered by version
-        await page.get_by_label("Sort by").select_option("ACCURACY")
-        await page.get_by_label("Direction").select_option("ASC")
+        # when: sorted by accuracy (its header, twice: ascending), and filtered by version
+        await page.get_by_role("button", name="Accuracy").click()
+        await page.get_by_role("button", name="Accuracy").click()
+        await expect(page.locator('th[data-column="accuracy"]')).to_have_attribute(
+            "aria-sort", "ascending"
+        )
         await page.get_by_label("Model version").fill("seed-2")
         await page.get_by_role("button", name="Apply").click()
         await expect(page.locator("#runs-count")).to_have_text(f"Runs 1{DASH}1 of 1")
@@ -150,8 +152,7 @@ async def test_runs_table_pages_both_ways_filters_and_updates_live_rows(
 
         # when: a run is started elsewhere while the table shows it
         await page.get_by_label("Model version").fill("")
-        await page.get_by_label("Sort by").select_option("RUN_DATE")
-        await page.get_by_label("Direction").select_option("DESC")
+        await page.get_by_role("button", name="Date").click()
         started = await dashboard_api.data(TRAIN_LATER, {"version": "live-row"})
         run_id = started["trainModel"]["trainingRun"]["id"]
         await page.get_by_role("button", name="Apply").click()
@@ -179,7 +180,8 @@ async def test_run_page_shows_the_confusion_matrix_and_downloads_the_model(
         await dashboard.sign_in(*DRH)
         await page.get_by_role("link", name="seed-4", exact=True).click()
         await expect(page.get_by_role("heading", name="Run seed-4")).to_be_visible()
-        run_id = unquote(page.url.rsplit("/", 1)[1])
+        run_id = page.url.rsplit("/", 1)[1]
+        assert run_id.isdigit(), page.url  # a readable link: the database id
         expected = (await dashboard_api.data(RUN_DETAILS, {"id": run_id}))["trainingRun"]
 
         # when
@@ -230,12 +232,16 @@ async def test_compare_two_runs_and_see_the_history(
 
         # when: the history
         await page.get_by_role("link", name="History", exact=True).click()
-        await expect(page.locator("main")).to_have_attribute("data-buckets", re.compile("[1-9]"))
+        await expect(page.locator("#view .view-root")).to_have_attribute(
+            "data-buckets", re.compile("[1-9]")
+        )
         points = await page.evaluate(
             "Chart.getChart(document.querySelector('canvas')).data.datasets[1].data"
         )
         await page.get_by_label("Bucket", exact=True).select_option("HOUR")
-        await expect(page.locator("main")).to_have_attribute("data-buckets", re.compile("[1-9]"))
+        await expect(page.locator("#view .view-root")).to_have_attribute(
+            "data-buckets", re.compile("[1-9]")
+        )
         await dashboard.screenshot("history")
     finally:
         await dashboard.context.close()
@@ -243,7 +249,7 @@ async def test_compare_two_runs_and_see_the_history(
     # then
     assert best == 5  # one best value per compared metric
     assert differs == ["nEstimators"]
-    assert charted == [2, 2]
+    assert charted == [2, 2, 2, 2]  # per class, importance, scatter, parallel coordinates
     assert any(point is not None and 0 <= point <= 1 for point in points), points
     dashboard.traffic.assert_clean()
 
@@ -291,7 +297,7 @@ async def test_manager_sees_no_write_controls_and_the_server_refuses_forced_ones
     assert download_url["data"]["trainingRuns"]["nodes"]
     assert forced["train"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert forced["download"] == 403
-    assert train_page == "Not found"
+    assert train_page == "HR staff only"
     dashboard.traffic.assert_clean()
 
 
@@ -307,7 +313,7 @@ async def test_the_runs_table_fits_a_390_pixel_phone(
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
-        start = await page.evaluate("document.activeElement.id")
+        start = await page.evaluate("document.activeElement.textContent")
         await page.keyboard.press("Tab")
         focused = await page.evaluate(
             "[document.getElementById('view').contains(document.activeElement),"
@@ -317,10 +323,10 @@ async def test_the_runs_table_fits_a_390_pixel_phone(
     finally:
         await dashboard.context.close()
 
-    # then: nothing wider than the screen (the table scrolls in its own box); the view
-    # takes the focus, and the keyboard's next stop in it shows a focus ring
+    # then: nothing wider than the screen (the table scrolls in its own box); the view's
+    # heading takes the focus, and the keyboard's next stop in it shows a focus ring
     assert overflow <= 0
-    assert start == "view"
+    assert start == "Training runs"
     assert focused == [True, "solid"]
     dashboard.traffic.assert_clean()
 

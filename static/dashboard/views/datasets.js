@@ -25,7 +25,7 @@ export async function datasetPicker() {
   try {
     datasets = (await gql(DATASETS)).datasets;
   } catch {
-    const input = h("input", { type: "text", placeholder: "default: the shipped dataset", spellcheck: "false" });
+    const input = h("input", { type: "text", spellcheck: "false" });
     return {
       element: field({ name: "datasetPath", label: "Dataset (CSV under the datasets folder)", input, hint: "Leave empty for the shipped dataset." }),
       value: () => input.value.trim() || null,
@@ -55,7 +55,7 @@ export async function datasetPicker() {
 /** Upload a CSV into the datasets folder (HR staff). */
 export function uploadForm(ctx, onUploaded) {
   const file = h("input", { type: "file", accept: ".csv,text/csv", required: true });
-  const path = h("input", { type: "text", placeholder: "e.g. uploads/2026-12.csv", spellcheck: "false", required: true });
+  const path = h("input", { type: "text", spellcheck: "false", required: true });
   const replace = h("input", { type: "checkbox" });
   const error = h("p.error", { role: "alert" });
   const button = h("button", { type: "submit" }, "Upload");
@@ -98,7 +98,7 @@ export function uploadForm(ctx, onUploaded) {
       },
     },
     field({ name: "file", label: "CSV file", input: file }),
-    field({ name: "path", label: "Save as (path under the datasets folder)", input: path }),
+    field({ name: "path", label: "Save as (path under the datasets folder)", input: path, hint: "For example uploads/2026-12.csv." }),
     h("div.field", {}, h("label.check", {}, replace, " Replace a file of that name"), h("p.field-error", { dataset: { errorFor: "replace" } })),
     error,
     h("div.actions", {}, button),

@@ -1,9 +1,14 @@
 // Metrics over time: min / avg / max of accuracy and F1 per bucket, and run counts per
 // status, with bucket and range pickers. The buckets are local to the browser's zone.
-import { gql } from "../api.js";
-import { append, field, h, section } from "../dom.js";
+// Hourly buckets over a long range are refused here in words a person can act on (the
+// server allows 1,000 buckets and names its API fields), and a refused or failed load
+// never leaves the previous chart on screen.
+import { append, field, h, problem, scroller, section, setTitle } from "../dom.js";
 import { chart, chartBox } from "../charts.js";
-import { date, int, pct } from "../format.js";
+import { date, int, pct, timeZone } from "../format.js";
+
+// 41 days of hours is just under the server's 1,000 buckets.
+const MAX_HOUR_DAYS = 41;
 
 const HISTORY = `query History($bucket: HistoryBucket!, $filter: TrainingRunFilter, $timeZone: String!) {
   trainingMetricsHistory(bucket: $bucket, filter: $filter, timeZone: $timeZone) {
@@ -16,43 +21,61 @@ const HISTORY = `query History($bucket: HistoryBucket!, $filter: TrainingRunFilt
 const RANGES = { 1: "Last 24 hours", 7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days", 365: "Last year", 0: "All time" };
 const state = { bucket: "DAY", days: "30" };
 
-export function render(main) {
+export async function render(main, ctx) {
+  setTitle("History");
   const bucket = h("select", {}, ["HOUR", "DAY", "WEEK", "MONTH"].map((value) => h("option", { value, selected: value === state.bucket }, value.toLowerCase())));
   const range = h("select", {}, Object.entries(RANGES).map(([value, label]) => h("option", { value, selected: value === state.days }, label)));
-  const error = h("p.error", { role: "alert" });
+  const error = h("div");
+  const chartsBox = h("div");
   const metrics = chartBox("Accuracy and F1 score per bucket: minimum, average, maximum");
   const counts = chartBox("Runs per bucket by status");
-  const tableBox = h("div.table-scroll");
+  const tableBox = scroller("History buckets");
   const charts = [];
   const form = h(
     "form.card.filters",
     { "aria-label": "History range", onchange: load, onsubmit: (event) => { event.preventDefault(); load(); } },
-    field({ name: "bucket", label: "Bucket", input: bucket }),
+    field({ name: "bucket", label: "Bucket", input: bucket, hint: `Times in your zone, ${timeZone}.` }),
     field({ name: "range", label: "Range", input: range }),
   );
-  append(main, 
-    h("div.heading", {}, h("h1", {}, "History")),
-    form,
-    error,
-    h("div.grid", {}, section("Accuracy and F1 score", metrics.box), section("Runs by status", counts.box)),
-    section("Buckets", h("details", {}, h("summary", {}, "Show the numbers"), tableBox)),
-  );
+  append(chartsBox, h("div.grid", {}, section("Accuracy and F1 score", metrics.box), section("Runs by status", counts.box)), section("Buckets", h("details", {}, h("summary", {}, "Show the numbers"), tableBox)));
+  append(main, h("div.heading", {}, h("h1", {}, "History")), form, error, chartsBox);
 
+  function forget() {
+    charts.splice(0).forEach((instance) => instance?.destroy());
+    chartsBox.hidden = true;
+    delete main.dataset.buckets;
+  }
+
+  // Each load's number: an answer to an older choice (the user changed bucket or range
+  // meanwhile) is dropped, never drawn over the newer one.
+  let loads = 0;
   async function load() {
+    loads += 1;
+    const mine = loads;
     state.bucket = bucket.value;
     state.days = range.value;
     const days = Number(range.value);
     const filter = days ? { runDateFrom: new Date(Date.now() - days * 86_400_000).toISOString() } : null;
-    const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-    error.textContent = "";
-    let buckets;
-    try {
-      buckets = (await gql(HISTORY, { bucket: bucket.value, filter, timeZone })).trainingMetricsHistory;
-    } catch (failure) {
-      error.textContent = failure.message;
+    error.replaceChildren();
+    bucket.removeAttribute("aria-invalid");
+    if (bucket.value === "HOUR" && (days === 0 || days > MAX_HOUR_DAYS)) {
+      forget();
+      bucket.setAttribute("aria-invalid", "true");
+      error.append(h("p.problem", { role: "alert" }, `Hourly buckets cover at most ${MAX_HOUR_DAYS} days: choose a range of 30 days or less, or a day, week or month bucket.`));
       return;
     }
+    let buckets;
+    try {
+      buckets = (await ctx.gql(HISTORY, { bucket: bucket.value, filter, timeZone })).trainingMetricsHistory;
+    } catch (failure) {
+      if (failure.name === "AbortError" || mine !== loads) return;
+      forget();
+      error.append(problem(failure, load));
+      return;
+    }
+    if (mine !== loads) return;
     charts.splice(0).forEach((instance) => instance?.destroy());
+    chartsBox.hidden = false;
     const labels = buckets.map((row) => date(row.start));
     const series = (metric, part) => buckets.map((row) => (row[metric] ? row[metric][part] : null));
     charts.push(
@@ -104,6 +127,6 @@ export function render(main) {
     main.dataset.buckets = String(buckets.length);
   }
 
-  load();
+  await load();
   return () => charts.forEach((instance) => instance?.destroy());
 }

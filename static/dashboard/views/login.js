@@ -1,6 +1,6 @@
 // Sign in: the login mutation's token goes to sessionStorage (gone with the tab).
 import { gql } from "../api.js";
-import { append, field, h } from "../dom.js";
+import { append, field, h, setTitle } from "../dom.js";
 import { signedIn } from "../app.js";
 
 const LOGIN = `mutation SignIn($username: String!, $password: String!) {
@@ -8,6 +8,7 @@ const LOGIN = `mutation SignIn($username: String!, $password: String!) {
 }`;
 
 export function render(main) {
+  setTitle("Sign in");
   const username = h("input", { type: "text", autocomplete: "username", required: true });
   const password = h("input", { type: "password", autocomplete: "current-password", required: true });
   const error = h("p.error", { role: "alert" });

@@ -1,7 +1,6 @@
 // Predictions (on servers with predictFutureNeed): pick an alias or a version, enter one
 // row or paste CSV rows (the dataset's header), see the level and class probabilities.
-import { gql } from "../api.js";
-import { append, field, h, section } from "../dom.js";
+import { append, field, h, scroller, section, setTitle } from "../dom.js";
 import { exact, pct } from "../format.js";
 
 const FIELDS = [
@@ -20,50 +19,130 @@ const FIELDS = [
 
 const ALIASES = `query PredictModels { modelAliases { alias run { modelVersion } } }`;
 
-function predictOperation(isMutation) {
-  return `${isMutation ? "mutation" : "query"} Predict($model: String!, $rows: [PredictionRowInput!]!) {
+const PREDICT = `query Predict($model: String!, $rows: [PredictionRowInput!]!) {
   predictFutureNeed(model: $model, rows: $rows) {
     modelVersion run { id }
     predictions { level probabilities { label probability } }
   }
 }`;
+
+/** A number as people type it: "0.695", or "0,695" in a semicolon-separated file (the
+ * Excel export of locales whose decimal mark is a comma). NaN when it is not one. */
+function number(text, decimalComma) {
+  const cleaned = decimalComma ? text.replace(",", ".") : text;
+  return /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(cleaned) ? Number(cleaned) : NaN;
 }
 
-function value(type, text) {
-  const trimmed = String(text ?? "").trim();
-  if (trimmed === "") return undefined;
-  return type === "number" ? Number(trimmed) : trimmed;
+/** The separator of a CSV text: the one of ",", ";" or tab that splits its header most. */
+function separatorOf(headerLine) {
+  const counts = [",", ";", "\t"].map((sep) => [sep, splitLine(headerLine, sep).length]);
+  return counts.sort((a, b) => b[1] - a[1])[0][0];
 }
 
-/** CSV with the dataset's header (snake_case or camelCase names); simple quoting. */
+/** One line's cells, with "quoted" cells (a doubled quote inside is one quote). */
+function splitLine(line, sep) {
+  const cells = [];
+  let cell = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i += 1) {
+    const char = line[i];
+    if (quoted) {
+      if (char === '"' && line[i + 1] === '"') {
+        cell += '"';
+        i += 1;
+      } else if (char === '"') quoted = false;
+      else cell += char;
+    } else if (char === '"') quoted = true;
+    else if (char === sep) {
+      cells.push(cell);
+      cell = "";
+    } else cell += char;
+  }
+  cells.push(cell);
+  return cells.map((text) => text.trim());
+}
+
+export class RowsProblem extends Error {
+  constructor(problems) {
+    super(problems.map((p) => (p.row ? `Row ${p.row}, column ${p.column}: ${p.message}` : p.message)).join(" "));
+    this.problems = problems;
+  }
+}
+
+/** CSV with the dataset's header (snake_case or camelCase names), separated by commas,
+ * semicolons or tabs. Every problem is collected, each naming its row (1 = the first row
+ * after the header) and column, and nothing is predicted while there is one: a value the
+ * model cannot read would otherwise be silently left out and the answer look sure. */
 export function parseCsv(text) {
   const lines = text.split(/\r?\n/).filter((line) => line.trim());
-  if (lines.length < 2) throw new Error("Paste a header line and at least one row.");
-  const split = (line) => [...line.matchAll(/("([^"]|"")*"|[^,]*)(,|$)/g)].map((m) => m[1].replace(/^"|"$/g, "").replace(/""/g, '"')).slice(0, -1);
-  const header = split(lines[0]).map((name) => name.trim());
-  return lines.slice(1).map((line) => {
-    const cells = split(line);
+  if (lines.length < 2) throw new RowsProblem([{ message: "Paste a header line and at least one row." }]);
+  const sep = separatorOf(lines[0]);
+  const header = splitLine(lines[0], sep);
+  const columns = FIELDS.map(([key, column, type]) => [key, column, type, header.findIndex((name) => name === column || name === key)]);
+  const known = new Set(FIELDS.flatMap(([key, column]) => [key, column]));
+  const unknown = header.filter((name) => name && !known.has(name) && name !== "future_need_level");
+  const problems = [];
+  if (!columns.some(([, , , index]) => index >= 0)) {
+    problems.push({ message: `The header names none of the model's columns (${FIELDS.map((f) => f[1]).join(", ")}); it reads: ${header.join(" | ")}.` });
+    throw new RowsProblem(problems);
+  }
+  if (unknown.length) problems.push({ message: `Unknown column(s) in the header: ${unknown.join(", ")}.` });
+  const rows = lines.slice(1).map((line, index) => {
+    const cells = splitLine(line, sep);
+    const rowNumber = index + 1;
+    if (cells.length !== header.length) {
+      problems.push({ row: rowNumber, column: "—", message: `${cells.length} cell(s) where the header has ${header.length}.` });
+    }
     const row = {};
-    for (const [key, column, type] of FIELDS) {
-      const index = header.findIndex((name) => name === column || name === key);
-      const parsed = index >= 0 ? value(type, cells[index]) : undefined;
-      if (parsed !== undefined) row[key] = parsed;
+    for (const [key, column, type, at] of columns) {
+      if (at < 0) continue;
+      const text = cells[at] ?? "";
+      if (text === "") {
+        problems.push({ row: rowNumber, column, message: "empty." });
+      } else if (type === "number") {
+        const parsed = number(text, sep === ";");
+        if (Number.isNaN(parsed)) problems.push({ row: rowNumber, column, message: `"${text}" is not a number.` });
+        else row[key] = parsed;
+      } else row[key] = text;
     }
     return row;
   });
+  if (problems.length) throw new RowsProblem(problems);
+  return rows;
+}
+
+/** The one-row form's values; every field must be filled and every number readable. */
+function formRow(inputs) {
+  const row = {};
+  const problems = [];
+  for (const [key, , type, label] of FIELDS) {
+    const text = inputs[key].value.trim();
+    if (text === "") problems.push({ key, message: `${label} is empty.` });
+    else if (type === "number") {
+      const parsed = number(text, false);
+      if (Number.isNaN(parsed)) problems.push({ key, message: `${label}: "${text}" is not a number.` });
+      else row[key] = parsed;
+    } else row[key] = text;
+  }
+  return { row, problems };
 }
 
 export async function render(main, ctx) {
+  setTitle("Predict");
   let aliases = [];
   try {
-    aliases = (await gql(ALIASES)).modelAliases;
-  } catch {
+    aliases = (await ctx.gql(ALIASES)).modelAliases;
+  } catch (failure) {
+    if (failure.name === "AbortError") throw failure;
     // No aliases listing: the model is typed in.
   }
   const model = h("input", { type: "text", value: "production", list: "model-options", spellcheck: "false" });
   const options = h("datalist#model-options", {}, aliases.map((entry) => h("option", { value: entry.alias }, entry.run ? `${entry.alias} → ${entry.run.modelVersion}` : entry.alias)));
-  const inputs = Object.fromEntries(FIELDS.map(([key, , type, , example]) => [key, h("input", { type: type === "number" ? "number" : "text", step: "any", placeholder: example })]));
-  const csv = h("textarea", { rows: 4, spellcheck: "false", placeholder: `${FIELDS.map((f) => f[1]).join(",")}\n...` });
+  // No placeholders: grey examples in empty fields were taken for filled-in values. The
+  // examples are hints under the fields instead.
+  const inputs = Object.fromEntries(FIELDS.map(([key, , type]) => [key, h("input", { type: "text", inputmode: type === "number" ? "decimal" : undefined, autocomplete: "off" })]));
+  const csv = h("textarea", { rows: 4, spellcheck: "false" });
+  const problemsBox = h("div#predict-problems");
   const error = h("p.error", { role: "alert" });
   const result = h("div#prediction", { "aria-live": "polite" });
   const button = h("button", { type: "submit" }, "Predict");
@@ -74,18 +153,39 @@ export async function render(main, ctx) {
       async onsubmit(event) {
         event.preventDefault();
         error.textContent = "";
-        button.disabled = true;
-        result.replaceChildren(h("p.small", {}, "Predicting…"));
+        problemsBox.replaceChildren();
+        for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
+        for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+        result.replaceChildren();
         let rows;
+        if (csv.value.trim()) {
+          try {
+            rows = parseCsv(csv.value);
+          } catch (failure) {
+            showProblems(failure.problems || [{ message: failure.message }]);
+            return;
+          }
+        } else {
+          const typed = formRow(inputs);
+          if (typed.problems.length) {
+            for (const problem of typed.problems) {
+              form.querySelector(`[data-error-for="${problem.key}"]`).textContent = problem.message;
+              inputs[problem.key].setAttribute("aria-invalid", "true");
+            }
+            error.textContent = "Fill in every field of the row (or paste CSV rows) before predicting.";
+            inputs[typed.problems[0].key].focus();
+            return;
+          }
+          rows = [typed.row];
+        }
+        button.disabled = true;
+        result.replaceChildren(h("p.small", { role: "status" }, "Predicting…"));
         try {
-          rows = csv.value.trim()
-            ? parseCsv(csv.value)
-            : [Object.fromEntries(FIELDS.map(([key, , type]) => [key, value(type, inputs[key].value)]).filter(([, v]) => v !== undefined))];
-          const data = await gql(predictOperation(ctx.caps.predictIsMutation), { model: model.value.trim() || "production", rows });
+          const data = await ctx.gql(PREDICT, { model: model.value.trim() || "production", rows });
           show(data.predictFutureNeed, rows.length);
         } catch (failure) {
           result.replaceChildren();
-          error.textContent = failure.message;
+          if (failure.name !== "AbortError") error.textContent = failure.message;
         } finally {
           button.disabled = false;
         }
@@ -93,20 +193,39 @@ export async function render(main, ctx) {
     },
     field({ name: "model", label: "Model (alias or version)", input: model, hint: "An alias such as production, or a run's model version." }),
     options,
-    h("fieldset.grid-fields", {}, h("legend", {}, "One row"), FIELDS.map(([key, , , label]) => field({ name: key, label, input: inputs[key] }))),
-    field({ name: "csv", label: "Or paste CSV rows (with the dataset's header line)", input: csv }),
+    h("fieldset.grid-fields", {}, h("legend", {}, "One row"), FIELDS.map(([key, , , label, example]) => field({ name: key, label, input: inputs[key], hint: `For example ${example}.` }))),
+    field({ name: "csv", label: "Or paste CSV rows (with the dataset's header line)", input: csv, hint: `Separated by commas, semicolons or tabs; header: ${FIELDS.map((f) => f[1]).join(",")}` }),
     error,
+    problemsBox,
     h("div.actions", {}, button),
   );
+
+  function showProblems(problems) {
+    problemsBox.replaceChildren(
+      h(
+        "div.problem",
+        { role: "alert" },
+        h("p", {}, `Nothing was predicted: ${problems.length} problem(s) in the pasted rows. Fix them and press Predict again.`),
+        scroller(
+          "Problems in the pasted rows",
+          h(
+            "table.row-problems",
+            {},
+            h("thead", {}, h("tr", {}, ["Row", "Column", "Problem"].map((label) => h("th", { scope: "col" }, label)))),
+            h("tbody", {}, problems.map((p) => h("tr", {}, h("td", {}, p.row ? String(p.row) : "header"), h("td", {}, p.column || "—"), h("td", {}, p.message)))),
+          ),
+        ),
+      ),
+    );
+  }
 
   function show(prediction, count) {
     const labels = prediction.predictions[0]?.probabilities.map((p) => p.label) || [];
     result.replaceChildren(
       section(
         `Prediction by ${prediction.modelVersion}`,
-        h(
-          "div.table-scroll",
-          {},
+        scroller(
+          "Predictions",
           h(
             "table.predictions",
             {},

@@ -1,8 +1,8 @@
 // One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars,
 // hyperparameters, hashes, the error of a failed run; download and cancel for HR staff.
-import { authHeaders, gql } from "../api.js";
-import { append, h, section, statusBadge, toast } from "../dom.js";
-import { dateValue, durationValue, exact, int, pct, pctValue } from "../format.js";
+import { downloadFile } from "../api.js";
+import { append, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
+import { classWeight, dateValue, duration, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 
 function runQuery(ctx) {
@@ -17,7 +17,8 @@ function runQuery(ctx) {
     perClassMetrics { label precision recall f1Score support }
     confusionMatrix { labels matrix }
     featureImportance { feature importance }
-    downloadUrl${ctx.caps.runAliases ? "\n    aliases" : ""}
+    downloadUrl
+    aliases
   }
 }`;
 }
@@ -34,11 +35,37 @@ function hash(value) {
   return value ? h("code.hash", { title: value }, `${value.slice(0, 12)}…`) : "—";
 }
 
+// The share of the overall progress the server gives to growing the trees (trainer/jobs/
+// job.py's FITTING span, 0.05 to 0.90): trees done = where the bar is inside that span.
+const FITTING = [0.05, 0.9];
+
+/** "3 min 2 s elapsed · 120 of 400 trees · about 7 min left" for a RUNNING run. */
+export function runningText(run, now = Date.now()) {
+  const parts = [];
+  const started = run.startedAt ? Date.parse(run.startedAt) : null;
+  const elapsed = started ? Math.max(0, (now - started) / 1000) : null;
+  if (elapsed !== null) parts.push(`${duration(Math.round(elapsed))} elapsed`);
+  const trees = run.hyperparameters?.nEstimators ?? run.nEstimators;
+  if (trees && run.stage) {
+    const share = Math.min(1, Math.max(0, (run.progress - FITTING[0]) / (FITTING[1] - FITTING[0])));
+    parts.push(`${int(Math.round(share * trees))} of ${int(trees)} trees`);
+  }
+  if (elapsed && run.progress > 0.05 && run.progress < 1) {
+    parts.push(`about ${duration(Math.round((elapsed / run.progress) * (1 - run.progress)))} left`);
+  }
+  return parts.join(" · ");
+}
+
+/** The blue step of a confusion-matrix cell: 0 for an empty cell, 1 to 5 by share of the
+ * largest count (dashboard.css gives each step a text colour with ≥ 4.5:1 contrast). */
+function step(value, max) {
+  return value <= 0 ? 0 : Math.min(5, Math.max(1, Math.ceil((value / max) * 5)));
+}
+
 export function heatmap(matrix) {
   const max = Math.max(1, ...matrix.matrix.flat());
-  return h(
-    "div.table-scroll",
-    {},
+  return scroller(
+    "Confusion matrix table",
     h(
       "table.heatmap",
       {},
@@ -54,9 +81,8 @@ export function heatmap(matrix) {
             h("th", { scope: "row" }, `true ${matrix.labels[i]}`),
             cells.map((value, j) => {
               const cell = h("td.cell", { title: `true ${matrix.labels[i]}, predicted ${matrix.labels[j]}: ${value}`, dataset: { row: i, col: j } }, String(value));
-              const strength = value / max;
-              cell.style.setProperty("--strength", strength.toFixed(3));
-              if (strength > 0.55) cell.classList.add("dark");
+              const level = step(value, max);
+              if (level) cell.classList.add(`step-${level}`);
               if (i === j) cell.classList.add("diagonal");
               return cell;
             }),
@@ -83,22 +109,7 @@ export function importanceBars(items) {
 async function download(run, button) {
   button.disabled = true;
   try {
-    const response = await fetch(run.downloadUrl, { headers: authHeaders() });
-    if (!response.ok) {
-      let message = `HTTP ${response.status}`;
-      try {
-        message = (await response.json()).errors?.[0]?.message || message;
-      } catch {
-        // not JSON
-      }
-      throw new Error(message);
-    }
-    const url = URL.createObjectURL(await response.blob());
-    const link = h("a", { href: url, download: `${run.modelVersion}.joblib` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    await downloadFile(run.downloadUrl, `${run.modelVersion}.joblib`);
     toast(`Downloaded ${run.modelVersion}.joblib`);
   } catch (error) {
     toast(`Download failed: ${error.message}`);
@@ -109,30 +120,37 @@ async function download(run, button) {
 
 export async function render(main, ctx) {
   const [id] = ctx.params;
-  const data = await gql(runQuery(ctx), { id });
+  // Links name runs by their database id (#/runs/42); the API takes either kind of id.
+  const data = await ctx.gql(runQuery(ctx), { id });
   const run = data.trainingRun;
   if (!run) {
+    setTitle("Run not found");
     append(main, h("h1", {}, "Run not found"), h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")));
     return null;
   }
+  setTitle(`Run ${run.modelVersion}`);
   let stop = null;
+  let ticker = null;
   const status = h("span", {}, statusBadge(run.status));
   const progress = h("progress", { max: 100, value: Math.round(run.progress * 100), "aria-label": "Training progress" });
   const progressText = h("span.progress-text");
-  const progressBox = h("div.progress", {}, progress, progressText);
+  const timing = h("span.small#run-timing");
+  const progressBox = h("div.progress", {}, progress, progressText, timing);
   const actions = h("div.actions");
   const showProgress = () => {
     progress.value = Math.round(run.progress * 100);
-    progressText.textContent = `${pct(run.progress)}${run.stage ? ` · ${run.stage}` : ""}`;
+    progressText.textContent = `${pct(run.progress)}${run.stage ? ` · ${run.stage.toLowerCase().replace("_", " ")}` : ""}`;
+    timing.textContent = run.status === "RUNNING" ? runningText(run) : "";
     progressBox.hidden = FINAL.has(run.status);
     status.replaceChildren(statusBadge(run.status));
   };
+  if (!FINAL.has(run.status)) ticker = setInterval(showProgress, 1000);
   if (ctx.user.canTrain && !FINAL.has(run.status)) {
     const cancel = h("button.danger", {
       type: "button",
       async onclick() {
         cancel.disabled = true;
-        const result = await gql(CANCEL, { id: run.id });
+        const result = await ctx.gql(CANCEL, { id: run.id });
         const errors = result.cancelTrainingRun.errors;
         toast(errors.length ? errors[0].message : "Cancellation asked for.");
       },
@@ -143,13 +161,21 @@ export async function render(main, ctx) {
     const button = h("button", { type: "button", onclick: () => download(run, button) }, "Download model");
     actions.append(button);
   }
+  if (ctx.user.canTrain) actions.append(h("a.button-link", { href: `#/train?from=${run.databaseId}` }, "Train again with these settings"));
   showProgress();
+  const aliases = h("span#run-aliases", {}, run.aliases?.length ? run.aliases.join(", ") : "—");
+  // A cancelled run is not an error: its message (who cancelled, when) is a plain notice.
+  const ending = run.status === "CANCELLED"
+    ? h("div.card.notice", { role: "status" }, h("h2", {}, "Cancelled"), h("p", {}, run.errorMessage || "This run was cancelled before it finished."))
+    : run.errorMessage
+      ? h("div.card.failure", { role: "alert" }, h("h2", {}, "Error"), h("pre", {}, run.errorMessage))
+      : null;
 
   append(main, 
     h("p.crumbs", {}, h("a", { href: "#/runs" }, "← Runs")),
     h("div.heading", {}, h("h1", {}, `Run ${run.modelVersion}`), status, actions),
     progressBox,
-    run.errorMessage ? h("div.card.failure", { role: "alert" }, h("h2", {}, "Error"), h("pre", {}, run.errorMessage)) : null,
+    ending,
     h(
       "div.grid",
       {},
@@ -173,7 +199,7 @@ export async function render(main, ctx) {
           ["Finished", dateValue(run.finishedAt)],
           ["Database id", String(run.databaseId)],
           ["Notes", run.notes || "—"],
-          ...(run.aliases ? [["Aliases", run.aliases.length ? run.aliases.join(", ") : "—"]] : []),
+          ...(run.aliases ? [["Aliases", aliases]] : []),
         ]),
       ),
       section(
@@ -183,7 +209,7 @@ export async function render(main, ctx) {
           ["Max depth", run.hyperparameters.maxDepth === null ? "unlimited" : String(run.hyperparameters.maxDepth)],
           ["Min samples to split", String(run.hyperparameters.minSamplesSplit)],
           ["Min samples per leaf", String(run.hyperparameters.minSamplesLeaf)],
-          ["Class weight", run.hyperparameters.classWeight || "none"],
+          ["Class weight", classWeight(run.hyperparameters.classWeight)],
           ["Test split", exact(pct(run.testSplit), run.testSplit)],
           ["Random state", String(run.randomState)],
         ]),
@@ -202,9 +228,8 @@ export async function render(main, ctx) {
     run.perClassMetrics
       ? section(
           "Per class",
-          h(
-            "div.table-scroll",
-            {},
+          scroller(
+            "Per-class metrics",
             h(
               "table.per-class",
               {},
@@ -228,9 +253,13 @@ export async function render(main, ctx) {
     ),
   );
 
-  if (ctx.caps.modelAliases && ctx.user.canTrain && run.status === "COMPLETED") {
+  if (ctx.user.canTrain && run.status === "COMPLETED") {
     const models = await import("./models.js");
-    append(main, models.promoteForm(run));
+    if (ctx.signal.aborted) return null;
+    append(main, models.promoteForm(run, ctx, (alias) => {
+      run.aliases = [...new Set([...(run.aliases || []), alias])];
+      aliases.textContent = run.aliases.join(", ");
+    }));
   }
 
   if (!FINAL.has(run.status)) {
@@ -245,5 +274,8 @@ export async function render(main, ctx) {
       },
     });
   }
-  return () => stop && stop();
+  return () => {
+    clearInterval(ticker);
+    if (stop) stop();
+  };
 }

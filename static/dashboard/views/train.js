@@ -1,13 +1,50 @@
-// Train a model (HR staff): hyperparameters with their ranges, the server's refusals
-// beside the field they name (errors.field), then live progress from the subscription.
-import { gql } from "../api.js";
-import { append, field, h, statusBadge, toast } from "../dom.js";
+// Train a model (HR staff): hyperparameters with their ranges, checked here first (a
+// cleared field or "12.5" trees is a sentence beside the field, never a silent default nor
+// graphql-core's variable error), the server's refusals beside the field they name
+// (errors.field), then live progress from the subscription. The settings stay after a run
+// and across visits (sessionStorage), and a run's page opens this form with its settings
+// (#/train?from=<database id>).
+import { append, field, h, setTitle, statusBadge, toast } from "../dom.js";
 import { pct } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
+import { datasetPicker, uploadForm } from "./datasets.js";
+import { runningText } from "./run.js";
+
+const SETTINGS_KEY = "future-skills.train-settings";
+
+const FROM_RUN = `query TrainFrom($id: ID!) {
+  trainingRun(id: $id) {
+    modelVersion datasetPath testSplit randomState notes
+    hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+  }
+}`;
+
+// name → [label, min, max, whole number?, may be empty?]
+const RULES = {
+  nEstimators: ["Trees", 1, 1000, true, false],
+  maxDepth: ["Max depth", 1, 100, true, true],
+  minSamplesSplit: ["Min samples to split", 2, null, true, false],
+  minSamplesLeaf: ["Min samples per leaf", 1, null, true, false],
+  testSplit: ["Test split", 10, 50, false, false],
+  randomState: ["Random state", 0, null, true, false],
+};
+
+/** A sentence saying what is wrong with a number field's text, or null when it is fine. */
+function numberProblem(name, text) {
+  const [label, min, max, whole, optional] = RULES[name];
+  const range = max === null ? `${min} or more` : `from ${min} to ${max}`;
+  const kind = whole ? "a whole number" : "a number";
+  if (text === "") return optional ? null : `${label} is empty: enter ${kind} ${range}.`;
+  const value = Number(text);
+  if (!Number.isFinite(value)) return `${label} must be ${kind} ${range}; "${text}" is not a number.`;
+  if (whole && !Number.isInteger(value)) return `${label} must be a whole number ${range}; ${text} is not.`;
+  if (value < min || (max !== null && value > max)) return `${label} must be ${range}; ${text} is outside.`;
+  return null;
+}
 
 const TRAIN = `mutation Train($input: TrainModelInput!) {
   trainModel(input: $input) {
-    trainingRun { id modelVersion status progress stage }
+    trainingRun { id databaseId modelVersion status progress stage startedAt }
     errors { field message code }
   }
 }`;
@@ -16,8 +53,10 @@ const CANCEL = `mutation Cancel($id: ID!) {
   cancelTrainingRun(id: $id) { trainingRun { id status cancelRequested } errors { message } }
 }`;
 
+// type=text with inputmode: a number input hides what was typed ("12,5" reads as empty),
+// and this form must say what is wrong with exactly what the person typed.
 function numberInput(attrs) {
-  return h("input", { type: "number", inputmode: "decimal", ...attrs });
+  return h("input", { type: "text", inputmode: "decimal", autocomplete: "off", ...attrs });
 }
 
 function numberOrNull(input) {
@@ -26,31 +65,19 @@ function numberOrNull(input) {
 }
 
 /** The free-text dataset field, used when the server has no `datasets` listing. */
-function datasetText() {
-  const input = h("input", { type: "text", placeholder: "default: the shipped dataset", spellcheck: "false" });
-  return {
-    element: field({ name: "datasetPath", label: "Dataset (CSV under the datasets folder)", input, hint: "Leave empty for the shipped dataset." }),
-    value: () => input.value.trim() || null,
-  };
-}
-
 export async function render(main, ctx) {
-  let dataset = datasetText();
-  let upload = null;
-  if (ctx.caps.datasets) {
-    const datasets = await import("./datasets.js");
-    dataset = await datasets.datasetPicker(ctx);
-    if (ctx.caps.uploadDataset) upload = datasets.uploadForm(ctx, (path) => dataset.refresh(path));
-  }
+  setTitle("Train");
+  const dataset = await datasetPicker(ctx);
+  const upload = uploadForm(ctx, (path) => dataset.refresh(path));
   const inputs = {
-    testSplit: numberInput({ min: 0.1, max: 0.5, step: 0.05, value: 0.2 }),
-    nEstimators: numberInput({ min: 1, max: 1000, step: 1, value: 200 }),
-    maxDepth: numberInput({ min: 1, max: 100, step: 1, placeholder: "unlimited" }),
-    minSamplesSplit: numberInput({ min: 2, step: 1, value: 2 }),
-    minSamplesLeaf: numberInput({ min: 1, step: 1, value: 1 }),
+    testSplit: numberInput({ value: "20" }),
+    nEstimators: numberInput({ value: "200" }),
+    maxDepth: numberInput({}),
+    minSamplesSplit: numberInput({ value: "2" }),
+    minSamplesLeaf: numberInput({ value: "1" }),
     classWeight: h("select", {}, h("option", { value: "BALANCED", selected: true }, "balanced"), h("option", { value: "BALANCED_SUBSAMPLE" }, "balanced per tree (subsample)"), h("option", { value: "" }, "none")),
-    randomState: numberInput({ min: 0, step: 1, value: 42 }),
-    modelVersion: h("input", { type: "text", maxlength: 64, placeholder: "generated when empty", spellcheck: "false" }),
+    randomState: numberInput({ value: "42" }),
+    modelVersion: h("input", { type: "text", maxlength: 64, spellcheck: "false" }),
     notes: h("textarea", { rows: 2 }),
   };
   const formError = h("p.error", { role: "alert" });
@@ -76,9 +103,9 @@ export async function render(main, ctx) {
       "fieldset.grid-fields",
       {},
       h("legend", {}, "Evaluation and naming"),
-      field({ name: "testSplit", label: "Test split", input: inputs.testSplit, hint: "0.1 to 0.5 of the rows." }),
+      field({ name: "testSplit", label: "Test split (%)", input: inputs.testSplit, hint: "10 to 50 % of the rows." }),
       field({ name: "randomState", label: "Random state", input: inputs.randomState, hint: "0 or more." }),
-      field({ name: "modelVersion", label: "Model version", input: inputs.modelVersion, hint: "Unique; letters, digits, '.', '_', '-' (64 at most)." }),
+      field({ name: "modelVersion", label: "Model version", input: inputs.modelVersion, hint: "Unique; letters, digits, '.', '_', '-' (64 at most). Empty: one is generated." }),
       field({ name: "notes", label: "Notes", input: inputs.notes }),
     ),
     formError,
@@ -86,6 +113,53 @@ export async function render(main, ctx) {
   );
 
   append(main, h("div.heading", {}, h("h1", {}, "Train")), form, progress, upload);
+
+  // The settings to start from: a run's (from its page), else the last ones used here.
+  const from = ctx.query.get("from");
+  let settings = null;
+  if (from) {
+    const run = (await ctx.gql(FROM_RUN, { id: from })).trainingRun;
+    if (run) {
+      settings = { ...run.hyperparameters, testSplit: run.testSplit, randomState: run.randomState, datasetPath: run.datasetPath, notes: run.notes || "" };
+      form.prepend(h("p.small#train-from", {}, `Settings of run ${run.modelVersion}: change what you need and press Train.`));
+    }
+  } else {
+    try {
+      settings = JSON.parse(sessionStorage.getItem(SETTINGS_KEY) || "null");
+    } catch {
+      settings = null;
+    }
+  }
+  if (settings) restore(settings);
+
+  function restore(saved) {
+    for (const name of ["nEstimators", "maxDepth", "minSamplesSplit", "minSamplesLeaf", "randomState"]) {
+      if (name in saved) inputs[name].value = saved[name] === null ? "" : String(saved[name]);
+    }
+    if (saved.testSplit !== undefined && saved.testSplit !== null) inputs.testSplit.value = String(Math.round(saved.testSplit * 1000) / 10);
+    if ("classWeight" in saved) inputs.classWeight.value = saved.classWeight ? String(saved.classWeight).toUpperCase() : "";
+    if (saved.notes !== undefined) inputs.notes.value = saved.notes;
+    if (saved.datasetPath) dataset.refresh?.(saved.datasetPath);
+  }
+
+  function remember(input) {
+    const { hyperparameters, testSplit, randomState, notes, datasetPath } = input;
+    sessionStorage.setItem(SETTINGS_KEY, JSON.stringify({ ...hyperparameters, testSplit, randomState, notes, datasetPath }));
+  }
+
+  /** Every field's problem beside it; true when there was none. */
+  function checkFields() {
+    let first = null;
+    for (const name of Object.keys(RULES)) {
+      const message = numberProblem(name, inputs[name].value.trim());
+      if (!message) continue;
+      form.querySelector(`[data-error-for="${name}"]`).textContent = message;
+      inputs[name].setAttribute("aria-invalid", "true");
+      first = first || inputs[name];
+    }
+    first?.focus();
+    return !first;
+  }
 
   function clearErrors() {
     formError.textContent = "";
@@ -113,28 +187,32 @@ export async function render(main, ctx) {
   async function onSubmit(event) {
     event.preventDefault();
     clearErrors();
+    if (!checkFields()) return;
     const input = {
       datasetPath: dataset.value(),
-      testSplit: numberOrNull(inputs.testSplit) ?? 0.2,
-      randomState: numberOrNull(inputs.randomState) ?? 42,
+      testSplit: Math.round(numberOrNull(inputs.testSplit) * 10) / 1000,
+      randomState: numberOrNull(inputs.randomState),
       modelVersion: inputs.modelVersion.value.trim() || null,
       notes: inputs.notes.value,
       hyperparameters: {
-        nEstimators: numberOrNull(inputs.nEstimators) ?? 200,
+        nEstimators: numberOrNull(inputs.nEstimators),
         maxDepth: numberOrNull(inputs.maxDepth),
-        minSamplesSplit: numberOrNull(inputs.minSamplesSplit) ?? 2,
-        minSamplesLeaf: numberOrNull(inputs.minSamplesLeaf) ?? 1,
+        minSamplesSplit: numberOrNull(inputs.minSamplesSplit),
+        minSamplesLeaf: numberOrNull(inputs.minSamplesLeaf),
         classWeight: inputs.classWeight.value || null,
       },
     };
     submit.disabled = true;
     try {
-      const data = await gql(TRAIN, { input });
+      const data = await ctx.gql(TRAIN, { input });
       const { trainingRun, errors } = data.trainModel;
       if (errors.length) {
         showErrors(errors);
         return;
       }
+      remember(input);
+      // The version must be new for the next run; the other settings stay for "train again".
+      inputs.modelVersion.value = "";
       watch(trainingRun);
     } catch (error) {
       formError.textContent = error.message;
@@ -144,6 +222,7 @@ export async function render(main, ctx) {
   }
 
   let stop = null;
+  let refresh = null;
   function watch(run) {
     if (stop) stop();
     const bar = h("progress#train-progress", { max: 100, value: 0, "aria-label": `Progress of ${run.modelVersion}` });
@@ -153,24 +232,30 @@ export async function render(main, ctx) {
       type: "button",
       async onclick() {
         cancel.disabled = true;
-        const result = await gql(CANCEL, { id: run.id });
+        const result = await ctx.gql(CANCEL, { id: run.id });
         toast(result.cancelTrainingRun.errors[0]?.message || "Cancellation asked for.");
       },
     }, "Cancel");
-    const link = h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, `Open run ${run.modelVersion}`);
+    const link = h("a", { href: `#/runs/${run.databaseId}` }, `Open run ${run.modelVersion}`);
+    const timing = h("span.small");
+    const again = h("button.secondary", { type: "button", hidden: true, onclick: () => form.querySelector("input, select")?.focus() }, "Train again with these settings");
     const show = () => {
       bar.value = Math.round(run.progress * 100);
       text.textContent = `${pct(run.progress)}${run.stage && !FINAL.has(run.status) ? ` · ${run.stage.toLowerCase().replace("_", " ")}` : ""}`;
+      timing.textContent = run.status === "RUNNING" ? runningText({ ...run, nEstimators: trees }) : "";
       status.replaceChildren(statusBadge(run.status));
       progress.dataset.status = run.status;
       cancel.hidden = FINAL.has(run.status);
+      again.hidden = !FINAL.has(run.status);
     };
+    const trees = numberOrNull(inputs.nEstimators);
     progress.replaceChildren(
       h("h2", {}, `Training ${run.modelVersion}`),
-      h("div.progress", {}, bar, text, status),
-      h("div.actions", {}, cancel, link),
+      h("div.progress", {}, bar, text, status, timing),
+      h("div.actions", {}, cancel, link, again),
     );
     progress.hidden = false;
+    refresh = show;
     show();
     stop = live.subscribe(RUN_UPDATED, { id: run.id }, {
       next(data) {
@@ -184,6 +269,11 @@ export async function render(main, ctx) {
     });
   }
 
-  return () => stop && stop();
+  // The elapsed time and the estimate move each second, between the server's updates.
+  const ticker = setInterval(() => refresh?.(), 1000);
+  return () => {
+    clearInterval(ticker);
+    if (stop) stop();
+  };
 }
 

@@ -1,0 +1,115 @@
+"""The runs a filter matches, as CSV, for GET /runs/export.csv (schema/http/run_export.py).
+
+The same filter and order as trainingRuns (`checked_filter`, models/run_list.matching),
+read in keyset chunks of CHUNK_ROWS, each written out before the next is read: memory
+stays constant however many runs match, and each chunk is one indexed range read, as a
+page of the list is. Runs that arrive during an export appear in it if the walk has not
+passed their place in the order yet (as when paging).
+
+A cell of text that starts with = + - @, TAB or CR is prefixed with a single quote: a
+spreadsheet opening the file would otherwise run it as a formula (CSV injection, OWASP).
+Numbers and dates are written by this module and never start a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from models.run_list import MatchingRuns, Position, RunFilter, RunOrder, matching
+from models.run_records import RunRecord
+from resolvers.training_runs import checked_filter
+
+__all__ = ["CHUNK_ROWS", "COLUMNS", "RunExport", "csv_cell", "start_export"]
+
+# Large enough that a chunk's query costs little per row, small enough to stay a short
+# read (bench/results/run-search.md).
+CHUNK_ROWS = 1000
+
+# (CSV header: the GraphQL field's name, run column); in this order.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("databaseId", "id"),
+    ("modelVersion", "model_version"),
+    ("status", "status"),
+    ("runDate", "run_date"),
+    ("trainedByUsername", "trained_by_username"),
+    ("accuracy", "accuracy"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("f1Score", "f1_score"),
+    ("trainingDurationSeconds", "training_duration_seconds"),
+    ("nEstimators", "n_estimators"),
+    ("maxDepth", "max_depth"),
+    ("minSamplesSplit", "min_samples_split"),
+    ("minSamplesLeaf", "min_samples_leaf"),
+    ("classWeight", "class_weight"),
+    ("testSplit", "test_split"),
+    ("randomState", "random_state"),
+    ("datasetPath", "dataset_path"),
+    ("notes", "notes"),
+    ("errorMessage", "error_message"),
+)
+_RUN_COLUMNS = {column for _, column in COLUMNS}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One cell: empty for null, dates in ISO 8601 UTC, text defused (see the module)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, str):
+        return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+    return str(value)  # numbers (shortest round-tripping form); enums are str
+
+
+@dataclass
+class RunExport:
+    """An export checked and ready to stream; `rows` counts those written so far."""
+
+    runs: MatchingRuns
+    order: RunOrder
+    rows: int = 0
+    finished: bool = False
+    _buffer: io.StringIO = field(default_factory=io.StringIO)
+
+    async def csv_chunks(self) -> AsyncIterator[bytes]:
+        """The header, then one block of CSV lines (UTF-8) per chunk of runs."""
+        writer = csv.writer(self._buffer)
+        writer.writerow([header for header, _ in COLUMNS])
+        yield self._take()
+        async for records in self._records():
+            writer.writerows([[csv_cell(getattr(run, c)) for _, c in COLUMNS] for run in records])
+            self.rows += len(records)
+            yield self._take()
+        self.finished = True
+
+    async def _records(self) -> AsyncIterator[list[RunRecord]]:
+        after: Position | None = None
+        while True:
+            page = await self.runs.page(
+                self.order, columns=_RUN_COLUMNS, limit=CHUNK_ROWS, after=after
+            )
+            if page.rows:
+                yield page.rows
+            if not page.has_next_page:
+                return
+            last = page.rows[-1]
+            after = Position(getattr(last, self.order.column), last.id)
+
+    def _take(self) -> bytes:
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text.encode()
+
+
+async def start_export(run_filter: RunFilter | None, order: RunOrder) -> RunExport:
+    """The export of the runs `run_filter` matches in `order`; ApiError (before anything
+    is sent) when the filter is refused, as trainingRuns refuses it."""
+    return RunExport(await matching(checked_filter(run_filter)), order)
