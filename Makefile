@@ -53,13 +53,15 @@ test-postgres:
 		echo "SKIPPED: PostgreSQL tests (set TEST_POSTGRES_URL=postgres://user@host:5432/db to run them)"; \
 	fi
 
-# Style, types (mypy, configured in pyproject.toml) and the layers (import-linter
-# contracts in pyproject.toml: schema -> resolvers -> trainer.jobs -> models | trainer.ml).
+# Style, types (mypy, configured in pyproject.toml), the layers (import-linter
+# contracts in pyproject.toml: schema -> resolvers -> trainer.jobs -> models | trainer.ml)
+# and the dashboard's JavaScript (biome, a dev dependency from uv.lock; biome.json).
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/biome lint --error-on-warnings
 
 # Benchmarks against the REST original's figures and the framework ceiling (issue 5).
 bench: install

@@ -26,7 +26,7 @@ export const connection = {
   set(state) {
     if (state === this.state) return;
     this.state = state;
-    this.listeners.forEach((listener) => listener(state));
+    for (const listener of this.listeners) listener(state);
   },
   onChange(listener) {
     this.listeners.add(listener);
@@ -71,9 +71,9 @@ async function send(init, signal) {
     if (error.name === "AbortError") throw error;
     throw new ApiError([{ message: `The server answered HTTP ${response.status}.` }]);
   }
-  if (body.errors && body.errors.length) {
+  if (body.errors?.length) {
     const error = new ApiError(body.errors, body.data);
-    if (error.code === "UNAUTHENTICATED" && session.token) listeners.forEach((listener) => listener());
+    if (error.code === "UNAUTHENTICATED" && session.token) for (const listener of listeners) listener();
     throw error;
   }
   return body.data;
@@ -102,7 +102,7 @@ export function gqlUpload(query, variables, files) {
   });
   form.append("operations", JSON.stringify({ query, variables }));
   form.append("map", JSON.stringify(map));
-  entries.forEach(([, file], index) => form.append(String(index), file, file.name));
+  for (const [index, [, file]] of entries.entries()) form.append(String(index), file, file.name);
   return send({
     method: "POST",
     headers: { Accept: "application/json", "Apollo-Require-Preflight": "true" },

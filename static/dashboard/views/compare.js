@@ -295,7 +295,7 @@ export async function render(main, ctx) {
     }),
   );
   return () => {
-    charts.forEach((instance) => instance?.destroy());
+    for (const instance of charts) instance?.destroy();
     scatterChart?.destroy();
   };
 }

@@ -53,7 +53,7 @@ export async function datasetPicker() {
 }
 
 /** Upload a CSV into the datasets folder (HR staff). */
-export function uploadForm(ctx, onUploaded) {
+export function uploadForm(onUploaded) {
   const file = h("input", { type: "file", accept: ".csv,text/csv", required: true });
   const path = h("input", { type: "text", spellcheck: "false", required: true });
   const replace = h("input", { type: "checkbox" });

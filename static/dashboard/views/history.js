@@ -41,7 +41,7 @@ export async function render(main, ctx) {
   append(main, h("div.heading", {}, h("h1", {}, "History")), form, error, chartsBox);
 
   function forget() {
-    charts.splice(0).forEach((instance) => instance?.destroy());
+    for (const instance of charts.splice(0)) instance?.destroy();
     chartsBox.hidden = true;
     delete main.dataset.buckets;
   }
@@ -74,7 +74,7 @@ export async function render(main, ctx) {
       return;
     }
     if (mine !== loads) return;
-    charts.splice(0).forEach((instance) => instance?.destroy());
+    for (const instance of charts.splice(0)) instance?.destroy();
     chartsBox.hidden = false;
     const labels = buckets.map((row) => date(row.start));
     const series = (metric, part) => buckets.map((row) => (row[metric] ? row[metric][part] : null));
@@ -128,5 +128,7 @@ export async function render(main, ctx) {
   }
 
   await load();
-  return () => charts.forEach((instance) => instance?.destroy());
+  return () => {
+    for (const instance of charts) instance?.destroy();
+  };
 }

@@ -79,7 +79,8 @@ export function parseCsv(text) {
   const sep = separatorOf(lines[0]);
   const header = splitLine(lines[0], sep);
   const columns = FIELDS.map(([key, column, type]) => [key, column, type, header.findIndex((name) => name === column || name === key)]);
-  const known = new Set(FIELDS.flatMap(([key, column]) => [key, column]));
+  // Each field's GraphQL name and its CSV column name.
+  const known = new Set([...FIELDS.map(([key]) => key), ...FIELDS.map(([, column]) => column)]);
   const unknown = header.filter((name) => name && !known.has(name) && name !== "future_need_level");
   const problems = [];
   if (!columns.some(([, , , index]) => index >= 0)) {

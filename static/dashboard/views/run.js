@@ -5,8 +5,7 @@ import { append, h, scroller, section, setTitle, statusBadge, toast } from "../d
 import { classWeight, dateValue, duration, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 
-function runQuery(ctx) {
-  return `query Run($id: ID!) {
+const RUN = `query Run($id: ID!) {
   trainingRun(id: $id) {
     id databaseId modelVersion status progress stage cancelRequested errorMessage notes
     runDate startedAt finishedAt trainingDurationSeconds trainedByUsername
@@ -21,7 +20,6 @@ function runQuery(ctx) {
     aliases
   }
 }`;
-}
 
 const CANCEL = `mutation Cancel($id: ID!) {
   cancelTrainingRun(id: $id) { trainingRun { id status cancelRequested } errors { field message code } }
@@ -121,7 +119,7 @@ async function download(run, button) {
 export async function render(main, ctx) {
   const [id] = ctx.params;
   // Links name runs by their database id (#/runs/42); the API takes either kind of id.
-  const data = await ctx.gql(runQuery(ctx), { id });
+  const data = await ctx.gql(RUN, { id });
   const run = data.trainingRun;
   if (!run) {
     setTitle("Run not found");

@@ -159,7 +159,10 @@ export async function render(main, ctx) {
   const search = h("input", { type: "search", value: state.q, autocomplete: "off" });
   const searchForm = h(
     "form.search-form",
-    { role: "search", onsubmit: (event) => (event.preventDefault(), apply()) },
+    { role: "search", onsubmit: (event) => {
+      event.preventDefault();
+      apply();
+    } },
     field({ name: "q", label: "Search runs", input: search, hint: "Part of a model version, a username or the notes (3 characters or more), any case." }),
     h("button", { type: "submit" }, "Search"),
   );
@@ -174,7 +177,10 @@ export async function render(main, ctx) {
   const exactHint = "The whole name, exactly; Search finds parts of one.";
   const filters = h(
     "form.filters",
-    { "aria-label": "Filter runs", onsubmit: (event) => (event.preventDefault(), apply()) },
+    { "aria-label": "Filter runs", onsubmit: (event) => {
+      event.preventDefault();
+      apply();
+    } },
     h("fieldset.statuses", {}, h("legend", {}, "Status"), statusBoxes),
     field({ name: "trainedBy", label: "Trained by", input: user, hint: exactHint }),
     field({ name: "modelVersion", label: "Model version", input: version, hint: exactHint }),

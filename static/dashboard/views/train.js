@@ -68,7 +68,7 @@ function numberOrNull(input) {
 export async function render(main, ctx) {
   setTitle("Train");
   const dataset = await datasetPicker(ctx);
-  const upload = uploadForm(ctx, (path) => dataset.refresh(path));
+  const upload = uploadForm((path) => dataset.refresh(path));
   const inputs = {
     testSplit: numberInput({ value: "20" }),
     nEstimators: numberInput({ value: "200" }),
