@@ -154,7 +154,7 @@ async def grouped_runs(
         return []
     dialect: str = TrainingRun._meta.db.capabilities.dialect
     sql = history_sql(runs.query, bucket, segments, dialect, limit)
-    rows, _ = await read(sql, runs.query.params)
+    rows, _ = await read(sql, runs.query.params, fresh_plan=runs.query.fresh_plan)
     return [_grouped(tuple(row)) for row in rows]
 
 

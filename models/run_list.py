@@ -185,7 +185,7 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
     if run_filter.run_date_to is not None:
         query = query.where("run_date <= ?", run_filter.run_date_to)
     if run_filter.search:
-        query = with_search(query, run_filter.search)
+        query = await with_search(query, run_filter.search)
     return MatchingRuns(query)
 
 
