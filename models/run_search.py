@@ -4,8 +4,8 @@ trainer's username or its notes, answered from a trigram index on both databases
 A substring (`%term%`) cannot use a B-tree, so each database gets an index of trigrams
 (every run of three characters), built by migration 0006_run_search:
 - PostgreSQL: a pg_trgm GIN index per column, searched with `ILIKE '%term%'` (pg_trgm
-  turns the pattern into trigrams, the index yields candidate rows, ILIKE rechecks them),
-  the three combined by a BitmapOr;
+  turns the pattern into trigrams, the index yields candidate rows, ILIKE rechecks them;
+  the three indexes combined by a BitmapOr);
 - SQLite: an FTS5 table with the `trigram` tokenizer (external content: it stores the
   index only, kept in step with training_run by triggers), searched with a phrase query,
   which matches exactly the rows holding the term as a contiguous substring, case folded.
@@ -36,7 +36,7 @@ from models.training_runs import TrainingRun
 __all__ = ["MAX_SEARCH_LENGTH", "MIN_SEARCH_LENGTH", "SEARCHED_COLUMNS", "with_search"]
 
 MIN_SEARCH_LENGTH = 3  # one trigram
-MAX_SEARCH_LENGTH = 100  # longer than any modelVersion or username; bounds the trigrams
+MAX_SEARCH_LENGTH = 100  # bounds the trigrams one search reads (98)
 SEARCHED_COLUMNS = ("model_version", "trained_by_username", "notes")
 SQLITE_SEARCH_TABLE = "training_run_search"  # created by migration 0006_run_search
 # From this many matches on, SQLite reads the list in order and tests each run: at a
