@@ -46,15 +46,19 @@ DENSE_MATCHES = 5_000
 _FTS_MATCH = f"SELECT rowid FROM {SQLITE_SEARCH_TABLE} WHERE {SQLITE_SEARCH_TABLE} MATCH ?"
 
 
-async def with_search(query: RunQuery, term: str) -> RunQuery:
-    """`query` narrowed to runs with `term` in one of SEARCHED_COLUMNS, in any case."""
+async def with_search(query: RunQuery, term: str, *, in_order: bool) -> RunQuery:
+    """`query` narrowed to runs with `term` in one of SEARCHED_COLUMNS, in any case.
+
+    `in_order`: the query reads runs in the list's order and may stop early (a page, an
+    export's chunk); otherwise it reads every match (a count, a history), which on
+    SQLite the FTS5 table always yields fastest."""
     if not term:
         return query
     if TrainingRun._meta.db.capabilities.dialect == "postgres":
         # Backslash is PostgreSQL's default LIKE escape: no ESCAPE clause, which would
         # wrap the parameter in like_escape() and hide it from the planner's estimate.
         return _like(query, "ILIKE", term, escape="").planned_per_value()
-    if term.isascii() and await _sqlite_matches_at_least(term, DENSE_MATCHES):
+    if in_order and term.isascii() and await _sqlite_matches_at_least(term, DENSE_MATCHES):
         return _like(query, "LIKE", term, escape=" ESCAPE '\\'")
     return query.where(f"id IN ({_FTS_MATCH})", fts5_phrase(term))
 

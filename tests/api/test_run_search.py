@@ -238,7 +238,9 @@ async def test_the_shortest_and_longest_searches_are_answered(
     assert found == [wanted.id]
 
 
-async def test_the_metrics_history_counts_only_the_runs_searched(clean_runs: Server) -> None:
+async def test_the_metrics_history_counts_only_the_runs_searched(
+    clean_runs: Server, strategy: str
+) -> None:
     # given
     await insert([run_row(number, notes="beta" if number < 3 else "") for number in range(5)])
 
