@@ -440,6 +440,11 @@ def load_sqlite(path: Path, count: int, span_days: int = 4 * 365) -> LoadReport:
         indexes = _sqlite_indexes(con)
         for name in indexes:
             con.execute(f'DROP INDEX "{name}"')
+        # The run search's triggers (migration 0006) too: its FTS5 index is rebuilt once
+        # at the end rather than row by row, and twice for the usernames filled in after.
+        triggers = _sqlite_triggers(con)
+        for name in triggers:
+            con.execute(f'DROP TRIGGER "{name}"')
         columns = ", ".join(f'"{c}"' for c in RUN_COLUMNS)
         placeholders = ", ".join("?" * len(RUN_COLUMNS))
         insert = f"INSERT INTO training_run ({columns}) VALUES ({placeholders})"
@@ -456,6 +461,10 @@ def load_sqlite(path: Path, count: int, span_days: int = 4 * 365) -> LoadReport:
             con.execute(sql)
         if _sqlite_indexes(con) != indexes:
             raise RuntimeError("rebuilt SQLite indexes differ from the migration's")
+        if triggers:
+            con.execute(f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}) VALUES ('rebuild')")
+            for sql in triggers.values():
+                con.execute(sql)
         indexed = time.perf_counter()
         con.execute("ANALYZE")
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -471,6 +480,18 @@ def _sqlite_indexes(con: sqlite3.Connection) -> dict[str, str]:
         con.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
             "AND tbl_name = 'training_run' AND sql IS NOT NULL ORDER BY name"
+        )
+    )
+
+
+SEARCH_TABLE = "training_run_search"  # models/run_search.py's FTS5 table
+
+
+def _sqlite_triggers(con: sqlite3.Connection) -> dict[str, str]:
+    return dict(
+        con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+            "AND tbl_name = 'training_run' ORDER BY name"
         )
     )
 

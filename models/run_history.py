@@ -150,11 +150,12 @@ async def grouped_runs(
     runs: MatchingRuns, bucket: Bucket, segments: Sequence[OffsetSegment], limit: int
 ) -> list[GroupedRuns]:
     """The `runs` grouped by bucket, oldest first, at most `limit` groups."""
-    if runs.query is None:
+    query = runs.every_match
+    if query is None:
         return []
     dialect: str = TrainingRun._meta.db.capabilities.dialect
-    sql = history_sql(runs.query, bucket, segments, dialect, limit)
-    rows, _ = await read(sql, runs.query.params)
+    sql = history_sql(query, bucket, segments, dialect, limit)
+    rows, _ = await read(sql, query.params, fresh_plan=query.fresh_plan)
     return [_grouped(tuple(row)) for row in rows]
 
 

@@ -110,6 +110,13 @@ class MatchingRuns:
     been looked up once). `query` is None when nothing can match."""
 
     query: RunQuery | None
+    # The same runs for a statement that reads every one of them (a count, a history),
+    # where that is written otherwise (models/run_search.py); None: `query`.
+    whole: RunQuery | None = None
+
+    @property
+    def every_match(self) -> RunQuery | None:
+        return self.whole if self.whole is not None else self.query
 
     async def page(
         self,
@@ -161,7 +168,8 @@ class MatchingRuns:
         return Page(rows, has_next_page=more, has_previous_page=after is not None)
 
     async def count(self) -> int:
-        return 0 if self.query is None else await self.query.count()
+        query = self.every_match
+        return 0 if query is None else await query.count()
 
 
 async def matching(run_filter: RunFilter | None) -> MatchingRuns:
@@ -185,7 +193,10 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
     if run_filter.run_date_to is not None:
         query = query.where("run_date <= ?", run_filter.run_date_to)
     if run_filter.search:
-        query = with_search(query, run_filter.search)
+        return MatchingRuns(
+            await with_search(query, run_filter.search, in_order=True),
+            whole=await with_search(query, run_filter.search, in_order=False),
+        )
     return MatchingRuns(query)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any, cast
@@ -118,9 +118,15 @@ class RunQuery:
 
     clauses: tuple[str, ...] = ()
     params: tuple[Any, ...] = ()
+    # PostgreSQL plans the statement with its values every time (see `read`): set by a
+    # condition whose best plan depends on the value (models/run_search.py).
+    fresh_plan: bool = False
 
     def where(self, clause: str, *params: Any) -> RunQuery:
-        return RunQuery((*self.clauses, clause), (*self.params, *params))
+        return replace(self, clauses=(*self.clauses, clause), params=(*self.params, *params))
+
+    def planned_per_value(self) -> RunQuery:
+        return replace(self, fresh_plan=True)
 
     def where_in(self, column: str, values: Sequence[Any]) -> RunQuery:
         marks = ", ".join("?" * len(values))
@@ -145,7 +151,9 @@ class RunQuery:
             tuple(order_by),
             limit,
         )
-        rows, dialect = await read(statement.sql, self.params, short=short)
+        rows, dialect = await read(
+            statement.sql, self.params, short=short, fresh_plan=self.fresh_plan
+        )
         names = statement.columns
         converted = _conversions(dialect, names)
         records = []
@@ -160,13 +168,15 @@ class RunQuery:
 
     async def count(self) -> int:
         rows, _ = await read(
-            f"SELECT COUNT(*) FROM {TrainingRun._meta.db_table}{self.where_sql()}", self.params
+            f"SELECT COUNT(*) FROM {TrainingRun._meta.db_table}{self.where_sql()}",
+            self.params,
+            fresh_plan=self.fresh_plan,
         )
         return int(rows[0][0])
 
 
 async def read(
-    sql: str, params: Sequence[Any] = (), *, short: bool = False
+    sql: str, params: Sequence[Any] = (), *, short: bool = False, fresh_plan: bool = False
 ) -> tuple[Sequence[Sequence[Any]], str]:
     """The rows of a read-only statement, and the dialect they came in.
 
@@ -177,6 +187,12 @@ async def read(
     with a LIMIT), else on a reader thread (models/sqlite_readers.py). Every read, long
     ones included, running on the loop was measured too: p99 rose from ~0.5 s to ~3.5 s
     under load (bench/results/read-path-experiments.md); only the short ones do.
+
+    `fresh_plan` (PostgreSQL): the statement is planned with its values each time, as
+    an unnamed statement, rather than cached: after five runs of a cached statement
+    PostgreSQL may settle on a generic plan made without the values, which for a
+    search's `ILIKE '%term%'` took 1-3 s instead of 1-20 ms at a million runs
+    (bench/results/run-search-postgres.md). It costs one more round trip.
     """
     db = TrainingRun._meta.db
     dialect: str = db.capabilities.dialect
@@ -186,7 +202,7 @@ async def read(
         return await readers.fetch(sql, params, short=short), dialect
     if type(db) is AsyncpgDBClient and db._pool is not None:
         sql_log.debug("%s: %s", sql, params)
-        return await _pool_fetch(db._pool, numbered(sql, dialect), params), dialect
+        return await _pool_fetch(db._pool, numbered(sql, dialect), params, fresh_plan), dialect
     _, rows = await db.execute_query(numbered(sql, dialect), list(params))
     # Tortoise types them as dicts; they are asyncpg Records / sqlite3 Rows, by position.
     return cast("Sequence[Sequence[Any]]", rows), dialect
@@ -200,7 +216,9 @@ _CUT_CONNECTION_ERRORS = (
 )
 
 
-async def _pool_fetch(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> list[Any]:
+async def _pool_fetch(
+    pool: asyncpg.Pool, sql: str, params: Sequence[Any], fresh_plan: bool = False
+) -> list[Any]:
     """A read straight from the pool of Tortoise's PostgreSQL client, outside any
     transaction: its `execute_query` wraps the same `fetch` in a lock, a connection
     wrapper and three layers of exception translation, which cost more than the
@@ -216,14 +234,27 @@ async def _pool_fetch(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> li
     connection has most likely cut them all, so the pool replaces every one it holds
     (`expire_connections`). A client then sees an error only when the database is
     really out of reach."""
+    fetch = _fetch_planned_per_value if fresh_plan else _fetch_cached
     try:
         try:
-            return await pool.fetch(sql, *params)
+            return await fetch(pool, sql, params)
         except _CUT_CONNECTION_ERRORS:
             await pool.expire_connections()
-            return await pool.fetch(sql, *params)
+            return await fetch(pool, sql, params)
     except (asyncpg.SyntaxOrAccessError, asyncpg.exceptions.DataError) as error:
         raise OperationalError(error) from error
+
+
+async def _fetch_cached(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> list[Any]:
+    return await pool.fetch(sql, *params)
+
+
+async def _fetch_planned_per_value(
+    pool: asyncpg.Pool, sql: str, params: Sequence[Any]
+) -> list[Any]:
+    async with pool.acquire() as connection:
+        statement = await connection.prepare(sql, name=False)  # unnamed: planned per bind
+        return await statement.fetch(*params)
 
 
 async def get_run_record(run_id: int, columns: Iterable[str] | None = None) -> RunRecord | None:

@@ -26,8 +26,8 @@ from resolvers.training_runs import checked_filter
 
 __all__ = ["CHUNK_ROWS", "COLUMNS", "RunExport", "csv_cell", "start_export"]
 
-# Large enough that a chunk's query costs little per row, small enough to stay a short
-# read (bench/results/run-search.md).
+# Large enough that a chunk's query costs little per row; small enough that a chunk's
+# rows and its CSV text stay a few hundred kilobytes (bench/results/run-search-*.md).
 CHUNK_ROWS = 1000
 
 # (CSV header: the GraphQL field's name, run column); in this order.
