@@ -30,7 +30,8 @@ from trainer.ml.dataset import FEATURE_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
-POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test"
+# A PostgreSQL whose role may create databases: each benchmark makes its own and drops it.
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 # Column order of every generated row, as in the training_run table.
 RUN_COLUMNS: tuple[str, ...] = (

@@ -388,9 +388,13 @@ def machine_info(database_version: str) -> dict[str, Any]:
     }
 
 
-def write(db: str, rows: list[Row], info: dict[str, Any], notes: list[str], raw: Any) -> Path:
-    """bench/results/latest-<db>.md and .json; returns the Markdown path."""
+def write(
+    db: str, rows: list[Row], info: dict[str, Any], notes: list[str], raw: Any, *, quick: bool
+) -> Path:
+    """bench/results/latest-<db>.md and .json (quick-<db> for a --quick run, which must not
+    overwrite the committed figures of a full one); returns the Markdown path."""
     RESULTS.mkdir(exist_ok=True)
+    stem = f"quick-{db}" if quick else f"latest-{db}"
     markdown = [
         f"# Benchmark: {db}",
         "",
@@ -404,7 +408,7 @@ def write(db: str, rows: list[Row], info: dict[str, Any], notes: list[str], raw:
         *[f"- {note}" for note in notes],
         "",
     ]
-    md_path = RESULTS / f"latest-{db}.md"
+    md_path = RESULTS / f"{stem}.md"
     md_path.write_text("\n".join(markdown))
     document = {
         "database": db,
@@ -413,5 +417,5 @@ def write(db: str, rows: list[Row], info: dict[str, Any], notes: list[str], raw:
         "notes": notes,
         "raw": raw,
     }
-    (RESULTS / f"latest-{db}.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
     return md_path

@@ -64,11 +64,12 @@ class Plan:
     # how many repeats / requests were actually made.
     train_budget_seconds: float
     rss_budget_seconds: float
+    quick: bool = False
 
     @classmethod
     def make(cls, runs: int, quick: bool) -> Plan:
         if quick:
-            return cls(runs, 3, 1, 1, 2, 1, (1_000, 5_000), 60, 20)
+            return cls(runs, 3, 1, 1, 2, 1, (1_000, 5_000), 60, 20, quick=True)
         return cls(runs, 10, 2, 3, 5, 3, (5_000, 50_000), 180, 120)
 
 
@@ -131,7 +132,9 @@ def run_backend(db: str, plan: Plan, wrk_binary: str) -> list[Row]:
         figures.load = load
         elapsed = time.perf_counter() - started
         rows, notes = figures_table(figures, plan.__dict__, elapsed)
-        path = write(db, rows, info, notes, figures.raw() | {"plan": plan.__dict__})
+        path = write(
+            db, rows, info, notes, figures.raw() | {"plan": plan.__dict__}, quick=plan.quick
+        )
         print()
         print(text_table(rows))
         print()

@@ -78,6 +78,40 @@ def answers(output: str) -> list[dict[str, Any]]:
     return found
 
 
+def dashboard_runs_query() -> str:
+    source = (REPO / "static" / "dashboard" / "views" / "runs.js").read_text()
+    start = source.index("const RUNS = `") + len("const RUNS = `")
+    return source[start : source.index("`;", start)]
+
+
+async def test_the_dashboard_page_costs_what_the_readme_says(readme_server: LiveServer) -> None:
+    # given: the figures the Query cost section quotes for the dashboard's own runs query
+    quoted = re.search(
+        r"dashboard's runs page .*? costs ([\d,]+) at its default 15 rows and\s+([\d,]+) at 100",
+        section("Errors"),
+        re.S,
+    )
+    assert quoted, "the README no longer quotes the dashboard page's cost"
+
+    # when
+    costs = []
+    async with readme_server.client() as client:
+        for first in (15, 100):
+            response = await client.post(
+                "/graphql",
+                json={
+                    "query": dashboard_runs_query(),
+                    "variables": {"first": first},
+                    "extensions": {"cost": True},
+                },
+            )
+            costs.append(response.json()["extensions"]["cost"]["requested"])
+
+    # then: as quoted, and well inside the default budget
+    assert costs == [int(figure.replace(",", "")) for figure in quoted.groups()]
+    assert costs[1] < 30_000 / 5
+
+
 async def test_the_csv_to_predictions_loop_runs_as_written(
     readme_server: LiveServer, tmp_path: Path
 ) -> None:
