@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Services:
     """Built once by the app factory (schema/http/app.py) from the settings, and shared
-    by every request; no defaults here: main.Settings is the one list of knobs."""
+    by every request; no defaults here: server/settings.py is the one list of knobs."""
 
     artifacts: ArtifactPaths
     jobs: JobRunner
