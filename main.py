@@ -52,9 +52,9 @@ def build_runner(settings: Settings) -> JobRunner:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """The ASGI app (schema/http/app.py) for these settings, or for the environment's:
+    """The ASGI app (server/app.py) for these settings, or for the environment's:
     what `serve` (uvicorn's factory, in each worker process) and the tests run."""
-    from schema.http.app import build_app
+    from server.app import build_app
 
     settings = settings or Settings()
     return build_app(settings, build_runner(settings))

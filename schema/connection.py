@@ -10,9 +10,9 @@ from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
 from models.run_records import RunRecord
+from resolvers.lru import LRU
 from resolvers.training_runs import RunConnection, RunEdge
 from schema.context import Info
-from schema.lru import LRU
 from schema.types import TrainingRun, run_field_columns
 
 # The run columns of the connection fields of recently parsed documents (see

@@ -1,4 +1,4 @@
-"""Where a run's model file is downloaded: the route schema/http/downloads.py serves,
+"""Where a run's model file is downloaded: the route server/downloads.py serves,
 and the URL TrainingRun.modelDownloadUrl gives (the schema links to it without
 depending on the HTTP app)."""
 

@@ -17,8 +17,8 @@ from resolvers import (
     predictions,
     training_runs,
 )
+from resolvers.rate_limits import charge
 from resolvers.training_runs import RunConnection
-from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection, run_columns
 from schema.context import Info
@@ -27,8 +27,8 @@ from schema.enums import HistoryBucket
 from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
 from schema.model_aliases import ModelAlias
+from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
-from schema.rate_limits import charge
 from schema.types import TrainingRun, User
 
 

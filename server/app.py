@@ -22,26 +22,26 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from models.db import tortoise_config
+from resolvers.context import Services
 from resolvers.datasets import DatasetQuota
+from resolvers.identity_cache import IdentityCache
+from resolvers.login_limiter import LoginLimiter
+from resolvers.rate_limits import SlidingWindow, TokenBuckets
+from resolvers.subscription_slots import SubscriptionSlots
+from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
-from schema.auth.context import Services
-from schema.auth.identity_cache import IdentityCache
-from schema.auth.login_limiter import LoginLimiter
-from schema.auth.subscription_slots import SubscriptionSlots
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
-from schema.http.downloads import ModelDownloads
-from schema.http.health import Readiness, healthz
-from schema.http.heap import startup_objects_frozen
-from schema.http.metrics import MetricsEndpoint
-from schema.http.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
-from schema.http.persisted_queries import PersistedQueryStore
-from schema.http.request_id import RequestId
-from schema.http.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
-from schema.http.view import GraphQLView
-from schema.http.websockets import WebSocketLimits
-from schema.rate_limits import SlidingWindow, TokenBuckets
-from schema.uploads import remove_stale_uploads
+from server.downloads import ModelDownloads
+from server.health import Readiness, healthz
+from server.heap import startup_objects_frozen
+from server.metrics import MetricsEndpoint
+from server.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
+from server.persisted_queries import PersistedQueryStore
+from server.request_id import RequestId
+from server.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
 from server.settings import Settings
+from server.view import GraphQLView
+from server.websockets import WebSocketLimits
 from trainer.jobs.reaper import fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
@@ -50,7 +50,7 @@ from trainer.model_files import VerifiedModelFiles
 
 # GraphiQL's scripts and styles (static/vendor/VENDORED.md) and the dashboard
 # (static/dashboard/, its page served at /), served at /static.
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 
 def login_limiter(settings: Settings) -> LoginLimiter:

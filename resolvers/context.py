@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from models.credentials import Identity
+from resolvers.identity_cache import IdentityCache
 from resolvers.loaders import AliasLoader, UserLoader
-from schema.auth.identity_cache import IdentityCache
-from schema.auth.login_limiter import LoginLimiter
-from schema.auth.subscription_slots import SubscriptionSlots
-from schema.rate_limits import TokenBuckets
+from resolvers.login_limiter import LoginLimiter
+from resolvers.rate_limits import TokenBuckets
+from resolvers.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Services:
-    """Built once by the app factory (schema/http/app.py) from the settings, and shared
+    """Built once by the app factory (server/app.py) from the settings, and shared
     by every request; no defaults here: server/settings.py is the one list of knobs."""
 
     artifacts: ArtifactPaths
