@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+# Re-exported: schema/errors.py maps an outage to SERVICE_UNAVAILABLE without reading models/.
+from models.availability import is_database_outage as is_database_outage
+
 if TYPE_CHECKING:
     from models.run_records import RunRecord
 

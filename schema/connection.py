@@ -9,9 +9,8 @@ from graphql import OperationDefinitionNode
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
-from models.run_records import RunRecord
 from resolvers.lru import LRU
-from resolvers.training_runs import RunConnection, RunEdge
+from resolvers.training_runs import RunConnection, RunEdge, RunRecord
 from schema.context import Info
 from schema.types import TrainingRun, run_field_columns
 

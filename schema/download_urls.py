@@ -4,7 +4,7 @@ depending on the HTTP app)."""
 
 from __future__ import annotations
 
-from models.training_runs import RunStatus
+from resolvers.training_runs import RunStatus
 
 MODEL_DOWNLOAD_ROUTE = "/runs/{run_id}/model"
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import strawberry
 from strawberry.file_uploads import Upload
 
-from models.run_records import RunRecord
 from resolvers import accounts, datasets, model_aliases, train_model
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.login_limiter import limited_login
-from resolvers.training_runs import parse_run_id
+from resolvers.training_runs import RunRecord, parse_run_id
 from resolvers.upload_spool import spooled_path
 from schema.context import Info
 from schema.datasets import DeleteDatasetPayload, UploadDatasetPayload

@@ -6,9 +6,6 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from models.credentials import Identity
-from models.model_aliases import list_aliases
-from models.run_records import RunRecord, get_run_record
 from resolvers import (
     accounts,
     compare_runs,
@@ -17,8 +14,10 @@ from resolvers import (
     predictions,
     training_runs,
 )
+from resolvers.accounts import Identity
+from resolvers.model_aliases import list_aliases
 from resolvers.rate_limits import charge
-from resolvers.training_runs import RunConnection
+from resolvers.training_runs import RunConnection, RunRecord, get_run_record
 from schema.comparison import TrainingRunComparison
 from schema.connection import TrainingRunConnection, run_columns
 from schema.context import Info
