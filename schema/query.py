@@ -18,16 +18,16 @@ from resolvers.accounts import Identity
 from resolvers.model_aliases import list_aliases
 from resolvers.rate_limits import charge
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
-from schema.comparison import TrainingRunComparison
-from schema.connection import TrainingRunConnection, run_columns
+from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
 from schema.enums import HistoryBucket
-from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
+from schema.metrics_history import MetricsBucket
 from schema.model_aliases import ModelAlias
 from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
+from schema.training_runs import TrainingRunConnection, run_columns
 from schema.types import TrainingRun, User
 
 
