@@ -16,6 +16,7 @@ from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
     from resolvers.datasets import DatasetQuota
+    from resolvers.training_runs import PageSizes
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
@@ -39,8 +40,8 @@ class Services:
     # What uploadDataset may add (MAX_DATASETS_PER_USER, MAX_DATASET_BYTES_PER_USER,
     # MAX_DATASETS_TOTAL_BYTES).
     dataset_quota: DatasetQuota
-    max_page_size: int
-    default_page_size: int
+    # trainingRuns pages (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE).
+    page_sizes: PageSizes
     # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE, MODEL_CACHE_BYTES).
     models: ModelCache
     # Rows each user may have predicted per second (PREDICTION_ROWS_PER_SECOND).

@@ -87,9 +87,8 @@ class Query:
         filter: TrainingRunFilter | None = None,
         order_by: TrainingRunOrder | None = None,
     ) -> RunConnection:
-        services = info.context.services
         return await training_runs.list_training_runs(
-            training_runs.PageSizes(services.default_page_size, services.max_page_size),
+            info.context.services.page_sizes,
             order=_order(order_by),
             first=first,
             last=last,

@@ -28,6 +28,7 @@ from resolvers.identity_cache import IdentityCache
 from resolvers.login_limiter import LoginLimiter
 from resolvers.rate_limits import SlidingWindow, TokenBuckets
 from resolvers.subscription_slots import SubscriptionSlots
+from resolvers.training_runs import PageSizes
 from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
@@ -90,8 +91,7 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             max_bytes_per_user=settings.max_dataset_bytes_per_user,
             max_total_bytes=settings.max_datasets_total_bytes,
         ),
-        max_page_size=settings.max_page_size,
-        default_page_size=settings.default_page_size,
+        page_sizes=PageSizes(settings.default_page_size, settings.max_page_size),
         models=ModelCache(
             settings.model_cache_size,
             max_bytes=settings.model_cache_bytes,
