@@ -54,7 +54,7 @@ test-postgres:
 	fi
 
 # Style, types (mypy, configured in pyproject.toml), the layers (import-linter
-# contracts in pyproject.toml: schema -> resolvers -> trainer.jobs -> models | trainer.ml)
+# contract in pyproject.toml: server -> schema -> resolvers -> trainer.jobs -> models | trainer.ml)
 # and the dashboard's JavaScript (biome, a dev dependency from uv.lock; biome.json).
 lint:
 	$(VENV)/bin/ruff check .

@@ -20,7 +20,7 @@ MODELS_MODULES = [
     "models.users",
     "models.tokens",
     "models.training_runs",
-    "models.dataset_files",
+    "models.datasets",
     "models.model_aliases",
 ]
 

@@ -1,7 +1,7 @@
 """Accounts: who may see which account, login (a username and password for a token) and
 logout (revoke the token that asked).
 
-The login limits are applied around `login` by schema/auth/login_limiter.py.
+The login limits are applied around `login` by resolvers/login_limiter.py.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from models.credentials import Identity, Scope
-from models.dataset_files import (
+from models.datasets import (
     MAX_STORED_COLUMNS,
     DatasetFile,
     dataset_file,

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+# Re-exported: schema/errors.py maps an outage to SERVICE_UNAVAILABLE without reading models/.
+from models.availability import is_database_outage as is_database_outage
+
 if TYPE_CHECKING:
     from models.run_records import RunRecord
 
@@ -40,7 +43,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
     TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
     INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
-    # persisted queries (schema/http/persisted_queries.py)
+    # persisted queries (server/persisted_queries.py)
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
     PERSISTED_QUERY_INVALID = "PERSISTED_QUERY_INVALID"

@@ -1,6 +1,6 @@
 """Training metrics over time, for charts: runs per hour / day / week / month in a time zone.
 
-The database does the grouping (models/run_history.py); this module decides what the
+The database does the grouping (models/metrics_history.py); this module decides what the
 buckets are. SQLite knows no time zones, and PostgreSQL's would be a second copy of the
 tz database that may disagree with Python's, so both get the same thing: the zone's UTC
 offsets as segments between its transitions, found here with zoneinfo over the range the
@@ -23,7 +23,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from models.run_history import (
+from models.metrics_history import (
     Bucket,
     GroupedRuns,
     OffsetSegment,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from models.credentials import Identity
 from models.model_aliases import (
@@ -15,12 +16,28 @@ from models.model_aliases import (
     AliasTargetMissing,
     AliasTargetRefused,
     ModelAlias,
+    ModelAliasAssignment,
     Setter,
+    alias_history,
     delete_alias,
+    list_aliases,
     set_alias,
 )
+from models.run_records import RunRecord
 from models.training_runs import TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode
+
+__all__ = [
+    "AliasOutcome",
+    "DeleteAliasOutcome",
+    "ModelAlias",
+    "ModelAliasAssignment",
+    "alias_history",
+    "assigned_run",
+    "delete_model_alias",
+    "list_aliases",
+    "set_model_alias",
+]
 
 logger = logging.getLogger("resolvers.model_aliases")
 
@@ -96,3 +113,11 @@ async def delete_model_alias(viewer: Identity | None, alias: str) -> DeleteAlias
         )
     logger.info("alias %s deleted by %s", alias, viewer.username if viewer else "-")
     return DeleteAliasOutcome(deleted_alias=alias)
+
+
+async def assigned_run(row: ModelAlias | ModelAliasAssignment) -> RunRecord:
+    """The row's run (prefetched by the list queries, else read now) as TrainingRun reads it."""
+    run: Any = row.run
+    if not isinstance(run, TrainingRun):
+        run = cast("TrainingRun", await run)
+    return RunRecord.of(run)

@@ -1,4 +1,4 @@
-"""The runs a filter matches, as CSV, for GET /runs/export.csv (schema/http/run_export.py).
+"""The runs a filter matches, as CSV, for GET /runs/export.csv (server/run_export.py).
 
 The same filter and order as trainingRuns (`checked_filter`, models/run_list.matching),
 read in keyset chunks of CHUNK_ROWS, each written out before the next is read: memory

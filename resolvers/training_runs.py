@@ -13,7 +13,7 @@ from datetime import datetime
 from strawberry.relay import GlobalID, GlobalIDValueError
 
 from models.run_list import MatchingRuns, Page, RunFilter, RunOrder, as_utc, matching, max_length
-from models.run_records import RunRecord, get_run_record
+from models.run_records import RunRecord, all_columns, get_run_record
 from models.run_search import MAX_SEARCH_LENGTH, MIN_SEARCH_LENGTH
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
@@ -26,8 +26,11 @@ __all__ = [
     "RunEdge",
     "RunFilter",
     "RunOrder",
+    "RunRecord",
     "RunStatus",
+    "all_columns",
     "checked_filter",
+    "get_run_record",
     "get_training_run",
     "list_training_runs",
     "parse_database_id",

@@ -95,5 +95,5 @@ def build_schema(
 
 
 # No schema is built on import: the app builds its own from the settings
-# (schema/http/app.py), export-schema one with the defaults (the SDL is the same).
+# (server/app.py), export-schema one with the defaults (the SDL is the same).
 __all__ = ["QueryLimits", "Schema", "build_schema"]

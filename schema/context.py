@@ -6,6 +6,6 @@ from typing import TypeAlias
 
 import strawberry
 
-from schema.auth.context import RequestContext
+from resolvers.context import RequestContext
 
 Info: TypeAlias = strawberry.Info[RequestContext, None]

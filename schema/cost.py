@@ -56,7 +56,7 @@ from strawberry.types import ExecutionResult
 from resolvers.compare_runs import MAX_COMPARED_RUNS
 from resolvers.datasets import MAX_LISTED_COLUMNS
 from resolvers.errors import ErrorCode
-from schema.lru import LRU
+from resolvers.lru import LRU
 
 COST_TOO_HIGH = ErrorCode.QUERY_TOO_COSTLY
 # A header a client sends to get `extensions.cost` in the response (so does the request

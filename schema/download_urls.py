@@ -1,10 +1,10 @@
-"""Where a run's model file is downloaded: the route schema/http/downloads.py serves,
+"""Where a run's model file is downloaded: the route server/downloads.py serves,
 and the URL TrainingRun.modelDownloadUrl gives (the schema links to it without
 depending on the HTTP app)."""
 
 from __future__ import annotations
 
-from models.training_runs import RunStatus
+from resolvers.training_runs import RunStatus
 
 MODEL_DOWNLOAD_ROUTE = "/runs/{run_id}/model"
 

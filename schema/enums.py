@@ -7,9 +7,9 @@ from typing import TypeAlias
 
 import strawberry
 
-from models.run_history import Bucket
-from models.training_runs import RunStatus
 from resolvers.errors import FieldErrorCode
+from resolvers.metrics_history import Bucket
+from resolvers.training_runs import RunStatus
 from trainer.ml.stages import Stage
 
 # strawberry.enum registers an existing enum in place and returns it: the aliases keep

@@ -12,8 +12,7 @@ import orjson
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
-from models.availability import is_database_outage
-from resolvers.errors import ApiError, ErrorCode, FieldError
+from resolvers.errors import ApiError, ErrorCode, FieldError, is_database_outage
 from schema.enums import UserErrorCode
 
 logger = logging.getLogger("schema.errors")

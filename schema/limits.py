@@ -181,7 +181,7 @@ class OperationLimits(QueryCostLimiter):
     list page's resolver (bench/results/read-path-experiments.md).
 
     The variables of every operation, whatever its transport (HTTP bodies and query
-    strings are also checked whole by schema/http/view.py, to answer 400): no NUL, no
+    strings are also checked whole by server/view.py, to answer 400): no NUL, no
     deep nesting. Checked before graphql-core coerces them, and before the cost is
     computed from them.
     """

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
 
 import strawberry
 
-from models.model_aliases import ModelAlias as ModelAliasRow
-from models.model_aliases import ModelAliasAssignment as AssignmentRow
-from models.model_aliases import alias_history
-from models.run_records import RunRecord
-from models.training_runs import TrainingRun as TrainingRunRow
 from resolvers import accounts
+from resolvers.model_aliases import ModelAlias as ModelAliasRow
+from resolvers.model_aliases import ModelAliasAssignment as AssignmentRow
+from resolvers.model_aliases import alias_history, assigned_run
+from resolvers.training_runs import RunRecord
 from schema.context import Info
 from schema.errors import UserError
 from schema.types import TrainingRun, User
-
-
-async def _run(row: ModelAliasRow | AssignmentRow) -> RunRecord:
-    """The row's run (prefetched by the list queries, else read now) as TrainingRun reads it."""
-    run: Any = row.run
-    if not isinstance(run, TrainingRunRow):
-        run = cast("TrainingRunRow", await run)
-    return RunRecord.of(run)
 
 
 async def _set_by(row: ModelAliasRow | AssignmentRow, info: Info) -> User | None:
@@ -41,7 +31,7 @@ class ModelAliasAssignment:
 
     @strawberry.field(graphql_type=TrainingRun)
     async def run(self, root: strawberry.Parent[AssignmentRow]) -> RunRecord:
-        return await _run(root)
+        return await assigned_run(root)
 
     @strawberry.field(description="Visible to HR staff and to that user; null for others.")
     async def set_by(self, root: strawberry.Parent[AssignmentRow], info: Info) -> User | None:
@@ -63,7 +53,7 @@ class ModelAlias:
 
     @strawberry.field(graphql_type=TrainingRun)
     async def run(self, root: strawberry.Parent[ModelAliasRow]) -> RunRecord:
-        return await _run(root)
+        return await assigned_run(root)
 
     @strawberry.field(description="Visible to HR staff and to that user; null for others.")
     async def set_by(self, root: strawberry.Parent[ModelAliasRow], info: Info) -> User | None:

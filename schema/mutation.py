@@ -9,19 +9,18 @@ from __future__ import annotations
 import strawberry
 from strawberry.file_uploads import Upload
 
-from models.run_records import RunRecord
 from resolvers import accounts, datasets, model_aliases, train_model
 from resolvers.cancel_training_run import cancel_training_run
-from resolvers.training_runs import parse_run_id
-from schema.auth.login_limiter import limited_login
-from schema.auth.permissions import IsAuthenticated, IsHRStaff, unauthenticated
+from resolvers.login_limiter import limited_login
+from resolvers.training_runs import RunRecord, parse_run_id
+from resolvers.upload_spool import spooled_path
 from schema.context import Info
 from schema.datasets import DeleteDatasetPayload, UploadDatasetPayload
 from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
 from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
+from schema.permissions import IsAuthenticated, IsHRStaff, unauthenticated
 from schema.types import TrainingRun, User
-from schema.uploads import spooled_path
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.utils.str_converters import to_camel_case as strawberry_name
 
-from models.run_records import RunRecord
+from resolvers.training_runs import RunRecord
 from schema.types import TrainingRun
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from models.credentials import Identity
-from models.model_aliases import list_aliases
-from models.run_records import RunRecord, get_run_record
 from resolvers import (
     accounts,
     compare_runs,
@@ -17,18 +14,20 @@ from resolvers import (
     predictions,
     training_runs,
 )
-from resolvers.training_runs import RunConnection
-from schema.auth.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
-from schema.comparison import TrainingRunComparison
-from schema.connection import TrainingRunConnection, run_columns
+from resolvers.accounts import Identity
+from resolvers.model_aliases import list_aliases
+from resolvers.rate_limits import charge
+from resolvers.training_runs import RunConnection, RunRecord, get_run_record
+from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
 from schema.enums import HistoryBucket
-from schema.history import MetricsBucket
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
+from schema.metrics_history import MetricsBucket
 from schema.model_aliases import ModelAlias
+from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
-from schema.rate_limits import charge
+from schema.training_runs import TrainingRunConnection, run_columns
 from schema.types import TrainingRun, User
 
 
@@ -88,9 +87,8 @@ class Query:
         filter: TrainingRunFilter | None = None,
         order_by: TrainingRunOrder | None = None,
     ) -> RunConnection:
-        services = info.context.services
         return await training_runs.list_training_runs(
-            training_runs.PageSizes(services.default_page_size, services.max_page_size),
+            info.context.services.page_sizes,
             order=_order(order_by),
             first=first,
             last=last,

@@ -8,8 +8,8 @@ import strawberry
 
 from resolvers import training_runs
 from resolvers.errors import NotFound
-from schema.auth.permissions import IsHRStaffOrManager, field_label, unauthenticated
 from schema.context import Info
+from schema.permissions import IsHRStaffOrManager, field_label, unauthenticated
 from schema.types import TrainingRun
 
 

@@ -1,5 +1,5 @@
 """The process's Prometheus instruments (counted where things happen; exposed by
-/metrics, schema/http/metrics.py) and the schema extension that counts GraphQL operations.
+/metrics, server/metrics.py) and the schema extension that counts GraphQL operations.
 
 prometheus_client picks its storage when it is first imported: in memory, or files in
 PROMETHEUS_MULTIPROC_DIR when several server processes must add up (`serve --workers N`
@@ -21,7 +21,7 @@ from strawberry.extensions import SchemaExtension
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
-    from schema.auth.context import RequestContext
+    from resolvers.context import RequestContext
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -35,11 +35,6 @@ GRAPHQL_LATENCY = Histogram(
     "Time to answer a query or mutation (parse, validate, execute), by operation name.",
     ["operation", "type"],
     buckets=LATENCY_BUCKETS,
-)
-LOGIN_REFUSALS = Counter(
-    "training_api_login_refusals",
-    "Refused login attempts, by reason (invalid_credentials, rate_limited).",
-    ["reason"],
 )
 
 

@@ -20,10 +20,9 @@ from strawberry import relay
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from models.credentials import Identity
-from models.run_records import RunRecord, all_columns
-from models.training_runs import RunStatus
 from resolvers import accounts
+from resolvers.accounts import Identity
+from resolvers.training_runs import RunRecord, RunStatus, all_columns
 from schema.context import Info
 from schema.download_urls import model_download_url
 from schema.enums import ClassWeight

@@ -17,7 +17,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 
 from main import create_app
-from schema.auth.context import Services
+from resolvers.context import Services
 from tests.conftest import Server
 
 

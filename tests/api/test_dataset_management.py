@@ -13,7 +13,7 @@ import pytest
 from httpx_ws import aconnect_ws
 
 from models.credentials import create_token, create_user
-from models.dataset_files import DatasetFile
+from models.datasets import DatasetFile
 from models.training_runs import RunStatus, TrainingRun
 from tests.api.configured_app import ConfiguredApp
 from tests.api.test_datasets import (

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 import resolvers.datasets
-from models.dataset_files import DatasetFile
+from models.datasets import DatasetFile
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import SHIPPED_DATASET, Server
 from tests.helpers import TRAIN, train_variables, wait_for, wait_until_final

@@ -1,5 +1,5 @@
 """The server keeps its start-up objects out of the cyclic GC's full collections while
-it runs (schema/http/heap.py): walking them cost ~0.3 ms a list request."""
+it runs (server/heap.py): walking them cost ~0.3 ms a list request."""
 
 from __future__ import annotations
 

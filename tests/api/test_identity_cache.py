@@ -11,7 +11,7 @@ import pytest
 from models.credentials import create_token, create_user, revoke_token
 from models.tokens import ApiToken
 from models.users import User
-from schema.auth.identity_cache import IdentityCache
+from resolvers.identity_cache import IdentityCache
 from tests.conftest import Server
 
 
@@ -112,7 +112,7 @@ async def test_concurrent_misses_for_one_token_share_one_lookup(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: a token no request has looked up yet, and a count of database lookups
-    import schema.auth.identity_cache as identity_cache
+    import resolvers.identity_cache as identity_cache
 
     user, token = await user_with_token()
     lookups = 0

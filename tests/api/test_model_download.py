@@ -19,7 +19,7 @@ import joblib
 import pytest
 
 from models.training_runs import RunStatus, TrainingRun
-from schema.http.downloads import ModelDownloads
+from server.downloads import ModelDownloads
 from tests.api.configured_app import ConfiguredApp
 from tests.api.test_query_count import measure, sql_log  # noqa: F401 (fixture)
 from tests.conftest import Server

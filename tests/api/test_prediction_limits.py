@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from schema.rate_limits import TokenBuckets
+from resolvers.rate_limits import TokenBuckets
 from tests.api.configured_app import ConfiguredApp
 from tests.api.trained_models import dataset_rows, train_completed
 from tests.conftest import Server

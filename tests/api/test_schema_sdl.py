@@ -54,7 +54,7 @@ def counted(self, *args, **kwargs):
     built.append(1)
     real_init(self, *args, **kwargs)
 Schema.__init__ = counted
-import schema, schema.http.app
+import schema, server.app
 print(len(built))
 """
 

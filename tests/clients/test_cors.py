@@ -17,7 +17,7 @@ from httpx_ws import WebSocketUpgradeError, aconnect_ws
 from pydantic import ValidationError
 
 from main import Settings
-from schema.http.view import GraphQLView
+from server.view import GraphQLView
 from tests.api.configured_app import ConfiguredApp
 from tests.clients.conftest import OTHER_ORIGIN, PageServer
 from tests.conftest import Server

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from models.training_runs import TrainingRun
-from schema.http.persisted_queries import PersistedQueryStore
+from server.persisted_queries import PersistedQueryStore
 from tests.conftest import Server
 from tests.hardening.live_server import LiveServer
 

@@ -1,7 +1,7 @@
 """The CSV files of the datasets folder: which ones there are, and what each holds.
 
 Reading a file for its row count and hash costs a full pass over it, so callers keep
-the answer per file version (see models/dataset_files.py); this module only reads.
+the answer per file version (see models/datasets.py); this module only reads.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ people behind one NAT who log in successfully do not use up each other's budget.
 
 Memory is bounded twice: each key keeps at most `limit` timestamps, and the table keeps at
 most `max_keys` keys, the least recently touched going first (O(1) per eviction): the
-sliding windows of schema/rate_limits.py, whose token buckets bound predictions. Keys are
+sliding windows of resolvers/rate_limits.py, whose token buckets bound predictions. Keys are
 usernames no longer than the username column (longer ones are refused before they get
 here) and addresses, so the table's size is bounded in bytes too.
 
@@ -23,13 +23,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from prometheus_client import Counter
+
 from models.users import USERNAME_MAX_LENGTH
 from resolvers.errors import InvalidCredentials
-from schema.rate_limits import SlidingWindow, rate_limited
-from schema.telemetry import LOGIN_REFUSALS
+from resolvers.rate_limits import SlidingWindow, rate_limited
 
 logger = logging.getLogger("resolvers.accounts")  # the name these lines always had
 T = TypeVar("T")
+
+# Exposed by /metrics with the instruments of schema/telemetry.py.
+LOGIN_REFUSALS = Counter(
+    "training_api_login_refusals",
+    "Refused login attempts, by reason (invalid_credentials, rate_limited).",
+    ["reason"],
+)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The HTTP/WebSocket endpoint: strawberry's ASGI view, with the caller taken from the
 Authorization header (HTTP) or the connection_init payload (WebSocket).
 
-Over HTTP it also speaks GraphQL over HTTP as the spec has it (schema/http/transport.py: the
+Over HTTP it also speaks GraphQL over HTTP as the spec has it (server/transport.py: the
 response media type, 405/406/415), automatic persisted queries
-(schema/http/persisted_queries.py), and serves GraphiQL from the project's own files."""
+(server/persisted_queries.py), and serves GraphiQL from the project's own files."""
 
 from __future__ import annotations
 
@@ -29,30 +29,30 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from resolvers.context import RequestContext, Services, token_from_authorization
 from resolvers.errors import ErrorCode
+from resolvers.upload_spool import UploadSlots, UploadSpool, remove_stale_uploads
 from schema import Schema
-from schema.auth.context import RequestContext, Services, token_from_authorization
 from schema.cost import batch_refusal
-from schema.http import persisted_queries
-from schema.http.persisted_queries import PersistedQueryStore
-from schema.http.transport import (
+from schema.limits import unusable_value
+from server import persisted_queries
+from server.persisted_queries import PersistedQueryStore
+from server.transport import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
     RequestRefused,
     is_request_error,
     negotiate_media_type,
 )
-from schema.http.uploads import UploadRequestAdapter, upload_operations
-from schema.http.websockets import (
+from server.uploads import UploadRequestAdapter, upload_operations
+from server.websockets import (
     ConnectionCounter,
     LegacyWSHandler,
     TransportWSHandler,
     WebSocketLimits,
 )
-from schema.limits import unusable_value
-from schema.uploads import UploadSlots, UploadSpool, remove_stale_uploads
 
-logger = logging.getLogger("schema.http.view")
+logger = logging.getLogger("schema.http.view")  # the name these lines always had
 
 # What a client refused for MAX_CONCURRENT_UPLOADS is told to wait (Retry-After).
 UPLOAD_RETRY_AFTER_SECONDS = 5
@@ -99,7 +99,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self._configure_websockets(websockets or WebSocketLimits())
 
     def _configure_websockets(self, limits: WebSocketLimits) -> None:
-        """The limits schema.http.websockets' handlers enforce, and strawberry's own two."""
+        """The limits server.websockets' handlers enforce, and strawberry's own two."""
         self.websocket_limits = limits
         self.websocket_connections = ConnectionCounter(limits.max_connections_per_address)
         self.connection_init_wait_timeout = timedelta(seconds=limits.init_timeout)

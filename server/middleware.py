@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.errors import ErrorCode
 from schema.errors import error_body, log_unexpected
-from schema.http.prediction_body import is_prediction_only, may_be_prediction
+from server.prediction_body import is_prediction_only, may_be_prediction
 
 
 def too_large(limit: int) -> tuple[Message, Message]:
@@ -36,7 +36,7 @@ class BodySizeLimit:
     refusal is plain text, rewritten here into the JSON every other refusal uses. Every
     request gets `max_bytes`, except those `allowance` grants more (uploads), and JSON
     predictions, which may declare up to `max_prediction_bytes`
-    (schema/http/prediction_body.py).
+    (server/prediction_body.py).
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class BodySizeLimit:
 
 def is_dataset_upload(scope: Scope) -> bool:
     """A GraphQL multipart request (uploadDataset) with credentials: it may be as large
-    as MAX_UPLOAD_BYTES, streamed to disk as it comes (schema/uploads.py). Without an
+    as MAX_UPLOAD_BYTES, streamed to disk as it comes (resolvers/upload_spool.py). Without an
     Authorization header it keeps the tight limit, and the view refuses it unread."""
     if scope.get("method") != "POST" or scope.get("path") != "/graphql":
         return False

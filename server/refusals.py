@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from models.credentials import Identity
+from resolvers.context import Services, token_from_authorization
 from resolvers.errors import ErrorCode
-from schema.auth.context import Services, token_from_authorization
-from schema.auth.permissions import UNAUTHENTICATED_MESSAGE
 from schema.errors import error_body
+from schema.permissions import UNAUTHENTICATED_MESSAGE
 from trainer.logs import update_log_context
 
 __all__ = ["authenticated_caller", "json_error", "unauthenticated"]

@@ -29,9 +29,9 @@ from starlette.types import Receive, Scope, Send
 
 from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
+from resolvers.context import Services
 from resolvers.errors import ErrorCode
-from schema.auth.context import Services
-from schema.http.refusals import authenticated_caller, json_error, unauthenticated
+from server.refusals import authenticated_caller, json_error, unauthenticated
 from trainer.artifacts import UnsafePath
 from trainer.model_files import (
     ModelFileChanged,
@@ -40,7 +40,7 @@ from trainer.model_files import (
     model_file_path,
 )
 
-logger = logging.getLogger("schema.http.downloads")
+logger = logging.getLogger("schema.http.downloads")  # the name these lines always had
 
 _INT4_MAX = 2**31 - 1
 _COLUMNS = ("id", "status", "model_version", "model_path", "model_sha256")

@@ -7,15 +7,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from models.credentials import Identity
+from resolvers.identity_cache import IdentityCache
 from resolvers.loaders import AliasLoader, UserLoader
-from schema.auth.identity_cache import IdentityCache
-from schema.auth.login_limiter import LoginLimiter
-from schema.auth.subscription_slots import SubscriptionSlots
-from schema.rate_limits import TokenBuckets
+from resolvers.login_limiter import LoginLimiter
+from resolvers.rate_limits import TokenBuckets
+from resolvers.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
     from resolvers.datasets import DatasetQuota
+    from resolvers.training_runs import PageSizes
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Services:
-    """Built once by the app factory (schema/http/app.py) from the settings, and shared
-    by every request; no defaults here: main.Settings is the one list of knobs."""
+    """Built once by the app factory (server/app.py) from the settings, and shared
+    by every request; no defaults here: server/settings.py is the one list of knobs."""
 
     artifacts: ArtifactPaths
     jobs: JobRunner
@@ -39,8 +40,8 @@ class Services:
     # What uploadDataset may add (MAX_DATASETS_PER_USER, MAX_DATASET_BYTES_PER_USER,
     # MAX_DATASETS_TOTAL_BYTES).
     dataset_quota: DatasetQuota
-    max_page_size: int
-    default_page_size: int
+    # trainingRuns pages (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE).
+    page_sizes: PageSizes
     # Models loaded for predictFutureNeed (MODEL_CACHE_SIZE, MODEL_CACHE_BYTES).
     models: ModelCache
     # Rows each user may have predicted per second (PREDICTION_ROWS_PER_SECOND).

@@ -2,7 +2,7 @@
 database connection, the job runner, the reaper and the run watcher.
 
 main.py reads the settings and builds the runner; this module gets both passed in
-(`AppSettings` names the settings it reads), so it reads no environment itself.
+(`Settings` names the settings it reads), so it reads no environment itself.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal, Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,97 +22,39 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from models.db import tortoise_config
+from resolvers.context import Services
 from resolvers.datasets import DatasetQuota
+from resolvers.identity_cache import IdentityCache
+from resolvers.login_limiter import LoginLimiter
+from resolvers.rate_limits import SlidingWindow, TokenBuckets
+from resolvers.subscription_slots import SubscriptionSlots
+from resolvers.training_runs import PageSizes
+from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
-from schema.auth.context import Services
-from schema.auth.identity_cache import IdentityCache
-from schema.auth.login_limiter import LoginLimiter
-from schema.auth.subscription_slots import SubscriptionSlots
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
-from schema.http.downloads import ModelDownloads
-from schema.http.health import Readiness, healthz
-from schema.http.heap import startup_objects_frozen
-from schema.http.metrics import MetricsEndpoint
-from schema.http.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
-from schema.http.persisted_queries import PersistedQueryStore
-from schema.http.request_id import RequestId
-from schema.http.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
-from schema.http.view import GraphQLView
-from schema.http.websockets import WebSocketLimits
-from schema.rate_limits import SlidingWindow, TokenBuckets
-from schema.uploads import remove_stale_uploads
-from trainer.artifacts import ArtifactPaths
+from server.downloads import ModelDownloads
+from server.health import Readiness, healthz
+from server.heap import startup_objects_frozen
+from server.metrics import MetricsEndpoint
+from server.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
+from server.persisted_queries import PersistedQueryStore
+from server.request_id import RequestId
+from server.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
+from server.settings import Settings
+from server.view import GraphQLView
+from server.websockets import WebSocketLimits
 from trainer.jobs.reaper import fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
-from trainer.ml.dataset_files import CsvLimits
 from trainer.ml.predictor import ModelCache
 from trainer.model_files import VerifiedModelFiles
 
 # GraphiQL's scripts and styles (static/vendor/VENDORED.md) and the dashboard
 # (static/dashboard/, its page served at /), served at /static.
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 
-class AppSettings(Protocol):
-    """The settings the application reads (main.Settings has them all)."""
-
-    @property
-    def db_url(self) -> str: ...
-    @property
-    def artifacts(self) -> ArtifactPaths: ...
-    @property
-    def dataset_limits(self) -> CsvLimits: ...
-
-    training_backend: Literal["local", "celery"]
-    subscription_poll_interval: float
-    stale_run_after: float
-    auth_cache_seconds: float
-    websocket_recheck_seconds: float
-    login_attempts_per_username: int
-    login_attempts_per_address: int
-    login_window_seconds: float
-    login_limiter_max_keys: int
-    ws_connection_init_timeout: float
-    ws_anonymous_idle_seconds: float
-    ws_max_connections_per_address: int
-    ws_max_subscriptions_per_connection: int
-    ws_max_subscriptions_per_user: int
-    default_page_size: int
-    max_page_size: int
-    max_datasets_per_user: int
-    max_dataset_bytes_per_user: int
-    max_datasets_total_bytes: int
-    max_query_depth: int
-    max_query_tokens: int
-    max_query_aliases: int
-    max_root_fields: int
-    max_query_cost: int
-    max_introspection_depth: int
-    introspection: bool
-    max_batch_operations: int
-    document_cache_size: int
-    outage_retry_after: float
-    graphiql: bool
-    cors_origins: list[str]
-    cors_allow_headers: list[str]
-    apq_cache_size: int
-    readiness_timeout: float
-    metrics_enabled: bool
-    metrics_token: str | None
-    max_body_bytes: int
-    max_upload_bytes: int
-    max_concurrent_uploads: int
-    max_prediction_body_bytes: int
-    model_cache_size: int
-    model_cache_bytes: int
-    max_model_bytes: int
-    prediction_rows_per_second: float
-    prediction_rows_burst: int
-    prediction_limiter_max_keys: int
-
-
-def login_limiter(settings: AppSettings) -> LoginLimiter:
+def login_limiter(settings: Settings) -> LoginLimiter:
     def window(limit: int) -> SlidingWindow:
         return SlidingWindow(
             limit, settings.login_window_seconds, max_keys=settings.login_limiter_max_keys
@@ -125,7 +66,7 @@ def login_limiter(settings: AppSettings) -> LoginLimiter:
     )
 
 
-def websocket_limits(settings: AppSettings) -> WebSocketLimits:
+def websocket_limits(settings: Settings) -> WebSocketLimits:
     return WebSocketLimits(
         init_timeout=settings.ws_connection_init_timeout,
         anonymous_idle=settings.ws_anonymous_idle_seconds,
@@ -134,7 +75,7 @@ def websocket_limits(settings: AppSettings) -> WebSocketLimits:
     )
 
 
-def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
+def build_app(settings: Settings, runner: JobRunner) -> Starlette:
     settings.artifacts.ensure()
     watcher = RunWatcher(settings.subscription_poll_interval)
     services = Services(
@@ -150,8 +91,7 @@ def build_app(settings: AppSettings, runner: JobRunner) -> Starlette:
             max_bytes_per_user=settings.max_dataset_bytes_per_user,
             max_total_bytes=settings.max_datasets_total_bytes,
         ),
-        max_page_size=settings.max_page_size,
-        default_page_size=settings.default_page_size,
+        page_sizes=PageSizes(settings.default_page_size, settings.max_page_size),
         models=ModelCache(
             settings.model_cache_size,
             max_bytes=settings.model_cache_bytes,

@@ -8,7 +8,7 @@ arguments are (`TrainingRunFilter.to_run_filter`), so the export matches exactly
 the list shows. Rows and CSV are resolvers/run_export.py's.
 
 Who may: as for reading runs (HR staff, managers, superusers). Refusals are JSON in the
-API's error shape (schema/http/refusals.py): 401 UNAUTHENTICATED, 403 FORBIDDEN, 400
+API's error shape (server/refusals.py): 401 UNAUTHENTICATED, 403 FORBIDDEN, 400
 BAD_USER_INPUT naming the parameter (`extensions.argument`), 405 for another method.
 Everything is checked before the first byte is sent; one log line per export says who,
 with which filter, how many rows, and whether the client took it all.
@@ -31,15 +31,15 @@ from strawberry import Schema
 from strawberry.types.arguments import convert_argument
 
 from models.credentials import Scope as AccessScope
+from resolvers.context import Services
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.run_export import RunExport, start_export
-from schema.auth.context import Services
-from schema.http.refusals import authenticated_caller, json_error, unauthenticated
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
+from server.refusals import authenticated_caller, json_error, unauthenticated
 
 __all__ = ["RUN_EXPORT_ROUTE", "RunExportEndpoint"]
 
-logger = logging.getLogger("schema.http.run_export")
+logger = logging.getLogger("schema.http.run_export")  # the name these lines always had
 
 RUN_EXPORT_ROUTE = "/runs/export.csv"
 _METHODS = ("GET",)

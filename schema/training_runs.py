@@ -9,10 +9,9 @@ from graphql import OperationDefinitionNode
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
-from models.run_records import RunRecord
-from resolvers.training_runs import RunConnection, RunEdge
+from resolvers.lru import LRU
+from resolvers.training_runs import RunConnection, RunEdge, RunRecord
 from schema.context import Info
-from schema.lru import LRU
 from schema.types import TrainingRun, run_field_columns
 
 # The run columns of the connection fields of recently parsed documents (see

@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from resolvers.errors import ErrorCode
-from schema.http.transport import APPLICATION_JSON, RequestRefused
-from schema.lru import LRU
+from resolvers.lru import LRU
+from server.transport import APPLICATION_JSON, RequestRefused
 
 NOT_FOUND = "PersistedQueryNotFound"
 NOT_SUPPORTED = "PersistedQueryNotSupported"

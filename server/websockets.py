@@ -29,10 +29,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
+from resolvers.context import RequestContext
 from resolvers.errors import ErrorCode
-from schema.auth.context import RequestContext
 
-logger = logging.getLogger("schema.http.websockets")
+logger = logging.getLogger("schema.http.websockets")  # the name these lines always had
 
 CLOSE_TIMEOUT = 4408
 CLOSE_TOO_MANY_CONNECTIONS = 4429

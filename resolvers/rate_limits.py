@@ -1,7 +1,7 @@
 """Per-key rate limits kept in the server process: the login limiter's sliding windows
 (failed attempts per username and per address) and the prediction budget's token
 buckets (rows per user and second). One shape for both: state per key in a bounded
-table (schema/lru.py: the least recently used key goes first, in constant time), an
+table (resolvers/lru.py: the least recently used key goes first, in constant time), an
 answer in seconds to wait (0: go ahead), and one refusal, `RATE_LIMITED` with
 `retryAfter`.
 
@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from resolvers.errors import RateLimited
-from schema.lru import LRU
+from resolvers.lru import LRU
 
 
 def rate_limited(message: str, wait: float) -> RateLimited:

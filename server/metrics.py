@@ -1,7 +1,8 @@
 """/metrics in Prometheus' text format.
 
-Two sources. Per-process instruments (schema/telemetry.py: operations, latency, login
-refusals) are counted where things happen and, with several server processes, summed
+Two sources. Per-process instruments (schema/telemetry.py: operations, latency;
+resolvers/login_limiter.py: login refusals) are counted where things happen and, with
+several server processes, summed
 from PROMETHEUS_MULTIPROC_DIR. Run metrics (runs by status, queue length, training
 durations) are read from the database at scrape time: runs are trained by other
 processes, possibly Celery workers on other machines, and the database is the one place
@@ -35,7 +36,7 @@ from models.training_runs import RunStatus
 from resolvers.errors import ErrorCode
 from schema.errors import error_body
 
-logger = logging.getLogger("schema.http.metrics")
+logger = logging.getLogger("schema.http.metrics")  # the name these lines always had
 
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.permission import BasePermission
 
-from models.credentials import Scope
+from resolvers.accounts import Scope
 from resolvers.errors import ErrorCode
 from schema.context import Info
 

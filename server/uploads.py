@@ -18,8 +18,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 
-from schema.http.transport import RequestRefused
-from schema.uploads import UploadSpool
+from resolvers.upload_spool import UploadSpool
+from server.transport import RequestRefused
 
 # operations and map: the two form fields of the spec; one file (uploadDataset's).
 MAX_UPLOAD_FIELDS = 2

@@ -1,6 +1,6 @@
 """Where the bytes of an uploaded file are: the temporary files of one request's uploads.
 
-The HTTP room (schema/http/uploads.py) writes each file part of a multipart request to
+The HTTP room (server/uploads.py) writes each file part of a multipart request to
 a file made here, in the datasets folder (an atomic os.replace into place needs the
 same file system); uploadDataset asks which file an Upload is; the view removes every
 file still there when the request ends, however it ends.
@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from trainer.ml.dataset_files import UPLOAD_PREFIX
 
-logger = logging.getLogger("schema.uploads")
+logger = logging.getLogger("schema.uploads")  # the name these lines always had
 
 UPLOAD_SUFFIX = ".partial"
 # A temporary file untouched for this long belongs to no live upload (a live one grows

@@ -1,6 +1,6 @@
 """A dict bounded to a number of entries, the least recently used evicted first: the
 shape of the stores that remember per-document work (query costs, persisted queries) and
-per-key limits (schema/rate_limits.py)."""
+per-key limits (resolvers/rate_limits.py)."""
 
 from __future__ import annotations
 
