@@ -1,34 +1,75 @@
-"""Documents and waits shared by the tests that train through the API.
+"""The documents, helpers and waits shared by the tests: the one place they are written.
 
-`TRAIN` selects what any of them reads back from trainModel; `wait_until_final` follows a
-run until it ends, whichever way the test reads it (in-process app, a live server, Celery).
-`RUN_ROW` and `FINISHED_RUN` are the columns of a run written directly as a row, for the
-tests that need runs to read but do not test training.
+`TRAIN` is the suite's one trainModel document, selecting whatever any test reads back;
+`train_payload` / `train` / `train_completed` send it through any `Query` (the in-process
+server's `server.data`, a live server's, a Celery cluster's `Api.data`, or `data_of(client)`
+for a bare httpx client). `RUN_STATE` and `state_of` / `wait_for_state` follow a run as the
+job tests do; `wait_until_final` follows a run until it ends, whichever way the test reads
+it. `RUN_ROW` and `FINISHED_RUN` are the columns of a run written directly as a row, for
+the tests that need runs to read but do not test training. `set_alias` and `dataset_rows`
+serve the alias and prediction tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
 
 import schema.cost
-from trainer.ml.dataset import FEATURE_COLUMNS
+from trainer.ml.dataset import FEATURE_COLUMNS, NUMERIC_COLUMNS
+
+if TYPE_CHECKING:
+    from tests.conftest import Server
 
 T = TypeVar("T")
 
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { id databaseId status modelVersion errorMessage modelPath }
-    errors { code field message }
+# Every field of a run a test reads back from trainModel (or from trainingRun, as
+# `TRAINED_RUN_FIELDS` in a query of its own).
+TRAINED_RUN_FIELDS = """
+  id databaseId status stage progress errorMessage modelVersion modelPath modelSha256
+  datasetPath datasetSha256 runDate startedAt finishedAt
+  accuracy precision recall f1Score totalSamples trainSamples testSamples droppedRows
+  testSplit nEstimators randomState trainingDurationSeconds featuresUsed notes
+  trainedByUsername
+  hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+  perClassMetrics { label precision recall f1Score support }
+  confusionMatrix { labels matrix }
+  featureImportance { feature importance }
+"""
+TRAIN = f"""
+mutation Train($input: TrainModelInput!) {{
+  trainModel(input: $input) {{
+    trainingRun {{ {TRAINED_RUN_FIELDS} }}
+    errors {{ code field message }}
+  }}
+}}
+"""
+# A run's state as the job tests follow it (`state_of`, `wait_for_state`).
+RUN_STATE = """
+query Run($id: ID!) {
+  trainingRun(id: $id) {
+    id databaseId modelVersion status stage progress startedAt finishedAt cancelRequested
+    errorMessage modelPath modelSha256
   }
 }
 """
+SET_ALIAS = """
+mutation Set($alias: String!, $runId: ID!) {
+  setModelAlias(alias: $alias, runId: $runId) {
+    modelAlias { alias setAt setByUsername run { databaseId modelVersion } }
+    errors { field code message }
+  }
+}
+"""
+# About seven seconds of fitting on the shipped dataset: long enough to act on it mid-run.
+LONG_TREES = 1000
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 ACTIVE_STATUSES = frozenset({"QUEUED", "RUNNING"})
 # The columns a run row needs that a test inserting one directly rarely cares about:
@@ -100,14 +141,115 @@ def http_client(**options: Any) -> httpx.AsyncClient:
 # Short enough that a test sees a run's end within a tenth of a second of it.
 POLL_INTERVAL = 0.1
 
+# Sends a document with its variables and returns its `data` (failing on errors):
+# `server.data`, `LiveServer.data`, `Api.data`, `data_of(client)`; a role other than the
+# DRH user's through `functools.partial(server.data, as_=ROLE)`.
+Query = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def data_of(client: httpx.AsyncClient) -> Query:
+    """A `Query` posting to `client`'s /graphql: HTTP 200 and no errors, or the test fails."""
+
+    async def data(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body
+        return body["data"]  # type: ignore[no-any-return]
+
+    return data
+
 
 def train_variables(trees: int | None = None, **fields: Any) -> dict[str, Any]:
     """Variables of TRAIN: `trees` as hyperparameters.nEstimators, `fields` as the rest of
-    the input (wait, datasetPath, modelVersion, notes, ...)."""
+    the input (wait, datasetPath, modelVersion, notes, hyperparameters, ...)."""
     data = dict(fields)
     if trees is not None:
         data["hyperparameters"] = {**data.get("hyperparameters", {}), "nEstimators": trees}
     return {"input": data}
+
+
+async def train_payload(data: Query, trees: int | None = None, **fields: Any) -> dict[str, Any]:
+    """trainModel's payload (`trainingRun` and `errors`) for TRAIN sent through `data`."""
+    return (await data(TRAIN, train_variables(trees, **fields)))["trainModel"]  # type: ignore[no-any-return]
+
+
+async def train(data: Query, trees: int | None = None, **fields: Any) -> dict[str, Any]:
+    """The run trainModel accepted (no errors), as TRAIN selects it."""
+    payload = await train_payload(data, trees, **fields)
+    assert payload["errors"] == [], payload
+    return payload["trainingRun"]  # type: ignore[no-any-return]
+
+
+async def train_completed(data: Query, trees: int = 5, **fields: Any) -> dict[str, Any]:
+    """A COMPLETED run (trained and waited for), under a fresh modelVersion unless given."""
+    fields.setdefault("modelVersion", f"pred-{uuid.uuid4().hex[:10]}")
+    run = await train(data, trees, wait=True, **fields)
+    assert run["status"] == "COMPLETED", run
+    return run
+
+
+def running_and_fitting(state: dict[str, Any]) -> bool:
+    return state["status"] == "RUNNING" and state["stage"] == "FITTING"
+
+
+def ended(state: dict[str, Any]) -> bool:
+    return state["status"] not in ACTIVE_STATUSES
+
+
+async def state_of(data: Query, run: dict[str, Any], query: str = RUN_STATE) -> dict[str, Any]:
+    """The run's current state, as `query` (RUN_STATE unless given) selects it."""
+    state = (await data(query, {"id": run["id"]}))["trainingRun"]
+    assert state is not None
+    return state  # type: ignore[no-any-return]
+
+
+async def wait_for_state(
+    data: Query,
+    run: dict[str, Any],
+    condition: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float,
+    what: str,
+) -> dict[str, Any]:
+    """Poll the run's RUN_STATE until `condition` holds; fail after `timeout` s."""
+
+    async def check() -> dict[str, Any] | None:
+        state = await state_of(data, run)
+        return state if condition(state) else None
+
+    return await wait_for(check, timeout=timeout, what=f"run {run['databaseId']} {what}")
+
+
+async def set_alias(server: Server, alias: str, run_id: object, as_: str = "drh") -> Any:
+    body = await server.data(SET_ALIAS, {"alias": alias, "runId": str(run_id)}, as_=as_)
+    return body["setModelAlias"]
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() if part != "k" else "K" for part in rest)
+
+
+def dataset_rows(count: int, start: int = 0) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """`count` rows of the shipped dataset: as the CSV holds them (snake_case strings), and
+    as PredictionRowInput values (camelCase, numbers as numbers)."""
+    from tests.conftest import SHIPPED_DATASET  # conftest imports this module's importers
+
+    with SHIPPED_DATASET.open(newline="") as handle:
+        raw = list(csv.DictReader(handle))[start : start + count]
+    inputs = []
+    for row in raw:
+        inputs.append(
+            {
+                camel(column): float(value) if column in NUMERIC_COLUMNS else value
+                for column, value in row.items()
+                if column != "future_need_level"
+            }
+        )
+    return raw, inputs
 
 
 async def wait_for(

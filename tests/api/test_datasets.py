@@ -21,7 +21,7 @@ import resolvers.datasets
 from models.dataset_files import DatasetFile
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import SHIPPED_DATASET, Server
-from tests.helpers import TRAIN, train_variables, wait_for, wait_until_final
+from tests.helpers import train, wait_for, wait_until_final
 
 DATASETS = "{ datasets { path sizeBytes rows columns sha256 modifiedAt } }"
 UPLOAD = """
@@ -221,8 +221,7 @@ async def test_upload_then_train_on_it_completes(server: Server) -> None:
     assert temporary_files(server) == []
 
     # when: trained on
-    data = await server.data(TRAIN, train_variables(trees=10, datasetPath=path))
-    run = data["trainModel"]["trainingRun"]
+    run = await train(server.data, 10, datasetPath=path)
     final = await wait_until_final(lambda: _run(server, run["id"]), timeout=120)
 
     # then
@@ -264,8 +263,7 @@ async def test_a_replaced_file_leaves_earlier_runs_as_they_were(server: Server) 
     # given: a run trained on the first version of a dataset
     path = unique_name("replaced")
     before = await upload_payload(server, path, small_csv(200))
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=path))
-    run_id = data["trainModel"]["trainingRun"]["id"]
+    run_id = (await train(server.data, 5, datasetPath=path))["id"]
     trained = await wait_until_final(lambda: _run(server, run_id), timeout=120)
     assert trained["status"] == "COMPLETED", trained["errorMessage"]
 
@@ -753,8 +751,7 @@ async def test_training_on_a_file_beyond_the_limits_fails_naming_the_limit(
     (datasets_folder(server) / name).write_bytes(wide_csv(501))
 
     # when
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=name))
-    run_id = data["trainModel"]["trainingRun"]["id"]
+    run_id = (await train(server.data, 5, datasetPath=name))["id"]
     final = await wait_until_final(lambda: _run(server, run_id), timeout=120)
 
     # then: the run failed, saying why; the listing shows the file as not readable
@@ -770,8 +767,7 @@ async def test_a_bom_is_not_part_of_the_first_column(server: Server) -> None:
 
     # when
     payload = await upload_payload(server, path, content)
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=path))
-    run_id = data["trainModel"]["trainingRun"]["id"]
+    run_id = (await train(server.data, 5, datasetPath=path))["id"]
     final = await wait_until_final(lambda: _run(server, run_id), timeout=120)
 
     # then: the first column is job_role_name, for the listing and for training
@@ -793,8 +789,7 @@ async def test_a_dataset_path_is_stored_in_its_canonical_form(
 
     # when: uploaded, then trained on, by the path as asked
     payload = await upload_payload(server, asked, small_csv(100))
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=asked))
-    run = data["trainModel"]["trainingRun"]
+    run = await train(server.data, 5, datasetPath=asked)
 
     # then: one name for the file everywhere
     assert payload["dataset"]["path"] == canonical

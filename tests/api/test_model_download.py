@@ -23,7 +23,7 @@ from schema.http.downloads import ModelDownloads
 from tests.api.configured_app import ConfiguredApp
 from tests.api.test_query_count import measure, sql_log  # noqa: F401 (fixture)
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, TRAIN, train_variables
+from tests.helpers import RUN_ROW, train
 
 # Larger than FileResponse's 64 KiB chunk, so the body streams in several pieces.
 CONTENT = os.urandom(200_000)
@@ -423,8 +423,7 @@ async def test_download_url_adds_no_query_to_a_page(
 
 
 async def test_a_trained_model_downloads_intact_and_loads(server: Server) -> None:
-    body = await server.data(TRAIN, train_variables(trees=5, wait=True))
-    run = body["trainModel"]["trainingRun"]
+    run = await train(server.data, 5, wait=True)
     assert run["status"] == "COMPLETED", run
     data = await server.data(RUN_QUERY, {"id": run["id"]})
     details = data["trainingRun"]

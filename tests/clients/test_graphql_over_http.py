@@ -19,7 +19,7 @@ RUN_COUNT = "{ trainingRuns { totalCount } }"
 PARSE_ERROR = "{ viewer { username }"
 VALIDATION_ERROR = "{ noSuchField }"
 COERCION_ERROR = "query Run($id: ID!) { trainingRun(id: $id) { databaseId } }"
-TRAIN = (
+TRAIN_OVER_GET = (
     'mutation Train { trainModel(input: {modelVersion: "via-get", '
     "hyperparameters: {nEstimators: 1}}) { errors { code } } }"
 )
@@ -131,7 +131,7 @@ async def test_mutation_over_get_is_405_naming_post(clean_runs: Server) -> None:
     # when
     response = await clean_runs.client.get(
         "/graphql",
-        params={"query": TRAIN},
+        params={"query": TRAIN_OVER_GET},
         headers={"Authorization": f"Token {clean_runs.tokens['drh']}", "Accept": JSON},
     )
 

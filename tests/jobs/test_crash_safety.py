@@ -21,15 +21,7 @@ import pytest
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.jobs.processes import (
-    Api,
-    Deployment,
-    Services,
-    first_server,
-    group_gone,
-    process_state,
-)
-from tests.jobs.runs import (
+from tests.helpers import (
     LONG_TREES,
     ended,
     running_and_fitting,
@@ -39,6 +31,14 @@ from tests.jobs.runs import (
 )
 from tests.jobs.test_subscription import follow
 from tests.prestart import prestartable
+from tests.processes import (
+    Api,
+    Deployment,
+    Services,
+    first_server,
+    group_gone,
+    process_state,
+)
 from trainer.jobs.job import worker_is_dead
 
 # Reporting and staleness of the server processes started here (see DESIGN, Running training).

@@ -7,7 +7,7 @@ from typing import Any
 from httpx_ws import aconnect_ws
 
 from tests.conftest import Server
-from tests.helpers import TRAIN, train_variables
+from tests.helpers import train
 
 FOLLOW = """
 subscription Follow($id: ID!) {
@@ -45,8 +45,7 @@ async def follow(
 
 
 async def test_subscriber_sees_progress_in_order_until_the_final_state(clean_runs: Server) -> None:
-    data = await clean_runs.data(TRAIN, train_variables(500, wait=False))
-    run = data["trainModel"]["trainingRun"]
+    run = await train(clean_runs.data, 500, wait=False)
 
     messages = await follow(clean_runs, run["id"])
 
