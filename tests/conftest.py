@@ -10,10 +10,11 @@ REQUIRE_SERVICES=1 (set by .ci/run) turns "unreachable" into a failure, not a sk
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from main import Settings, create_app, migrate
 from models.credentials import create_token, create_user
 from models.training_runs import TrainingRun
+from tests.helpers import TagMeasured
 from tests.prestart import start_collected, stop_untaken
 from tests.scheduling import FileOrGroupScheduling
 
@@ -217,3 +219,16 @@ async def clean_runs(server: Server) -> Server:
     """A server whose run table starts empty for this test."""
     await TrainingRun.all().delete()
     return server
+
+
+@pytest.fixture
+def sql_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The SQL log of this test, each record tagged for `tests.helpers.measure`."""
+    caplog.set_level(logging.DEBUG, logger="tortoise.db_client")
+    logger = logging.getLogger("tortoise.db_client")
+    tag = TagMeasured()
+    logger.addFilter(tag)
+    try:
+        yield caplog
+    finally:
+        logger.removeFilter(tag)

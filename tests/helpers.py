@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
+from httpx_ws import aconnect_ws
 
 import schema.cost
 from trainer.ml.dataset import FEATURE_COLUMNS, NUMERIC_COLUMNS
@@ -68,6 +71,13 @@ mutation Set($alias: String!, $runId: ID!) {
   }
 }
 """
+FOLLOW = """
+subscription Follow($id: ID!) {
+  trainingRunUpdated(id: $id) { databaseId status stage progress }
+}
+"""
+VIEWER = "query Viewer { viewer { username } }"
+SQL_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # About seven seconds of fitting on the shipped dataset: long enough to act on it mid-run.
 LONG_TREES = 1000
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
@@ -300,3 +310,64 @@ class CostWalks:
             return real(*args, **kwargs)
 
         monkeypatch.setattr(schema.cost, "operation_cost", counted)
+
+
+async def follow(
+    server: Server,
+    run_id: str,
+    role: str | None = "drh",
+    *,
+    into: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Subscribe to the run's trainingRunUpdated over a WebSocket and collect every message
+    until the server completes the operation; `into` lets a test read them as they come."""
+    payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
+    async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send_json({"type": "connection_init", "payload": payload})
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": FOLLOW, "variables": {"id": run_id}},
+            }
+        )
+        messages = into if into is not None else []
+        while True:
+            message = await ws.receive_json(timeout=60)
+            messages.append(message)
+            if message["type"] in {"complete", "error"}:
+                return messages
+
+
+# --- the SQL one request makes (with the `sql_log` fixture of tests/conftest.py) ----------
+_measuring: ContextVar[bool] = ContextVar("measuring", default=False)
+
+
+class TagMeasured(logging.Filter):
+    """Mark each SQL log record with whether the measured request issued it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.measured = _measuring.get()
+        return True
+
+
+async def measure(
+    server: Server, sql_log: pytest.LogCaptureFixture, query: str, variables: dict[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """The SQL statements one request made, and its data."""
+    # A request records the token's use at most once a minute; this one does it now,
+    # so the measured request below does not.
+    await server.data(VIEWER)
+    sql_log.clear()
+    token = _measuring.set(True)
+    try:
+        data = await server.data(query, variables)
+    finally:
+        _measuring.reset(token)
+    statements = [
+        record.getMessage().lstrip()
+        for record in sql_log.records
+        if record.name == "tortoise.db_client" and getattr(record, "measured", False)
+    ]
+    return [sql for sql in statements if sql.upper().startswith(SQL_VERBS)], data

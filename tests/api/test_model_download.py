@@ -21,9 +21,8 @@ import pytest
 from models.training_runs import RunStatus, TrainingRun
 from schema.http.downloads import ModelDownloads
 from tests.api.configured_app import ConfiguredApp
-from tests.api.test_query_count import measure, sql_log  # noqa: F401 (fixture)
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, train
+from tests.helpers import RUN_ROW, measure, train
 
 # Larger than FileResponse's 64 KiB chunk, so the body streams in several pieces.
 CONTENT = os.urandom(200_000)
@@ -405,7 +404,7 @@ query Runs($withUrl: Boolean!) {
 
 async def test_download_url_adds_no_query_to_a_page(
     clean_runs: Server,
-    sql_log: pytest.LogCaptureFixture,  # noqa: F811
+    sql_log: pytest.LogCaptureFixture,
 ) -> None:
     for number in range(30):
         await stored_run(clean_runs, content=None, status=list(RunStatus)[number % 5])

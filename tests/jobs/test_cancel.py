@@ -19,12 +19,12 @@ from tests.helpers import (
     ACTIVE_STATUSES,
     LONG_TREES,
     ended,
+    follow,
     running_and_fitting,
     state_of,
     train,
     wait_for_state,
 )
-from tests.jobs.test_subscription import follow
 from tests.processes import wait_for
 from trainer.jobs.job import worker_is_dead
 from trainer.ml.generator import generate_dataset

@@ -24,12 +24,12 @@ from tests.conftest import Server
 from tests.helpers import (
     LONG_TREES,
     ended,
+    follow,
     running_and_fitting,
     state_of,
     train,
     wait_for_state,
 )
-from tests.jobs.test_subscription import follow
 from tests.prestart import prestartable
 from tests.processes import (
     Api,
