@@ -28,12 +28,10 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from main import Settings, create_app, migrate
 from models.credentials import create_token, create_user
 from models.training_runs import TrainingRun
-from tests.helpers import TagMeasured
+from tests.helpers import REPO, SHIPPED_DATASET, TagMeasured
 from tests.prestart import start_collected, stop_untaken
 from tests.scheduling import FileOrGroupScheduling
 
-REPO = Path(__file__).resolve().parent.parent
-SHIPPED_DATASET = REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
 REFERENCE_DATASET = Path(__file__).parent / "data" / "rest_original_future_skills_dataset.csv"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
@@ -46,6 +44,16 @@ ROLES = {
     "nogroup": {"groups": []},
     "root": {"groups": [], "is_superuser": True},
 }
+
+__all__ = [
+    "POSTGRES_URL",
+    "REPO",
+    "REQUIRE_SERVICES",
+    "SHIPPED_DATASET",
+    "Server",
+    "create_postgres_database",
+    "drop_postgres_database",
+]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

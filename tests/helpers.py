@@ -19,9 +19,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import orjson
 import pytest
 from httpx_ws import aconnect_ws
 
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
     from tests.conftest import Server
 
 T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_DATASET = REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
+SHIPPED_LINES = SHIPPED_DATASET.read_bytes().splitlines(keepends=True)
 
 # Every field of a run a test reads back from trainModel (or from trainingRun, as
 # `TRAINED_RUN_FIELDS` in a query of its own).
@@ -78,6 +84,15 @@ subscription Follow($id: ID!) {
 """
 VIEWER = "query Viewer { viewer { username } }"
 SQL_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+DATASETS = "{ datasets { path sizeBytes rows columns sha256 modifiedAt } }"
+UPLOAD = """
+mutation Upload($file: Upload!, $path: String!, $replace: Boolean) {
+  uploadDataset(file: $file, path: $path, replace: $replace) {
+    dataset { path sizeBytes rows columns sha256 modifiedAt }
+    errors { field code message }
+  }
+}
+"""
 # About seven seconds of fitting on the shipped dataset: long enough to act on it mid-run.
 LONG_TREES = 1000
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
@@ -246,8 +261,6 @@ def camel(name: str) -> str:
 def dataset_rows(count: int, start: int = 0) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
     """`count` rows of the shipped dataset: as the CSV holds them (snake_case strings), and
     as PredictionRowInput values (camelCase, numbers as numbers)."""
-    from tests.conftest import SHIPPED_DATASET  # conftest imports this module's importers
-
     with SHIPPED_DATASET.open(newline="") as handle:
         raw = list(csv.DictReader(handle))[start : start + count]
     inputs = []
@@ -371,3 +384,86 @@ async def measure(
         if record.name == "tortoise.db_client" and getattr(record, "measured", False)
     ]
     return [sql for sql in statements if sql.upper().startswith(SQL_VERBS)], data
+
+
+# --- errors and datasets ------------------------------------------------------------------
+def codes(body: dict[str, Any]) -> list[str]:
+    """The codes of a GraphQL response's errors, in order."""
+    return [error["extensions"]["code"] for error in body.get("errors") or []]
+
+
+def small_csv(rows: int = 300, start: int = 1) -> bytes:
+    """The shipped dataset's header and `rows` of its rows from `start`."""
+    return b"".join([SHIPPED_LINES[0], *SHIPPED_LINES[start : start + rows]])
+
+
+def unique_name(prefix: str = "upload") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}.csv"
+
+
+def datasets_folder(server: Server) -> Path:
+    return server.settings.artifacts.datasets
+
+
+def temporary_files(server: Server) -> list[Path]:
+    return sorted(datasets_folder(server).glob(".upload-*"))
+
+
+def multipart(
+    path: str, content: bytes, *, replace: bool | None = None, filename: str = "data.csv"
+) -> dict[str, Any]:
+    """httpx arguments of an uploadDataset request, as the multipart request spec has it."""
+    variables: dict[str, Any] = {"file": None, "path": path}
+    if replace is not None:
+        variables["replace"] = replace
+    return {
+        "data": {
+            "operations": orjson.dumps({"query": UPLOAD, "variables": variables}).decode(),
+            "map": orjson.dumps({"0": ["variables.file"]}).decode(),
+        },
+        "files": {"0": (filename, content, "text/csv")},
+    }
+
+
+async def upload(
+    server: Server,
+    path: str,
+    content: bytes,
+    *,
+    replace: bool | None = None,
+    as_: str = "drh",
+    client: httpx.AsyncClient | None = None,
+) -> httpx.Response:
+    return await (client or server.client).post(
+        "/graphql",
+        headers={"Authorization": f"Token {server.tokens[as_]}"},
+        **multipart(path, content, replace=replace),
+    )
+
+
+async def upload_payload(server: Server, path: str, content: bytes, **options: Any) -> Any:
+    response = await upload(server, path, content, **options)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]["uploadDataset"]
+
+
+async def listing(server: Server) -> dict[str, dict[str, Any]]:
+    data = await server.data(DATASETS)
+    return {dataset["path"]: dataset for dataset in data["datasets"]}
+
+
+def refused_paths(link: str) -> list[Any]:
+    """Dataset paths datasetPath's rules refuse; `link` is a symbolic link of the
+    datasets folder to a folder outside it, made by the test."""
+    return [
+        pytest.param("/etc/passwd.csv", id="absolute"),
+        pytest.param("../outside.csv", id="dot-dot"),
+        pytest.param("a/../../outside.csv", id="dot-dot-inside"),
+        pytest.param(f"{link}/inside.csv", id="symlink-out"),
+        pytest.param("notes.txt", id="not-csv"),
+        pytest.param("", id="empty"),
+        pytest.param(".hidden.csv", id="hidden"),
+        pytest.param("x" * 300 + ".csv", id="too-long"),
+    ]

@@ -12,9 +12,15 @@ import pandas as pd
 import pytest
 
 from models.model_aliases import ModelAlias, ModelAliasAssignment
-from tests.api.test_datasets import small_csv, upload_payload
 from tests.conftest import Server
-from tests.helpers import dataset_rows, set_alias, train, wait_until_final
+from tests.helpers import (
+    dataset_rows,
+    set_alias,
+    small_csv,
+    train,
+    upload_payload,
+    wait_until_final,
+)
 
 RUN = """
 query Run($id: ID!) {

@@ -22,7 +22,7 @@ from graphql import get_introspection_query
 from httpx_ws import aconnect_ws
 
 from tests.conftest import Server
-from tests.helpers import FINISHED_RUN, CostWalks
+from tests.helpers import FINISHED_RUN, CostWalks, codes
 from tests.prestart import prestartable
 from tests.processes import LiveServer, live_server
 
@@ -68,10 +68,6 @@ mutation Train($input: TrainModelInput!) {
 }
 """
 RUN_COUNT = "query RunCount { trainingRuns { totalCount } }"
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
 
 
 async def post_json(server: Server, payload: object, **headers: str) -> httpx.Response:

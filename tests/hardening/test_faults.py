@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.helpers import TRAIN, data_of, train, train_variables, wait_until_final
+from tests.helpers import TRAIN, codes, data_of, train, train_variables, wait_until_final
 from tests.prestart import prestartable
 from tests.processes import (
     LiveServer,
@@ -49,10 +49,6 @@ CUT_SECONDS = 3.0
 REQUEST_BOUND = 10.0
 RECOVERY_BOUND = 30.0
 INTERNAL_DETAILS = ("Traceback", 'File "', "asyncpg", "SELECT", "postgres://", "/tmp", "/work")
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
 
 
 async def post(

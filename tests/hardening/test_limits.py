@@ -27,7 +27,7 @@ from httpx_ws import WebSocketDisconnect, aconnect_ws
 from strawberry import relay
 
 from tests.conftest import Server
-from tests.helpers import http_client
+from tests.helpers import codes, http_client
 from tests.prestart import prestartable
 from tests.processes import (
     DRH_USER,
@@ -116,10 +116,6 @@ TEN_ROOT_FIELDS = (
 )
 GET_MUTATION = f"mutation ViaGet {{ {_train_field('t', 'get-1')} }}"
 BODY_LIMIT = 100_000
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
 
 
 async def run_count(post: Callable[[str], Awaitable[httpx.Response]]) -> int:

@@ -16,8 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.api.test_datasets import SHIPPED_LINES, UPLOAD
-from tests.helpers import http_client, wait_for
+from tests.helpers import SHIPPED_LINES, UPLOAD, http_client, wait_for
 from tests.processes import Deployment, LiveServer, Services, first_server, live_server
 
 MB = 1_000_000
