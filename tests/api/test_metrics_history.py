@@ -16,23 +16,8 @@ import pytest
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, measure
+from tests.helpers import HISTORY, RUN_ROW, measure
 
-HISTORY = """
-query History($bucket: HistoryBucket, $filter: TrainingRunFilter, $timeZone: String) {
-  trainingMetricsHistory(bucket: $bucket, filter: $filter, timeZone: $timeZone) {
-    start
-    end
-    runs
-    completed
-    failed
-    cancelled
-    accuracy { min avg max }
-    f1Score { min avg max }
-    trainingDurationSeconds { min avg max }
-  }
-}
-"""
 _numbers = count()
 
 
