@@ -56,17 +56,16 @@ async def test_a_user_beyond_the_active_run_bound_is_refused_and_others_are_not(
     # given: the user already has as many active runs as allowed
     server = clean_runs
     limit = server.settings.max_active_runs_per_user
-    long_run = {"hyperparameters": {"nEstimators": LONG_TREES}}
     runs = []
     try:
         for _ in range(limit):
-            payload = await train_payload(server.data, **long_run)
+            payload = await train_payload(server.data, LONG_TREES)
             assert payload["errors"] == []
             runs.append(payload["trainingRun"])
 
         # when
-        refused = await train_payload(server.data, **long_run)
-        other = await train_payload(partial(server.data, as_="rrh"), **{**long_run, "wait": False})
+        refused = await train_payload(server.data, LONG_TREES)
+        other = await train_payload(partial(server.data, as_="rrh"), LONG_TREES, wait=False)
         if other["trainingRun"] is not None:
             runs.append(other["trainingRun"])
 
