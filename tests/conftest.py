@@ -10,10 +10,11 @@ REQUIRE_SERVICES=1 (set by .ci/run) turns "unreachable" into a failure, not a sk
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,10 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from main import Settings, create_app, migrate
 from models.credentials import create_token, create_user
 from models.training_runs import TrainingRun
+from tests.helpers import REPO, SHIPPED_DATASET, TagMeasured
 from tests.prestart import start_collected, stop_untaken
 from tests.scheduling import FileOrGroupScheduling
 
-REPO = Path(__file__).resolve().parent.parent
-SHIPPED_DATASET = REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
 REFERENCE_DATASET = Path(__file__).parent / "data" / "rest_original_future_skills_dataset.csv"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
@@ -44,6 +44,16 @@ ROLES = {
     "nogroup": {"groups": []},
     "root": {"groups": [], "is_superuser": True},
 }
+
+__all__ = [
+    "POSTGRES_URL",
+    "REPO",
+    "REQUIRE_SERVICES",
+    "SHIPPED_DATASET",
+    "Server",
+    "create_postgres_database",
+    "drop_postgres_database",
+]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -217,3 +227,16 @@ async def clean_runs(server: Server) -> Server:
     """A server whose run table starts empty for this test."""
     await TrainingRun.all().delete()
     return server
+
+
+@pytest.fixture
+def sql_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The SQL log of this test, each record tagged for `tests.helpers.measure`."""
+    caplog.set_level(logging.DEBUG, logger="tortoise.db_client")
+    logger = logging.getLogger("tortoise.db_client")
+    tag = TagMeasured()
+    logger.addFilter(tag)
+    try:
+        yield caplog
+    finally:
+        logger.removeFilter(tag)

@@ -18,8 +18,8 @@ from models.credentials import create_user
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from resolvers.compare_runs import best_index, deltas
-from tests.api.test_query_count import measure, sql_log  # noqa: F401 (sql_log: a fixture)
 from tests.conftest import Server
+from tests.helpers import measure
 
 COMPARE_QUERY = """
 query Compare($ids: [ID!]!) {
@@ -618,7 +618,7 @@ def authored_row(number: int, author: User) -> TrainingRun:
 async def test_a_comparison_reads_its_runs_in_one_statement_for_2_or_10_runs(
     clean_runs: Server,
     authors: list[User],
-    sql_log: Any,  # noqa: F811 (the fixture imported above)
+    sql_log: Any,
 ) -> None:
     # given: ten runs by ten authors
     rows = await saved(*(authored_row(number, authors[number]) for number in range(10)))

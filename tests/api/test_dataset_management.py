@@ -16,7 +16,9 @@ from models.credentials import create_token, create_user
 from models.datasets import DatasetFile
 from models.training_runs import RunStatus, TrainingRun
 from tests.api.configured_app import ConfiguredApp
-from tests.api.test_datasets import (
+from tests.conftest import Server
+from tests.helpers import (
+    RUN_ROW,
     codes,
     datasets_folder,
     listing,
@@ -27,8 +29,6 @@ from tests.api.test_datasets import (
     unique_name,
     upload_payload,
 )
-from tests.conftest import Server
-from tests.helpers import RUN_ROW
 from trainer.ml.dataset_files import dataset_files
 
 WIDE = "query Wide($first: Int!) { datasets { path columnCount columns(first: $first) } }"

@@ -21,87 +21,28 @@ import resolvers.datasets
 from models.datasets import DatasetFile
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import SHIPPED_DATASET, Server
-from tests.helpers import TRAIN, train_variables, wait_for, wait_until_final
+from tests.helpers import (
+    DATASETS,
+    SHIPPED_LINES,
+    UPLOAD,
+    codes,
+    datasets_folder,
+    listing,
+    multipart,
+    refused_paths,
+    small_csv,
+    temporary_files,
+    train,
+    unique_name,
+    upload,
+    upload_payload,
+    wait_for,
+    wait_until_final,
+)
 
-DATASETS = "{ datasets { path sizeBytes rows columns sha256 modifiedAt } }"
-UPLOAD = """
-mutation Upload($file: Upload!, $path: String!, $replace: Boolean) {
-  uploadDataset(file: $file, path: $path, replace: $replace) {
-    dataset { path sizeBytes rows columns sha256 modifiedAt }
-    errors { field code message }
-  }
-}
-"""
 RUN = """query Run($id: ID!) {
   trainingRun(id: $id) { status datasetPath datasetSha256 errorMessage featuresUsed }
 }"""
-SHIPPED_LINES = SHIPPED_DATASET.read_bytes().splitlines(keepends=True)
-
-
-def small_csv(rows: int = 300, start: int = 1) -> bytes:
-    """The shipped dataset's header and `rows` of its rows from `start`."""
-    return b"".join([SHIPPED_LINES[0], *SHIPPED_LINES[start : start + rows]])
-
-
-def unique_name(prefix: str = "upload") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}.csv"
-
-
-def datasets_folder(server: Server) -> Path:
-    return server.settings.artifacts.datasets
-
-
-def temporary_files(server: Server) -> list[Path]:
-    return sorted(datasets_folder(server).glob(".upload-*"))
-
-
-def multipart(
-    path: str, content: bytes, *, replace: bool | None = None, filename: str = "data.csv"
-) -> dict[str, Any]:
-    """httpx arguments of an uploadDataset request, as the multipart request spec has it."""
-    variables: dict[str, Any] = {"file": None, "path": path}
-    if replace is not None:
-        variables["replace"] = replace
-    return {
-        "data": {
-            "operations": orjson.dumps({"query": UPLOAD, "variables": variables}).decode(),
-            "map": orjson.dumps({"0": ["variables.file"]}).decode(),
-        },
-        "files": {"0": (filename, content, "text/csv")},
-    }
-
-
-async def upload(
-    server: Server,
-    path: str,
-    content: bytes,
-    *,
-    replace: bool | None = None,
-    as_: str = "drh",
-    client: httpx.AsyncClient | None = None,
-) -> httpx.Response:
-    return await (client or server.client).post(
-        "/graphql",
-        headers={"Authorization": f"Token {server.tokens[as_]}"},
-        **multipart(path, content, replace=replace),
-    )
-
-
-async def upload_payload(server: Server, path: str, content: bytes, **options: Any) -> Any:
-    response = await upload(server, path, content, **options)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]["uploadDataset"]
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
-
-
-async def listing(server: Server) -> dict[str, dict[str, Any]]:
-    data = await server.data(DATASETS)
-    return {dataset["path"]: dataset for dataset in data["datasets"]}
 
 
 # --- Query.datasets -------------------------------------------------------------------------
@@ -221,8 +162,7 @@ async def test_upload_then_train_on_it_completes(server: Server) -> None:
     assert temporary_files(server) == []
 
     # when: trained on
-    data = await server.data(TRAIN, train_variables(trees=10, datasetPath=path))
-    run = data["trainModel"]["trainingRun"]
+    run = await train(server.data, 10, datasetPath=path)
     final = await wait_until_final(lambda: _run(server, run["id"]), timeout=120)
 
     # then
@@ -264,8 +204,7 @@ async def test_a_replaced_file_leaves_earlier_runs_as_they_were(server: Server) 
     # given: a run trained on the first version of a dataset
     path = unique_name("replaced")
     before = await upload_payload(server, path, small_csv(200))
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=path))
-    run_id = data["trainModel"]["trainingRun"]["id"]
+    run_id = (await train(server.data, 5, datasetPath=path))["id"]
     trained = await wait_until_final(lambda: _run(server, run_id), timeout=120)
     assert trained["status"] == "COMPLETED", trained["errorMessage"]
 
@@ -319,21 +258,6 @@ async def test_an_unusable_file_is_refused_with_the_reason(
     assert words in error["message"]
     assert not (datasets_folder(server) / path).exists()
     assert temporary_files(server) == []
-
-
-def refused_paths(link: str) -> list[Any]:
-    """Dataset paths datasetPath's rules refuse; `link` is a symbolic link of the
-    datasets folder to a folder outside it, made by the test."""
-    return [
-        pytest.param("/etc/passwd.csv", id="absolute"),
-        pytest.param("../outside.csv", id="dot-dot"),
-        pytest.param("a/../../outside.csv", id="dot-dot-inside"),
-        pytest.param(f"{link}/inside.csv", id="symlink-out"),
-        pytest.param("notes.txt", id="not-csv"),
-        pytest.param("", id="empty"),
-        pytest.param(".hidden.csv", id="hidden"),
-        pytest.param("x" * 300 + ".csv", id="too-long"),
-    ]
 
 
 @pytest.mark.parametrize("path", refused_paths("escape"))
@@ -753,8 +677,7 @@ async def test_training_on_a_file_beyond_the_limits_fails_naming_the_limit(
     (datasets_folder(server) / name).write_bytes(wide_csv(501))
 
     # when
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=name))
-    run_id = data["trainModel"]["trainingRun"]["id"]
+    run_id = (await train(server.data, 5, datasetPath=name))["id"]
     final = await wait_until_final(lambda: _run(server, run_id), timeout=120)
 
     # then: the run failed, saying why; the listing shows the file as not readable
@@ -770,8 +693,7 @@ async def test_a_bom_is_not_part_of_the_first_column(server: Server) -> None:
 
     # when
     payload = await upload_payload(server, path, content)
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=path))
-    run_id = data["trainModel"]["trainingRun"]["id"]
+    run_id = (await train(server.data, 5, datasetPath=path))["id"]
     final = await wait_until_final(lambda: _run(server, run_id), timeout=120)
 
     # then: the first column is job_role_name, for the listing and for training
@@ -793,8 +715,7 @@ async def test_a_dataset_path_is_stored_in_its_canonical_form(
 
     # when: uploaded, then trained on, by the path as asked
     payload = await upload_payload(server, asked, small_csv(100))
-    data = await server.data(TRAIN, train_variables(trees=5, datasetPath=asked))
-    run = data["trainModel"]["trainingRun"]
+    run = await train(server.data, 5, datasetPath=asked)
 
     # then: one name for the file everywhere
     assert payload["dataset"]["path"] == canonical

@@ -15,25 +15,9 @@ import pytest
 
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
-from tests.api.test_query_count import measure, sql_log  # noqa: F401 (a fixture)
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
+from tests.helpers import HISTORY, RUN_ROW, measure
 
-HISTORY = """
-query History($bucket: HistoryBucket, $filter: TrainingRunFilter, $timeZone: String) {
-  trainingMetricsHistory(bucket: $bucket, filter: $filter, timeZone: $timeZone) {
-    start
-    end
-    runs
-    completed
-    failed
-    cancelled
-    accuracy { min avg max }
-    f1Score { min avg max }
-    trainingDurationSeconds { min avg max }
-  }
-}
-"""
 _numbers = count()
 
 
@@ -437,7 +421,7 @@ async def test_more_than_1000_buckets_are_refused(clean_runs: Server) -> None:
 
 async def test_the_history_is_grouped_by_the_database(
     clean_runs: Server,
-    sql_log: pytest.LogCaptureFixture,  # noqa: F811
+    sql_log: pytest.LogCaptureFixture,
 ) -> None:
     # given
     start = utc(2026, 1, 1)

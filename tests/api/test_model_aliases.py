@@ -10,9 +10,15 @@ from typing import Any
 import pytest
 
 from models.training_runs import RunStatus, TrainingRun
-from tests.api.trained_models import SET_ALIAS, set_alias, train_completed
 from tests.conftest import Server
-from tests.helpers import FINISHED_RUN, RUN_ROW, TRAIN, train_variables
+from tests.helpers import (
+    FINISHED_RUN,
+    RUN_ROW,
+    SET_ALIAS,
+    set_alias,
+    train_completed,
+    train_payload,
+)
 
 ALIASES = """
 {
@@ -38,7 +44,7 @@ def fresh_alias(prefix: str = "t") -> str:
 @pytest.fixture(scope="module")
 async def runs(server: Server) -> list[dict[str, Any]]:
     """Three small COMPLETED runs the tests point aliases at."""
-    return [await train_completed(server, trees=3) for _ in range(3)]
+    return [await train_completed(server.data, trees=3) for _ in range(3)]
 
 
 async def alias_entry(server: Server, alias: str, as_: str = "drh") -> dict[str, Any] | None:
@@ -136,11 +142,11 @@ async def test_a_name_is_an_alias_or_a_model_version_never_both(
     runs_before = await TrainingRun.all().count()
 
     # when: each name is asked for as the other kind
-    trained = await server.data(TRAIN, train_variables(trees=1, modelVersion=alias))
+    trained = await train_payload(server.data, 1, modelVersion=alias)
     aliased = await set_alias(server, version, runs[0]["id"])
 
     # then: both refused (predictFutureNeed(model:) would not know which was meant)
-    assert [(e["field"], e["code"]) for e in trained["trainModel"]["errors"]] == [
+    assert [(e["field"], e["code"]) for e in trained["errors"]] == [
         (["input", "modelVersion"], "DUPLICATE")
     ]
     assert [(e["field"], e["code"]) for e in aliased["errors"]] == [(["alias"], "DUPLICATE")]

@@ -13,7 +13,6 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import joblib
 import pytest
@@ -21,9 +20,8 @@ import pytest
 from models.training_runs import RunStatus, TrainingRun
 from server.downloads import ModelDownloads
 from tests.api.configured_app import ConfiguredApp
-from tests.api.test_query_count import measure, sql_log  # noqa: F401 (fixture)
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, TRAIN, train_variables
+from tests.helpers import RUN_ROW, auth, http_error_code, measure, train
 
 # Larger than FileResponse's 64 KiB chunk, so the body streams in several pieces.
 CONTENT = os.urandom(200_000)
@@ -59,19 +57,6 @@ async def stored_run(
     return run, path
 
 
-def auth(server: Server, role: str | None = "drh", **headers: str) -> dict[str, str]:
-    if role is not None:
-        headers["Authorization"] = f"Token {server.tokens[role]}"
-    return {name.replace("_", "-"): value for name, value in headers.items()}
-
-
-def error_code(response: Any) -> str:
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"errors"}
-    return str(body["errors"][0]["extensions"]["code"])
-
-
 # --- who may download -------------------------------------------------------------------
 
 
@@ -80,7 +65,7 @@ async def test_without_a_token_the_answer_is_401_with_www_authenticate(server: S
     for headers in ({}, {"Authorization": "Token fst_not-a-real-token"}, {"Authorization": "x"}):
         response = await server.client.get(f"/runs/{run.id}/model", headers=headers)
         assert response.status_code == 401
-        assert error_code(response) == "UNAUTHENTICATED"
+        assert http_error_code(response) == "UNAUTHENTICATED"
         assert "token" in response.headers["www-authenticate"].lower()
         assert CONTENT not in response.content
 
@@ -90,7 +75,7 @@ async def test_managers_and_users_without_a_group_get_403(server: Server, role: 
     run, _ = await stored_run(server)
     response = await server.client.get(f"/runs/{run.id}/model", headers=auth(server, role))
     assert response.status_code == 403
-    assert error_code(response) == "FORBIDDEN"
+    assert http_error_code(response) == "FORBIDDEN"
     # an unknown run looks the same to them: no probing which ids exist
     unknown = await server.client.get(f"/runs/{INT4_MAX}/model", headers=auth(server, role))
     assert unknown.status_code == 403
@@ -180,7 +165,7 @@ async def test_a_malformed_range_is_a_json_400(server: Server, value: str) -> No
         )
         assert response.status_code == 400, (method, response.text)
         if method == "GET":
-            assert error_code(response) == "BAD_REQUEST"
+            assert http_error_code(response) == "BAD_REQUEST"
             assert CONTENT not in response.content
 
 
@@ -189,7 +174,7 @@ async def test_a_range_past_the_end_is_a_json_416_with_content_range(server: Ser
     url = f"/runs/{run.id}/model"
     response = await server.client.get(url, headers=auth(server, range=f"bytes={len(CONTENT)}-"))
     assert response.status_code == 416
-    assert error_code(response) == "RANGE_NOT_SATISFIABLE"
+    assert http_error_code(response) == "RANGE_NOT_SATISFIABLE"
     assert response.headers["content-range"] == f"bytes */{len(CONTENT)}"
     # If-Range naming another version: the whole file, whatever the range asks
     stale = await server.client.get(
@@ -203,7 +188,7 @@ async def test_other_methods_are_405_in_json(server: Server) -> None:
     run, _ = await stored_run(server)
     response = await server.client.post(f"/runs/{run.id}/model", headers=auth(server))
     assert response.status_code == 405
-    assert error_code(response) == "METHOD_NOT_ALLOWED"
+    assert http_error_code(response) == "METHOD_NOT_ALLOWED"
     assert response.headers["allow"] == "GET, HEAD"
 
 
@@ -216,7 +201,7 @@ async def test_other_methods_are_405_in_json(server: Server) -> None:
 async def test_ids_that_name_no_run_are_404(server: Server, run_id: str) -> None:
     response = await server.client.get(f"/runs/{run_id}/model", headers=auth(server))
     assert response.status_code == 404
-    assert error_code(response) == "NOT_FOUND"
+    assert http_error_code(response) == "NOT_FOUND"
 
 
 @pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED])
@@ -224,7 +209,7 @@ async def test_a_run_that_is_not_completed_is_404(server: Server, status: RunSta
     run, _ = await stored_run(server, status=status)
     response = await server.client.get(f"/runs/{run.id}/model", headers=auth(server))
     assert response.status_code == 404
-    assert error_code(response) == "NOT_FOUND"
+    assert http_error_code(response) == "NOT_FOUND"
     assert status.value in response.json()["errors"][0]["message"]
 
 
@@ -234,7 +219,7 @@ async def test_a_missing_file_or_model_path_is_404(server: Server) -> None:
     for run in (missing, no_path):
         response = await server.client.get(f"/runs/{run.id}/model", headers=auth(server))
         assert response.status_code == 404
-        assert error_code(response) == "NOT_FOUND"
+        assert http_error_code(response) == "NOT_FOUND"
 
 
 async def test_a_model_path_outside_the_models_folder_is_never_served(
@@ -276,7 +261,7 @@ async def test_a_changed_file_is_409_and_logged(
             assert response.status_code == 409
             assert CONTENT not in response.content
             if method == "GET":
-                assert error_code(response) == "MODEL_FILE_CHANGED"
+                assert http_error_code(response) == "MODEL_FILE_CHANGED"
         logged = [
             record
             for record in caplog.records
@@ -405,7 +390,7 @@ query Runs($withUrl: Boolean!) {
 
 async def test_download_url_adds_no_query_to_a_page(
     clean_runs: Server,
-    sql_log: pytest.LogCaptureFixture,  # noqa: F811
+    sql_log: pytest.LogCaptureFixture,
 ) -> None:
     for number in range(30):
         await stored_run(clean_runs, content=None, status=list(RunStatus)[number % 5])
@@ -423,8 +408,7 @@ async def test_download_url_adds_no_query_to_a_page(
 
 
 async def test_a_trained_model_downloads_intact_and_loads(server: Server) -> None:
-    body = await server.data(TRAIN, train_variables(trees=5, wait=True))
-    run = body["trainModel"]["trainingRun"]
+    run = await train(server.data, 5, wait=True)
     assert run["status"] == "COMPLETED", run
     data = await server.data(RUN_QUERY, {"id": run["id"]})
     details = data["trainingRun"]

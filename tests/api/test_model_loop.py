@@ -12,10 +12,15 @@ import pandas as pd
 import pytest
 
 from models.model_aliases import ModelAlias, ModelAliasAssignment
-from tests.api.test_datasets import small_csv, upload_payload
-from tests.api.trained_models import dataset_rows, set_alias
 from tests.conftest import Server
-from tests.helpers import TRAIN, train_variables, wait_until_final
+from tests.helpers import (
+    dataset_rows,
+    set_alias,
+    small_csv,
+    train,
+    upload_payload,
+    wait_until_final,
+)
 
 RUN = """
 query Run($id: ID!) {
@@ -38,9 +43,7 @@ ALIASES = "{ modelAliases { alias run { modelVersion } history { run { modelVers
 
 async def train_on(server: Server, dataset: str, trees: int) -> dict[str, Any]:
     version = f"loop-{uuid.uuid4().hex[:8]}"
-    variables = train_variables(trees=trees, datasetPath=dataset, modelVersion=version)
-    run = (await server.data(TRAIN, variables))["trainModel"]["trainingRun"]
-    assert run is not None, "trainModel refused the uploaded dataset"
+    run = await train(server.data, trees, datasetPath=dataset, modelVersion=version)
 
     final = await wait_until_final(lambda: read_run(server, run["id"]), timeout=120)
     assert final["status"] == "COMPLETED", final["errorMessage"]

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from main import Settings
 from tests.api.configured_app import ConfiguredApp
-from tests.api.test_training_runs import TRAINING_RUNS_QUERY, insert, mixed_rows, role_users
 from tests.conftest import Server
+from tests.helpers import TRAINING_RUNS_QUERY, insert, mixed_rows, role_users
 
 
 async def runs_page(app: ConfiguredApp, server: Server, **variables: Any) -> dict[str, Any]:

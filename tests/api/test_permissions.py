@@ -17,9 +17,8 @@ from models.credentials import create_token
 from models.model_aliases import ModelAlias
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
-from tests.api.test_datasets import multipart, small_csv
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
+from tests.helpers import RUN_ROW, multipart, small_csv
 
 VIEWER = """
 query { viewer { username groups canTrain isSuperuser databaseId } }

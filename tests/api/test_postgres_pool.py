@@ -13,7 +13,7 @@ from tortoise import Tortoise
 
 from models.training_runs import TrainingRun
 from tests.conftest import DATABASE, Server
-from tests.helpers import FINISHED_RUN, RUN_ROW, TRAIN, train_variables
+from tests.helpers import FINISHED_RUN, RUN_ROW, train
 
 pytestmark = pytest.mark.skipif(DATABASE != "postgres", reason="PostgreSQL's pool only")
 
@@ -72,11 +72,7 @@ async def test_connections_cut_by_the_server_are_replaced_without_an_error(
 
 async def test_a_run_after_the_connections_were_cut_still_trains(server: Server) -> None:
     # given: training workers that have trained (their connections open), then cut
-    async def train() -> dict[str, object]:
-        body = await server.data(TRAIN, train_variables(trees=5, wait=True))
-        return body["trainModel"]["trainingRun"]  # type: ignore[no-any-return]
-
-    assert (await asyncio.wait_for(train(), 60))["status"] == "COMPLETED"
+    assert (await asyncio.wait_for(train(server.data, 5, wait=True), 60))["status"] == "COMPLETED"
     observer = await asyncpg.connect(database_url(server))
     try:
         assert await cut_every_connection(observer) >= 1

@@ -12,8 +12,8 @@ import pytest
 
 from resolvers.rate_limits import TokenBuckets
 from tests.api.configured_app import ConfiguredApp
-from tests.api.trained_models import dataset_rows, train_completed
 from tests.conftest import Server
+from tests.helpers import dataset_rows, train_completed
 
 PREDICT = """
 query Predict($model: String, $rows: [PredictionRowInput!]!) {
@@ -24,7 +24,7 @@ query Predict($model: String, $rows: [PredictionRowInput!]!) {
 
 @pytest.fixture(scope="module")
 async def model(server: Server) -> str:
-    run = await train_completed(server, trees=3)
+    run = await train_completed(server.data, trees=3)
     return str(run["modelVersion"])
 
 

@@ -19,9 +19,8 @@ import pytest
 from models.training_runs import RunStatus, TrainingRun
 from schema.predictions import ROW_COLUMNS
 from tests.api.configured_app import ConfiguredApp
-from tests.api.trained_models import camel, dataset_rows, set_alias, train_completed
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
+from tests.helpers import RUN_ROW, camel, dataset_rows, set_alias, train_completed
 from trainer.ml.dataset import FEATURE_COLUMNS, load_dataset
 
 PREDICT = """
@@ -46,8 +45,8 @@ NUMERIC_ONLY = frozenset(FEATURE_COLUMNS[4:])
 async def models(server: Server) -> list[dict[str, Any]]:
     """Two small COMPLETED runs with different forests."""
     return [
-        await train_completed(server, trees=5, randomState=1),
-        await train_completed(server, trees=8, randomState=2),
+        await train_completed(server.data, trees=5, randomState=1),
+        await train_completed(server.data, trees=8, randomState=2),
     ]
 
 
@@ -311,7 +310,7 @@ async def test_a_missing_model_file_is_reported(server: Server) -> None:
 async def test_loaded_models_are_cached_within_the_bound(
     server: Server, models: list[dict[str, Any]]
 ) -> None:
-    third = await train_completed(server, trees=3)
+    third = await train_completed(server.data, trees=3)
     app = ConfiguredApp(server, model_cache_size=2)
     cache = app.services.models
     _, rows = dataset_rows(2)
@@ -442,7 +441,7 @@ async def test_numbers_a_model_cannot_take_are_refused_naming_the_row_and_field(
 async def test_other_requests_are_answered_during_a_thousand_row_prediction(
     server: Server,
 ) -> None:
-    big = await train_completed(server, trees=400)
+    big = await train_completed(server.data, trees=400)
     raw, rows = dataset_rows(1000)
     await predict(server, rows[:1], big["modelVersion"])  # loaded: only predicting remains
     # How long predict_proba alone takes on these rows (the part that must leave the loop;

@@ -8,10 +8,8 @@ in contexts of their own.
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextvars import ContextVar
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +19,7 @@ from models.credentials import create_user
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from tests.conftest import Server
+from tests.helpers import measure
 
 TRAINING_RUNS_PAGE_QUERY = """
 query TrainingRunsPage($first: Int) {
@@ -108,41 +107,10 @@ query TrainingRunsCount($withCount: Boolean!) {
 }
 """
 
-VIEWER_QUERY = """
-query Viewer {
-  viewer {
-    username
-  }
-}
-"""
-
-SQL_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # The caller's token with user and groups (1), the page (1), totalCount (1), the authors
 # with their groups (3: users, memberships, groups).
 MAX_STATEMENTS_PER_PAGE = 6
 GROUPS_BY_USER = [["MANAGER"], ["DRH", "RESPONSABLE_RH"], []]
-
-_measuring: ContextVar[bool] = ContextVar("measuring", default=False)
-
-
-class _TagMeasured(logging.Filter):
-    """Mark each SQL log record with whether the measured request issued it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.measured = _measuring.get()
-        return True
-
-
-@pytest.fixture
-def sql_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    caplog.set_level(logging.DEBUG, logger="tortoise.db_client")
-    logger = logging.getLogger("tortoise.db_client")
-    tag = _TagMeasured()
-    logger.addFilter(tag)
-    try:
-        yield caplog
-    finally:
-        logger.removeFilter(tag)
 
 
 @pytest.fixture(scope="module")
@@ -199,27 +167,6 @@ def completed_run(number: int, author: User) -> TrainingRun:
         trained_by_username=author.username,
         notes=f"run {number}",
     )
-
-
-async def measure(
-    server: Server, sql_log: pytest.LogCaptureFixture, query: str, variables: dict[str, Any]
-) -> tuple[list[str], dict[str, Any]]:
-    """The SQL statements one request made, and its data."""
-    # A request records the token's use at most once a minute; this one does it now,
-    # so the measured request below does not.
-    await server.data(VIEWER_QUERY)
-    sql_log.clear()
-    token = _measuring.set(True)
-    try:
-        data = await server.data(query, variables)
-    finally:
-        _measuring.reset(token)
-    statements = [
-        record.getMessage().lstrip()
-        for record in sql_log.records
-        if record.name == "tortoise.db_client" and getattr(record, "measured", False)
-    ]
-    return [sql for sql in statements if sql.upper().startswith(SQL_VERBS)], data
 
 
 async def statements_for_a_page(

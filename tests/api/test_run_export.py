@@ -15,9 +15,8 @@ import pytest
 
 import resolvers.run_export
 from models.training_runs import RunStatus, TrainingRun
-from tests.api.test_model_download import auth, error_code
-from tests.api.test_training_runs import insert, order_by, run_row, walk_forwards
 from tests.conftest import Server
+from tests.helpers import auth, http_error_code, insert, order_by, run_row, walk_forwards
 
 EXPORT = "/runs/export.csv"
 HEADER = [
@@ -200,7 +199,7 @@ async def test_without_a_valid_token_the_answer_is_401(
 
     # then
     assert response.status_code == 401
-    assert error_code(response) == "UNAUTHENTICATED"
+    assert http_error_code(response) == "UNAUTHENTICATED"
     assert "Token" in response.headers["www-authenticate"]
 
 
@@ -210,7 +209,7 @@ async def test_an_account_without_a_group_gets_403(clean_runs: Server) -> None:
 
     # then
     assert response.status_code == 403
-    assert error_code(response) == "FORBIDDEN"
+    assert http_error_code(response) == "FORBIDDEN"
 
 
 async def test_a_bearer_token_is_accepted(clean_runs: Server) -> None:
@@ -245,7 +244,7 @@ async def test_a_bad_parameter_is_400_naming_it(
 
     # then
     assert response.status_code == 400
-    assert error_code(response) == "BAD_USER_INPUT"
+    assert http_error_code(response) == "BAD_USER_INPUT"
     assert response.json()["errors"][0]["extensions"]["argument"] == parameter
 
 
@@ -255,7 +254,7 @@ async def test_another_method_is_405(clean_runs: Server) -> None:
 
     # then
     assert response.status_code == 405
-    assert error_code(response) == "METHOD_NOT_ALLOWED"
+    assert http_error_code(response) == "METHOD_NOT_ALLOWED"
 
 
 async def test_each_export_logs_one_line_with_who_what_and_how_many(

@@ -16,8 +16,9 @@ import pytest
 
 import models.run_search
 from models.training_runs import RunStatus, TrainingRun
-from tests.api.test_metrics_history import HISTORY
-from tests.api.test_training_runs import (
+from tests.conftest import Server
+from tests.helpers import (
+    HISTORY,
     ORDER_FIELDS,
     ORDERS,
     error_of,
@@ -30,7 +31,6 @@ from tests.api.test_training_runs import (
     walk_backwards,
     walk_forwards,
 )
-from tests.conftest import Server
 
 
 @pytest.fixture(params=["trigram-index", "ordered-scan"])

@@ -10,38 +10,17 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-
-RUN_FIELDS = """
-  id databaseId status stage progress errorMessage modelVersion modelPath modelSha256
-  datasetPath datasetSha256 runDate startedAt finishedAt
-  accuracy precision recall f1Score totalSamples trainSamples testSamples droppedRows
-  testSplit nEstimators randomState trainingDurationSeconds featuresUsed notes
-  trainedByUsername
-  hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
-  perClassMetrics { label precision recall f1Score support }
-  confusionMatrix { labels matrix }
-  featureImportance { feature importance }
-"""
-
-TRAIN_MODEL = f"""
-mutation TrainModel($input: TrainModelInput!) {{
-  trainModel(input: $input) {{
-    trainingRun {{ {RUN_FIELDS} }}
-    errors {{ field message code }}
-  }}
-}}
-"""
+from tests.helpers import FINAL_STATUSES, TRAINED_RUN_FIELDS, train
 
 TRAIN_MODEL_WITH_DEFAULTS = f"""
 mutation {{
   trainModel(input: {{}}) {{
-    trainingRun {{ {RUN_FIELDS} }}
+    trainingRun {{ {TRAINED_RUN_FIELDS} }}
     errors {{ field message code }}
   }}
 }}
@@ -49,7 +28,7 @@ mutation {{
 
 TRAINING_RUN = f"""
 query TrainingRun($id: ID!) {{
-  trainingRun(id: $id) {{ {RUN_FIELDS} }}
+  trainingRun(id: $id) {{ {TRAINED_RUN_FIELDS} }}
 }}
 """
 
@@ -58,14 +37,7 @@ HEADER = (
     "training_requests,scarcity_index,hiring_difficulty,avg_salary_k,economic_indicator,"
     "future_need_level"
 )
-FINAL_STATUSES = {"COMPLETED", "FAILED", "CANCELLED"}
 GENERATED_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-async def train(server: Server, data: dict[str, Any]) -> dict[str, Any]:
-    payload = (await server.data(TRAIN_MODEL, {"input": data}))["trainModel"]
-    assert payload["errors"] == []
-    return payload["trainingRun"]
 
 
 async def follow_until_final(server: Server, run_id: str, seconds: float = 60) -> list[dict]:
@@ -109,8 +81,7 @@ async def test_wait_returns_a_completed_run_with_metrics_and_a_model_file(
 
     # when
     run = await train(
-        server,
-        {"wait": True, "notes": "e2e", "hyperparameters": {"nEstimators": 10, "maxDepth": 8}},
+        server.data, wait=True, notes="e2e", hyperparameters={"nEstimators": 10, "maxDepth": 8}
     )
 
     # then
@@ -152,7 +123,7 @@ async def test_feature_importance_is_most_important_first(clean_runs: Server) ->
     server = clean_runs
 
     # when
-    run = await train(server, {"wait": True, "hyperparameters": {"nEstimators": 10}})
+    run = await train(server.data, 10, wait=True)
 
     # then
     importances = [f["importance"] for f in run["featureImportance"]]
@@ -165,7 +136,7 @@ async def test_without_wait_returns_at_once_then_completes(clean_runs: Server) -
     server = clean_runs
 
     # when
-    run = await train(server, {"hyperparameters": {"nEstimators": 20, "maxDepth": 8}})
+    run = await train(server.data, hyperparameters={"nEstimators": 20, "maxDepth": 8})
 
     # then
     assert run["status"] in {"QUEUED", "RUNNING"}
@@ -213,8 +184,8 @@ async def test_generated_model_versions_are_unique(clean_runs: Server) -> None:
     data = {"datasetPath": "reference.csv", "hyperparameters": {"nEstimators": 2}}
 
     # when: two requests within the same second
-    first = await train(server, data)
-    second = await train(server, data)
+    first = await train(server.data, **data)
+    second = await train(server.data, **data)
 
     # then
     assert first["modelVersion"] != second["modelVersion"]
@@ -243,7 +214,7 @@ async def test_rest_original_dataset_reaches_the_published_accuracy(clean_runs: 
     }
 
     # when
-    run = await train(server, data)
+    run = await train(server.data, **data)
 
     # then
     assert run["status"] == "COMPLETED"
@@ -295,15 +266,7 @@ async def test_unusable_dataset_makes_a_failed_run_saying_why(
     version = f"fail-{uuid.uuid4().hex[:10]}"
 
     # when
-    run = await train(
-        server,
-        {
-            "datasetPath": dataset,
-            "modelVersion": version,
-            "hyperparameters": {"nEstimators": 5},
-            "wait": True,
-        },
-    )
+    run = await train(server.data, 5, datasetPath=dataset, modelVersion=version, wait=True)
 
     # then
     assert run["status"] == "FAILED"
@@ -326,9 +289,7 @@ async def test_dataset_that_is_a_folder_makes_a_failed_run(clean_runs: Server) -
     (server.settings.artifacts_dir / "datasets" / folder).mkdir()
 
     # when
-    run = await train(
-        server, {"datasetPath": folder, "hyperparameters": {"nEstimators": 5}, "wait": True}
-    )
+    run = await train(server.data, 5, datasetPath=folder, wait=True)
 
     # then
     assert run["status"] == "FAILED"
@@ -346,9 +307,7 @@ async def test_trailing_comma_on_every_row_is_read_under_the_header_names(
     dataset = write_dataset(server, ("\n".join([lines[0]] + [f"{x}," for x in lines[1:]])).encode())
 
     # when
-    run = await train(
-        server, {"datasetPath": dataset, "hyperparameters": {"nEstimators": 5}, "wait": True}
-    )
+    run = await train(server.data, 5, datasetPath=dataset, wait=True)
 
     # then
     assert run["status"] == "COMPLETED"
@@ -373,9 +332,7 @@ async def test_row_shifted_by_an_unquoted_comma_is_refused_wherever_it_is(
     dataset = write_dataset(server, ("\n".join(lines) + "\n").encode())
 
     # when
-    run = await train(
-        server, {"datasetPath": dataset, "hyperparameters": {"nEstimators": 5}, "wait": True}
-    )
+    run = await train(server.data, 5, datasetPath=dataset, wait=True)
 
     # then: not trained with that row's values moved to the wrong columns
     assert run["status"] == "FAILED"

@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.jobs.runs import LONG_TREES, ended, state_of, wait_for_state
+from tests.helpers import LONG_TREES, ended, state_of, train_payload, wait_for_state
 
-TRAIN_MODEL = """
-mutation TrainModel($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { id databaseId status modelVersion trainedByUsername }
-    errors { field message code }
-  }
-}
-"""
 CANCEL = """
 mutation Cancel($id: ID!) { cancelTrainingRun(id: $id) { errors { code } } }
 """
-
-
-async def train(server: Server, data: dict[str, Any], *, as_: str = "drh") -> dict[str, Any]:
-    return (await server.data(TRAIN_MODEL, {"input": data}, as_=as_))["trainModel"]
 
 
 async def cancel_all(server: Server, runs: list[dict[str, Any]]) -> None:
@@ -51,7 +40,7 @@ async def test_dataset_path_with_a_line_break_is_refused(clean_runs: Server, pat
     server = clean_runs
 
     # when
-    payload = await train(server, {"datasetPath": path, "hyperparameters": {"nEstimators": 5}})
+    payload = await train_payload(server.data, 5, datasetPath=path)
 
     # then
     assert payload["trainingRun"] is None
@@ -67,17 +56,16 @@ async def test_a_user_beyond_the_active_run_bound_is_refused_and_others_are_not(
     # given: the user already has as many active runs as allowed
     server = clean_runs
     limit = server.settings.max_active_runs_per_user
-    long_run = {"hyperparameters": {"nEstimators": LONG_TREES}}
     runs = []
     try:
         for _ in range(limit):
-            payload = await train(server, long_run)
+            payload = await train_payload(server.data, LONG_TREES)
             assert payload["errors"] == []
             runs.append(payload["trainingRun"])
 
         # when
-        refused = await train(server, long_run)
-        other = await train(server, {**long_run, "wait": False}, as_="rrh")
+        refused = await train_payload(server.data, LONG_TREES)
+        other = await train_payload(partial(server.data, as_="rrh"), LONG_TREES, wait=False)
         if other["trainingRun"] is not None:
             runs.append(other["trainingRun"])
 
@@ -93,9 +81,7 @@ async def test_a_user_beyond_the_active_run_bound_is_refused_and_others_are_not(
         await cancel_all(server, runs)
 
     # and: once the runs have ended, the user may train again
-    again = await train(
-        server, {"datasetPath": "reference.csv", "hyperparameters": {"nEstimators": 5}}
-    )
+    again = await train_payload(server.data, 5, datasetPath="reference.csv")
     assert again["errors"] == []
     await wait_for_state(server.data, again["trainingRun"], ended, timeout=60, what="ended")
 
@@ -109,7 +95,7 @@ async def test_concurrent_requests_of_one_user_do_not_slip_past_the_bound(
 
     # when: twice the allowed number of trainModel calls at the same moment
     payloads = await asyncio.gather(
-        *(train(server, {"hyperparameters": {"nEstimators": LONG_TREES}}) for _ in range(2 * limit))
+        *(train_payload(server.data, LONG_TREES) for _ in range(2 * limit))
     )
     runs = [p["trainingRun"] for p in payloads if p["trainingRun"] is not None]
     try:
@@ -133,14 +119,8 @@ async def test_a_model_version_whose_file_exists_on_disk_is_refused_and_the_file
 
     try:
         # when
-        payload = await train(
-            server,
-            {
-                "datasetPath": "reference.csv",
-                "modelVersion": version,
-                "hyperparameters": {"nEstimators": 5},
-                "wait": True,
-            },
+        payload = await train_payload(
+            server.data, 5, datasetPath="reference.csv", modelVersion=version, wait=True
         )
         # then
         assert payload["trainingRun"] is None
@@ -159,13 +139,8 @@ async def test_a_model_file_appearing_after_the_run_was_accepted_is_not_overwrit
     # given: a run accepted while its model file did not exist yet
     server = clean_runs
     version = f"late-file-{uuid.uuid4().hex[:8]}"
-    payload = await train(
-        server,
-        {
-            "datasetPath": "reference.csv",
-            "modelVersion": version,
-            "hyperparameters": {"nEstimators": 400},
-        },
+    payload = await train_payload(
+        server.data, 400, datasetPath="reference.csv", modelVersion=version
     )
     assert payload["errors"] == []
     run = payload["trainingRun"]

@@ -12,16 +12,7 @@ import pytest
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-
-TRAIN_MODEL = """
-mutation TrainModel($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { databaseId status errorMessage modelVersion datasetPath testSplit randomState
-      notes hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf } }
-    errors { field message code }
-  }
-}
-"""
+from tests.helpers import TRAIN, train_payload
 
 # Small and fast: the reference dataset has 357 rows.
 VALID_INPUT: dict[str, Any] = {
@@ -39,11 +30,6 @@ def train_input(**changes: Any) -> dict[str, Any]:
         else:
             data[key] = value
     return data
-
-
-async def train(server: Server, data: dict[str, Any]) -> dict[str, Any]:
-    payload = (await server.data(TRAIN_MODEL, {"input": data}))["trainModel"]
-    return payload
 
 
 def codes_by_field(payload: dict[str, Any]) -> dict[tuple[str, ...], str]:
@@ -126,7 +112,7 @@ async def test_broken_rule_is_reported_with_its_path_and_creates_no_run(
     server = clean_runs
 
     # when
-    payload = await train(server, train_input(**changes))
+    payload = await train_payload(server.data, **train_input(**changes))
 
     # then
     assert payload["trainingRun"] is None
@@ -139,7 +125,7 @@ async def test_model_version_with_trailing_newline_is_refused(clean_runs: Server
     server = clean_runs
 
     # when
-    payload = await train(server, train_input(modelVersion="v1\n"))
+    payload = await train_payload(server.data, **train_input(modelVersion="v1\n"))
 
     # then
     assert payload["trainingRun"] is None
@@ -151,11 +137,11 @@ async def test_model_version_already_used_is_duplicate(clean_runs: Server) -> No
     # given
     server = clean_runs
     version = f"dup-{uuid.uuid4().hex[:8]}"
-    first = await train(server, train_input(modelVersion=version, wait=True))
+    first = await train_payload(server.data, **train_input(modelVersion=version, wait=True))
     assert first["errors"] == []
 
     # when
-    payload = await train(server, train_input(modelVersion=version))
+    payload = await train_payload(server.data, **train_input(modelVersion=version))
 
     # then
     assert payload["trainingRun"] is None
@@ -169,10 +155,12 @@ async def test_duplicate_model_version_is_reported_with_the_other_broken_rules(
     # given
     server = clean_runs
     version = f"dup-{uuid.uuid4().hex[:8]}"
-    assert (await train(server, train_input(modelVersion=version, wait=True)))["errors"] == []
+    assert (await train_payload(server.data, **train_input(modelVersion=version, wait=True)))[
+        "errors"
+    ] == []
 
     # when
-    payload = await train(server, train_input(modelVersion=version, nEstimators=0))
+    payload = await train_payload(server.data, **train_input(modelVersion=version, nEstimators=0))
 
     # then
     assert codes_by_field(payload) == {
@@ -188,7 +176,7 @@ async def test_dataset_path_through_a_file_is_not_an_internal_error(clean_runs: 
 
     # when
     body = await server.gql(
-        TRAIN_MODEL, {"input": train_input(datasetPath="reference.csv/data.csv", wait=True)}
+        TRAIN, {"input": train_input(datasetPath="reference.csv/data.csv", wait=True)}
     )
 
     # then: like any other missing dataset, a FAILED run that names it
@@ -217,7 +205,7 @@ async def test_symbolic_link_to_outside_the_datasets_folder_is_refused(
 
     try:
         # when
-        payload = await train(server, train_input(datasetPath=link.name))
+        payload = await train_payload(server.data, **train_input(datasetPath=link.name))
     finally:
         link.unlink()
 
@@ -238,7 +226,9 @@ async def test_linked_folder_outside_the_datasets_folder_is_refused(
 
     try:
         # when
-        payload = await train(server, train_input(datasetPath=f"{link.name}/data.csv"))
+        payload = await train_payload(
+            server.data, **train_input(datasetPath=f"{link.name}/data.csv")
+        )
     finally:
         link.unlink()
 
@@ -256,7 +246,7 @@ async def test_symbolic_link_inside_the_datasets_folder_is_followed(clean_runs: 
 
     try:
         # when
-        payload = await train(server, train_input(datasetPath=link.name, wait=True))
+        payload = await train_payload(server.data, **train_input(datasetPath=link.name, wait=True))
     finally:
         link.unlink()
 
@@ -282,7 +272,7 @@ async def test_every_broken_rule_is_reported_at_once(clean_runs: Server) -> None
     )
 
     # when
-    payload = await train(server, data)
+    payload = await train_payload(server.data, **data)
 
     # then
     assert payload["trainingRun"] is None
@@ -328,7 +318,7 @@ async def test_boundary_value_is_accepted_and_trained(
     data = train_input(**changes, wait=True)
 
     # when
-    payload = await train(server, data)
+    payload = await train_payload(server.data, **data)
 
     # then
     assert payload["errors"] == []

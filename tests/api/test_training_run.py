@@ -16,6 +16,7 @@ from strawberry import relay
 from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from tests.conftest import Server
+from tests.helpers import train
 
 TRAINING_RUN_QUERY = """
 query TrainingRun($id: ID!) {
@@ -49,21 +50,6 @@ query TrainedBy($id: ID!) {
   trainingRun(id: $id) {
     trainedBy {
       id
-    }
-  }
-}
-"""
-
-TRAIN_MODEL_MUTATION = """
-mutation TrainModel($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun {
-      id
-      status
-    }
-    errors {
-      field
-      code
     }
   }
 }
@@ -473,26 +459,22 @@ async def reference_run(server: Server) -> TrainedRun:
     """
     model_version = f"reference-{uuid.uuid4().hex[:8]}"
     notes = "the REST original's 357-row export"
-    train = server.data(
-        TRAIN_MODEL_MUTATION,
-        {
-            "input": {
-                "datasetPath": "reference.csv",
-                "modelVersion": model_version,
-                "notes": notes,
-                "wait": True,
-                "hyperparameters": {"nEstimators": 100, "maxDepth": 15, "minSamplesSplit": 5},
-            }
-        },
+    training = train(
+        server.data,
+        100,
+        datasetPath="reference.csv",
+        modelVersion=model_version,
+        notes=notes,
+        wait=True,
+        hyperparameters={"maxDepth": 15, "minSamplesSplit": 5},
     )
     try:
-        payload = (await asyncio.wait_for(train, TRAINING_TIMEOUT))["trainModel"]
+        trained = await asyncio.wait_for(training, TRAINING_TIMEOUT)
     except TimeoutError:
         pytest.fail(f"trainModel(wait: true) did not return within {TRAINING_TIMEOUT} s")
-    assert payload["errors"] == []
-    data = await server.data(TRAINING_RUN_DETAIL_QUERY, {"id": payload["trainingRun"]["id"]})
+    data = await server.data(TRAINING_RUN_DETAIL_QUERY, {"id": trained["id"]})
     run = data["trainingRun"]
-    assert run["id"] == payload["trainingRun"]["id"]
+    assert run["id"] == trained["id"]
     return TrainedRun(run=run, model_version=model_version, notes=notes)
 
 

@@ -9,9 +9,8 @@ direction.
 from __future__ import annotations
 
 import base64
-import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import orjson
@@ -21,44 +20,25 @@ from models.training_runs import RunStatus, TrainingRun
 from models.users import User
 from schema.enums import TrainingRunOrderField
 from tests.conftest import Server
-
-TRAINING_RUNS_QUERY = """
-query TrainingRuns(
-  $first: Int
-  $after: String
-  $last: Int
-  $before: String
-  $filter: TrainingRunFilter
-  $orderBy: TrainingRunOrder
-) {
-  trainingRuns(
-    first: $first
-    after: $after
-    last: $last
-    before: $before
-    filter: $filter
-    orderBy: $orderBy
-  ) {
-    edges {
-      cursor
-      node {
-        databaseId
-        modelVersion
-      }
-    }
-    nodes {
-      databaseId
-    }
-    pageInfo {
-      hasNextPage
-      hasPreviousPage
-      startCursor
-      endCursor
-    }
-    totalCount
-  }
-}
-"""
+from tests.helpers import (
+    BASE_DATE,
+    ORDER_FIELDS,
+    ORDERS,
+    TRAINING_RUNS_QUERY,
+    assert_cursors_match_edges,
+    error_of,
+    ids_of,
+    insert,
+    mixed_rows,
+    order_by,
+    ordered,
+    role_users,
+    run_row,
+    trained_by,
+    training_runs,
+    walk_backwards,
+    walk_forwards,
+)
 
 OBJECT_FIELDS = {
     "hyperparameters": "{ nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }",
@@ -77,154 +57,6 @@ query TypeFields {
   }
 }
 """
-
-
-BASE_DATE = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
-
-# (GraphQL order field, model column) for every order the contract names.
-ORDER_FIELDS = {
-    "RUN_DATE": "run_date",
-    "ACCURACY": "accuracy",
-    "F1_SCORE": "f1_score",
-    "TRAINING_DURATION": "training_duration_seconds",
-}
-ORDERS = [
-    pytest.param(field, direction, id=f"{field}-{direction}")
-    for field in ORDER_FIELDS
-    for direction in ("DESC", "ASC")
-]
-
-
-def run_row(number: int, **fields: Any) -> TrainingRun:
-    """An unsaved run with the required columns filled in; `fields` override them."""
-    values: dict[str, Any] = {
-        "model_version": f"list-{number:04d}",
-        "dataset_path": "future_skills_dataset.csv",
-        "test_split": 0.2,
-        "random_state": 42,
-        "n_estimators": 50,
-        "min_samples_split": 2,
-        "min_samples_leaf": 1,
-        "run_date": BASE_DATE + timedelta(hours=number),
-        "status": RunStatus.COMPLETED,
-    }
-    values.update(fields)
-    return TrainingRun(**values)
-
-
-def mixed_rows(count: int, users: Sequence[User | None]) -> list[TrainingRun]:
-    """Runs with ties in every order column, NULL metrics and several statuses and users."""
-    rng = random.Random(count)
-    statuses = list(RunStatus)
-    rows = []
-    for number in range(count):
-        rows.append(
-            run_row(
-                number,
-                # Few distinct instants, some with microseconds: ties on run_date.
-                run_date=BASE_DATE
-                + timedelta(
-                    minutes=rng.randrange(max(count // 3, 1)),
-                    microseconds=rng.choice([0, 0, 250_000, 999_999]),
-                ),
-                status=statuses[number % len(statuses)],
-                accuracy=rng.choice([None, None, 0.5, 0.75, 0.75, 0.9, 0.123456789, 1.0]),
-                f1_score=rng.choice([None, 0.25, 0.6, 0.6, 0.875, 0.3333333333333333]),
-                training_duration_seconds=rng.choice([None, 0.5, 2.5, 2.5, 60.125, 1e-3]),
-                **trained_by(rng.choice(users)),
-            )
-        )
-    return rows
-
-
-def trained_by(user: User | None) -> dict[str, Any]:
-    """The columns trainModel fills in for the user who asked for a run."""
-    if user is None:
-        return {"trained_by_id": None, "trained_by_username": None}
-    return {"trained_by_id": user.id, "trained_by_username": user.username}
-
-
-async def insert(rows: list[TrainingRun]) -> list[TrainingRun]:
-    """Insert `rows` and return the whole table as the database holds it."""
-    await TrainingRun.bulk_create(rows)
-    return await TrainingRun.all()
-
-
-async def role_users() -> list[User | None]:
-    return [
-        await User.get(username="drh-user"),
-        await User.get(username="manager-user"),
-        None,
-    ]
-
-
-def ordered(rows: Sequence[TrainingRun], column: str, direction: str) -> list[int]:
-    """Ids in the contract's order: scored rows by (value, id), then NULL rows by id."""
-    descending = direction == "DESC"
-    scored = [row for row in rows if getattr(row, column) is not None]
-    unscored = [row for row in rows if getattr(row, column) is None]
-    scored.sort(key=lambda row: (getattr(row, column), row.id), reverse=descending)
-    unscored.sort(key=lambda row: row.id, reverse=descending)
-    return [row.id for row in scored + unscored]
-
-
-def order_by(field: str, direction: str) -> dict[str, str]:
-    return {"field": field, "direction": direction}
-
-
-def ids_of(connection: dict[str, Any]) -> list[int]:
-    return [edge["node"]["databaseId"] for edge in connection["edges"]]
-
-
-async def training_runs(server: Server, **variables: Any) -> dict[str, Any]:
-    data = await server.data(TRAINING_RUNS_QUERY, variables)
-    return data["trainingRuns"]
-
-
-async def error_of(server: Server, **variables: Any) -> dict[str, Any]:
-    """The single error of a refused trainingRuns request, which returns no data."""
-    body = await server.gql(TRAINING_RUNS_QUERY, variables)
-    assert body["data"] is None
-    [error] = body["errors"]
-    assert error["path"] == ["trainingRuns"]
-    return error
-
-
-def assert_cursors_match_edges(connection: dict[str, Any]) -> None:
-    edges = connection["edges"]
-    page_info = connection["pageInfo"]
-    assert page_info["startCursor"] == (edges[0]["cursor"] if edges else None)
-    assert page_info["endCursor"] == (edges[-1]["cursor"] if edges else None)
-
-
-async def walk_forwards(
-    server: Server, size: int, *, order: dict[str, str] | None = None, **variables: Any
-) -> list[dict[str, Any]]:
-    """Every page from the start, following endCursor while hasNextPage."""
-    pages: list[dict[str, Any]] = []
-    after = None
-    while True:
-        page = await training_runs(server, first=size, after=after, orderBy=order, **variables)
-        pages.append(page)
-        if not page["pageInfo"]["hasNextPage"]:
-            return pages
-        after = page["pageInfo"]["endCursor"]
-        assert len(pages) <= 100, "pagination does not end"
-
-
-async def walk_backwards(
-    server: Server, size: int, *, order: dict[str, str] | None = None, **variables: Any
-) -> list[dict[str, Any]]:
-    """Every page from the end, following startCursor while hasPreviousPage; in list order."""
-    pages: list[dict[str, Any]] = []
-    before = None
-    while True:
-        page = await training_runs(server, last=size, before=before, orderBy=order, **variables)
-        pages.insert(0, page)
-        if not page["pageInfo"]["hasPreviousPage"]:
-            return pages
-        before = page["pageInfo"]["startCursor"]
-        assert len(pages) <= 100, "pagination does not end"
 
 
 def forged_cursor(payload: Any) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening.live_server import LiveServer, free_port, start_live_server
+from tests.processes import LiveServer, free_port, start_live_server
 
 OTHER_ORIGIN = "https://hr.example"
 

@@ -8,7 +8,6 @@ Skips when chromium is missing, or fails under REQUIRE_SERVICES=1 (tests/browser
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,7 +15,8 @@ from playwright.async_api import Browser, Page
 
 from tests.browser import TIMEOUT_MS, browser, local_only_page, require_chromium
 from tests.clients.conftest import PageServer
-from tests.hardening.live_server import LiveServer
+from tests.helpers import train
+from tests.processes import LiveServer
 
 require_chromium()
 
@@ -24,12 +24,6 @@ require_chromium()
 pytestmark = pytest.mark.xdist_group("front-end-api")
 
 __all__ = ["browser"]  # the fixture, imported for this module
-
-TRAIN = """
-mutation Train { trainModel(input: {wait: true, hyperparameters: {nEstimators: 1}}) {
-  trainingRun { id status } errors { code }
-} }
-"""
 
 
 async def _set_editor(page: Page, selector: str, index: int, text: str) -> None:
@@ -61,9 +55,8 @@ async def test_graphiql_runs_a_query_and_a_subscription_from_local_files(
     browser: Browser, front_end_api: LiveServer
 ) -> None:
     # given: a finished run to follow
-    trained = await front_end_api.data(TRAIN)
-    run: dict[str, Any] = trained["trainModel"]["trainingRun"]
-    assert run["status"] == "COMPLETED", trained
+    run = await train(front_end_api.data, 1, wait=True)
+    assert run["status"] == "COMPLETED", run
     context, page, traffic = await local_only_page(browser)
     try:
         # when: GraphiQL opens, with the Authorization header set in its Headers editor

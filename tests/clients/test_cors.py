@@ -21,8 +21,8 @@ from server.view import GraphQLView
 from tests.api.configured_app import ConfiguredApp
 from tests.clients.conftest import OTHER_ORIGIN, PageServer
 from tests.conftest import Server
-from tests.hardening.live_server import LiveServer
 from tests.helpers import http_client
+from tests.processes import LiveServer
 
 # The session's front-end server (clients/conftest.py): the files using it share a worker.
 pytestmark = pytest.mark.xdist_group("front-end-api")

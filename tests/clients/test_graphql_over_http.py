@@ -10,6 +10,7 @@ import pytest
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
+from tests.helpers import codes
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -19,7 +20,7 @@ RUN_COUNT = "{ trainingRuns { totalCount } }"
 PARSE_ERROR = "{ viewer { username }"
 VALIDATION_ERROR = "{ noSuchField }"
 COERCION_ERROR = "query Run($id: ID!) { trainingRun(id: $id) { databaseId } }"
-TRAIN = (
+TRAIN_OVER_GET = (
     'mutation Train { trainModel(input: {modelVersion: "via-get", '
     "hyperparameters: {nEstimators: 1}}) { errors { code } } }"
 )
@@ -32,10 +33,6 @@ async def _post(
     if as_ is not None:
         headers["Authorization"] = f"Token {server.tokens[as_]}"
     return await server.client.post("/graphql", json=body, headers=headers)
-
-
-def _codes(response: httpx.Response) -> list[str]:
-    return [error["extensions"]["code"] for error in response.json().get("errors") or []]
 
 
 # --- the media type of the answer --------------------------------------------------------
@@ -82,7 +79,7 @@ async def test_request_errors_are_400_without_data_in_graphql_response_json(
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == GRAPHQL_RESPONSE
     assert "data" not in response.json()
-    assert _codes(response) == [code]
+    assert codes(response.json()) == [code]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +101,7 @@ async def test_request_errors_stay_200_with_null_data_in_application_json(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith(JSON)
     assert response.json()["data"] is None
-    assert _codes(response)
+    assert codes(response.json())
 
 
 async def test_field_error_is_200_with_data_in_graphql_response_json(server: Server) -> None:
@@ -114,7 +111,7 @@ async def test_field_error_is_200_with_data_in_graphql_response_json(server: Ser
     # then
     assert response.status_code == 200, response.text
     assert "data" in response.json()
-    assert _codes(response) == ["UNAUTHENTICATED"]
+    assert codes(response.json()) == ["UNAUTHENTICATED"]
 
 
 async def test_nothing_acceptable_is_406(server: Server) -> None:
@@ -123,7 +120,7 @@ async def test_nothing_acceptable_is_406(server: Server) -> None:
 
     # then
     assert response.status_code == 406, response.text
-    assert _codes(response) == ["NOT_ACCEPTABLE"]
+    assert codes(response.json()) == ["NOT_ACCEPTABLE"]
 
 
 # --- methods and content types -----------------------------------------------------------
@@ -131,14 +128,14 @@ async def test_mutation_over_get_is_405_naming_post(clean_runs: Server) -> None:
     # when
     response = await clean_runs.client.get(
         "/graphql",
-        params={"query": TRAIN},
+        params={"query": TRAIN_OVER_GET},
         headers={"Authorization": f"Token {clean_runs.tokens['drh']}", "Accept": JSON},
     )
 
     # then
     assert response.status_code == 405, response.text
     assert response.headers["allow"] == "POST"
-    assert _codes(response) == ["METHOD_NOT_ALLOWED"]
+    assert codes(response.json()) == ["METHOD_NOT_ALLOWED"]
     assert await TrainingRun.all().count() == 0
 
 
@@ -150,7 +147,7 @@ async def test_other_methods_are_405_naming_get_and_post(server: Server, method:
     # then
     assert response.status_code == 405, response.text
     assert response.headers["allow"] == "GET, POST"
-    assert _codes(response) == ["METHOD_NOT_ALLOWED"]
+    assert codes(response.json()) == ["METHOD_NOT_ALLOWED"]
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/graphql", "x/json"])
@@ -163,7 +160,7 @@ async def test_post_body_that_is_not_json_is_415(server: Server, content_type: s
 
     # then
     assert response.status_code == 415, response.text
-    assert _codes(response) == ["UNSUPPORTED_MEDIA_TYPE"]
+    assert codes(response.json()) == ["UNSUPPORTED_MEDIA_TYPE"]
 
 
 async def test_json_with_a_charset_is_accepted(server: Server) -> None:
@@ -188,7 +185,7 @@ async def test_operation_name_that_is_not_a_string_is_400(
 
     # then
     assert response.status_code == 400, response.text
-    assert _codes(response) == ["BAD_REQUEST"]
+    assert codes(response.json()) == ["BAD_REQUEST"]
     assert "operationName" in response.json()["errors"][0]["message"]
 
 
@@ -209,7 +206,7 @@ async def test_several_operations_without_operation_name_is_an_error(
     assert [e["message"] for e in errors] == [
         "Must provide operation name if query contains multiple operations."
     ]
-    assert _codes(response) == ["OPERATION_RESOLUTION_FAILURE"]
+    assert codes(response.json()) == ["OPERATION_RESOLUTION_FAILURE"]
 
 
 async def test_several_operations_with_operation_name_run_that_one(server: Server) -> None:
@@ -233,5 +230,5 @@ async def test_several_invalid_operations_report_their_validation_errors(server:
     )
 
     # then
-    assert _codes(response) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "nope" in response.json()["errors"][0]["message"]

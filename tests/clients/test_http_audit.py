@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.hardening.live_server import LiveServer
+from tests.processes import LiveServer
 
 # The session's front-end server (clients/conftest.py): the files using it share a worker.
 pytestmark = pytest.mark.xdist_group("front-end-api")

@@ -13,7 +13,7 @@ import pytest
 from models.training_runs import TrainingRun
 from server.persisted_queries import PersistedQueryStore
 from tests.conftest import Server
-from tests.hardening.live_server import LiveServer
+from tests.processes import LiveServer
 
 # The session's front-end server (clients/conftest.py): the files using it share a worker.
 pytestmark = pytest.mark.xdist_group("front-end-api")

@@ -6,18 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.helpers import train_completed
 from tests.processes import LiveServer, provision, start_live_server
 
 DRH = ("drh-user", "drh-password")
 MANAGER = ("manager-user", "manager-password")
 SEED_RUNS = 6
-SEED = """
-mutation Seed($version: String!, $trees: Int!) {
-  trainModel(input: {wait: true, modelVersion: $version, hyperparameters: {nEstimators: $trees}}) {
-    trainingRun { id status } errors { code message }
-  }
-}
-"""
 
 
 async def start_dashboard_server(directory: Path) -> LiveServer:
@@ -34,8 +28,7 @@ async def start_dashboard_server(directory: Path) -> LiveServer:
             )
         )
         for index in range(SEED_RUNS):
-            seeded = await server.data(SEED, {"version": f"seed-{index}", "trees": 2 + index * 3})
-            assert seeded["trainModel"]["trainingRun"]["status"] == "COMPLETED", seeded
+            await train_completed(server.data, 2 + index * 3, modelVersion=f"seed-{index}")
         await manager
     except BaseException:
         await server.kill()

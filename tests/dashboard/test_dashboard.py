@@ -25,6 +25,7 @@ from tests.dashboard.harness import (
     graphql_as,
     open_dashboard,
 )
+from tests.helpers import LONG_TREES, train
 from tests.processes import LiveServer
 
 # The session's one dashboard server (dashboard/conftest.py): its files share a worker.
@@ -36,13 +37,6 @@ query($id: ID!) { trainingRun(id: $id) {
 } }
 """
 DASH = "\u2013"  # the table's count reads "Runs 1–5 of 8"  # noqa: RUF003
-TRAIN_LATER = """
-mutation($version: String!) {
-  trainModel(input: {modelVersion: $version, hyperparameters: {nEstimators: 400}}) {
-    trainingRun { id status } errors { code }
-  }
-}
-"""
 
 
 async def test_sign_in_shows_the_runs_and_sign_out_revokes_the_token(
@@ -153,8 +147,7 @@ async def test_runs_table_pages_both_ways_filters_and_updates_live_rows(
         # when: a run is started elsewhere while the table shows it
         await page.get_by_label("Model version").fill("")
         await page.get_by_role("button", name="Date").click()
-        started = await dashboard_api.data(TRAIN_LATER, {"version": "live-row"})
-        run_id = started["trainModel"]["trainingRun"]["id"]
+        run_id = (await train(dashboard_api.data, 400, modelVersion="live-row"))["id"]
         await page.get_by_role("button", name="Apply").click()
         row = page.locator(f'tr[data-run-id="{run_id}"]')
         await expect(row).to_have_attribute("data-status", re.compile("QUEUED|RUNNING"))
@@ -358,10 +351,7 @@ async def test_cancel_a_running_run_from_its_page(
     browser: Browser, dashboard_api: LiveServer
 ) -> None:
     # given: a long run, followed from its page
-    started = await dashboard_api.data(
-        TRAIN_LATER.replace("nEstimators: 400", "nEstimators: 1000"), {"version": "to-cancel"}
-    )
-    run_id = started["trainModel"]["trainingRun"]["id"]
+    run_id = (await train(dashboard_api.data, LONG_TREES, modelVersion="to-cancel"))["id"]
     dashboard = await open_dashboard(browser, dashboard_api)
     page = dashboard.page
     try:

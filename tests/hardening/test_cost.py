@@ -22,9 +22,9 @@ from graphql import get_introspection_query
 from httpx_ws import aconnect_ws
 
 from tests.conftest import Server
-from tests.hardening.live_server import LiveServer, live_server
-from tests.helpers import FINISHED_RUN, CostWalks
+from tests.helpers import FINISHED_RUN, CostWalks, codes
 from tests.prestart import prestartable
+from tests.processes import LiveServer, live_server
 
 LIMIT = 30_000
 RUN_FIELDS = (
@@ -62,16 +62,12 @@ ATTACK = (
     + " }"
 )
 HEAVY_PAGE = f"query HeavyPage {{ trainingRuns(first: 100) {{ nodes {{ id {HEAVY_FIELDS} }} }} }}"
-TRAIN = """
+CHEAP_TRAIN = """
 mutation Train($input: TrainModelInput!) {
   trainModel(input: $input) { trainingRun { databaseId } errors { code } }
 }
 """
 RUN_COUNT = "query RunCount { trainingRuns { totalCount } }"
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
 
 
 async def post_json(server: Server, payload: object, **headers: str) -> httpx.Response:
@@ -201,7 +197,7 @@ async def test_batch_costs_add_up_and_an_over_budget_batch_runs_nothing(
     # given: a mutation then two pages of 100 runs with every heavy field; each alone is
     # within the budget
     train = {
-        "query": TRAIN,
+        "query": CHEAP_TRAIN,
         "variables": {"input": {"modelVersion": "cost-batch-1", "hyperparameters": {}}},
     }
     batch = [train] + [{"query": HEAVY_PAGE}] * 2

@@ -25,15 +25,15 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.hardening.live_server import (
+from tests.helpers import TRAIN, codes, data_of, train, train_variables, wait_until_final
+from tests.prestart import prestartable
+from tests.processes import (
     LiveServer,
     free_port,
     postgres_admin_url,
     postgres_database,
     start_live_server,
 )
-from tests.helpers import TRAIN, wait_until_final
-from tests.prestart import prestartable
 
 RUN = """
 query Run($id: ID!) {
@@ -51,28 +51,12 @@ RECOVERY_BOUND = 30.0
 INTERNAL_DETAILS = ("Traceback", 'File "', "asyncpg", "SELECT", "postgres://", "/tmp", "/work")
 
 
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
-
-
-def train_input(**fields: Any) -> dict[str, Any]:
-    return {"input": {"hyperparameters": {"nEstimators": 5}, **fields}}
-
-
 async def post(
     client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
     assert response.status_code == 200, response.text
     return response.json()
-
-
-async def train(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    body = await post(client, TRAIN, train_input(**fields))
-    assert "errors" not in body, body
-    payload = body["data"]["trainModel"]
-    assert payload["errors"] == [], payload
-    return payload["trainingRun"]
 
 
 async def run_of(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
@@ -235,9 +219,9 @@ async def test_database_cut_gives_clear_errors_and_the_server_recovers_by_itself
     server, proxy = proxied_postgres.server, proxied_postgres.proxy
     async with server.client() as client:
         # given: a finished run, and a long one training when the database goes away
-        finished = await wait_final(client, (await train(client, wait=True))["id"], 60)
+        finished = await wait_final(client, (await train(data_of(client), 5, wait=True))["id"], 60)
         assert finished["status"] == "COMPLETED"
-        in_flight = await train(client, hyperparameters={"nEstimators": 1000})
+        in_flight = await train(data_of(client), 1000)
         deadline = time.monotonic() + 60
         while (status := (await run_of(client, in_flight["id"]))["status"]) == "QUEUED":
             assert time.monotonic() < deadline, "the long run never started"
@@ -288,7 +272,7 @@ async def test_database_cut_gives_clear_errors_and_the_server_recovers_by_itself
         assert interrupted["status"] in {"COMPLETED", "FAILED"}
         if interrupted["status"] == "FAILED":
             assert interrupted["errorMessage"]
-        after_recovery = await train(client, wait=True)
+        after_recovery = await train(data_of(client), 5, wait=True)
         assert after_recovery["status"] == "COMPLETED"
         assert server.process.returncode is None
 
@@ -334,7 +318,7 @@ async def test_unwritable_models_folder_fails_the_run_with_a_clear_message(
     async with sqlite_server.client() as client:
         with models_folder_replaced(artifacts / "models", tmp_path / "models-aside", kind):
             # when
-            run = await train(client, modelVersion=version, wait=True)
+            run = await train(data_of(client), 5, modelVersion=version, wait=True)
 
             # then
             print(
@@ -346,7 +330,7 @@ async def test_unwritable_models_folder_fails_the_run_with_a_clear_message(
             assert run["modelPath"] is None
             assert leftovers(artifacts, version) == []
         # and the next run, with the folder back, trains
-        assert (await train(client, wait=True))["status"] == "COMPLETED"
+        assert (await train(data_of(client), 5, wait=True))["status"] == "COMPLETED"
     assert "Traceback" not in sqlite_server.log_text()[log_start:]
 
 
@@ -389,7 +373,7 @@ async def test_full_disk_fails_the_run_with_no_space_and_leaves_no_partial_file(
             assert shutil.disk_usage(models).free < 4096
 
             # when
-            run = await train(client, modelVersion=version, wait=True)
+            run = await train(data_of(client), 5, modelVersion=version, wait=True)
 
             # then
             print(f"\nmodels folder on a full disk: run {run['status']}: {run['errorMessage']}")
@@ -400,7 +384,7 @@ async def test_full_disk_fails_the_run_with_no_space_and_leaves_no_partial_file(
             assert leftovers(artifacts, version) == []
         assert leftovers(artifacts, version) == []
         # and once there is room again, training works
-        assert (await train(client, wait=True))["status"] == "COMPLETED"
+        assert (await train(data_of(client), 5, wait=True))["status"] == "COMPLETED"
 
 
 # --- a race for one modelVersion ---------------------------------------------------------
@@ -422,7 +406,7 @@ async def test_concurrent_calls_with_one_model_version_create_one_run_in_process
     clean_runs: Server,
 ) -> None:
     # given
-    variables = train_input(modelVersion="race-sqlite", hyperparameters={"nEstimators": 1})
+    variables = train_variables(1, modelVersion="race-sqlite")
 
     # when
     responses = await asyncio.gather(
@@ -442,7 +426,7 @@ async def test_concurrent_calls_with_one_model_version_create_one_run_on_postgre
 ) -> None:
     # given
     server = proxied_postgres.server
-    variables = train_input(modelVersion="race-postgres", hyperparameters={"nEstimators": 1})
+    variables = train_variables(1, modelVersion="race-postgres")
 
     # when
     async with server.client() as client:

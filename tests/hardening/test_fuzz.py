@@ -28,8 +28,8 @@ from hypothesis_graphql import strategies as gql
 from schemathesis.generation import GenerationMode
 
 from tests.conftest import REPO
-from tests.hardening.live_server import LiveServer, start_live_server
 from tests.prestart import prestartable
+from tests.processes import LiveServer, start_live_server
 
 SDL = (REPO / "schema" / "schema.graphql").read_text()
 ALLOWED_BODY_KEYS = {"data", "errors", "extensions"}

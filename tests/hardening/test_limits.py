@@ -1,6 +1,6 @@
 """Abusive and clumsy requests: each is refused with its code before any resolver runs.
 
-Most run on the in-process app. A real server process (tests/hardening/live_server.py) is
+Most run on the in-process app. A real server process (tests/processes.py) is
 used where the HTTP transport itself matters (body size, chunked bodies, WebSocket frames),
 where the in-process app's shared state would leak into other tests (the login limiter
 counts per client address for the whole session), for the server log, and for settings
@@ -27,19 +27,19 @@ from httpx_ws import WebSocketDisconnect, aconnect_ws
 from strawberry import relay
 
 from tests.conftest import Server
-from tests.hardening.live_server import (
+from tests.helpers import codes, http_client
+from tests.prestart import prestartable
+from tests.processes import (
     DRH_USER,
     LiveServer,
     postgres_database,
     start_live_server,
     start_live_servers,
 )
-from tests.helpers import http_client
-from tests.prestart import prestartable
 
 RUN_COUNT = "query RunCount { trainingRuns { totalCount } }"
 VIEWER = "query Viewer { viewer { username } }"
-TRAIN = """
+SMALL_TRAIN = """
 mutation Train($input: TrainModelInput!) {
   trainModel(input: $input) { trainingRun { id databaseId status } errors { code field } }
 }
@@ -118,10 +118,6 @@ GET_MUTATION = f"mutation ViaGet {{ {_train_field('t', 'get-1')} }}"
 BODY_LIMIT = 100_000
 
 
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
-
-
 async def run_count(post: Callable[[str], Awaitable[httpx.Response]]) -> int:
     response = await post(RUN_COUNT)
     assert response.status_code == 200, response.text
@@ -192,7 +188,8 @@ async def test_page_of_101_is_refused(server: Server, argument: str) -> None:
 async def test_batch_of_eleven_operations_is_refused_as_a_json_400(clean_runs: Server) -> None:
     # given
     batch = [
-        {"query": TRAIN, "variables": {"input": {"modelVersion": f"batch-{i}"}}} for i in range(11)
+        {"query": SMALL_TRAIN, "variables": {"input": {"modelVersion": f"batch-{i}"}}}
+        for i in range(11)
     ]
 
     # when
@@ -351,7 +348,10 @@ def configured_server(live_servers: tuple[LiveServer, LiveServer]) -> LiveServer
 async def test_body_over_the_limit_with_content_length_is_413(default_server: LiveServer) -> None:
     # given: a trainModel request of 150 kB, its length declared up front
     body = json.dumps(
-        {"query": TRAIN, "variables": {"input": {"modelVersion": "big-1", "notes": "x" * 150_000}}}
+        {
+            "query": SMALL_TRAIN,
+            "variables": {"input": {"modelVersion": "big-1", "notes": "x" * 150_000}},
+        }
     ).encode()
     async with default_server.client() as client:
         before = await run_count(default_server.post)
@@ -372,7 +372,7 @@ async def test_chunked_body_over_the_limit_is_413(default_server: LiveServer, to
     # given: a body of unknown length, sent with Transfer-Encoding: chunked
     body = json.dumps(
         {
-            "query": TRAIN,
+            "query": SMALL_TRAIN,
             "variables": {"input": {"modelVersion": "chunked-1", "notes": "x" * total}},
         }
     ).encode()
@@ -730,7 +730,7 @@ NO_MATCH = [[], ["BAD_USER_INPUT"]]
         pytest.param("POST", RUNS_OF_USER, {"username": "drh\x00"}, NO_MATCH, id="filter-user"),
         pytest.param(
             "POST",
-            TRAIN,
+            SMALL_TRAIN,
             {"input": {"notes": "a\x00b", "hyperparameters": {"nEstimators": 1}}},
             [[]],
             id="train-notes",

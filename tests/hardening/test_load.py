@@ -22,9 +22,9 @@ import httpx
 import pytest
 from strawberry import relay
 
-from tests.hardening.live_server import LiveServer, start_live_server
-from tests.helpers import FINAL_STATUSES, TRAIN, train_variables, wait_until_final
+from tests.helpers import FINAL_STATUSES, data_of, train, wait_until_final
 from tests.prestart import prestartable
+from tests.processes import LiveServer, start_live_server
 
 CLIENTS = 16
 WINDOW_SECONDS = 20.0
@@ -136,19 +136,6 @@ async def run_load(
     return load, time.monotonic() - started
 
 
-async def train(client: httpx.AsyncClient, trees: int, *, wait: bool = False) -> str:
-    response = await client.post(
-        "/graphql",
-        json={
-            "query": TRAIN,
-            "variables": train_variables(trees, wait=wait),
-        },
-    )
-    payload = response.json()["data"]["trainModel"]
-    assert payload["errors"] == [], payload
-    return str(payload["trainingRun"]["id"])
-
-
 async def status_of(client: httpx.AsyncClient, run_id: str) -> str:
     response = await client.post(
         "/graphql", json={"query": RUN_STATUS, "variables": {"id": run_id}}
@@ -185,7 +172,7 @@ async def keep_training(server: LiveServer, stop_at: float, started: list[str]) 
             statuses = [await status_of(client, run_id) for run_id in started]
             active = sum(status not in FINAL for status in statuses)
             for _ in range(min(TRAININGS_IN_FLIGHT - active, MAX_TRAININGS - len(started))):
-                started.append(await train(client, TREES))
+                started.append((await train(data_of(client), TREES))["id"])
             await asyncio.sleep(0.5)
 
 
@@ -266,7 +253,7 @@ async def test_sixteen_clients_list_and_read_runs_without_error_while_trainings_
     # the window
     started: list[str] = []
     async with load_server.client() as client:
-        started += [await train(client, TREES) for _ in range(TRAININGS_IN_FLIGHT)]
+        started += [(await train(data_of(client), TREES))["id"] for _ in range(TRAININGS_IN_FLIGHT)]
     rss_before = rss_kib(load_server.pid)
     window_start = datetime.now(UTC)
     keeper = asyncio.create_task(

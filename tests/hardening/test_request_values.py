@@ -20,15 +20,10 @@ from httpx_ws import aconnect_ws
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.hardening.live_server import LiveServer, start_live_server
-from tests.helpers import http_client
+from tests.helpers import TRAIN, codes, http_client
 from tests.prestart import prestartable
+from tests.processes import LiveServer, start_live_server
 
-TRAIN = """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) { trainingRun { databaseId } errors { code field message } }
-}
-"""
 LOGIN = """
 mutation Login($username: String!, $password: String!) {
   login(username: $username, password: $password) { token }
@@ -61,10 +56,6 @@ def variables_json(depth: int) -> str:
 
 
 JSON = {"Content-Type": "application/json"}
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors") or []]
 
 
 def assert_json_400(response: httpx.Response) -> None:

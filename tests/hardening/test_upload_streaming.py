@@ -16,9 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.api.test_datasets import SHIPPED_LINES, UPLOAD
-from tests.helpers import http_client, wait_for
-from tests.processes import Deployment, Services, first_server, live_server
+from tests.helpers import SHIPPED_LINES, UPLOAD, http_client, wait_for
+from tests.processes import Deployment, LiveServer, Services, first_server, live_server
 
 MB = 1_000_000
 CAP = 30 * MB
@@ -72,35 +71,85 @@ async def logged(text: str, words: str) -> bool | None:
     return True if words in text else None
 
 
-async def test_an_upload_streams_to_disk_and_is_cut_off_at_the_cap(tmp_path: Path) -> None:
-    async with live_server(tmp_path, MAX_UPLOAD_BYTES=str(CAP)) as server:
-        datasets = server.artifacts / "datasets"
-        baseline = rss_bytes(server.pid)
-        seen: dict[str, int] = {}
-        chunk = rows(MB)
+@pytest.fixture(scope="module")
+async def upload_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    """One server, with a 30 MB cap, for the upload tests that do not restart it."""
+    async with live_server(tmp_path_factory.mktemp("uploads"), MAX_UPLOAD_BYTES=str(CAP)) as server:
+        yield server
 
-        async def body() -> AsyncIterator[bytes]:
-            yield preamble("big.csv")
-            yield SHIPPED_LINES[0]
-            sent = 0
-            while sent < CHECKPOINT:
-                yield chunk
-                sent += len(chunk)
-            # The server has been given CHECKPOINT bytes: they must reach its disk.
-            seen["on_disk"] = await wait_for(
-                lambda: written(datasets, CHECKPOINT - 2 * MB),
-                timeout=60,
-                what="the upload's temporary file to grow",
-            )
-            seen["rss_growth"] = rss_bytes(server.pid) - baseline
-            while sent < CAP + 4 * MB:
-                yield chunk
-                sent += len(chunk)
-            yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
-        # when
-        async with http_client(timeout=120) as client:
-            response = await client.post(
+async def test_an_upload_streams_to_disk_and_is_cut_off_at_the_cap(
+    upload_server: LiveServer,
+) -> None:
+    server = upload_server
+    datasets = server.artifacts / "datasets"
+    baseline = rss_bytes(server.pid)
+    seen: dict[str, int] = {}
+    chunk = rows(MB)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield preamble("big.csv")
+        yield SHIPPED_LINES[0]
+        sent = 0
+        while sent < CHECKPOINT:
+            yield chunk
+            sent += len(chunk)
+        # The server has been given CHECKPOINT bytes: they must reach its disk.
+        seen["on_disk"] = await wait_for(
+            lambda: written(datasets, CHECKPOINT - 2 * MB),
+            timeout=60,
+            what="the upload's temporary file to grow",
+        )
+        seen["rss_growth"] = rss_bytes(server.pid) - baseline
+        while sent < CAP + 4 * MB:
+            yield chunk
+            sent += len(chunk)
+        yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    # when
+    async with http_client(timeout=120) as client:
+        response = await client.post(
+            server.graphql_url,
+            content=body(),
+            headers={
+                **server.auth,
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            },
+        )
+
+    # then: written to the datasets folder as it came, not kept in memory
+    assert seen["rss_growth"] < 10 * MB, seen
+    # and: cut off at the cap, as JSON, leaving nothing behind
+    assert response.status_code == 413, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
+    await wait_for(lambda: none_left(datasets), timeout=10, what="the temporary file to be removed")
+    assert not (datasets / "big.csv").exists()
+    # and: the server still serves
+    assert (await server.data("{ datasets { path } }"))["datasets"] == [
+        {"path": "future_skills_dataset.csv"}
+    ]
+
+
+async def test_an_upload_cancelled_midway_leaves_nothing_behind(upload_server: LiveServer) -> None:
+    server = upload_server
+    datasets = server.artifacts / "datasets"
+    chunk = rows(MB)
+
+    class Cancelled(Exception):
+        pass
+
+    async def body() -> AsyncIterator[bytes]:
+        yield preamble("cancelled.csv")
+        yield SHIPPED_LINES[0]
+        for _ in range(5):
+            yield chunk
+        await wait_for(lambda: written(datasets, 3 * MB), timeout=60, what="the upload to start")
+        raise Cancelled
+
+    # when: the client gives up after 5 MB
+    async with http_client(timeout=120) as client:
+        with pytest.raises(Cancelled):
+            await client.post(
                 server.graphql_url,
                 content=body(),
                 headers={
@@ -109,61 +158,14 @@ async def test_an_upload_streams_to_disk_and_is_cut_off_at_the_cap(tmp_path: Pat
                 },
             )
 
-        # then: written to the datasets folder as it came, not kept in memory
-        assert seen["rss_growth"] < 10 * MB, seen
-        # and: cut off at the cap, as JSON, leaving nothing behind
-        assert response.status_code == 413, response.text
-        assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
-        await wait_for(
-            lambda: none_left(datasets), timeout=10, what="the temporary file to be removed"
-        )
-        assert not (datasets / "big.csv").exists()
-        # and: the server still serves
-        assert (await server.data("{ datasets { path } }"))["datasets"] == [
-            {"path": "future_skills_dataset.csv"}
-        ]
-
-
-async def test_an_upload_cancelled_midway_leaves_nothing_behind(tmp_path: Path) -> None:
-    async with live_server(tmp_path) as server:
-        datasets = server.artifacts / "datasets"
-        chunk = rows(MB)
-
-        class Cancelled(Exception):
-            pass
-
-        async def body() -> AsyncIterator[bytes]:
-            yield preamble("cancelled.csv")
-            yield SHIPPED_LINES[0]
-            for _ in range(5):
-                yield chunk
-            await wait_for(
-                lambda: written(datasets, 3 * MB), timeout=60, what="the upload to start"
-            )
-            raise Cancelled
-
-        # when: the client gives up after 5 MB
-        async with http_client(timeout=120) as client:
-            with pytest.raises(Cancelled):
-                await client.post(
-                    server.graphql_url,
-                    content=body(),
-                    headers={
-                        **server.auth,
-                        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-                    },
-                )
-
-        # then: the temporary file goes, nothing takes the name, and no error is logged
-        await wait_for(
-            lambda: none_left(datasets), timeout=10, what="the temporary file to be removed"
-        )
-        assert not (datasets / "cancelled.csv").exists()
-        await wait_for(
-            lambda: logged(server.log_text(), "upload cancelled"), timeout=10, what="the log line"
-        )
-        assert "Traceback" not in server.log_text()
-        assert " ERROR " not in server.log_text()
+    # then: the temporary file goes, nothing takes the name, and no error is logged
+    await wait_for(lambda: none_left(datasets), timeout=10, what="the temporary file to be removed")
+    assert not (datasets / "cancelled.csv").exists()
+    await wait_for(
+        lambda: logged(server.log_text(), "upload cancelled"), timeout=10, what="the log line"
+    )
+    assert "Traceback" not in server.log_text()
+    assert " ERROR " not in server.log_text()
 
 
 async def test_a_file_left_by_a_server_killed_mid_upload_is_removed_at_the_next_start(

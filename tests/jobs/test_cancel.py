@@ -15,17 +15,17 @@ import pytest
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.jobs.processes import wait_for
-from tests.jobs.runs import (
-    ACTIVE,
+from tests.helpers import (
+    ACTIVE_STATUSES,
     LONG_TREES,
     ended,
+    follow,
     running_and_fitting,
     state_of,
     train,
     wait_for_state,
 )
-from tests.jobs.test_subscription import follow
+from tests.processes import wait_for
 from trainer.jobs.job import worker_is_dead
 from trainer.ml.generator import generate_dataset
 
@@ -46,7 +46,7 @@ async def cancel(server: Server, run_id: str, *, as_: str | None = "drh") -> dic
 async def cancel_and_wait(server: Server, runs: list[dict[str, Any]]) -> None:
     """Free the pool for the next test: cancel whatever is still active, wait until it ends."""
     for run in runs:
-        if (await state_of(server.data, run))["status"] in ACTIVE:
+        if (await state_of(server.data, run))["status"] in ACTIVE_STATUSES:
             await cancel(server, run["id"])
     for run in runs:
         await wait_for_state(server.data, run, ended, timeout=30, what="ended after cancelling")
@@ -173,7 +173,7 @@ async def _cancelled(server: Server) -> dict[str, Any]:
 
 
 async def _failed(server: Server) -> dict[str, Any]:
-    return await train(server.data, 10, wait=True, dataset="no-such-dataset.csv")
+    return await train(server.data, 10, wait=True, datasetPath="no-such-dataset.csv")
 
 
 @pytest.mark.parametrize(
@@ -233,7 +233,7 @@ async def test_only_hr_staff_may_cancel(clean_runs: Server, role: str | None, co
         assert [e["extensions"]["code"] for e in body["errors"]] == [code]
         state = await state_of(clean_runs.data, run)
         assert state["cancelRequested"] is False
-        assert state["status"] in ACTIVE
+        assert state["status"] in ACTIVE_STATUSES
     finally:
         await cancel_and_wait(clean_runs, [run])
 
@@ -252,7 +252,7 @@ async def test_cancelling_inside_a_long_chunk_of_trees_stops_the_worker_and_the_
     dataset = clean_runs.settings.artifacts.datasets / "chunky.csv"
     if not dataset.exists():
         await asyncio.to_thread(generate_dataset, CHUNKY_ROWS, 3, dataset)
-    run = await train(clean_runs.data, LONG_TREES, dataset=dataset.name)
+    run = await train(clean_runs.data, LONG_TREES, datasetPath=dataset.name)
     try:
         first = await wait_for_state(
             clean_runs.data,

@@ -27,7 +27,8 @@ from tests.conftest import (
     _drop_postgres_database,
     _postgres_database,
 )
-from tests.jobs.processes import (
+from tests.helpers import ACTIVE_STATUSES, TRAINED_RUN_FIELDS, state_of, train
+from tests.processes import (
     Api,
     Deployment,
     Service,
@@ -43,41 +44,12 @@ pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("redis")]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
-RUN_FIELDS = """
-fragment RunFields on TrainingRun {
-  id
-  databaseId
-  modelVersion
-  status
-  startedAt
-  finishedAt
-  modelSha256
-  accuracy
-  f1Score
-  perClassMetrics { label support }
-}
+# The run read back whole, as trainModel returned it: a task delivered twice changes nothing.
+RUN = f"""
+query Run($id: ID!) {{
+  trainingRun(id: $id) {{ {TRAINED_RUN_FIELDS} }}
+}}
 """
-TRAIN = (
-    """
-mutation Train($input: TrainModelInput!) {
-  trainModel(input: $input) {
-    trainingRun { ...RunFields }
-    errors { code field }
-  }
-}
-"""
-    + RUN_FIELDS
-)
-RUN = (
-    """
-query Run($id: ID!) {
-  trainingRun(id: $id) { ...RunFields }
-}
-"""
-    + RUN_FIELDS
-)
-
-ACTIVE = {"QUEUED", "RUNNING"}
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -167,19 +139,6 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
         await broker.aclose()
 
 
-async def train(cluster: Cluster, trees: int, *, wait: bool) -> dict[str, Any]:
-    variables = {"input": {"hyperparameters": {"nEstimators": trees}, "wait": wait}}
-    payload = (await cluster.api.data(TRAIN, variables))["trainModel"]
-    assert payload["errors"] == []
-    return payload["trainingRun"]
-
-
-async def state_of(cluster: Cluster, run: dict[str, Any]) -> dict[str, Any]:
-    state = (await cluster.api.data(RUN, {"id": run["id"]}))["trainingRun"]
-    assert state is not None
-    return state
-
-
 async def test_runs_trained_through_celery_complete_on_worker_processes(
     cluster: Cluster,
 ) -> None:
@@ -187,7 +146,7 @@ async def test_runs_trained_through_celery_complete_on_worker_processes(
     for attempt in ("first run", "second run"):
         # when
         requested_at = datetime.now(UTC)
-        run = await train(cluster, 100, wait=True)
+        run = await train(cluster.api.data, 100, wait=True)
 
         # then
         latency = (datetime.fromisoformat(run["startedAt"]) - requested_at).total_seconds()
@@ -214,7 +173,7 @@ def _send_task_again(run_id: int) -> str:
 
 async def test_a_redelivered_task_does_not_train_the_run_again(cluster: Cluster) -> None:
     # given: a completed run
-    run = await train(cluster, 50, wait=True)
+    run = await train(cluster.api.data, 50, wait=True)
     assert run["status"] == "COMPLETED"
     worker = await cluster.worker_of(run["databaseId"])
     model = cluster.deployment.model_file(run["modelVersion"])
@@ -234,7 +193,7 @@ async def test_a_redelivered_task_does_not_train_the_run_again(cluster: Cluster)
     await wait_for(acknowledged, timeout=30, what="the worker to finish the task")
 
     # then: nothing about the run changed
-    after = await state_of(cluster, run)
+    after = await state_of(cluster.api.data, run, RUN)
     assert after == run
     assert await cluster.worker_of(run["databaseId"]) == worker
     assert model.stat().st_mtime_ns == model_mtime
@@ -242,11 +201,11 @@ async def test_a_redelivered_task_does_not_train_the_run_again(cluster: Cluster)
 
 async def test_two_workers_share_the_queue_in_fifo_order(cluster: Cluster) -> None:
     # when: four runs queued at once for two workers of one process each
-    runs = [await train(cluster, 300, wait=False) for _ in range(4)]
+    runs = [await train(cluster.api.data, 300, wait=False) for _ in range(4)]
 
     async def all_ended() -> list[dict[str, Any]] | None:
-        states = [await state_of(cluster, run) for run in runs]
-        return states if all(s["status"] not in ACTIVE for s in states) else None
+        states = [await state_of(cluster.api.data, run, RUN) for run in runs]
+        return states if all(s["status"] not in ACTIVE_STATUSES for s in states) else None
 
     finals = await wait_for(all_ended, timeout=120, what="the four runs to end", interval=0.2)
 
@@ -264,7 +223,7 @@ async def test_two_workers_share_the_queue_in_fifo_order(cluster: Cluster) -> No
 
 
 async def test_the_worker_log_tells_which_runs_it_trained(cluster: Cluster) -> None:
-    run = await train(cluster, 20, wait=True)
+    run = await train(cluster.api.data, 20, wait=True)
     assert run["status"] == "COMPLETED"
 
     async def logged() -> bool | None:

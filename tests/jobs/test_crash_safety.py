@@ -21,7 +21,17 @@ import pytest
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.jobs.processes import (
+from tests.helpers import (
+    LONG_TREES,
+    ended,
+    follow,
+    running_and_fitting,
+    state_of,
+    train,
+    wait_for_state,
+)
+from tests.prestart import prestartable
+from tests.processes import (
     Api,
     Deployment,
     Services,
@@ -29,16 +39,6 @@ from tests.jobs.processes import (
     group_gone,
     process_state,
 )
-from tests.jobs.runs import (
-    LONG_TREES,
-    ended,
-    running_and_fitting,
-    state_of,
-    train,
-    wait_for_state,
-)
-from tests.jobs.test_subscription import follow
-from tests.prestart import prestartable
 from trainer.jobs.job import worker_is_dead
 
 # Reporting and staleness of the server processes started here (see DESIGN, Running training).

@@ -4,19 +4,17 @@ user's whole backlog (it used to: the pool took runs strictly in submission orde
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from tests.conftest import Server
-from tests.jobs.runs import TRAIN, ended, state_of, wait_for_state
+from tests.helpers import ended, state_of, train, wait_for_state
 
 TREES = 150  # about a second each on the shipped dataset: the backlog is still queued
 
 
 async def submit(server: Server, as_: str) -> dict[str, Any]:
-    variables = {"input": {"hyperparameters": {"nEstimators": TREES}}}
-    payload = (await server.data(TRAIN, variables, as_=as_))["trainModel"]
-    assert payload["errors"] == []
-    return payload["trainingRun"]
+    return await train(partial(server.data, as_=as_), TREES)
 
 
 def started(state: dict[str, Any]) -> datetime:

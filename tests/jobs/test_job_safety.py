@@ -14,9 +14,8 @@ import pytest
 
 from models.training_runs import RunStatus, TrainingRun
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
-from tests.jobs.processes import wait_for
-from tests.jobs.runs import ended, train, wait_for_state
+from tests.helpers import RUN_ROW, ended, train, wait_for_state
+from tests.processes import wait_for
 from trainer.jobs.job import JobSettings, execute_run
 
 
@@ -35,7 +34,7 @@ async def test_a_fifo_as_dataset_fails_the_run_and_does_not_block_the_worker(
     os.mkfifo(fifo)
     try:
         # when
-        run = await train(clean_runs.data, 5, dataset=fifo.name)
+        run = await train(clean_runs.data, 5, datasetPath=fifo.name)
         final = await wait_for_state(clean_runs.data, run, ended, timeout=60, what="ended")
     finally:
         _unblock_reader(str(fifo))

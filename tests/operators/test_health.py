@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.hardening.live_server import LiveServer, start_live_server
 from tests.helpers import http_client
 from tests.prestart import prestartable
+from tests.processes import LiveServer, start_live_server
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hardening.live_server import LiveServer, live_server, start_live_server
-from tests.helpers import http_client, wait_for
+from tests.helpers import TRAIN, http_client, train_variables, wait_for
 from tests.operators.metrics_text import total, value
 from tests.prestart import prestartable
+from tests.processes import LiveServer, live_server, start_live_server
 
 METRICS_TOKEN = "metrics-" + uuid.uuid4().hex
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-TRAIN = """
-mutation TrainForLogs($input: TrainModelInput!) {
-  trainModel(input: $input) { trainingRun { databaseId status accuracy } }
-}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +77,7 @@ async def test_metrics_count_operations_logins_and_runs(observed: LiveServer) ->
     await graphql(
         observed, 'mutation { login(username: "nobody", password: "wrong-pass") { token } }'
     )
-    trained = await graphql(
-        observed, TRAIN, {"input": {"wait": True, "hyperparameters": {"nEstimators": 5}}}
-    )
+    trained = await graphql(observed, TRAIN, train_variables(5, wait=True))
     assert trained.json()["data"]["trainModel"]["trainingRun"]["status"] == "COMPLETED"
 
     # when
@@ -104,7 +97,7 @@ async def test_metrics_count_operations_logins_and_runs(observed: LiveServer) ->
         value(text, requests, operation="anonymous", type="mutation", outcome="INVALID_CREDENTIALS")
         == 1
     )
-    assert value(text, requests, operation="TrainForLogs", type="mutation", outcome="ok") == 1
+    assert value(text, requests, operation="Train", type="mutation", outcome="ok") == 1
     assert (
         value(
             text,
@@ -154,7 +147,7 @@ async def test_json_logs_tell_a_request_and_its_run(observed: LiveServer) -> Non
     response = await graphql(
         observed,
         TRAIN,
-        {"input": {"wait": True, "hyperparameters": {"nEstimators": 5}}},
+        train_variables(5, wait=True),
         **{"X-Request-ID": request_id},
     )
     run_id = response.json()["data"]["trainModel"]["trainingRun"]["databaseId"]
@@ -174,7 +167,7 @@ async def test_json_logs_tell_a_request_and_its_run(observed: LiveServer) -> Non
     # the request's lines carry its id, operation and user
     queued = next(e for e in entries if "queued" in e["message"])
     assert queued["request_id"] == request_id
-    assert queued["operation"] == "TrainForLogs"
+    assert queued["operation"] == "Train"
     assert queued["user"] == "drh-user"
     access = [e for e in entries if e["logger"] == "uvicorn.access"]
     assert access

@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.hardening.live_server import live_server, postgres_admin_url, postgres_database
+from tests.processes import live_server, postgres_admin_url, postgres_database
 
 RUNS = "query Runs { trainingRuns(first: 1) { totalCount } }"
 BOUND = 60.0

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.hardening.live_server import free_port
+from tests.processes import free_port
 from trainer.jobs.celery_app import CeleryRunner
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
