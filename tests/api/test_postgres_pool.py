@@ -80,7 +80,7 @@ async def test_a_run_after_the_connections_were_cut_still_trains(server: Server)
         await observer.close()
 
     # when: the next run (it stayed QUEUED for ever: its worker's claim failed)
-    run = await asyncio.wait_for(train(), 60)
+    run = await asyncio.wait_for(train(server.data, 5, wait=True), 60)
 
     # then
     assert run["status"] == "COMPLETED", run
