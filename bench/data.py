@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -608,10 +607,12 @@ class Probes:
 def _deep_cursor(run_date: datetime, run_id: int) -> str:
     """The `after` cursor of the row at that position, made by the server's own encoder."""
     from models.run_list import RunOrder
+    from models.run_records import RunRecord
     from resolvers.pagination import encode_cursor
 
-    row = SimpleNamespace(run_date=run_date.astimezone(UTC), id=run_id)
-    return encode_cursor(RunOrder("run_date", descending=True), row)  # type: ignore[arg-type]
+    # A record of only the columns the cursor reads, as a page query's would be.
+    row = RunRecord({"run_date": run_date.astimezone(UTC), "id": run_id})
+    return encode_cursor(RunOrder("run_date", descending=True), row)
 
 
 _DEEP_SQL = (

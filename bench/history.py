@@ -103,7 +103,8 @@ def api_history(
     body = response.json()
     if response.status_code != 200 or "errors" in body:
         raise RuntimeError(f"history request failed: {response.status_code} {body}")
-    return body["data"]["trainingMetricsHistory"]  # type: ignore[no-any-return]
+    buckets: list[dict[str, Any]] = body["data"]["trainingMetricsHistory"]
+    return buckets
 
 
 def bare_sqlite(path: Path) -> Callable[[], list[Any]]:
@@ -141,7 +142,8 @@ def newest_run_date(db: str, target: str) -> datetime:
     async def fetch() -> datetime:
         con = await asyncpg.connect(target.replace("postgres://", "postgresql://", 1))
         try:
-            return await con.fetchval(sql)  # type: ignore[no-any-return]
+            newest: datetime = await con.fetchval(sql)  # asyncpg is untyped
+            return newest
         finally:
             await con.close()
 

@@ -75,7 +75,8 @@ def post(
     body = response.json()
     if body.get("errors"):
         raise RuntimeError(f"GraphQL errors: {body['errors']}")
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 def check_page(

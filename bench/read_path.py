@@ -97,7 +97,8 @@ def measure_backend(db: str, args: argparse.Namespace, wrk_binary: str) -> dict[
             servers[name] = project_server(env | {key: value}, free_port(), workdir, name=name)
         apis = [name for name in servers if name != "ceiling"]
         detail_vars = {"id": str(probes.detail_id)}
-        detail = {"query": queries.detail_query(), "variables": detail_vars}
+        detail_query = queries.detail_query()
+        detail = {"query": detail_query, "variables": detail_vars}
         loads = {"start": load_average()}
         with ExitStack() as stack, httpx.Client(timeout=300) as client:
             for server in servers.values():
@@ -106,7 +107,7 @@ def measure_backend(db: str, args: argparse.Namespace, wrk_binary: str) -> dict[
             for name in apis:
                 url = servers[name].url
                 queries.check_page(queries.post(client, url, queries.LIST_PAGE1, None, token))
-                run = queries.post(client, url, detail["query"], detail_vars, token)
+                run = queries.post(client, url, detail_query, detail_vars, token)
                 if run["trainingRun"]["databaseId"] != probes.detail_id:
                     raise RuntimeError(f"{name}: detail query returned {run}")
             queries.check_page(

@@ -9,7 +9,7 @@ import platform
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,10 +105,10 @@ class Figures:
 
 def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[list[Row], list[str]]:
     """The issue's targets as rows, and the notes a reader needs to trust them."""
-    _require(f)
+    m = _require(f)
     t, rest, probes = TARGETS, REST_ORIGINAL, f.probes
-    rps = f.list_page.requests_per_second
-    speed = f.ceiling.requests_per_second / ISSUE_CEILING_STRAWBERRY_CACHES_RPS
+    rps = m.list_page.requests_per_second
+    speed = m.ceiling.requests_per_second / ISSUE_CEILING_STRAWBERRY_CACHES_RPS
     first, second = f.rss_counts
     rows = [
         Row(
@@ -122,7 +122,7 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
             "(a) list page 1 vs ceiling",
             rps,
             "req/s",
-            f.ceiling.requests_per_second,
+            m.ceiling.requests_per_second,
             "minimal strawberry + caches, same run",
             at_least=t.list_min_ceiling_ratio,
         ),
@@ -153,18 +153,18 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
             "35 x ceiling / 690",
             at_least=t.list_min_rest_ratio,
         ),
-        Row("(a) list page 1 latency p50", f.list_page.p50_ms, "ms"),
-        Row("(a) list page 1 latency p99", f.list_page.p99_ms, "ms"),
+        Row("(a) list page 1 latency p50", m.list_page.p50_ms, "ms"),
+        Row("(a) list page 1 latency p99", m.list_page.p99_ms, "ms"),
         Row(
             "ceiling: minimal strawberry + caches",
-            f.ceiling.requests_per_second,
+            m.ceiling.requests_per_second,
             "req/s",
             ISSUE_CEILING_STRAWBERRY_CACHES_RPS,
             "issue 5's figure",
         ),
         ratio_row(
             f"(b) list page {probes.deep_offset:,} rows deep",
-            f.deep.requests_per_second,
+            m.deep.requests_per_second,
             "req/s",
             rps,
             "page 1",
@@ -173,7 +173,7 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
         ratio_row(
             f"(c) list filtered status={probes.filtered_status} "
             f"({probes.filtered_share:.0%} of runs)",
-            f.filtered.requests_per_second,
+            m.filtered.requests_per_second,
             "req/s",
             rps,
             "page 1",
@@ -181,7 +181,7 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
         ),
         ratio_row(
             f"(d) trainingRun(id), {len(detail_fields())} scalar fields",
-            f.detail.requests_per_second,
+            m.detail.requests_per_second,
             "req/s",
             rest["detail"].requests_per_second,
             "REST detail, issue 5",
@@ -189,7 +189,7 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
         ),
         ratio_row(
             "(d) trainingRun(id) vs REST detail at this machine's speed",
-            f.detail.requests_per_second,
+            m.detail.requests_per_second,
             "req/s",
             rest["detail"].requests_per_second * speed,
             "163 x ceiling / 690",
@@ -197,31 +197,31 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
         ),
         ratio_row(
             "(e) trainModel(wait) 357 rows, 100 trees, end to end",
-            f.small_api.median,
+            m.small_api.median,
             "s",
-            f.small_bare.median,
+            m.small_bare.median,
             "bare fit+evaluate",
             at_most=t.train_small_max_bare_ratio,
         ),
         ratio_row(
             "(e) trainModel(wait) 100,000 rows, 50 trees, end to end",
-            f.large_api.median,
+            m.large_api.median,
             "s",
-            f.large_bare.median,
+            m.large_bare.median,
             "bare fit+evaluate",
             at_most=t.train_large_max_bare_ratio,
         ),
         ratio_row(
             "(f) list page 1 p99 during 2 trainings",
-            f.busy.p99_ms,
+            m.busy.p99_ms,
             "ms",
-            f.list_page.p99_ms,
+            m.list_page.p99_ms,
             "idle p99, (a)",
             at_most=t.p99_under_training_max_ratio,
         ),
         Row(
             "(f) list page 1 throughput during 2 trainings",
-            f.busy.requests_per_second,
+            m.busy.requests_per_second,
             "req/s",
             rps,
             "idle, (a)",
@@ -245,15 +245,33 @@ def figures_table(f: Figures, plan: dict[str, Any], elapsed: float) -> tuple[lis
     return rows, _notes(f, plan, elapsed)
 
 
-def _require(f: Figures) -> None:
+@dataclass(frozen=True)
+class _Measured:
+    """Figures' optional figures, once a run has measured every one of them."""
+
+    list_page: Summary
+    ceiling: Summary
+    deep: Summary
+    filtered: Summary
+    detail: Summary
+    busy: Summary
+    small_api: Timings
+    small_bare: Timings
+    large_api: Timings
+    large_bare: Timings
+    load: LoadReport
+
+
+def _require(f: Figures) -> _Measured:
     missing = [name for name, value in f.__dict__.items() if value is None]
     if missing:
         raise RuntimeError(f"figures never measured: {', '.join(missing)}")
+    return _Measured(**{item.name: getattr(f, item.name) for item in fields(_Measured)})
 
 
 def _notes(f: Figures, plan: dict[str, Any], elapsed: float) -> list[str]:
-    _require(f)
-    load, gen = f.load, f.generator
+    m = _require(f)
+    load, gen = m.load, f.generator
     rss_target = plan["rss_counts"][-1]
     notes = [
         f"{load.rows:,} runs bulk-loaded in {load.total_seconds:.1f} s (insert "
@@ -266,21 +284,21 @@ def _notes(f: Figures, plan: dict[str, Any], elapsed: float) -> list[str]:
         + ", ".join(f"{k} {v:.1f}" for k, v in f.loads.items())
         + f" (the machine has {os.cpu_count()} cores; above ~2-3 while measuring, other "
         "processes competed with the server and wrk).",
-        f"(a)-(d) medians: page 1 p50 {f.list_page.p50_ms:.1f} ms / p99 "
-        f"{f.list_page.p99_ms:.1f} ms; ceiling p50 {f.ceiling.p50_ms:.1f} / p99 "
-        f"{f.ceiling.p99_ms:.1f} ms; deep p50 {f.deep.p50_ms:.1f} ms; filtered p50 "
-        f"{f.filtered.p50_ms:.1f} ms; detail p50 {f.detail.p50_ms:.1f} ms. REST original at "
+        f"(a)-(d) medians: page 1 p50 {m.list_page.p50_ms:.1f} ms / p99 "
+        f"{m.list_page.p99_ms:.1f} ms; ceiling p50 {m.ceiling.p50_ms:.1f} / p99 "
+        f"{m.ceiling.p99_ms:.1f} ms; deep p50 {m.deep.p50_ms:.1f} ms; filtered p50 "
+        f"{m.filtered.p50_ms:.1f} ms; detail p50 {m.detail.p50_ms:.1f} ms. REST original at "
         "1M (issue 5): page 1 35 req/s, deep 1.6, filtered 3.5, detail 163.",
-        f"(e) medians of {len(f.small_api.seconds)} (357 rows, after 1 warm-up request) and "
-        f"{len(f.large_api.seconds)} (100k rows) sequential requests with httpx (bare: "
-        f"{len(f.small_bare.seconds)} and {len(f.large_bare.seconds)}; repeats stop early past "
+        f"(e) medians of {len(m.small_api.seconds)} (357 rows, after 1 warm-up request) and "
+        f"{len(m.large_api.seconds)} (100k rows) sequential requests with httpx (bare: "
+        f"{len(m.small_bare.seconds)} and {len(m.large_bare.seconds)}; repeats stop early past "
         f"{plan['train_budget_seconds']:g} s per series); the bare baseline is build_pipeline + "
         "split + fit + predict + metrics in-process on data already loaded (CSV load untimed: "
-        f"{f.small_bare.load_seconds:.3f} s / {f.large_bare.load_seconds:.2f} s). Accuracy API "
-        f"{statistics.median(f.small_api.accuracies):.4f} vs bare "
-        f"{statistics.median(f.small_bare.accuracies):.4f} (357 rows), "
-        f"{statistics.median(f.large_api.accuracies):.4f} vs "
-        f"{statistics.median(f.large_bare.accuracies):.4f} (100k). REST original: "
+        f"{m.small_bare.load_seconds:.3f} s / {m.large_bare.load_seconds:.2f} s). Accuracy API "
+        f"{statistics.median(m.small_api.accuracies):.4f} vs bare "
+        f"{statistics.median(m.small_bare.accuracies):.4f} (357 rows), "
+        f"{statistics.median(m.large_api.accuracies):.4f} vs "
+        f"{statistics.median(m.large_bare.accuracies):.4f} (100k). REST original: "
         f"{REST_TRAIN_357_SECONDS} s end to end for 357 rows.",
         f"(g) RSS {f.rss_kib['start'] / 1024:.1f} MiB at start, "
         + ", ".join(f"{f.rss_kib[str(n)] / 1024:.1f} MiB after {n:,}" for n in f.rss_counts)
@@ -300,7 +318,7 @@ def _notes(f: Figures, plan: dict[str, Any], elapsed: float) -> list[str]:
         notes.append(f"(f) a background training ended before the load did: {f.background_states}.")
     failing = [
         r
-        for s in (f.list_page, f.ceiling, f.deep, f.filtered, f.detail, f.busy)
+        for s in (m.list_page, m.ceiling, m.deep, m.filtered, m.detail, m.busy)
         for r in s.runs
         if r.non_2xx or r.socket_errors
     ]

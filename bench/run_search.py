@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import io
 import json
 import shutil
@@ -172,7 +173,8 @@ class BareSql:
 
         async def fetch() -> list[Any]:
             statement = await self.pg.prepare(sql, name=False)
-            return await statement.fetch(pattern)
+            rows: list[Any] = await statement.fetch(pattern)  # asyncpg Records (untyped)
+            return rows
 
         return [row[0] for row in self.loop.run_until_complete(fetch())]
 
@@ -280,18 +282,18 @@ def run_backend(db: str, runs: int, repeats: int) -> dict[str, Any]:
                 times = alternated(
                     {
                         "plain": lambda: page1(client, api.url, token, None),
-                        "search": lambda t=term: page1(client, api.url, token, t),  # type: ignore[misc]
-                        "search_counted": lambda t=term: page1(  # type: ignore[misc]
-                            client, api.url, token, t, counted=True
+                        "search": functools.partial(page1, client, api.url, token, term),
+                        "search_counted": functools.partial(
+                            page1, client, api.url, token, term, counted=True
                         ),
-                        "sql_indexed": lambda t=term: bare.indexed(t),  # type: ignore[misc]
+                        "sql_indexed": functools.partial(bare.indexed, term),
                     },
                     repeats,
                 )
                 if db == "sqlite":
                     if bare.scan(term) != bare.indexed(term):
                         raise RuntimeError(f"the scan finds other runs than the index: {term}")
-                    times |= alternated({"sql_scan": lambda t=term: bare.scan(t)}, repeats)  # type: ignore[misc]
+                    times |= alternated({"sql_scan": functools.partial(bare.scan, term)}, repeats)
                 f["terms"][label] = {"term": term, "matches": bare.matches(term), "raw": times}
             loads.append(data_load_average())
             log(f"{db}: exports")
@@ -307,8 +309,8 @@ def run_backend(db: str, runs: int, repeats: int) -> dict[str, Any]:
                 for label, term in searches.items():
                     times = alternated(
                         {
-                            "api_scan": lambda t=term: page1(client, api.url, token, t),  # type: ignore[misc]
-                            "sql_scan": lambda t=term: bare.scan(t),  # type: ignore[misc]
+                            "api_scan": functools.partial(page1, client, api.url, token, term),
+                            "sql_scan": functools.partial(bare.scan, term),
                         },
                         max(3, repeats // 3),
                     )

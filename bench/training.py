@@ -234,6 +234,6 @@ def time_generator(rows: int, out: Path) -> dict[str, Any]:
     out.unlink(missing_ok=True)
     if done.returncode != 0:
         raise RuntimeError(f"generator failed: {done.stderr}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(wall_seconds=wall, bytes=size, python=sys.version.split()[0])
     return result

@@ -12,6 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -78,7 +79,8 @@ def identity_from(user: User, group_names: list[str]) -> Identity:
 
 
 async def identity_of(user: User) -> Identity:
-    names: list[str] = await user.groups.all().values_list("name", flat=True)  # type: ignore[assignment]
+    # cast: tortoise types values_list as tuples even with flat=True, which gives values.
+    names = cast("list[str]", await user.groups.all().values_list("name", flat=True))
     return identity_from(user, names)
 
 

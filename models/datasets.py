@@ -12,7 +12,7 @@ every row of this table.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
@@ -28,8 +28,9 @@ MAX_STORED_COLUMNS = 1000
 class DatasetFile(Model):
     id = fields.IntField(primary_key=True)
     path = fields.CharField(max_length=255, unique=True)
-    size_bytes = fields.BigIntField()
-    mtime_ns = fields.BigIntField()
+    # Annotated: tortoise types BigIntField's value as Any (IntField[T_INT] unparametrised).
+    size_bytes: fields.Field[int] = fields.BigIntField()
+    mtime_ns: fields.Field[int] = fields.BigIntField()
     # Null when the file is not a readable CSV (training says why when asked to use it).
     rows = fields.IntField(null=True)
     # The first MAX_STORED_COLUMNS names of the header; column_count has them all (null in
@@ -103,8 +104,9 @@ async def forget_dataset_files(paths: Iterable[str]) -> None:
 
 async def paths_uploaded_by(username: str) -> set[str]:
     """The paths whose files `username` uploaded (those still described)."""
-    paths: list[str] = await DatasetFile.filter(uploaded_by=username).values_list(  # type: ignore[assignment]
-        "path", flat=True
+    # cast: tortoise types values_list as tuples even with flat=True, which gives values.
+    paths = cast(
+        "list[str]", await DatasetFile.filter(uploaded_by=username).values_list("path", flat=True)
     )
     return set(paths)
 
@@ -112,11 +114,11 @@ async def paths_uploaded_by(username: str) -> set[str]:
 async def datasets_of_active_runs() -> set[str]:
     """The datasetPaths of QUEUED and RUNNING runs, as they were sent (a few: each user
     has at most MAX_ACTIVE_RUNS_PER_USER)."""
-    paths: list[str] = (
-        await TrainingRun.filter(  # type: ignore[assignment]
-            status__in=list(ACTIVE_STATUSES)
-        )
+    # cast: tortoise types values_list as tuples even with flat=True, which gives values.
+    paths = cast(
+        "list[str]",
+        await TrainingRun.filter(status__in=list(ACTIVE_STATUSES))
         .distinct()
-        .values_list("dataset_path", flat=True)
+        .values_list("dataset_path", flat=True),
     )
     return set(paths)

@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
@@ -21,6 +22,9 @@ from tortoise.transactions import in_transaction
 
 from models.run_records import read
 from models.training_runs import RunStatus, TrainingRun
+
+if TYPE_CHECKING:
+    from models.users import User
 
 ALIAS_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
 ALIAS_MAX_LENGTH = 32
@@ -35,7 +39,7 @@ class ModelAlias(Model):
     run: fields.ForeignKeyRelation[TrainingRun] = fields.ForeignKeyField(
         "models.TrainingRun", related_name="model_aliases", on_delete=fields.CASCADE
     )
-    set_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    set_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="model_aliases_set", null=True, on_delete=fields.SET_NULL
     )
     run_id: int
@@ -55,7 +59,7 @@ class ModelAliasAssignment(Model):
     run: fields.ForeignKeyRelation[TrainingRun] = fields.ForeignKeyField(
         "models.TrainingRun", related_name="model_alias_assignments", on_delete=fields.CASCADE
     )
-    set_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    set_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User",
         related_name="model_alias_assignments",
         null=True,

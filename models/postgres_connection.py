@@ -20,6 +20,6 @@ from __future__ import annotations
 import asyncpg
 
 
-class NoResetConnection(asyncpg.Connection):
+class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped: Connection is Any
     def get_reset_query(self) -> str:
         return ""

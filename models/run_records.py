@@ -246,7 +246,8 @@ async def _pool_fetch(
 
 
 async def _fetch_cached(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> list[Any]:
-    return await pool.fetch(sql, *params)
+    rows: list[Any] = await pool.fetch(sql, *params)  # asyncpg Records (asyncpg is untyped)
+    return rows
 
 
 async def _fetch_planned_per_value(
@@ -254,7 +255,8 @@ async def _fetch_planned_per_value(
 ) -> list[Any]:
     async with pool.acquire() as connection:
         statement = await connection.prepare(sql, name=False)  # unnamed: planned per bind
-        return await statement.fetch(*params)
+        rows: list[Any] = await statement.fetch(*params)
+        return rows
 
 
 async def get_run_record(run_id: int, columns: Iterable[str] | None = None) -> RunRecord | None:

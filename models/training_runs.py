@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.users import User
 
 
 class RunStatus(StrEnum):
@@ -78,7 +81,7 @@ class TrainingRun(Model):
     min_samples_leaf = fields.IntField()
     class_weight = fields.CharField(max_length=32, null=True)
 
-    trained_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    trained_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="training_runs", null=True, on_delete=fields.SET_NULL
     )
     # Copied from the user when the run is created (usernames never change) so that a

@@ -24,6 +24,17 @@ from models.users import User
 from resolvers.errors import InvalidCredentials
 from resolvers.loaders import UserLoader
 
+# Identity and Scope with the functions: schema/ reads them here, never from models/.
+__all__ = [
+    "Identity",
+    "LoginResult",
+    "Scope",
+    "login",
+    "logout",
+    "visible_identity",
+    "visible_user",
+]
+
 logger = logging.getLogger("resolvers.accounts")
 
 

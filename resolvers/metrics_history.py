@@ -35,6 +35,18 @@ from models.run_list import RunFilter, matching
 from resolvers.errors import ApiError
 from resolvers.training_runs import checked_filter
 
+# Bucket with the functions: schema/ reads it here, never from models/.
+__all__ = [
+    "MAX_BUCKETS",
+    "MAX_ZONE_NAME",
+    "Bucket",
+    "HistoryBucket",
+    "first_instant",
+    "metrics_history",
+    "offset_segments",
+    "parse_zone",
+]
+
 MAX_BUCKETS = 1000
 MAX_ZONE_NAME = 64  # longest IANA name is ~32; longer input is not echoed whole
 _STEP = 86_400

@@ -6,6 +6,7 @@ from enum import Enum
 from typing import TypeAlias
 
 import strawberry
+from strawberry.types.enum import has_enum_definition
 
 from resolvers.errors import FieldErrorCode
 from resolvers.metrics_history import Bucket
@@ -64,7 +65,8 @@ _VALUE_DESCRIPTIONS = {
         "deleteDataset: only its uploader, a DRH or a superuser may delete this dataset."
     ),
 }
-for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
+assert has_enum_definition(UserErrorCode)  # strawberry.enum above gave it its definition
+for _value in UserErrorCode.__strawberry_definition__.values:
     _value.description = _VALUE_DESCRIPTIONS.get(_value.value)
 
 

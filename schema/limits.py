@@ -55,7 +55,7 @@ class QueryLimits:
         )
 
 
-def _count_root_fields(selection_set: SelectionSetNode, context: object) -> int:
+def _count_root_fields(selection_set: SelectionSetNode, context: ValidationContext) -> int:
     count = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
@@ -63,7 +63,7 @@ def _count_root_fields(selection_set: SelectionSetNode, context: object) -> int:
         elif isinstance(selection, InlineFragmentNode):
             count += _count_root_fields(selection.selection_set, context)
         elif isinstance(selection, FragmentSpreadNode):
-            fragment = context.get_fragment(selection.name.value)  # type: ignore[attr-defined]
+            fragment = context.get_fragment(selection.name.value)
             if fragment is not None:
                 count += _count_root_fields(fragment.selection_set, context)
     return count

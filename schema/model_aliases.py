@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from resolvers import accounts
+from resolvers.accounts import Identity
 from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import ModelAliasAssignment as AssignmentRow
 from resolvers.model_aliases import alias_history, assigned_run
@@ -16,10 +17,10 @@ from schema.errors import UserError
 from schema.types import TrainingRun, User
 
 
-async def _set_by(row: ModelAliasRow | AssignmentRow, info: Info) -> User | None:
+async def _set_by(row: ModelAliasRow | AssignmentRow, info: Info) -> Identity | None:
     if row.set_by_id is None:
         return None
-    return await accounts.visible_user(info.context, row.set_by_id)  # type: ignore[return-value]
+    return await accounts.visible_user(info.context, row.set_by_id)
 
 
 @strawberry.type(description="One setModelAlias: the run the alias was pointed at, by whom, when.")
@@ -33,8 +34,11 @@ class ModelAliasAssignment:
     async def run(self, root: strawberry.Parent[AssignmentRow]) -> RunRecord:
         return await assigned_run(root)
 
-    @strawberry.field(description="Visible to HR staff and to that user; null for others.")
-    async def set_by(self, root: strawberry.Parent[AssignmentRow], info: Info) -> User | None:
+    @strawberry.field(
+        description="Visible to HR staff and to that user; null for others.",
+        graphql_type=User | None,
+    )
+    async def set_by(self, root: strawberry.Parent[AssignmentRow], info: Info) -> Identity | None:
         return await _set_by(root, info)
 
 
@@ -55,23 +59,27 @@ class ModelAlias:
     async def run(self, root: strawberry.Parent[ModelAliasRow]) -> RunRecord:
         return await assigned_run(root)
 
-    @strawberry.field(description="Visible to HR staff and to that user; null for others.")
-    async def set_by(self, root: strawberry.Parent[ModelAliasRow], info: Info) -> User | None:
+    @strawberry.field(
+        description="Visible to HR staff and to that user; null for others.",
+        graphql_type=User | None,
+    )
+    async def set_by(self, root: strawberry.Parent[ModelAliasRow], info: Info) -> Identity | None:
         return await _set_by(root, info)
 
     @strawberry.field(
         description=(
             "Every earlier assignment of this alias (not the current one), newest first; "
             "kept across deleteModelAlias."
-        )
+        ),
+        graphql_type=list[ModelAliasAssignment],
     )
-    async def history(self, root: strawberry.Parent[ModelAliasRow]) -> list[ModelAliasAssignment]:
-        return await alias_history(root.alias)  # type: ignore[return-value]
+    async def history(self, root: strawberry.Parent[ModelAliasRow]) -> list[AssignmentRow]:
+        return await alias_history(root.alias)
 
 
 @strawberry.type
 class ModelAliasPayload:
-    model_alias: ModelAlias | None
+    model_alias: ModelAliasRow | None = strawberry.field(graphql_type=ModelAlias | None)
     errors: list[UserError]
 
 

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from resolvers import accounts, datasets, model_aliases, train_model
+from resolvers.accounts import Identity
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.login_limiter import limited_login
 from resolvers.training_runs import RunRecord, parse_run_id
@@ -40,7 +41,7 @@ class LoginPayload:
     token: str = strawberry.field(
         description="Send it as 'Authorization: Token <token>'. Shown only once."
     )
-    user: User
+    user: Identity = strawberry.field(graphql_type=User)
 
 
 @strawberry.type
@@ -88,13 +89,14 @@ class Mutation:
             "an existing path is refused unless `replace` is true."
         ),
         permission_classes=[IsHRStaff],
+        graphql_type=UploadDatasetPayload,
     )
     async def upload_dataset(
         self, info: Info, file: Upload, path: str, replace: bool | None = False
-    ) -> UploadDatasetPayload:
+    ) -> datasets.UploadOutcome:
         context = info.context
         viewer = await context.viewer()
-        return await datasets.upload_dataset(  # type: ignore[return-value]
+        return await datasets.upload_dataset(
             context.services.artifacts,
             context.services.dataset_limits,
             spooled_path(file, getattr(context.request.state, "upload_spool", None)),
@@ -130,7 +132,7 @@ class Mutation:
             username,
             lambda: accounts.login(username, password),
         )
-        return LoginPayload(token=result.token, user=result.user)  # type: ignore[arg-type]
+        return LoginPayload(token=result.token, user=result.user)
 
     @strawberry.mutation(
         description="Revoke the token that sent this request (sign out).",
@@ -159,8 +161,7 @@ class Mutation:
             await info.context.viewer(), alias, parse_run_id(str(run_id)), str(run_id)
         )
         return ModelAliasPayload(
-            model_alias=outcome.model_alias,  # type: ignore[arg-type]
-            errors=user_errors(outcome.errors),
+            model_alias=outcome.model_alias, errors=user_errors(outcome.errors)
         )
 
     @strawberry.mutation(

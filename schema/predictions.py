@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case as strawberry_name
 
 from resolvers.training_runs import RunRecord
@@ -43,9 +44,10 @@ class PredictionRowInput:
 # The dataset's feature columns (trainer.ml.dataset.FEATURE_COLUMNS): the fields are named
 # after them; tests/api/test_predictions.py checks they are the same.
 ROW_COLUMNS = tuple(PredictionRowInput.__annotations__)
+_ROW_DEFINITION = get_object_definition(PredictionRowInput, strict=True)
 _GRAPHQL_NAMES = tuple(
     (field.python_name, field.graphql_name or strawberry_name(field.python_name))
-    for field in PredictionRowInput.__strawberry_definition__.fields  # type: ignore[attr-defined]
+    for field in _ROW_DEFINITION.fields
 )
 
 
@@ -56,7 +58,7 @@ def _row_from_input(cls: type, value: Mapping[str, Any], _context: object) -> An
     return cls(**{python: value.get(graphql) for python, graphql in _GRAPHQL_NAMES})
 
 
-PredictionRowInput.__strawberry_definition__.from_input = _row_from_input  # type: ignore[attr-defined]
+_ROW_DEFINITION.from_input = _row_from_input
 
 
 def row_values(row: PredictionRowInput) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from resolvers import (
     training_runs,
 )
 from resolvers.accounts import Identity
+from resolvers.datasets import DatasetInfo
+from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
 from resolvers.rate_limits import charge
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
@@ -41,9 +43,13 @@ def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | N
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The authenticated caller.", permission_classes=[IsAuthenticated])
-    async def viewer(self, info: Info) -> User | None:
-        return await info.context.viewer()  # type: ignore[return-value]
+    @strawberry.field(
+        description="The authenticated caller.",
+        permission_classes=[IsAuthenticated],
+        graphql_type=User | None,
+    )
+    async def viewer(self, info: Info) -> Identity | None:
+        return await info.context.viewer()
 
     @strawberry.field(
         description=(
@@ -115,16 +121,15 @@ class Query:
             "name), oldest first, only buckets holding runs; at most 1000 buckets."
         ),
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=list[MetricsBucket],
     )
     async def training_metrics_history(
         self,
         bucket: HistoryBucket = HistoryBucket.DAY,
         filter: TrainingRunFilter | None = None,
         time_zone: str = "UTC",
-    ) -> list[MetricsBucket]:
-        return await metrics_history.metrics_history(  # type: ignore[return-value]
-            bucket, _filter(filter), time_zone
-        )
+    ) -> list[metrics_history.HistoryBucket]:
+        return await metrics_history.metrics_history(bucket, _filter(filter), time_zone)
 
     @strawberry.field(
         description=(
@@ -132,10 +137,11 @@ class Query:
             "read once per file version (size and modification time), then remembered."
         ),
         permission_classes=[IsHRStaff],
+        graphql_type=list[Dataset],
     )
-    async def datasets(self, info: Info) -> list[Dataset]:
+    async def datasets(self, info: Info) -> list[DatasetInfo]:
         services = info.context.services
-        return await listed_datasets(  # type: ignore[return-value]
+        return await listed_datasets(
             lambda: datasets.list_datasets(services.artifacts, services.dataset_limits)
         )
 
@@ -143,9 +149,10 @@ class Query:
     @strawberry.field(
         description="Every model alias, by name, with the run it points at.",
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=list[ModelAlias],
     )
-    async def model_aliases(self) -> list[ModelAlias]:
-        return await list_aliases()  # type: ignore[return-value]
+    async def model_aliases(self) -> list[ModelAliasRow]:
+        return await list_aliases()
 
     @strawberry.field(
         description=(
@@ -156,6 +163,7 @@ class Query:
             "loaded."
         ),
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=PredictionResult,
     )
     async def predict_future_need(
         self,
@@ -163,7 +171,7 @@ class Query:
         *,
         model: str | None = predictions.DEFAULT_MODEL,
         rows: list[PredictionRowInput],
-    ) -> PredictionResult:
+    ) -> predictions.PredictionOutcome:
         services = info.context.services
         viewer = await info.context.viewer()
         assert viewer is not None  # IsHRStaffOrManager let the request through
@@ -176,7 +184,7 @@ class Query:
                 "over your budget of predicted rows per second (PREDICTION_ROWS_PER_SECOND)",
             )
 
-        return await predictions.predict_future_need(  # type: ignore[return-value]
+        return await predictions.predict_future_need(
             services.artifacts,
             services.models,
             predictions.DEFAULT_MODEL if model is None else model,

@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers import training_runs
 from resolvers.errors import NotFound
+from resolvers.training_runs import RunRecord
 from schema.context import Info
 from schema.permissions import IsHRStaffOrManager, field_label, unauthenticated
 from schema.types import TrainingRun
@@ -36,10 +37,11 @@ class Subscription:
             "error when the caller's token is revoked or its access withdrawn meanwhile."
         ),
         permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingRun,
     )
     async def training_run_updated(
         self, info: Info, id: strawberry.ID
-    ) -> AsyncGenerator[TrainingRun, None]:
+    ) -> AsyncGenerator[RunRecord, None]:
         run = await training_runs.get_training_run(str(id))
         if run is None:
             raise NotFound(f"no training run with id {id!s}", argument="id")
@@ -55,4 +57,4 @@ class Subscription:
                 check_every=services.websocket_recheck_seconds / 4,
             )
             async for update in updates:
-                yield update  # type: ignore[misc]
+                yield update

@@ -130,7 +130,7 @@ class MetricsEndpoint:
         scrape.register(run_metrics)
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             processes = CollectorRegistry()
-            multiprocess.MultiProcessCollector(processes)
+            multiprocess.MultiProcessCollector(processes)  # type: ignore[no-untyped-call]  # prometheus_client leaves its __init__ unannotated
             body = generate_latest(processes)
         else:
             body = generate_latest(REGISTRY)

@@ -44,7 +44,7 @@ class _DatasetsFolderParser(MultiPartParser):
             # Starlette made an in-memory spooled file for it: use the folder's instead.
             self._files_to_close_on_error.pop().close()
             handle = self.spool.new_file()
-            self._files_to_close_on_error.append(handle)  # type: ignore[arg-type]
+            self._files_to_close_on_error.append(handle)  # type: ignore[arg-type]  # typed for Starlette's SpooledTemporaryFile; it only close()s them
             upload.file = handle
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -377,7 +377,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
         context.authenticate_as(token, recheck_after=self.services.websocket_recheck_seconds)
         if token is not None and await context.viewer() is None:
             raise ConnectionRejectionError({"code": ErrorCode.UNAUTHENTICATED})
-        return UNSET
+        # strawberry types UNSET as Any (it is every field's "not given" default).
+        return cast("UnsetType", UNSET)
 
 
 async def _refuse_unusable_body(request: Request) -> None:

@@ -15,8 +15,12 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainer.ml.errors import DataLoadError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # Temporary files of uploads in progress start with this (and are hidden: a leading dot).
 UPLOAD_PREFIX = ".upload-"
@@ -227,7 +231,7 @@ class HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         count = self._raw.readinto(buffer)
         if count:
             self._digest.update(memoryview(buffer)[:count])

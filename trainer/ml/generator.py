@@ -201,7 +201,7 @@ def _unit(center: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndar
 def _labels(
     rng: np.random.Generator, score: np.ndarray, low_max: float, medium_max: float
 ) -> np.ndarray:
-    labels = np.digitize(score, (low_max, medium_max))
+    labels: np.ndarray = np.digitize(score, (low_max, medium_max))
     flipped = rng.random(score.size) < _LABEL_FLIP_RATE
     labels[flipped] = rng.integers(0, len(TARGET_CLASSES), int(flipped.sum()))
     return labels
@@ -230,7 +230,8 @@ def _to_csv_text(sample: _Sample, labels: np.ndarray, world: _World) -> str:
     tables = _cell_tables()
 
     def thousandths(values: np.ndarray) -> list[str]:
-        return tables["thousandths"][np.rint(values * 1000).astype(np.intp)].tolist()
+        cells: list[str] = tables["thousandths"][np.rint(values * 1000).astype(np.intp)].tolist()
+        return cells
 
     columns = (
         world.row_prefix[sample.pair].tolist(),
