@@ -31,7 +31,7 @@ from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
 from resolvers.context import Services
 from resolvers.errors import ErrorCode
-from server.refusals import authenticated_caller, json_error, unauthenticated
+from server.refusals import admit, json_error
 from trainer.artifacts import UnsafePath
 from trainer.model_files import (
     ModelFileChanged,
@@ -112,25 +112,18 @@ class ModelDownloads:
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
-        if request.method not in _METHODS:
-            return json_error(
-                405,
-                "the model download answers GET and HEAD only",
-                ErrorCode.METHOD_NOT_ALLOWED,
-                {"allow": ", ".join(_METHODS)},
-            )
-        # Who asks comes first: an unknown id and a refused caller must look alike.
-        identity = await authenticated_caller(self.services, request)
-        if identity is None:
-            return unauthenticated("model download")
         # Those who may train (HR staff, superusers): a model file is the organisation's
         # asset; managers read metrics only.
-        if not identity.can_train:
-            return json_error(
-                403,
-                "Downloading model files is reserved to HR staff (DRH, RESPONSABLE_RH).",
-                ErrorCode.FORBIDDEN,
-            )
+        caller = await admit(
+            self.services,
+            request,
+            what="model download",
+            methods=_METHODS,
+            allowed=lambda identity: identity.can_train,
+            refused="Downloading model files is reserved to HR staff (DRH, RESPONSABLE_RH).",
+        )
+        if isinstance(caller, Response):
+            return caller
         run_id = _run_id(request.path_params["run_id"])
         if run_id is None:
             return _not_found(None)

@@ -8,6 +8,8 @@ through the same identity cache); a refusal is `{"errors": [{"message", "extensi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,7 +20,7 @@ from schema.errors import error_body
 from schema.permissions import UNAUTHENTICATED_MESSAGE
 from trainer.logs import update_log_context
 
-__all__ = ["authenticated_caller", "json_error", "unauthenticated"]
+__all__ = ["admit", "authenticated_caller", "json_error", "unauthenticated"]
 
 
 def json_error(
@@ -55,3 +57,31 @@ def unauthenticated(realm: str) -> Response:
         ErrorCode.UNAUTHENTICATED,
         {"www-authenticate": f'Token realm="{realm}", Bearer realm="{realm}"'},
     )
+
+
+async def admit(
+    services: Services,
+    request: Request,
+    *,
+    what: str,
+    methods: tuple[str, ...],
+    allowed: Callable[[Identity], bool],
+    refused: str,
+) -> Identity | Response:
+    """The caller of a plain route (`what`, e.g. "model download"), or the refusal to
+    answer instead: 405 for another method, 401 without a valid token, 403 (`refused`)
+    when `allowed` says no. Who asks is checked before anything about the resource, so
+    an unknown id and a refused caller look alike."""
+    if request.method not in methods:
+        return json_error(
+            405,
+            f"the {what} answers {' and '.join(methods)} only",
+            ErrorCode.METHOD_NOT_ALLOWED,
+            {"allow": ", ".join(methods)},
+        )
+    identity = await authenticated_caller(services, request)
+    if identity is None:
+        return unauthenticated(what)
+    if not allowed(identity):
+        return json_error(403, refused, ErrorCode.FORBIDDEN)
+    return identity

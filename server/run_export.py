@@ -35,7 +35,7 @@ from resolvers.context import Services
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.run_export import RunExport, start_export
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
-from server.refusals import authenticated_caller, json_error, unauthenticated
+from server.refusals import admit, json_error
 
 __all__ = ["RUN_EXPORT_ROUTE", "RunExportEndpoint"]
 
@@ -63,22 +63,18 @@ class RunExportEndpoint:
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
-        if request.method not in _METHODS:
-            return json_error(
-                405,
-                "the runs export answers GET only",
-                ErrorCode.METHOD_NOT_ALLOWED,
-                {"allow": ", ".join(_METHODS)},
-            )
-        identity = await authenticated_caller(self.services, request)
-        if identity is None:
-            return unauthenticated("runs export")
-        if AccessScope.READ_RUNS not in identity.scopes:
-            return json_error(
-                403,
-                "Reading training runs is reserved to HR staff (DRH, RESPONSABLE_RH) and managers.",
-                ErrorCode.FORBIDDEN,
-            )
+        caller = await admit(
+            self.services,
+            request,
+            what="runs export",
+            methods=_METHODS,
+            allowed=lambda identity: AccessScope.READ_RUNS in identity.scopes,
+            refused=(
+                "Reading training runs is reserved to HR staff (DRH, RESPONSABLE_RH) and managers."
+            ),
+        )
+        if isinstance(caller, Response):
+            return caller
         try:
             run_filter = self._argument(request, "filter", TrainingRunFilter)
             run_order = self._argument(request, "orderBy", TrainingRunOrder)
@@ -102,7 +98,7 @@ class RunExportEndpoint:
             )
         filename = f"training-runs-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv"
         return StreamingResponse(
-            self._logged(export, identity.username, request.query_params.get("filter")),
+            self._logged(export, caller.username, request.query_params.get("filter")),
             media_type="text/csv; charset=utf-8",
             headers={
                 "content-disposition": f'attachment; filename="{filename}"',
