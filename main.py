@@ -8,7 +8,7 @@ python main.py --help           # every command
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from models.db import tortoise_config
 from server.cli import build_parser, main, migrate
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return build_app(settings, build_runner(settings))
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> dict[str, Any]:
     """`main.TORTOISE_ORM`, read by the `tortoise` command line ([tool.tortoise] in
     pyproject.toml), built from the settings only when that tool asks for it."""
     if name == "TORTOISE_ORM":

@@ -57,7 +57,8 @@ class TrainingRun(Model):
     status = fields.CharEnumField(RunStatus, max_length=16, default=RunStatus.QUEUED)
     stage = fields.CharField(max_length=32, null=True)
     progress = fields.FloatField(default=0.0)
-    error_message = fields.TextField(null=True)
+    # Declared: Tortoise types every TextField as str, null=True or not.
+    error_message: str | None = fields.TextField(null=True)
 
     accuracy = fields.FloatField(null=True)
     precision = fields.FloatField(null=True)
@@ -84,6 +85,7 @@ class TrainingRun(Model):
     trained_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="training_runs", null=True, on_delete=fields.SET_NULL
     )
+    trained_by_id: int | None
     # Copied from the user when the run is created (usernames never change) so that a
     # page of runs needs no second query to show who trained each one.
     trained_by_username = fields.CharField(max_length=150, null=True)

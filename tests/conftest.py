@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 import httpx
@@ -28,7 +28,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from main import Settings, create_app, migrate
 from models.credentials import create_token, create_user
 from models.training_runs import TrainingRun
-from tests.helpers import REPO, SHIPPED_DATASET, TagMeasured
+from tests.helpers import REPO, SHIPPED_DATASET, TagMeasured, json_of
 from tests.prestart import start_collected, stop_untaken
 from tests.scheduling import FileOrGroupScheduling
 
@@ -37,7 +37,15 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
-ROLES = {
+
+class RoleOptions(TypedDict, total=False):
+    """create_user's options for one role's user."""
+
+    groups: list[str]
+    is_superuser: bool
+
+
+ROLES: dict[str, RoleOptions] = {
     "drh": {"groups": ["DRH"]},
     "rrh": {"groups": ["RESPONSABLE_RH"]},
     "manager": {"groups": ["MANAGER"]},
@@ -142,14 +150,15 @@ class Server:
     ) -> dict[str, Any]:
         response = await self.post(query, variables, as_=as_)
         assert response.status_code == 200, response.text
-        return response.json()
+        return json_of(response)
 
     async def data(
         self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "drh"
     ) -> dict[str, Any]:
         body = await self.gql(query, variables, as_=as_)
         assert "errors" not in body, body["errors"]
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
 
 @pytest.fixture(scope="session")
@@ -202,7 +211,9 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
 
     holder = asyncio.create_task(hold())
     try:
-        done, _ = await asyncio.wait({holder, ready}, return_when=asyncio.FIRST_COMPLETED)
+        # Typed: mypy would join Task[None] and Future[Server] to object, which wait() refuses.
+        started: set[asyncio.Future[Any]] = {holder, ready}
+        done, _ = await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
         if holder in done:
             holder.result()  # start-up failed: raise its error here
         yield ready.result()

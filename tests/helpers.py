@@ -12,7 +12,8 @@
 - Aliases and predictions: `set_alias`, `dataset_rows`.
 - Errors and SQL: `codes`, `http_error_code`, `measure` (with the `sql_log` fixture of
   tests/conftest.py), `CostWalks`.
-- HTTP: `http_client` (one shared TLS context), `auth`.
+- HTTP: `http_client` (one shared TLS context), `auth`, `json_of` (a response's JSON body),
+  `graphql_ws` (a WebSocket to /graphql).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import orjson
 import pytest
-from httpx_ws import aconnect_ws
+from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
 import schema.cost
 from models.training_runs import RunStatus, TrainingRun
@@ -187,6 +189,22 @@ def http_client(**options: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=TLS_CONTEXT, **options)
 
 
+def json_of(response: httpx.Response) -> dict[str, Any]:
+    """The response's body, a JSON object (a GraphQL response, an error body...)."""
+    body = response.json()
+    assert isinstance(body, dict), response.text
+    return body
+
+
+def graphql_ws(
+    client: httpx.AsyncClient, protocol: str = "graphql-transport-ws", **options: Any
+) -> AbstractAsyncContextManager[AsyncWebSocketSession]:
+    """A WebSocket to `client`'s /graphql speaking `protocol` (`options` as aconnect_ws's).
+    aconnect_ws's session type is a TypeVar only its default (`session_class=`) sets, which
+    mypy cannot infer from: this names it."""
+    return aconnect_ws("/graphql", client, subprotocols=[protocol], **options)
+
+
 # Short enough that a test sees a run's end within a tenth of a second of it.
 POLL_INTERVAL = 0.1
 
@@ -204,9 +222,10 @@ def data_of(client: httpx.AsyncClient) -> Query:
             "/graphql", json={"query": query, "variables": variables or {}}
         )
         assert response.status_code == 200, response.text
-        body = response.json()
+        body = json_of(response)
         assert "errors" not in body, body
-        return body["data"]  # type: ignore[no-any-return]
+        result: dict[str, Any] = body["data"]
+        return result
 
     return data
 
@@ -222,14 +241,17 @@ def train_variables(trees: int | None = None, **fields: Any) -> dict[str, Any]:
 
 async def train_payload(data: Query, trees: int | None = None, **fields: Any) -> dict[str, Any]:
     """trainModel's payload (`trainingRun` and `errors`) for TRAIN sent through `data`."""
-    return (await data(TRAIN, train_variables(trees, **fields)))["trainModel"]  # type: ignore[no-any-return]
+    sent = await data(TRAIN, train_variables(trees, **fields))
+    payload: dict[str, Any] = sent["trainModel"]
+    return payload
 
 
 async def train(data: Query, trees: int | None = None, **fields: Any) -> dict[str, Any]:
     """The run trainModel accepted (no errors), as TRAIN selects it."""
     payload = await train_payload(data, trees, **fields)
     assert payload["errors"] == [], payload
-    return payload["trainingRun"]  # type: ignore[no-any-return]
+    run: dict[str, Any] = payload["trainingRun"]
+    return run
 
 
 async def train_completed(data: Query, trees: int = 5, **fields: Any) -> dict[str, Any]:
@@ -241,7 +263,7 @@ async def train_completed(data: Query, trees: int = 5, **fields: Any) -> dict[st
 
 
 def running_and_fitting(state: dict[str, Any]) -> bool:
-    return state["status"] == "RUNNING" and state["stage"] == "FITTING"
+    return bool(state["status"] == "RUNNING" and state["stage"] == "FITTING")
 
 
 def ended(state: dict[str, Any]) -> bool:
@@ -250,9 +272,10 @@ def ended(state: dict[str, Any]) -> bool:
 
 async def state_of(data: Query, run: dict[str, Any], query: str = RUN_STATE) -> dict[str, Any]:
     """The run's current state, as `query` (RUN_STATE unless given) selects it."""
-    state = (await data(query, {"id": run["id"]}))["trainingRun"]
+    sent = await data(query, {"id": run["id"]})
+    state: dict[str, Any] | None = sent["trainingRun"]
     assert state is not None
-    return state  # type: ignore[no-any-return]
+    return state
 
 
 async def wait_for_state(
@@ -359,7 +382,7 @@ async def follow(
     """Subscribe to the run's trainingRunUpdated over a WebSocket and collect every message
     until the server completes the operation; `into` lets a test read them as they come."""
     payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
-    async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
+    async with graphql_ws(server.client) as ws:
         await ws.send_json({"type": "connection_init", "payload": payload})
         assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
         await ws.send_json(
@@ -632,13 +655,15 @@ def ids_of(connection: dict[str, Any]) -> list[int]:
 
 async def training_runs(server: Server, **variables: Any) -> dict[str, Any]:
     data = await server.data(TRAINING_RUNS_QUERY, variables)
-    return data["trainingRuns"]
+    runs: dict[str, Any] = data["trainingRuns"]
+    return runs
 
 
 async def error_of(server: Server, **variables: Any) -> dict[str, Any]:
     """The single error of a refused trainingRuns request, which returns no data."""
     body = await server.gql(TRAINING_RUNS_QUERY, variables)
     assert body["data"] is None
+    error: dict[str, Any]
     [error] = body["errors"]
     assert error["path"] == ["trainingRuns"]
     return error

@@ -103,7 +103,7 @@ def _prestartable_fixtures(items: list[pytest.Item]) -> list[tuple[FixtureFuncti
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
             continue
-        for name in item.fixturenames:  # type: ignore[attr-defined]
+        for name in item.fixturenames:  # type: ignore[attr-defined]  # any item with a _fixtureinfo has them; pytest.Item does not declare them
             for definition in info.name2fixturedefs.get(name, ()):
                 function = inspect.unwrap(definition.func)
                 if function in PRESTARTABLE and function not in found:
@@ -154,4 +154,4 @@ async def stop_untaken() -> None:
         with contextlib.suppress(BaseException):
             await prestarted.setup
         with contextlib.suppress(Exception):
-            await prestarted.generator.aclose()  # type: ignore[attr-defined]
+            await prestarted.generator.aclose()  # type: ignore[attr-defined]  # an async generator's, though the fixtures are typed AsyncIterator

@@ -51,7 +51,7 @@ from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,
 )
-from tests.helpers import RUN_ROW, http_client, wait_for
+from tests.helpers import RUN_ROW, http_client, json_of, wait_for
 
 PYTHON = sys.executable
 DRH_USER = "drh-user"
@@ -298,9 +298,10 @@ class Api:
                 headers={"Authorization": f"Token {self.token}"},
             )
         assert response.status_code == 200, response.text
-        body = response.json()
+        body = json_of(response)
         assert "errors" not in body, body["errors"]
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
 
 async def first_server(services: Services, deployment: Deployment, name: str = "server") -> Api:
@@ -444,9 +445,10 @@ class LiveServer:
     async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.post(query, variables)
         assert response.status_code == 200, response.text
-        body = response.json()
+        body = json_of(response)
         assert "errors" not in body, body["errors"]
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
     async def healthy(self) -> bool:
         if self.process.returncode is not None:

@@ -17,5 +17,6 @@ class FileOrGroupScheduling(LoadGroupScheduling):
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.rfind("@") > nodeid.rfind("]"):  # grouped: xdist appended "@NAME"
-            return super()._split_scope(nodeid)
+            scope: str = super()._split_scope(nodeid)
+            return scope
         return nodeid.split("::", 1)[0]

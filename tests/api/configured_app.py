@@ -27,7 +27,8 @@ class ConfiguredApp:
 
     @property
     def services(self) -> Services:
-        return self.app.state.services  # type: ignore[no-any-return]
+        services: Services = self.app.state.services
+        return services
 
     def client(self, address: str = "10.20.0.1", port: int = 40000) -> httpx.AsyncClient:
         """A client whose requests come from `address` (the limits count per address)."""

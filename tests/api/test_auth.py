@@ -4,6 +4,7 @@ credentials are stored, and logging in with a password."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from models.credentials import create_token, create_user, revoke_token
 from models.tokens import ApiToken
 from models.users import User
 from tests.conftest import Server
+from tests.helpers import json_of
 
 VIEWER = """
 query { viewer { username canTrain } }
@@ -23,13 +25,13 @@ mutation Login($username: String!, $password: String!) {
 """
 
 
-async def viewer_as(server: Server, authorization: str) -> dict:
+async def viewer_as(server: Server, authorization: str) -> dict[str, Any]:
     response = await server.post(VIEWER, as_=None, headers={"Authorization": authorization})
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
-def assert_unauthenticated(body: dict) -> None:
+def assert_unauthenticated(body: dict[str, Any]) -> None:
     assert body["data"] is None or body["data"]["viewer"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -53,7 +54,7 @@ class Cli:
             check=False,
         )
 
-    def query(self, sql: str, *params: object) -> list[tuple]:
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.database) as connection:
             return connection.execute(sql, params).fetchall()
 

@@ -111,13 +111,16 @@ def global_id(run: TrainingRun) -> str:
 
 
 async def compare(server: Server, ids: list[str], *, as_: str = "drh") -> dict[str, Any]:
-    return (await server.data(COMPARE_QUERY, {"ids": ids}, as_=as_))["compareTrainingRuns"]
+    data = await server.data(COMPARE_QUERY, {"ids": ids}, as_=as_)
+    comparison: dict[str, Any] = data["compareTrainingRuns"]
+    return comparison
 
 
 async def refusal(server: Server, ids: list[str]) -> dict[str, Any]:
     """The one error of a refused comparison, checked to have left no partial answer."""
     body = await server.gql(COMPARE_QUERY, {"ids": ids})
     assert body["data"] is None
+    error: dict[str, Any]
     [error] = body["errors"]
     assert error["path"] == ["compareTrainingRuns"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -126,6 +129,7 @@ async def refusal(server: Server, ids: list[str]) -> dict[str, Any]:
 
 
 def metric(comparison: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any]
     [found] = [entry for entry in comparison["metrics"] if entry["metric"] == name]
     return found
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from httpx_ws import aconnect_ws
 
 from models.credentials import create_token, create_user
 from models.datasets import DatasetFile
@@ -21,6 +20,8 @@ from tests.helpers import (
     RUN_ROW,
     codes,
     datasets_folder,
+    graphql_ws,
+    json_of,
     listing,
     multipart,
     refused_paths,
@@ -56,7 +57,7 @@ async def cost_of(server: Server, query: str) -> dict[str, Any]:
         json={"query": query, "extensions": {"cost": True}},
         headers={"Authorization": f"Token {server.tokens['drh']}"},
     )
-    return response.json()  # type: ignore[no-any-return]
+    return json_of(response)
 
 
 # --- the listing: bounded whatever the files hold -------------------------------------------
@@ -159,7 +160,7 @@ async def test_aliased_listings_read_the_table_once(
 
 async def test_each_operation_on_a_websocket_lists_the_folder_afresh(server: Server) -> None:
     # given: a WebSocket (one context for the whole connection) that has listed once
-    async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
+    async with graphql_ws(server.client) as ws:
         token = server.tokens["drh"]
         await ws.send_json(
             {"type": "connection_init", "payload": {"Authorization": f"Token {token}"}}
@@ -220,7 +221,8 @@ async def _upload_with(
             **multipart(path, content, replace=replace),
         )
     assert response.status_code == 200, response.text
-    return response.json()["data"]["uploadDataset"]  # type: ignore[no-any-return]
+    payload: dict[str, Any] = json_of(response)["data"]["uploadDataset"]
+    return payload
 
 
 def _refused_for_quota(server: Server, payload: dict[str, Any], path: str) -> None:
@@ -299,7 +301,9 @@ async def test_an_upload_past_the_folders_total_is_refused(server: Server) -> No
 
 # --- deleteDataset --------------------------------------------------------------------------
 async def delete(server: Server, path: str, as_: str = "drh") -> dict[str, Any]:
-    return (await server.data(DELETE, {"path": path}, as_=as_))["deleteDataset"]  # type: ignore[no-any-return]
+    data = await server.data(DELETE, {"path": path}, as_=as_)
+    payload: dict[str, Any] = data["deleteDataset"]
+    return payload
 
 
 def refusal(payload: dict[str, Any]) -> list[tuple[list[str], str]]:

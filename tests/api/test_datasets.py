@@ -171,7 +171,9 @@ async def test_upload_then_train_on_it_completes(server: Server) -> None:
 
 
 async def _run(server: Server, run_id: str) -> dict[str, Any]:
-    return (await server.data(RUN, {"id": run_id}))["trainingRun"]
+    data = await server.data(RUN, {"id": run_id})
+    run: dict[str, Any] = data["trainingRun"]
+    return run
 
 
 async def test_an_existing_path_is_refused_unless_replace(server: Server) -> None:

@@ -8,7 +8,13 @@ import uuid
 
 import pytest
 
-from models.credentials import create_token, create_user, revoke_token
+from models.credentials import (
+    Identity,
+    authenticate_token,
+    create_token,
+    create_user,
+    revoke_token,
+)
 from models.tokens import ApiToken
 from models.users import User
 from resolvers.identity_cache import IdentityCache
@@ -116,12 +122,12 @@ async def test_concurrent_misses_for_one_token_share_one_lookup(
 
     user, token = await user_with_token()
     lookups = 0
-    real = identity_cache.authenticate_token
 
-    async def counted(key: str) -> object:
+    # identity_cache calls models.credentials.authenticate_token through its own global
+    async def counted(key: str) -> Identity | None:
         nonlocal lookups
         lookups += 1
-        return await real(key)
+        return await authenticate_token(key)
 
     monkeypatch.setattr(identity_cache, "authenticate_token", counted)
     cache = IdentityCache(ttl=5, clock=Clock())

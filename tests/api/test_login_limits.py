@@ -16,6 +16,7 @@ from models.credentials import create_user
 from models.users import User
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
+from tests.helpers import json_of
 
 PASSWORD = "right-password-1"
 LOGIN = """
@@ -31,7 +32,7 @@ async def login(client: httpx.AsyncClient, username: str, password: str) -> dict
         json={"query": LOGIN, "variables": {"username": username, "password": password}},
     )
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
 async def logins(client: httpx.AsyncClient, credentials: list[tuple[str, str]]) -> list[str | None]:

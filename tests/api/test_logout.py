@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from models.credentials import create_token, create_user
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
+from tests.helpers import json_of
 
 LOGOUT = "mutation { logout { revoked } }"
 VIEWER = "query { viewer { username } }"
@@ -17,10 +19,10 @@ async def _fresh_tokens(count: int) -> tuple[str, list[str]]:
     return user.username, [await create_token(user, "dashboard") for _ in range(count)]
 
 
-async def _post_as(server: Server, query: str, token: str) -> dict:
+async def _post_as(server: Server, query: str, token: str) -> dict[str, Any]:
     response = await server.post(query, as_=None, headers={"Authorization": f"Token {token}"})
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
 async def test_logout_revokes_the_token_that_sent_it_and_no_other(server: Server) -> None:

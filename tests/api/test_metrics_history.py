@@ -51,17 +51,21 @@ async def insert(*runs: TrainingRun) -> None:
 
 async def history(server: Server, **variables: Any) -> list[dict[str, Any]]:
     data = await server.data(HISTORY, variables)
-    return data["trainingMetricsHistory"]  # type: ignore[no-any-return]
+    points: list[dict[str, Any]] = data["trainingMetricsHistory"]
+    return points
 
 
 async def error_of(server: Server, as_: str | None = "drh", **variables: Any) -> dict[str, Any]:
     body = await server.gql(HISTORY, variables, as_=as_)
     assert body["data"] is None, body
-    return body["errors"][0]  # type: ignore[no-any-return]
+    error: dict[str, Any] = body["errors"][0]
+    return error
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def summary(low: float, mean: float, high: float) -> dict[str, float]:

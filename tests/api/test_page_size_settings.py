@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from main import Settings
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
-from tests.helpers import TRAINING_RUNS_QUERY, insert, mixed_rows, role_users
+from tests.helpers import TRAINING_RUNS_QUERY, insert, json_of, mixed_rows, role_users
 
 
 async def runs_page(app: ConfiguredApp, server: Server, **variables: Any) -> dict[str, Any]:
@@ -22,7 +22,7 @@ async def runs_page(app: ConfiguredApp, server: Server, **variables: Any) -> dic
             headers={"Authorization": f"Token {server.tokens['drh']}"},
         )
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
 async def test_page_sizes_come_from_the_settings(clean_runs: Server) -> None:

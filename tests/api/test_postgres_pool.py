@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(DATABASE != "postgres", reason="PostgreSQL's poo
 
 
 async def test_a_read_connection_goes_back_to_the_pool_without_a_reset(server: Server) -> None:
-    pool = Tortoise.get_connection("default")._pool  # type: ignore[attr-defined]
+    pool = Tortoise.get_connection("default")._pool
     async with pool.acquire() as connection:
         backend = await connection.fetchval("SELECT pg_backend_pid()")
         await connection.fetchval("SELECT 'the last statement'")
@@ -54,7 +54,7 @@ async def test_connections_cut_by_the_server_are_replaced_without_an_error(
     server: Server,
 ) -> None:
     await TrainingRun.create(**RUN_ROW, **FINISHED_RUN, model_version="v-cut")
-    pool = Tortoise.get_connection("default")._pool  # type: ignore[attr-defined]
+    pool = Tortoise.get_connection("default")._pool
     observer = await asyncpg.connect(database_url(server))
     try:
         for _ in range(10):

@@ -51,7 +51,8 @@ async def models(server: Server) -> list[dict[str, Any]]:
 
 
 def model_file(server: Server, run: dict[str, Any]) -> Path:
-    return Path(server.settings.artifacts_dir) / run["modelPath"]
+    model_path: str = run["modelPath"]
+    return Path(server.settings.artifacts_dir) / model_path
 
 
 async def predict(

@@ -9,8 +9,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 from graphql import (
+    IntrospectionQuery,
     build_client_schema,
     build_schema,
     get_introspection_query,
@@ -41,7 +43,11 @@ async def test_served_schema_matches_the_committed_sdl(server: Server) -> None:
     introspection = await server.data(get_introspection_query(descriptions=True))
 
     # then
-    served = lexicographic_sort_schema(build_client_schema(introspection))
+    # server.data returns JSON (dict[str, Any]); this one is the introspection result,
+    # which graphql-core types as a TypedDict.
+    served = lexicographic_sort_schema(
+        build_client_schema(cast("IntrospectionQuery", introspection))
+    )
     assert print_schema(served) == print_schema(committed), OUT_OF_DATE
 
 

@@ -13,7 +13,7 @@ from tortoise.exceptions import DBConnectionError
 import resolvers.training_runs
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
-from tests.helpers import CostWalks
+from tests.helpers import CostWalks, json_of
 
 RUN = 'query Run { trainingRun(id: "1") { id } }'
 
@@ -24,7 +24,7 @@ async def post(app: ConfiguredApp, server: Server, body: dict[str, Any]) -> dict
             "/graphql", json=body, headers={"Authorization": f"Token {server.tokens['drh']}"}
         )
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
 async def test_outage_retry_after_is_the_setting(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from httpx_ws import AsyncWebSocketSession, aconnect_ws
+from httpx_ws import AsyncWebSocketSession
 
 from models.credentials import create_token, create_user, revoke_token
 from models.tokens import ApiToken
@@ -25,7 +25,7 @@ from models.training_runs import RunStatus, TrainingRun
 from models.users import Group, User
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
+from tests.helpers import RUN_ROW, graphql_ws
 
 RECHECK = 0.25
 # Far more than RECHECK: a liveness bound on a shared machine, not a timing assertion.
@@ -124,7 +124,7 @@ async def test_a_changing_run_stops_streaming_once_access_is_withdrawn(
     run = await active_run()
     async with (
         app.client() as client,
-        aconnect_ws("/graphql", client, subprotocols=[protocol]) as ws,
+        graphql_ws(client, protocol) as ws,
         changing(run.id),
     ):
         await subscribe(ws, protocol, token, run.id)
@@ -156,7 +156,7 @@ async def test_a_queued_run_that_never_changes_stops_streaming_after_revocation(
     run = await active_run(RunStatus.QUEUED)
     async with (
         app.client() as client,
-        aconnect_ws("/graphql", client, subprotocols=[protocol]) as ws,
+        graphql_ws(client, protocol) as ws,
     ):
         await subscribe(ws, protocol, token, run.id)
         assert (await ws.receive_json(timeout=10))["type"] == UPDATE[protocol]

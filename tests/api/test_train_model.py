@@ -10,6 +10,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,9 @@ HEADER = (
 GENERATED_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-async def follow_until_final(server: Server, run_id: str, seconds: float = 60) -> list[dict]:
+async def follow_until_final(
+    server: Server, run_id: str, seconds: float = 60
+) -> list[dict[str, Any]]:
     """Every state seen while polling the run every 0.2 s, the final one last."""
     deadline = time.monotonic() + seconds
     seen = []
@@ -181,11 +184,10 @@ async def test_input_defaults_are_echoed(clean_runs: Server) -> None:
 async def test_generated_model_versions_are_unique(clean_runs: Server) -> None:
     # given
     server = clean_runs
-    data = {"datasetPath": "reference.csv", "hyperparameters": {"nEstimators": 2}}
 
-    # when: two requests within the same second
-    first = await train(server.data, **data)
-    second = await train(server.data, **data)
+    # when: two requests within the same second, of 2 trees each
+    first = await train(server.data, trees=2, datasetPath="reference.csv")
+    second = await train(server.data, trees=2, datasetPath="reference.csv")
 
     # then
     assert first["modelVersion"] != second["modelVersion"]
@@ -198,23 +200,19 @@ async def test_generated_model_versions_are_unique(clean_runs: Server) -> None:
 
 
 async def test_rest_original_dataset_reaches_the_published_accuracy(clean_runs: Server) -> None:
-    # given: the REST original's export and its published settings
+    # given
     server = clean_runs
-    data = {
-        "datasetPath": "reference.csv",
-        "testSplit": 0.2,
-        "randomState": 42,
-        "hyperparameters": {
-            "nEstimators": 100,
-            "maxDepth": 15,
-            "minSamplesSplit": 5,
-            "classWeight": "BALANCED",
-        },
-        "wait": True,
-    }
 
-    # when
-    run = await train(server.data, **data)
+    # when: the REST original's export, trained with its published settings (100 trees)
+    run = await train(
+        server.data,
+        trees=100,
+        datasetPath="reference.csv",
+        testSplit=0.2,
+        randomState=42,
+        hyperparameters={"maxDepth": 15, "minSamplesSplit": 5, "classWeight": "BALANCED"},
+        wait=True,
+    )
 
     # then
     assert run["status"] == "COMPLETED"

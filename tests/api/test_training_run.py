@@ -157,12 +157,14 @@ async def create_run(number: int = 0, **fields: Any) -> TrainingRun:
 
 async def training_run(server: Server, run_id: str) -> dict[str, Any] | None:
     data = await server.data(TRAINING_RUN_QUERY, {"id": run_id})
-    return data["trainingRun"]
+    run: dict[str, Any] | None = data["trainingRun"]
+    return run
 
 
 async def node(server: Server, node_id: str) -> dict[str, Any] | None:
     data = await server.data(NODE_QUERY, {"id": node_id})
-    return data["node"]
+    found: dict[str, Any] | None = data["node"]
+    return found
 
 
 async def missing_run_id() -> int:

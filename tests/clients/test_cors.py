@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_ws import WebSocketUpgradeError, aconnect_ws
+from httpx_ws import WebSocketUpgradeError
 from pydantic import ValidationError
 
 from main import Settings
@@ -21,7 +21,7 @@ from server.view import GraphQLView
 from tests.api.configured_app import ConfiguredApp
 from tests.clients.conftest import OTHER_ORIGIN, PageServer
 from tests.conftest import Server
-from tests.helpers import http_client
+from tests.helpers import graphql_ws, http_client
 from tests.processes import LiveServer
 
 # The session's front-end server (clients/conftest.py): the files using it share a worker.
@@ -212,14 +212,13 @@ async def test_refusals_carry_no_cors_headers_for_another_origin(
 async def _first_subscription_message(server: LiveServer, origin: str) -> dict[str, Any]:
     async with (
         http_client(base_url=server.url, timeout=30) as client,
-        aconnect_ws(
-            "/graphql", client, subprotocols=["graphql-transport-ws"], headers={"Origin": origin}
-        ) as ws,
+        graphql_ws(client, headers={"Origin": origin}) as ws,
     ):
         await ws.send_json({"type": "connection_init", "payload": server.auth})
         assert (await ws.receive_json(timeout=30))["type"] == "connection_ack"
         await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": FOLLOW}})
-        return await ws.receive_json(timeout=30)
+        message: dict[str, Any] = await ws.receive_json(timeout=30)
+        return message
 
 
 @pytest.mark.parametrize("origin", [OTHER_ORIGIN, "page"])

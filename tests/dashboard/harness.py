@@ -20,7 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page
 from tests.browser import TIMEOUT_MS, Traffic, browser, local_only_page, require_chromium
 from tests.conftest import REQUIRE_SERVICES
 from tests.dashboard.accounts import DRH, MANAGER, SEED_RUNS
-from tests.helpers import http_client
+from tests.helpers import http_client, json_of
 from tests.processes import LiveServer
 
 require_chromium()
@@ -78,7 +78,9 @@ async def open_dashboard(
     return Dashboard(context, page, traffic, server.url)
 
 
-async def graphql_as(server: LiveServer, token: str, query: str, **variables: Any) -> dict:
+async def graphql_as(
+    server: LiveServer, token: str, query: str, **variables: Any
+) -> dict[str, Any]:
     async with http_client(timeout=60) as client:
         response = await client.post(
             server.graphql_url,
@@ -86,7 +88,7 @@ async def graphql_as(server: LiveServer, token: str, query: str, **variables: An
             headers={"Authorization": f"Token {token}"},
         )
     assert response.status_code == 200, response.text
-    return dict(response.json())
+    return json_of(response)
 
 
 # axe-core, pinned in axe/package-lock.json and installed there with `npm ci` the first

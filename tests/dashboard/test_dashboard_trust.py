@@ -19,6 +19,7 @@ import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -612,7 +613,7 @@ async def test_every_view_passes_axe_has_its_own_title_and_a_visible_focus(
     page = dashboard.page
     found: dict[str, list[str]] = {}
     titles: dict[str, str] = {}
-    focus: dict[str, list] = {}
+    focus: dict[str, list[Any]] = {}
     overflow: dict[str, int] = {}
     try:
         await page.goto(f"{dashboard_api.url}/#/login")

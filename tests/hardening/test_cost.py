@@ -19,10 +19,9 @@ from typing import Any
 import httpx
 import pytest
 from graphql import get_introspection_query
-from httpx_ws import aconnect_ws
 
 from tests.conftest import Server
-from tests.helpers import FINISHED_RUN, CostWalks, codes
+from tests.helpers import FINISHED_RUN, CostWalks, codes, graphql_ws
 from tests.prestart import prestartable
 from tests.processes import LiveServer, live_server
 
@@ -244,7 +243,7 @@ async def test_introspection_query_is_within_the_budget(server: Server) -> None:
 async def test_over_budget_query_over_websocket_is_refused(server: Server) -> None:
     # given
     payload = {"Authorization": f"Token {server.tokens['manager']}"}
-    async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
+    async with graphql_ws(server.client) as ws:
         await ws.send_json({"type": "connection_init", "payload": payload})
         assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
 

@@ -25,7 +25,15 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.helpers import TRAIN, codes, data_of, train, train_variables, wait_until_final
+from tests.helpers import (
+    TRAIN,
+    codes,
+    data_of,
+    json_of,
+    train,
+    train_variables,
+    wait_until_final,
+)
 from tests.prestart import prestartable
 from tests.processes import (
     LiveServer,
@@ -56,13 +64,14 @@ async def post(
 ) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
 async def run_of(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
     body = await post(client, RUN, {"id": run_id})
     assert "errors" not in body, body
-    return body["data"]["trainingRun"]
+    run: dict[str, Any] = body["data"]["trainingRun"]
+    return run
 
 
 async def wait_final(client: httpx.AsyncClient, run_id: str, timeout: float) -> dict[str, Any]:

@@ -23,11 +23,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from httpx_ws import WebSocketDisconnect, aconnect_ws
+from httpx_ws import WebSocketDisconnect
 from strawberry import relay
 
 from tests.conftest import Server
-from tests.helpers import codes, http_client
+from tests.helpers import codes, graphql_ws, http_client, json_of
 from tests.prestart import prestartable
 from tests.processes import (
     DRH_USER,
@@ -422,7 +422,7 @@ async def test_websocket_message_over_the_limit_closes_the_connection(
     }
     async with (
         http_client(base_url=default_server.url, timeout=30) as client,
-        aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws,
+        graphql_ws(client) as ws,
     ):
         await ws.send_json({"type": "connection_init", "payload": default_server.auth})
         assert (await ws.receive_json(timeout=30))["type"] == "connection_ack"
@@ -453,7 +453,7 @@ async def _login(client: httpx.AsyncClient, username: str, password: str) -> dic
         json={"query": LOGIN, "variables": {"username": username, "password": password}},
     )
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
 @pytest.fixture(scope="module")

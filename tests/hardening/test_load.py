@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ async def wait_until_all_final(
     return {
         run_id: (
             await wait_until_final(
-                lambda run_id=run_id: state(run_id),
+                partial(state, run_id),
                 timeout=max(deadline - time.monotonic(), 0),
                 what=f"run {run_id}",
                 interval=0.25,

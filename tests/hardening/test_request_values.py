@@ -16,11 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from graphql import get_introspection_query
-from httpx_ws import aconnect_ws
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.helpers import TRAIN, codes, http_client
+from tests.helpers import TRAIN, codes, graphql_ws, http_client
 from tests.prestart import prestartable
 from tests.processes import LiveServer, start_live_server
 
@@ -69,13 +68,14 @@ async def over_websocket(
 ) -> dict[str, Any]:
     """The first message answering one operation sent over graphql-transport-ws."""
     payload = {"Authorization": f"Token {server.tokens[role]}"}
-    async with aconnect_ws("/graphql", server.client, subprotocols=["graphql-transport-ws"]) as ws:
+    async with graphql_ws(server.client) as ws:
         await ws.send_json({"type": "connection_init", "payload": payload})
         assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
         await ws.send_json(
             {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
         )
-        return await ws.receive_json(timeout=30)
+        message: dict[str, Any] = await ws.receive_json(timeout=30)
+        return message
 
 
 def ws_codes(message: dict[str, Any]) -> list[str]:

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect
 
 from models.training_runs import RunStatus, TrainingRun
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
+from tests.helpers import RUN_ROW, graphql_ws
 
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 START = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
@@ -78,7 +78,7 @@ def codes_of(message: dict[str, Any]) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def socket(client: httpx.AsyncClient, protocol: str) -> AsyncIterator[AsyncWebSocketSession]:
-    async with aconnect_ws("/graphql", client, subprotocols=[protocol]) as ws:
+    async with graphql_ws(client, protocol) as ws:
         yield ws
 
 

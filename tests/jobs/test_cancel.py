@@ -23,9 +23,9 @@ from tests.helpers import (
     running_and_fitting,
     state_of,
     train,
+    wait_for,
     wait_for_state,
 )
-from tests.processes import wait_for
 from trainer.jobs.job import worker_is_dead
 from trainer.ml.generator import generate_dataset
 
@@ -40,7 +40,9 @@ mutation Cancel($id: ID!) {
 
 
 async def cancel(server: Server, run_id: str, *, as_: str | None = "drh") -> dict[str, Any]:
-    return (await server.data(CANCEL, {"id": run_id}, as_=as_))["cancelTrainingRun"]
+    data = await server.data(CANCEL, {"id": run_id}, as_=as_)
+    payload: dict[str, Any] = data["cancelTrainingRun"]
+    return payload
 
 
 async def cancel_and_wait(server: Server, runs: list[dict[str, Any]]) -> None:

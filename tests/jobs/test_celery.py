@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn
 
 import asyncpg
@@ -27,7 +28,7 @@ from tests.conftest import (
     _drop_postgres_database,
     _postgres_database,
 )
-from tests.helpers import ACTIVE_STATUSES, TRAINED_RUN_FIELDS, state_of, train
+from tests.helpers import ACTIVE_STATUSES, TRAINED_RUN_FIELDS, state_of, train, wait_for
 from tests.processes import (
     Api,
     Deployment,
@@ -35,7 +36,6 @@ from tests.processes import (
     Services,
     first_server,
     parent_pid,
-    wait_for,
 )
 from trainer.jobs.celery_app import QUEUE, TASK_NAME, app
 
@@ -125,7 +125,7 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
             api = await first_server(services, deployment)
             for worker in workers:
                 await wait_for(
-                    lambda worker=worker: _ready(worker),
+                    partial(_ready, worker),
                     timeout=120,
                     what=f"{worker.name} to be ready",
                     interval=0.2,

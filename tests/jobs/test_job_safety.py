@@ -14,8 +14,7 @@ import pytest
 
 from models.training_runs import RunStatus, TrainingRun
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, ended, train, wait_for_state
-from tests.processes import wait_for
+from tests.helpers import RUN_ROW, ended, train, wait_for, wait_for_state
 from trainer.jobs.job import JobSettings, execute_run
 
 

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -24,8 +25,9 @@ DEPLOY = REPO / "docs" / "deploy"
 APP_SERVICES = {"migrate", "api", "worker"}
 
 
-def compose() -> dict:
-    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return document
 
 
 def readme_scale_out_commands() -> list[str]:

@@ -11,11 +11,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from tests.helpers import json_of
 from tests.processes import live_server, postgres_admin_url, postgres_database
 
 RUNS = "query Runs { trainingRuns(first: 1) { totalCount } }"
@@ -43,10 +45,10 @@ async def restore(database: str) -> None:
     await _admin(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
 
 
-async def ask(client: httpx.AsyncClient) -> dict:
+async def ask(client: httpx.AsyncClient) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": RUNS}, timeout=30)
     assert response.status_code == 200, response.text
-    return response.json()
+    return json_of(response)
 
 
 @pytest.fixture

@@ -32,5 +32,7 @@ async def test_celery_check_says_whether_the_broker_answers() -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     nobody = await CeleryRunner(nowhere, max_active_runs_per_user=5).check(2)
     assert nobody["ok"] is False
-    assert nobody["error"].startswith("broker: ")
+    error = nobody["error"]
+    assert isinstance(error, str), error
+    assert error.startswith("broker: ")
     assert time.monotonic() - started < 10  # bounded by its timeout, not hanging

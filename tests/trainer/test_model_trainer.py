@@ -349,7 +349,7 @@ def test_a_model_saved_over_the_size_limit_is_kept_and_warned_about(
 )
 def test_hyperparameters_refuse_values_the_forest_cannot_use(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
-        Hyperparameters(**bad)  # type: ignore[arg-type]
+        Hyperparameters(**bad)  # type: ignore[arg-type]  # values of the wrong type, on purpose
 
 
 def test_defaults_match_the_rest_original() -> None:
