@@ -79,8 +79,14 @@ class RunExport:
     _buffer: io.StringIO = field(default_factory=io.StringIO)
 
     async def csv_chunks(self) -> AsyncIterator[bytes]:
-        """The header, then one block of CSV lines (UTF-8) per chunk of runs."""
+        """The header, then one block of CSV lines (UTF-8) per chunk of runs.
+
+        The file opens with a UTF-8 byte order mark: Excel, what HR people open a CSV
+        with, reads a file without one in the machine's legacy code page, so a name such
+        as "Inès" in the notes would show as "InÃ¨s". Python (utf-8-sig), pandas and
+        spreadsheet imports skip it."""
         writer = csv.writer(self._buffer)
+        self._buffer.write("\ufeff")
         writer.writerow([header for header, _ in COLUMNS])
         yield self._take()
         async for records in self._records():

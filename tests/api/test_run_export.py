@@ -4,6 +4,7 @@ as CSV streamed in keyset chunks, with formulas defused; refusals in the API's J
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -61,7 +62,7 @@ async def export(server: Server, role: str | None = "drh", **parameters: Any) ->
 
 def table(response: httpx.Response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.text
-    reader = csv.reader(io.StringIO(response.text, newline=""))
+    reader = csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline=""))
     header = next(reader)
     assert header == HEADER
     return [dict(zip(header, row, strict=True)) for row in reader]
@@ -144,6 +145,7 @@ async def test_the_response_is_a_csv_attachment(clean_runs: Server) -> None:
     # then
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.content.startswith(codecs.BOM_UTF8)  # so Excel reads it as UTF-8
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment; filename=")
     assert disposition.endswith('.csv"')
@@ -168,13 +170,13 @@ async def test_text_that_would_start_a_formula_is_quoted(clean_runs: Server, sta
 
 async def test_harmless_text_is_left_alone(clean_runs: Server) -> None:
     # given
-    await insert([run_row(1, notes="plain 'text' = fine")])
+    await insert([run_row(1, notes="plain 'text' = fine, for Inès")])
 
     # when
     [row] = table(await export(clean_runs))
 
     # then
-    assert row["notes"] == "plain 'text' = fine"
+    assert row["notes"] == "plain 'text' = fine, for Inès"
 
 
 @pytest.mark.parametrize("role", ["drh", "rrh", "manager", "root"])

@@ -456,7 +456,9 @@ async def test_search_sort_choose_columns_and_export_the_filtered_runs(
         async with page.expect_download() as download_info:
             await page.get_by_role("button", name="Export CSV").click()
         download = await download_info.value
-        exported = list(csv.DictReader((await download.path()).read_text().splitlines()))
+        exported = list(
+            csv.DictReader((await download.path()).read_text(encoding="utf-8-sig").splitlines())
+        )
     finally:
         await dashboard.context.close()
 
