@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import signal
 import sqlite3
@@ -40,10 +39,10 @@ import asyncpg
 import httpx
 
 from bench import data
+from bench.report import write_results
 from bench.server import free_port, project_server
 
 SPAN_DAYS = 900
-RESULTS = data.REPO / "bench" / "results"
 HISTORY = """
 query History($bucket: HistoryBucket, $filter: TrainingRunFilter, $timeZone: String) {
   trainingMetricsHistory(bucket: $bucket, filter: $filter, timeZone: $timeZone) {
@@ -250,7 +249,6 @@ def _check_same(bare_rows: list[Any], api_rows: list[dict[str, Any]]) -> None:
 
 
 def _write(db: str, f: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
     lines = [
         f"# Metrics history benchmark: {db}",
         "",
@@ -274,8 +272,7 @@ def _write(db: str, f: dict[str, Any]) -> None:
         "query runs in the benchmark process on its own connection to the same database.",
         "",
     ]
-    (RESULTS / f"history-{db}.md").write_text("\n".join(lines))
-    (RESULTS / f"history-{db}.json").write_text(json.dumps(f, indent=2, default=str) + "\n")
+    write_results(f"history-{db}", lines, f)
     print("\n".join(lines), flush=True)
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
+from bench.report import RESULTS, write_results
 
-RESULTS = data.REPO / "bench" / "results"
 MB = 1_000_000
 
 
@@ -103,8 +103,6 @@ def run(rows: int, tree_counts: list[int]) -> dict[str, Any]:
 
 
 def write(result: dict[str, Any], name: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# What a model costs in a server's memory",
         "",
@@ -131,7 +129,7 @@ def write(result: dict[str, Any], name: str) -> None:
         "rows, and faster on noisy data, where trees grow more leaves.",
         "",
     ]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    write_results(name, lines, result)
 
 
 def main(argv: list[str] | None = None) -> int:

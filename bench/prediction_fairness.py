@@ -21,7 +21,6 @@ bench/results/prediction-fairness.md and .json (--name to choose another name).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -37,9 +36,9 @@ import httpx
 
 from bench import data
 from bench.predictions import PROMOTE, TRAIN, _camel, dataset_rows, graphql, log
+from bench.report import RESULTS, write_results
 from bench.server import free_port, project_server
 
-RESULTS = data.REPO / "bench" / "results"
 SHIPPED = data.REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
 HAMMERS = 6
 PREDICT = """
@@ -171,8 +170,6 @@ def run(seconds: float, row_count: int, trees: int) -> dict[str, Any]:
 
 
 def write(result: dict[str, Any], name: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Another user's query while six clients hammer predictFutureNeed",
         "",
@@ -200,7 +197,7 @@ def write(result: dict[str, Any], name: str) -> None:
         "is per account: N accounts get N times it (see SECURITY.md).",
         "",
     ]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    write_results(name, lines, result)
 
 
 def main(argv: list[str] | None = None) -> int:

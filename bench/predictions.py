@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import shutil
 import signal
 import statistics
@@ -37,11 +36,11 @@ import httpx
 import joblib
 
 from bench import data
+from bench.report import RESULTS, write_results
 from bench.server import free_port, project_server
 from trainer.ml.dataset import FEATURE_COLUMNS, NUMERIC_COLUMNS
 from trainer.ml.predictor import features_frame
 
-RESULTS = data.REPO / "bench" / "results"
 SHIPPED = data.REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
 TRAIN = """
 mutation Train($trees: Int!) {
@@ -188,8 +187,6 @@ def _camel(name: str) -> str:
 
 
 def write(result: dict[str, Any], name: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# predictFutureNeed vs bare predict_proba",
         "",
@@ -213,7 +210,7 @@ def write(result: dict[str, Any], name: str) -> None:
         f"{result['warm_after_restart_p50_ms']} ms (p50).",
         "",
     ]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    write_results(name, lines, result)
 
 
 def main(argv: list[str] | None = None) -> int:

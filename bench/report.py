@@ -406,6 +406,16 @@ def machine_info(database_version: str) -> dict[str, Any]:
     }
 
 
+def write_results(name: str, markdown: list[str], data: object) -> Path:
+    """bench/results/<name>.md (the lines) and .json (the figures), as every benchmark
+    keeps its last run; returns the Markdown path."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    path = RESULTS / f"{name}.md"
+    path.write_text("\n".join(markdown))
+    return path
+
+
 def write(
     db: str, rows: list[Row], info: dict[str, Any], notes: list[str], raw: Any, *, quick: bool
 ) -> Path:

@@ -42,7 +42,7 @@ import httpx
 from bench import data
 from bench.history import data_load_average, log
 from bench.queries import LIST_FIELDS
-from bench.report import RESULTS, machine_info
+from bench.report import machine_info, write_results
 from bench.server import ManagedServer, free_port, project_server
 
 PAGE = (
@@ -336,7 +336,6 @@ def _ms(value: float | None) -> str:
 
 
 def _write(db: str, f: dict[str, Any], repeats: int) -> None:
-    RESULTS.mkdir(exist_ok=True)
     scan_note = (
         "SQLite: the statement with `LIKE '%term%'` on the three columns (no FTS5 table); "
         "'on the index' is the statement on the FTS5 table alone (the API takes the "
@@ -394,8 +393,7 @@ def _write(db: str, f: dict[str, Any], repeats: int) -> None:
         f"- 1-minute load averages (2 cores): {', '.join(f'{x:.1f}' for x in f['load_averages'])}.",
         "",
     ]
-    (RESULTS / f"run-search-{db}.md").write_text("\n".join(lines))
-    (RESULTS / f"run-search-{db}.json").write_text(json.dumps(f, indent=2, default=str) + "\n")
+    write_results(f"run-search-{db}", lines, f)
     print("\n".join(lines), flush=True)
 
 

@@ -22,7 +22,6 @@ Writes bench/results/<name>.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile
@@ -36,9 +35,9 @@ import httpx
 import orjson
 
 from bench import data
+from bench.report import write_results
 from bench.server import ManagedServer, free_port, project_server
 
-RESULTS = data.REPO / "bench" / "results"
 SHIPPED = data.REPO / "artifacts" / "datasets" / "future_skills_dataset.csv"
 MB = 1_000_000
 UPLOAD = """
@@ -202,8 +201,6 @@ def measure(repo: Path, files: dict[str, Path], workdir: Path) -> dict[str, Any]
 
 # --- report ---------------------------------------------------------------------------
 def write(result: dict[str, Any], name: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Uploads: what one CSV costs the server that validates it",
         "",
@@ -238,7 +235,7 @@ def write(result: dict[str, Any], name: str) -> None:
         "  and /healthz latencies are noisy; memory figures are not.",
         "",
     ]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    write_results(name, lines, result)
 
 
 def main() -> None:
