@@ -82,6 +82,10 @@ class RunRecord:
     min_samples_split: int
     min_samples_leaf: int
     class_weight: str | None
+    algorithm: str
+    parameters: dict[str, Any]
+    cross_validation: dict[str, Any] | None
+    objective_value: float | None
     trained_by_id: int | None
     trained_by_username: str | None
     notes: str

@@ -81,6 +81,17 @@ class TrainingRun(Model):
     min_samples_split = fields.IntField()
     min_samples_leaf = fields.IntField()
     class_weight = fields.CharField(max_length=32, null=True)
+    # What was trained (trainer/ml/algorithms.py): the algorithm's name and every one of its
+    # parameters, defaults filled in, keyed by scikit-learn's names.
+    algorithm = fields.CharField(max_length=32, db_default="RANDOM_FOREST", db_index=True)
+    # Never null once written (trainModel always sets it; 0008 filled the older runs): the
+    # column is nullable only because SQLite cannot add a NOT NULL column without a default.
+    parameters: Any = fields.JSONField(null=True)
+    # k-fold cross-validation, when asked: {"folds": k, "metrics": {name: {"mean", "std"}}}.
+    cross_validation: Any = fields.JSONField(null=True)
+    # A sweep trial's score on validation rows carved from the training split (never the
+    # test split): what the sweep maximises.
+    objective_value = fields.FloatField(null=True)
 
     trained_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="training_runs", null=True, on_delete=fields.SET_NULL

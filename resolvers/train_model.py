@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
@@ -25,6 +25,7 @@ from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
 from trainer.artifacts import ArtifactPaths, UnsafePath, canonical_path
 from trainer.jobs.runners import JobRunner
+from trainer.ml.algorithms import ALGORITHMS, Algorithm
 
 logger = logging.getLogger("resolvers.train_model")
 
@@ -207,6 +208,8 @@ async def train_model(
             min_samples_split=hp.min_samples_split,
             min_samples_leaf=hp.min_samples_leaf,
             class_weight=hp.class_weight,
+            algorithm=Algorithm.RANDOM_FOREST.value,
+            parameters=ALGORITHMS[Algorithm.RANDOM_FOREST].complete(asdict(hp)),
             trained_by_username=viewer.username if viewer else None,
             notes=data.notes,
         )
