@@ -4,8 +4,10 @@ the commands that are not the server."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from tortoise.backends.base.config_generator import expand_db_url
@@ -27,6 +29,7 @@ MODELS_MODULES = [
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """Tortoise config for one database; the app label `models` owns the migrations."""
+    _refuse_missing_sqlite_folder(database_url)
     return {
         "connections": {"default": _connection(database_url)},
         "apps": {
@@ -39,6 +42,20 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _refuse_missing_sqlite_folder(url: str) -> None:
+    """SQLite creates the file but not its folder; without this check a command would wait
+    forever on the driver's thread (aiosqlite) rather than fail. Raised as the driver's own
+    error, so the command line prints it as it prints any unusable database."""
+    scheme, _, rest = url.partition("://")
+    if scheme != "sqlite" or rest.startswith(":memory:"):
+        return
+    folder = Path(rest.split("?", 1)[0]).parent
+    if not folder.is_dir():
+        raise sqlite3.OperationalError(
+            f"unable to open database file: the folder {folder} does not exist"
+        )
 
 
 def _connection(url: str) -> str | dict[str, Any]:
@@ -84,8 +101,12 @@ async def apply_migrations(database_url: str) -> None:
     from tortoise import Tortoise
     from tortoise.migrations.api import migrate
 
-    await migrate(config=tortoise_config(database_url))
-    await Tortoise.close_connections()
+    try:
+        await migrate(config=tortoise_config(database_url))
+    finally:
+        # Also on failure: an open SQLite connection's thread would keep the process
+        # alive after the error, so `migrate` would hang instead of exiting.
+        await Tortoise.close_connections()
 
 
 async def renew_connections() -> None:

@@ -85,6 +85,32 @@ def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path
     assert "s3cret" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_a_sqlite_database_in_a_missing_folder_is_one_line_not_a_hang(
+    tmp_path: Path, command: str
+) -> None:
+    """SQLite creates its file but not the folder; the driver's thread used to keep the
+    process waiting forever after the failure."""
+    env = {**os.environ, "ARTIFACTS_DIR": str(tmp_path), "PORT": "1"}
+    env["DATABASE_URL"] = f"sqlite://{tmp_path}/missing/db.sqlite3"
+
+    result = subprocess.run(
+        [sys.executable, "main.py", command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot use the database sqlite://{tmp_path}/missing/db.sqlite3: "
+        f"OperationalError: unable to open database file: the folder {tmp_path}/missing "
+        "does not exist"
+    ]
+
+
 def test_max_page_size_alone_lowers_the_default_page() -> None:
     from main import Settings
 
