@@ -18,8 +18,8 @@ from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
+from models.accounts import USERNAME_MAX_LENGTH
 from models.training_runs import ACTIVE_STATUSES, TrainingRun
-from models.users import USERNAME_MAX_LENGTH
 
 # Column names kept per file: as many as Dataset.columns may list (its `first` at most).
 MAX_STORED_COLUMNS = 1000

@@ -19,8 +19,7 @@ from models.postgres_connection import NoResetConnection
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 MODELS_MODULES = [
-    "models.users",
-    "models.tokens",
+    "models.accounts",
     "models.training_runs",
     "models.datasets",
     "models.model_aliases",

@@ -24,7 +24,7 @@ from models.run_records import read
 from models.training_runs import RunStatus, TrainingRun
 
 if TYPE_CHECKING:
-    from models.users import User
+    from models.accounts import User
 
 ALIAS_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
 ALIAS_MAX_LENGTH = 32

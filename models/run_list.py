@@ -20,10 +20,10 @@ from typing import Any
 
 from tortoise import fields
 
+from models.accounts import User
 from models.run_records import RunQuery, RunRecord
 from models.run_search import with_search
 from models.training_runs import ORDER_COLUMNS, RunStatus, TrainingRun
-from models.users import User
 
 NULLABLE_ORDER_COLUMNS = frozenset({"accuracy", "f1_score", "training_duration_seconds"})
 MAX_ID = 2**31 - 1  # ids are 4-byte integers on PostgreSQL

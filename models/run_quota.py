@@ -13,8 +13,8 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from models.accounts import User
 from models.training_runs import ACTIVE_STATUSES, TrainingRun
-from models.users import User
 
 
 class TooManyActiveRuns(Exception):

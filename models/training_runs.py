@@ -10,7 +10,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 if TYPE_CHECKING:
-    from models.users import User
+    from models.accounts import User
 
 
 class RunStatus(StrEnum):

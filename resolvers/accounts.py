@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from models.credentials import (
+from models.accounts import (
     Identity,
     Scope,
+    User,
     create_token,
     identity_of,
     revoke_token_key,
     verify_password,
 )
-from models.users import User
 from resolvers.errors import InvalidCredentials
 from resolvers.loaders import UserLoader
 

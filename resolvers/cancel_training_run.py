@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from models.credentials import Identity
+from models.accounts import Identity
 from models.run_lifecycle import move_run
 from models.run_records import RunRecord
 from models.training_runs import RunStatus, TrainingRun

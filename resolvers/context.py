@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from models.credentials import Identity
+from models.accounts import Identity
 from resolvers.identity_cache import IdentityCache
 from resolvers.loaders import AliasLoader, UserLoader
 from resolvers.login_limiter import LoginLimiter

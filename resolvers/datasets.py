@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models.credentials import Identity, Scope
+from models.accounts import Identity, Scope
 from models.datasets import (
     MAX_STORED_COLUMNS,
     DatasetFile,

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from models.credentials import Identity, authenticate_token
+from models.accounts import Identity, authenticate_token
 
 
 class IdentityCache:

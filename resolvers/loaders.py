@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from strawberry.dataloader import DataLoader
 
-from models.credentials import Identity, identity_from
+from models.accounts import Identity, User, identity_from
 from models.model_aliases import aliases_of_runs
-from models.users import User
 
 
 async def _load_identities(ids: list[int]) -> list[Identity | None]:

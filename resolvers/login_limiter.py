@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter
 
-from models.users import USERNAME_MAX_LENGTH
+from models.accounts import USERNAME_MAX_LENGTH
 from resolvers.errors import InvalidCredentials
 from resolvers.rate_limits import SlidingWindow, rate_limited
 

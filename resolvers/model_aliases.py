@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from models.credentials import Identity
+from models.accounts import Identity
 from models.model_aliases import (
     ALIAS_PATTERN,
     AliasTargetMissing,

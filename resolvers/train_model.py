@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 from tortoise.fields import CharField
 
-from models.credentials import Identity
+from models.accounts import Identity
 from models.model_aliases import alias_exists
 from models.run_lifecycle import move_run
 from models.run_quota import TooManyActiveRuns, create_run_within_quota

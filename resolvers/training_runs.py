@@ -12,11 +12,11 @@ from datetime import datetime
 
 from strawberry.relay import GlobalID, GlobalIDValueError
 
+from models.accounts import User
 from models.run_list import MatchingRuns, Page, RunFilter, RunOrder, as_utc, matching, max_length
 from models.run_records import RunRecord, all_columns, get_run_record
 from models.run_search import MAX_SEARCH_LENGTH, MIN_SEARCH_LENGTH
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from resolvers.errors import ApiError
 from resolvers.pagination import decode_cursor, encode_cursor
 

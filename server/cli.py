@@ -47,8 +47,7 @@ async def migrate(settings: Settings) -> None:
 
 async def bootstrap_admin() -> None:
     """On a database without users, create a superuser and show its secrets once."""
-    from models.credentials import create_token, create_user
-    from models.users import User
+    from models.accounts import User, create_token, create_user
 
     if await User.exists():
         return
@@ -121,7 +120,7 @@ def _read_password() -> str:
 def cmd_createuser(settings: Settings, args: argparse.Namespace) -> int:
     from tortoise.exceptions import IntegrityError
 
-    from models.credentials import create_user
+    from models.accounts import create_user
 
     password = _read_password() if args.password else None
 
@@ -144,9 +143,7 @@ def cmd_createuser(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    from models.credentials import create_token, revoke_token
-    from models.tokens import ApiToken
-    from models.users import User
+    from models.accounts import ApiToken, User, create_token, revoke_token
 
     async def work() -> int:
         if args.token_command == "revoke":

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from models.credentials import Identity
+from models.accounts import Identity
 from resolvers.context import Services, token_from_authorization
 from resolvers.errors import ErrorCode
 from schema.errors import error_body

@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry import Schema
 from strawberry.types.arguments import convert_argument
 
-from models.credentials import Scope as AccessScope
+from models.accounts import Scope as AccessScope
 from resolvers.context import Services
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.run_export import RunExport, start_export

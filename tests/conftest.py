@@ -26,7 +26,7 @@ from asgi_lifespan import LifespanManager
 from httpx_ws.transport import ASGIWebSocketTransport
 
 from main import Settings, create_app, migrate
-from models.credentials import create_token, create_user
+from models.accounts import create_token, create_user
 from models.training_runs import TrainingRun
 from tests.helpers import REPO, SHIPPED_DATASET, TagMeasured, json_of
 from tests.prestart import start_collected, stop_untaken

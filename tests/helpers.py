@@ -37,8 +37,8 @@ import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
 import schema.cost
+from models.accounts import User
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from trainer.ml.dataset import FEATURE_COLUMNS, NUMERIC_COLUMNS
 
 if TYPE_CHECKING:

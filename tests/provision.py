@@ -20,7 +20,7 @@ from main import Settings, migrate
 async def provision(
     settings: Settings, username: str, groups: list[str], password: str | None, *, migrated: bool
 ) -> str:
-    from models.credentials import create_token, create_user
+    from models.accounts import create_token, create_user
     from models.db import connected
 
     if not migrated:

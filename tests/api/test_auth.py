@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from models.credentials import create_token, create_user, revoke_token
-from models.tokens import ApiToken
-from models.users import User
+from models.accounts import ApiToken, User, create_token, create_user, revoke_token
 from tests.conftest import Server
 from tests.helpers import json_of
 

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from strawberry import relay
 
-from models.credentials import create_user
+from models.accounts import User, create_user
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from resolvers.compare_runs import best_index, deltas
 from tests.conftest import Server
 from tests.helpers import measure

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from models.credentials import create_token, create_user
+from models.accounts import create_token, create_user
 from models.datasets import DatasetFile
 from models.training_runs import RunStatus, TrainingRun
 from tests.api.configured_app import ConfiguredApp

@@ -8,15 +8,15 @@ import uuid
 
 import pytest
 
-from models.credentials import (
+from models.accounts import (
+    ApiToken,
     Identity,
+    User,
     authenticate_token,
     create_token,
     create_user,
     revoke_token,
 )
-from models.tokens import ApiToken
-from models.users import User
 from resolvers.identity_cache import IdentityCache
 from tests.conftest import Server
 
@@ -123,7 +123,7 @@ async def test_concurrent_misses_for_one_token_share_one_lookup(
     user, token = await user_with_token()
     lookups = 0
 
-    # identity_cache calls models.credentials.authenticate_token through its own global
+    # identity_cache calls models.accounts.authenticate_token through its own global
     async def counted(key: str) -> Identity | None:
         nonlocal lookups
         lookups += 1

@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 from argon2 import PasswordHasher
 
-from models.credentials import create_user
-from models.users import User
+from models.accounts import User, create_user
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
 from tests.helpers import json_of

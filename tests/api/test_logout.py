@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from models.credentials import create_token, create_user
+from models.accounts import create_token, create_user
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
 from tests.helpers import json_of

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from models.accounts import User
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from tests.conftest import Server
 from tests.helpers import HISTORY, RUN_ROW, measure
 

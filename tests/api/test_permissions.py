@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from strawberry import relay
 
-from models.credentials import create_token
+from models.accounts import User, create_token
 from models.model_aliases import ModelAlias
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from tests.conftest import Server
 from tests.helpers import RUN_ROW, multipart, small_csv
 

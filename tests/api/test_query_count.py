@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from models.credentials import create_user
+from models.accounts import User, create_user
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from tests.conftest import Server
 from tests.helpers import measure
 

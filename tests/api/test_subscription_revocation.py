@@ -19,10 +19,8 @@ from typing import Any
 import pytest
 from httpx_ws import AsyncWebSocketSession
 
-from models.credentials import create_token, create_user, revoke_token
-from models.tokens import ApiToken
+from models.accounts import ApiToken, Group, User, create_token, create_user, revoke_token
 from models.training_runs import RunStatus, TrainingRun
-from models.users import Group, User
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
 from tests.helpers import RUN_ROW, graphql_ws

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
+from models.accounts import User
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from schema.enums import TrainingRunOrderField
 from tests.conftest import Server
 from tests.helpers import (

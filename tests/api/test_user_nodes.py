@@ -9,8 +9,8 @@ import uuid
 import pytest
 from strawberry import relay
 
+from models.accounts import User
 from models.training_runs import RunStatus, TrainingRun
-from models.users import User
 from tests.conftest import Server
 from tests.helpers import RUN_ROW
 

@@ -1,7 +1,9 @@
-"""Passwords, API tokens and the identity they resolve to.
+"""Accounts: users, the groups that decide what each may do, API tokens, passwords, and
+the identity a credential resolves to.
 
 Passwords go through argon2 (slow on purpose); tokens are 256-bit random secrets, so the
-database keeps only their SHA-256 and finds them through a unique index.
+database keeps only their SHA-256 (a fast hash is enough for 256 random bits) and finds
+them through a unique index; a database leak leaks no credential.
 """
 
 from __future__ import annotations
@@ -12,14 +14,76 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise import fields
+from tortoise.models import Model
 
 from models.run_records import datetime_from_db, read
-from models.tokens import ApiToken
-from models.users import HR_STAFF_GROUPS, Group, GroupName, User
+
+
+class GroupName(StrEnum):
+    DRH = "DRH"
+    RESPONSABLE_RH = "RESPONSABLE_RH"
+    MANAGER = "MANAGER"
+
+
+HR_STAFF_GROUPS = frozenset({GroupName.DRH, GroupName.RESPONSABLE_RH})
+USERNAME_MAX_LENGTH = 150
+
+
+class Group(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+
+    class Meta:
+        table = "auth_group"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=USERNAME_MAX_LENGTH, unique=True)
+    # Null for token-only accounts (service accounts of HR tools): they cannot log in.
+    password_hash = fields.CharField(max_length=255, null=True)
+    is_active = fields.BooleanField(default=True)
+    is_superuser = fields.BooleanField(default=False)
+    date_joined = fields.DatetimeField(auto_now_add=True)
+    last_login = fields.DatetimeField(null=True)
+    groups: fields.ManyToManyRelation[Group] = fields.ManyToManyField(
+        "models.Group", related_name="users", through="auth_user_groups"
+    )
+
+    class Meta:
+        table = "auth_user"
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class ApiToken(Model):
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="tokens", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=100)
+    # SHA-256 of the secret: tokens carry 256 random bits, so a fast hash is enough and
+    # lets the lookup use a unique index (unlike passwords, which need a slow KDF).
+    key_hash = fields.CharField(max_length=64, unique=True)
+    # First characters of the token, shown in listings so a person can tell tokens apart.
+    prefix = fields.CharField(max_length=12)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "auth_token"
+
 
 TOKEN_PREFIX = "fst_"
 # Touching last_used_at on every request would turn each read into a write; once a
