@@ -36,7 +36,7 @@ __all__ = ["WebhookDispatcher", "WebhookSettings", "backoff_seconds", "message_b
 logger = logging.getLogger("server.webhook_dispatcher")
 
 # Beyond the attempt's own timeout: the time to write its outcome.
-LEASE_MARGIN_SECONDS = 15.0
+LEASE_MARGIN_SECONDS = 5.0
 # 2xx is success; everything else (3xx included: redirects are not followed) is retried.
 USER_AGENT = "future-skills-training-api-webhooks/1"
 

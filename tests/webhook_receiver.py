@@ -6,7 +6,7 @@ signature, and a timestamp within five minutes), and accepts each webhook-id onc
 repeated id (a retry whose first answer was lost, a redelivery) is answered 200 and
 counted, not processed again. It can be told to fail: a share of attempts at random
 (seeded: the same run fails the same attempts), the next N attempts, every attempt, a
-slow answer, or a redirect.
+slow answer, a request held and dropped, or a redirect.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class Receiver:
     fail_next: int = 0
     fail_all: bool = False
     delay_seconds: float = 0.0
+    # Set: every request waits until it is set again, then is answered 503 unaccepted
+    # (a receiver stuck while its sender dies).
+    hold: asyncio.Event | None = None
     redirect: bool = False
     accepted: dict[str, Received] = field(default_factory=dict)
     duplicates: int = 0
@@ -69,6 +72,9 @@ class Receiver:
         headers = {key.lower(): value for key, value in request.headers.items()}
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
+        if self.hold is not None:
+            await self.hold.wait()
+            return Response("dropped", status_code=503)
         if self.redirect:
             return RedirectResponse(f"{self.url}/elsewhere", status_code=302)
         if self.fail_all:
@@ -116,7 +122,13 @@ async def running_receiver(**options: Any) -> AsyncIterator[Receiver]:
     port = sock.getsockname()[1]
     receiver.url = f"http://127.0.0.1:{port}"
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
