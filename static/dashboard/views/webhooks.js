@@ -40,6 +40,10 @@ const REDELIVER = `mutation Redeliver($id: ID!) {
   redeliverWebhook(deliveryId: $id) { delivery { id status } errors { message code } }
 }`;
 
+// A secret to show on the next render only (createWebhook re-renders the page to list the
+// new webhook); kept nowhere else, so leaving the page forgets it.
+let secretToShow = null;
+
 /** The secret, shown once: after createWebhook or rotateWebhookSecret, never again. */
 function secretPanel(secret, what) {
   return h(
@@ -48,6 +52,16 @@ function secretPanel(secret, what) {
     h("p", {}, h("strong", {}, `${what}: copy this signing secret now.`), " It is not shown again; verify deliveries with it (Standard Webhooks)."),
     h("code", { dataset: { value: "secret" } }, secret),
   );
+}
+
+/** Run a button's request: a failure is said in a toast; leaving the page (which aborts
+ * the request) says nothing. */
+async function guarded(action) {
+  try {
+    await action();
+  } catch (error) {
+    if (error?.name !== "AbortError") toast(error.message);
+  }
 }
 
 function createForm(ctx, onCreated) {
@@ -79,9 +93,8 @@ function createForm(ctx, onCreated) {
             }
             return;
           }
-          outcome.append(secretPanel(result.secret, "Webhook created"));
           form.reset();
-          onCreated();
+          onCreated(result.secret);
         } catch (failure) {
           outcome.append(h("p.error", { role: "alert" }, failure.message));
         }
@@ -132,14 +145,15 @@ function deliveryRows(ctx, deliveries, refresh) {
           {
             type: "button",
             "aria-label": `Redeliver delivery ${delivery.databaseId}`,
-            async onclick() {
-              const result = (await ctx.gql(REDELIVER, { id: delivery.id })).redeliverWebhook;
-              if (result.errors.length) toast(result.errors[0].message);
-              else {
-                toast(`Delivery ${delivery.databaseId} will be sent again.`);
-                refresh();
-              }
-            },
+            onclick: () =>
+              guarded(async () => {
+                const result = (await ctx.gql(REDELIVER, { id: delivery.id })).redeliverWebhook;
+                if (result.errors.length) toast(result.errors[0].message);
+                else {
+                  toast(`Delivery ${delivery.databaseId} will be sent again.`);
+                  refresh();
+                }
+              }),
           },
           "Redeliver",
         ),
@@ -154,12 +168,19 @@ export async function render(main, ctx) {
   const [{ webhooks }, { webhookDeliveries }] = await Promise.all([ctx.gql(LIST), ctx.gql(DELIVERIES, { id: selected })]);
   const refresh = () => ctx.navigate(location.hash);
   const secretSlot = h("div.outcome");
+  if (secretToShow) secretSlot.append(secretPanel(secretToShow, "Webhook created"));
+  secretToShow = null;
+  const created = (secret) => {
+    secretToShow = secret;
+    refresh();
+  };
 
-  async function act(document, variables, done) {
-    const [result] = Object.values(await ctx.gql(document, variables));
-    if (result.errors.length) toast(result.errors[0].message);
-    else done(result);
-  }
+  const act = (document, variables, done) =>
+    guarded(async () => {
+      const [result] = Object.values(await ctx.gql(document, variables));
+      if (result.errors.length) toast(result.errors[0].message);
+      else done(result);
+    });
 
   const rows = webhooks.map((webhook) =>
     h(
@@ -205,12 +226,12 @@ export async function render(main, ctx) {
     main,
     h("div.heading", {}, h("h1", {}, "Webhooks")),
     h("p.small", {}, "HR tools are told when a run completes or fails and when an alias moves, signed per Standard Webhooks; failed deliveries are retried with backoff."),
-    createForm(ctx, refresh),
+    createForm(ctx, created),
     section(
-      "Webhooks",
+      "Registered webhooks",
       secretSlot,
       scroller(
-        "Webhooks",
+        "Webhook list",
         h(
           "table.webhooks",
           {},
@@ -223,7 +244,7 @@ export async function render(main, ctx) {
       shownFor ? `Deliveries to ${shownFor.url}` : "Latest deliveries",
       selected ? h("p.small", {}, h("a", { href: "#/webhooks" }, "All webhooks' deliveries")) : null,
       scroller(
-        "Deliveries",
+        "Delivery list",
         h(
           "table.deliveries",
           {},
