@@ -137,7 +137,7 @@ async def _measure(
     token: str,
     receiver: Receiver,
 ) -> dict[str, Any]:
-    events = args.events
+    events: int = args.events
     url = server.url
     trained = (await graphql(client, url, token, TRAIN, {}))["trainModel"]
     if trained["errors"] or trained["trainingRun"]["status"] != "COMPLETED":
