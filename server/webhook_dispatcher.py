@@ -1,8 +1,9 @@
 """The webhook dispatcher: a task in every server process that sends due deliveries.
 
-Every process runs one, and they share the work through the database alone: each round
-leases a few due deliveries (models/webhooks.claim_due, a conditional UPDATE on
-lease_until), sends them at once, and writes each attempt. A lease lasts longer than an
+Every process runs one, and they share the work through the database alone: whenever
+it has a free slot (WEBHOOK_CONCURRENCY) it leases due deliveries (models/webhooks.claim_due,
+a conditional UPDATE on lease_until), sends each in a task of its own, and writes each
+attempt. A lease lasts longer than an
 attempt can (WEBHOOK_TIMEOUT_SECONDS plus a margin), so it expires only when its owner
 died; the delivery is then sent again by whoever comes next. Delivery is therefore at
 least once: a receiver deduplicates on the webhook-id header, which every attempt of an
@@ -85,28 +86,54 @@ class WebhookDispatcher:
             await self._client.aclose()
 
     async def _run(self) -> None:
-        while True:
-            try:
-                sent = await self.dispatch_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A database outage, most likely: the deliveries wait in the outbox.
-                logger.exception("webhook dispatch round failed; trying again")
-                sent = 0
-            if sent < self._settings.concurrency:
-                await asyncio.sleep(self._settings.poll_seconds)
+        """Keep up to WEBHOOK_CONCURRENCY deliveries in flight: a slot freed by one
+        attempt is filled at once, so a slow receiver holds one slot (for the timeout at
+        most), never the others."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                free = self._settings.concurrency - len(in_flight)
+                started = 0
+                if free > 0:
+                    try:
+                        started = await self._start(free, in_flight)
+                    except Exception:
+                        # A database outage, most likely: the deliveries wait in the outbox.
+                        logger.exception("webhook dispatch round failed; trying again")
+                if free > 0 and started == free:
+                    continue  # maybe more are due: claim again as soon as a slot frees
+                if in_flight:
+                    await asyncio.wait(
+                        in_flight,
+                        timeout=self._settings.poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                else:
+                    await asyncio.sleep(self._settings.poll_seconds)
+        finally:
+            for task in in_flight:
+                task.cancel()
 
-    async def dispatch_once(self) -> int:
-        """Lease the due deliveries (up to the concurrency), send them; how many."""
+    async def _start(self, limit: int, in_flight: set[asyncio.Task[None]]) -> int:
+        """Lease up to `limit` due deliveries and start sending each; how many."""
         owner = f"{self._name}-{uuid.uuid4().hex[:8]}"
         lease = timedelta(seconds=self._settings.timeout_seconds + LEASE_MARGIN_SECONDS)
-        ids = await claim_due(owner, datetime.now(UTC), lease, self._settings.concurrency)
+        ids = await claim_due(owner, datetime.now(UTC), lease, limit)
         if not ids:
             return 0
         deliveries = await leased_deliveries(ids)
-        await asyncio.gather(*(self._deliver(delivery, owner) for delivery in deliveries))
+        for delivery in deliveries:
+            task = asyncio.create_task(self._deliver_logged(delivery, owner))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
         return len(deliveries)
+
+    async def _deliver_logged(self, delivery: WebhookDelivery, owner: str) -> None:
+        try:
+            await self._deliver(delivery, owner)
+        except Exception:
+            # Its lease expires and another round sends it again.
+            logger.exception("webhook delivery %s could not be recorded", delivery.id)
 
     async def _deliver(self, delivery: WebhookDelivery, owner: str) -> None:
         assert self._client is not None

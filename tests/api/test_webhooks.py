@@ -11,6 +11,7 @@ refusals with it false go through a second app built with it false (no lifespan)
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -479,6 +480,30 @@ async def test_a_slow_receiver_is_cut_off_at_the_timeout(
     assert attempt["statusCode"] is None
     assert attempt["error"] == f"timed out after {timeout:g} s"
     assert timeout * 1000 * 0.9 <= attempt["durationMs"] < (timeout + 2) * 1000
+
+
+async def test_a_slow_receiver_holds_no_other_delivery(server: Server, receiver: Receiver) -> None:
+    slow_hook = await create_webhook(server, receiver, ["RUN_FAILED"])
+    receiver.delay_seconds = server.settings.webhook_timeout_seconds + 3
+    async with running_receiver() as fast:
+        fast_hook = await create_webhook(server, fast, ["RUN_FAILED"])
+        for _ in range(2):
+            run = await running_run()
+            assert await move_run(run.id, RunStatus.RUNNING, RunStatus.FAILED, error_message="x")
+            await wait_for(
+                functools.partial(_has_accepted, fast, len(fast.accepted) + 1),
+                timeout=30,
+                what="the fast receiver's delivery",
+            )
+        # Both events reached the fast receiver while the first slow attempt still waits.
+        slow = await deliveries(server, slow_hook)
+        assert [delivery["attemptLog"] for delivery in slow] == [[], []]
+        assert {d["status"] for d in await deliveries(server, fast_hook)} == {"SUCCEEDED"}
+    receiver.delay_seconds = 0
+
+
+async def _has_accepted(receiver: Receiver, count: int) -> bool | None:
+    return True if len(receiver.accepted) >= count else None
 
 
 async def test_redirects_are_not_followed(server: Server, receiver: Receiver) -> None:
