@@ -124,7 +124,7 @@ async def running_receiver(**options: Any) -> AsyncIterator[Receiver]:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            log_level="warning",
+            log_level="critical",  # not the tracebacks of handlers cut at shutdown
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,

@@ -1,22 +1,35 @@
-"""Webhooks survive kill -9 (issue 25, section 2): a real `main.py serve` process group,
+"""Webhooks with real server processes (issue 25, section 2). They survive kill -9: a real
+`main.py serve` process group,
 killed while deliveries are in flight and others wait in the outbox, then restarted on
 the same database (SQLite, and PostgreSQL when TEST_POSTGRES_URL is set). Every event is
 delivered after the restart, verified by a standardwebhooks receiver that accepts each
 webhook-id once; what the killed process had leased is sent again once its lease expires.
+And a host that resolves to loopback at connect time is refused there (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from models.webhooks import new_secret
 from tests.helpers import SET_ALIAS, train_completed, wait_for
-from tests.processes import Api, Deployment, Services, first_server, postgres_database
+from tests.processes import (
+    Api,
+    Deployment,
+    Services,
+    first_server,
+    live_server,
+    postgres_database,
+)
 from tests.webhook_receiver import Receiver, running_receiver
 
 EVENTS = 20
@@ -37,7 +50,9 @@ mutation Create($url: String!) {
 """
 DELIVERIES = """
 query Deliveries($id: ID) {
-  webhookDeliveries(webhookId: $id, first: 100) { status messageId attempts }
+  webhookDeliveries(webhookId: $id, first: 100) {
+    status messageId attempts lastStatusCode lastError
+  }
 }
 """
 
@@ -114,3 +129,40 @@ async def _kill_and_restart(services: Services, deployment: Deployment, receiver
 
 async def _true_if(condition: bool) -> bool | None:
     return True if condition else None
+
+
+async def test_a_name_that_now_resolves_to_loopback_is_refused_at_connect_time(
+    tmp_path: Path,
+) -> None:
+    """DNS rebinding, end to end: a webhook whose host passed the check at creation (here
+    written straight into the database, as if `localhost` had then resolved to a public
+    address) is refused when the dispatcher connects, with WEBHOOK_ALLOW_PRIVATE_NETWORKS
+    false: the receiver listening there never sees a request, and the attempt says why."""
+    async with (
+        running_receiver() as receiver,
+        live_server(tmp_path, WEBHOOK_POLL_SECONDS="0.1", WEBHOOK_MAX_ATTEMPTS="1") as server,
+    ):
+        port = receiver.url.rsplit(":", 1)[1]
+        with contextlib.closing(sqlite3.connect(server.database, timeout=30)) as db, db:
+            db.execute(
+                "INSERT INTO webhook (url, events, description, active, secret, created_at)"
+                " VALUES (?, ?, '', 1, ?, ?)",
+                (
+                    f"http://localhost:{port}/hook",
+                    json.dumps(["alias.changed"]),
+                    new_secret(),
+                    datetime.now(UTC).isoformat(sep=" "),
+                ),
+            )
+        run_id = server.insert_run(status="COMPLETED", model_path="m.joblib", model_sha256="0" * 64)
+        await server.data(SET_ALIAS, {"alias": "rebound", "runId": str(run_id)})
+
+        async def failed() -> dict[str, Any] | None:
+            found = (await server.data(DELIVERIES, {"id": None}))["webhookDeliveries"]
+            return found[0] if found and found[0]["status"] == "FAILED" else None
+
+        delivery = await wait_for(failed, timeout=60, what="the refused delivery")
+    assert delivery["lastStatusCode"] is None
+    assert delivery["lastError"].startswith("refused: the host 'localhost' resolves to")
+    assert "loopback" in delivery["lastError"]
+    assert receiver.attempts == 0
