@@ -262,6 +262,8 @@ def main() -> None:
     command = "python -m bench.webhooks" + (
         f" --events {args.events}" if args.events != 1000 else ""
     )
+    if args.database_url:
+        command += " --database-url postgres://USER@HOST:5432/A_FRESH_DATABASE"
     path = write(result, command)
     for key, value in result.items():
         log(f"{key:>40}: {value}")
