@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from models.run_records import read
 from models.training_runs import RunStatus, TrainingRun
+from models.webhook_outbox import WebhookEventType, alias_event_data, record_event
 
 if TYPE_CHECKING:
     from models.accounts import User
@@ -132,7 +134,7 @@ async def _set_alias_once(alias: str, run_id: int, setter: Setter) -> ModelAlias
             await TrainingRun.filter(id=run_id)
             .select_for_update()
             .using_db(connection)
-            .only("id", "status", "model_path", "model_sha256")
+            .only("id", "status", "model_path", "model_sha256", "model_version")
             .first()
         )
         promotable(run, str(run_id))
@@ -145,18 +147,55 @@ async def _set_alias_once(alias: str, run_id: int, setter: Setter) -> ModelAlias
             "set_by_username": setter.username,
             "set_at": now,
         }
+        previous_run_id = row.run_id if row is not None else None
         if row is None:
             row = await ModelAlias.create(alias=alias, **changes, using_db=connection)
         else:
             await ModelAlias.filter(id=row.id).using_db(connection).update(**changes)
             row.update_from_dict(changes)
         await ModelAliasAssignment.create(alias=alias, **changes, using_db=connection)
+        await _record_alias_event(
+            alias, "SET", run, previous_run_id, setter.username, now, connection
+        )
     return row
 
 
-async def delete_alias(alias: str) -> bool:
-    """Remove the alias (its log stays); False if there was none."""
-    return bool(await ModelAlias.filter(alias=alias).delete())
+async def _record_alias_event(
+    alias: str,
+    action: str,
+    run: TrainingRun | None,
+    previous_run_id: int | None,
+    username: str | None,
+    now: datetime,
+    connection: BaseDBAsyncClient,
+) -> None:
+    """The alias.changed webhook event, in the change's own transaction."""
+    previous = None
+    if previous_run_id is not None:
+        previous = await (
+            TrainingRun.filter(id=previous_run_id)
+            .using_db(connection)
+            .only("id", "model_version")
+            .first()
+        )
+    await record_event(
+        WebhookEventType.ALIAS_CHANGED,
+        alias_event_data(alias, action, run, previous, username, now),
+        connection=connection,
+    )
+
+
+async def delete_alias(alias: str, username: str | None = None) -> bool:
+    """Remove the alias (its log stays), announcing it to webhooks; False if there was none."""
+    async with in_transaction() as connection:
+        row = await ModelAlias.filter(alias=alias).select_for_update().using_db(connection).first()
+        if row is None:
+            return False
+        await ModelAlias.filter(id=row.id).using_db(connection).delete()
+        await _record_alias_event(
+            alias, "DELETED", None, row.run_id, username, datetime.now(UTC), connection
+        )
+    return True
 
 
 async def list_aliases() -> list[ModelAlias]:

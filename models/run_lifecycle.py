@@ -15,7 +15,10 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
+from models.webhook_outbox import WebhookEventType, record_event, run_event_data
 
 __all__ = ["ALLOWED_MOVES", "IllegalRunMove", "move_run"]
 
@@ -30,6 +33,13 @@ ALLOWED_MOVES: MappingProxyType[RunStatus, frozenset[RunStatus]] = MappingProxyT
         RunStatus.CANCELLED: frozenset(),
     }
 )
+
+
+# The moves that emit a webhook event (docs/DESIGN.md, "Webhooks").
+_EVENTS = {
+    RunStatus.COMPLETED: WebhookEventType.RUN_COMPLETED,
+    RunStatus.FAILED: WebhookEventType.RUN_FAILED,
+}
 
 
 class IllegalRunMove(Exception):
@@ -49,13 +59,28 @@ async def move_run(
     the heartbeat the reaper read). True if this call made the move.
 
     A move to an ended status records `finished_at` (now, unless given): an ended run
-    always says when it ended.
+    always says when it ended. A move to COMPLETED or FAILED also records its webhook
+    event, in the same transaction.
     """
     if target not in ALLOWED_MOVES[source]:
         raise IllegalRunMove(f"a run cannot move from {source.value} to {target.value}")
     if target in FINAL_STATUSES:
         values.setdefault("finished_at", datetime.now(UTC))
-    moved = await TrainingRun.filter(id=run_id, status=source, **(only_if or {})).update(
-        status=target, **values
-    )
+    event = _EVENTS.get(target)
+    if event is None:
+        moved = await TrainingRun.filter(id=run_id, status=source, **(only_if or {})).update(
+            status=target, **values
+        )
+        return bool(moved)
+    # A move a webhook announces: the event is written in the move's transaction, so it
+    # exists exactly when the move does (models/webhook_outbox.py).
+    async with in_transaction() as connection:
+        moved = (
+            await TrainingRun.filter(id=run_id, status=source, **(only_if or {}))
+            .using_db(connection)
+            .update(status=target, **values)
+        )
+        if moved:
+            run = await TrainingRun.filter(id=run_id).using_db(connection).get()
+            await record_event(event, run_event_data(run), connection=connection)
     return bool(moved)

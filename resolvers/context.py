@@ -48,6 +48,8 @@ class Services:
     prediction_budget: TokenBuckets
     # How wide a dataset may be (MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS).
     dataset_limits: CsvLimits
+    # Webhook URLs may reach private networks (WEBHOOK_ALLOW_PRIVATE_NETWORKS).
+    webhook_allow_private_networks: bool
 
 
 def token_from_authorization(header: str | None) -> str | None:

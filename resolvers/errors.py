@@ -87,6 +87,8 @@ class FieldErrorCode(StrEnum):
     DATASET_PROTECTED = "DATASET_PROTECTED"
     DATASET_IN_USE = "DATASET_IN_USE"
     DATASET_NOT_OWNED = "DATASET_NOT_OWNED"
+    # createWebhook / updateWebhook: not http(s), or an address the server must not reach
+    URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ async def delete_model_alias(viewer: Identity | None, alias: str) -> DeleteAlias
     error = _alias_error(alias)
     if error is not None:
         return DeleteAliasOutcome(errors=[error])
-    if not await delete_alias(alias):
+    if not await delete_alias(alias, viewer.username if viewer else None):
         return DeleteAliasOutcome(
             errors=[FieldError(["alias"], f"there is no alias {alias!r}", FieldErrorCode.NOT_FOUND)]
         )

@@ -57,6 +57,7 @@ from resolvers.compare_runs import MAX_COMPARED_RUNS
 from resolvers.datasets import MAX_LISTED_COLUMNS
 from resolvers.errors import ErrorCode
 from resolvers.lru import LRU
+from resolvers.webhooks import MAX_DELIVERIES_PAGE
 
 COST_TOO_HIGH = ErrorCode.QUERY_TOO_COSTLY
 # A header a client sends to get `extensions.cost` in the response (so does the request
@@ -87,6 +88,7 @@ LIST_SIZES: dict[tuple[str, str], int] = {
     ("Query", "trainingMetricsHistory"): 1000,  # its maximum: more is refused
     ("Prediction", "probabilities"): 3,  # LOW, MEDIUM, HIGH
     ("ModelAlias", "history"): 20,
+    ("WebhookDelivery", "attemptLog"): 10,
 }
 # Fields whose list children hold one entry per item of an argument the client sends.
 ROW_ARGUMENTS: dict[tuple[str, str], str] = {("Query", "predictFutureNeed"): "rows"}
@@ -94,6 +96,7 @@ ROW_ARGUMENTS: dict[tuple[str, str], str] = {("Query", "predictFutureNeed"): "ro
 # at most the given maximum (the resolver refuses more).
 LENGTH_ARGUMENTS: dict[tuple[str, str], tuple[str, int]] = {
     ("Dataset", "columns"): ("first", MAX_LISTED_COLUMNS),
+    ("Query", "webhookDeliveries"): ("first", MAX_DELIVERIES_PAGE),
 }
 DEFAULT_LIST_SIZE = 10
 # Work a field causes beyond the values it returns.

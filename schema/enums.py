@@ -64,6 +64,10 @@ _VALUE_DESCRIPTIONS = {
     FieldErrorCode.DATASET_NOT_OWNED: (
         "deleteDataset: only its uploader, a DRH or a superuser may delete this dataset."
     ),
+    FieldErrorCode.URL_NOT_ALLOWED: (
+        "createWebhook / updateWebhook: not an http(s) URL, or its host resolves to an "
+        "address webhooks may not reach (loopback, private, link-local, metadata...)."
+    ),
 }
 assert has_enum_definition(UserErrorCode)  # strawberry.enum above gave it its definition
 for _value in UserErrorCode.__strawberry_definition__.values:

@@ -1,5 +1,5 @@
 """Mutation root: train a model, cancel a run, promote one by alias, add and remove
-datasets, log in and out.
+datasets, log in and out, manage webhooks.
 
 Each field unpacks the request context and calls its resolver with typed values; the
 resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.file_uploads import Upload
 
-from resolvers import accounts, datasets, model_aliases, train_model
+from resolvers import accounts, datasets, model_aliases, train_model, webhooks
 from resolvers.accounts import Identity
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.login_limiter import limited_login
@@ -22,6 +22,14 @@ from schema.inputs import TrainModelInput
 from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
 from schema.permissions import IsAuthenticated, IsHRStaff, unauthenticated
 from schema.types import TrainingRun, User
+from schema.webhooks import (
+    CreateWebhookPayload,
+    DeleteWebhookPayload,
+    RedeliverWebhookPayload,
+    RotateWebhookSecretPayload,
+    UpdateWebhookPayload,
+    WebhookEventType,
+)
 
 
 @strawberry.type
@@ -171,4 +179,95 @@ class Mutation:
         outcome = await model_aliases.delete_model_alias(await info.context.viewer(), alias)
         return DeleteModelAliasPayload(
             deleted_alias=outcome.deleted_alias, errors=user_errors(outcome.errors)
+        )
+
+    # --- webhooks (issue 25, section 2) ---
+    @strawberry.mutation(
+        description=(
+            "Register an http(s) endpoint for `events`. Its signing secret is in the "
+            "payload this once; a URL whose host resolves to a loopback, private, "
+            "link-local or metadata address is refused (URL_NOT_ALLOWED)."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def create_webhook(
+        self,
+        info: Info,
+        url: str,
+        events: list[WebhookEventType],
+        description: str = "",
+    ) -> CreateWebhookPayload:
+        outcome = await webhooks.create_webhook(
+            await info.context.viewer(),
+            url,
+            events,
+            description,
+            allow_private=info.context.services.webhook_allow_private_networks,
+        )
+        return CreateWebhookPayload(
+            webhook=outcome.webhook, secret=outcome.secret, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description="Change a webhook's URL, events, description or active flag (null: kept).",
+        permission_classes=[IsHRStaff],
+    )
+    async def update_webhook(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        url: str | None = None,
+        events: list[WebhookEventType] | None = None,
+        description: str | None = None,
+        active: bool | None = None,
+    ) -> UpdateWebhookPayload:
+        outcome = await webhooks.update_webhook(
+            await info.context.viewer(),
+            str(id),
+            url=url,
+            events=events,
+            description=description,
+            active=active,
+            allow_private=info.context.services.webhook_allow_private_networks,
+        )
+        return UpdateWebhookPayload(webhook=outcome.webhook, errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(
+        description="Remove a webhook with its deliveries; nothing more is sent to it.",
+        permission_classes=[IsHRStaff],
+    )
+    async def delete_webhook(self, info: Info, id: strawberry.ID) -> DeleteWebhookPayload:
+        outcome = await webhooks.delete_webhook(await info.context.viewer(), str(id))
+        return DeleteWebhookPayload(
+            deleted_database_id=outcome.deleted_id, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Give a webhook a new signing secret, shown this once; every delivery from "
+            "now on (retries included) is signed with it."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def rotate_webhook_secret(
+        self, info: Info, id: strawberry.ID
+    ) -> RotateWebhookSecretPayload:
+        outcome = await webhooks.rotate_webhook_secret(await info.context.viewer(), str(id))
+        return RotateWebhookSecretPayload(
+            webhook=outcome.webhook, secret=outcome.secret, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Send a delivery again from its first attempt, with the same webhook-id; its "
+            "earlier attempts stay in its attemptLog."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def redeliver_webhook(
+        self, info: Info, delivery_id: strawberry.ID
+    ) -> RedeliverWebhookPayload:
+        outcome = await webhooks.redeliver_webhook(await info.context.viewer(), str(delivery_id))
+        return RedeliverWebhookPayload(
+            delivery=outcome.delivery, errors=user_errors(outcome.errors)
         )

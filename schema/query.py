@@ -13,6 +13,7 @@ from resolvers import (
     metrics_history,
     predictions,
     training_runs,
+    webhooks,
 )
 from resolvers.accounts import Identity
 from resolvers.datasets import DatasetInfo
@@ -20,6 +21,8 @@ from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
 from resolvers.rate_limits import charge
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
+from resolvers.webhooks import Webhook as WebhookRow
+from resolvers.webhooks import WebhookDelivery as DeliveryRow
 from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
@@ -31,6 +34,7 @@ from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
 from schema.training_runs import TrainingRunConnection, run_columns
 from schema.types import TrainingRun, User
+from schema.webhooks import DeliveryStatus, Webhook, WebhookDelivery
 
 
 def _order(order: TrainingRunOrder | None) -> training_runs.RunOrder:
@@ -190,4 +194,40 @@ class Query:
             predictions.DEFAULT_MODEL if model is None else model,
             [row_values(row) for row in rows],
             spend=spend,
+        )
+
+    # --- webhooks (issue 25, section 2) ---
+    @strawberry.field(
+        description="Every webhook, oldest first (their secrets are never shown again).",
+        permission_classes=[IsHRStaff],
+        graphql_type=list[Webhook],
+    )
+    async def webhooks(self) -> list[WebhookRow]:
+        return await webhooks.list_webhooks()
+
+    @strawberry.field(
+        description="A webhook by global id or numeric database id; null if absent.",
+        permission_classes=[IsHRStaff],
+        graphql_type=Webhook | None,
+    )
+    async def webhook(self, id: strawberry.ID) -> WebhookRow | None:
+        return await webhooks.webhook_by_id(str(id))
+
+    @strawberry.field(
+        description=(
+            "Deliveries, newest first: of one webhook (`webhookId`) or of all, in one "
+            "`status` or any; `first` 1 to 100. Each has its attempts (status code, "
+            "duration, error)."
+        ),
+        permission_classes=[IsHRStaff],
+        graphql_type=list[WebhookDelivery],
+    )
+    async def webhook_deliveries(
+        self,
+        webhook_id: strawberry.ID | None = None,
+        status: DeliveryStatus | None = None,
+        first: int = 20,
+    ) -> list[DeliveryRow]:
+        return await webhooks.webhook_deliveries(
+            None if webhook_id is None else str(webhook_id), status, first
         )

@@ -1,5 +1,6 @@
 """The ASGI application: routes, middleware and the lifespan that starts and stops the
-database connection, the job runner, the reaper and the run watcher.
+database connection, the job runner, the reaper, the run watcher and the webhook
+dispatcher.
 
 main.py reads the settings and builds the runner; this module gets both passed in
 (`Settings` names the settings it reads), so it reads no environment itself.
@@ -42,6 +43,7 @@ from server.request_id import RequestId
 from server.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
 from server.settings import Settings
 from server.view import GraphQLView
+from server.webhook_dispatcher import WebhookDispatcher, WebhookSettings
 from server.websockets import WebSocketLimits
 from trainer.jobs.reaper import fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
@@ -75,6 +77,17 @@ def websocket_limits(settings: Settings) -> WebSocketLimits:
     )
 
 
+def webhook_settings(settings: Settings) -> WebhookSettings:
+    return WebhookSettings(
+        retry_base_seconds=settings.webhook_retry_base_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+        concurrency=settings.webhook_concurrency,
+        allow_private_networks=settings.webhook_allow_private_networks,
+    )
+
+
 def build_app(settings: Settings, runner: JobRunner) -> Starlette:
     settings.artifacts.ensure()
     watcher = RunWatcher(settings.subscription_poll_interval)
@@ -103,7 +116,9 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             max_keys=settings.prediction_limiter_max_keys,
         ),
         dataset_limits=settings.dataset_limits,
+        webhook_allow_private_networks=settings.webhook_allow_private_networks,
     )
+    dispatcher = WebhookDispatcher(webhook_settings(settings))
     api_schema = build_schema(
         QueryLimits(
             max_depth=settings.max_query_depth,
@@ -142,11 +157,13 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             if settings.training_backend == "local":
                 await requeue_queued_runs(runner)
             reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
+            dispatcher.start()
             try:
                 with startup_objects_frozen():
                     yield
             finally:
                 reaper.cancel()
+                await dispatcher.stop()
                 await watcher.stop()
                 await runner.stop()
 

@@ -186,6 +186,19 @@ class Settings(BaseSettings):
     # The whole datasets folder, files put there by other means included.
     max_datasets_total_bytes: int = Field(default=20_000_000_000, ge=1)
 
+    # --- webhooks (issue 25, section 2): delivery of signed events to HR tools ---
+    # A failed delivery is tried again after BASE, 2*BASE, 4*BASE... seconds, at most
+    # WEBHOOK_MAX_ATTEMPTS times in all; one attempt waits at most WEBHOOK_TIMEOUT_SECONDS.
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0, le=86_400)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # How often each server process looks for due deliveries in the outbox.
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=3_600)
+    # Deliveries one server process sends at once.
+    webhook_concurrency: int = Field(default=10, ge=1, le=1_000)
+    # true: webhook URLs may reach loopback and private addresses (tests, a closed network).
+    webhook_allow_private_networks: bool = False
+
     @field_validator("training_n_jobs")
     @classmethod
     def _n_jobs_not_zero(cls, value: int) -> int:

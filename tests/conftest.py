@@ -186,6 +186,12 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         # The prediction tests send thousands of rows a second as one user; the budget
         # has its own tests, on apps of their own (tests/api/test_prediction_limits.py).
         prediction_rows_per_second=1e9,
+        # The webhook tests deliver to a receiver on 127.0.0.1, and watch retries happen.
+        webhook_allow_private_networks=True,
+        webhook_poll_seconds=0.1,
+        webhook_retry_base_seconds=0.3,
+        webhook_max_attempts=3,
+        webhook_timeout_seconds=2.0,
     )
     await migrate(settings)
     ready: asyncio.Future[Server] = asyncio.get_running_loop().create_future()

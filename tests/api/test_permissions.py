@@ -1,5 +1,5 @@
 """Who may do what: every role against every root field. HR staff train and cancel,
-manage datasets and aliases; managers read runs and aliases, compare and predict; an
+manage datasets, aliases and webhooks; managers read runs and aliases, compare and predict; an
 account without a group only sees itself and signs out; anonymous callers nothing; a
 refusal carries a code and neither leaks data nor changes anything (README, "Who may do
 what"; docs/DESIGN.md)."""
@@ -16,6 +16,7 @@ from strawberry import relay
 from models.accounts import User, create_token
 from models.model_aliases import ModelAlias
 from models.training_runs import RunStatus, TrainingRun
+from models.webhooks import Webhook
 from tests.conftest import Server
 from tests.helpers import RUN_ROW, multipart, small_csv
 
@@ -100,6 +101,37 @@ LOGOUT = """
 mutation { logout { revoked } }
 """
 
+# Webhooks (issue 25): no webhook 0 exists and no event is subscribed to by an empty
+# list, so an allowed caller gets a UserError (or nothing) and no webhook is ever made.
+WEBHOOKS = """
+query { webhooks { databaseId url } }
+"""
+WEBHOOK = """
+query { webhook(id: "0") { databaseId url } }
+"""
+WEBHOOK_DELIVERIES = """
+query { webhookDeliveries(webhookId: "0") { databaseId } }
+"""
+CREATE_WEBHOOK = """
+mutation {
+  createWebhook(url: "https://93.184.215.14/hook", events: []) {
+    webhook { databaseId } secret errors { field code }
+  }
+}
+"""
+UPDATE_WEBHOOK = """
+mutation { updateWebhook(id: "0", active: false) { webhook { databaseId } errors { code } } }
+"""
+DELETE_WEBHOOK = """
+mutation { deleteWebhook(id: "0") { deletedDatabaseId errors { code } } }
+"""
+ROTATE_WEBHOOK_SECRET = """
+mutation { rotateWebhookSecret(id: "0") { webhook { databaseId } secret errors { code } } }
+"""
+REDELIVER_WEBHOOK = """
+mutation { redeliverWebhook(deliveryId: "0") { delivery { databaseId } errors { code } } }
+"""
+
 ROLES = ["anonymous", "nogroup", "manager", "drh", "rrh", "root"]
 ACCOUNTS = {"nogroup", "manager", "drh", "rrh", "root"}
 READERS = {"manager", "drh", "rrh", "root"}
@@ -120,6 +152,14 @@ ALLOWED = {
     "datasets": TRAINERS,
     "deleteDataset": TRAINERS,
     "logout": ACCOUNTS,
+    "webhooks": TRAINERS,
+    "webhook": TRAINERS,
+    "webhookDeliveries": TRAINERS,
+    "createWebhook": TRAINERS,
+    "updateWebhook": TRAINERS,
+    "deleteWebhook": TRAINERS,
+    "rotateWebhookSecret": TRAINERS,
+    "redeliverWebhook": TRAINERS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -137,6 +177,14 @@ DOCUMENTS = {
     "datasets": DATASETS,
     "deleteDataset": DELETE_DATASET,
     "logout": LOGOUT,
+    "webhooks": WEBHOOKS,
+    "webhook": WEBHOOK,
+    "webhookDeliveries": WEBHOOK_DELIVERIES,
+    "createWebhook": CREATE_WEBHOOK,
+    "updateWebhook": UPDATE_WEBHOOK,
+    "deleteWebhook": DELETE_WEBHOOK,
+    "rotateWebhookSecret": ROTATE_WEBHOOK_SECRET,
+    "redeliverWebhook": REDELIVER_WEBHOOK,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -205,6 +253,18 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         assert result == {"deletedPath": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "logout":
         assert result == {"revoked": True}
+    elif field == "webhooks":
+        assert isinstance(result, list)
+    elif field in {"webhook", "webhookDeliveries"}:
+        assert result in (None, [])
+    elif field == "createWebhook":
+        assert result == {
+            "webhook": None,
+            "secret": None,
+            "errors": [{"field": ["events"], "code": "INVALID"}],
+        }
+    elif field in {"updateWebhook", "deleteWebhook", "rotateWebhookSecret", "redeliverWebhook"}:
+        assert result["errors"] == [{"code": "NOT_FOUND"}]
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},
@@ -221,6 +281,7 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
     run = runs[0]
     token = await token_of(field, role, server)
     headers = {} if token is None else {"Authorization": f"Token {token}"}
+    webhooks_before = await Webhook.all().count()
 
     # when
     response = await server.post(
@@ -250,6 +311,7 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
         assert (row.status, row.cancel_requested) == (RunStatus.QUEUED, False)
     assert await TrainingRun.all().count() == len(runs)
     assert await ModelAlias.all().count() == 0
+    assert await Webhook.all().count() == webhooks_before
 
 
 @pytest.mark.parametrize("role", ROLES)
