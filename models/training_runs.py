@@ -10,6 +10,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 if TYPE_CHECKING:
+    from models.training_schedules import TrainingSchedule
     from models.users import User
 
 
@@ -90,6 +91,11 @@ class TrainingRun(Model):
     # page of runs needs no second query to show who trained each one.
     trained_by_username = fields.CharField(max_length=150, null=True)
     notes = fields.TextField(default="")
+    # The schedule whose slot started this run (issue 25); null for trainModel's runs.
+    schedule: fields.ForeignKeyNullableRelation[TrainingSchedule] = fields.ForeignKeyField(
+        "models.TrainingSchedule", related_name="runs", null=True, on_delete=fields.SET_NULL
+    )
+    schedule_id: int | None
 
     class Meta:
         table = "training_run"

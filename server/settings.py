@@ -186,6 +186,13 @@ class Settings(BaseSettings):
     # The whole datasets folder, files put there by other means included.
     max_datasets_total_bytes: int = Field(default=20_000_000_000, ge=1)
 
+    # --- training schedules (issue 25): every API process runs a ticker ---
+    # Seconds between two looks at the due schedules (sooner when a slot comes sooner).
+    schedule_tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A slot found later than this was missed while no server ran: its schedule's
+    # `misfire` decides (RUN_ONCE fires the latest missed slot once, SKIP records it).
+    schedule_misfire_grace_seconds: float = Field(default=60.0, gt=0, le=86_400)
+
     @field_validator("training_n_jobs")
     @classmethod
     def _n_jobs_not_zero(cls, value: int) -> int:
