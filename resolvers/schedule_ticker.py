@@ -20,9 +20,10 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from models.credentials import Identity, identity_of
 from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
@@ -51,6 +52,20 @@ RequestReader = Callable[[dict[str, Any]], TrainRequest]
 # At most this many on-time slots of one schedule are fired in one tick (a per-second
 # cron after a long stall of the process): the rest wait for the next tick.
 MAX_SLOTS_PER_TICK = 100
+MAX_COUNTED = 10_000
+
+
+def _count_slots(cron: str, zone: ZoneInfo, first: datetime, last: datetime) -> str:
+    """The slots from `first` to before `last`, as words ("" for none); counted up to
+    MAX_COUNTED (a per-second cron after a day down)."""
+    count, slot = 0, first
+    while slot < last and count < MAX_COUNTED:
+        count += 1
+        slot = next_slot(cron, zone, slot)
+    if count == 0:
+        return ""
+    shown = f"{count}+" if count == MAX_COUNTED else str(count)
+    return f"{shown} earlier missed slot{'' if count == 1 else 's'}"
 
 
 def model_version_for(name: str, slot_at: datetime) -> str:
@@ -66,19 +81,26 @@ class ScheduleTicker:
     tick_seconds: float
     misfire_grace_seconds: float
     process: str = f"{socket.gethostname()}:{os.getpid()}"
+    # Runs being started for claimed slots: starting one can take seconds (the first
+    # submit starts the training pool), during which the next slots must still be claimed.
+    _starting: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-                pause = await self._pause()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A database outage: the next tick tries again; due slots are still due.
-                logger.exception("schedule tick failed")
-                pause = self.tick_seconds
-            await asyncio.sleep(pause)
+        try:
+            while True:
+                try:
+                    await self.tick()
+                    pause = await self._pause()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # A database outage: the next tick tries again; due slots stay due.
+                    logger.exception("schedule tick failed")
+                    pause = self.tick_seconds
+                await asyncio.sleep(pause)
+        finally:
+            # Shutting down: the slots already claimed still get their run (or reason).
+            await asyncio.gather(*self._starting, return_exceptions=True)
 
     async def _pause(self) -> float:
         """Until the next tick, or the earliest next slot if it comes sooner."""
@@ -111,7 +133,8 @@ class ScheduleTicker:
         if seen < cutoff:
             # Missed while no process ran: only the latest missed slot is considered.
             latest_missed = max(previous_slot(schedule.cron, zone, cutoff), seen)
-            await self._misfire(schedule, latest_missed)
+            earlier = _count_slots(schedule.cron, zone, seen, latest_missed)
+            await self._misfire(schedule, latest_missed, earlier)
             slot = next_slot(schedule.cron, zone, latest_missed)
         else:
             slot = seen
@@ -122,17 +145,19 @@ class ScheduleTicker:
             slot = next_slot(schedule.cron, zone, slot)
         await advance(schedule.id, seen, slot)
 
-    async def _misfire(self, schedule: TrainingSchedule, slot_at: datetime) -> None:
+    async def _misfire(self, schedule: TrainingSchedule, slot_at: datetime, earlier: str) -> None:
+        """The latest missed slot fires (RUN_ONCE) or is recorded skipped (SKIP); the
+        earlier missed ones are counted in its reason, not recorded one by one."""
         if schedule.misfire is Misfire.RUN_ONCE:
-            await self._fire(
-                schedule,
-                slot_at,
-                note=(
-                    "missed while no server was running; fired once at start-up (misfire RUN_ONCE)"
-                ),
-            )
+            note = "missed while no server was running; fired once at start-up (misfire RUN_ONCE)"
+            if earlier:
+                note += f"; {earlier} not run"
+            await self._fire(schedule, slot_at, note=note)
         elif await claim_slot(schedule.id, slot_at, datetime.now(UTC), self.process):
-            await self._skip(schedule, slot_at, "missed while no server was running (misfire SKIP)")
+            reason = "missed while no server was running (misfire SKIP)"
+            if earlier:
+                reason += f"; {earlier} skipped too"
+            await self._skip(schedule, slot_at, reason)
 
     async def _skip(self, schedule: TrainingSchedule, slot_at: datetime, reason: str) -> None:
         await ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at).update(
@@ -153,9 +178,22 @@ class ScheduleTicker:
         return identity
 
     async def _fire(self, schedule: TrainingSchedule, slot_at: datetime, note: str | None) -> None:
+        """Claim the slot; if this process won it, start its run beside the ticker."""
         claimed_at = datetime.now(UTC)
         if not await claim_slot(schedule.id, slot_at, claimed_at, self.process):
             return  # another process has this slot
+        task = asyncio.create_task(self._start_run(schedule, slot_at, note, claimed_at))
+        self._starting.add(task)
+        task.add_done_callback(self._started)
+
+    def _started(self, task: asyncio.Task[None]) -> None:
+        self._starting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("starting a scheduled run failed", exc_info=task.exception())
+
+    async def _start_run(
+        self, schedule: TrainingSchedule, slot_at: datetime, note: str | None, claimed_at: datetime
+    ) -> None:
         creator = await self._creator(schedule)
         if isinstance(creator, str):
             await self._skip(schedule, slot_at, creator)

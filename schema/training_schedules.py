@@ -195,6 +195,10 @@ class TrainingScheduleSlot:
     def claimed_at(self, root: strawberry.Parent[ScheduleSlot]) -> datetime:
         return root.claimed_at
 
+    @strawberry.field(name="firedBy", description="The server process that took it (host:pid).")
+    def claimed_by(self, root: strawberry.Parent[ScheduleSlot]) -> str:
+        return root.claimed_by
+
     @strawberry.field(graphql_type=TrainingRun | None)
     async def run(self, root: strawberry.Parent[ScheduleSlot]) -> RunRecord | None:
         return None if root.run_id is None else await get_run_record(root.run_id)
