@@ -21,6 +21,7 @@ const ROUTES = [
   { pattern: /^\/history$/, load: () => import("./views/history.js"), nav: "History" },
   { pattern: /^\/models$/, load: () => import("./views/models.js"), nav: "Models" },
   { pattern: /^\/predict$/, load: () => import("./views/predict.js"), nav: "Predict" },
+  { pattern: /^\/schedules$/, load: () => import("./views/schedules.js"), nav: "Schedules" },
 ];
 
 const SESSION = "query Session { viewer { username canTrain groups } }";
