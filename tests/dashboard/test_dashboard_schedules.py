@@ -7,6 +7,7 @@ docs/screenshots/schedules.png. No request may leave 127.0.0.1.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -28,7 +29,7 @@ query($version: String!) { trainingRuns(first: 1, filter: {modelVersion: $versio
 """
 
 
-async def schedules(server: LiveServer) -> dict[str, dict[str, object]]:
+async def schedules(server: LiveServer) -> dict[str, dict[str, Any]]:
     nodes = (await server.data(SCHEDULE))["trainingSchedules"]["nodes"]
     return {node["name"]: node for node in nodes}
 
