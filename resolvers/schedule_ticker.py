@@ -53,6 +53,9 @@ RequestReader = Callable[[dict[str, Any]], TrainRequest]
 # cron after a long stall of the process): the rest wait for the next tick.
 MAX_SLOTS_PER_TICK = 100
 MAX_COUNTED = 10_000
+# A slot still CLAIMED this long after its claim lost its process between the claim and
+# the record (a kill -9, a crash): what became of it is then read from the runs.
+STALE_CLAIM = timedelta(minutes=2)
 
 
 def _count_slots(cron: str, zone: ZoneInfo, first: datetime, last: datetime) -> str:
@@ -123,6 +126,7 @@ class ScheduleTicker:
         for schedule in due:
             await self._run_due(schedule, now)
         await self._settle_promotions()
+        await self._settle_stale_claims(now)
 
     async def _run_due(self, schedule: TrainingSchedule, now: datetime) -> None:
         seen = schedule.next_run_at
@@ -232,6 +236,37 @@ class ScheduleTicker:
             (claimed_at - slot_at).total_seconds(),
             f": {note}" if note else "",
         )
+
+    async def _settle_stale_claims(self, now: datetime) -> None:
+        """Record the slots whose claimer died before saying what became of them: FIRED
+        with the run it had created (found by its schedule and generated version), or
+        SKIPPED. Each update is conditional on the slot still being CLAIMED."""
+        stale = await ScheduleSlot.filter(
+            outcome=SlotOutcome.CLAIMED, claimed_at__lt=now - STALE_CLAIM
+        ).select_related("schedule")
+        for slot in stale:
+            schedule: TrainingSchedule = slot.schedule
+            version = model_version_for(schedule.name, slot.slot_at)
+            run = await TrainingRun.filter(schedule_id=schedule.id, model_version=version).first()
+            if run is not None:
+                changes: dict[str, Any] = {
+                    "outcome": SlotOutcome.FIRED,
+                    "run_id": run.id,
+                    "reason": "recorded after the server that fired it stopped",
+                    "promotion": Promotion.PENDING if schedule.promote_alias else None,
+                }
+            else:
+                changes = {
+                    "outcome": SlotOutcome.SKIPPED,
+                    "reason": "the server that claimed this slot stopped before starting its run",
+                }
+            if await ScheduleSlot.filter(id=slot.id, outcome=SlotOutcome.CLAIMED).update(**changes):
+                logger.info(
+                    "schedule %s slot %s of a stopped server: %s",
+                    schedule.id,
+                    slot.slot_at.isoformat(),
+                    changes["reason"],
+                )
 
     async def _settle_promotions(self) -> None:
         """Move the alias of each scheduled run that ended COMPLETED; record why not."""

@@ -18,7 +18,7 @@ import pytest
 
 from models.credentials import create_token, create_user
 from models.training_runs import RunStatus, TrainingRun
-from models.training_schedules import TrainingSchedule
+from models.training_schedules import ScheduleSlot, TrainingSchedule
 from resolvers.schedule_ticker import model_version_for
 from resolvers.training_schedules import next_slot, slots_after
 from tests.conftest import Server
@@ -515,3 +515,46 @@ async def test_schedules_page_by_cursor(no_schedules: Server) -> None:
     assert rest["pageInfo"]["hasNextPage"] is False
     bad = await no_schedules.gql(SCHEDULES, {"after": "not-a-cursor"})
     assert [e["extensions"]["code"] for e in bad["errors"]] == ["INVALID_CURSOR"]
+
+
+async def test_a_slot_whose_server_died_after_claiming_it_is_recorded(
+    no_schedules: Server,
+) -> None:
+    # given: two slots claimed three minutes ago by a server that then died, one after
+    # creating its run, the other before
+    schedule = (await create(no_schedules))["trainingSchedule"]
+    claimed_at = datetime.now(UTC) - timedelta(minutes=3)
+    started, lost = (claimed_at.replace(microsecond=0) - timedelta(minutes=m) for m in (10, 5))
+    run = await TrainingRun.create(
+        **RUN_ROW,
+        model_version=model_version_for(schedule["name"], started),
+        n_estimators=5,
+        status=RunStatus.FAILED,
+        schedule_id=schedule["databaseId"],
+    )
+    for slot_at in (started, lost):
+        await ScheduleSlot.create(
+            schedule_id=schedule["databaseId"],
+            slot_at=slot_at,
+            claimed_at=claimed_at,
+            claimed_by="gone:1",
+        )
+
+    # when: a tick of this server passes
+    history = await history_when(
+        no_schedules,
+        schedule["name"],
+        lambda h: len(h) == 2 and all(slot["outcome"] != "CLAIMED" for slot in h),
+        timeout=30,
+    )
+
+    # then
+    by_slot = {datetime.fromisoformat(slot["slotAt"]): slot for slot in history}
+    assert by_slot[started]["outcome"] == "FIRED"
+    assert by_slot[started]["run"]["databaseId"] == run.id
+    assert by_slot[started]["reason"] == "recorded after the server that fired it stopped"
+    assert by_slot[lost]["outcome"] == "SKIPPED"
+    assert by_slot[lost]["run"] is None
+    assert by_slot[lost]["reason"] == (
+        "the server that claimed this slot stopped before starting its run"
+    )
