@@ -89,16 +89,23 @@ class ScheduleTicker:
     _starting: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def run_forever(self) -> None:
+        failing = False
         try:
             while True:
                 try:
                     await self.tick()
                     pause = await self._pause()
+                    if failing:
+                        logger.info("schedule ticker: ticking again")
+                        failing = False
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    # A database outage: the next tick tries again; due slots stay due.
-                    logger.exception("schedule tick failed")
+                    # A database outage: the next tick tries again (due slots stay due),
+                    # and the log gets one line per outage, not one per tick.
+                    if not failing:
+                        logger.warning("schedule tick failed, retrying", exc_info=True)
+                    failing = True
                     pause = self.tick_seconds
                 await asyncio.sleep(pause)
         finally:

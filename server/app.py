@@ -157,7 +157,9 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
                 with startup_objects_frozen():
                     yield
             finally:
+                # Awaited: a slot this process has claimed still records its outcome.
                 schedules.cancel()
+                await asyncio.gather(schedules, return_exceptions=True)
                 reaper.cancel()
                 await watcher.stop()
                 await runner.stop()
