@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 from strawberry.relay import GlobalID, GlobalIDValueError
+from tortoise.exceptions import IntegrityError
 
 from models.credentials import Identity
 from models.model_aliases import ALIAS_PATTERN
@@ -160,6 +161,12 @@ def zone_of(name: str) -> ZoneInfo | None:
 # --- checks ----------------------------------------------------------------------------
 
 
+def _name_taken(name: str) -> FieldError:
+    return FieldError(
+        ["input", "name"], f"a schedule named {name!r} already exists", FieldErrorCode.DUPLICATE
+    )
+
+
 def _train_errors(changes: ScheduleChanges, artifacts: ArtifactPaths) -> list[FieldError]:
     if changes.train is None:
         return []
@@ -193,13 +200,7 @@ async def _errors(
                 )
             )
         elif await TrainingSchedule.filter(name=changes.name).exclude(id=schedule_id or 0).exists():
-            errors.append(
-                FieldError(
-                    ["input", "name"],
-                    f"a schedule named {changes.name!r} already exists",
-                    FieldErrorCode.DUPLICATE,
-                )
-            )
+            errors.append(_name_taken(changes.name))
     if changes.cron is not None and (cron_error := _cron_error(changes.cron)) is not None:
         errors.append(cron_error)
     if changes.time_zone is not None and zone_of(changes.time_zone) is None:
@@ -252,17 +253,10 @@ async def create_schedule(
     schedule.next_run_at = _first_slot(schedule, datetime.now(UTC))
     try:
         await schedule.save()
-    except Exception:
-        if await TrainingSchedule.filter(name=changes.name).exists():  # a concurrent create
-            return ScheduleOutcome(
-                errors=[
-                    FieldError(
-                        ["input", "name"],
-                        f"a schedule named {changes.name!r} already exists",
-                        FieldErrorCode.DUPLICATE,
-                    )
-                ]
-            )
+    except IntegrityError:
+        # Two creations raced for one name; the unique index let one through.
+        if await TrainingSchedule.filter(name=changes.name).exists():
+            return ScheduleOutcome(errors=[_name_taken(changes.name)])
         raise
     logger.info(
         "schedule %s (%s) created by %s: %r in %s, next slot %s",
@@ -311,7 +305,10 @@ async def update_schedule(
         schedule.promote_alias = changes.promote_alias
     if not schedule.paused:
         schedule.next_run_at = _first_slot(schedule, datetime.now(UTC))
-    await schedule.save()
+    try:
+        await schedule.save()
+    except IntegrityError:  # renamed to a name another request took meanwhile
+        return ScheduleOutcome(errors=[_name_taken(schedule.name)])
     logger.info(
         "schedule %s (%s) updated by %s, next slot %s",
         schedule.id,
