@@ -24,6 +24,7 @@ MODELS_MODULES = [
     "models.datasets",
     "models.model_aliases",
     "models.webhooks",
+    "models.training_schedules",
 ]
 
 

@@ -89,6 +89,7 @@ class RunRecord:
     trained_by_id: int | None
     trained_by_username: str | None
     notes: str
+    schedule_id: int | None
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)

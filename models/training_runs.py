@@ -11,6 +11,7 @@ from tortoise.models import Model
 
 if TYPE_CHECKING:
     from models.accounts import User
+    from models.training_schedules import TrainingSchedule
 
 
 class RunStatus(StrEnum):
@@ -101,6 +102,11 @@ class TrainingRun(Model):
     # page of runs needs no second query to show who trained each one.
     trained_by_username = fields.CharField(max_length=150, null=True)
     notes = fields.TextField(default="")
+    # The schedule whose slot started this run (issue 25); null for trainModel's runs.
+    schedule: fields.ForeignKeyNullableRelation[TrainingSchedule] = fields.ForeignKeyField(
+        "models.TrainingSchedule", related_name="runs", null=True, on_delete=fields.SET_NULL
+    )
+    schedule_id: int | None
 
     class Meta:
         table = "training_run"

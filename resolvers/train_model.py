@@ -176,9 +176,18 @@ def _too_many_active(limit: int) -> FieldError:
 
 
 async def train_model(
-    data: TrainRequest, *, viewer: Identity | None, artifacts: ArtifactPaths, jobs: JobRunner
+    data: TrainRequest,
+    *,
+    viewer: Identity | None,
+    artifacts: ArtifactPaths,
+    jobs: JobRunner,
+    schedule_id: int | None = None,
 ) -> RunOutcome:
-    """Validate, record a QUEUED run within the caller's quota, hand it to `jobs`."""
+    """Validate, record a QUEUED run within the caller's quota, hand it to `jobs`.
+
+    `schedule_id`: the training schedule firing this run (resolvers/schedule_ticker.py),
+    recorded with the run in the same INSERT.
+    """
     errors = validate(data, artifacts)
     version = data.model_version or generated_model_version()
     version_is_valid = not any(e.field == ["input", "modelVersion"] for e in errors)
@@ -212,6 +221,7 @@ async def train_model(
             parameters=ALGORITHMS[Algorithm.RANDOM_FOREST].complete(asdict(hp)),
             trained_by_username=viewer.username if viewer else None,
             notes=data.notes,
+            schedule_id=schedule_id,
         )
     except TooManyActiveRuns as exc:
         logger.info(

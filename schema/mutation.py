@@ -7,9 +7,10 @@ resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
 from __future__ import annotations
 
 import strawberry
+from strawberry import relay
 from strawberry.file_uploads import Upload
 
-from resolvers import accounts, datasets, model_aliases, train_model, webhooks
+from resolvers import accounts, datasets, model_aliases, train_model, training_schedules, webhooks
 from resolvers.accounts import Identity
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.login_limiter import limited_login
@@ -21,6 +22,12 @@ from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
 from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
 from schema.permissions import IsAuthenticated, IsHRStaff, unauthenticated
+from schema.training_schedules import (
+    CreateTrainingScheduleInput,
+    DeleteTrainingSchedulePayload,
+    TrainingSchedulePayload,
+    UpdateTrainingScheduleInput,
+)
 from schema.types import TrainingRun, User
 from schema.webhooks import (
     CreateWebhookPayload,
@@ -271,3 +278,84 @@ class Mutation:
         return RedeliverWebhookPayload(
             delivery=outcome.delivery, errors=user_errors(outcome.errors)
         )
+
+    # --- training schedules (issue 25) ---
+    @strawberry.mutation(
+        description=(
+            "Retrain on a cron schedule, as the caller: each slot starts one run as "
+            "trainModel would (counted against the caller's active runs). Refused input "
+            "comes back in `errors` (field cron, timeZone, train..., name) and creates nothing."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def create_training_schedule(
+        self, info: Info, input: CreateTrainingScheduleInput
+    ) -> TrainingSchedulePayload:
+        outcome = await training_schedules.create_schedule(
+            await info.context.viewer(), input.to_changes(), info.context.services.artifacts
+        )
+        return TrainingSchedulePayload(
+            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description="Change a schedule; only the fields given change.",
+        permission_classes=[IsHRStaff],
+    )
+    async def update_training_schedule(
+        self, info: Info, id: strawberry.ID, input: UpdateTrainingScheduleInput
+    ) -> TrainingSchedulePayload:
+        outcome = await training_schedules.update_schedule(
+            await info.context.viewer(),
+            training_schedules.parse_schedule_id(str(id)),
+            str(id),
+            input.to_changes(),
+            info.context.services.artifacts,
+        )
+        return TrainingSchedulePayload(
+            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description="Stop firing (nextRunAt null) until resumed.", permission_classes=[IsHRStaff]
+    )
+    async def pause_training_schedule(
+        self, info: Info, id: strawberry.ID
+    ) -> TrainingSchedulePayload:
+        outcome = await training_schedules.pause_schedule(
+            await info.context.viewer(), training_schedules.parse_schedule_id(str(id)), str(id)
+        )
+        return TrainingSchedulePayload(
+            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description="Fire again from the next slot after now (the paused ones are not made up).",
+        permission_classes=[IsHRStaff],
+    )
+    async def resume_training_schedule(
+        self, info: Info, id: strawberry.ID
+    ) -> TrainingSchedulePayload:
+        outcome = await training_schedules.resume_schedule(
+            await info.context.viewer(), training_schedules.parse_schedule_id(str(id)), str(id)
+        )
+        return TrainingSchedulePayload(
+            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description="Remove a schedule and its history; its runs stay (schedule: null).",
+        permission_classes=[IsHRStaff],
+    )
+    async def delete_training_schedule(
+        self, info: Info, id: strawberry.ID
+    ) -> DeleteTrainingSchedulePayload:
+        outcome = await training_schedules.delete_schedule(
+            await info.context.viewer(), training_schedules.parse_schedule_id(str(id)), str(id)
+        )
+        deleted = (
+            None
+            if outcome.deleted_id is None
+            else strawberry.ID(str(relay.GlobalID("TrainingSchedule", str(outcome.deleted_id))))
+        )
+        return DeleteTrainingSchedulePayload(deleted_id=deleted, errors=user_errors(outcome.errors))

@@ -13,6 +13,7 @@ from resolvers import (
     metrics_history,
     predictions,
     training_runs,
+    training_schedules,
     webhooks,
 )
 from resolvers.accounts import Identity
@@ -21,6 +22,7 @@ from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
 from resolvers.rate_limits import charge
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
+from resolvers.training_schedules import ScheduleConnection
 from resolvers.webhooks import Webhook as WebhookRow
 from resolvers.webhooks import WebhookDelivery as DeliveryRow
 from schema.compare_runs import TrainingRunComparison
@@ -33,6 +35,7 @@ from schema.model_aliases import ModelAlias
 from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
 from schema.training_runs import TrainingRunConnection, run_columns
+from schema.training_schedules import TrainingScheduleConnection
 from schema.types import TrainingRun, User
 from schema.webhooks import DeliveryStatus, Webhook, WebhookDelivery
 
@@ -230,4 +233,17 @@ class Query:
     ) -> list[DeliveryRow]:
         return await webhooks.webhook_deliveries(
             None if webhook_id is None else str(webhook_id), status, first
+        )
+
+    # --- training schedules (issue 25) ---
+    @strawberry.field(
+        description="Training schedules, oldest first; keyset-paginated (first 20, at most 100).",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingScheduleConnection,
+    )
+    async def training_schedules(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> ScheduleConnection:
+        return await training_schedules.list_schedules(
+            info.context.services.page_sizes, first, after
         )

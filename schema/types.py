@@ -13,20 +13,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from resolvers import accounts
+from resolvers import accounts, training_schedules
 from resolvers.accounts import Identity
 from resolvers.training_runs import RunRecord, RunStatus, all_columns
 from schema.context import Info
 from schema.download_urls import model_download_url
 from schema.enums import ClassWeight
 from trainer.ml.stages import Stage
+
+if TYPE_CHECKING:
+    from schema.training_schedules import TrainingSchedule
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
@@ -195,6 +198,19 @@ class TrainingRun(relay.Node):
     )
     async def aliases(self, root: strawberry.Parent[RunRecord], info: Info) -> list[str]:
         return await info.context.aliases.load(root.id)
+
+    @strawberry.field(
+        description="The training schedule whose slot started this run; null for trainModel's.",
+        metadata=_reads("schedule_id"),
+        graphql_type=Annotated["TrainingSchedule", strawberry.lazy("schema.training_schedules")]
+        | None,
+    )
+    async def schedule(
+        self, root: strawberry.Parent[RunRecord]
+    ) -> training_schedules.TrainingSchedule | None:
+        if root.schedule_id is None:
+            return None
+        return await training_schedules.get_schedule(root.schedule_id)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

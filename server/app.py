@@ -28,11 +28,13 @@ from resolvers.datasets import DatasetQuota
 from resolvers.identity_cache import IdentityCache
 from resolvers.login_limiter import LoginLimiter
 from resolvers.rate_limits import SlidingWindow, TokenBuckets
+from resolvers.schedule_ticker import ScheduleTicker
 from resolvers.subscription_slots import SubscriptionSlots
 from resolvers.training_runs import PageSizes
 from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
+from schema.training_schedules import request_reader
 from server.downloads import ModelDownloads
 from server.health import Readiness, healthz
 from server.heap import startup_objects_frozen
@@ -147,6 +149,14 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
     )
 
     model_downloads = ModelDownloads(services, VerifiedModelFiles(), settings.cors_origins)
+    # --- training schedules (issue 25): each process ticks; the database picks the firer
+    ticker = ScheduleTicker(
+        jobs=runner,
+        artifacts=settings.artifacts,
+        read_request=request_reader(api_schema),
+        tick_seconds=settings.schedule_tick_seconds,
+        misfire_grace_seconds=settings.schedule_misfire_grace_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -158,10 +168,14 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
                 await requeue_queued_runs(runner)
             reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
             dispatcher.start()
+            schedules = asyncio.create_task(ticker.run_forever())
             try:
                 with startup_objects_frozen():
                     yield
             finally:
+                # Awaited: a slot this process has claimed still records its outcome.
+                schedules.cancel()
+                await asyncio.gather(schedules, return_exceptions=True)
                 reaper.cancel()
                 await dispatcher.stop()
                 await watcher.stop()

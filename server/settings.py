@@ -198,6 +198,12 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=10, ge=1, le=1_000)
     # true: webhook URLs may reach loopback and private addresses (tests, a closed network).
     webhook_allow_private_networks: bool = False
+    # --- training schedules (issue 25): every API process runs a ticker ---
+    # Seconds between two looks at the due schedules (sooner when a slot comes sooner).
+    schedule_tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A slot found later than this was missed while no server ran: its schedule's
+    # `misfire` decides (RUN_ONCE fires the latest missed slot once, SKIP records it).
+    schedule_misfire_grace_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
     @field_validator("training_n_jobs")
     @classmethod

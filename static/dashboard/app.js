@@ -22,6 +22,7 @@ const ROUTES = [
   { pattern: /^\/models$/, load: () => import("./views/models.js"), nav: "Models" },
   { pattern: /^\/predict$/, load: () => import("./views/predict.js"), nav: "Predict" },
   { pattern: /^\/webhooks$/, load: () => import("./views/webhooks.js"), nav: "Webhooks", needs: (ctx) => ctx.user.canTrain, refused: "HR staff only" },
+  { pattern: /^\/schedules$/, load: () => import("./views/schedules.js"), nav: "Schedules" },
 ];
 
 const SESSION = "query Session { viewer { username canTrain groups } }";

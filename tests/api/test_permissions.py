@@ -1,8 +1,8 @@
 """Who may do what: every role against every root field. HR staff train and cancel,
-manage datasets, aliases and webhooks; managers read runs and aliases, compare and predict; an
-account without a group only sees itself and signs out; anonymous callers nothing; a
-refusal carries a code and neither leaks data nor changes anything (README, "Who may do
-what"; docs/DESIGN.md)."""
+manage datasets, aliases, webhooks and training schedules; managers read runs, aliases and
+schedules, compare and predict; an account without a group only sees itself and signs
+out; anonymous callers nothing; a refusal carries a code and neither leaks data nor
+changes anything (README, "Who may do what"; docs/DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from strawberry import relay
 from models.accounts import User, create_token
 from models.model_aliases import ModelAlias
 from models.training_runs import RunStatus, TrainingRun
+from models.training_schedules import TrainingSchedule
 from models.webhooks import Webhook
 from tests.conftest import Server
 from tests.helpers import RUN_ROW, multipart, small_csv
@@ -131,6 +132,45 @@ mutation { rotateWebhookSecret(id: "0") { webhook { databaseId } secret errors {
 REDELIVER_WEBHOOK = """
 mutation { redeliverWebhook(deliveryId: "0") { delivery { databaseId } errors { code } } }
 """
+# --- training schedules (issue 25) ---
+TRAINING_SCHEDULES = """
+query { trainingSchedules { totalCount nodes { name } } }
+"""
+# A cron of three fields is refused: an allowed caller gets a UserError, nothing is created.
+CREATE_TRAINING_SCHEDULE = """
+mutation {
+  createTrainingSchedule(input: { name: "permissions", cron: "* * *", train: {} }) {
+    trainingSchedule { name }
+    errors { field code }
+  }
+}
+"""
+# No schedule has this id: an allowed caller gets NOT_FOUND, and nothing changes.
+UPDATE_TRAINING_SCHEDULE = """
+mutation {
+  updateTrainingSchedule(id: "999999", input: { cron: "0 3 * * *" }) {
+    trainingSchedule { name }
+    errors { field code }
+  }
+}
+"""
+PAUSE_TRAINING_SCHEDULE = """
+mutation { pauseTrainingSchedule(id: "999999") { trainingSchedule { name } errors { field code } } }
+"""
+RESUME_TRAINING_SCHEDULE = """
+mutation {
+  resumeTrainingSchedule(id: "999999") { trainingSchedule { name } errors { field code } }
+}
+"""
+DELETE_TRAINING_SCHEDULE = """
+mutation { deleteTrainingSchedule(id: "999999") { deletedId errors { field code } } }
+"""
+SCHEDULE_MUTATIONS = {
+    "updateTrainingSchedule",
+    "pauseTrainingSchedule",
+    "resumeTrainingSchedule",
+    "deleteTrainingSchedule",
+}
 
 ROLES = ["anonymous", "nogroup", "manager", "drh", "rrh", "root"]
 ACCOUNTS = {"nogroup", "manager", "drh", "rrh", "root"}
@@ -160,6 +200,12 @@ ALLOWED = {
     "deleteWebhook": TRAINERS,
     "rotateWebhookSecret": TRAINERS,
     "redeliverWebhook": TRAINERS,
+    "trainingSchedules": READERS,
+    "createTrainingSchedule": TRAINERS,
+    "updateTrainingSchedule": TRAINERS,
+    "pauseTrainingSchedule": TRAINERS,
+    "resumeTrainingSchedule": TRAINERS,
+    "deleteTrainingSchedule": TRAINERS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -185,6 +231,12 @@ DOCUMENTS = {
     "deleteWebhook": DELETE_WEBHOOK,
     "rotateWebhookSecret": ROTATE_WEBHOOK_SECRET,
     "redeliverWebhook": REDELIVER_WEBHOOK,
+    "trainingSchedules": TRAINING_SCHEDULES,
+    "createTrainingSchedule": CREATE_TRAINING_SCHEDULE,
+    "updateTrainingSchedule": UPDATE_TRAINING_SCHEDULE,
+    "pauseTrainingSchedule": PAUSE_TRAINING_SCHEDULE,
+    "resumeTrainingSchedule": RESUME_TRAINING_SCHEDULE,
+    "deleteTrainingSchedule": DELETE_TRAINING_SCHEDULE,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -265,6 +317,15 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         }
     elif field in {"updateWebhook", "deleteWebhook", "rotateWebhookSecret", "redeliverWebhook"}:
         assert result["errors"] == [{"code": "NOT_FOUND"}]
+    elif field == "trainingSchedules":
+        assert result == {"totalCount": 0, "nodes": []}
+    elif field == "createTrainingSchedule":
+        assert result == {
+            "trainingSchedule": None,
+            "errors": [{"field": ["input", "cron"], "code": "INVALID"}],
+        }
+    elif field in SCHEDULE_MUTATIONS:
+        assert result["errors"] == [{"field": ["id"], "code": "NOT_FOUND"}]
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},
@@ -275,8 +336,9 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
 @pytest.mark.parametrize("field", list(DOCUMENTS))
 @pytest.mark.parametrize("role", ROLES)
 async def test_role_against_root_field(clean_runs: Server, role: str, field: str) -> None:
-    # given: one run (two to compare)
+    # given: one run (two to compare), no schedule
     server = clean_runs
+    await TrainingSchedule.all().delete()
     runs = [await queued_run() for _ in range(2 if field == "compareTrainingRuns" else 1)]
     run = runs[0]
     token = await token_of(field, role, server)
@@ -312,6 +374,7 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
     assert await TrainingRun.all().count() == len(runs)
     assert await ModelAlias.all().count() == 0
     assert await Webhook.all().count() == webhooks_before
+    assert await TrainingSchedule.all().count() == 0
 
 
 @pytest.mark.parametrize("role", ROLES)

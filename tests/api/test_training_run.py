@@ -68,6 +68,7 @@ query TrainingRunDetail($id: ID!) {
     modelSha256
     downloadUrl
     aliases
+    schedule { name }
     datasetPath
     datasetSha256
     status
@@ -568,6 +569,7 @@ def test_reference_run_model_file(reference_run: TrainedRun, server: Server) -> 
     assert run["modelSha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert run["downloadUrl"] == f"/runs/{run['databaseId']}/model"
     assert run["aliases"] == []  # never promoted
+    assert run["schedule"] is None  # trained by trainModel, not by a schedule
 
 
 def test_reference_run_metrics(reference_run: TrainedRun) -> None:

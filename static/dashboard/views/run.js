@@ -160,6 +160,7 @@ export async function render(main, ctx) {
     actions.append(button);
   }
   if (ctx.user.canTrain) actions.append(h("a.button-link", { href: `#/train?from=${run.databaseId}` }, "Train again with these settings"));
+  if (ctx.user.canTrain) actions.append(h("a.button-link", { href: `#/schedules?from=${run.databaseId}` }, "Schedule this"));
   showProgress();
   const aliases = h("span#run-aliases", {}, run.aliases?.length ? run.aliases.join(", ") : "—");
   // A cancelled run is not an error: its message (who cancelled, when) is a plain notice.

@@ -1,0 +1,125 @@
+"""Training schedules and the record of each of their slots (issue 25, section 1).
+
+`training_schedule` holds what to train and when (a cron expression in a time zone), and
+`next_run_at`, the next slot, which every API process's ticker reads to know what is due.
+
+`training_schedule_slot` is both the lease and the history: a process fires a slot only
+after inserting its (schedule_id, slot_at) row, and the UNIQUE constraint on that pair lets
+exactly one INSERT through whatever the number of processes, on SQLite as on PostgreSQL,
+with no lock service. The row then tells what became of the slot: the run it started, or
+why it was skipped, and whether the run's model was promoted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.accounts import User
+    from models.training_runs import TrainingRun
+
+SCHEDULE_NAME_MAX_LENGTH = 40
+
+
+class Misfire(StrEnum):
+    """What to do with slots missed while no process was running."""
+
+    RUN_ONCE = "RUN_ONCE"
+    SKIP = "SKIP"
+
+
+class SlotOutcome(StrEnum):
+    # Claimed by a process that has not yet said what became of it (or died meanwhile).
+    CLAIMED = "CLAIMED"
+    FIRED = "FIRED"
+    SKIPPED = "SKIPPED"
+
+
+class Promotion(StrEnum):
+    PENDING = "PENDING"  # the run has not ended yet
+    PROMOTING = "PROMOTING"  # a process is moving the alias
+    PROMOTED = "PROMOTED"
+    NOT_PROMOTED = "NOT_PROMOTED"
+
+
+class TrainingSchedule(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=SCHEDULE_NAME_MAX_LENGTH, unique=True)
+    cron = fields.CharField(max_length=255)
+    time_zone = fields.CharField(max_length=64)
+    misfire = fields.CharEnumField(Misfire, max_length=16, default=Misfire.RUN_ONCE)
+    # The TrainModelInput as a GraphQL client writes it (camelCase, enum names), so that
+    # fields added to that input later are kept and read back without a migration.
+    train: Any = fields.JSONField()
+    promote_alias = fields.CharField(max_length=32, null=True)
+    paused = fields.BooleanField(default=False)
+    # Null while paused. Indexed: every ticker of every process asks for the due ones.
+    next_run_at = fields.DatetimeField(null=True, db_index=True)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="training_schedules", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_by_username = fields.CharField(max_length=150, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "training_schedule"
+
+
+class ScheduleSlot(Model):
+    id = fields.IntField(primary_key=True)
+    schedule: fields.ForeignKeyRelation[TrainingSchedule] = fields.ForeignKeyField(
+        "models.TrainingSchedule", related_name="slots", on_delete=fields.CASCADE
+    )
+    schedule_id: int
+    slot_at = fields.DatetimeField()
+    outcome = fields.CharEnumField(SlotOutcome, max_length=16, default=SlotOutcome.CLAIMED)
+    # Why it was skipped, or a note on how it fired (late, after a misfire).
+    reason: str | None = fields.TextField(null=True)
+    run: fields.ForeignKeyNullableRelation[TrainingRun] = fields.ForeignKeyField(
+        "models.TrainingRun", related_name="schedule_slots", null=True, on_delete=fields.SET_NULL
+    )
+    run_id: int | None
+    claimed_at = fields.DatetimeField()
+    claimed_by = fields.CharField(max_length=255)
+    promotion = fields.CharEnumField(Promotion, max_length=16, null=True)
+    promotion_detail: str | None = fields.TextField(null=True)
+
+    class Meta:
+        table = "training_schedule_slot"
+        unique_together = (("schedule_id", "slot_at"),)
+
+
+async def claim_slot(schedule_id: int, slot_at: datetime, claimed_at: datetime, by: str) -> bool:
+    """Insert the slot's row: True for the one process whose INSERT the UNIQUE
+    constraint let through, False for every other (the slot is theirs)."""
+    try:
+        await ScheduleSlot.create(
+            schedule_id=schedule_id, slot_at=slot_at, claimed_at=claimed_at, claimed_by=by
+        )
+    except IntegrityError:
+        return False
+    return True
+
+
+async def advance(schedule_id: int, seen: datetime, following: datetime | None) -> None:
+    """Move `next_run_at` on from `seen`, unless another process (or an update, a pause)
+    already moved it: a compare-and-set, so the value never goes back."""
+    await TrainingSchedule.filter(id=schedule_id, next_run_at=seen, paused=False).update(
+        next_run_at=following
+    )
+
+
+async def claim_promotion(slot_id: int) -> bool:
+    """Take the promotion of a slot whose run ended; True for one process only."""
+    updated = await ScheduleSlot.filter(id=slot_id, promotion=Promotion.PENDING).update(
+        promotion=Promotion.PROMOTING
+    )
+    return bool(updated)

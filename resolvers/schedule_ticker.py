@@ -1,0 +1,312 @@
+"""The ticker that fires training schedules: one in every API process (server/app.py).
+
+Each tick reads the schedules whose `next_run_at` has come, and for each due slot
+inserts the slot's row first (models/training_schedules.claim_slot): the UNIQUE
+(schedule_id, slot_at) pair lets one process through, whatever their number, so a slot
+fires exactly once with nothing but the database. The winner then starts the run through
+trainModel's own code path (resolvers/train_model.train_model: same validation, quota and
+queueing) as the schedule's creator, or records why the slot was skipped.
+
+A slot later than SCHEDULE_MISFIRE_GRACE_SECONDS when a ticker first sees it was missed
+while no process ran: with RUN_ONCE the latest missed slot fires once (the earlier ones
+are not made up for), with SKIP it is recorded as skipped. The same tick settles the
+promotions of scheduled runs that have ended, each claimed by one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from models.accounts import Identity, User, identity_of
+from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
+from models.training_schedules import (
+    Misfire,
+    Promotion,
+    ScheduleSlot,
+    SlotOutcome,
+    TrainingSchedule,
+    advance,
+    claim_promotion,
+    claim_slot,
+)
+from resolvers.model_aliases import set_model_alias
+from resolvers.train_model import TrainRequest, train_model
+from resolvers.training_schedules import next_slot, previous_slot, zone_of
+from trainer.artifacts import ArtifactPaths
+from trainer.jobs.runners import JobRunner
+
+logger = logging.getLogger("resolvers.schedule_ticker")
+
+# Stored train input (JSON) -> the request trainModel reads; built by the schema, which
+# knows TrainModelInput (schema/training_schedules.py).
+RequestReader = Callable[[dict[str, Any]], TrainRequest]
+# At most this many on-time slots of one schedule are fired in one tick (a per-second
+# cron after a long stall of the process): the rest wait for the next tick.
+MAX_SLOTS_PER_TICK = 100
+MAX_COUNTED = 10_000
+# A slot still CLAIMED this long after its claim lost its process between the claim and
+# the record (a kill -9, a crash): what became of it is then read from the runs.
+STALE_CLAIM = timedelta(minutes=2)
+
+
+def _count_slots(cron: str, zone: ZoneInfo, first: datetime, last: datetime) -> str:
+    """The slots from `first` to before `last`, as words ("" for none); counted up to
+    MAX_COUNTED (a per-second cron after a day down)."""
+    count, slot = 0, first
+    while slot < last and count < MAX_COUNTED:
+        count += 1
+        slot = next_slot(cron, zone, slot)
+    if count == 0:
+        return ""
+    shown = f"{count}+" if count == MAX_COUNTED else str(count)
+    return f"{shown} earlier missed slot{'' if count == 1 else 's'}"
+
+
+def model_version_for(name: str, slot_at: datetime) -> str:
+    """`<schedule name>-<slot time in UTC>`: unique per slot, readable in the run list."""
+    return f"{name}-{slot_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+@dataclass
+class ScheduleTicker:
+    jobs: JobRunner
+    artifacts: ArtifactPaths
+    read_request: RequestReader
+    tick_seconds: float
+    misfire_grace_seconds: float
+    process: str = f"{socket.gethostname()}:{os.getpid()}"
+    # Runs being started for claimed slots: starting one can take seconds (the first
+    # submit starts the training pool), during which the next slots must still be claimed.
+    _starting: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def run_forever(self) -> None:
+        failing = False
+        try:
+            while True:
+                try:
+                    await self.tick()
+                    pause = await self._pause()
+                    if failing:
+                        logger.info("schedule ticker: ticking again")
+                        failing = False
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # A database outage: the next tick tries again (due slots stay due),
+                    # and the log gets one line per outage, not one per tick.
+                    if not failing:
+                        logger.warning("schedule tick failed, retrying", exc_info=True)
+                    failing = True
+                    pause = self.tick_seconds
+                await asyncio.sleep(pause)
+        finally:
+            # Shutting down: the slots already claimed still get their run (or reason).
+            await asyncio.gather(*self._starting, return_exceptions=True)
+
+    async def _pause(self) -> float:
+        """Until the next tick, or the earliest next slot if it comes sooner."""
+        first = (
+            await TrainingSchedule.filter(paused=False, next_run_at__isnull=False)
+            .order_by("next_run_at")
+            .only("id", "next_run_at")
+            .first()
+        )
+        if first is None or first.next_run_at is None:
+            return self.tick_seconds
+        until = (first.next_run_at - datetime.now(UTC)).total_seconds()
+        return min(self.tick_seconds, max(0.01, until))
+
+    async def tick(self) -> None:
+        now = datetime.now(UTC)
+        due = await TrainingSchedule.filter(paused=False, next_run_at__lte=now).order_by(
+            "next_run_at"
+        )
+        for schedule in due:
+            await self._run_due(schedule, now)
+        await self._settle_promotions()
+        await self._settle_stale_claims(now)
+
+    async def _run_due(self, schedule: TrainingSchedule, now: datetime) -> None:
+        seen = schedule.next_run_at
+        zone = zone_of(schedule.time_zone)
+        assert seen is not None
+        assert zone is not None
+        cutoff = now - timedelta(seconds=self.misfire_grace_seconds)
+        if seen < cutoff:
+            # Missed while no process ran: only the latest missed slot is considered.
+            latest_missed = max(previous_slot(schedule.cron, zone, cutoff), seen)
+            earlier = _count_slots(schedule.cron, zone, seen, latest_missed)
+            await self._misfire(schedule, latest_missed, earlier)
+            slot = next_slot(schedule.cron, zone, latest_missed)
+        else:
+            slot = seen
+        fired = 0
+        while slot <= now and fired < MAX_SLOTS_PER_TICK:
+            await self._fire(schedule, slot, note=None)
+            fired += 1
+            slot = next_slot(schedule.cron, zone, slot)
+        await advance(schedule.id, seen, slot)
+
+    async def _misfire(self, schedule: TrainingSchedule, slot_at: datetime, earlier: str) -> None:
+        """The latest missed slot fires (RUN_ONCE) or is recorded skipped (SKIP); the
+        earlier missed ones are counted in its reason, not recorded one by one."""
+        if schedule.misfire is Misfire.RUN_ONCE:
+            note = "missed while no server was running; fired once at start-up (misfire RUN_ONCE)"
+            if earlier:
+                note += f"; {earlier} not run"
+            await self._fire(schedule, slot_at, note=note)
+        elif await claim_slot(schedule.id, slot_at, datetime.now(UTC), self.process):
+            reason = "missed while no server was running (misfire SKIP)"
+            if earlier:
+                reason += f"; {earlier} skipped too"
+            await self._skip(schedule, slot_at, reason)
+
+    async def _skip(self, schedule: TrainingSchedule, slot_at: datetime, reason: str) -> None:
+        await ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at).update(
+            outcome=SlotOutcome.SKIPPED, reason=reason
+        )
+        logger.info("schedule %s slot %s skipped: %s", schedule.id, slot_at.isoformat(), reason)
+
+    async def _creator(self, schedule: TrainingSchedule) -> Identity | str:
+        """The identity the runs belong to, or why there is none that may train."""
+        if schedule.created_by_id is None:
+            return "the schedule's creator account no longer exists"
+        user = await User.get_or_none(id=schedule.created_by_id)
+        if user is None or not user.is_active:
+            return f"the account of {schedule.created_by_username} is deleted or disabled"
+        identity = await identity_of(user)
+        if not identity.can_train:
+            return f"{user.username} may no longer train (not HR staff)"
+        return identity
+
+    async def _fire(self, schedule: TrainingSchedule, slot_at: datetime, note: str | None) -> None:
+        """Claim the slot; if this process won it, start its run beside the ticker."""
+        claimed_at = datetime.now(UTC)
+        if not await claim_slot(schedule.id, slot_at, claimed_at, self.process):
+            return  # another process has this slot
+        task = asyncio.create_task(self._start_run(schedule, slot_at, note, claimed_at))
+        self._starting.add(task)
+        task.add_done_callback(self._started)
+
+    def _started(self, task: asyncio.Task[None]) -> None:
+        self._starting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("starting a scheduled run failed", exc_info=task.exception())
+
+    async def _start_run(
+        self, schedule: TrainingSchedule, slot_at: datetime, note: str | None, claimed_at: datetime
+    ) -> None:
+        creator = await self._creator(schedule)
+        if isinstance(creator, str):
+            await self._skip(schedule, slot_at, creator)
+            return
+        try:
+            request = self.read_request(schedule.train)
+        except Exception as exc:  # the stored input no longer fits TrainModelInput
+            await self._skip(schedule, slot_at, f"the stored train input is not valid now: {exc}")
+            return
+        request = replace(
+            request, model_version=model_version_for(schedule.name, slot_at), wait=False
+        )
+        outcome = await train_model(
+            request,
+            viewer=creator,
+            artifacts=self.artifacts,
+            jobs=self.jobs,
+            schedule_id=schedule.id,
+        )
+        if outcome.training_run is None:
+            reasons = "; ".join(f"{error.code.value}: {error.message}" for error in outcome.errors)
+            await self._skip(schedule, slot_at, reasons)
+            return
+        run_id = outcome.training_run.id
+        await ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at).update(
+            outcome=SlotOutcome.FIRED,
+            run_id=run_id,
+            reason=note,
+            promotion=Promotion.PENDING if schedule.promote_alias else None,
+        )
+        logger.info(
+            "schedule %s slot %s fired run %s (%.3f s after the slot)%s",
+            schedule.id,
+            slot_at.isoformat(),
+            run_id,
+            (claimed_at - slot_at).total_seconds(),
+            f": {note}" if note else "",
+        )
+
+    async def _settle_stale_claims(self, now: datetime) -> None:
+        """Record the slots whose claimer died before saying what became of them: FIRED
+        with the run it had created (found by its schedule and generated version), or
+        SKIPPED. Each update is conditional on the slot still being CLAIMED."""
+        stale = await ScheduleSlot.filter(
+            outcome=SlotOutcome.CLAIMED, claimed_at__lt=now - STALE_CLAIM
+        ).select_related("schedule")
+        for slot in stale:
+            schedule: TrainingSchedule = slot.schedule
+            version = model_version_for(schedule.name, slot.slot_at)
+            run = await TrainingRun.filter(schedule_id=schedule.id, model_version=version).first()
+            if run is not None:
+                changes: dict[str, Any] = {
+                    "outcome": SlotOutcome.FIRED,
+                    "run_id": run.id,
+                    "reason": "recorded after the server that fired it stopped",
+                    "promotion": Promotion.PENDING if schedule.promote_alias else None,
+                }
+            else:
+                changes = {
+                    "outcome": SlotOutcome.SKIPPED,
+                    "reason": "the server that claimed this slot stopped before starting its run",
+                }
+            if await ScheduleSlot.filter(id=slot.id, outcome=SlotOutcome.CLAIMED).update(**changes):
+                logger.info(
+                    "schedule %s slot %s of a stopped server: %s",
+                    schedule.id,
+                    slot.slot_at.isoformat(),
+                    changes["reason"],
+                )
+
+    async def _settle_promotions(self) -> None:
+        """Move the alias of each scheduled run that ended COMPLETED; record why not."""
+        pending = await ScheduleSlot.filter(
+            promotion=Promotion.PENDING, run__status__in=list(FINAL_STATUSES)
+        ).select_related("schedule", "run")
+        for slot in pending:
+            if await claim_promotion(slot.id):
+                await self._promote(slot)
+
+    async def _promote(self, slot: ScheduleSlot) -> None:
+        schedule: TrainingSchedule = slot.schedule
+        run: TrainingRun | None = slot.run
+        alias = schedule.promote_alias
+        assert run is not None
+        promoted = False
+        if alias is None:
+            detail = "the schedule no longer promotes"
+        elif run.status != RunStatus.COMPLETED:
+            detail = f"run {run.id} ended {run.status.value}: alias {alias!r} stays where it was"
+        else:
+            creator = await self._creator(schedule)
+            outcome = await set_model_alias(
+                None if isinstance(creator, str) else creator, alias, run.id, str(run.id)
+            )
+            promoted = not outcome.errors
+            detail = (
+                f"alias {alias!r} now points at run {run.id}"
+                if promoted
+                else f"alias {alias!r} stays where it was: "
+                + "; ".join(error.message for error in outcome.errors)
+            )
+        await ScheduleSlot.filter(id=slot.id).update(
+            promotion=Promotion.PROMOTED if promoted else Promotion.NOT_PROMOTED,
+            promotion_detail=detail,
+        )
+        logger.info("schedule %s slot %s promotion: %s", schedule.id, slot.id, detail)

@@ -1,0 +1,203 @@
+// Training schedules (issue 25): each schedule with its next slot and recent history (fired
+// with its run, or skipped and why, and the promotion's outcome); HR staff create, pause,
+// resume and delete. A run's page opens the form with that run's settings
+// (#/schedules?from=<database id>); the train input is the TrainModelInput as JSON, so any
+// field the server's input has can be set.
+import { append, field, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
+import { date, dateValue, timeZone } from "../format.js";
+
+const SCHEDULES = `query Schedules {
+  trainingSchedules(first: 50) {
+    nodes {
+      id databaseId name cron timeZone misfire paused nextRunAt createdByUsername train
+      promote { alias }
+      runs(first: 1) { totalCount }
+      history(first: 5) {
+        slotAt outcome reason firedAt promotion promotionDetail
+        run { databaseId modelVersion status }
+      }
+    }
+  }
+}`;
+
+const FROM_RUN = `query ScheduleFrom($id: ID!) {
+  trainingRun(id: $id) {
+    modelVersion datasetPath testSplit randomState notes
+    hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+  }
+}`;
+
+const CREATE = `mutation CreateSchedule($input: CreateTrainingScheduleInput!) {
+  createTrainingSchedule(input: $input) {
+    trainingSchedule { id name nextRunAt }
+    errors { field message code }
+  }
+}`;
+
+const ACTIONS = {
+  pause: `mutation PauseSchedule($id: ID!) { pauseTrainingSchedule(id: $id) { errors { message } } }`,
+  resume: `mutation ResumeSchedule($id: ID!) { resumeTrainingSchedule(id: $id) { errors { message } } }`,
+  delete: `mutation DeleteSchedule($id: ID!) { deleteTrainingSchedule(id: $id) { errors { message } } }`,
+};
+
+const CLASS_WEIGHTS = { balanced: "BALANCED", balanced_subsample: "BALANCED_SUBSAMPLE" };
+
+/** A run's settings as a TrainModelInput (GraphQL names and enum names). */
+function trainInputOf(run) {
+  const hp = run.hyperparameters;
+  return {
+    datasetPath: run.datasetPath,
+    testSplit: run.testSplit,
+    randomState: run.randomState,
+    notes: run.notes || "",
+    hyperparameters: {
+      nEstimators: hp.nEstimators,
+      maxDepth: hp.maxDepth,
+      minSamplesSplit: hp.minSamplesSplit,
+      minSamplesLeaf: hp.minSamplesLeaf,
+      classWeight: hp.classWeight ? CLASS_WEIGHTS[hp.classWeight] || hp.classWeight : null,
+    },
+  };
+}
+
+function slotLine(slot) {
+  const run = slot.run ? h("a", { href: `#/runs/${slot.run.databaseId}` }, slot.run.modelVersion) : null;
+  return h(
+    "li",
+    { dataset: { outcome: slot.outcome } },
+    dateValue(slot.slotAt),
+    " · ",
+    h("strong", {}, slot.outcome),
+    run ? [" · ", run, " ", statusBadge(slot.run.status)] : null,
+    slot.reason ? [" · ", slot.reason] : null,
+    slot.promotion ? [" · promotion ", slot.promotion, slot.promotionDetail ? `: ${slot.promotionDetail}` : ""] : null,
+  );
+}
+
+function scheduleRow(schedule, ctx) {
+  const act = (name, label) =>
+    h("button.secondary", {
+      type: "button",
+      "aria-label": `${label} schedule ${schedule.name}`,
+      async onclick() {
+        if (name === "delete" && !confirm(`Delete the schedule ${schedule.name} and its history? Its runs stay.`)) return;
+        const result = Object.values(await ctx.gql(ACTIONS[name], { id: schedule.id }))[0];
+        if (result.errors.length) toast(result.errors[0].message);
+        else {
+          toast(`${schedule.name}: ${name === "delete" ? "deleted" : `${name}d`}.`);
+          ctx.navigate(location.hash);
+        }
+      },
+    }, label);
+  return h(
+    "tr",
+    { dataset: { schedule: schedule.name } },
+    h("th", { scope: "row" }, schedule.name),
+    h("td", {}, h("code", {}, schedule.cron), ` (${schedule.timeZone})`),
+    h("td", { dataset: { label: "Next slot" } }, schedule.paused ? "paused" : dateValue(schedule.nextRunAt)),
+    h("td", {}, schedule.promote ? schedule.promote.alias : "—"),
+    h("td.num", {}, String(schedule.runs.totalCount)),
+    h(
+      "td",
+      {},
+      schedule.history.length
+        ? h("details", {}, h("summary", {}, `${schedule.history.length} latest slots`), h("ol.history", {}, schedule.history.map(slotLine)))
+        : "no slot yet",
+    ),
+    ctx.user.canTrain
+      ? h("td", {}, h("div.actions", {}, schedule.paused ? act("resume", "Resume") : act("pause", "Pause"), act("delete", "Delete")))
+      : null,
+  );
+}
+
+function createForm(ctx, train) {
+  const inputs = {
+    name: h("input", { type: "text", spellcheck: "false", required: true, placeholder: "nightly" }),
+    cron: h("input", { type: "text", spellcheck: "false", value: "0 2 * * *" }),
+    timeZone: h("input", { type: "text", spellcheck: "false", value: timeZone }),
+    misfire: h("select", {}, h("option", { value: "RUN_ONCE" }, "Run once at start-up"), h("option", { value: "SKIP" }, "Skip")),
+    promote: h("input", { type: "text", spellcheck: "false", placeholder: "production" }),
+    train: h("textarea", { rows: 8, spellcheck: "false" }, JSON.stringify(train, null, 2)),
+  };
+  const error = h("p.error", { role: "alert" });
+  const form = h(
+    "form.schedule-form",
+    {
+      async onsubmit(event) {
+        event.preventDefault();
+        error.textContent = "";
+        for (const slot of form.querySelectorAll("[data-error-for]")) slot.textContent = "";
+        let trainInput;
+        try {
+          trainInput = JSON.parse(inputs.train.value || "{}");
+        } catch (problem) {
+          form.querySelector('[data-error-for="train"]').textContent = `Not JSON: ${problem.message}`;
+          return;
+        }
+        const input = {
+          name: inputs.name.value.trim(),
+          cron: inputs.cron.value.trim(),
+          timeZone: inputs.timeZone.value.trim() || "UTC",
+          misfire: inputs.misfire.value,
+          train: trainInput,
+          promote: inputs.promote.value.trim() ? { alias: inputs.promote.value.trim() } : null,
+        };
+        try {
+          const result = (await ctx.gql(CREATE, { input })).createTrainingSchedule;
+          if (result.errors.length) {
+            for (const problem of result.errors) {
+              const name = problem.field?.[1] || "";
+              const slot = form.querySelector(`[data-error-for="${name}"]`) || error;
+              slot.textContent = `${slot.textContent} ${problem.field?.slice(2).join(".") || ""} ${problem.message}`.trim();
+            }
+            return;
+          }
+          toast(`${result.trainingSchedule.name} created; next slot ${date(result.trainingSchedule.nextRunAt)}.`);
+          ctx.navigate("#/schedules");
+        } catch (failure) {
+          error.textContent = failure.message;
+        }
+      },
+    },
+    field({ name: "name", label: "Name", input: inputs.name, hint: "Letters, digits, '.', '_', '-'; each run is <name>-<slot time>." }),
+    field({ name: "cron", label: "Cron", input: inputs.cron, hint: "minute hour day month weekday; a sixth field is seconds." }),
+    field({ name: "timeZone", label: "Time zone", input: inputs.timeZone, hint: "An IANA name; the cron is read there (DST included)." }),
+    field({ name: "misfire", label: "A slot missed while the server was down", input: inputs.misfire }),
+    field({ name: "promote", label: "Promote to alias (optional)", input: inputs.promote, hint: "Moved when a run ends COMPLETED." }),
+    field({ name: "train", label: "Train input (TrainModelInput as JSON)", input: inputs.train, hint: "Without modelVersion: it is generated." }),
+    error,
+    h("div.actions", {}, h("button", { type: "submit" }, "Create schedule")),
+  );
+  return section("New schedule", form);
+}
+
+export async function render(main, ctx) {
+  setTitle("Schedules");
+  const from = ctx.query.get("from");
+  const [{ trainingSchedules }, fromRun] = await Promise.all([
+    ctx.gql(SCHEDULES),
+    from && ctx.user.canTrain ? ctx.gql(FROM_RUN, { id: from }) : Promise.resolve(null),
+  ]);
+  const train = fromRun?.trainingRun ? trainInputOf(fromRun.trainingRun) : { hyperparameters: { nEstimators: 200 } };
+  const rows = trainingSchedules.nodes.map((schedule) => scheduleRow(schedule, ctx));
+  append(
+    main,
+    h("div.heading", {}, h("h1", {}, "Schedules")),
+    fromRun?.trainingRun ? h("p.small", {}, `Settings of ${fromRun.trainingRun.modelVersion}.`) : null,
+    ctx.user.canTrain ? createForm(ctx, train) : null,
+    section(
+      "Schedules",
+      h("p.small", {}, ctx.user.canTrain ? "Each slot trains as the schedule's creator." : "HR staff create and change schedules."),
+      scroller(
+        "Training schedules",
+        h(
+          "table.schedules",
+          {},
+          h("thead", {}, h("tr", {}, ["Name", "Cron", "Next slot", "Promotes", "Runs", "History"].map((label) => h("th", { scope: "col" }, label)), ctx.user.canTrain ? h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")) : null)),
+          h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7 }, "No schedule yet."))),
+        ),
+      ),
+    ),
+  );
+  return null;
+}
