@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -27,6 +27,10 @@ from schema.context import Info
 from schema.download_urls import model_download_url
 from schema.enums import ClassWeight
 from trainer.ml.stages import Stage
+
+if TYPE_CHECKING:
+    from resolvers.trust_jobs import JobPage
+    from schema.trust_jobs import ModelEvaluationConnection
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
@@ -195,6 +199,25 @@ class TrainingRun(relay.Node):
     )
     async def aliases(self, root: strawberry.Parent[RunRecord], info: Info) -> list[str]:
         return await info.context.aliases.load(root.id)
+
+    @strawberry.field(
+        description=(
+            "This run's model evaluations (startEvaluation, promotion gates), newest first."
+        ),
+        metadata=_reads("id"),
+        graphql_type=Annotated["ModelEvaluationConnection", strawberry.lazy("schema.trust_jobs")],
+    )
+    async def evaluations(
+        self,
+        root: strawberry.Parent[RunRecord],
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> JobPage:
+        from resolvers.model_evaluations import run_evaluations
+
+        maximum = info.context.services.page_sizes.maximum
+        return await run_evaluations(root.id, first, after, maximum)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

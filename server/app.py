@@ -32,7 +32,9 @@ from resolvers.training_runs import PageSizes
 from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
+from schema.trust_jobs import PREDICTION_DOWNLOAD_ROUTE
 from server.downloads import ModelDownloads
+from server.prediction_downloads import PredictionDownloads
 from server.health import Readiness, healthz
 from server.heap import startup_objects_frozen
 from server.metrics import MetricsEndpoint
@@ -43,7 +45,7 @@ from server.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
 from server.settings import Settings
 from server.view import GraphQLView
 from server.websockets import WebSocketLimits
-from trainer.jobs.reaper import fail_stale_runs, reap_forever
+from trainer.jobs.reaper import fail_stale_jobs, fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
 from trainer.ml.predictor import ModelCache
@@ -139,6 +141,7 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             await asyncio.to_thread(remove_stale_uploads, settings.artifacts.datasets)
             await runner.start()
             await fail_stale_runs(settings.stale_run_after)
+            await fail_stale_jobs(settings.stale_run_after)
             if settings.training_backend == "local":
                 await requeue_queued_runs(runner)
             reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
@@ -176,6 +179,12 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             Route("/graphql", graphql, methods=None),
             # --- model download (issue 9) ---
             Route(MODEL_DOWNLOAD_ROUTE, model_downloads, methods=None),
+            # --- batch prediction output (issue 24) ---
+            Route(
+                PREDICTION_DOWNLOAD_ROUTE,
+                PredictionDownloads(services, VerifiedModelFiles(), settings.cors_origins),
+                methods=None,
+            ),
             # --- CSV export of the run list (issue 21) ---
             Route(RUN_EXPORT_ROUTE, RunExportEndpoint(services, api_schema), methods=None),
             WebSocketRoute("/graphql", graphql),
