@@ -34,12 +34,12 @@ from schema import QueryLimits, build_schema
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
 from schema.trust_jobs import PREDICTION_DOWNLOAD_ROUTE
 from server.downloads import ModelDownloads
-from server.prediction_downloads import PredictionDownloads
 from server.health import Readiness, healthz
 from server.heap import startup_objects_frozen
 from server.metrics import MetricsEndpoint
 from server.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
 from server.persisted_queries import PersistedQueryStore
+from server.prediction_downloads import PredictionDownloads
 from server.request_id import RequestId
 from server.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
 from server.settings import Settings
