@@ -107,7 +107,8 @@ def score_file(
                     keep[index] = False
             refused.sort()
             reject_writer.writerows(refused)
-            written = chunk[keep].reset_index(drop=True)
+            # Most chunks have no reject: no copy of them then.
+            written = chunk if keep.all() else chunk[keep].reset_index(drop=True)
             best = probabilities.argmax(axis=1) if len(probabilities) else np.array([], int)
             written["predicted_level"] = np.asarray(classes, dtype=object)[best]
             for i in order:
@@ -143,7 +144,8 @@ def _features(
             continue
         values = chunk[column]
         if column in CATEGORICAL_COLUMNS:
-            data[column] = values.astype(object).str.strip().replace("", np.nan)
+            # As trainer.ml.dataset cleans a training file: the model saw these values.
+            data[column] = values.str.strip().replace("", np.nan)
         elif column in NUMERIC_COLUMNS:
             numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, copy=True)
             if not pd.api.types.is_numeric_dtype(values.dtype):
