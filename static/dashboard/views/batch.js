@@ -95,7 +95,7 @@ export function batchPanel(ctx) {
     const model = h("input", { type: "text", value: "production", spellcheck: "false" });
     const dataset = h("input", { type: "text", spellcheck: "false", placeholder: "catalogue.csv" });
     form = h(
-      "form.inline.score-file",
+      "form.score-file",
       {
         async onsubmit(event) {
           event.preventDefault();
@@ -111,7 +111,7 @@ export function batchPanel(ctx) {
           }
         },
       },
-      field({ name: "model", label: "Model", input: model, hint: "An alias or a model version." }),
+      field({ name: "model", label: "Model for the file", input: model, hint: "An alias or a model version." }),
       field({ name: "datasetPath", label: "File", input: dataset, hint: "A CSV in the datasets folder, with or without future_need_level." }),
       h("div.actions", {}, h("button", { type: "submit" }, "Score the file")),
     );

@@ -44,7 +44,7 @@ export function gateForm(ctx) {
         toast(outcome.textContent);
       },
     },
-    field({ name: "alias", label: "Alias", input: alias }),
+    field({ name: "alias", label: "Alias to move", input: alias }),
     field({ name: "runId", label: "Candidate run", input: runId, hint: "Its database id." }),
     field({ name: "datasetPath", label: "Labelled file", input: dataset }),
     field({ name: "metric", label: "Metric", input: metric }),
