@@ -93,7 +93,7 @@ export function batchPanel(ctx) {
   let form = null;
   if (ctx.user.canTrain) {
     const model = h("input", { type: "text", value: "production", spellcheck: "false" });
-    const dataset = h("input", { type: "text", spellcheck: "false", placeholder: "catalogue.csv" });
+    const dataset = h("input", { type: "text", spellcheck: "false" });
     form = h(
       "form.score-file",
       {

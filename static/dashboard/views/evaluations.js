@@ -119,7 +119,7 @@ export function evaluationPanel(run, ctx) {
 
   let form = null;
   if (ctx.user.canTrain) {
-    const dataset = h("input", { type: "text", spellcheck: "false", placeholder: "2026-q2-labelled.csv" });
+    const dataset = h("input", { type: "text", spellcheck: "false" });
     form = h(
       "form.evaluate",
       {

@@ -14,8 +14,8 @@ const PROMOTE = `mutation PromoteGated($alias: String!, $runId: ID!, $gate: Prom
 
 export function gateForm(ctx) {
   const alias = h("input", { type: "text", value: "production", spellcheck: "false" });
-  const runId = h("input", { type: "text", spellcheck: "false", placeholder: "42" });
-  const dataset = h("input", { type: "text", spellcheck: "false", placeholder: "2026-q2-labelled.csv" });
+  const runId = h("input", { type: "text", spellcheck: "false" });
+  const dataset = h("input", { type: "text", spellcheck: "false" });
   const metric = h("select", {}, ["ACCURACY", "F1_SCORE", "PRECISION", "RECALL"].map((m) => h("option", { value: m }, m)));
   const improvement = h("input", { type: "number", step: "0.001", value: "0" });
   const outcome = h("p.gate-outcome", { role: "status" });
