@@ -141,10 +141,12 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             await asyncio.to_thread(remove_stale_uploads, settings.artifacts.datasets)
             await runner.start()
             await fail_stale_runs(settings.stale_run_after)
-            await fail_stale_jobs(settings.stale_run_after)
+            await fail_stale_jobs(settings.stale_run_after, settings.artifacts.predictions)
             if settings.training_backend == "local":
                 await requeue_queued_runs(runner)
-            reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
+            reaper = asyncio.create_task(
+                reap_forever(settings.stale_run_after, settings.artifacts.predictions)
+            )
             try:
                 with startup_objects_frozen():
                     yield

@@ -361,7 +361,12 @@ async def test_a_worker_killed_mid_file_leaves_a_failed_job_and_no_file(
     assert final["outputSha256"] is None
     url = f"/predictions/{job['databaseId']}/file"
     assert (await download(server, url)).status_code == 404
-    assert not (server.settings.artifacts.predictions / f"batch-{job['databaseId']}.csv").exists()
+    # and: neither the final file nor the temporary ones it was writing remain
+    assert not [
+        path.name
+        for path in server.settings.artifacts.predictions.iterdir()
+        if f"batch-{job['databaseId']}" in path.name
+    ]
 
 
 async def test_the_subscription_follows_a_job_to_its_end(

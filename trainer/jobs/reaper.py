@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from models.job_lifecycle import move_job
 from models.run_lifecycle import move_run
@@ -21,6 +22,7 @@ from models.training_runs import RunStatus, TrainingRun
 from models.trust_jobs import BatchPrediction, ModelEvaluation
 from trainer.jobs.job import worker_is_dead
 from trainer.jobs.job_refs import JobKind, JobRef
+from trainer.jobs.trust_jobs import remove_partial_outputs
 
 logger = logging.getLogger("trainer.jobs.reaper")
 
@@ -57,12 +59,12 @@ async def fail_stale_runs(stale_after: float) -> list[int]:
     return failed
 
 
-async def reap_forever(stale_after: float) -> None:
+async def reap_forever(stale_after: float, predictions: Path | None = None) -> None:
     """Background task of every server process."""
     while True:
         try:
             await fail_stale_runs(stale_after)
-            await fail_stale_jobs(stale_after)
+            await fail_stale_jobs(stale_after, predictions)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -70,11 +72,12 @@ async def reap_forever(stale_after: float) -> None:
         await asyncio.sleep(max(stale_after / 3, 0.5))
 
 
-async def fail_stale_jobs(stale_after: float) -> list[JobRef]:
+async def fail_stale_jobs(stale_after: float, predictions: Path | None = None) -> list[JobRef]:
     """fail_stale_runs for batch predictions and model evaluations: same rule, same
     conditional move (models/job_lifecycle.py). A batch prediction failed here never
     presents a file: its output only gets its final name (and the row its output_path)
-    when the worker completes it."""
+    when the worker completes it; the temporary files it was writing are removed when the
+    predictions folder is given (a process that shares the artifacts folder)."""
     now = datetime.now(UTC)
     threshold = now - timedelta(seconds=stale_after)
     failed = []
@@ -106,4 +109,6 @@ async def fail_stale_jobs(stale_after: float) -> list[JobRef]:
             ):
                 failed.append(JobRef(kind, job_id))
                 logger.warning("%s %s failed: %s", kind.value, job_id, reason)
+                if predictions is not None and kind is JobKind.BATCH_PREDICTION:
+                    remove_partial_outputs(predictions, job_id)
     return failed

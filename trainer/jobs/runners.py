@@ -181,7 +181,7 @@ class LocalPoolRunner:
             worker.terminate()
         await asyncio.gather(*(asyncio.to_thread(worker.close) for worker in workers))
         await fail_stale_runs(self._settings.stale_after)
-        await fail_stale_jobs(self._settings.stale_after)
+        await fail_stale_jobs(self._settings.stale_after, self._settings.artifacts.predictions)
 
     async def submit(self, run_id: int) -> None:
         await self.submit_job(JobRef(JobKind.TRAINING, run_id))
@@ -216,7 +216,7 @@ class LocalPoolRunner:
         if not self._started:  # stopping: stop() settles the runs
             return
         await fail_stale_runs(self._settings.stale_after)
-        await fail_stale_jobs(self._settings.stale_after)
+        await fail_stale_jobs(self._settings.stale_after, self._settings.artifacts.predictions)
         exit_code = worker.process.exitcode
         run_id = ref.id  # the log lines' wording predates other kinds of job
         if exit_code == STOPPED_FOR_CANCEL_EXIT_CODE:

@@ -53,14 +53,21 @@ class _Box:
         self.stop = threading.Event()
 
 
-def output_names(settings: JobSettings, job_id: int) -> tuple[Path, Path]:
-    """The final output and rejects files of batch prediction `job_id`."""
-    folder = settings.artifacts.predictions
+def output_names(folder: Path, job_id: int) -> tuple[Path, Path]:
+    """The final output and rejects files of batch prediction `job_id` in `folder`."""
     return folder / f"batch-{job_id}.csv", folder / f"batch-{job_id}-rejects.csv"
 
 
 def _partial(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
+
+
+def remove_partial_outputs(folder: Path, job_id: int) -> None:
+    """What a worker killed mid-file left behind (the reaper calls this as it fails the
+    job): never a final name, only the temporary ones."""
+    for path in output_names(folder, job_id):
+        with contextlib.suppress(OSError):
+            os.unlink(_partial(path))
 
 
 async def _claim(model: JobModel, job_id: int) -> bool:
@@ -183,7 +190,7 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
         job.dataset_path,
         run.model_version,
     )
-    output, rejects = output_names(settings, job_id)
+    output, rejects = output_names(settings.artifacts.predictions, job_id)
     partial_output, partial_rejects = _partial(output), _partial(rejects)
     box = _Box()
 
