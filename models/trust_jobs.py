@@ -75,6 +75,7 @@ class BatchPrediction(JobRow):
     output_path = fields.CharField(max_length=255, null=True)
     output_sha256 = fields.CharField(max_length=64, null=True)
     rejects_path = fields.CharField(max_length=255, null=True)
+    rejects_sha256 = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "batch_prediction"

@@ -20,6 +20,7 @@ from schema.errors import UserError
 from schema.types import ConfusionMatrix, PerClassMetric, TrainingRun, User
 
 PREDICTION_DOWNLOAD_ROUTE = "/predictions/{job_id}/file"
+PREDICTION_REJECTS_ROUTE = "/predictions/{job_id}/rejects"
 
 
 def prediction_download_url(job_id: int, status: str, output_path: str | None) -> str | None:
@@ -60,6 +61,7 @@ class BatchPrediction(relay.Node):
     model_version: str = strawberry.field(description="The model it resolved to at the start.")
     dataset_path: str
     output_sha256: str | None = strawberry.field(description="Of the output file (its ETag).")
+    rejects_sha256: str | None = strawberry.field(description="Of the rejects file (its ETag).")
     error_message: str | None
     cancel_requested: bool
     created_at: datetime
@@ -75,6 +77,17 @@ class BatchPrediction(relay.Node):
     )
     def download_url(self, root: strawberry.Parent[BatchPredictionRow]) -> str | None:
         return prediction_download_url(root.id, root.status, root.output_path)
+
+    @strawberry.field(
+        description=(
+            "GET it (HR staff) for the rows that could not be scored: row (1-based data row), "
+            "column, reason. Set once COMPLETED; ETag = rejectsSha256."
+        )
+    )
+    def rejects_download_url(self, root: strawberry.Parent[BatchPredictionRow]) -> str | None:
+        if root.status != RunStatus.COMPLETED or not root.rejects_path:
+            return None
+        return PREDICTION_REJECTS_ROUTE.format(job_id=root.id)
 
     @strawberry.field(graphql_type=TrainingRun, description="The run whose model scored it.")
     async def run(self, root: strawberry.Parent[BatchPredictionRow]) -> RunRecord:

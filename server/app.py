@@ -32,7 +32,7 @@ from resolvers.training_runs import PageSizes
 from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
-from schema.trust_jobs import PREDICTION_DOWNLOAD_ROUTE
+from schema.trust_jobs import PREDICTION_DOWNLOAD_ROUTE, PREDICTION_REJECTS_ROUTE
 from server.downloads import ModelDownloads
 from server.health import Readiness, healthz
 from server.heap import startup_objects_frozen
@@ -185,6 +185,13 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             Route(
                 PREDICTION_DOWNLOAD_ROUTE,
                 PredictionDownloads(services, VerifiedModelFiles(), settings.cors_origins),
+                methods=None,
+            ),
+            Route(
+                PREDICTION_REJECTS_ROUTE,
+                PredictionDownloads(
+                    services, VerifiedModelFiles(), settings.cors_origins, rejects=True
+                ),
                 methods=None,
             ),
             # --- CSV export of the run list (issue 21) ---

@@ -1,4 +1,5 @@
-"""GET /predictions/{databaseId}/file: a batch prediction's output CSV, for HR staff.
+"""GET /predictions/{databaseId}/file: a batch prediction's output CSV, and
+GET /predictions/{databaseId}/rejects: the rows it could not score, for HR staff.
 
 Served as model files are (server/downloads.py's verified_file_response): streamed, HEAD,
 Range / If-Range, ETag = the sha256 recorded when the job completed (304), and never
@@ -47,11 +48,18 @@ class PredictionDownloads:
     """An ASGI app (as ModelDownloads), so an unsupported method is refused in JSON."""
 
     def __init__(
-        self, services: Services, files: VerifiedModelFiles, cors_origins: Sequence[str] = ()
+        self,
+        services: Services,
+        files: VerifiedModelFiles,
+        cors_origins: Sequence[str] = (),
+        *,
+        rejects: bool = False,
     ) -> None:
         self.services = services
         self.files = files
         self.cors_origins = frozenset(cors_origins)
+        # Which of the job's two files this route serves.
+        self.rejects = rejects
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.respond(Request(scope, receive))
@@ -79,15 +87,18 @@ class PredictionDownloads:
             return json_error(404, f"batch prediction {job_id} does not exist", ErrorCode.NOT_FOUND)
         if job.status != RunStatus.COMPLETED:
             return _not_found(job_id, f" (its status is {job.status.value})")
-        if not job.output_path or not job.output_sha256:
+        relative, sha256 = (
+            (job.rejects_path, job.rejects_sha256)
+            if self.rejects
+            else (job.output_path, job.output_sha256)
+        )
+        if not relative or not sha256:
             return _not_found(job_id)
         try:
-            if not job.output_path.startswith(_PREFIX):
+            if not relative.startswith(_PREFIX):
                 raise UnsafePath("is not inside the predictions folder")
-            path = contained_path(
-                self.services.artifacts.predictions, job.output_path[len(_PREFIX) :]
-            )
-            stat_result = await self.files.verify(path, job.output_sha256)
+            path = contained_path(self.services.artifacts.predictions, relative[len(_PREFIX) :])
+            stat_result = await self.files.verify(path, sha256)
         except (UnsafePath, ModelFileMissing):
             logger.warning("prediction download: batch prediction %d's output is missing", job_id)
             return _not_found(job_id, " (its output file is missing)")
@@ -108,8 +119,8 @@ class PredictionDownloads:
             request,
             path,
             stat_result,
-            job.output_sha256,
-            filename=f"batch-prediction-{job_id}.csv",
+            sha256,
+            filename=f"batch-prediction-{job_id}{'-rejects' if self.rejects else ''}.csv",
             media_type="text/csv",
             cors_origins=self.cors_origins,
         )

@@ -81,6 +81,7 @@ class Migration(migrations.Migration):
                 ("output_path", fields.CharField(null=True, max_length=255)),
                 ("output_sha256", fields.CharField(null=True, max_length=64)),
                 ("rejects_path", fields.CharField(null=True, max_length=255)),
+                ("rejects_sha256", fields.CharField(null=True, max_length=64)),
             ],
             options={"table": "batch_prediction", "app": "models", "pk_attr": "id"},
             bases=["Model"],

@@ -33,7 +33,8 @@ from trainer.ml.generator import generate_dataset
 
 JOB_FIELDS = """
   id databaseId status progress rowsTotal rowsDone rowsScored rowsRejected modelRequested
-  modelVersion datasetPath outputSha256 downloadUrl errorMessage cancelRequested
+  modelVersion datasetPath outputSha256 downloadUrl rejectsSha256 rejectsDownloadUrl
+  errorMessage cancelRequested
   createdByUsername createdAt startedAt finishedAt run { databaseId }
 """
 START = f"""
@@ -154,9 +155,12 @@ async def test_a_file_is_scored_whole_and_its_bad_rows_listed(
         output[["probability_LOW", "probability_MEDIUM", "probability_HIGH"]].to_numpy(),
         expected[:, order],
     )
-    # and: the rejects file lists each bad row with its reason
-    rejects = server.settings.artifacts.predictions / f"batch-{job['databaseId']}-rejects.csv"
-    rows = list(csv.reader(rejects.read_text().splitlines()))
+    # and: the rejects file (served as the output is) lists each bad row with its reason
+    assert job["rejectsDownloadUrl"] == f"/predictions/{job['databaseId']}/rejects"
+    served = await download(server, job["rejectsDownloadUrl"])
+    assert served.status_code == 200
+    assert served.headers["etag"] == f'"{job["rejectsSha256"]}"'
+    rows = list(csv.reader(served.text.splitlines()))
     assert rows[0] == ["row", "column", "reason"]
     assert [(r[0], r[1]) for r in rows[1:]] == [("10", "trend_score"), ("2500", "avg_salary_k")]
     assert "not a number" in rows[1][2]

@@ -231,6 +231,7 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
             output_path=relative(output),
             output_sha256=result.sha256,
             rejects_path=relative(rejects),
+            rejects_sha256=result.rejects_sha256,
         )
     if not await _finish(BatchPrediction, job_id, status, error_message=error, **values):
         status = RunStatus.FAILED

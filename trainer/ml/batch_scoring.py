@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,9 @@ class ScoringResult:
     rows_total: int
     rows_scored: int
     rows_rejected: int
-    # Of the output file's bytes, as written.
+    # Of the output file's bytes, and of the rejects file's, as written.
     sha256: str
+    rejects_sha256: str
 
 
 def count_data_rows(path: Path, display_name: str) -> int:
@@ -82,14 +84,22 @@ def score_file(
     classes = [str(label) for label in model.classes_]
     order = sorted(range(len(classes)), key=lambda i: class_order(classes[i]))
     digest = hashlib.sha256()
+    rejects_digest = hashlib.sha256()
     scored = rejected = done = 0
     with (
         open_regular_file(source, display_name) as raw,
         output.open("wb") as out,
-        rejects.open("w", encoding="utf-8", newline="") as rejects_file,
+        rejects.open("wb") as rejects_file,
     ):
-        reject_writer = csv.writer(rejects_file)
-        reject_writer.writerow(REJECT_COLUMNS)
+
+        def write_rejects(rows: Sequence[Sequence[object]]) -> None:
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerows(rows)
+            data = text.getvalue().encode("utf-8")
+            rejects_digest.update(data)
+            rejects_file.write(data)
+
+        write_rejects([REJECT_COLUMNS])
         header = True
         for chunk in csv_chunks(raw, display_name, chunk_rows):
             if should_stop():
@@ -106,7 +116,8 @@ def score_file(
                     refused.append((done + 1 + int(index), column, reason))
                     keep[index] = False
             refused.sort()
-            reject_writer.writerows(refused)
+            if refused:
+                write_rejects(refused)
             # Most chunks have no reject: no copy of them then.
             written = chunk if keep.all() else chunk[keep].reset_index(drop=True)
             best = probabilities.argmax(axis=1) if len(probabilities) else np.array([], int)
@@ -124,7 +135,7 @@ def score_file(
             on_progress(done)
         if header:
             raise DataLoadError(f"the file '{display_name}' has a header but no data rows")
-    return ScoringResult(done, scored, rejected, digest.hexdigest())
+    return ScoringResult(done, scored, rejected, digest.hexdigest(), rejects_digest.hexdigest())
 
 
 Reject = tuple[int, str, str]
