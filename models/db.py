@@ -25,6 +25,7 @@ MODELS_MODULES = [
     "models.model_aliases",
     "models.webhooks",
     "models.training_schedules",
+    "models.trust_jobs",
 ]
 
 

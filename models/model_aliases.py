@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -71,6 +71,9 @@ class ModelAliasAssignment(Model):
     set_by_id: int | None
     set_by_username = fields.CharField(max_length=150, null=True)
     set_at = fields.DatetimeField()
+    # The model evaluations a promotion gate judged this assignment on (issue 24): ids
+    # of model_evaluation rows, candidate first; empty when set without a gate.
+    evaluation_ids: Any = fields.JSONField(default=list)
 
     class Meta:
         table = "model_alias_assignment"
@@ -111,7 +114,9 @@ def promotable(run: TrainingRun | None, run_label: str) -> None:
         raise AliasTargetRefused(f"run {run.id} has no model file")
 
 
-async def set_alias(alias: str, run_id: int, setter: Setter) -> ModelAlias:
+async def set_alias(
+    alias: str, run_id: int, setter: Setter, evaluation_ids: list[int] | None = None
+) -> ModelAlias:
     """Point `alias` at the run, creating or moving it, and log the assignment.
 
     One transaction: the run is checked, the alias row locked (or created), then moved
@@ -120,14 +125,16 @@ async def set_alias(alias: str, run_id: int, setter: Setter) -> ModelAlias:
     """
     for attempt in range(_CREATE_ATTEMPTS):
         try:
-            return await _set_alias_once(alias, run_id, setter)
+            return await _set_alias_once(alias, run_id, setter, evaluation_ids or [])
         except IntegrityError:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-async def _set_alias_once(alias: str, run_id: int, setter: Setter) -> ModelAlias:
+async def _set_alias_once(
+    alias: str, run_id: int, setter: Setter, evaluation_ids: list[int]
+) -> ModelAlias:
     async with in_transaction() as connection:
         # Locked too, so the run cannot change state (or be deleted) under the promotion.
         run = (
@@ -153,7 +160,9 @@ async def _set_alias_once(alias: str, run_id: int, setter: Setter) -> ModelAlias
         else:
             await ModelAlias.filter(id=row.id).using_db(connection).update(**changes)
             row.update_from_dict(changes)
-        await ModelAliasAssignment.create(alias=alias, **changes, using_db=connection)
+        await ModelAliasAssignment.create(
+            alias=alias, evaluation_ids=evaluation_ids, **changes, using_db=connection
+        )
         await _record_alias_event(
             alias, "SET", run, previous_run_id, setter.username, now, connection
         )
@@ -196,6 +205,13 @@ async def delete_alias(alias: str, username: str | None = None) -> bool:
             alias, "DELETED", None, row.run_id, username, datetime.now(UTC), connection
         )
     return True
+
+
+async def current_assignment(alias: str) -> ModelAliasAssignment | None:
+    """The assignment that set the alias where it points now (the newest of its log)."""
+    if not await ModelAlias.exists(alias=alias):
+        return None
+    return await ModelAliasAssignment.filter(alias=alias).order_by("-id").first()
 
 
 async def list_aliases() -> list[ModelAlias]:

@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_CURSOR = "INVALID_CURSOR"
     MODEL_FILE_CHANGED = "MODEL_FILE_CHANGED"
+    # GET /predictions/{id}/file: the output's bytes are no longer those recorded (HTTP 409)
+    OUTPUT_FILE_CHANGED = "OUTPUT_FILE_CHANGED"
     # GET /runs/{id}/model: a Range header beyond the file's end (HTTP 416)
     RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"
     # predictFutureNeed (issue 10)
@@ -89,6 +91,8 @@ class FieldErrorCode(StrEnum):
     DATASET_NOT_OWNED = "DATASET_NOT_OWNED"
     # createWebhook / updateWebhook: not http(s), or an address the server must not reach
     URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
+    # setModelAlias(gate:): the candidate did not reach the current model (issue 24)
+    PROMOTION_GATE_FAILED = "PROMOTION_GATE_FAILED"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ the row lock and the assignment log are in models/model_aliases.py.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -19,21 +20,31 @@ from models.model_aliases import (
     ModelAliasAssignment,
     Setter,
     alias_history,
+    current_assignment,
     delete_alias,
     list_aliases,
     set_alias,
 )
 from models.run_records import RunRecord
-from models.training_runs import TrainingRun
+from models.training_runs import RunStatus, TrainingRun
+from models.trust_jobs import ModelEvaluation
 from resolvers.errors import FieldError, FieldErrorCode
+from resolvers.model_evaluations import evaluation_of, evaluations_by_ids
+from resolvers.trust_jobs import check_dataset_path
+from trainer.artifacts import ArtifactPaths
+from trainer.jobs.runners import JobRunner
 
 __all__ = [
     "AliasOutcome",
     "DeleteAliasOutcome",
+    "GateOutcome",
+    "GateRequest",
     "ModelAlias",
     "ModelAliasAssignment",
+    "alias_evaluations",
     "alias_history",
     "assigned_run",
+    "assignment_evaluations",
     "delete_model_alias",
     "list_aliases",
     "set_model_alias",
@@ -44,10 +55,35 @@ logger = logging.getLogger("resolvers.model_aliases")
 ALIAS_RULE = "lowercase letters, digits, '-' and '_', 1 to 32 characters"
 
 
+# The metrics a promotion gate may compare, as evaluations record them.
+GATE_METRICS = ("accuracy", "precision", "recall", "f1_score")
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    """setModelAlias's `gate`: move the alias only if the candidate, evaluated on this
+    dataset, reaches the alias's current model on `metric` plus `min_improvement`."""
+
+    dataset_path: str
+    metric: str
+    min_improvement: float = 0.0
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    metric: str
+    candidate_value: float | None
+    current_value: float | None
+    passed: bool
+    candidate: ModelEvaluation | None
+    current: ModelEvaluation | None
+
+
 @dataclass
 class AliasOutcome:
     model_alias: ModelAlias | None = None
     errors: list[FieldError] = field(default_factory=list)
+    gate: GateOutcome | None = None
 
 
 @dataclass
@@ -66,10 +102,18 @@ def _alias_error(alias: str) -> FieldError | None:
 
 
 async def set_model_alias(
-    viewer: Identity | None, alias: str, run_id: int | None, run_label: str
+    viewer: Identity | None,
+    alias: str,
+    run_id: int | None,
+    run_label: str,
+    gate: GateRequest | None = None,
+    *,
+    artifacts: ArtifactPaths | None = None,
+    jobs: JobRunner | None = None,
 ) -> AliasOutcome:
     """Point `alias` at a COMPLETED run with a model file (`run_id` None: an id naming no
-    run); create it, or move it from wherever it pointed."""
+    run); create it, or move it from wherever it pointed. With a `gate` (and the
+    artifacts and runners it needs), only if the candidate passes it."""
     error = _alias_error(alias)
     if error is not None:
         return AliasOutcome(errors=[error])
@@ -90,8 +134,41 @@ async def set_model_alias(
             ]
         )
     setter = Setter(viewer.id, viewer.username) if viewer else Setter(None, None)
+    evaluation_ids: list[int] = []
+    gate_outcome: GateOutcome | None = None
+    if gate is not None:
+        assert artifacts is not None, "a gate needs the artifacts"
+        assert jobs is not None, "a gate needs the runners"
+        judged = await _judge(viewer, alias, run_id, gate, artifacts, jobs)
+        if isinstance(judged, FieldError):
+            return AliasOutcome(errors=[judged])
+        gate_outcome = judged
+        if not judged.passed:
+            logger.info(
+                "alias %s not moved to run %s: promotion gate failed (%s %s < %s + %s)",
+                alias,
+                run_id,
+                gate.metric,
+                judged.candidate_value,
+                judged.current_value,
+                gate.min_improvement,
+            )
+            return AliasOutcome(
+                errors=[
+                    FieldError(
+                        ["gate"],
+                        f"run {run_id} reaches {gate.metric} {judged.candidate_value:.4f} on "
+                        f"{gate.dataset_path!r}, below the current model's "
+                        f"{judged.current_value:.4f} + {gate.min_improvement:g}: "
+                        f"{alias!r} was not moved",
+                        FieldErrorCode.PROMOTION_GATE_FAILED,
+                    )
+                ],
+                gate=judged,
+            )
+        evaluation_ids = [e.id for e in (judged.candidate, judged.current) if e is not None]
     try:
-        row = await set_alias(alias, run_id, setter)
+        row = await set_alias(alias, run_id, setter, evaluation_ids)
     except AliasTargetRefused as exc:
         code = (
             FieldErrorCode.NOT_FOUND
@@ -100,7 +177,81 @@ async def set_model_alias(
         )
         return AliasOutcome(errors=[FieldError(["runId"], str(exc), code)])
     logger.info("alias %s set to run %s by %s", alias, run_id, setter.username or "-")
-    return AliasOutcome(model_alias=row)
+    return AliasOutcome(model_alias=row, gate=gate_outcome)
+
+
+def _gate_value(evaluation: ModelEvaluation, metric: str) -> float:
+    return float(evaluation.metrics[metric])
+
+
+async def _judge(
+    viewer: Identity | None,
+    alias: str,
+    run_id: int,
+    gate: GateRequest,
+    artifacts: ArtifactPaths,
+    jobs: JobRunner,
+) -> GateOutcome | FieldError:
+    """Evaluate the candidate and the alias's current model on the gate's dataset
+    (reusing evaluations of the same model and bytes) and compare them."""
+    dataset, error = check_dataset_path(artifacts, gate.dataset_path, ["gate", "datasetPath"])
+    if error is not None or dataset is None:
+        return error or FieldError(["gate", "datasetPath"], "no dataset", FieldErrorCode.NOT_FOUND)
+    if gate.metric not in GATE_METRICS:
+        return FieldError(
+            ["gate", "metric"],
+            f"metric must be one of {', '.join(GATE_METRICS)}",
+            FieldErrorCode.INVALID,
+        )
+    if not math.isfinite(gate.min_improvement):
+        return FieldError(
+            ["gate", "minImprovement"],
+            "minImprovement must be a finite number",
+            FieldErrorCode.INVALID,
+        )
+    candidate_run = await TrainingRun.get_or_none(id=run_id)
+    if candidate_run is None:
+        return FieldError(["runId"], f"no training run {run_id}", FieldErrorCode.NOT_FOUND)
+    if candidate_run.status != RunStatus.COMPLETED or not candidate_run.model_sha256:
+        return FieldError(
+            ["runId"],
+            f"run {run_id} is {candidate_run.status.value}: only a COMPLETED run can be promoted",
+            FieldErrorCode.INVALID_STATE,
+        )
+    current_row = await ModelAlias.filter(alias=alias).select_related("run").first()
+    candidate = await evaluation_of(viewer, artifacts, jobs, candidate_run, dataset)
+    current: ModelEvaluation | None = None
+    if current_row is not None:
+        current_run = current_row.run
+        current = (
+            candidate
+            if current_run.id == run_id
+            else await evaluation_of(viewer, artifacts, jobs, current_run, dataset)
+        )
+    for evaluation in (candidate, current):
+        if evaluation is not None and evaluation.status != RunStatus.COMPLETED:
+            return FieldError(
+                ["gate", "datasetPath"],
+                f"evaluation {evaluation.id} of {evaluation.model_version} on {dataset!r} "
+                f"ended {evaluation.status.value}: {evaluation.error_message}",
+                FieldErrorCode.INVALID,
+            )
+    candidate_value = _gate_value(candidate, gate.metric)
+    if current is None:  # an alias with no current model: nothing to beat
+        return GateOutcome(gate.metric, candidate_value, None, True, candidate, None)
+    current_value = _gate_value(current, gate.metric)
+    passed = candidate_value >= current_value + gate.min_improvement
+    return GateOutcome(gate.metric, candidate_value, current_value, passed, candidate, current)
+
+
+async def alias_evaluations(alias: str) -> list[ModelEvaluation]:
+    """The evaluations that justified the alias's current assignment (none without a gate)."""
+    assignment = await current_assignment(alias)
+    return await evaluations_by_ids(list(assignment.evaluation_ids or [])) if assignment else []
+
+
+async def assignment_evaluations(row: ModelAliasAssignment) -> list[ModelEvaluation]:
+    return await evaluations_by_ids(list(row.evaluation_ids or []))
 
 
 async def delete_model_alias(viewer: Identity | None, alias: str) -> DeleteAliasOutcome:

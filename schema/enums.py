@@ -27,6 +27,14 @@ class ClassWeight(Enum):
     BALANCED_SUBSAMPLE = "balanced_subsample"
 
 
+@strawberry.enum(description="The metric a promotion gate compares (issue 24).")
+class GateMetric(Enum):
+    ACCURACY = "accuracy"
+    PRECISION = "precision"
+    RECALL = "recall"
+    F1_SCORE = "f1_score"
+
+
 @strawberry.enum
 class TrainingRunOrderField(Enum):
     RUN_DATE = "run_date"

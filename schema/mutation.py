@@ -10,7 +10,16 @@ import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
 
-from resolvers import accounts, datasets, model_aliases, train_model, training_schedules, webhooks
+from resolvers import (
+    accounts,
+    batch_predictions,
+    datasets,
+    model_aliases,
+    model_evaluations,
+    train_model,
+    training_schedules,
+    webhooks,
+)
 from resolvers.accounts import Identity
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.login_limiter import limited_login
@@ -20,13 +29,25 @@ from schema.context import Info
 from schema.datasets import DeleteDatasetPayload, UploadDatasetPayload
 from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
-from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
+from schema.model_aliases import (
+    DeleteModelAliasPayload,
+    GateResult,
+    ModelAliasPayload,
+    PromotionGateInput,
+)
 from schema.permissions import IsAuthenticated, IsHRStaff, unauthenticated
 from schema.training_schedules import (
     CreateTrainingScheduleInput,
     DeleteTrainingSchedulePayload,
     TrainingSchedulePayload,
     UpdateTrainingScheduleInput,
+)
+from schema.trust_jobs import (
+    CancelBatchPredictionPayload,
+    StartBatchPredictionInput,
+    StartBatchPredictionPayload,
+    StartEvaluationInput,
+    StartEvaluationPayload,
 )
 from schema.types import TrainingRun, User
 from schema.webhooks import (
@@ -165,18 +186,96 @@ class Mutation:
     @strawberry.mutation(
         description=(
             "Point an alias (lowercase letters, digits, '-', '_'; 1-32 characters) at a "
-            "COMPLETED run with a model file, creating it or moving it; logged in its history."
+            "COMPLETED run with a model file, creating it or moving it; logged in its history. "
+            "With `gate`, the candidate and the alias's current model are evaluated on the "
+            "gate's dataset first (evaluations of the same model and bytes are reused), and "
+            "the alias moves only if the candidate passes; otherwise PROMOTION_GATE_FAILED."
         ),
         permission_classes=[IsHRStaff],
     )
     async def set_model_alias(
-        self, info: Info, alias: str, run_id: strawberry.ID
+        self,
+        info: Info,
+        alias: str,
+        run_id: strawberry.ID,
+        gate: PromotionGateInput | None = None,
     ) -> ModelAliasPayload:
+        services = info.context.services
         outcome = await model_aliases.set_model_alias(
-            await info.context.viewer(), alias, parse_run_id(str(run_id)), str(run_id)
+            await info.context.viewer(),
+            alias,
+            parse_run_id(str(run_id)),
+            str(run_id),
+            gate.to_request() if gate is not None else None,
+            artifacts=services.artifacts,
+            jobs=services.jobs,
         )
         return ModelAliasPayload(
-            model_alias=outcome.model_alias, errors=user_errors(outcome.errors)
+            model_alias=outcome.model_alias,
+            errors=user_errors(outcome.errors),
+            gate=GateResult.of(outcome.gate),
+        )
+
+    # --- trusting a model (issue 24) ---
+    @strawberry.mutation(
+        description=(
+            "Score a whole CSV file (under artifacts/datasets/) with a model, as a job: "
+            "follow it with batchPredictionUpdated, download the result from its downloadUrl."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def start_batch_prediction(
+        self, info: Info, input: StartBatchPredictionInput
+    ) -> StartBatchPredictionPayload:
+        services = info.context.services
+        outcome = await batch_predictions.start_batch_prediction(
+            await info.context.viewer(),
+            services.artifacts,
+            services.jobs,
+            input.model,
+            input.dataset_path,
+        )
+        return StartBatchPredictionPayload(
+            batch_prediction=outcome.batch_prediction, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Cancel a batch prediction: at once when queued; a running one stops at its "
+            "next chunk of rows and keeps no output file."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def cancel_batch_prediction(
+        self, info: Info, id: strawberry.ID
+    ) -> CancelBatchPredictionPayload:
+        outcome = await batch_predictions.cancel_batch_prediction(
+            await info.context.viewer(), str(id)
+        )
+        return CancelBatchPredictionPayload(
+            batch_prediction=outcome.batch_prediction, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Evaluate a model on a labelled CSV file, as a job: metrics, per class, confusion "
+            "matrix, and the file's drift against the run's own training data."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def start_evaluation(
+        self, info: Info, input: StartEvaluationInput
+    ) -> StartEvaluationPayload:
+        services = info.context.services
+        outcome = await model_evaluations.start_evaluation(
+            await info.context.viewer(),
+            services.artifacts,
+            services.jobs,
+            input.model,
+            input.dataset_path,
+        )
+        return StartEvaluationPayload(
+            evaluation=outcome.evaluation, errors=user_errors(outcome.errors)
         )
 
     @strawberry.mutation(

@@ -8,21 +8,26 @@ from strawberry import relay
 
 from resolvers import (
     accounts,
+    batch_predictions,
     compare_runs,
     datasets,
     metrics_history,
+    model_evaluations,
     predictions,
     training_runs,
     training_schedules,
     webhooks,
 )
 from resolvers.accounts import Identity
+from resolvers.batch_predictions import BatchPrediction as BatchPredictionRow
 from resolvers.datasets import DatasetInfo
 from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
+from resolvers.model_evaluations import ModelEvaluation as ModelEvaluationRow
 from resolvers.rate_limits import charge
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
 from resolvers.training_schedules import ScheduleConnection
+from resolvers.trust_jobs import JobPage
 from resolvers.webhooks import Webhook as WebhookRow
 from resolvers.webhooks import WebhookDelivery as DeliveryRow
 from schema.compare_runs import TrainingRunComparison
@@ -36,6 +41,12 @@ from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
 from schema.training_runs import TrainingRunConnection, run_columns
 from schema.training_schedules import TrainingScheduleConnection
+from schema.trust_jobs import (
+    BatchPrediction,
+    BatchPredictionConnection,
+    ModelEvaluation,
+    ModelEvaluationConnection,
+)
 from schema.types import TrainingRun, User
 from schema.webhooks import DeliveryStatus, Webhook, WebhookDelivery
 
@@ -66,7 +77,9 @@ class Query:
         permission_classes=[IsHRStaffOrManager],
         graphql_type=relay.Node | None,
     )
-    async def node(self, info: Info, id: relay.GlobalID) -> RunRecord | Identity | None:
+    async def node(
+        self, info: Info, id: relay.GlobalID
+    ) -> RunRecord | Identity | BatchPredictionRow | ModelEvaluationRow | None:
         key = training_runs.parse_database_id(id.node_id)
         if key is None:
             return None
@@ -75,6 +88,10 @@ class Query:
         if id.type_name == "User":
             viewer = await info.context.viewer()
             return await accounts.visible_identity(viewer, key, info.context.users)
+        if id.type_name == "BatchPrediction":
+            return await batch_predictions.get_batch_prediction(str(key))
+        if id.type_name == "ModelEvaluation":
+            return await model_evaluations.get_model_evaluation(str(key))
         return None
 
     @strawberry.field(
@@ -151,6 +168,45 @@ class Query:
         return await listed_datasets(
             lambda: datasets.list_datasets(services.artifacts, services.dataset_limits)
         )
+
+    # --- trusting a model (issue 24) ---
+    @strawberry.field(
+        description="A batch prediction by global id or numeric database id; null if absent.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=BatchPrediction | None,
+    )
+    async def batch_prediction(self, id: strawberry.ID) -> BatchPredictionRow | None:
+        return await batch_predictions.get_batch_prediction(str(id))
+
+    @strawberry.field(
+        description="Batch predictions, newest first.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=BatchPredictionConnection,
+    )
+    async def batch_predictions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> JobPage:
+        maximum = info.context.services.page_sizes.maximum
+        return await batch_predictions.list_batch_predictions(first, after, maximum)
+
+    @strawberry.field(
+        description="A model evaluation by global id or numeric database id; null if absent.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=ModelEvaluation | None,
+    )
+    async def model_evaluation(self, id: strawberry.ID) -> ModelEvaluationRow | None:
+        return await model_evaluations.get_model_evaluation(str(id))
+
+    @strawberry.field(
+        description="Model evaluations, newest first.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=ModelEvaluationConnection,
+    )
+    async def model_evaluations(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> JobPage:
+        maximum = info.context.services.page_sizes.maximum
+        return await model_evaluations.list_model_evaluations(first, after, maximum)
 
     # --- model aliases and predictions (issue 10) ---
     @strawberry.field(

@@ -6,11 +6,15 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from resolvers import training_runs
+from resolvers import batch_predictions, model_evaluations, training_runs
+from resolvers.batch_predictions import BatchPrediction as BatchPredictionRow
 from resolvers.errors import NotFound
+from resolvers.model_evaluations import ModelEvaluation as ModelEvaluationRow
 from resolvers.training_runs import RunRecord
+from resolvers.trust_jobs import follow_job
 from schema.context import Info
 from schema.permissions import IsHRStaffOrManager, field_label, unauthenticated
+from schema.trust_jobs import BatchPrediction, ModelEvaluation
 from schema.types import TrainingRun
 
 
@@ -57,4 +61,45 @@ class Subscription:
                 check_every=services.websocket_recheck_seconds / 4,
             )
             async for update in updates:
+                yield update
+
+    # --- trusting a model (issue 24) ---
+    @strawberry.subscription(
+        description=(
+            "The batch prediction now, then at every change of status or progress; "
+            "completes after its final state."
+        ),
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=BatchPrediction,
+    )
+    async def batch_prediction_updated(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[BatchPredictionRow, None]:
+        row = await batch_predictions.get_batch_prediction(str(id))
+        if row is None:
+            raise NotFound(f"no batch prediction with id {id!s}", argument="id")
+        viewer = await info.context.viewer()
+        assert viewer is not None  # the permission class let it through
+        with info.context.services.subscriptions.hold(viewer.id):
+            async for update in follow_job(BatchPredictionRow, row, lambda: _still_allowed(info)):
+                yield update
+
+    @strawberry.subscription(
+        description=(
+            "The model evaluation now, then at every change of status or progress; "
+            "completes after its final state."
+        ),
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=ModelEvaluation,
+    )
+    async def evaluation_updated(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[ModelEvaluationRow, None]:
+        row = await model_evaluations.get_model_evaluation(str(id))
+        if row is None:
+            raise NotFound(f"no model evaluation with id {id!s}", argument="id")
+        viewer = await info.context.viewer()
+        assert viewer is not None  # the permission class let it through
+        with info.context.services.subscriptions.hold(viewer.id):
+            async for update in follow_job(ModelEvaluationRow, row, lambda: _still_allowed(info)):
                 yield update

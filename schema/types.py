@@ -29,7 +29,9 @@ from schema.enums import ClassWeight
 from trainer.ml.stages import Stage
 
 if TYPE_CHECKING:
+    from resolvers.trust_jobs import JobPage
     from schema.training_schedules import TrainingSchedule
+    from schema.trust_jobs import ModelEvaluationConnection
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
@@ -211,6 +213,25 @@ class TrainingRun(relay.Node):
         if root.schedule_id is None:
             return None
         return await training_schedules.get_schedule(root.schedule_id)
+
+    @strawberry.field(
+        description=(
+            "This run's model evaluations (startEvaluation, promotion gates), newest first."
+        ),
+        metadata=_reads("id"),
+        graphql_type=Annotated["ModelEvaluationConnection", strawberry.lazy("schema.trust_jobs")],
+    )
+    async def evaluations(
+        self,
+        root: strawberry.Parent[RunRecord],
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> JobPage:
+        from resolvers.model_evaluations import run_evaluations
+
+        maximum = info.context.services.page_sizes.maximum
+        return await run_evaluations(root.id, first, after, maximum)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

@@ -35,19 +35,21 @@ from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
 from schema.training_schedules import request_reader
+from schema.trust_jobs import PREDICTION_DOWNLOAD_ROUTE, PREDICTION_REJECTS_ROUTE
 from server.downloads import ModelDownloads
 from server.health import Readiness, healthz
 from server.heap import startup_objects_frozen
 from server.metrics import MetricsEndpoint
 from server.middleware import BodySizeLimit, InternalErrors, SecurityHeaders
 from server.persisted_queries import PersistedQueryStore
+from server.prediction_downloads import PredictionDownloads
 from server.request_id import RequestId
 from server.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
 from server.settings import Settings
 from server.view import GraphQLView
 from server.webhook_dispatcher import WebhookDispatcher, WebhookSettings
 from server.websockets import WebSocketLimits
-from trainer.jobs.reaper import fail_stale_runs, reap_forever
+from trainer.jobs.reaper import fail_stale_jobs, fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
 from trainer.ml.predictor import ModelCache
@@ -164,9 +166,12 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             await asyncio.to_thread(remove_stale_uploads, settings.artifacts.datasets)
             await runner.start()
             await fail_stale_runs(settings.stale_run_after)
+            await fail_stale_jobs(settings.stale_run_after, settings.artifacts.predictions)
             if settings.training_backend == "local":
                 await requeue_queued_runs(runner)
-            reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
+            reaper = asyncio.create_task(
+                reap_forever(settings.stale_run_after, settings.artifacts.predictions)
+            )
             dispatcher.start()
             schedules = asyncio.create_task(ticker.run_forever())
             try:
@@ -207,6 +212,19 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             Route("/graphql", graphql, methods=None),
             # --- model download (issue 9) ---
             Route(MODEL_DOWNLOAD_ROUTE, model_downloads, methods=None),
+            # --- batch prediction output (issue 24) ---
+            Route(
+                PREDICTION_DOWNLOAD_ROUTE,
+                PredictionDownloads(services, VerifiedModelFiles(), settings.cors_origins),
+                methods=None,
+            ),
+            Route(
+                PREDICTION_REJECTS_ROUTE,
+                PredictionDownloads(
+                    services, VerifiedModelFiles(), settings.cors_origins, rejects=True
+                ),
+                methods=None,
+            ),
             # --- CSV export of the run list (issue 21) ---
             Route(RUN_EXPORT_ROUTE, RunExportEndpoint(services, api_schema), methods=None),
             WebSocketRoute("/graphql", graphql),

@@ -16,7 +16,9 @@ RANGE_NOT_SATISFIABLE), which FileResponse would answer in plain text.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import (
@@ -163,20 +165,44 @@ class ModelDownloads:
                 "recorded when it was trained; it was not served",
                 ErrorCode.MODEL_FILE_CHANGED,
             )
-        etag = f'"{sha256}"'
-        # Authenticated content: no shared cache keeps it; clients revalidate (304).
-        headers = {"etag": etag, "cache-control": "private, no-cache"}
-        if request.headers.get("origin") in self.cors_origins:
-            # A page on an allowed origin reads the file name and the checksum.
-            headers["access-control-expose-headers"] = "Content-Disposition, ETag"
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match is not None and _etag_matches(if_none_match, etag):
-            return Response(status_code=304, headers=headers)
-        response = FileResponse(
+        return verified_file_response(
+            request,
             path,
-            media_type="application/octet-stream",
+            stat_result,
+            sha256,
             filename=f"{run.model_version}.joblib",
-            stat_result=stat_result,
-            headers=headers,
+            media_type="application/octet-stream",
+            cors_origins=self.cors_origins,
         )
-        return _range_refusal(request, response, stat_result.st_size) or response
+
+
+def verified_file_response(
+    request: Request,
+    path: Path,
+    stat_result: os.stat_result,
+    sha256: str,
+    *,
+    filename: str,
+    media_type: str,
+    cors_origins: frozenset[str],
+) -> Response:
+    """Serve a file whose bytes were just verified to hash to `sha256`: ETag = that
+    sha256 (304 on If-None-Match), streamed in chunks with HEAD, Range and If-Range, and
+    Range refusals in JSON. Shared by model downloads and batch prediction outputs."""
+    etag = f'"{sha256}"'
+    # Authenticated content: no shared cache keeps it; clients revalidate (304).
+    headers = {"etag": etag, "cache-control": "private, no-cache"}
+    if request.headers.get("origin") in cors_origins:
+        # A page on an allowed origin reads the file name and the checksum.
+        headers["access-control-expose-headers"] = "Content-Disposition, ETag"
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    response = FileResponse(
+        path,
+        media_type=media_type,
+        filename=filename,
+        stat_result=stat_result,
+        headers=headers,
+    )
+    return _range_refusal(request, response, stat_result.st_size) or response

@@ -30,6 +30,11 @@ class ArtifactPaths:
     def models(self) -> Path:
         return self.root / "models"
 
+    @property
+    def predictions(self) -> Path:
+        """Batch predictions' output and rejects files (issue 24)."""
+        return self.root / "predictions"
+
     @classmethod
     def at(cls, root: str | Path) -> ArtifactPaths:
         return cls(Path(root).resolve())
@@ -37,6 +42,7 @@ class ArtifactPaths:
     def ensure(self) -> None:
         self.datasets.mkdir(parents=True, exist_ok=True)
         self.models.mkdir(parents=True, exist_ok=True)
+        self.predictions.mkdir(parents=True, exist_ok=True)
 
     def model_file(self, model_version: str) -> Path:
         return self.models / f"{model_version}.joblib"

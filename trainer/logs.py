@@ -32,6 +32,8 @@ class LogContext:
     operation: str | None = None
     user: str | None = None
     run_id: int | None = None
+    # The other jobs (issue 24): "batch_prediction 3", "evaluation 7".
+    job: str | None = None
 
 
 log_context: ContextVar[LogContext | None] = ContextVar("log_context", default=None)

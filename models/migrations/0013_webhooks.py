@@ -12,7 +12,7 @@ from models.webhooks import DeliveryStatus
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0008_run_algorithm")]
+    dependencies = [("models", "0011_trust_jobs")]
 
     initial = False
 

@@ -171,6 +171,41 @@ SCHEDULE_MUTATIONS = {
     "resumeTrainingSchedule",
     "deleteTrainingSchedule",
 }
+# Trusting a model (issue 24). No job exists here and none is ever started: an allowed
+# caller reads empty answers or gets a UserError (no such model or job).
+BATCH_PREDICTIONS = """
+query { batchPredictions(first: 0) { pageInfo { hasPreviousPage } } }
+"""
+BATCH_PREDICTION = """
+query { batchPrediction(id: "2147483647") { databaseId } }
+"""
+START_BATCH_PREDICTION = """
+mutation {
+  startBatchPrediction(
+    input: { model: "permissions-no-such-model", datasetPath: "reference.csv" }
+  ) {
+    batchPrediction { databaseId } errors { code }
+  }
+}
+"""
+CANCEL_BATCH_PREDICTION = """
+mutation {
+  cancelBatchPrediction(id: "2147483647") { batchPrediction { databaseId } errors { code } }
+}
+"""
+MODEL_EVALUATIONS = """
+query { modelEvaluations(first: 0) { pageInfo { hasPreviousPage } } }
+"""
+MODEL_EVALUATION = """
+query { modelEvaluation(id: "2147483647") { databaseId } }
+"""
+START_EVALUATION = """
+mutation {
+  startEvaluation(input: { model: "permissions-no-such-model", datasetPath: "reference.csv" }) {
+    evaluation { databaseId } errors { code }
+  }
+}
+"""
 
 ROLES = ["anonymous", "nogroup", "manager", "drh", "rrh", "root"]
 ACCOUNTS = {"nogroup", "manager", "drh", "rrh", "root"}
@@ -206,6 +241,13 @@ ALLOWED = {
     "pauseTrainingSchedule": TRAINERS,
     "resumeTrainingSchedule": TRAINERS,
     "deleteTrainingSchedule": TRAINERS,
+    "batchPredictions": READERS,
+    "batchPrediction": READERS,
+    "startBatchPrediction": TRAINERS,
+    "cancelBatchPrediction": TRAINERS,
+    "modelEvaluations": READERS,
+    "modelEvaluation": READERS,
+    "startEvaluation": TRAINERS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -237,6 +279,13 @@ DOCUMENTS = {
     "pauseTrainingSchedule": PAUSE_TRAINING_SCHEDULE,
     "resumeTrainingSchedule": RESUME_TRAINING_SCHEDULE,
     "deleteTrainingSchedule": DELETE_TRAINING_SCHEDULE,
+    "batchPredictions": BATCH_PREDICTIONS,
+    "batchPrediction": BATCH_PREDICTION,
+    "startBatchPrediction": START_BATCH_PREDICTION,
+    "cancelBatchPrediction": CANCEL_BATCH_PREDICTION,
+    "modelEvaluations": MODEL_EVALUATIONS,
+    "modelEvaluation": MODEL_EVALUATION,
+    "startEvaluation": START_EVALUATION,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -326,6 +375,14 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         }
     elif field in SCHEDULE_MUTATIONS:
         assert result["errors"] == [{"field": ["id"], "code": "NOT_FOUND"}]
+    elif field in {"batchPredictions", "modelEvaluations"}:
+        assert result == {"pageInfo": {"hasPreviousPage": False}}
+    elif field in {"batchPrediction", "modelEvaluation"}:
+        assert result is None
+    elif field in {"startBatchPrediction", "cancelBatchPrediction"}:
+        assert result == {"batchPrediction": None, "errors": [{"code": "NOT_FOUND"}]}
+    elif field == "startEvaluation":
+        assert result == {"evaluation": None, "errors": [{"code": "NOT_FOUND"}]}
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},

@@ -18,12 +18,20 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from trainer.jobs.job import JobSettings
+from trainer.jobs.job_refs import JobKind, JobRef
 from trainer.jobs.runners import wait_until_final
-from trainer.jobs.worker_process import init_worker_process, run_in_worker_process
+from trainer.jobs.worker_process import (
+    init_worker_process,
+    run_in_worker_process,
+    run_job_in_worker_process,
+)
 
 logger = logging.getLogger("trainer.celery")
 
 TASK_NAME = "training_api.train_run"
+# One task per kind of job (issue 24), on the same queue: the same workers take them all.
+BATCH_PREDICTION_TASK = "training_api.batch_prediction"
+EVALUATION_TASK = "training_api.evaluation"
 QUEUE = "training"
 
 app = Celery("training_api")
@@ -46,6 +54,23 @@ _worker_config: tuple[str, JobSettings] | None = None
 @app.task(name=TASK_NAME)
 def train_run(run_id: int) -> str | None:
     return run_in_worker_process(run_id)
+
+
+@app.task(name=BATCH_PREDICTION_TASK)
+def batch_prediction(job_id: int) -> str | None:
+    return run_job_in_worker_process(JobRef(JobKind.BATCH_PREDICTION, job_id))
+
+
+@app.task(name=EVALUATION_TASK)
+def evaluation(job_id: int) -> str | None:
+    return run_job_in_worker_process(JobRef(JobKind.EVALUATION, job_id))
+
+
+_TASKS = {
+    JobKind.TRAINING: train_run,
+    JobKind.BATCH_PREDICTION: batch_prediction,
+    JobKind.EVALUATION: evaluation,
+}
 
 
 @worker_process_init.connect
@@ -82,8 +107,11 @@ class CeleryRunner:
         return None
 
     async def submit(self, run_id: int) -> None:
+        await self.submit_job(JobRef(JobKind.TRAINING, run_id))
+
+    async def submit_job(self, ref: JobRef) -> None:
         # Publishing is blocking network I/O: keep it off the event loop.
-        await asyncio.to_thread(train_run.apply_async, args=[run_id], queue=QUEUE)
+        await asyncio.to_thread(_TASKS[ref.kind].apply_async, args=[ref.id], queue=QUEUE)
 
     async def wait(self, run_id: int) -> None:
         await wait_until_final(run_id)

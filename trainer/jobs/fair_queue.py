@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class FairQueue:
+class FairQueue(Generic[T]):
     def __init__(self) -> None:
-        self._waiting: dict[Hashable, deque[int]] = {}
+        self._waiting: dict[Hashable, deque[T]] = {}
         self._served_at: dict[Hashable, int] = {}
         self._turn = 0
 
@@ -23,10 +26,10 @@ class FairQueue:
     def __bool__(self) -> bool:
         return bool(self._waiting)
 
-    def put(self, owner: Hashable, run_id: int) -> None:
+    def put(self, owner: Hashable, run_id: T) -> None:
         self._waiting.setdefault(owner, deque()).append(run_id)
 
-    def pop(self) -> int:
+    def pop(self) -> T:
         """The next run to start; raises IndexError when nothing waits."""
         if not self._waiting:
             raise IndexError("no run is waiting")

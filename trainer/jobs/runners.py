@@ -1,8 +1,9 @@
-"""Where training runs execute: a local pool of worker processes (the embedded default)
-or Celery workers on any number of machines.
+"""Where training runs (and the other jobs: batch predictions, model evaluations)
+execute: a local pool of worker processes (the embedded default) or Celery workers on any
+number of machines.
 
-The web process only hands over run ids; training happens in other processes so the
-server's event loop keeps answering while models fit.
+The web process only hands over job references (kind and id, trainer/jobs/job_refs.py);
+the work happens in other processes so the server's event loop keeps answering.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Protocol
 from models.training_runs import ACTIVE_STATUSES, RunStatus, TrainingRun
 from trainer.jobs.fair_queue import FairQueue
 from trainer.jobs.job import STOPPED_FOR_CANCEL_EXIT_CODE, JobSettings
-from trainer.jobs.reaper import fail_stale_runs
+from trainer.jobs.job_refs import JobKind, JobRef, job_owner, job_table, still_queued
+from trainer.jobs.reaper import fail_stale_jobs, fail_stale_runs
 from trainer.jobs.worker_process import PoolWorker, WorkerGone
 
 logger = logging.getLogger("trainer.jobs.runners")
@@ -39,6 +41,9 @@ class JobRunner(Protocol):
     async def submit(self, run_id: int) -> None:
         """Hand the (already committed, QUEUED) run to a worker."""
 
+    async def submit_job(self, ref: JobRef) -> None:
+        """Hand the (already committed, QUEUED) job of any kind to a worker."""
+
     async def wait(self, run_id: int) -> None:
         """Return once the run has left QUEUED/RUNNING."""
 
@@ -52,6 +57,13 @@ async def wait_until_final(run_id: int) -> None:
     while await TrainingRun.filter(  # noqa: ASYNC110
         id=run_id, status__in=list(ACTIVE_STATUSES)
     ).exists():
+        await asyncio.sleep(WAIT_POLL_INTERVAL)
+
+
+async def wait_until_job_final(ref: JobRef) -> None:
+    """Follow a job of any kind through the database, wherever it executes."""
+    table = job_table(ref.kind)
+    while await table.filter(id=ref.id, status__in=list(ACTIVE_STATUSES)).exists():  # noqa: ASYNC110
         await asyncio.sleep(WAIT_POLL_INTERVAL)
 
 
@@ -100,7 +112,7 @@ class LocalPoolRunner:
         self._workers = workers
         self.max_active_runs_per_user = max_active_runs_per_user
         self._context = worker_context()
-        self._queue = FairQueue()
+        self._queue: FairQueue[JobRef] = FairQueue()
         self._idle: list[PoolWorker] = []
         self._all: set[PoolWorker] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -169,10 +181,15 @@ class LocalPoolRunner:
             worker.terminate()
         await asyncio.gather(*(asyncio.to_thread(worker.close) for worker in workers))
         await fail_stale_runs(self._settings.stale_after)
+        await fail_stale_jobs(self._settings.stale_after, self._settings.artifacts.predictions)
 
     async def submit(self, run_id: int) -> None:
-        owner = await TrainingRun.filter(id=run_id).first().values_list("trained_by_id", flat=True)
-        self._queue.put(owner, run_id)
+        await self.submit_job(JobRef(JobKind.TRAINING, run_id))
+
+    async def submit_job(self, ref: JobRef) -> None:
+        # One turn per user whatever the kind: a user's batch scoring waits behind their
+        # own trainings, not behind everybody's.
+        self._queue.put(await job_owner(ref), ref)
         self.warm_up_in_background()
         self._dispatch()
 
@@ -180,33 +197,41 @@ class LocalPoolRunner:
         while self._started and self._idle and self._queue:
             self._background(self._execute(self._idle.pop(), self._queue.pop()))
 
-    async def _execute(self, worker: PoolWorker, run_id: int) -> None:
+    async def _execute(self, worker: PoolWorker, ref: JobRef) -> None:
         try:
-            await worker.run(run_id)
+            await worker.run(ref)
         except WorkerGone:
-            await self._replace(worker, run_id)
-            if await TrainingRun.filter(id=run_id, status=RunStatus.QUEUED).exists():
-                # It died while idle, before claiming this run: the run waits for another.
-                await self.submit(run_id)
+            await self._replace(worker, ref)
+            if await still_queued(ref):
+                # It died while idle, before claiming this job: the job waits for another.
+                await self.submit_job(ref)
             return
         self._idle.append(worker)
         self._dispatch()
 
-    async def _replace(self, worker: PoolWorker, run_id: int) -> None:
-        """Settle the dead worker's run, then start a fresh process in its place."""
+    async def _replace(self, worker: PoolWorker, ref: JobRef) -> None:
+        """Settle the dead worker's job, then start a fresh process in its place."""
         self._all.discard(worker)
         await asyncio.to_thread(worker.close)
         if not self._started:  # stopping: stop() settles the runs
             return
         await fail_stale_runs(self._settings.stale_after)
+        await fail_stale_jobs(self._settings.stale_after, self._settings.artifacts.predictions)
         exit_code = worker.process.exitcode
+        run_id = ref.id  # the log lines' wording predates other kinds of job
         if exit_code == STOPPED_FOR_CANCEL_EXIT_CODE:
             logger.info("worker process for cancelled run %s stopped; starting a fresh one", run_id)
-        else:
+        elif ref.kind is JobKind.TRAINING:
             logger.error(
                 "a training worker process died (exit code %s) during run %s; starting a fresh one",
                 exit_code,
                 run_id,
+            )
+        else:
+            logger.error(
+                "a training worker process died (exit code %s) during %s; starting a fresh one",
+                exit_code,
+                ref,
             )
         self._background(self._bring_up())
 
@@ -232,3 +257,8 @@ async def requeue_queued_runs(runner: JobRunner) -> None:
     for run_id in [run.id for run in queued]:
         await runner.submit(run_id)
         logger.info("run %s re-queued after restart", run_id)
+    for kind in (JobKind.BATCH_PREDICTION, JobKind.EVALUATION):
+        rows = await job_table(kind).filter(status=RunStatus.QUEUED).order_by("id").only("id")
+        for job_id in [row.id for row in rows]:
+            await runner.submit_job(JobRef(kind, job_id))
+            logger.info("%s %s re-queued after restart", kind.value, job_id)

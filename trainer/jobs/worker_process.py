@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Coroutine
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 
 from models.availability import is_database_outage
 from models.db import renew_connections
+from models.training_runs import RunStatus
 from trainer.jobs.job import JobSettings, execute_run
+from trainer.jobs.job_refs import JobKind, JobRef
+from trainer.jobs.trust_jobs import execute_batch_prediction, execute_evaluation
 
 logger = logging.getLogger("trainer.jobs.worker_process")
 _READY = "ready"
@@ -47,23 +51,37 @@ def init_worker_process(database_url: str, settings: JobSettings) -> None:
 
 
 def run_in_worker_process(run_id: int) -> str | None:
-    """Execute one run; returns its final status, or None when it was not ours to run.
+    """Execute one training run; its final status, or None when it was not ours to run."""
+    return run_job_in_worker_process(JobRef(JobKind.TRAINING, run_id))
 
-    A worker idles between runs while its database connections may be cut (a restart of
-    PostgreSQL): the first statement of the next run would fail and leave the run QUEUED
-    with nobody to take it. On such an error the connections are renewed and the run is
+
+def _execute(ref: JobRef, settings: JobSettings) -> Coroutine[None, None, RunStatus | None]:
+    if ref.kind is JobKind.BATCH_PREDICTION:
+        return execute_batch_prediction(ref.id, settings)
+    if ref.kind is JobKind.EVALUATION:
+        return execute_evaluation(ref.id, settings)
+    return execute_run(ref.id, settings)
+
+
+def run_job_in_worker_process(ref: JobRef) -> str | None:
+    """Execute one job (a training run, a batch prediction, an evaluation); returns its
+    final status, or None when it was not ours to run.
+
+    A worker idles between jobs while its database connections may be cut (a restart of
+    PostgreSQL): the first statement of the next job would fail and leave it QUEUED
+    with nobody to take it. On such an error the connections are renewed and the job is
     tried once more; its claim is atomic, so one already claimed is not run twice.
     """
     assert _loop is not None, "worker process not initialised"
     assert _settings is not None, "worker process not initialised"
     try:
-        status = _loop.run_until_complete(execute_run(run_id, _settings))
+        status = _loop.run_until_complete(_execute(ref, _settings))
     except Exception as error:
         if not is_database_outage(error):
             raise
-        logger.warning("run %s: database connection lost (%s); retrying", run_id, error)
+        logger.warning("%s: database connection lost (%s); retrying", ref, error)
         _loop.run_until_complete(renew_connections())
-        status = _loop.run_until_complete(execute_run(run_id, _settings))
+        status = _loop.run_until_complete(_execute(ref, _settings))
     return status.value if status else None
 
 
@@ -78,7 +96,8 @@ class WorkerGone(Exception):
 
 
 def serve_runs(connection: Connection, database_url: str, settings: JobSettings) -> None:
-    """Main of a local pool worker: run each id it is sent, answer with the final status.
+    """Main of a local pool worker: run each job it is sent (kind, id), answer with the
+    final status.
 
     It ends when the server closes its end of the pipe, so a server killed outright does
     not leave it behind once its current run is over.
@@ -87,11 +106,12 @@ def serve_runs(connection: Connection, database_url: str, settings: JobSettings)
     try:
         connection.send(_READY)
         while True:
-            run_id = connection.recv()
+            kind, job_id = connection.recv()
+            ref = JobRef(JobKind(kind), job_id)
             try:
-                status: str | None = run_in_worker_process(run_id)
+                status: str | None = run_job_in_worker_process(ref)
             except Exception:
-                logger.exception("run %s: the job failed unexpectedly", run_id)
+                logger.exception("%s: the job failed unexpectedly", ref)
                 status = None
             connection.send(status)
     except (EOFError, BrokenPipeError):
@@ -122,9 +142,9 @@ class PoolWorker:
         if await self._receive() != _READY:
             raise WorkerGone("the worker process did not start properly")
 
-    async def run(self, run_id: int) -> str | None:
+    async def run(self, ref: JobRef) -> str | None:
         try:
-            self._connection.send(run_id)
+            self._connection.send((ref.kind.value, ref.id))
         except OSError as exc:
             raise WorkerGone(f"worker process {self.process.pid} ended") from exc
         status = await self._receive()

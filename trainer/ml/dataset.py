@@ -36,7 +36,9 @@ __all__ = [
     "TARGET_COLUMN",
     "Dataset",
     "check_dataset",
+    "csv_chunks",
     "load_dataset",
+    "open_regular_file",
 ]
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = (
@@ -129,7 +131,7 @@ def _read(path: Path, name: str, limits: CsvLimits, *, keep_rows: bool) -> _Read
     """Check the file's shape, then read it a chunk of rows at a time, cleaning each and
     keeping (if asked) only its usable rows and known columns; refuse it with the first
     reason it cannot be trained on."""
-    raw = _open_regular_file(path, name)
+    raw = open_regular_file(path, name)
     with raw:
         summary = scan_csv(raw, name, limits)
         raw.seek(0)
@@ -138,7 +140,7 @@ def _read(path: Path, name: str, limits: CsvLimits, *, keep_rows: bool) -> _Read
         chunks: list[pd.DataFrame] = []
         total_rows = kept_rows = 0
         with_values: set[str] = set()
-        for chunk in _csv_chunks(hashing, name, rows_per_chunk):
+        for chunk in csv_chunks(hashing, name, rows_per_chunk):
             if TARGET_COLUMN not in chunk.columns:
                 raise DataLoadError(
                     f"the dataset '{name}' has no '{TARGET_COLUMN}' column, "
@@ -196,7 +198,7 @@ def _clean(chunk: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _open_regular_file(path: Path, name: str) -> io.FileIO:
+def open_regular_file(path: Path, name: str) -> io.FileIO:
     """Open `path` for reading only if it is a regular file.
 
     A FIFO would block open() (and a device read()) until something else writes, with no way
@@ -229,7 +231,7 @@ def _open_regular_file(path: Path, name: str) -> io.FileIO:
         raise
 
 
-def _csv_chunks(source: io.RawIOBase, name: str, rows_per_chunk: int) -> Iterator[pd.DataFrame]:
+def csv_chunks(source: io.RawIOBase, name: str, rows_per_chunk: int) -> Iterator[pd.DataFrame]:
     """The file as pandas parses it, `rows_per_chunk` rows at a time, with pandas'
     refusals worded for HR users."""
     try:

@@ -238,7 +238,7 @@ class ModelTrainer:
             time.perf_counter() - started,
         )
         self._report(Stage.EVALUATING, 0.0)
-        metrics = _evaluate(pipeline, x_test, y_test, classes)
+        metrics = evaluate_pipeline(pipeline, x_test, y_test, classes)
         logger.info(
             "evaluated on %d rows: accuracy %.4f, f1 %.4f",
             len(x_test),
@@ -409,7 +409,7 @@ def load_model(model_path: Path, expected_sha256: str) -> Pipeline:
         ) from None
 
 
-def _evaluate(
+def evaluate_pipeline(
     pipeline: Pipeline, x_test: pd.DataFrame, y_test: pd.Series, classes: list[str]
 ) -> dict[str, Any]:
     predicted = pipeline.predict(x_test)

@@ -121,5 +121,6 @@ export async function render(main, ctx) {
       ),
     ),
   );
+  if (ctx.user.canTrain) append(main, (await import("./gate.js")).gateForm(ctx));
   return null;
 }

@@ -246,5 +246,6 @@ export async function render(main, ctx) {
   }
 
   append(main, h("div.heading", {}, h("h1", {}, "Predict")), form, result);
+  append(main, (await import("./batch.js")).batchPanel(ctx));
   return null;
 }

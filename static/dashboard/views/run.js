@@ -252,6 +252,12 @@ export async function render(main, ctx) {
     ),
   );
 
+  if (run.status === "COMPLETED") {
+    const { evaluationPanel } = await import("./evaluations.js");
+    if (ctx.signal.aborted) return null;
+    append(main, evaluationPanel(run, ctx));
+  }
+
   if (ctx.user.canTrain && run.status === "COMPLETED") {
     const models = await import("./models.js");
     if (ctx.signal.aborted) return null;

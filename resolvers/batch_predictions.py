@@ -1,0 +1,124 @@
+"""startBatchPrediction, cancelBatchPrediction, batchPrediction(s): scoring whole files.
+
+The request is checked (a dataset file under artifacts/datasets/, a model that can
+predict), recorded QUEUED with the model it resolved to, and handed to the runners; the
+scoring itself is trainer/jobs/trust_jobs.py's. Refusals are FieldErrors and create
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from models.accounts import Identity
+from models.job_lifecycle import move_job
+from models.training_runs import RunStatus
+from models.trust_jobs import BatchPrediction, JobKind
+from resolvers.errors import FieldError, FieldErrorCode
+from resolvers.trust_jobs import (
+    JobPage,
+    check_dataset_path,
+    job_page,
+    owner_fields,
+    parse_job_id,
+    resolve_model,
+    submit,
+)
+from trainer.artifacts import ArtifactPaths
+from trainer.jobs.runners import JobRunner
+
+__all__ = [
+    "BatchPrediction",
+    "BatchPredictionOutcome",
+    "cancel_batch_prediction",
+    "get_batch_prediction",
+    "list_batch_predictions",
+    "start_batch_prediction",
+]
+
+logger = logging.getLogger("resolvers.batch_predictions")
+TYPE_NAME = "BatchPrediction"
+
+
+@dataclass
+class BatchPredictionOutcome:
+    batch_prediction: BatchPrediction | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+
+async def start_batch_prediction(
+    viewer: Identity | None,
+    artifacts: ArtifactPaths,
+    jobs: JobRunner,
+    model: str,
+    dataset_path: str,
+) -> BatchPredictionOutcome:
+    dataset, dataset_error = check_dataset_path(artifacts, dataset_path, ["input", "datasetPath"])
+    run, model_error = await resolve_model(model, ["input", "model"])
+    errors = [e for e in (model_error, dataset_error) if e is not None]
+    if errors or run is None or dataset is None:
+        return BatchPredictionOutcome(errors=errors)
+    row = await BatchPrediction.create(
+        run_id=run.id,
+        model_requested=model,
+        model_version=run.model_version,
+        dataset_path=dataset,
+        **owner_fields(viewer),
+    )
+    logger.info(
+        "batch prediction %s queued by %s (%s with %s)",
+        row.id,
+        viewer.username if viewer else "-",
+        dataset,
+        run.model_version,
+    )
+    return BatchPredictionOutcome(await submit(jobs, JobKind.BATCH_PREDICTION, row))
+
+
+async def cancel_batch_prediction(viewer: Identity | None, raw_id: str) -> BatchPredictionOutcome:
+    job_id = parse_job_id(raw_id, TYPE_NAME)
+    row = await BatchPrediction.get_or_none(id=job_id) if job_id is not None else None
+    if row is None:
+        return BatchPredictionOutcome(
+            errors=[FieldError(["id"], "no such batch prediction", FieldErrorCode.NOT_FOUND)]
+        )
+    who = viewer.username if viewer else "-"
+    if await move_job(
+        BatchPrediction,
+        row.id,
+        RunStatus.QUEUED,
+        RunStatus.CANCELLED,
+        cancel_requested=True,
+        error_message=f"cancelled by {who} before it started",
+    ):
+        logger.info("batch prediction %s cancelled by %s while queued", row.id, who)
+    # Not a move: the worker sees the flag between two chunks and records CANCELLED.
+    elif await BatchPrediction.filter(id=row.id, status=RunStatus.RUNNING).update(
+        cancel_requested=True
+    ):
+        logger.info("batch prediction %s: cancellation requested by %s", row.id, who)
+    else:
+        await row.refresh_from_db()
+        return BatchPredictionOutcome(
+            row,
+            [
+                FieldError(
+                    ["id"],
+                    f"batch prediction {row.id} has already ended ({row.status.value}); "
+                    "nothing to cancel",
+                    FieldErrorCode.INVALID_STATE,
+                )
+            ],
+        )
+    await row.refresh_from_db()
+    return BatchPredictionOutcome(row)
+
+
+async def get_batch_prediction(raw_id: str) -> BatchPrediction | None:
+    job_id = parse_job_id(raw_id, TYPE_NAME)
+    return await BatchPrediction.get_or_none(id=job_id) if job_id is not None else None
+
+
+async def list_batch_predictions(first: int | None, after: str | None, max_page: int) -> JobPage:
+    return await job_page(BatchPrediction, first, after, max_page)

@@ -1,0 +1,194 @@
+"""What batch predictions and model evaluations share on the request side (issue 24):
+the model and dataset a request names, checked into FieldErrors; the QUEUED row handed to
+the runners; a page of jobs, newest first; following one job until it ends.
+
+Both are the same story as a training run's (models/trust_jobs.py), so the checks,
+the hand-over and the list are written once here; resolvers/batch_predictions.py and
+resolvers/model_evaluations.py hold what is each one's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from strawberry.relay import GlobalID, GlobalIDValueError
+
+from models.accounts import Identity
+from models.job_lifecycle import move_job
+from models.model_aliases import model_run
+from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
+from models.trust_jobs import BatchPrediction, JobKind, ModelEvaluation
+from resolvers.errors import ApiError, ErrorCode, FieldError, FieldErrorCode
+from resolvers.training_runs import parse_database_id, parse_run_id
+from trainer.artifacts import ArtifactPaths, UnsafePath, canonical_path
+from trainer.jobs.job_refs import JobRef
+from trainer.jobs.runners import JobRunner
+
+__all__ = [
+    "JobPage",
+    "check_dataset_path",
+    "follow_job",
+    "job_page",
+    "parse_job_id",
+    "resolve_model",
+    "submit",
+]
+
+logger = logging.getLogger("resolvers.trust_jobs")
+
+J = TypeVar("J", BatchPrediction, ModelEvaluation)
+# Longer than any alias (32) or modelVersion (64): names nothing.
+_MAX_MODEL_NAME = 64
+_MAX_DATASET_PATH = 255
+# How often a subscription looks at its job (the workers write to the database).
+FOLLOW_INTERVAL = 0.25
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def check_dataset_path(
+    artifacts: ArtifactPaths, path: str, field: list[str]
+) -> tuple[str | None, FieldError | None]:
+    """The canonical path of an existing dataset file, or the FieldError saying why not."""
+    try:
+        if len(path) > _MAX_DATASET_PATH:
+            raise UnsafePath(f"must be at most {_MAX_DATASET_PATH} characters")
+        canonical = canonical_path(path)
+        file = artifacts.dataset(canonical)
+    except UnsafePath as exc:
+        return None, FieldError(field, f"dataset path {exc}", FieldErrorCode.PATH_NOT_ALLOWED)
+    if not file.is_file():
+        return None, FieldError(
+            field, f"there is no dataset {_shown(canonical)!r}", FieldErrorCode.NOT_FOUND
+        )
+    return canonical, None
+
+
+async def resolve_model(
+    model: str, field: list[str], *, run_ids: bool = False
+) -> tuple[TrainingRun | None, FieldError | None]:
+    """The COMPLETED run with a model file that `model` names: an alias first, then a
+    modelVersion, then (with `run_ids`) a run's numeric or global id."""
+    run = await model_run(model) if 0 < len(model) <= _MAX_MODEL_NAME else None
+    if run is None and run_ids:
+        run_id = parse_run_id(model)
+        run = await TrainingRun.get_or_none(id=run_id) if run_id is not None else None
+    if run is None:
+        return None, FieldError(
+            field, f"no model alias or modelVersion {_shown(model)!r}", FieldErrorCode.NOT_FOUND
+        )
+    if run.status != RunStatus.COMPLETED or not run.model_path or not run.model_sha256:
+        return None, FieldError(
+            field,
+            f"{_shown(model)!r} names run {run.id}, which has no model "
+            f"(its status is {run.status.value})",
+            FieldErrorCode.INVALID_STATE,
+        )
+    return run, None
+
+
+async def submit(jobs: JobRunner, kind: JobKind, row: J) -> J:
+    """Hand the QUEUED row to the runners; if that fails, the row says why (FAILED)."""
+    try:
+        await jobs.submit_job(JobRef(kind, row.id))
+    except Exception as exc:
+        logger.exception("%s %s failed: could not be handed to a worker", kind.value, row.id)
+        await move_job(
+            type(row),
+            row.id,
+            RunStatus.QUEUED,
+            RunStatus.FAILED,
+            error_message=f"could not be handed to a worker: {type(exc).__name__}",
+        )
+        await row.refresh_from_db()
+    return row
+
+
+def parse_job_id(raw: str, type_name: str) -> int | None:
+    """A numeric database id, or a global id of `type_name`; None if neither."""
+    if raw.isascii() and raw.isdigit():
+        return parse_database_id(raw)
+    try:
+        global_id = GlobalID.from_id(raw)
+    except GlobalIDValueError:
+        return None
+    return parse_database_id(global_id.node_id) if global_id.type_name == type_name else None
+
+
+def owner_fields(viewer: Identity | None) -> dict[str, Any]:
+    return {
+        "created_by_id": viewer.id if viewer else None,
+        "created_by_username": viewer.username if viewer else None,
+    }
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of jobs, newest first (keyset on the id: stable while new ones arrive)."""
+
+    rows: list[Any]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], Awaitable[int]]
+
+    def cursor(self, row: Any) -> str:
+        return base64.b64encode(f"job:{row.id}".encode()).decode()
+
+
+def _after_id(after: str | None) -> int | None:
+    if after is None:
+        return None
+    try:
+        name, _, key = base64.b64decode(after, validate=True).decode().partition(":")
+    except ValueError:
+        name, key = "", ""
+    value = parse_database_id(key) if name == "job" else None
+    if value is None:
+        raise ApiError("`after` is not a cursor of this list", code=ErrorCode.INVALID_CURSOR)
+    return value
+
+
+async def job_page(
+    table: type[J], first: int | None, after: str | None, max_page: int, **filters: Any
+) -> JobPage:
+    size = 20 if first is None else first
+    if not 0 <= size <= max_page:
+        raise ApiError(f"`first` must be between 0 and {max_page}", argument="first")
+    query = table.filter(**filters)
+    after_id = _after_id(after)
+    page_query = query.filter(id__lt=after_id) if after_id is not None else query
+    rows = await page_query.order_by("-id").limit(size + 1)
+
+    async def count() -> int:
+        return await query.count()
+
+    return JobPage(rows[:size], len(rows) > size, after_id is not None, count)
+
+
+async def follow_job(
+    table: type[J], row: J, check: Callable[[], Awaitable[None]]
+) -> AsyncIterator[J]:
+    """Yield the job now, then at each change of status or progress, until it ends.
+
+    Polls its row (one small query per FOLLOW_INTERVAL per subscriber): the worker that
+    writes it may be on another machine, and these jobs are followed by few at a time.
+    """
+    yield row
+    last = (row.status, row.progress)
+    while row.status not in FINAL_STATUSES:
+        await asyncio.sleep(FOLLOW_INTERVAL)
+        await check()
+        fresh = await table.get_or_none(id=row.id)
+        if fresh is None:
+            return
+        row = fresh
+        if (row.status, row.progress) != last:
+            last = (row.status, row.progress)
+            yield row

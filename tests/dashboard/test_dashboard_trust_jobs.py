@@ -1,0 +1,92 @@
+"""The dashboard's parts of issue 24 in Chromium: "Score a file" on the Predict page (the
+job's progress, then its download), "Evaluate on…" on a run's page (the drift table,
+drifted features first, and the histogram of the feature chosen), and "Promote with a
+gate" on the Models page. Screenshots go to docs/screenshots/; no request may leave
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.dashboard.harness import DRH, TIMEOUT_MS, browser, open_dashboard
+from tests.processes import LiveServer
+from trainer.ml.generator import generate_dataset
+
+pytestmark = pytest.mark.xdist_group("dashboard")
+
+__all__ = ["browser"]  # the fixture, imported for this module
+
+
+def labelled_file(server: LiveServer, rows: int = 400) -> str:
+    name = f"dash-{uuid.uuid4().hex[:8]}.csv"
+    generate_dataset(rows, 17, server.artifacts / "datasets" / name)
+    return name
+
+
+async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    # given
+    name = labelled_file(dashboard_api)
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    try:
+        await dashboard.sign_in(*DRH)
+
+        # when: a file is scored from the Predict page
+        await page.get_by_role("link", name="Predict", exact=True).click()
+        await page.get_by_label("Model for the file").fill("seed-3")
+        await page.get_by_label("File", exact=True).fill(name)
+        await page.get_by_role("button", name="Score the file").click()
+        job = page.locator("table.batch-jobs tbody tr").first
+        await expect(job).to_have_attribute("data-status", "COMPLETED", timeout=TIMEOUT_MS)
+        await expect(job.get_by_role("button", name="Download")).to_be_visible()
+        async with page.expect_download() as download:
+            await job.get_by_role("button", name="Download").click()
+        scored = await (await download.value).path()
+        header = scored.read_text().splitlines()[0]
+
+        # when: the run is evaluated on the same file from its page
+        await page.get_by_role("link", name="Runs", exact=True).click()
+        await page.get_by_role("link", name="seed-3", exact=True).click()
+        await page.get_by_label("Labelled file").fill(name)
+        await page.get_by_role("button", name="Evaluate").click()
+        evaluation = page.locator("article.evaluation").first
+        await expect(evaluation).to_have_attribute("data-status", "COMPLETED", timeout=TIMEOUT_MS)
+        rows = evaluation.locator("table.drift tbody tr")
+        await expect(rows).to_have_count(11)
+        flags = [await row.get_attribute("data-drifted") for row in await rows.all()]
+        await evaluation.get_by_role("button", name="trend_score").click()
+        await expect(evaluation.locator(".drift-chart h3")).to_have_text("trend_score")
+        await expect(evaluation.locator(".drift-histogram .bin")).to_have_count(10)
+        await evaluation.scroll_into_view_if_needed()
+        await dashboard.screenshot("evaluation-drift")
+
+        # when: seed-3 is promoted to a fresh alias through a gate on that file
+        await page.get_by_role("link", name="Models", exact=True).click()
+        seed_3 = await dashboard_api.data(
+            '{ trainingRuns(first: 1, filter: {modelVersion: "seed-3"}) { nodes { databaseId } } }'
+        )
+        await page.get_by_label("Alias to move").fill("gated")
+        await page.get_by_label("Candidate run").fill(
+            str(seed_3["trainingRuns"]["nodes"][0]["databaseId"])
+        )
+        await page.get_by_label("Labelled file", exact=True).fill(name)
+        await page.get_by_role("button", name="Promote if better").click()
+        await expect(page.locator("form.gate")).to_have_attribute(
+            "data-passed", "true", timeout=TIMEOUT_MS
+        )
+        outcome = await page.locator(".gate-outcome").inner_text()
+    finally:
+        await dashboard.context.close()
+
+    # then
+    assert header.endswith("predicted_level,probability_LOW,probability_MEDIUM,probability_HIGH")
+    # drifted features first: no "true" after a "false"
+    assert flags == sorted(flags, key=lambda flag: flag != "true")
+    assert "gated now points at seed-3" in outcome
+    dashboard.traffic.assert_clean()
