@@ -126,7 +126,8 @@ async def test_predict_refuses_unreadable_rows_naming_row_and_column_before_pred
         # when: the same export without the bad cell
         await csv.fill(good)
         await page.get_by_role("button", name="Predict").click()
-        await expect(page.locator("table.predictions tbody tr")).to_have_count(2)
+        # The first prediction loads the model file: seconds on a loaded two-core machine.
+        await expect(page.locator("table.predictions tbody tr")).to_have_count(2, timeout=20_000)
         sent = json.loads(predictions_posted(dashboard)[-1])["variables"]["rows"]
     finally:
         await dashboard.context.close()
