@@ -22,6 +22,8 @@ MODELS_MODULES = [
     "models.training_runs",
     "models.datasets",
     "models.model_aliases",
+    "models.audit_log",
+    "models.run_tags",
 ]
 
 

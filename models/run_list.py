@@ -22,6 +22,7 @@ from tortoise import fields
 
 from models.run_records import RunQuery, RunRecord
 from models.run_search import with_search
+from models.run_tags import with_tags
 from models.training_runs import ORDER_COLUMNS, RunStatus, TrainingRun
 from models.users import User
 
@@ -62,6 +63,10 @@ class RunFilter:
     run_date_to: datetime | None = None
     # A substring of modelVersion, trainedByUsername or notes, in any case (run_search.py).
     search: str | None = None
+    # Runs holding any of `tags_any` and all of `tags_all` (models/run_tags.py); the
+    # tags as stored (normalised by resolvers/run_tags.py).
+    tags_any: Sequence[str] | None = None
+    tags_all: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,8 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("run_date >= ?", run_filter.run_date_from)
     if run_filter.run_date_to is not None:
         query = query.where("run_date <= ?", run_filter.run_date_to)
+    if run_filter.tags_any or run_filter.tags_all:
+        query = with_tags(query, run_filter.tags_any or (), run_filter.tags_all or ())
     if run_filter.search:
         return MatchingRuns(
             await with_search(query, run_filter.search, in_order=True),

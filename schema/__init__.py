@@ -13,6 +13,7 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from schema.audit_log import audit_mutations
 from schema.datasets import OneDatasetListingPerOperation
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
@@ -71,6 +72,7 @@ def build_schema(
     outage_retry_after: float = 5.0,
 ) -> Schema:
     limits = limits or QueryLimits()
+    audit_mutations(Mutation)  # every mutation field recorded in the audit log
     built = Schema(
         query=Query,
         mutation=Mutation,

@@ -1,5 +1,5 @@
-"""Query root: the caller, runs by id, the run list, the metrics history, model aliases
-and predictions."""
+"""Query root: the caller, runs by id, the run list, the metrics history, model aliases,
+predictions and the audit log."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from resolvers import (
     training_runs,
 )
 from resolvers.accounts import Identity
+from resolvers.audit_log import AuditPage, audit_page, checked_audit_filter
 from resolvers.datasets import DatasetInfo
 from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
 from resolvers.rate_limits import charge
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
+from schema.audit_log import AuditLogConnection, AuditLogFilter
 from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
@@ -190,4 +192,38 @@ class Query:
             predictions.DEFAULT_MODEL if model is None else model,
             [row_values(row) for row in rows],
             spend=spend,
+        )
+
+    # --- audit log (issue 25) ---
+    @strawberry.field(
+        description=(
+            "Every recorded mutation, login, token change and file download, newest first "
+            "(HR staff and superusers); keyset-paginated, `first` at most the page maximum."
+        ),
+        permission_classes=[IsHRStaff],
+        graphql_type=AuditLogConnection,
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AuditLogFilter | None = None,
+    ) -> AuditPage:
+        audit_filter = (
+            None
+            if filter is None
+            else checked_audit_filter(
+                username=filter.username,
+                operations=filter.operation,
+                outcomes=filter.outcome,
+                since=filter.since,
+                until=filter.until,
+            )
+        )
+        return await audit_page(
+            audit_filter,
+            first=first,
+            after=after,
+            sizes=info.context.services.page_sizes,
         )

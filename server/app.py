@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from models.db import tortoise_config
+from resolvers.audit_log import prune_forever
 from resolvers.context import Services
 from resolvers.datasets import DatasetQuota
 from resolvers.identity_cache import IdentityCache
@@ -142,11 +143,13 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             if settings.training_backend == "local":
                 await requeue_queued_runs(runner)
             reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
+            audit_pruner = asyncio.create_task(prune_forever(settings.audit_retention_days))
             try:
                 with startup_objects_frozen():
                     yield
             finally:
                 reaper.cancel()
+                audit_pruner.cancel()
                 await watcher.stop()
                 await runner.stop()
 

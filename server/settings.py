@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     # The whole datasets folder, files put there by other means included.
     max_datasets_total_bytes: int = Field(default=20_000_000_000, ge=1)
 
+    # --- audit log (issue 25) ---
+    # Entries older than this many days are deleted by each server process (at start-up,
+    # then hourly); 0 keeps them all. Export them first (`main.py audit export`) if
+    # they must outlive it.
+    audit_retention_days: int = Field(default=365, ge=0, le=36_500)
+
     @field_validator("training_n_jobs")
     @classmethod
     def _n_jobs_not_zero(cls, value: int) -> int:
