@@ -13,7 +13,7 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from schema.audit_log import audit_mutations
+from schema.audit_log import JSON, JSON_SCALAR, audit_mutations
 from schema.datasets import OneDatasetListingPerOperation
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
@@ -89,7 +89,10 @@ def build_schema(
             OperationMetrics,
             OneDatasetListingPerOperation,
         ],
-        config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
+        config=StrawberryConfig(
+            batching_config={"max_operations": max_batch_operations},
+            scalar_map={JSON: JSON_SCALAR},
+        ),
     )
     built.query_limits = limits
     built.outage_retry_after = outage_retry_after

@@ -15,16 +15,16 @@ mutation: they are in the logs and metrics, not in the audit log.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 from graphql import GraphQLError
-from graphql.execution.values import get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values
 from strawberry import relay
 from strawberry.extensions.field_extension import FieldExtension
-from strawberry.scalars import JSON
 from strawberry.types.base import get_object_definition
 
 from resolvers.audit_log import AuditChannel, AuditOutcome, AuditPage, AuditRecord, record
@@ -33,6 +33,19 @@ from schema.context import Info
 
 strawberry.enum(AuditOutcome, name="AuditOutcome")
 strawberry.enum(AuditChannel, name="AuditChannel")
+
+logger = logging.getLogger("schema.audit_log")
+
+# strawberry's own JSON scalar carries @specifiedBy, which introspection leaves out unless
+# asked, so a client rebuilding the schema from it would see another SDL. This one is
+# mapped by build_schema (StrawberryConfig.scalar_map).
+JSON = NewType("JSON", object)
+JSON_SCALAR = strawberry.scalar(
+    name="JSON",
+    description="A JSON value: an object, a list, a string, a number, a boolean or null.",
+    serialize=lambda value: value,
+    parse_value=lambda value: value,
+)
 
 # Writes of synchronous mutation fields, which cannot await theirs (kept until done).
 _pending: set[asyncio.Task[None]] = set()
@@ -63,8 +76,13 @@ def _arguments(info: Info) -> dict[str, Any] | None:
     raw = info._raw_info
     try:
         definition = raw.parent_type.fields[raw.field_name]
-        return get_argument_values(definition, raw.field_nodes[0], raw.variable_values)
+        variables: Any = raw.variable_values
+        if not isinstance(variables, VariableValues):
+            # strawberry's executor hands resolvers the plain coerced dict.
+            variables = VariableValues(sources={}, coerced=variables)
+        return get_argument_values(definition, raw.field_nodes[0], variables)
     except Exception:  # variables that did not coerce: the error says so already
+        logger.debug("audit: arguments of %s not readable", info.field_name, exc_info=True)
         return None
 
 
@@ -102,13 +120,13 @@ def _record_later(info: Info, started: datetime, code: str | None) -> None:
 
 
 async def _record(info: Info, started: datetime, code: str | None) -> None:
+    """Never raises: what it cannot read is left out, a failed write is logged."""
     context = info.context
     try:
         actor = await context.viewer() or context.audit_actor
     except Exception:  # the identity look-up failed with the database: still recorded
         actor = None
-    request = context.request
-    state = getattr(request, "state", None)
+    state = getattr(getattr(context, "request", None), "state", None)
     operation = info._raw_info.operation
     await record(
         channel=AuditChannel.GRAPHQL,
@@ -117,8 +135,8 @@ async def _record(info: Info, started: datetime, code: str | None) -> None:
         error_code=code,
         arguments=_arguments(info),
         operation_name=operation.name.value if operation.name else None,
-        request_id=getattr(state, "request_id", None) if state is not None else None,
-        client_address=context.client_address,
+        request_id=getattr(state, "request_id", None),
+        client_address=getattr(context, "client_address", None),
         at=started,
     )
 

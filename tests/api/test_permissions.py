@@ -101,6 +101,21 @@ LOGOUT = """
 mutation { logout { revoked } }
 """
 
+# An empty tag is refused: an allowed caller gets a UserError, and no run is ever edited.
+UPDATE_TRAINING_RUN = """
+mutation Update($id: ID!) {
+  updateTrainingRun(id: $id, notes: "permissions", tags: [""]) {
+    trainingRun { databaseId } errors { field code }
+  }
+}
+"""
+
+AUDIT_LOG = """
+query { auditLog(first: 1, filter: { operation: ["permissions-no-such-operation"] }) {
+  totalCount nodes { operation }
+} }
+"""
+
 ROLES = ["anonymous", "nogroup", "manager", "drh", "rrh", "root"]
 ACCOUNTS = {"nogroup", "manager", "drh", "rrh", "root"}
 READERS = {"manager", "drh", "rrh", "root"}
@@ -121,6 +136,8 @@ ALLOWED = {
     "datasets": TRAINERS,
     "deleteDataset": TRAINERS,
     "logout": ACCOUNTS,
+    "updateTrainingRun": TRAINERS,
+    "auditLog": TRAINERS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -138,6 +155,8 @@ DOCUMENTS = {
     "datasets": DATASETS,
     "deleteDataset": DELETE_DATASET,
     "logout": LOGOUT,
+    "updateTrainingRun": UPDATE_TRAINING_RUN,
+    "auditLog": AUDIT_LOG,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -155,7 +174,7 @@ async def queued_run() -> TrainingRun:
 
 def variables_for(field: str, runs: list[TrainingRun]) -> dict[str, Any]:
     run = runs[0]
-    if field in {"trainingRun", "cancelTrainingRun", "setModelAlias"}:
+    if field in {"trainingRun", "cancelTrainingRun", "setModelAlias", "updateTrainingRun"}:
         return {"id": str(run.id)}
     if field == "node":
         return {"id": relay.to_base64("TrainingRun", run.id)}
@@ -206,6 +225,13 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         assert result == {"deletedPath": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "logout":
         assert result == {"revoked": True}
+    elif field == "updateTrainingRun":
+        assert result == {
+            "trainingRun": None,
+            "errors": [{"field": ["tags", "0"], "code": "INVALID"}],
+        }
+    elif field == "auditLog":
+        assert result == {"totalCount": 0, "nodes": []}
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},
@@ -248,7 +274,7 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
         assert body["data"] is None or body["data"][field] is None
         assert run.model_version not in json.dumps(body)
         row = await TrainingRun.get(id=run.id)
-        assert (row.status, row.cancel_requested) == (RunStatus.QUEUED, False)
+        assert (row.status, row.cancel_requested, row.notes) == (RunStatus.QUEUED, False, "")
     assert await TrainingRun.all().count() == len(runs)
     assert await ModelAlias.all().count() == 0
 
