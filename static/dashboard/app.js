@@ -21,6 +21,7 @@ const ROUTES = [
   { pattern: /^\/history$/, load: () => import("./views/history.js"), nav: "History" },
   { pattern: /^\/models$/, load: () => import("./views/models.js"), nav: "Models" },
   { pattern: /^\/predict$/, load: () => import("./views/predict.js"), nav: "Predict" },
+  { pattern: /^\/audit$/, load: () => import("./views/audit.js"), nav: "Audit", needs: (ctx) => ctx.user.canTrain, refused: "HR staff only" },
 ];
 
 const SESSION = "query Session { viewer { username canTrain groups } }";
