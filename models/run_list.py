@@ -197,14 +197,17 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("run_date >= ?", run_filter.run_date_from)
     if run_filter.run_date_to is not None:
         query = query.where("run_date <= ?", run_filter.run_date_to)
+    # A page and a count of the same runs may be written differently (run_search.py,
+    # run_tags.py): the statement that stops early, and the one that reads every match.
+    whole = query
     if run_filter.tags_any or run_filter.tags_all:
-        query = with_tags(query, run_filter.tags_any or (), run_filter.tags_all or ())
+        any_of, all_of = run_filter.tags_any or (), run_filter.tags_all or ()
+        query = await with_tags(query, any_of, all_of, in_order=True)
+        whole = await with_tags(whole, any_of, all_of, in_order=False)
     if run_filter.search:
-        return MatchingRuns(
-            await with_search(query, run_filter.search, in_order=True),
-            whole=await with_search(query, run_filter.search, in_order=False),
-        )
-    return MatchingRuns(query)
+        query = await with_search(query, run_filter.search, in_order=True)
+        whole = await with_search(whole, run_filter.search, in_order=False)
+    return MatchingRuns(query, whole=None if whole == query else whole)
 
 
 def _segments(order: RunOrder, backwards: bool) -> list[Segment]:

@@ -162,7 +162,7 @@ class AuditEntry:
     operation: str = strawberry.field(
         description=(
             "The mutation field called (trainModel, login, ...) or the action "
-            "(downloadModel, exportRuns, token.create, token.revoke)."
+            "(downloadModel, exportRuns, multipartUpload, token.create, token.revoke)."
         )
     )
     operation_name: str | None = strawberry.field(

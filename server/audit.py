@@ -17,7 +17,7 @@ from models.credentials import Identity
 from resolvers.audit_log import AuditChannel, record
 from resolvers.errors import ErrorCode
 
-__all__ = ["audit_http", "remember_caller"]
+__all__ = ["audit_http", "audit_refused_upload", "remember_caller"]
 
 _CALLER = "audited_caller"
 
@@ -54,3 +54,21 @@ async def audit_http(
         client_address=client.host if client else None,
     )
     return response
+
+
+async def audit_refused_upload(request: Request, identity: Identity | None, code: str) -> None:
+    """A multipart request (uploadDataset's only way in) refused before its body is read:
+    which mutation it carried is unknown then, so it is recorded as `multipartUpload`."""
+    client = request.client
+    await record(
+        channel=AuditChannel.HTTP,
+        operation="multipartUpload",
+        actor=identity,
+        error_code=code,
+        arguments={
+            "method": request.method,
+            "contentLength": request.headers.get("content-length"),
+        },
+        request_id=getattr(request.state, "request_id", None),
+        client_address=client.host if client else None,
+    )

@@ -226,6 +226,28 @@ async def test_uploaded_content_is_left_out(server: Server) -> None:
     assert content.decode()[:40] not in str(entry)
 
 
+@pytest.mark.parametrize(("role", "code"), [("manager", "FORBIDDEN"), (None, "UNAUTHENTICATED")])
+async def test_an_upload_refused_before_its_body_is_read_is_recorded(
+    server: Server, role: str | None, code: str
+) -> None:
+    request_id = f"upload-{uuid.uuid4().hex}"
+
+    response = await server.client.post(
+        "/graphql",
+        headers=auth(server, role, X_Request_ID=request_id),
+        **multipart("refused.csv", small_csv(5)),
+    )
+
+    assert response.status_code in (401, 403)
+    entry = await entry_of(server, request_id)
+    assert (entry["channel"], entry["operation"], entry["outcome"]) == (
+        "HTTP",
+        "multipartUpload",
+        code,
+    )
+    assert entry["username"] == (f"{role}-user" if role else None)
+
+
 async def test_long_strings_are_capped(server: Server) -> None:
     run = await new_run()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from models import run_tags
 from models.run_tags import RunTag
 from models.training_runs import TrainingRun
 from tests.conftest import Server
@@ -213,9 +214,15 @@ def expected_tags(number: int) -> list[str]:
     return tags
 
 
-@pytest.fixture
-async def tagged(clean_runs: Server) -> tuple[Server, list[TrainingRun]]:
-    """24 runs, one hour apart (newest last), tagged by `expected_tags`."""
+@pytest.fixture(params=["sparse", "dense"])
+async def tagged(
+    clean_runs: Server, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Server, list[TrainingRun]]:
+    """24 runs, one hour apart (newest last), tagged by `expected_tags`; read as SQLite
+    reads few tagged runs (from the tag index) and many (the list's order, each tested):
+    models/run_tags.py chooses by DENSE_TAGGED, lowered here to take the second way."""
+    if request.param == "dense":
+        monkeypatch.setattr(run_tags, "DENSE_TAGGED", 1)
     rows = await insert([run_row(number) for number in range(24)])
     rows.sort(key=lambda row: row.run_date)
     await RunTag.bulk_create(
