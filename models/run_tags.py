@@ -98,8 +98,7 @@ def _from_tags(query: RunQuery, any_of: Sequence[str], all_of: Sequence[str]) ->
 async def _tagged_at_least(tags: Sequence[str], count: int) -> bool:
     marks = ", ".join("?" * len(tags))
     rows, _ = await read(
-        f"SELECT count(*) FROM (SELECT 1 FROM {_TABLE} WHERE tag IN ({marks}) "
-        f"LIMIT {int(count)})",
+        f"SELECT count(*) FROM (SELECT 1 FROM {_TABLE} WHERE tag IN ({marks}) LIMIT {int(count)})",
         list(tags),
         short=True,
     )
