@@ -4,12 +4,15 @@ prune` applies a retention; run as an operator runs them (tests/api/test_cli.py)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.api.test_cli import Cli
+from tests.processes import start_live_server
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +104,36 @@ def test_prune_deletes_entries_past_the_retention(cli: Cli) -> None:
     assert result.returncode == 0, result.stderr
     assert cli.query("SELECT count(*) FROM audit_log WHERE username = 'old-entry'") == [(0,)]
     assert len(audit_rows(cli)) == before - 1
+
+
+async def test_a_server_applies_the_retention_at_start_up(tmp_path: Path) -> None:
+    # given: a database holding an entry 40 days old and one 10 days old
+    database = tmp_path / "retention.sqlite3"
+    cli = Cli(tmp_path, database)
+    assert cli.run("migrate").returncode == 0
+    for name, age in (("forty-days", 40), ("ten-days", 10)):
+        cli.query(
+            "INSERT INTO audit_log (at, channel, operation, outcome, username) "
+            "VALUES (?, 'graphql', 'login', 'OK', ?)",
+            (datetime.now(UTC) - timedelta(days=age)).isoformat(" "),
+            name,
+        )
+
+    # when: a server keeping 30 days starts on it
+    server = await start_live_server(
+        tmp_path / "server",
+        database_url=f"sqlite://{database}",
+        settings={"AUDIT_RETENTION_DAYS": "30", "TRAINING_WARM_UP": "false"},
+    )
+    try:
+        kept: list[tuple[str]] = []
+        for _ in range(100):
+            kept = cli.query("SELECT username FROM audit_log WHERE operation = 'login'")
+            if len(kept) < 2:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await server.kill()
+
+    # then
+    assert kept == [("ten-days",)]
