@@ -11,9 +11,9 @@ hold the tag, as for the text search (models/run_search.py):
   would read the whole table to find them (0.6 s at 200,000 runs on SQLite).
 PostgreSQL's planner makes that choice from its statistics when it plans the statement
 with the tags themselves (`fresh_plan`, as the search). SQLite's cannot, so
-`with_tags` counts the tag's index entries up to DENSE_TAGGED first (index-only, well
-under a millisecond) and writes the page's condition the way that fits; a statement that
-reads every match (a count, a history) always starts from the tags.
+`with_tags` counts each condition's index entries up to DENSE_TAGGED first (index-only,
+well under a millisecond) and starts from the rarest one unless even that one is dense;
+a statement that reads every match (a count, a history) always starts from the tags.
 bench/results/audit-tags-<db>.md has the figures.
 
 Notes live on the run row (the search index of migration 0007 follows them: the SQLite
@@ -67,53 +67,41 @@ async def with_tags(
     `all_of`. Tags are compared as stored: the caller normalises them. `in_order`: the
     statement reads runs in the list's order and may stop early (a page, an export's
     chunk); otherwise it reads every match (a count, a history)."""
-    all_of = list(dict.fromkeys(all_of))
+    # Each group is one condition: `any_of` as a whole, then each tag of `all_of`.
+    groups = ([list(any_of)] if any_of else []) + [[tag] for tag in dict.fromkeys(all_of)]
     if TrainingRun._meta.db.capabilities.dialect == "postgres":
-        return _exists(query, any_of, all_of).planned_per_value()
-    if in_order and await _dense(any_of, all_of):
-        return _exists(query, any_of, all_of)
-    return _from_tags(query, any_of, all_of)
+        return _exists(query, groups).planned_per_value()
+    # SQLite: the group held by the fewest runs (counted up to DENSE_TAGGED) bounds the
+    # matches; read from the tag index unless even that one is dense and the statement
+    # may stop early. The other groups are tested on each of its runs.
+    held = [await _tagged_at_most(group, DENSE_TAGGED) for group in groups]
+    rarest = held.index(min(held))
+    if in_order and held[rarest] >= DENSE_TAGGED:
+        return _exists(query, groups)
+    marks = ", ".join("?" * len(groups[rarest]))
+    query = query.where(
+        f"id IN (SELECT run_id FROM {_TABLE} WHERE tag IN ({marks}))", *groups[rarest]
+    )
+    return _exists(query, groups[:rarest] + groups[rarest + 1 :])
 
 
-def _exists(query: RunQuery, any_of: Sequence[str], all_of: Sequence[str]) -> RunQuery:
+def _exists(query: RunQuery, groups: Sequence[Sequence[str]]) -> RunQuery:
     exists = f"EXISTS (SELECT 1 FROM {_TABLE} WHERE {_TABLE}.run_id = {_RUN}.id AND "
-    if any_of:
-        marks = ", ".join("?" * len(any_of))
-        query = query.where(f"{exists}{_TABLE}.tag IN ({marks}))", *any_of)
-    for tag in all_of:
-        query = query.where(f"{exists}{_TABLE}.tag = ?)", tag)
+    for group in groups:
+        marks = ", ".join("?" * len(group))
+        query = query.where(f"{exists}{_TABLE}.tag IN ({marks}))", *group)
     return query
 
 
-def _from_tags(query: RunQuery, any_of: Sequence[str], all_of: Sequence[str]) -> RunQuery:
-    select = f"id IN (SELECT run_id FROM {_TABLE} WHERE tag"
-    if any_of:
-        marks = ", ".join("?" * len(any_of))
-        query = query.where(f"{select} IN ({marks}))", *any_of)
-    for tag in all_of:
-        query = query.where(f"{select} = ?)", tag)
-    return query
-
-
-async def _tagged_at_least(tags: Sequence[str], count: int) -> bool:
+async def _tagged_at_most(tags: Sequence[str], count: int) -> int:
+    """How many runs hold one of `tags`, counted up to `count` (index-only)."""
     marks = ", ".join("?" * len(tags))
     rows, _ = await read(
         f"SELECT count(*) FROM (SELECT 1 FROM {_TABLE} WHERE tag IN ({marks}) LIMIT {int(count)})",
         list(tags),
         short=True,
     )
-    return int(rows[0][0]) >= count
-
-
-async def _dense(any_of: Sequence[str], all_of: Sequence[str]) -> bool:
-    """Whether the runs a page needs are many: `any_of` held by DENSE_TAGGED runs or
-    more, and each tag of `all_of` too (the rarest one bounds the matches)."""
-    if any_of and not await _tagged_at_least(any_of, DENSE_TAGGED):
-        return False
-    for tag in all_of:
-        if not await _tagged_at_least([tag], DENSE_TAGGED):
-            return False
-    return True
+    return int(rows[0][0])
 
 
 async def tags_of_runs(run_ids: Sequence[int]) -> list[list[str]]:
