@@ -23,6 +23,7 @@ import orjson
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from models.run_records import datetime_from_db, read
 
@@ -94,7 +95,22 @@ class NewEntry:
 
 
 async def append(entry: NewEntry) -> None:
-    await AuditEntry.create(
+    """Write one entry. On PostgreSQL its commit does not wait for the WAL to reach the
+    disk (synchronous_commit off, for this transaction only): that flush was most of the
+    INSERT's time (7.4 ms of 8, measured beside the API's own writes), which the mutation
+    would wait for. The entry is visible at once and durable within a few hundred
+    milliseconds (the WAL writer's delay, or the next synchronous commit, e.g. the next
+    mutation's); only a crash of the database server in that window can lose it."""
+    if AuditEntry._meta.db.capabilities.dialect != "postgres":
+        await AuditEntry.create(**_values(entry))
+        return
+    async with in_transaction() as connection:
+        await connection.execute_query("SET LOCAL synchronous_commit = off")
+        await AuditEntry.create(**_values(entry), using_db=connection)
+
+
+def _values(entry: NewEntry) -> dict[str, Any]:
+    return dict(
         at=entry.at,
         channel=entry.channel,
         operation=entry.operation[:OPERATION_MAX_LENGTH],

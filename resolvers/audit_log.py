@@ -4,8 +4,9 @@ retention prune. The table and its SQL are in models/audit_log.py.
 
 Writing: one INSERT, awaited after the action and before its response is sent, so an
 entry is in the table by the time the client has its answer (a test, an operator
-reading the log right after, see it), at the cost of that one statement (about a
-millisecond: bench/results in the closing note of issue 25). A write that fails (the
+reading the log right after, see it), at the cost of that one statement
+(bench/results/audit-tags-*.md; on PostgreSQL it commits without waiting for the disk,
+models/audit_log.append). A write that fails (the
 database is down, a value the driver refuses) is logged with its traceback and
 swallowed: the audit must not turn a done action into an error.
 """
