@@ -33,8 +33,8 @@ FILTERS: dict[str, dict[str, list[str]] | None] = {
     "any common (50%)": {"any": ["common"]},
     "any tenth (10%)": {"any": ["tenth"]},
     "any rare (0.01%)": {"any": ["rare"]},
-    "all common+tenth (5%)": {"all": ["common", "tenth"]},
-    "all tenth+rare (0.001%)": {"all": ["tenth", "rare"]},
+    "all common+tenth (10%)": {"all": ["common", "tenth"]},
+    "all tenth+rare (0.01%)": {"all": ["tenth", "rare"]},
 }
 TAGS_SQL = [
     "INSERT INTO run_tag (run_id, tag) SELECT id, 'common' FROM training_run WHERE id % 2 = 0",
