@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import secrets
 import shutil
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -35,6 +36,8 @@ __all__ = ["build_parser", "main", "migrate"]
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema" / "schema.graphql"
 
 T = TypeVar("T")
+
+logger = logging.getLogger("server.cli")
 
 
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
@@ -150,16 +153,25 @@ async def _audit_token_change(
     operation: str, arguments: dict[str, object], error_code: str | None = None
 ) -> None:
     """The audit entry of a token made or revoked from the command line (no account
-    acts: whoever runs it has the server's own database access)."""
-    from resolvers.audit_log import AuditChannel, record
+    acts: whoever runs it has the server's own database access). Written through
+    models/ alone, so `token create` still starts without the web stack (the arguments
+    hold no secret); a failure is reported and the command's work stands."""
+    from models.audit_log import AuditChannel, AuditOutcome, NewEntry, append
 
-    await record(
-        channel=AuditChannel.CLI,
-        operation=operation,
-        actor=None,
-        error_code=error_code,
-        arguments=arguments,
-    )
+    outcome = AuditOutcome.OK if error_code is None else AuditOutcome.ERROR
+    try:
+        await append(
+            NewEntry(
+                at=datetime.now(UTC),
+                channel=AuditChannel.CLI,
+                operation=operation,
+                outcome=outcome,
+                arguments=arguments,
+                error_code=error_code,
+            )
+        )
+    except Exception:
+        logger.exception("audit entry not written: %s (%s)", operation, error_code or "OK")
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -218,7 +230,7 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     """`audit export`: the entries since a date as JSON lines, oldest first, read in
     keyset chunks (a year of entries never sits in memory). `audit prune`: what the
     server does hourly, for a cron job when servers run with AUDIT_RETENTION_DAYS=0."""
-    from resolvers.audit_log import AuditFilter, every_entry, prune_older_than
+    from models.audit_log import AuditFilter, every_entry, prune
 
     async def export(out: TextIO) -> int:
         lines = 0
@@ -228,14 +240,14 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{lines} audit entries written", file=sys.stderr)
         return 0
 
-    async def prune() -> int:
+    async def prune_entries() -> int:
         days = args.days if args.days is not None else settings.audit_retention_days
-        deleted = await prune_older_than(days)
+        deleted = await prune(datetime.now(UTC) - timedelta(days=days)) if days > 0 else 0
         print(f"{deleted} audit entries older than {days} days deleted", file=sys.stderr)
         return 0
 
     if args.audit_command == "prune":
-        return asyncio.run(_with_db(settings, prune))
+        return asyncio.run(_with_db(settings, prune_entries))
     if args.out == "-":
         return asyncio.run(_with_db(settings, lambda: export(sys.stdout)))
     with open(args.out, "w", encoding="utf-8") as out:
