@@ -56,6 +56,9 @@ export async function render(main, ctx) {
   const error = h("div");
   let after = null;
   let shown = 0;
+  // An answer to an older request (Apply while the first page loads) is dropped, never
+  // drawn beside a newer one.
+  let loads = 0;
 
   const form = h(
     "form.filters",
@@ -86,6 +89,8 @@ export async function render(main, ctx) {
   }
 
   async function load(fresh) {
+    loads += 1;
+    const mine = loads;
     error.replaceChildren();
     if (fresh) {
       after = null;
@@ -95,6 +100,7 @@ export async function render(main, ctx) {
     main.setAttribute("aria-busy", "true");
     try {
       const data = await ctx.gql(AUDIT, { first: PAGE, after, filter: filter() });
+      if (mine !== loads) return;
       const log = data.auditLog;
       for (const entry of log.nodes) body.append(row(entry));
       shown += log.nodes.length;
@@ -104,7 +110,7 @@ export async function render(main, ctx) {
       count.dataset.total = log.totalCount;
       if (!shown) body.append(h("tr", {}, h("td", { colspan: 7 }, "No entry matches.")));
     } catch (failure) {
-      if (failure.name === "AbortError") return;
+      if (failure.name === "AbortError" || mine !== loads) return;
       error.replaceChildren(problem(failure, () => load(fresh)));
     } finally {
       main.removeAttribute("aria-busy");
