@@ -417,3 +417,27 @@ async def test_a_failing_audit_write_does_not_fail_the_mutation(
     [record] = [r for r in caplog.records if r.name == "resolvers.audit_log"]
     assert "audit entry not written: updateTrainingRun by drh-user" in record.getMessage()
     assert record.exc_info is not None
+
+
+def test_every_mutation_field_is_audited_outside_its_permission_check() -> None:
+    """A mutation added later is recorded without anyone remembering to: build_schema puts
+    the extension on every field of the Mutation root, outermost."""
+    from strawberry.permission import PermissionExtension
+    from strawberry.types.base import get_object_definition
+
+    from schema import build_schema
+    from schema.audit_log import AuditedMutation
+    from schema.mutation import Mutation
+
+    build_schema()
+    build_schema()  # twice in one process: still one extension per field
+
+    for field in get_object_definition(Mutation, strict=True).fields:
+        audited = [e for e in field.extensions if isinstance(e, AuditedMutation)]
+        assert len(audited) == 1, field.name
+        assert field.extensions[-1] is audited[0], field.name
+        assert all(
+            field.extensions.index(e) < len(field.extensions) - 1
+            for e in field.extensions
+            if isinstance(e, PermissionExtension)
+        ), field.name
