@@ -26,6 +26,8 @@ MODELS_MODULES = [
     "models.webhooks",
     "models.training_schedules",
     "models.trust_jobs",
+    "models.audit_log",
+    "models.run_tags",
 ]
 
 

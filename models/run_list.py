@@ -23,6 +23,7 @@ from tortoise import fields
 from models.accounts import User
 from models.run_records import RunQuery, RunRecord
 from models.run_search import with_search
+from models.run_tags import with_tags
 from models.training_runs import ORDER_COLUMNS, RunStatus, TrainingRun
 
 NULLABLE_ORDER_COLUMNS = frozenset({"accuracy", "f1_score", "training_duration_seconds"})
@@ -64,6 +65,10 @@ class RunFilter:
     search: str | None = None
     # The runs one training schedule started (TrainingSchedule.runs).
     schedule_id: int | None = None
+    # Runs holding any of `tags_any` and all of `tags_all` (models/run_tags.py); the
+    # tags as stored (normalised by resolvers/run_tags.py).
+    tags_any: Sequence[str] | None = None
+    tags_all: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,12 +201,17 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("run_date >= ?", run_filter.run_date_from)
     if run_filter.run_date_to is not None:
         query = query.where("run_date <= ?", run_filter.run_date_to)
+    # A page and a count of the same runs may be written differently (run_search.py,
+    # run_tags.py): the statement that stops early, and the one that reads every match.
+    whole = query
+    if run_filter.tags_any or run_filter.tags_all:
+        any_of, all_of = run_filter.tags_any or (), run_filter.tags_all or ()
+        query = await with_tags(query, any_of, all_of, in_order=True)
+        whole = await with_tags(whole, any_of, all_of, in_order=False)
     if run_filter.search:
-        return MatchingRuns(
-            await with_search(query, run_filter.search, in_order=True),
-            whole=await with_search(query, run_filter.search, in_order=False),
-        )
-    return MatchingRuns(query)
+        query = await with_search(query, run_filter.search, in_order=True)
+        whole = await with_search(whole, run_filter.search, in_order=False)
+    return MatchingRuns(query, whole=None if whole == query else whole)
 
 
 def _segments(order: RunOrder, backwards: bool) -> list[Segment]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.accounts import Identity
 from resolvers.identity_cache import IdentityCache
-from resolvers.loaders import AliasLoader, UserLoader
+from resolvers.loaders import AliasLoader, TagLoader, UserLoader
 from resolvers.login_limiter import LoginLimiter
 from resolvers.rate_limits import TokenBuckets
 from resolvers.subscription_slots import SubscriptionSlots
@@ -82,6 +82,10 @@ class RequestContext:
     connection_params: Any = None
     users: UserLoader = field(default_factory=UserLoader)
     aliases: AliasLoader = field(default_factory=AliasLoader)
+    tags: TagLoader = field(default_factory=TagLoader)
+    # Who an audited mutation acted as when the request carried no token: the account
+    # a `login` signed in (schema/audit_log.py).
+    audit_actor: Identity | None = None
     recheck_after: float | None = None
     _identity: Identity | None = None
     _resolved_at: float | None = None

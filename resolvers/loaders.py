@@ -6,6 +6,7 @@ from strawberry.dataloader import DataLoader
 
 from models.accounts import Identity, User, identity_from
 from models.model_aliases import aliases_of_runs
+from models.run_tags import tags_of_runs
 
 
 async def _load_identities(ids: list[int]) -> list[Identity | None]:
@@ -26,3 +27,10 @@ class AliasLoader(DataLoader[int, list[str]]):
 
     def __init__(self) -> None:
         super().__init__(load_fn=aliases_of_runs)
+
+
+class TagLoader(DataLoader[int, list[str]]):
+    """The tags of runs by id: one query per page of runs."""
+
+    def __init__(self) -> None:
+        super().__init__(load_fn=tags_of_runs)

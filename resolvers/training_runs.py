@@ -19,6 +19,7 @@ from models.run_search import MAX_SEARCH_LENGTH, MIN_SEARCH_LENGTH
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import ApiError
 from resolvers.pagination import decode_cursor, encode_cursor
+from resolvers.run_tags import filter_tags
 
 __all__ = [
     "PageSizes",
@@ -83,7 +84,8 @@ def _refuse_too_long(name: str, value: str | None, maximum: int) -> None:
 
 
 def checked_filter(run_filter: RunFilter | None) -> RunFilter | None:
-    """The filter with its dates in UTC, or a BAD_USER_INPUT naming what is wrong."""
+    """The filter with its dates in UTC and its tags as stored (resolvers/run_tags.py),
+    or a BAD_USER_INPUT naming what is wrong."""
     if run_filter is None:
         return None
     _refuse_too_long("trainedBy", run_filter.trained_by, max_length(User, "username"))
@@ -96,6 +98,8 @@ def checked_filter(run_filter: RunFilter | None) -> RunFilter | None:
             run_filter,
             run_date_from=_utc(run_filter.run_date_from),
             run_date_to=_utc(run_filter.run_date_to),
+            tags_any=filter_tags(run_filter.tags_any, "any"),
+            tags_all=filter_tags(run_filter.tags_all, "all"),
         )
     except ValueError as exc:
         raise ApiError(str(exc), argument="filter") from None

@@ -13,12 +13,14 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from schema.audit_log import audit_mutations
 from schema.datasets import OneDatasetListingPerOperation
 from schema.errors import classify_errors
 from schema.limits import QueryLimits, limit_extensions
 from schema.mutation import Mutation
 from schema.operations import OperationNameRequired
 from schema.query import Query
+from schema.scalars import JSON, JSON_SCALAR
 from schema.subscription import Subscription
 from schema.telemetry import OperationMetrics
 from schema.types import TrainingRun, User
@@ -71,6 +73,7 @@ def build_schema(
     outage_retry_after: float = 5.0,
 ) -> Schema:
     limits = limits or QueryLimits()
+    audit_mutations(Mutation)  # every mutation field recorded in the audit log
     built = Schema(
         query=Query,
         mutation=Mutation,
@@ -87,7 +90,10 @@ def build_schema(
             OperationMetrics,
             OneDatasetListingPerOperation,
         ],
-        config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
+        config=StrawberryConfig(
+            batching_config={"max_operations": max_batch_operations},
+            scalar_map={JSON: JSON_SCALAR},
+        ),
     )
     built.query_limits = limits
     built.outage_retry_after = outage_retry_after

@@ -63,6 +63,21 @@ class TrainModelInput:
         )
 
 
+@strawberry.input(
+    description=(
+        "Runs by their tags, compared as stored (trimmed, lower case). An empty list "
+        "is no condition; at most 20 tags each."
+    )
+)
+class TagFilter:
+    any: list[str] | None = strawberry.field(
+        default=None, description="Runs holding at least one of these tags."
+    )
+    all: list[str] | None = strawberry.field(
+        default=None, description="Runs holding every one of these tags."
+    )
+
+
 @strawberry.input(description="All given conditions must hold.")
 class TrainingRunFilter:
     status: list[TrainingRunStatus] | None = strawberry.field(
@@ -80,6 +95,7 @@ class TrainingRunFilter:
             '"" filters nothing).'
         ),
     )
+    tags: TagFilter | None = strawberry.field(default=None, description="Runs by their tags.")
 
     def to_run_filter(self) -> RunFilter:
         """The filter as models/ reads it: what trainingRuns, trainingMetricsHistory and
@@ -91,6 +107,8 @@ class TrainingRunFilter:
             run_date_from=self.run_date_from,
             run_date_to=self.run_date_to,
             search=self.search,
+            tags_any=self.tags.any if self.tags else None,
+            tags_all=self.tags.all if self.tags else None,
         )
 
 

@@ -1,10 +1,13 @@
-"""Mutation root: train a model, cancel a run, promote one by alias, add and remove
-datasets, log in and out, manage webhooks.
+"""Mutation root: train a model, cancel a run, edit its notes and tags, promote one by
+alias, add and remove datasets, log in and out, manage webhooks and training schedules,
+score files and evaluate models.
 
 Each field unpacks the request context and calls its resolver with typed values; the
 resolver's RunOutcome becomes the payload (its FieldErrors, UserErrors)."""
 
 from __future__ import annotations
+
+from contextlib import suppress
 
 import strawberry
 from strawberry import relay
@@ -16,6 +19,7 @@ from resolvers import (
     datasets,
     model_aliases,
     model_evaluations,
+    run_tags,
     train_model,
     training_schedules,
     webhooks,
@@ -73,6 +77,12 @@ class CancelTrainingRunPayload:
 
 
 @strawberry.type
+class UpdateTrainingRunPayload:
+    training_run: RunRecord | None = strawberry.field(graphql_type=TrainingRun | None)
+    errors: list[UserError]
+
+
+@strawberry.type
 class LoginPayload:
     token: str = strawberry.field(
         description="Send it as 'Authorization: Token <token>'. Shown only once."
@@ -115,6 +125,37 @@ class Mutation:
     async def cancel_training_run(self, info: Info, id: strawberry.ID) -> CancelTrainingRunPayload:
         outcome = await cancel_training_run(parse_run_id(str(id)), await info.context.viewer())
         return CancelTrainingRunPayload(
+            training_run=outcome.training_run, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Set a run's notes and/or replace its tags (an argument left out is left as "
+            "is; `tags: []` removes them all). Tags are trimmed and lower-cased, 1 to 32 "
+            "characters without commas, at most 20 per run; refused input comes back in "
+            "`errors` and changes nothing."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def update_training_run(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        notes: str | None = strawberry.UNSET,
+        tags: list[str] | None = strawberry.UNSET,
+    ) -> UpdateTrainingRunPayload:
+        run_id = parse_run_id(str(id))
+        outcome = await run_tags.update_training_run(
+            await info.context.viewer(),
+            run_id,
+            # Left out or null: unchanged (notes are never null; tags: [] clears them).
+            notes=notes if isinstance(notes, str) else None,
+            tags=tags if isinstance(tags, list) else None,
+        )
+        if run_id is not None:
+            with suppress(KeyError):  # not loaded yet by this request
+                info.context.tags.clear(run_id)  # read again if this request selects them
+        return UpdateTrainingRunPayload(
             training_run=outcome.training_run, errors=user_errors(outcome.errors)
         )
 
@@ -168,6 +209,7 @@ class Mutation:
             username,
             lambda: accounts.login(username, password),
         )
+        context.audit_actor = result.user  # who this login signed in, for its audit entry
         return LoginPayload(token=result.token, user=result.user)
 
     @strawberry.mutation(

@@ -1,5 +1,5 @@
-"""Query root: the caller, runs by id, the run list, the metrics history, model aliases
-and predictions."""
+"""Query root: the caller, runs by id, the run list, the metrics history, model aliases,
+predictions and the audit log."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from resolvers import (
     webhooks,
 )
 from resolvers.accounts import Identity
+from resolvers.audit_log import AuditPage, audit_page, checked_audit_filter
 from resolvers.batch_predictions import BatchPrediction as BatchPredictionRow
 from resolvers.datasets import DatasetInfo
 from resolvers.model_aliases import ModelAlias as ModelAliasRow
@@ -30,6 +31,7 @@ from resolvers.training_schedules import ScheduleConnection
 from resolvers.trust_jobs import JobPage
 from resolvers.webhooks import Webhook as WebhookRow
 from resolvers.webhooks import WebhookDelivery as DeliveryRow
+from schema.audit_log import AuditLogConnection, AuditLogFilter
 from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
@@ -302,4 +304,37 @@ class Query:
     ) -> ScheduleConnection:
         return await training_schedules.list_schedules(
             info.context.services.page_sizes, first, after
+        )
+
+    # --- audit log (issue 25) ---
+    @strawberry.field(
+        description=(
+            "Every recorded mutation, login, token change and file download, newest first "
+            "(HR staff and superusers); keyset-paginated, `first` at most the page maximum."
+        ),
+        permission_classes=[IsHRStaff],
+        graphql_type=AuditLogConnection,
+    )
+    async def audit_log(
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AuditLogFilter | None = None,
+    ) -> AuditPage:
+        audit_filter = (
+            None
+            if filter is None
+            else checked_audit_filter(
+                username=filter.username,
+                operations=filter.operation,
+                outcomes=filter.outcome,
+                since=filter.since,
+                until=filter.until,
+            )
+        )
+        return await audit_page(
+            audit_filter,
+            first=first,
+            after=after,
+            sizes=info.context.services.page_sizes,
         )

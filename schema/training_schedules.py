@@ -37,6 +37,7 @@ from resolvers.training_schedules import TrainingSchedule as TrainingScheduleRow
 from schema.context import Info
 from schema.errors import UserError
 from schema.inputs import TrainModelInput
+from schema.scalars import JSON
 from schema.training_runs import TrainingRunConnection
 from schema.types import TrainingRun
 
@@ -228,8 +229,8 @@ class TrainingSchedule(relay.Node):
     @strawberry.field(
         description="The stored TrainModelInput of each run, as GraphQL JSON (camelCase)."
     )
-    def train(self, root: strawberry.Parent[TrainingScheduleRow]) -> strawberry.scalars.JSON:
-        stored: strawberry.scalars.JSON = root.train
+    def train(self, root: strawberry.Parent[TrainingScheduleRow]) -> JSON:
+        stored: JSON = root.train
         return stored
 
     @strawberry.field

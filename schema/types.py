@@ -233,6 +233,13 @@ class TrainingRun(relay.Node):
         maximum = info.context.services.page_sizes.maximum
         return await run_evaluations(root.id, first, after, maximum)
 
+    @strawberry.field(
+        description="Labels HR staff put on this run (updateTrainingRun), in name order.",
+        metadata=_reads("id"),
+    )
+    async def tags(self, root: strawberry.Parent[RunRecord], info: Info) -> list[str]:
+        return await info.context.tags.load(root.id)
+
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
         return isinstance(obj, RunRecord | cls)

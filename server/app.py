@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from models.db import tortoise_config
+from resolvers.audit_log import prune_forever
 from resolvers.context import Services
 from resolvers.datasets import DatasetQuota
 from resolvers.identity_cache import IdentityCache
@@ -172,6 +173,7 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             reaper = asyncio.create_task(
                 reap_forever(settings.stale_run_after, settings.artifacts.predictions)
             )
+            audit_pruner = asyncio.create_task(prune_forever(settings.audit_retention_days))
             dispatcher.start()
             schedules = asyncio.create_task(ticker.run_forever())
             try:
@@ -183,6 +185,7 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
                 await asyncio.gather(schedules, return_exceptions=True)
                 reaper.cancel()
                 await dispatcher.stop()
+                audit_pruner.cancel()
                 await watcher.stop()
                 await runner.stop()
 

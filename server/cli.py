@@ -1,4 +1,4 @@
-"""The command line: `python main.py serve|migrate|worker|createuser|token|
+"""The command line: `python main.py serve|migrate|worker|createuser|token|audit|
 generate-dataset|export-schema`, each command a function of the settings and its
 arguments.
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import secrets
 import shutil
@@ -19,9 +20,11 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
+import orjson
 from pydantic import ValidationError
 
 from models.db import apply_migrations, connected
@@ -33,6 +36,8 @@ __all__ = ["build_parser", "main", "migrate"]
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema" / "schema.graphql"
 
 T = TypeVar("T")
+
+logger = logging.getLogger("server.cli")
 
 
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
@@ -54,6 +59,7 @@ async def bootstrap_admin() -> None:
     password = secrets.token_urlsafe(12)
     admin = await create_user("admin", password=password, is_superuser=True)
     token = await create_token(admin, "bootstrap")
+    await _audit_token_change("token.create", {"username": "admin", "name": "bootstrap"})
     print(
         "\n  No users yet: created superuser 'admin' (shown once, keep them safe)\n"
         f"    password: {password}\n"
@@ -142,21 +148,60 @@ def cmd_createuser(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+async def _audit_token_change(
+    operation: str, arguments: dict[str, object], error_code: str | None = None
+) -> None:
+    """The audit entry of a token made or revoked from the command line (no account
+    acts: whoever runs it has the server's own database access). Written through
+    models/ alone, so `token create` still starts without the web stack (the arguments
+    hold no secret); a failure is reported and the command's work stands."""
+    from models.audit_log import AuditChannel, AuditOutcome, NewEntry, append
+
+    outcome = AuditOutcome.OK if error_code is None else AuditOutcome.ERROR
+    try:
+        await append(
+            NewEntry(
+                at=datetime.now(UTC),
+                channel=AuditChannel.CLI,
+                operation=operation,
+                outcome=outcome,
+                arguments=arguments,
+                error_code=error_code,
+            )
+        )
+    except Exception:
+        logger.exception("audit entry not written: %s (%s)", operation, error_code or "OK")
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     from models.accounts import ApiToken, User, create_token, revoke_token
 
     async def work() -> int:
         if args.token_command == "revoke":
-            missing = [i for i in args.token_ids if not await revoke_token(i)]
+            missing = []
+            for token_id in args.token_ids:
+                revoked = await revoke_token(token_id)
+                if not revoked:
+                    missing.append(token_id)
+                await _audit_token_change(
+                    "token.revoke", {"tokenId": token_id}, None if revoked else "NOT_FOUND"
+                )
             for token_id in missing:
                 print(f"error: no active token with id {token_id}", file=sys.stderr)
             return 1 if missing else 0
         user = await User.get_or_none(username=args.username)
         if user is None:
             print(f"error: no user {args.username!r}", file=sys.stderr)
+            if args.token_command == "create":
+                await _audit_token_change(
+                    "token.create", {"username": args.username, "name": args.name}, "NOT_FOUND"
+                )
             return 2
         if args.token_command == "create":
             print(await create_token(user, args.name))
+            await _audit_token_change(
+                "token.create", {"username": user.username, "name": args.name}
+            )
             return 0
         for token in await ApiToken.filter(user=user).order_by("id"):
             state = "revoked" if token.revoked_at else "active"
@@ -165,6 +210,45 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_with_db(settings, work))
+
+
+def _date(text: str) -> datetime:
+    """A date or date-time (ISO 8601) for `audit export`; naive means UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (YYYY-MM-DD or an ISO 8601 date-time)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """`audit export`: the entries since a date as JSON lines, oldest first, read in
+    keyset chunks (a year of entries never sits in memory). `audit prune`: what the
+    server does hourly, for a cron job when servers run with AUDIT_RETENTION_DAYS=0."""
+    from models.audit_log import AuditFilter, every_entry, prune
+
+    async def export(out: TextIO) -> int:
+        lines = 0
+        async for entry in every_entry(AuditFilter(since=args.since, until=args.until)):
+            out.write(orjson.dumps(entry.as_json()).decode() + "\n")
+            lines += 1
+        print(f"{lines} audit entries written", file=sys.stderr)
+        return 0
+
+    async def prune_entries() -> int:
+        days = args.days if args.days is not None else settings.audit_retention_days
+        deleted = await prune(datetime.now(UTC) - timedelta(days=days)) if days > 0 else 0
+        print(f"{deleted} audit entries older than {days} days deleted", file=sys.stderr)
+        return 0
+
+    if args.audit_command == "prune":
+        return asyncio.run(_with_db(settings, prune_entries))
+    if args.out == "-":
+        return asyncio.run(_with_db(settings, lambda: export(sys.stdout)))
+    with open(args.out, "w", encoding="utf-8") as out:
+        return asyncio.run(_with_db(settings, lambda: export(out)))
 
 
 def cmd_generate_dataset(_settings: Settings, args: argparse.Namespace) -> int:
@@ -242,6 +326,22 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke tokens by id (see `list`)")
     revoke.add_argument("token_ids", type=int, nargs="+")
     token.set_defaults(handler=cmd_token)
+
+    audit = commands.add_parser("audit", help="export or prune the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_export = audit_commands.add_parser(
+        "export", help="write the entries since a date as JSON lines, oldest first"
+    )
+    audit_export.add_argument(
+        "--since", type=_date, required=True, help="inclusive, e.g. 2026-01-01"
+    )
+    audit_export.add_argument("--until", type=_date, help="exclusive")
+    audit_export.add_argument("--out", default="-", help="file to write (default stdout)")
+    audit_prune = audit_commands.add_parser(
+        "prune", help="delete the entries older than the retention (AUDIT_RETENTION_DAYS)"
+    )
+    audit_prune.add_argument("--days", type=int, help="instead of AUDIT_RETENTION_DAYS")
+    audit.set_defaults(handler=cmd_audit)
 
     generate = commands.add_parser("generate-dataset", help="write a synthetic dataset")
     generate.add_argument("--rows", type=int, required=True)

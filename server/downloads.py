@@ -33,6 +33,7 @@ from models.run_records import RunRecord, get_run_record
 from models.training_runs import RunStatus
 from resolvers.context import Services
 from resolvers.errors import ErrorCode
+from server.audit import audit_http
 from server.refusals import admit, json_error
 from trainer.artifacts import UnsafePath
 from trainer.model_files import (
@@ -114,6 +115,12 @@ class ModelDownloads:
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
+        """The answer, recorded in the audit log whatever it is (served or refused)."""
+        response = await self._respond(request)
+        run_id = request.path_params.get("run_id", "")
+        return await audit_http(request, "downloadModel", response, {"runId": run_id})
+
+    async def _respond(self, request: Request) -> Response:
         # Those who may train (HR staff, superusers): a model file is the organisation's
         # asset; managers read metrics only.
         caller = await admit(

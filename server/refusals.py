@@ -18,6 +18,7 @@ from resolvers.context import Services, token_from_authorization
 from resolvers.errors import ErrorCode
 from schema.errors import error_body
 from schema.permissions import UNAUTHENTICATED_MESSAGE
+from server.audit import remember_caller
 from trainer.logs import update_log_context
 
 __all__ = ["admit", "authenticated_caller", "json_error", "unauthenticated"]
@@ -46,6 +47,7 @@ async def authenticated_caller(services: Services, request: Request) -> Identity
     token = token_from_authorization(request.headers.get("authorization"))
     identity = await services.identities.authenticate(token) if token else None
     update_log_context(user=identity.username if identity else None)
+    remember_caller(request, identity)
     return identity
 
 

@@ -35,6 +35,7 @@ from resolvers.context import Services
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.run_export import RunExport, start_export
 from schema.inputs import TrainingRunFilter, TrainingRunOrder
+from server.audit import audit_http
 from server.refusals import admit, json_error
 
 __all__ = ["RUN_EXPORT_ROUTE", "RunExportEndpoint"]
@@ -63,6 +64,17 @@ class RunExportEndpoint:
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
+        """The answer, recorded in the audit log as it starts (served or refused)."""
+        response = await self._respond(request)
+        params = request.query_params
+        return await audit_http(
+            request,
+            "exportRuns",
+            response,
+            {"filter": params.get("filter"), "orderBy": params.get("orderBy")},
+        )
+
+    async def _respond(self, request: Request) -> Response:
         caller = await admit(
             self.services,
             request,

@@ -204,6 +204,11 @@ class Settings(BaseSettings):
     # A slot found later than this was missed while no server ran: its schedule's
     # `misfire` decides (RUN_ONCE fires the latest missed slot once, SKIP records it).
     schedule_misfire_grace_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # --- audit log (issue 25) ---
+    # Entries older than this many days are deleted by each server process (at start-up,
+    # then hourly); 0 keeps them all. Export them first (`main.py audit export`) if
+    # they must outlive it.
+    audit_retention_days: int = Field(default=365, ge=0, le=36_500)
 
     @field_validator("training_n_jobs")
     @classmethod

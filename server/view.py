@@ -36,6 +36,7 @@ from schema import Schema
 from schema.cost import batch_refusal
 from schema.limits import unusable_value
 from server import persisted_queries
+from server.audit import audit_refused_upload
 from server.persisted_queries import PersistedQueryStore
 from server.transport import (
     APPLICATION_JSON,
@@ -145,6 +146,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         challenge = {"WWW-Authenticate": 'Token realm="uploads", Bearer realm="uploads"'}
         token = token_from_authorization(request.headers.get("authorization"))
         if token is None:
+            await audit_refused_upload(request, None, ErrorCode.UNAUTHENTICATED)
             raise RequestRefused(
                 401,
                 "multipart requests (uploads) need an 'Authorization: Token <key>' header",
@@ -153,10 +155,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
             )
         identity = await self.services.identities.authenticate(token)
         if identity is None:
+            await audit_refused_upload(request, None, ErrorCode.UNAUTHENTICATED)
             raise RequestRefused(
                 401, "invalid or revoked token", code=ErrorCode.UNAUTHENTICATED, headers=challenge
             )
         if not identity.can_train:
+            await audit_refused_upload(request, identity, ErrorCode.FORBIDDEN)
             raise RequestRefused(
                 403,
                 "uploading datasets is reserved to HR staff (DRH, RESPONSABLE_RH)",

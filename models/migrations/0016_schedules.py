@@ -10,7 +10,7 @@ from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0013_webhooks")]
+    dependencies = [("models", "0014_audit_and_tags")]
 
     initial = False
 

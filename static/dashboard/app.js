@@ -23,6 +23,7 @@ const ROUTES = [
   { pattern: /^\/predict$/, load: () => import("./views/predict.js"), nav: "Predict" },
   { pattern: /^\/webhooks$/, load: () => import("./views/webhooks.js"), nav: "Webhooks", needs: (ctx) => ctx.user.canTrain, refused: "HR staff only" },
   { pattern: /^\/schedules$/, load: () => import("./views/schedules.js"), nav: "Schedules" },
+  { pattern: /^\/audit$/, load: () => import("./views/audit.js"), nav: "Audit", needs: (ctx) => ctx.user.canTrain, refused: "HR staff only" },
 ];
 
 const SESSION = "query Session { viewer { username canTrain groups } }";

@@ -206,6 +206,20 @@ mutation {
   }
 }
 """
+# An empty tag is refused: an allowed caller gets a UserError, and no run is ever edited.
+UPDATE_TRAINING_RUN = """
+mutation Update($id: ID!) {
+  updateTrainingRun(id: $id, notes: "permissions", tags: [""]) {
+    trainingRun { databaseId } errors { field code }
+  }
+}
+"""
+
+AUDIT_LOG = """
+query { auditLog(first: 1, filter: { operation: ["permissions-no-such-operation"] }) {
+  totalCount nodes { operation }
+} }
+"""
 
 ROLES = ["anonymous", "nogroup", "manager", "drh", "rrh", "root"]
 ACCOUNTS = {"nogroup", "manager", "drh", "rrh", "root"}
@@ -248,6 +262,8 @@ ALLOWED = {
     "modelEvaluations": READERS,
     "modelEvaluation": READERS,
     "startEvaluation": TRAINERS,
+    "updateTrainingRun": TRAINERS,
+    "auditLog": TRAINERS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -286,6 +302,8 @@ DOCUMENTS = {
     "modelEvaluations": MODEL_EVALUATIONS,
     "modelEvaluation": MODEL_EVALUATION,
     "startEvaluation": START_EVALUATION,
+    "updateTrainingRun": UPDATE_TRAINING_RUN,
+    "auditLog": AUDIT_LOG,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -303,7 +321,7 @@ async def queued_run() -> TrainingRun:
 
 def variables_for(field: str, runs: list[TrainingRun]) -> dict[str, Any]:
     run = runs[0]
-    if field in {"trainingRun", "cancelTrainingRun", "setModelAlias"}:
+    if field in {"trainingRun", "cancelTrainingRun", "setModelAlias", "updateTrainingRun"}:
         return {"id": str(run.id)}
     if field == "node":
         return {"id": relay.to_base64("TrainingRun", run.id)}
@@ -383,6 +401,13 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         assert result == {"batchPrediction": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "startEvaluation":
         assert result == {"evaluation": None, "errors": [{"code": "NOT_FOUND"}]}
+    elif field == "updateTrainingRun":
+        assert result == {
+            "trainingRun": None,
+            "errors": [{"field": ["tags", "0"], "code": "INVALID"}],
+        }
+    elif field == "auditLog":
+        assert result == {"totalCount": 0, "nodes": []}
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},
@@ -427,7 +452,7 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
         assert body["data"] is None or body["data"][field] is None
         assert run.model_version not in json.dumps(body)
         row = await TrainingRun.get(id=run.id)
-        assert (row.status, row.cancel_requested) == (RunStatus.QUEUED, False)
+        assert (row.status, row.cancel_requested, row.notes) == (RunStatus.QUEUED, False, "")
     assert await TrainingRun.all().count() == len(runs)
     assert await ModelAlias.all().count() == 0
     assert await Webhook.all().count() == webhooks_before

@@ -611,6 +611,7 @@ async def test_every_view_passes_axe_has_its_own_title_and_a_visible_focus(
         "history": "#/history",
         "models": "#/models",
         "predict": "#/predict",
+        "audit": "#/audit",
     }
     dashboard = await open_dashboard(browser, dashboard_api, width=width, height=900)
     page = dashboard.page

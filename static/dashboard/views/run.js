@@ -1,9 +1,11 @@
 // One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars,
-// hyperparameters, hashes, the error of a failed run; download and cancel for HR staff.
+// hyperparameters, hashes, the error of a failed run; download and cancel for HR staff,
+// who also edit its notes and tags here.
 import { downloadFile } from "../api.js";
 import { append, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
 import { classWeight, dateValue, duration, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
+import { notesForm, tagChips } from "./tags.js";
 
 const RUN = `query Run($id: ID!) {
   trainingRun(id: $id) {
@@ -18,6 +20,7 @@ const RUN = `query Run($id: ID!) {
     featureImportance { feature importance }
     downloadUrl
     aliases
+    tags
   }
 }`;
 
@@ -163,6 +166,8 @@ export async function render(main, ctx) {
   if (ctx.user.canTrain) actions.append(h("a.button-link", { href: `#/schedules?from=${run.databaseId}` }, "Schedule this"));
   showProgress();
   const aliases = h("span#run-aliases", {}, run.aliases?.length ? run.aliases.join(", ") : "—");
+  const notes = h("span.notes#run-notes", {}, run.notes || "—");
+  const tags = h("span#run-tags", {}, tagChips(run.tags));
   // A cancelled run is not an error: its message (who cancelled, when) is a plain notice.
   const ending = run.status === "CANCELLED"
     ? h("div.card.notice", { role: "status" }, h("h2", {}, "Cancelled"), h("p", {}, run.errorMessage || "This run was cancelled before it finished."))
@@ -197,7 +202,8 @@ export async function render(main, ctx) {
           ["Started", dateValue(run.startedAt)],
           ["Finished", dateValue(run.finishedAt)],
           ["Database id", String(run.databaseId)],
-          ["Notes", run.notes || "—"],
+          ["Notes", notes],
+          ["Tags", tags],
           ...(run.aliases ? [["Aliases", aliases]] : []),
         ]),
       ),
@@ -251,36 +257,3 @@ export async function render(main, ctx) {
       run.featureImportance ? section("Feature importance", importanceBars(run.featureImportance)) : null,
     ),
   );
-
-  if (run.status === "COMPLETED") {
-    const { evaluationPanel } = await import("./evaluations.js");
-    if (ctx.signal.aborted) return null;
-    append(main, evaluationPanel(run, ctx));
-  }
-
-  if (ctx.user.canTrain && run.status === "COMPLETED") {
-    const models = await import("./models.js");
-    if (ctx.signal.aborted) return null;
-    append(main, models.promoteForm(run, ctx, (alias) => {
-      run.aliases = [...new Set([...(run.aliases || []), alias])];
-      aliases.textContent = run.aliases.join(", ");
-    }));
-  }
-
-  if (!FINAL.has(run.status)) {
-    stop = live.subscribe(RUN_UPDATED, { id: run.id }, {
-      next(update) {
-        Object.assign(run, update.trainingRunUpdated);
-        showProgress();
-        if (FINAL.has(run.status)) {
-          // The final numbers (metrics, matrix) come with one fresh read of the page.
-          ctx.navigate(location.hash);
-        }
-      },
-    });
-  }
-  return () => {
-    clearInterval(ticker);
-    if (stop) stop();
-  };
-}

@@ -1,7 +1,8 @@
 // The runs table: search, filters, click-to-sort headers (the API's four orders), a
 // column chooser with setting and metric columns, cursor paging both ways, total count,
 // CSV export of the current filter (streamed by the server), and live QUEUED / RUNNING
-// rows through the one shared WebSocket. Ticking 2-10 rows opens the comparison.
+// rows through the one shared WebSocket. Ticking 2-10 rows opens the comparison. Tags are
+// a column (edited in place by HR staff) and a filter (any or every one of them).
 //
 // What the table shows is in the URL (#/runs?q=beta&status=FAILED&sort=ACCURACY&dir=ASC&
 // after=…): a reload or a shared link shows the same rows. Changes push a history entry
@@ -11,6 +12,7 @@ import { append, clear, field, h, problem, scroller, setTitle, statusBadge, toas
 import { classWeight, dateValue, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 import { runningText } from "./run.js";
+import { parseTags, tagChips, tagEditor } from "./tags.js";
 
 const PAGE_SIZES = [15, 50, 100, 5];
 const STATUSES = ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
@@ -30,7 +32,7 @@ const RUNS = `query Runs($first: Int, $after: String, $last: Int, $before: Strin
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     nodes {
       id databaseId status progress stage startedAt modelVersion accuracy f1Score precision recall
-      trainingDurationSeconds trainedByUsername runDate testSplit randomState datasetPath notes
+      trainingDurationSeconds trainedByUsername runDate testSplit randomState datasetPath notes tags
       hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
     }
   }
@@ -54,6 +56,8 @@ const COLUMNS = [
   ["randomState", "Random state", (run) => String(run.randomState), false],
   ["dataset", "Dataset", (run) => run.datasetPath, false],
   ["notes", "Notes", (run) => run.notes || "—", false],
+  // Filled in by the view (chips, and an editor for HR staff).
+  ["tags", "Tags", (run) => tagChips(run.tags), true],
   ["user", "Trained by", (run) => run.trainedByUsername || "—", true],
   ["date", "Date", (run) => dateValue(run.runDate), true, "RUN_DATE"],
 ];
@@ -89,6 +93,8 @@ function stateOf(query) {
     status: list("status").filter((status) => STATUSES.includes(status)),
     user: query.get("user") || "",
     version: query.get("version") || "",
+    tags: query.get("tags") || "",
+    tagsAll: query.get("tagsAll") === "1",
     from: query.get("from") || "",
     to: query.get("to") || "",
     sort: ORDERS[query.get("sort")] ? query.get("sort") : "RUN_DATE",
@@ -108,6 +114,8 @@ function queryOf(state) {
   put("status", state.status.join(","));
   put("user", state.user);
   put("version", state.version);
+  put("tags", state.tags);
+  if (state.tagsAll) put("tagsAll", "1");
   put("from", state.from);
   put("to", state.to);
   if (state.sort !== "RUN_DATE") put("sort", state.sort);
@@ -132,6 +140,7 @@ function filterOf(state) {
     ...(state.status.length ? { status: state.status } : {}),
     ...(state.user ? { trainedBy: state.user } : {}),
     ...(state.version ? { modelVersion: state.version } : {}),
+    ...(parseTags(state.tags).length ? { tags: { [state.tagsAll ? "all" : "any"]: parseTags(state.tags) } } : {}),
     ...(state.from ? { runDateFrom: localDay(state.from, false) } : {}),
     ...(state.to ? { runDateTo: localDay(state.to, true) } : {}),
   };
@@ -171,6 +180,8 @@ export async function render(main, ctx) {
   );
   const user = h("input", { type: "search", value: state.user, autocomplete: "off" });
   const version = h("input", { type: "search", value: state.version, autocomplete: "off" });
+  const tagsFilter = h("input", { type: "search", value: state.tags, autocomplete: "off" });
+  const tagsAll = h("input", { type: "checkbox", checked: state.tagsAll });
   const from = h("input", { type: "date", value: state.from });
   const to = h("input", { type: "date", value: state.to });
   const size = h("select", {}, PAGE_SIZES.map((value) => h("option", { value, selected: value === state.size }, String(value))));
@@ -184,6 +195,8 @@ export async function render(main, ctx) {
     h("fieldset.statuses", {}, h("legend", {}, "Status"), statusBoxes),
     field({ name: "trainedBy", label: "Trained by", input: user, hint: exactHint }),
     field({ name: "modelVersion", label: "Model version", input: version, hint: exactHint }),
+    field({ name: "tags", label: "Tagged with", input: tagsFilter, hint: "Comma-separated; runs with any of them." }),
+    h("label.check", {}, tagsAll, " Runs with every tag"),
     field({ name: "runDateFrom", label: "From", input: from }),
     field({ name: "runDateTo", label: "To", input: to }),
     field({ name: "pageSize", label: "Rows per page", input: size }),
@@ -260,6 +273,8 @@ export async function render(main, ctx) {
       status: statusBoxes.map((label) => label.querySelector("input")).filter((box) => box.checked).map((box) => box.value),
       user: user.value.trim(),
       version: version.value.trim(),
+      tags: tagsFilter.value.trim(),
+      tagsAll: tagsAll.checked,
       from: from.value,
       to: to.value,
       size: Number(size.value),
@@ -316,8 +331,28 @@ export async function render(main, ctx) {
   function cells(run) {
     // data-label names the column on phones, where each row becomes a card.
     return COLUMNS.filter(([key]) => columns.has(key) || key === "version").map(([key, label, cell]) =>
-      h(`td${NUMERIC.has(key) ? ".num" : ""}`, { dataset: { label } }, cell(run)),
+      h(`td${NUMERIC.has(key) ? ".num" : ""}`, { dataset: { label } }, key === "tags" ? tagsCell(run) : cell(run)),
     );
+  }
+
+  /** The tags of a run, with an "Edit" that turns them into a form (HR staff). */
+  function tagsCell(run) {
+    const chips = tagChips(run.tags);
+    if (!ctx.user.canTrain) return chips;
+    const box = h("div.tags-cell");
+    const edit = h("button.link", {
+      type: "button",
+      "aria-label": `Edit the tags of ${run.modelVersion}`,
+      onclick() {
+        box.replaceChildren(tagEditor(run, ctx, (saved) => {
+          run.tags = saved.tags;
+          box.replaceWith(tagsCell(run));
+        }));
+        box.querySelector("input").focus();
+      },
+    }, "Edit");
+    box.append(chips, edit);
+    return box;
   }
 
   function row(run) {
