@@ -46,6 +46,8 @@ OBJECT_FIELDS = {
     "confusionMatrix": "{ labels matrix }",
     "featureImportance": "{ feature importance }",
     "trainedBy": "{ id username groups }",
+    "schedule": "{ id name }",
+    "evaluations": "{ totalCount }",
 }
 
 TYPE_FIELDS_QUERY = """
