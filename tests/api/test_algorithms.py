@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,16 @@ from graphql import build_schema, find_breaking_changes
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, TRAIN, auth
+from tests.helpers import (
+    ACTIVE_STATUSES,
+    RUN_ROW,
+    TRAIN,
+    auth,
+    ended,
+    state_of,
+    wait_for,
+    wait_for_state,
+)
 from trainer.ml.algorithms import ALGORITHMS, Algorithm
 
 ROOT = Path(__file__).parents[2]
@@ -41,6 +51,11 @@ mutation Train($input: TrainModelInput!) {{
     errors {{ code field message }}
   }}
 }}
+"""
+
+
+CANCEL = """
+mutation Cancel($id: ID!) { cancelTrainingRun(id: $id) { trainingRun { status } errors { code } } }
 """
 
 
@@ -317,3 +332,37 @@ def test_the_sdl_has_no_breaking_change_against_the_one_before_issue_23() -> Non
     after = build_schema((ROOT / "schema/schema.graphql").read_text())
 
     assert find_breaking_changes(before, after) == []
+
+
+async def test_boosting_shows_live_progress_and_cancels_within_seconds(clean_runs: Server) -> None:
+    # given: a long boosting run (1000 iterations, shallow trees, no early stopping)
+    payload = await train_with(
+        clean_runs,
+        model={"histGradientBoosting": {"maxIter": 1000, "learningRate": 0.01}},
+    )
+    run = payload["trainingRun"]
+    seen: list[float] = []
+
+    async def fitting_moved() -> bool | None:
+        state = await state_of(clean_runs.data, run)
+        if state["stage"] == "FITTING" and state["progress"] not in seen:
+            seen.append(state["progress"])
+        return True if len(seen) >= 3 else None
+
+    try:
+        await wait_for(fitting_moved, timeout=120, what="boosting progress to move")
+
+        # when
+        asked = time.monotonic()
+        await clean_runs.data(CANCEL, {"id": run["id"]})
+        final = await wait_for_state(clean_runs.data, run, ended, timeout=30, what="ended")
+        latency = time.monotonic() - asked
+    finally:
+        if (await state_of(clean_runs.data, run))["status"] in ACTIVE_STATUSES:
+            await clean_runs.data(CANCEL, {"id": run["id"]})
+
+    # then: progress moved iteration chunk by chunk, and the cancel held the forests' bound
+    assert seen == sorted(seen)
+    assert final["status"] == "CANCELLED"
+    assert final["modelPath"] is None
+    assert latency < 5  # as tests/jobs/test_cancel.py holds the forest to

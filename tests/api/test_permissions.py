@@ -97,6 +97,10 @@ DELETE_DATASET = """
 mutation { deleteDataset(path: "permissions-no-such-dataset.csv") { deletedPath errors { code } } }
 """
 
+TRAINING_ALGORITHMS = """
+query { trainingAlgorithms { name parameters { name } } }
+"""
+
 LOGOUT = """
 mutation { logout { revoked } }
 """
@@ -121,6 +125,7 @@ ALLOWED = {
     "datasets": TRAINERS,
     "deleteDataset": TRAINERS,
     "logout": ACCOUNTS,
+    "trainingAlgorithms": ACCOUNTS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -138,6 +143,7 @@ DOCUMENTS = {
     "datasets": DATASETS,
     "deleteDataset": DELETE_DATASET,
     "logout": LOGOUT,
+    "trainingAlgorithms": TRAINING_ALGORITHMS,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -206,6 +212,13 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         assert result == {"deletedPath": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "logout":
         assert result == {"revoked": True}
+    elif field == "trainingAlgorithms":
+        assert [a["name"] for a in result] == [
+            "RANDOM_FOREST",
+            "HIST_GRADIENT_BOOSTING",
+            "EXTRA_TREES",
+            "LOGISTIC_REGRESSION",
+        ]
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},
