@@ -115,14 +115,12 @@ def main() -> None:
         return
 
     from trainer.ml.generator import generate_dataset
-    from trainer.ml.model_trainer import Hyperparameters, ModelTrainer, TrainingConfig
+    from trainer.ml.model_trainer import ModelTrainer, TrainingConfig
 
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
         model = directory / "bench.joblib"
-        ModelTrainer(
-            TrainingConfig(hyperparameters=Hyperparameters(n_estimators=args.trees))
-        ).train(SHIPPED, model)
+        ModelTrainer(TrainingConfig(parameters={"n_estimators": args.trees})).train(SHIPPED, model)
         source = directory / "bench.csv"
         generate_dataset(args.rows, 42, source)
         runs: dict[str, list[dict[str, Any]]] = {"job": [], "bare": []}

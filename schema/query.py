@@ -31,6 +31,7 @@ from resolvers.training_schedules import ScheduleConnection
 from resolvers.trust_jobs import JobPage
 from resolvers.webhooks import Webhook as WebhookRow
 from resolvers.webhooks import WebhookDelivery as DeliveryRow
+from schema.algorithms import TrainingAlgorithm, training_algorithms
 from schema.audit_log import AuditLogConnection, AuditLogFilter
 from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
@@ -63,6 +64,16 @@ def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | N
 
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description=(
+            "The algorithms trainModel can fit, each with every parameter it takes (range, "
+            "default, meaning): what the train form and a sweep's search space are built from."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    def training_algorithms(self) -> list[TrainingAlgorithm]:
+        return training_algorithms()
+
     @strawberry.field(
         description="The authenticated caller.",
         permission_classes=[IsAuthenticated],

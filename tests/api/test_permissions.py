@@ -98,6 +98,10 @@ DELETE_DATASET = """
 mutation { deleteDataset(path: "permissions-no-such-dataset.csv") { deletedPath errors { code } } }
 """
 
+TRAINING_ALGORITHMS = """
+query { trainingAlgorithms { name parameters { name } } }
+"""
+
 LOGOUT = """
 mutation { logout { revoked } }
 """
@@ -264,6 +268,7 @@ ALLOWED = {
     "startEvaluation": TRAINERS,
     "updateTrainingRun": TRAINERS,
     "auditLog": TRAINERS,
+    "trainingAlgorithms": ACCOUNTS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -304,6 +309,7 @@ DOCUMENTS = {
     "startEvaluation": START_EVALUATION,
     "updateTrainingRun": UPDATE_TRAINING_RUN,
     "auditLog": AUDIT_LOG,
+    "trainingAlgorithms": TRAINING_ALGORITHMS,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -408,6 +414,13 @@ def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[Train
         }
     elif field == "auditLog":
         assert result == {"totalCount": 0, "nodes": []}
+    elif field == "trainingAlgorithms":
+        assert [a["name"] for a in result] == [
+            "RANDOM_FOREST",
+            "HIST_GRADIENT_BOOSTING",
+            "EXTRA_TREES",
+            "LOGISTIC_REGRESSION",
+        ]
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},
