@@ -69,6 +69,8 @@ query TrainingRunDetail($id: ID!) {
     downloadUrl
     aliases
     schedule { name }
+    evaluations { totalCount }
+    tags
     datasetPath
     datasetSha256
     status

@@ -48,6 +48,8 @@ OBJECT_FIELDS = {
     "trainedBy": "{ id username groups }",
     "schedule": "{ id name }",
     "evaluations": "{ totalCount }",
+    "parameters": "{ name value }",
+    "crossValidation": "{ folds metrics { metric mean std } }",
 }
 
 TYPE_FIELDS_QUERY = """
