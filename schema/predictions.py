@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import strawberry
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case as strawberry_name
 
+from resolvers.predictions import PredictionOutcome
 from resolvers.training_runs import RunRecord
 from schema.types import TrainingRun
 
@@ -72,11 +73,78 @@ class ClassProbability:
     probability: float
 
 
+class _ReasonRow(Protocol):
+    @property
+    def value(self) -> str | float | None: ...
+
+
+@strawberry.type(
+    description=(
+        "One input column's share in a row's predicted level: for tree models its exact "
+        "Shapley value (shap's TreeExplainer), for linear ones its coefficient times its "
+        "standardized value; see PredictionResult.reasonUnits."
+    )
+)
+class Reason:
+    feature: str = strawberry.field(
+        description="The dataset's own column (one-hot parts summed back), e.g. trend_score."
+    )
+    contribution: float = strawberry.field(
+        description=(
+            "Signed: positive pushed the row towards its predicted level, negative away "
+            "from it. In probability (forests: the contributions of all columns plus the "
+            "model's average make the level's probability) or log-odds (boosting, linear "
+            "models), as reasonUnits says."
+        )
+    )
+
+    @strawberry.field(
+        description="The row's value as sent (a number in its shortest form); null if missing."
+    )
+    def value(self, root: strawberry.Parent[_ReasonRow]) -> str | None:
+        value = root.value
+        if value is None or isinstance(value, str):
+            return value
+        return repr(value)
+
+
 @strawberry.type(description="The answer for one input row.")
 class Prediction:
     level: NeedLevel = strawberry.field(description="The most probable level.")
     probabilities: list[ClassProbability] = strawberry.field(
         description="Per level the model knows (LOW, MEDIUM, HIGH order), summing to 1."
+    )
+    imputed: list[str] = strawberry.field(
+        description=(
+            "The model's input columns this row left missing (absent, null, blank), in "
+            "dataset order: the model's imputers filled them in (a median, or a '(missing)' "
+            "category), so the answer rests on a guess there."
+        )
+    )
+    reasons: list[Reason] = strawberry.field(
+        description=(
+            "With `explain: k`, the k columns that weighed most on `level`, largest "
+            "|contribution| first; empty otherwise."
+        )
+    )
+
+
+@strawberry.type(
+    description=(
+        "All rows at once, column by column: the same answers as `predictions` in a shape "
+        "that costs the server (and a client's parser) a fraction of one object per row."
+    )
+)
+class PredictionColumns:
+    labels: list[NeedLevel] = strawberry.field(
+        description="The levels the model knows, in LOW, MEDIUM, HIGH order."
+    )
+    levels: list[NeedLevel] = strawberry.field(description="Per row, the most probable level.")
+    probabilities: list[list[float]] = strawberry.field(
+        description="Per row, the probability of each of `labels`, in that order."
+    )
+    imputed: list[list[str]] = strawberry.field(
+        description="Per row, the inputs the model's imputers filled in (as Prediction.imputed)."
     )
 
 
@@ -87,3 +155,23 @@ class PredictionResult:
         description="The run that trained it.", graphql_type=TrainingRun
     )
     predictions: list[Prediction]
+    reason_units: str | None = strawberry.field(
+        description=(
+            "What the reasons' contributions are in: 'probability' (forests) or 'log-odds' "
+            "(gradient boosting, logistic regression); null when no reasons were asked for."
+        )
+    )
+
+    @strawberry.field(description="The same predictions column by column (compact).")
+    def columns(self, root: strawberry.Parent[PredictionOutcome]) -> PredictionColumns:
+        return prediction_columns(root.predictions)
+
+
+def prediction_columns(rows: Sequence[Any]) -> PredictionColumns:
+    labels = [p.label for p in rows[0].probabilities] if rows else []
+    return PredictionColumns(
+        labels=[NeedLevel(label) for label in labels],
+        levels=[NeedLevel(row.level) for row in rows],
+        probabilities=[[p.probability for p in row.probabilities] for row in rows],
+        imputed=[row.imputed for row in rows],
+    )

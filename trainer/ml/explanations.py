@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainer.ml.errors import UnexplainableModel
+
 __all__ = [
     "LOG_ODDS",
     "MAX_REASONS",
@@ -56,11 +58,6 @@ PROBABILITY = "probability"
 LOG_ODDS = "log-odds"
 # The most reasons a caller may ask for per row (predictFutureNeed's `explain`).
 MAX_REASONS = 10
-
-
-class UnexplainableModel(ValueError):
-    """The classifier is neither a tree ensemble shap explains nor a linear model, or its
-    preprocessing cannot be mapped back to the dataset's columns."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ def imputed_columns(frame: pd.DataFrame, features: Sequence[str]) -> list[list[s
             missing[:, index] = frame[column].isna().to_numpy()
         else:
             missing[:, index] = True
-    return [[features[c] for c in np.flatnonzero(row)] for row in missing]
+    return [[features[int(c)] for c in np.flatnonzero(row)] for row in missing]
 
 
 def output_columns(preprocess: Any, width: int) -> list[str]:
@@ -178,8 +175,9 @@ def contributions(
     matrix = _dense(transformed)
     names = output_columns(pipeline[:-1][-1], matrix.shape[1])
     if predicted is None:
-        predicted = np.asarray(classifier.predict_proba(matrix).argmax(axis=1))
-    chosen = np.asarray(predicted, dtype=np.intp)
+        chosen = np.asarray(classifier.predict_proba(matrix).argmax(axis=1), dtype=np.intp)
+    else:
+        chosen = np.asarray(predicted, dtype=np.intp)
     raw, units = _raw_contributions(classifier, matrix, chosen)
     columns = list(dict.fromkeys(names))
     group = np.array([columns.index(name) for name in names], dtype=np.intp)

@@ -34,7 +34,13 @@ from sklearn.utils import check_array
 
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
 from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
-from trainer.ml.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
+from trainer.ml.errors import (
+    TrainerError,
+    TrainingCancelled,
+    TrainingError,
+    UnexplainableModel,
+    os_error_reason,
+)
 from trainer.ml.stages import Stage
 from trainer.model_files import (
     ModelFileChanged,
@@ -132,6 +138,9 @@ class TrainingResult:
     dataset_sha256: str
     model_sha256: str
     training_duration_seconds: float
+    # Mean |SHAP| per column over a sample of the test split, and its units; None when
+    # the model cannot be explained (trainer.ml.explanations).
+    shap_importance: dict[str, Any] | None = None
 
 
 def build_pipeline(
@@ -246,6 +255,8 @@ class ModelTrainer:
             metrics["f1_score"],
         )
         importance = _importance_by_column(pipeline, dataset)
+        self._stop_if_asked()
+        shap_importance = _shap_importance(pipeline, x_test, self._config.random_state)
 
         self._stop_if_asked()
         self._report(Stage.SAVING, 0.0)
@@ -264,6 +275,7 @@ class ModelTrainer:
             dataset_sha256=dataset.sha256,
             model_sha256=model_sha256,
             training_duration_seconds=time.perf_counter() - started,
+            shap_importance=shap_importance,
         )
 
     def _split(
@@ -463,6 +475,38 @@ def _importance_by_column(pipeline: Pipeline, dataset: Dataset) -> dict[str, flo
         totals[column] = float(importances[start : start + width].sum())
         start += width
     return dict(sorted(totals.items(), key=lambda item: item[1], reverse=True))
+
+
+# Test rows explained for a run's global SHAP importance: exact Shapley values of a deep
+# forest cost tens of milliseconds a row (bench/results/explanations.md), and the ranking
+# of eleven columns is settled well before this many.
+SHAP_IMPORTANCE_ROWS = 100
+
+
+def _shap_importance(
+    pipeline: Pipeline, x_test: pd.DataFrame, random_state: int
+) -> dict[str, Any] | None:
+    """Mean |SHAP| per dataset column over up to SHAP_IMPORTANCE_ROWS test rows (a seeded
+    sample), measured as predictFutureNeed's reasons are, so the run page's global view
+    and a prediction's reasons agree. Measured once here, while the test split is at
+    hand, rather than when a page asks (the dataset may have changed since). A model
+    shap cannot explain still trains: its run just has none."""
+    from trainer.ml.explanations import global_importance
+
+    started = time.perf_counter()
+    try:
+        values, units = global_importance(
+            pipeline, x_test, max_rows=SHAP_IMPORTANCE_ROWS, random_state=random_state
+        )
+    except UnexplainableModel as exc:
+        logger.warning("no SHAP importance for this model: %s", exc)
+        return None
+    logger.info(
+        "SHAP importance over %d test rows in %.2f s",
+        min(len(x_test), SHAP_IMPORTANCE_ROWS),
+        time.perf_counter() - started,
+    )
+    return {"units": units, "importance": values}
 
 
 def _existing_model_error(model_path: Path) -> TrainingError:
