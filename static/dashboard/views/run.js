@@ -1,4 +1,5 @@
-// One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars,
+// One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars
+// (impurity and mean |SHAP|),
 // hyperparameters, hashes, the error of a failed run; download and cancel for HR staff.
 import { downloadFile } from "../api.js";
 import { append, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
@@ -16,6 +17,8 @@ const RUN = `query Run($id: ID!) {
     perClassMetrics { label precision recall f1Score support }
     confusionMatrix { labels matrix }
     featureImportance { feature importance }
+    shapImportance { feature importance }
+    shapImportanceUnits
     downloadUrl
     aliases
   }
@@ -91,7 +94,7 @@ export function heatmap(matrix) {
   );
 }
 
-export function importanceBars(items) {
+export function importanceBars(items, label = (value) => pct(value)) {
   const max = Math.max(...items.map((item) => item.importance), 1e-9);
   return h(
     "ol.bars",
@@ -99,8 +102,18 @@ export function importanceBars(items) {
     items.map((item) => {
       const bar = h("span.bar");
       bar.style.setProperty("--share", (item.importance / max).toFixed(4));
-      return h("li", {}, h("span.bar-label", {}, item.feature), h("span.bar-track", {}, bar), exact(pct(item.importance), item.importance));
+      return h("li", {}, h("span.bar-label", {}, item.feature), h("span.bar-track", {}, bar), exact(label(item.importance), item.importance));
     }),
+  );
+}
+
+/** Mean |SHAP| per column: the same measure as a prediction's reasons, in its units. */
+function shapSection(run) {
+  const units = run.shapImportanceUnits === "probability" ? "probability points" : run.shapImportanceUnits;
+  return section(
+    "SHAP importance",
+    h("p.small", {}, `Mean |SHAP value| over the test split, in ${units}: how far each column moves a prediction on average, as the Predict page's reasons show it.`),
+    importanceBars(run.shapImportance, (value) => value.toFixed(3)),
   );
 }
 
@@ -248,6 +261,7 @@ export async function render(main, ctx) {
       {},
       run.confusionMatrix ? section("Confusion matrix", heatmap(run.confusionMatrix)) : null,
       run.featureImportance ? section("Feature importance", importanceBars(run.featureImportance)) : null,
+      run.shapImportance ? shapSection(run) : null,
     ),
   );
 
