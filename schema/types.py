@@ -167,8 +167,8 @@ class TrainingRun(relay.Node):
 
     @strawberry.field(
         description=(
-            "Per input column, the mean |SHAP value| over (up to 100 rows of) the test "
-            "split, most important first: the same measure as predictFutureNeed's "
+            "Per input column, the mean |SHAP value| over a sample of the test split (up "
+            "to 100 rows), most important first: the same measure as predictFutureNeed's "
             "reasons, in shapImportanceUnits. Null for runs trained before it was measured "
             "or whose model shap cannot explain."
         )

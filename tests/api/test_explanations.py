@@ -170,7 +170,7 @@ async def test_a_run_has_its_shap_importance_measured_on_its_test_split(
 
     from trainer.ml.dataset import TARGET_COLUMN, load_dataset
     from trainer.ml.explanations import global_importance
-    from trainer.ml.model_trainer import SHAP_IMPORTANCE_ROWS
+    from trainer.ml.model_trainer import shap_importance_rows
 
     data = await server.data(SHAP_IMPORTANCE, {"id": run["id"]})
     shap_importance = data["trainingRun"]["shapImportance"]
@@ -192,7 +192,7 @@ async def test_a_run_has_its_shap_importance_measured_on_its_test_split(
     )
     model = joblib.load(Path(server.settings.artifacts_dir) / run["modelPath"])
     expected, _ = global_importance(
-        model, x_test, max_rows=SHAP_IMPORTANCE_ROWS, random_state=run["randomState"]
+        model, x_test, max_rows=shap_importance_rows(model), random_state=run["randomState"]
     )
     assert {entry["feature"]: entry["importance"] for entry in shap_importance} == pytest.approx(
         expected

@@ -219,3 +219,44 @@ def test_a_model_neither_tree_nor_linear_is_refused(two_levels: Data) -> None:
     pipeline = fitted(KNeighborsClassifier(), two_levels)
     with pytest.raises(UnexplainableModel, match="KNeighborsClassifier"):
         explain_rows(pipeline, two_levels[0].iloc[:3], 3)
+
+
+def test_a_runs_shap_importance_rows_shrink_with_its_trees() -> None:
+    from trainer.ml.model_trainer import shap_importance_rows
+
+    def forest(trees: int) -> Pipeline:
+        return Pipeline([("classifier", RandomForestClassifier(n_estimators=trees))])
+
+    assert shap_importance_rows(forest(10)) == 100
+    assert shap_importance_rows(forest(200)) == 25
+    assert shap_importance_rows(forest(1000)) == 20
+    assert shap_importance_rows(Pipeline([("classifier", LogisticRegression())])) == 100
+
+
+def test_other_threads_run_while_rows_are_explained(three_levels: Data) -> None:
+    """shap holds the GIL through each call: rows go to it a slice at a time, so the
+    server's event loop (or a worker's heartbeat) is not frozen for the whole request."""
+    import threading
+    import time
+
+    pipeline = fitted(RandomForestClassifier(n_estimators=60, random_state=0), three_levels)
+    x = three_levels[0].iloc[:60]
+    contributions(pipeline, x.iloc[:1])  # the explainer built beforehand
+    ticks: list[float] = []
+    done = threading.Event()
+
+    def ticker() -> None:
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=ticker)
+    started = time.perf_counter()
+    thread.start()
+    contributions(pipeline, x)
+    duration = time.perf_counter() - started
+    done.set()
+    thread.join()
+    gaps = np.diff([started, *ticks])
+    assert len(ticks) >= 5, (duration, len(ticks))
+    assert gaps.max() < duration / 2, (duration, gaps.max())

@@ -58,6 +58,8 @@ PROBABILITY = "probability"
 LOG_ODDS = "log-odds"
 # The most reasons a caller may ask for per row (predictFutureNeed's `explain`).
 MAX_REASONS = 10
+# How long one call into shap's C code may hold the GIL (_shap_in_slices).
+SLICE_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -251,11 +253,34 @@ def _raw_contributions(classifier: Any, matrix: Any, chosen: Any) -> tuple[Any, 
             return sign * (matrix * coef[0]), LOG_ODDS
         return matrix * coef[chosen], LOG_ODDS
     explainer, units = _tree_explainer(classifier)
-    values = np.asarray(explainer.shap_values(matrix, check_additivity=False))
+    values = _shap_in_slices(explainer, matrix)
     if values.ndim == 3:  # rows x columns x outputs: one output per class
         return values[rows, :, chosen], units
     # One output (binary boosting): the margin of classes_[1].
     return values * np.where(chosen == 1, 1.0, -1.0)[:, None], units
+
+
+def _shap_in_slices(explainer: Any, matrix: Any) -> Any:
+    """explainer.shap_values over the rows, a slice of about SLICE_SECONDS at a time.
+
+    shap's C code holds the GIL for a whole call (tens of milliseconds a row for a deep
+    forest): in one call over 100 rows, the server's event loop (predictFutureNeed runs
+    this in a thread) or a training worker's heartbeat thread would stand still for
+    seconds. Between slices they run. The first slice is one row; later ones are sized
+    from the time it took."""
+    import time
+
+    parts: list[Any] = []
+    start, step = 0, 1
+    while start < matrix.shape[0]:
+        began = time.perf_counter()
+        parts.append(
+            np.asarray(explainer.shap_values(matrix[start : start + step], check_additivity=False))
+        )
+        per_row = (time.perf_counter() - began) / min(step, matrix.shape[0] - start)
+        start += step
+        step = max(1, min(1024, int(SLICE_SECONDS / per_row) if per_row > 0 else 1024))
+    return np.concatenate(parts, axis=0)
 
 
 def _is_linear(classifier: Any) -> bool:
