@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from math import isfinite
 from typing import Any, Protocol
 
+import graphql.execution.values as graphql_values
 import strawberry
+from graphql import (
+    GraphQLFloat,
+    GraphQLInputObjectType,
+    GraphQLString,
+    Undefined,
+    is_list_type,
+    is_non_null_type,
+)
+from graphql.utilities import coerce_input_value as graphql_coerce_input_value
+from graphql.utilities.coerce_input_value import coerce_default_value
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case as strawberry_name
 
@@ -60,6 +72,79 @@ def _row_from_input(cls: type, value: Mapping[str, Any], _context: object) -> An
 
 
 _ROW_DEFINITION.from_input = _row_from_input
+
+
+def _coerce_rows(rows: Any, row_type: GraphQLInputObjectType) -> list[Any] | None:
+    """`rows` (a variable's JSON value) coerced as graphql-core's coerce_input_value
+    would to [PredictionRowInput!]!, or None for anything but the plain case (a list of
+    objects naming only the type's fields, each field nullable), which graphql-core then
+    coerces itself, with its own errors.
+
+    graphql-core dispatches every value through its generic walk (is it non-null? a list?
+    an input object?): 13,000 such calls for 1,000 rows, a fifth of the request. Here
+    the walk is known; each leaf is still coerced by the scalar's own coerce_input_value.
+    """
+    if type(rows) is not list:
+        return None
+    plan = []
+    for name, field in row_type.fields.items():
+        if is_non_null_type(field.type):
+            return None
+        default = coerce_default_value(field)
+        plan.append((name, field.out_name or name, field.type, default))
+    names = row_type.fields.keys()
+    out_type = row_type.out_type
+    coerced_rows = []
+    try:
+        for row in rows:
+            if type(row) is not dict or not row.keys() <= names:
+                return None
+            coerced: dict[str, Any] = {}
+            for name, out_name, leaf, default in plan:
+                value = row.get(name, Undefined)
+                if value is Undefined:
+                    if default is not Undefined:
+                        coerced[out_name] = default
+                elif value is None:
+                    coerced[out_name] = None
+                elif (leaf is GraphQLString and type(value) is str) or (
+                    leaf is GraphQLFloat and type(value) is float and isfinite(value)
+                ):
+                    coerced[out_name] = value  # what the scalar's coercion returns
+                else:
+                    coerced[out_name] = leaf.coerce_input_value(value)
+            coerced_rows.append(out_type(coerced))
+    except Exception:  # a leaf refused its value: graphql-core will say how
+        return None
+    return coerced_rows
+
+
+def _is_row_list(type_: Any) -> GraphQLInputObjectType | None:
+    """PredictionRowInput when `type_` is [PredictionRowInput!]!, else None."""
+    if not is_non_null_type(type_) or not is_list_type(type_.of_type):
+        return None
+    item = type_.of_type.of_type
+    if not is_non_null_type(item) or not isinstance(item.of_type, GraphQLInputObjectType):
+        return None
+    named: GraphQLInputObjectType = item.of_type
+    return named if named.name == "PredictionRowInput" and not named.is_one_of else None
+
+
+# graphql-core's own (get_variable_values calls the one its module holds: replaced below).
+_graphql_coerce_input_value = graphql_coerce_input_value
+
+
+def _coerce_variable(value: Any, type_: Any) -> Any:
+    row_type = _is_row_list(type_)
+    if row_type is not None:
+        coerced = _coerce_rows(value, row_type)
+        if coerced is not None:
+            return coerced
+    return _graphql_coerce_input_value(value, type_)
+
+
+# get_variable_values looks the function up in its module at each call.
+vars(graphql_values)["coerce_input_value"] = _coerce_variable
 
 
 def row_values(row: PredictionRowInput) -> dict[str, Any]:
