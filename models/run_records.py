@@ -74,6 +74,7 @@ class RunRecord:
     per_class_metrics: list[dict[str, Any]] | None
     confusion_matrix: dict[str, Any] | None
     feature_importance: dict[str, float] | None
+    shap_importance: dict[str, Any] | None
     features_used: list[str] | None
     test_split: float
     random_state: int

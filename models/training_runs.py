@@ -73,6 +73,8 @@ class TrainingRun(Model):
     per_class_metrics: Any = fields.JSONField(null=True)
     confusion_matrix: Any = fields.JSONField(null=True)
     feature_importance: Any = fields.JSONField(null=True)
+    # {"units": "probability" | "log-odds", "importance": {column: mean |SHAP|}}
+    shap_importance: Any = fields.JSONField(null=True)
     features_used: Any = fields.JSONField(null=True)
 
     test_split = fields.FloatField()

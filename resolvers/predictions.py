@@ -18,8 +18,11 @@ from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import ApiError, ErrorCode, ModelNotFound
 from trainer import model_files
 from trainer.artifacts import ArtifactPaths, UnsafePath
+from trainer.ml.errors import UnexplainableModel
 from trainer.ml.predictor import (
+    MAX_EXPLAINED_ROWS,
     MAX_PREDICTION_ROWS,
+    MAX_REASONS,
     ModelCache,
     Row,
     RowPrediction,
@@ -40,6 +43,8 @@ class PredictionOutcome:
     model_version: str
     run: RunRecord
     predictions: list[RowPrediction]
+    # What the reasons' contributions are measured in; None when none were asked for.
+    reason_units: str | None = None
 
 
 async def find_model_run(model: str) -> TrainingRun:
@@ -66,14 +71,29 @@ async def predict_future_need(
     model: str,
     rows: Sequence[Row],
     *,
+    explain: int = 0,
     spend: Callable[[int], None] = lambda _rows: None,
 ) -> PredictionOutcome:
     """`spend(len(rows))` charges the caller's budget (raising to refuse) once the rows
-    are known to be valid, before anything is looked up or loaded."""
+    are known to be valid, before anything is looked up or loaded. `explain`: reasons per
+    row (0 to MAX_REASONS), for at most MAX_EXPLAINED_ROWS rows."""
     if not 1 <= len(rows) <= MAX_PREDICTION_ROWS:
         raise ApiError(
             f"send 1 to {MAX_PREDICTION_ROWS} rows per request, not {len(rows)}",
             argument="rows",
+        )
+    if not 0 <= explain <= MAX_REASONS:
+        raise ApiError(
+            f"explain: ask for 0 to {MAX_REASONS} reasons per row, not {explain}",
+            argument="explain",
+            field=["explain"],
+        )
+    if explain and len(rows) > MAX_EXPLAINED_ROWS:
+        raise ApiError(
+            f"explain: reasons are given for at most {MAX_EXPLAINED_ROWS} rows per request, "
+            f"not {len(rows)} (score a whole file with reasons as a batch)",
+            argument="explain",
+            field=["explain"],
         )
     try:
         check_row_values(rows)
@@ -85,7 +105,9 @@ async def predict_future_need(
     assert run.model_sha256 is not None
     try:
         path = model_files.model_file_path(artifacts, run.model_path)
-        predictions = await models.predict(path, run.model_sha256, rows, run.features_used or [])
+        predictions = await models.predict(
+            path, run.model_sha256, rows, run.features_used or [], explain
+        )
     except RowValueOutOfRange as exc:
         raise _row_error(exc) from None
     except (UnsafePath, model_files.ModelFileMissing):
@@ -120,6 +142,13 @@ async def predict_future_need(
             code=ErrorCode.MODEL_FILE_INVALID,
             argument="model",
         ) from None
+    except UnexplainableModel as exc:
+        logger.warning("prediction: run %s's model cannot be explained: %s", run.id, exc)
+        raise ApiError(
+            f"the model of run {run.id} ({run.model_version}) cannot give reasons: {exc}",
+            argument="explain",
+            field=["explain"],
+        ) from None
     except model_files.ModelFileTooLarge as exc:
         logger.warning(
             "prediction: run %s's model file is %d bytes, over MAX_MODEL_BYTES (%d); not loaded",
@@ -135,7 +164,11 @@ async def predict_future_need(
             size=exc.size,
             limit=exc.limit,
         ) from None
-    return PredictionOutcome(run.model_version, RunRecord.of(run), predictions)
+    if explain:
+        logger.info("prediction: run %s explained %d rows", run.id, len(rows))
+    return PredictionOutcome(
+        run.model_version, RunRecord.of(run), predictions.rows, predictions.units
+    )
 
 
 def _row_error(exc: RowValueOutOfRange) -> ApiError:

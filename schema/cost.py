@@ -11,7 +11,8 @@ holds (GitHub's node limit and Shopify's calculated query cost are the models):
   variables included, default 20, at most 100), other lists by an estimate of their
   length (a run's feature importance and features used: 50; per-class metrics: 3; a
   comparison's per-run lists: as many as it may compare, 10); predictFutureNeed's
-  predictions by the number of rows sent (its `rows` argument, variables included); a
+  predictions (and its `columns`' lists) by the number of rows sent (its `rows`
+  argument, variables included), a prediction's reasons by explain's maximum (10); a
   dataset's `columns` by its `first` (default 100, at most 1,000), never by the header's
   length, which a file put in the folder by hand could make a million;
 - `totalCount` counts rows in the database and costs more; an introspection root field
@@ -67,6 +68,7 @@ COST_HEADER = "x-graphql-cost"
 # Estimated entries of the lists whose length the client does not choose, by field.
 LIST_SIZES: dict[tuple[str, str], int] = {
     ("TrainingRun", "featureImportance"): 50,
+    ("TrainingRun", "shapImportance"): 50,
     ("TrainingRun", "featuresUsed"): 50,
     ("TrainingRun", "perClassMetrics"): 3,
     ("ConfusionMatrix", "labels"): 3,
@@ -87,11 +89,16 @@ LIST_SIZES: dict[tuple[str, str], int] = {
     ("FeatureImportanceComparison", "deltas"): MAX_COMPARED_RUNS,
     ("Query", "trainingMetricsHistory"): 1000,  # its maximum: more is refused
     ("Prediction", "probabilities"): 3,  # LOW, MEDIUM, HIGH
+    ("Prediction", "reasons"): 10,  # explain's maximum
+    ("Prediction", "imputed"): 11,  # the dataset's feature columns
+    ("PredictionColumns", "labels"): 3,
     ("ModelAlias", "history"): 20,
     ("WebhookDelivery", "attemptLog"): 10,
 }
 # Fields whose list children hold one entry per item of an argument the client sends.
 ROW_ARGUMENTS: dict[tuple[str, str], str] = {("Query", "predictFutureNeed"): "rows"}
+# Objects (not lists) whose list children still hold one entry per row sent.
+ROW_OBJECTS = frozenset({("PredictionResult", "columns")})
 # Lists as long as an integer argument of their own says (its schema default when absent),
 # at most the given maximum (the resolver refuses more).
 LENGTH_ARGUMENTS: dict[tuple[str, str], tuple[str, int]] = {
@@ -197,6 +204,8 @@ class _Walk:
         own_page = self.page_size(node) if definition and _is_paginated(definition) else None
         if coordinate in ROW_ARGUMENTS:
             own_page = self.argument_length(node, ROW_ARGUMENTS[coordinate])
+        elif coordinate in ROW_OBJECTS:
+            own_page = page
         if node.selection_set is None:
             each = 1
         else:

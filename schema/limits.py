@@ -7,8 +7,11 @@ refusal a stable `extensions.code` so clients can tell which limit they hit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
+import graphql.execution.values as graphql_values
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
@@ -20,6 +23,7 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
+from graphql.language.parser import MAX_NESTING_DEPTH
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import (
     DisableIntrospection,
@@ -171,6 +175,57 @@ def unusable_value(value: object, max_depth: int = MAX_VALUE_DEPTH) -> str | Non
     return None
 
 
+# The request body this request's task decoded and found usable (unusable_value), set by
+# server/view.py: strawberry decodes the very same object (not the bytes again), and its
+# variables are walked neither again by OperationLimits nor by graphql-core. A 1,000-row
+# predictFutureNeed spent a third of its time in these three walks (bench/predictions.py).
+_checked_body: ContextVar[tuple[bytes, object] | None] = ContextVar("checked_body", default=None)
+
+
+def remember_checked_body(body: bytes, payload: object) -> None:
+    """`payload`, decoded from `body`, passed unusable_value: decode_json may hand it
+    back for these very bytes, and its variables count as checked."""
+    _checked_body.set((body, payload))
+
+
+def checked_payload(body: object) -> object | None:
+    """The payload already decoded from these very bytes in this request, or None."""
+    kept = _checked_body.get()
+    return kept[1] if kept is not None and kept[0] is body else None
+
+
+def _checked_variables() -> list[object]:
+    kept = _checked_body.get()
+    if kept is None:
+        return []
+    payload = kept[1]
+    operations = payload if isinstance(payload, list) else [payload]
+    return [op.get("variables") for op in operations if isinstance(op, dict)]
+
+
+def variables_checked(variables: object) -> bool:
+    """Whether these variables (by identity) are part of a body found usable."""
+    return variables is not None and any(variables is v for v in _checked_variables())
+
+
+_graphql_nesting_walk = graphql_values.input_is_nested_too_deeply
+
+
+def _input_is_nested_too_deeply(value: Any, type_: Any) -> bool:
+    """graphql-core walks every variable's value before coercing it, to bound its
+    nesting at 200 (its parser's limit). A value of a body unusable_value accepted is
+    nested at most MAX_VALUE_DEPTH (64) deep: that walk cannot find one, and is skipped."""
+    for variables in _checked_variables():
+        if isinstance(variables, dict) and any(value is v for v in variables.values()):
+            return False
+    return _graphql_nesting_walk(value, type_)
+
+
+assert MAX_VALUE_DEPTH < MAX_NESTING_DEPTH
+# get_variable_values looks the function up in its module at each call.
+graphql_values.input_is_nested_too_deeply = _input_is_nested_too_deeply
+
+
 class OperationLimits(QueryCostLimiter):
     """Every per-operation limit in one extension: the token bound of the parser and
     the validation rules (as strawberry's MaxTokensLimiter and AddValidationRules set
@@ -204,7 +259,8 @@ class OperationLimits(QueryCostLimiter):
         yield
 
     def on_execute(self) -> Iterator[None]:
-        problem = unusable_value(self.execution_context.variables)
+        variables = self.execution_context.variables
+        problem = None if variables_checked(variables) else unusable_value(variables)
         if problem is not None:
             raise GraphQLError(problem, extensions={"code": ErrorCode.BAD_REQUEST})
         yield from super().on_execute()

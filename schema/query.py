@@ -3,6 +3,8 @@ predictions and the audit log."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 
@@ -247,6 +249,16 @@ class Query:
         *,
         model: str | None = predictions.DEFAULT_MODEL,
         rows: list[PredictionRowInput],
+        explain: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    "Reasons per row (0 to 10, default 0): the columns that weighed most "
+                    "on its level, with their signed contributions. At most 100 rows per "
+                    "request when asking for reasons."
+                )
+            ),
+        ] = 0,
     ) -> predictions.PredictionOutcome:
         services = info.context.services
         viewer = await info.context.viewer()
@@ -265,6 +277,7 @@ class Query:
             services.models,
             predictions.DEFAULT_MODEL if model is None else model,
             [row_values(row) for row in rows],
+            explain=explain or 0,
             spend=spend,
         )
 

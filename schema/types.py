@@ -287,6 +287,29 @@ class TrainingRun(relay.Node):
 
     @strawberry.field(
         description=(
+            "Per input column, the mean |SHAP value| over a sample of the test split (up "
+            "to 100 rows), most important first: the same measure as predictFutureNeed's "
+            "reasons, in shapImportanceUnits. Null for runs trained before it was measured "
+            "or whose model shap cannot explain."
+        )
+    )
+    def shap_importance(self, root: strawberry.Parent[RunRecord]) -> list[FeatureImportance] | None:
+        stored = root.shap_importance
+        if not stored:
+            return None
+        ranked = sorted(stored["importance"].items(), key=lambda item: -item[1])
+        return [FeatureImportance(feature=name, importance=value) for name, value in ranked]
+
+    @strawberry.field(
+        description="'probability' (forests) or 'log-odds' (boosting, linear models).",
+        metadata=_reads("shap_importance"),
+    )
+    def shap_importance_units(self, root: strawberry.Parent[RunRecord]) -> str | None:
+        stored = root.shap_importance
+        return str(stored["units"]) if stored else None
+
+    @strawberry.field(
+        description=(
             "Who asked for this training. Visible to HR staff and to that user; null for "
             "others (managers): trainedByUsername still names them."
         ),

@@ -34,7 +34,7 @@ from resolvers.errors import ErrorCode
 from resolvers.upload_spool import UploadSlots, UploadSpool, remove_stale_uploads
 from schema import Schema
 from schema.cost import batch_refusal
-from schema.limits import unusable_value
+from schema.limits import checked_payload, remember_checked_body, unusable_value
 from server import persisted_queries
 from server.audit import audit_refused_upload
 from server.persisted_queries import PersistedQueryStore
@@ -329,7 +329,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
     # strawberry still answers malformed bodies with 400. Text, not bytes: strawberry
     # sends bytes over WebSockets as binary frames, which GraphQL clients do not read.
     def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+        # The body _refuse_unusable_body already decoded and checked: the same object.
+        kept = checked_payload(data)
+        return kept if kept is not None else orjson.loads(data)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -395,14 +397,16 @@ async def _refuse_unusable_body(request: Request) -> None:
     """
     if request.method != "POST" or _media_type(request) != APPLICATION_JSON:
         return
+    body = await request.body()
     try:
-        payload = orjson.loads(await request.body())
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return  # strawberry answers malformed JSON itself
     operations = payload if isinstance(payload, list) else [payload]
     if not operations or not all(isinstance(op, dict) for op in operations):
         raise HTTPException(400, "the body must be a GraphQL request object (or a list of them)")
     _refuse_unusable_value(payload)
+    remember_checked_body(body, payload)
 
 
 def _is_multipart(request: Request) -> bool:

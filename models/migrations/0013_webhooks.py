@@ -12,7 +12,7 @@ from models.webhooks import DeliveryStatus
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0011_trust_jobs")]
+    dependencies = [("models", "0012_explanations")]
 
     initial = False
 

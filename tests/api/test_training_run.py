@@ -118,6 +118,11 @@ query TrainingRunDetail($id: ID!) {
       feature
       importance
     }
+    shapImportance {
+      feature
+      importance
+    }
+    shapImportanceUnits
     trainedBy {
       id
       databaseId
@@ -628,6 +633,19 @@ def test_reference_run_feature_importance_sums_to_one(reference_run: TrainedRun)
     assert sum(values) == pytest.approx(1.0, abs=1e-6)
     assert all(value >= 0 for value in values)
     assert len({item["feature"] for item in importance}) == len(values)
+
+
+def test_reference_run_shap_importance_names_every_feature_most_important_first(
+    reference_run: TrainedRun,
+) -> None:
+    run = reference_run.run
+    shap = run["shapImportance"]
+    values = [item["importance"] for item in shap]
+
+    assert run["shapImportanceUnits"] == "probability"
+    assert sorted(item["feature"] for item in shap) == sorted(run["featuresUsed"])
+    assert values == sorted(values, reverse=True)
+    assert all(value >= 0 for value in values)
 
 
 def test_reference_run_feature_importance_most_important_first(

@@ -194,7 +194,7 @@ async def test_the_cache_keeps_models_within_its_bytes(
     rows = [{"trend_score": 0.5}]
     for _ in range(2):
         answer = await small.predict(copies[0], trained[1], rows, FEATURE_COLUMNS)
-        assert len(answer) == 1
+        assert len(answer.rows) == 1
     assert (len(small), small.bytes, small.loads) == (0, 0, 2)
 
 

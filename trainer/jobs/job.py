@@ -316,6 +316,7 @@ async def _finish(
             per_class_metrics=result.per_class_metrics,
             confusion_matrix=result.confusion_matrix,
             feature_importance=result.feature_importance,
+            shap_importance=result.shap_importance,
             features_used=result.features_used,
             parameters=result.parameters,
             objective_value=result.objective_value,

@@ -11,6 +11,7 @@ __all__ = [
     "TrainerError",
     "TrainingCancelled",
     "TrainingError",
+    "UnexplainableModel",
     "os_error_reason",
 ]
 
@@ -29,6 +30,12 @@ class TrainingError(TrainerError):
 
 class TrainingCancelled(TrainerError):
     """Someone asked the run to stop; it stopped cleanly and left no model file behind."""
+
+
+class UnexplainableModel(ValueError):
+    """The classifier is neither a tree ensemble shap explains nor a linear model, or its
+    preprocessing cannot be mapped back to the dataset's columns (trainer.ml.explanations;
+    declared here so that callers catch it without importing numpy)."""
 
 
 def os_error_reason(exc: OSError) -> str:

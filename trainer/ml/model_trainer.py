@@ -45,7 +45,13 @@ from trainer.ml.algorithms import (
 )
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
 from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
-from trainer.ml.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
+from trainer.ml.errors import (
+    TrainerError,
+    TrainingCancelled,
+    TrainingError,
+    UnexplainableModel,
+    os_error_reason,
+)
 from trainer.ml.stages import Stage
 from trainer.model_files import (
     ModelFileChanged,
@@ -164,6 +170,9 @@ class TrainingResult:
     objective_value: float | None = None
     cross_validation: dict[str, Any] | None = None
     importance_method: str = "impurity"
+    # Mean |SHAP| per column over a sample of the test split, and its units; None when
+    # the model cannot be explained (trainer.ml.explanations).
+    shap_importance: dict[str, Any] | None = None
 
 
 def build_pipeline(
@@ -343,6 +352,8 @@ class ModelTrainer:
             importance = _importance_by_column(pipeline, dataset)
         else:
             importance = _permutation_importance(pipeline, x_test, y_test, config.random_state)
+        self._stop_if_asked()
+        shap_importance = _shap_importance(pipeline, x_test, config.random_state)
 
         self._stop_if_asked()
         self._report(Stage.SAVING, 0.0)
@@ -366,6 +377,7 @@ class ModelTrainer:
             objective_value=objective_value,
             cross_validation=cross_validation,
             importance_method=config.spec.importance_method,
+            shap_importance=shap_importance,
         )
 
     def _split(
@@ -779,6 +791,54 @@ def _importance_by_column(pipeline: Pipeline, dataset: Dataset) -> dict[str, flo
         totals[column] = float(importances[start : start + width].sum())
         start += width
     return dict(sorted(totals.items(), key=lambda item: item[1], reverse=True))
+
+
+# Test rows explained for a run's global SHAP importance: exact Shapley values of a deep
+# forest cost about half a millisecond per row and tree on a small machine
+# (bench/results/predictions.md), so a run explains at most SHAP_IMPORTANCE_ROWS rows and
+# about SHAP_IMPORTANCE_TREE_ROWS rows x trees (a 200-tree forest: 25 rows, ~3 s), never
+# fewer than SHAP_IMPORTANCE_MIN_ROWS; the ranking of eleven columns settles early.
+SHAP_IMPORTANCE_ROWS = 100
+SHAP_IMPORTANCE_MIN_ROWS = 20
+SHAP_IMPORTANCE_TREE_ROWS = 5_000
+
+
+def shap_importance_rows(pipeline: Pipeline) -> int:
+    """How many test rows a run's SHAP importance is measured on, by its tree count."""
+    trees = getattr(pipeline[-1], "n_estimators", None)
+    if not isinstance(trees, int) or trees < 1:
+        return SHAP_IMPORTANCE_ROWS
+    return max(
+        SHAP_IMPORTANCE_MIN_ROWS, min(SHAP_IMPORTANCE_ROWS, SHAP_IMPORTANCE_TREE_ROWS // trees)
+    )
+
+
+def _shap_importance(
+    pipeline: Pipeline, x_test: pd.DataFrame, random_state: int
+) -> dict[str, Any] | None:
+    """Mean |SHAP| per dataset column over a seeded sample of the test split
+    (shap_importance_rows), measured as predictFutureNeed's reasons are, so the run
+    page's global view and a prediction's reasons agree. Measured once here, while the
+    test split is at hand, rather than when a page asks (the dataset may have changed
+    since, and the page would wait seconds). A model shap cannot explain still trains:
+    its run just has none."""
+    from trainer.ml.explanations import global_importance
+
+    started = time.perf_counter()
+    rows = shap_importance_rows(pipeline)
+    try:
+        values, units = global_importance(
+            pipeline, x_test, max_rows=rows, random_state=random_state
+        )
+    except UnexplainableModel as exc:
+        logger.warning("no SHAP importance for this model: %s", exc)
+        return None
+    logger.info(
+        "SHAP importance over %d test rows in %.2f s",
+        min(len(x_test), rows),
+        time.perf_counter() - started,
+    )
+    return {"units": units, "importance": values, "rows": min(len(x_test), rows)}
 
 
 def _existing_model_error(model_path: Path) -> TrainingError:

@@ -32,6 +32,8 @@ from trainer.model_files import VerifiedModel, load_verified_model
 if TYPE_CHECKING:
     import pandas as pd
 
+    from trainer.ml.explanations import Reason
+
 # numpy, pandas and joblib (and scikit-learn, through the unpickling) are imported by the
 # functions that run in prediction threads: a server that never predicts never loads them
 # (nor does a CLI command), as a server that never trains never imports scikit-learn.
@@ -40,6 +42,12 @@ logger = logging.getLogger("trainer.predictor")
 
 # Rows of one prediction request; more are refused before anything is loaded.
 MAX_PREDICTION_ROWS = 1000
+# Rows of one request that asks for reasons: exact Shapley values of a deep forest cost
+# tens of milliseconds a row (bench/results/explanations.md), so a request explains at
+# most this many; whole files go to batch scoring.
+MAX_EXPLAINED_ROWS = 100
+# The most reasons a row may ask for (trainer.ml.explanations.MAX_REASONS).
+MAX_REASONS = 10
 # Predictions (and model loads) running at once per process: each holds a core for its
 # length, and beyond the cores more threads only slow every one of them down.
 PREDICTION_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -60,6 +68,19 @@ class RowPrediction:
     level: str
     # In LOW, MEDIUM, HIGH order, for the classes the model knows only.
     probabilities: list[LabelProbability]
+    # The model's features this row left missing, which its imputers filled in.
+    imputed: list[str]
+    # The largest contributions to `level`, when asked for (else empty).
+    reasons: list[Reason]
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A request's rows answered, and the units of their reasons' contributions
+    (None when no reasons were asked for)."""
+
+    rows: list[RowPrediction]
+    units: str | None
 
 
 class RowValueOutOfRange(ValueError):
@@ -116,9 +137,13 @@ def features_frame(rows: Sequence[Row], features: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame(data, columns=list(features))
 
 
-def predict_rows(model: Any, rows: Sequence[Row], features: Sequence[str]) -> list[RowPrediction]:
+def predict_rows(
+    model: Any, rows: Sequence[Row], features: Sequence[str], explain: int = 0
+) -> Predictions:
     """One predict_proba over all rows; each row's level is its most probable class (as
-    the forest's own predict chooses it: the first of equals in `classes_` order).
+    the forest's own predict chooses it: the first of equals in `classes_` order), the
+    inputs its imputers filled in, and with `explain` > 0 that many reasons for the level
+    (trainer.ml.explanations, on the matrix and levels already computed).
 
     The Pipeline's steps run as Pipeline.predict_proba runs them, with the features
     checked in between: a value the scaler makes too large for a float32 is refused
@@ -126,20 +151,36 @@ def predict_rows(model: Any, rows: Sequence[Row], features: Sequence[str]) -> li
     """
     import numpy as np
 
+    from trainer.ml.explanations import explain_rows, imputed_columns, units_of
+
+    frame = features_frame(rows, features)
     with np.errstate(over="ignore", invalid="ignore"):
-        transformed = model[:-1].transform(features_frame(rows, features))
+        transformed = model[:-1].transform(frame)
     _check_transformed(model, transformed, features)
     probabilities = model[-1].predict_proba(transformed)
     classes = [str(label) for label in model.classes_]
     order = sorted(range(len(classes)), key=lambda i: class_order(classes[i]))
     best = probabilities.argmax(axis=1)
-    return [
-        RowPrediction(
-            level=classes[best[r]],
-            probabilities=[LabelProbability(classes[i], float(probabilities[r, i])) for i in order],
-        )
-        for r in range(len(probabilities))
-    ]
+    imputed = imputed_columns(frame, features)
+    reasons: list[list[Reason]] = [[] for _ in range(len(probabilities))]
+    if explain > 0:
+        reasons = explain_rows(model, frame, explain, transformed=transformed, predicted=best)
+    ordered = probabilities[:, order].tolist()
+    labels = [classes[i] for i in order]
+    return Predictions(
+        rows=[
+            RowPrediction(
+                level=classes[best[r]],
+                probabilities=[
+                    LabelProbability(label, p) for label, p in zip(labels, ordered[r], strict=True)
+                ],
+                imputed=imputed[r],
+                reasons=reasons[r],
+            )
+            for r in range(len(probabilities))
+        ],
+        units=units_of(model) if explain > 0 else None,
+    )
 
 
 def _check_transformed(model: Any, transformed: Any, features: Sequence[str]) -> None:
@@ -264,7 +305,14 @@ class ModelCache:
             self._bytes -= dropped.size
 
     async def predict(
-        self, path: Path, sha256: str, rows: Sequence[Row], features: Sequence[str]
-    ) -> list[RowPrediction]:
+        self,
+        path: Path,
+        sha256: str,
+        rows: Sequence[Row],
+        features: Sequence[str],
+        explain: int = 0,
+    ) -> Predictions:
         model = await self.model(path, sha256)
-        return await to_thread.run_sync(predict_rows, model, rows, features, limiter=self._threads)
+        return await to_thread.run_sync(
+            predict_rows, model, rows, features, explain, limiter=self._threads
+        )

@@ -1,5 +1,6 @@
 // Predictions (on servers with predictFutureNeed): pick an alias or a version, enter one
-// row or paste CSV rows (the dataset's header), see the level and class probabilities.
+// row or paste CSV rows (the dataset's header), see the level and class probabilities,
+// the reasons for each level as signed bars, and the inputs the model had to fill in.
 import { append, field, h, scroller, section, setTitle } from "../dom.js";
 import { exact, pct } from "../format.js";
 
@@ -19,12 +20,39 @@ const FIELDS = [
 
 const ALIASES = `query PredictModels { modelAliases { alias run { modelVersion } } }`;
 
-const PREDICT = `query Predict($model: String!, $rows: [PredictionRowInput!]!) {
-  predictFutureNeed(model: $model, rows: $rows) {
-    modelVersion run { id }
-    predictions { level probabilities { label probability } }
+const PREDICT = `query Predict($model: String!, $rows: [PredictionRowInput!]!, $explain: Int) {
+  predictFutureNeed(model: $model, rows: $rows, explain: $explain) {
+    modelVersion run { id } reasonUnits
+    predictions { level probabilities { label probability } imputed reasons { feature value contribution } }
   }
 }`;
+// Reasons shown per row; the server explains at most 100 rows per request.
+const REASONS = 5;
+const MAX_EXPLAINED_ROWS = 100;
+
+/** A row's reasons as signed bars: right (and blue) pushed towards the level, left (and
+ * orange) away from it; lengths relative to the row's largest contribution. */
+export function reasonBars(reasons, imputed) {
+  const max = Math.max(...reasons.map((r) => Math.abs(r.contribution)), 1e-9);
+  const filled = new Set(imputed);
+  return h(
+    "ol.reasons",
+    {},
+    reasons.map((reason) => {
+      const bar = h(reason.contribution >= 0 ? "span.reason-bar.up" : "span.reason-bar.down");
+      bar.style.setProperty("--share", (Math.abs(reason.contribution) / max).toFixed(4));
+      const value = reason.value === null ? "missing" : reason.value;
+      const sign = reason.contribution >= 0 ? "+" : "−";
+      return h(
+        "li",
+        { title: `${reason.feature} = ${value}: ${sign}${Math.abs(reason.contribution).toFixed(4)}` },
+        h("span.reason-label", {}, reason.feature, " ", h(filled.has(reason.feature) ? "span.reason-value.imputed" : "span.reason-value", {}, `= ${value}`)),
+        h("span.reason-track", {}, h("span.reason-half.neg", {}, reason.contribution < 0 ? bar : null), h("span.reason-half.pos", {}, reason.contribution >= 0 ? bar : null)),
+        h("span.reason-number", {}, `${sign}${Math.abs(reason.contribution).toFixed(3)}`),
+      );
+    }),
+  );
+}
 
 /** A number as people type it: "0.695", or "0,695" in a semicolon-separated file (the
  * Excel export of locales whose decimal mark is a comma). NaN when it is not one. */
@@ -182,7 +210,8 @@ export async function render(main, ctx) {
         button.disabled = true;
         result.replaceChildren(h("p.small", { role: "status" }, "Predicting…"));
         try {
-          const data = await ctx.gql(PREDICT, { model: model.value.trim() || "production", rows });
+          const explain = rows.length <= MAX_EXPLAINED_ROWS ? REASONS : 0;
+          const data = await ctx.gql(PREDICT, { model: model.value.trim() || "production", rows, explain });
           show(data.predictFutureNeed, rows.length);
         } catch (failure) {
           result.replaceChildren();
@@ -222,6 +251,8 @@ export async function render(main, ctx) {
 
   function show(prediction, count) {
     const labels = prediction.predictions[0]?.probabilities.map((p) => p.label) || [];
+    const explained = prediction.reasonUnits !== null;
+    const units = prediction.reasonUnits === "probability" ? "probability points" : prediction.reasonUnits;
     result.replaceChildren(
       section(
         `Prediction by ${prediction.modelVersion}`,
@@ -230,17 +261,25 @@ export async function render(main, ctx) {
           h(
             "table.predictions",
             {},
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Row"), h("th", { scope: "col" }, "Level"), labels.map((label) => h("th.num", { scope: "col" }, `P(${label})`)))),
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Row"), h("th", { scope: "col" }, "Level"), labels.map((label) => h("th.num", { scope: "col" }, `P(${label})`)), explained ? h("th", { scope: "col" }, "Why this level") : null, h("th", { scope: "col" }, "Filled in by the model"))),
             h(
               "tbody",
               {},
               prediction.predictions.map((row, index) =>
-                h("tr", {}, h("th", { scope: "row" }, String(index + 1)), h("td", {}, h("strong.level", {}, row.level)), row.probabilities.map((p) => h("td.num", {}, exact(pct(p.probability), p.probability)))),
+                h(
+                  row.imputed.length ? "tr.has-imputed" : "tr",
+                  {},
+                  h("th", { scope: "row" }, String(index + 1)),
+                  h("td", {}, h("strong.level", {}, row.level)),
+                  row.probabilities.map((p) => h("td.num", {}, exact(pct(p.probability), p.probability))),
+                  explained ? h("td.why", {}, reasonBars(row.reasons, row.imputed)) : null,
+                  h("td.imputed-inputs", {}, row.imputed.length ? h("span.imputed-badge", { title: "Missing in this row: the model filled these in, so the answer rests on a guess there." }, `⚠ ${row.imputed.join(", ")}`) : "—"),
+                ),
               ),
             ),
           ),
         ),
-        h("p.small", {}, `${count} row(s).`),
+        h("p.small", {}, explained ? `${count} row(s). Reasons: each column's signed contribution to the level (SHAP), in ${units}; right pushes towards the level, left away from it.` : `${count} row(s). Reasons are given for up to ${MAX_EXPLAINED_ROWS} rows at a time.`),
       ),
     );
   }

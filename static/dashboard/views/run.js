@@ -1,6 +1,6 @@
-// One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars,
-// hyperparameters, hashes, the error of a failed run; download and cancel for HR staff,
-// who also edit its notes and tags here.
+// One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars
+// (impurity and mean |SHAP|), hyperparameters, hashes, the error of a failed run; download
+// and cancel for HR staff, who also edit its notes and tags here.
 import { downloadFile } from "../api.js";
 import { append, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
 import { classWeight, dateValue, duration, durationValue, exact, int, pct, pctValue } from "../format.js";
@@ -18,6 +18,8 @@ const RUN = `query Run($id: ID!) {
     perClassMetrics { label precision recall f1Score support }
     confusionMatrix { labels matrix }
     featureImportance { feature importance }
+    shapImportance { feature importance }
+    shapImportanceUnits
     downloadUrl
     aliases
     tags
@@ -94,7 +96,7 @@ export function heatmap(matrix) {
   );
 }
 
-export function importanceBars(items) {
+export function importanceBars(items, label = (value) => pct(value)) {
   const max = Math.max(...items.map((item) => item.importance), 1e-9);
   return h(
     "ol.bars",
@@ -102,8 +104,18 @@ export function importanceBars(items) {
     items.map((item) => {
       const bar = h("span.bar");
       bar.style.setProperty("--share", (item.importance / max).toFixed(4));
-      return h("li", {}, h("span.bar-label", {}, item.feature), h("span.bar-track", {}, bar), exact(pct(item.importance), item.importance));
+      return h("li", {}, h("span.bar-label", {}, item.feature), h("span.bar-track", {}, bar), exact(label(item.importance), item.importance));
     }),
+  );
+}
+
+/** Mean |SHAP| per column: the same measure as a prediction's reasons, in its units. */
+function shapSection(run) {
+  const units = run.shapImportanceUnits === "probability" ? "probability points" : run.shapImportanceUnits;
+  return section(
+    "SHAP importance",
+    h("p.small", {}, `Mean |SHAP value| over the test split, in ${units}: how far each column moves a prediction on average, as the Predict page's reasons show it.`),
+    importanceBars(run.shapImportance, (value) => value.toFixed(3)),
   );
 }
 
@@ -255,5 +267,6 @@ export async function render(main, ctx) {
       {},
       run.confusionMatrix ? section("Confusion matrix", heatmap(run.confusionMatrix)) : null,
       run.featureImportance ? section("Feature importance", importanceBars(run.featureImportance)) : null,
+      run.shapImportance ? shapSection(run) : null,
     ),
   );
