@@ -50,6 +50,7 @@ OBJECT_FIELDS = {
     "evaluations": "{ totalCount }",
     "parameters": "{ name value }",
     "crossValidation": "{ folds metrics { metric mean std } }",
+    "shapImportance": "{ feature importance }",
 }
 
 TYPE_FIELDS_QUERY = """
