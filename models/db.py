@@ -22,6 +22,7 @@ MODELS_MODULES = [
     "models.training_runs",
     "models.datasets",
     "models.model_aliases",
+    "models.sweeps",
 ]
 
 

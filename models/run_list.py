@@ -62,6 +62,8 @@ class RunFilter:
     run_date_to: datetime | None = None
     # A substring of modelVersion, trainedByUsername or notes, in any case (run_search.py).
     search: str | None = None
+    # The trials of one sweep (issue 23).
+    sweep_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("trained_by_id = ?", user_id[0])
     if run_filter.model_version is not None:
         query = query.where("model_version = ?", run_filter.model_version)
+    if run_filter.sweep_id is not None:
+        query = query.where("sweep_id = ?", run_filter.sweep_id)
     if run_filter.run_date_from is not None:
         query = query.where("run_date >= ?", run_filter.run_date_from)
     if run_filter.run_date_to is not None:

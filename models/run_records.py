@@ -86,6 +86,10 @@ class RunRecord:
     parameters: dict[str, Any]
     cross_validation: dict[str, Any] | None
     objective_value: float | None
+    sweep_id: int | None
+    trial_number: int | None
+    intermediate_values: dict[str, float] | None
+    pruned: bool
     trained_by_id: int | None
     trained_by_username: str | None
     notes: str

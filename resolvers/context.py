@@ -16,6 +16,7 @@ from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
     from resolvers.datasets import DatasetQuota
+    from resolvers.sweep_driver import SweepDriver
     from resolvers.training_runs import PageSizes
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
@@ -48,6 +49,8 @@ class Services:
     prediction_budget: TokenBuckets
     # How wide a dataset may be (MAX_DATASET_COLUMNS, MAX_DATASET_CELL_CHARS).
     dataset_limits: CsvLimits
+    # Advances the sweeps this process holds the lease of; startSweep wakes it.
+    sweeps: SweepDriver
 
 
 def token_from_authorization(header: str | None) -> str | None:

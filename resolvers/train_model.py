@@ -176,7 +176,13 @@ def _too_many_active(limit: int) -> FieldError:
 
 
 async def train_model(
-    data: TrainRequest, *, viewer: Identity | None, artifacts: ArtifactPaths, jobs: JobRunner
+    data: TrainRequest,
+    *,
+    viewer: Identity | None,
+    artifacts: ArtifactPaths,
+    jobs: JobRunner,
+    sweep_id: int | None = None,
+    trial_number: int | None = None,
 ) -> RunOutcome:
     """Validate, record a QUEUED run within the caller's quota, hand it to `jobs`."""
     errors = validate(data, artifacts)
@@ -212,6 +218,8 @@ async def train_model(
             parameters=ALGORITHMS[Algorithm.RANDOM_FOREST].complete(asdict(hp)),
             trained_by_username=viewer.username if viewer else None,
             notes=data.notes,
+            sweep_id=sweep_id,
+            trial_number=trial_number,
         )
     except TooManyActiveRuns as exc:
         logger.info(

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from resolvers.sweeps import parse_sweep_id
 from resolvers.train_model import Hyperparameters, TrainRequest
 from resolvers.training_runs import RunFilter, RunOrder, RunStatus
 from schema.enums import ClassWeight, OrderDirection, TrainingRunOrderField, TrainingRunStatus
@@ -81,6 +82,10 @@ class TrainingRunFilter:
         ),
     )
 
+    sweep_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The trials of this sweep (global or numeric id)."
+    )
+
     def to_run_filter(self) -> RunFilter:
         """The filter as models/ reads it: what trainingRuns, trainingMetricsHistory and
         the CSV export (GET /runs/export.csv) all match."""
@@ -91,7 +96,15 @@ class TrainingRunFilter:
             run_date_from=self.run_date_from,
             run_date_to=self.run_date_to,
             search=self.search,
+            sweep_id=self._sweep_key(),
         )
+
+    def _sweep_key(self) -> int | None:
+        """The sweep's number; an id naming no sweep matches no run (-1)."""
+        if self.sweep_id is None:
+            return None
+        key = parse_sweep_id(str(self.sweep_id))
+        return -1 if key is None else key
 
 
 @strawberry.input(description="Ties are broken by id, in the same direction.")

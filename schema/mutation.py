@@ -9,7 +9,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.file_uploads import Upload
 
-from resolvers import accounts, datasets, model_aliases, train_model
+from resolvers import accounts, datasets, model_aliases, sweeps, train_model
 from resolvers.accounts import Identity
 from resolvers.cancel_training_run import cancel_training_run
 from resolvers.login_limiter import limited_login
@@ -21,6 +21,7 @@ from schema.errors import UserError, user_errors
 from schema.inputs import TrainModelInput
 from schema.model_aliases import DeleteModelAliasPayload, ModelAliasPayload
 from schema.permissions import IsAuthenticated, IsHRStaff, unauthenticated
+from schema.sweeps import CancelSweepPayload, StartSweepInput, StartSweepPayload
 from schema.types import TrainingRun, User
 
 
@@ -172,3 +173,34 @@ class Mutation:
         return DeleteModelAliasPayload(
             deleted_alias=outcome.deleted_alias, errors=user_errors(outcome.errors)
         )
+
+    # --- sweeps (issue 23) ---
+    @strawberry.mutation(
+        description=(
+            "Start a search for the best model: trials are training runs judged on validation "
+            "rows carved from the training split. Refused input comes back in `errors` "
+            "(each naming its field) and creates nothing."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def start_sweep(self, info: Info, input: StartSweepInput) -> StartSweepPayload:
+        services = info.context.services
+        outcome = await sweeps.start_sweep(
+            input.to_request(), viewer=await info.context.viewer(), artifacts=services.artifacts
+        )
+        if outcome.sweep is not None:
+            services.sweeps.wake()
+        return StartSweepPayload(sweep=outcome.sweep, errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(
+        description=(
+            "Cancel a sweep: no trial starts after, queued trials are cancelled and running "
+            "ones stop within seconds."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def cancel_sweep(self, info: Info, id: strawberry.ID) -> CancelSweepPayload:
+        outcome = await sweeps.cancel_sweep(
+            sweeps.parse_sweep_id(str(id)), await info.context.viewer()
+        )
+        return CancelSweepPayload(sweep=outcome.sweep, errors=user_errors(outcome.errors))

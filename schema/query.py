@@ -12,6 +12,7 @@ from resolvers import (
     datasets,
     metrics_history,
     predictions,
+    sweeps,
     training_runs,
 )
 from resolvers.accounts import Identity
@@ -19,6 +20,8 @@ from resolvers.datasets import DatasetInfo
 from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
 from resolvers.rate_limits import charge
+from resolvers.sweeps import Sweep as SweepRow
+from resolvers.sweeps import SweepConnection as SweepPage
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
 from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
@@ -29,6 +32,7 @@ from schema.metrics_history import MetricsBucket
 from schema.model_aliases import ModelAlias
 from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
+from schema.sweeps import Sweep, SweepConnection, SweepFilter
 from schema.training_runs import TrainingRunConnection, run_columns
 from schema.types import TrainingRun, User
 
@@ -59,12 +63,14 @@ class Query:
         permission_classes=[IsHRStaffOrManager],
         graphql_type=relay.Node | None,
     )
-    async def node(self, info: Info, id: relay.GlobalID) -> RunRecord | Identity | None:
+    async def node(self, info: Info, id: relay.GlobalID) -> RunRecord | Identity | SweepRow | None:
         key = training_runs.parse_database_id(id.node_id)
         if key is None:
             return None
         if id.type_name == "TrainingRun":
             return await get_run_record(key)
+        if id.type_name == "Sweep":
+            return await sweeps.get_sweep(str(key))
         if id.type_name == "User":
             viewer = await info.context.viewer()
             return await accounts.visible_identity(viewer, key, info.context.users)
@@ -190,4 +196,34 @@ class Query:
             predictions.DEFAULT_MODEL if model is None else model,
             [row_values(row) for row in rows],
             spend=spend,
+        )
+
+    # --- sweeps (issue 23) ---
+    @strawberry.field(
+        description="A sweep by global id or numeric database id; null if absent.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=Sweep | None,
+    )
+    async def sweep(self, id: strawberry.ID) -> SweepRow | None:
+        return await sweeps.get_sweep(str(id))
+
+    @strawberry.field(
+        description="Sweeps, newest first; keyset-paginated.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=SweepConnection,
+    )
+    async def sweeps(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: SweepFilter | None = None,
+    ) -> SweepPage:
+        sizes = info.context.services.page_sizes
+        return await sweeps.list_sweeps(
+            first=first,
+            after=after,
+            statuses=filter.status if filter else None,
+            default_size=sizes.default,
+            max_size=sizes.maximum,
         )

@@ -13,20 +13,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from resolvers import accounts
+from resolvers import accounts, sweeps
 from resolvers.accounts import Identity
+from resolvers.sweeps import Sweep as SweepRow
 from resolvers.training_runs import RunRecord, RunStatus, all_columns
 from schema.context import Info
 from schema.download_urls import model_download_url
 from schema.enums import ClassWeight
 from trainer.ml.stages import Stage
+
+if TYPE_CHECKING:
+    from schema.sweeps import Sweep  # named lazily: schema.sweeps imports this module
 
 
 @strawberry.type(description="An account: an HR tool, a person in HR, or a manager.")
@@ -195,6 +199,30 @@ class TrainingRun(relay.Node):
     )
     async def aliases(self, root: strawberry.Parent[RunRecord], info: Info) -> list[str]:
         return await info.context.aliases.load(root.id)
+
+    # --- sweeps (issue 23) ---
+    objective_value: float | None = strawberry.field(
+        description=(
+            "A sweep trial's objective, measured on validation rows carved from the training "
+            "split (or the cross-validation mean), never on the test split."
+        )
+    )
+    trial_number: int | None = strawberry.field(
+        description="Its number among its sweep's trials (from 0); null outside sweeps."
+    )
+    pruned: bool = strawberry.field(
+        description="Stopped early by its sweep's pruner (its status is then CANCELLED)."
+    )
+
+    @strawberry.field(
+        description="The sweep this run is a trial of; null for runs started by hand.",
+        metadata=_reads("sweep_id"),
+        graphql_type=Annotated["Sweep", strawberry.lazy("schema.sweeps")] | None,
+    )
+    async def sweep(self, root: strawberry.Parent[RunRecord]) -> SweepRow | None:
+        if root.sweep_id is None:
+            return None
+        return await sweeps.get_sweep(str(root.sweep_id))
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

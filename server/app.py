@@ -1,5 +1,5 @@
 """The ASGI application: routes, middleware and the lifespan that starts and stops the
-database connection, the job runner, the reaper and the run watcher.
+database connection, the job runner, the reaper, the run watcher and the sweep driver.
 
 main.py reads the settings and builds the runner; this module gets both passed in
 (`Settings` names the settings it reads), so it reads no environment itself.
@@ -28,6 +28,7 @@ from resolvers.identity_cache import IdentityCache
 from resolvers.login_limiter import LoginLimiter
 from resolvers.rate_limits import SlidingWindow, TokenBuckets
 from resolvers.subscription_slots import SubscriptionSlots
+from resolvers.sweep_driver import SweepDriver, trial_launcher
 from resolvers.training_runs import PageSizes
 from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
@@ -103,6 +104,11 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             max_keys=settings.prediction_limiter_max_keys,
         ),
         dataset_limits=settings.dataset_limits,
+        sweeps=SweepDriver(
+            trial_launcher(runner, settings.artifacts),
+            interval=settings.sweep_driver_interval,
+            lease_seconds=settings.sweep_lease_seconds,
+        ),
     )
     api_schema = build_schema(
         QueryLimits(
@@ -142,10 +148,12 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             if settings.training_backend == "local":
                 await requeue_queued_runs(runner)
             reaper = asyncio.create_task(reap_forever(settings.stale_run_after))
+            await services.sweeps.start()
             try:
                 with startup_objects_frozen():
                     yield
             finally:
+                await services.sweeps.stop()
                 reaper.cancel()
                 await watcher.stop()
                 await runner.stop()

@@ -186,6 +186,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         # The prediction tests send thousands of rows a second as one user; the budget
         # has its own tests, on apps of their own (tests/api/test_prediction_limits.py).
         prediction_rows_per_second=1e9,
+        # Sweeps (tests/api/test_sweeps.py) advance at every tick of the driver.
+        sweep_driver_interval=0.2,
     )
     await migrate(settings)
     ready: asyncio.Future[Server] = asyncio.get_running_loop().create_future()
