@@ -16,7 +16,7 @@ from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep, claim_sweep
 from models.training_runs import TrainingRun
 from resolvers.sweeps import cancel_sweep
 from tests.conftest import Server
-from tests.helpers import wait_for
+from tests.helpers import graphql_ws, wait_for
 
 START = """
 mutation Start($input: StartSweepInput!) {
@@ -375,3 +375,61 @@ async def test_one_driver_holds_a_sweep_at_a_time(sweeps: Server) -> None:
             assert not await claim_sweep(sweep.id, "another", 60)
     finally:
         await cancel_sweep(sweep.id, None)
+
+
+FOLLOW_SWEEP = """
+subscription Follow($id: ID!) {
+  sweepUpdated(id: $id) { status trialCounts { finished total } bestValue }
+}
+"""
+
+
+async def follow_sweep(server: Server, sweep_id: str, role: str) -> list[dict[str, Any]]:
+    async with graphql_ws(server.client) as ws:
+        await ws.send_json(
+            {
+                "type": "connection_init",
+                "payload": {"Authorization": f"Token {server.tokens[role]}"},
+            }
+        )
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": FOLLOW_SWEEP, "variables": {"id": sweep_id}},
+            }
+        )
+        messages: list[dict[str, Any]] = []
+        while True:
+            message = await ws.receive_json(timeout=120)
+            messages.append(message)
+            if message["type"] in {"complete", "error"}:
+                return messages
+
+
+async def test_sweep_updated_follows_the_sweep_to_its_end(sweeps: Server) -> None:
+    # given
+    started = await start(sweeps, maxTrials=2, parallelism=1)
+
+    # when: a manager follows it; a user without a group is refused
+    messages = await follow_sweep(sweeps, started["id"], "manager")
+    refused = await follow_sweep(sweeps, started["id"], "nogroup")
+
+    # then: every change, ending with the final state, then complete
+    states = [m["payload"]["data"]["sweepUpdated"] for m in messages if m["type"] == "next"]
+    assert messages[-1]["type"] == "complete"
+    assert states[-1]["status"] in FINAL
+    assert states[-1]["trialCounts"] == {"finished": 2, "total": 2}
+    finished = [s["trialCounts"]["finished"] for s in states]
+    assert finished == sorted(finished)
+    assert len(states) >= 2
+    assert refused[-1]["type"] == "error" or any(
+        m["payload"].get("errors") for m in refused if m["type"] == "next"
+    )
+    codes = [
+        e["extensions"]["code"]
+        for m in refused
+        for e in (m["payload"] if m["type"] == "error" else m["payload"].get("errors", []))
+    ]
+    assert codes == ["FORBIDDEN"]
