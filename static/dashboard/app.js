@@ -21,6 +21,8 @@ const ROUTES = [
   { pattern: /^\/history$/, load: () => import("./views/history.js"), nav: "History" },
   { pattern: /^\/models$/, load: () => import("./views/models.js"), nav: "Models" },
   { pattern: /^\/predict$/, load: () => import("./views/predict.js"), nav: "Predict" },
+  { pattern: /^\/sweeps$/, load: () => import("./views/sweeps.js"), nav: "Sweeps" },
+  { pattern: /^\/sweeps\/([^/]+)$/, load: () => import("./views/sweeps.js") },
 ];
 
 const SESSION = "query Session { viewer { username canTrain groups } }";
