@@ -14,9 +14,10 @@ import pytest
 
 from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep, claim_sweep
 from models.training_runs import TrainingRun
+from models.users import User
 from resolvers.sweeps import cancel_sweep
 from tests.conftest import Server
-from tests.helpers import graphql_ws, wait_for
+from tests.helpers import graphql_ws, train, wait_for
 
 START = """
 mutation Start($input: StartSweepInput!) {
@@ -433,3 +434,64 @@ async def test_sweep_updated_follows_the_sweep_to_its_end(sweeps: Server) -> Non
         for e in (m["payload"] if m["type"] == "error" else m["payload"].get("errors", []))
     ]
     assert codes == ["FORBIDDEN"]
+
+
+async def test_a_sweep_waits_at_the_user_limit_and_other_users_still_train(
+    sweeps: Server,
+) -> None:
+    # given: a sweep asking for more trials in flight than its owner may have active
+    limit = sweeps.settings.max_active_runs_per_user
+    owner = await User.get(username="rrh-user")
+    payload = (
+        await sweeps.data(
+            START,
+            {
+                "input": sweep_input(
+                    datasetPath="future_skills_dataset.csv",
+                    maxTrials=limit + 3,
+                    parallelism=limit + 3,
+                    space=forest_space(nEstimators={"min": 40, "max": 60}),
+                )
+            },
+            as_="rrh",
+        )
+    )["startSweep"]
+    assert payload["errors"] == []
+    sweep_id = payload["sweep"]["id"]
+
+    # when: another user trains meanwhile, and the owner's active runs are watched
+    most_active = 0
+
+    async def watch() -> None:
+        nonlocal most_active
+        while True:
+            active = await TrainingRun.filter(
+                trained_by_id=owner.id, status__in=["QUEUED", "RUNNING"]
+            ).count()
+            most_active = max(most_active, active)
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await wait_for(
+            lambda: _some_running(sweeps, sweep_id), timeout=120, what="the sweep's first trials"
+        )
+        other = await train(sweeps.data, 5, datasetPath="reference.csv", wait=True)
+        during = await read(sweeps, sweep_id)
+        sweep = await until_final(sweeps, sweep_id)
+    finally:
+        watcher.cancel()
+
+    # then: the other user's run went through while the sweep ran; the sweep never held
+    # more than the limit, yet finished every trial (none refused)
+    assert other["status"] == "COMPLETED"
+    assert during["status"] == "RUNNING"
+    assert most_active <= limit
+    assert sweep["status"] == "COMPLETED"
+    assert sweep["trialCounts"]["total"] == limit + 3
+    assert sweep["trialCounts"]["completed"] == limit + 3
+
+
+async def _some_running(server: Server, sweep_id: str) -> bool | None:
+    sweep = await read(server, sweep_id)
+    return True if sweep["trialCounts"]["running"] else None
