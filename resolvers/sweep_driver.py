@@ -194,6 +194,8 @@ class SweepDriver:
         held = self._held.get(sweep.id)
         if held is None:
             held = self._held[sweep.id] = self._rebuild(sweep, trials)
+            # Trials that ended while nobody drove the sweep: their values count too.
+            await self._record_best(sweep, held, trials)
         await self._follow(sweep, held, trials)
         if await self._finish_if_done(sweep, held, trials):
             self._held.pop(sweep.id, None)
