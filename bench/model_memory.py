@@ -55,9 +55,9 @@ def measure(path: Path, sha256: str) -> dict[str, int]:
 
 
 def train(dataset: Path, trees: int, out: Path) -> dict[str, Any]:
-    from trainer.ml.model_trainer import Hyperparameters, ModelTrainer, TrainingConfig
+    from trainer.ml.model_trainer import ModelTrainer, TrainingConfig
 
-    config = TrainingConfig(hyperparameters=Hyperparameters(n_estimators=trees))
+    config = TrainingConfig(parameters={"n_estimators": trees})
     started = time.perf_counter()
     result = ModelTrainer(config).train(dataset, out)
     return {"seconds": round(time.perf_counter() - started, 1), "sha256": result.model_sha256}

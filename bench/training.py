@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from bench.data import PYTHON, REPO
 from bench.queries import CANCEL, RUN_STATE, TRAIN, post
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, load_dataset
-from trainer.ml.model_trainer import Hyperparameters, TrainingConfig, build_pipeline
+from trainer.ml.model_trainer import TrainingConfig, build_pipeline
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,13 @@ class TrainSpec:
         return TrainingConfig(
             test_split=0.2,
             random_state=42,
-            hyperparameters=Hyperparameters(
-                n_estimators=self.n_estimators,
-                max_depth=self.max_depth,
-                min_samples_split=self.min_samples_split,
-                min_samples_leaf=1,
-                class_weight="balanced",
-            ),
+            parameters={
+                "n_estimators": self.n_estimators,
+                "max_depth": self.max_depth,
+                "min_samples_split": self.min_samples_split,
+                "min_samples_leaf": 1,
+                "class_weight": "balanced",
+            },
             n_jobs=1,
         )
 

@@ -58,6 +58,7 @@ class RunFilter:
     status: Sequence[RunStatus] | None = None
     trained_by: str | None = None  # a username
     model_version: str | None = None
+    algorithm: str | None = None  # trainer/ml/algorithms.py Algorithm's value
     run_date_from: datetime | None = None
     run_date_to: datetime | None = None
     # A substring of modelVersion, trainedByUsername or notes, in any case (run_search.py).
@@ -192,6 +193,8 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("model_version = ?", run_filter.model_version)
     if run_filter.sweep_id is not None:
         query = query.where("sweep_id = ?", run_filter.sweep_id)
+    if run_filter.algorithm is not None:
+        query = query.where("algorithm = ?", run_filter.algorithm)
     if run_filter.run_date_from is not None:
         query = query.where("run_date >= ?", run_filter.run_date_from)
     if run_filter.run_date_to is not None:

@@ -85,6 +85,8 @@ class RunRecord:
     algorithm: str
     parameters: dict[str, Any]
     cross_validation: dict[str, Any] | None
+    validation_fraction: float | None
+    objective: str | None
     objective_value: float | None
     sweep_id: int | None
     trial_number: int | None

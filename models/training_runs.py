@@ -77,6 +77,8 @@ class TrainingRun(Model):
 
     test_split = fields.FloatField()
     random_state = fields.IntField()
+    # The deprecated view behind TrainingRun.hyperparameters (resolvers/train_model.py
+    # legacy_hyperparameters): a forest's own values; `parameters` is what is trained.
     n_estimators = fields.IntField()
     max_depth = fields.IntField(null=True)
     min_samples_split = fields.IntField()
@@ -90,6 +92,10 @@ class TrainingRun(Model):
     parameters: Any = fields.JSONField(null=True)
     # k-fold cross-validation, when asked: {"folds": k, "metrics": {name: {"mean", "std"}}}.
     cross_validation: Any = fields.JSONField(null=True)
+    # A sweep trial's judging (0009): this share of the training split is set aside as
+    # validation rows, and `objective` (a metric's name) is measured on them as it grows.
+    validation_fraction = fields.FloatField(null=True)
+    objective = fields.CharField(max_length=32, null=True)
     # A sweep trial's score on validation rows carved from the training split (never the
     # test split): what the sweep maximises.
     objective_value = fields.FloatField(null=True)
@@ -127,3 +133,22 @@ class TrainingRun(Model):
 
     def __str__(self) -> str:
         return f"run {self.id} ({self.model_version}, {self.status})"
+
+
+# The five RandomForest columns, in the order of the algorithm table's forest parameters.
+FOREST_COLUMNS = (
+    "n_estimators",
+    "max_depth",
+    "min_samples_split",
+    "min_samples_leaf",
+    "class_weight",
+)
+
+
+def parameters_of(run: Any) -> dict[str, Any]:
+    """What a run (a TrainingRun or a RunRecord with these columns) was trained with, by
+    scikit-learn's names. A row written without `parameters` (inserted directly, as tools
+    and tests do) is the forest its five columns describe, as every run was before 0008."""
+    if run.parameters is not None:
+        return dict(run.parameters)
+    return {column: getattr(run, column) for column in FOREST_COLUMNS}

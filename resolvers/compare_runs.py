@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.run_records import RunRecord, get_run_records
+from models.training_runs import parameters_of
 from resolvers.errors import ApiError
 from resolvers.training_runs import parse_run_id
+from trainer.ml.algorithms import ALGORITHMS, Algorithm
 from trainer.ml.levels import class_order
 
 MIN_COMPARED_RUNS = 2
@@ -29,13 +31,9 @@ METRICS: tuple[tuple[str, bool], ...] = (
     ("f1_score", False),
     ("training_duration_seconds", True),
 )
-# The settings a run was trained with, by column, in the order the answer lists them.
+# The settings a run was trained with besides its algorithm's parameters (which come
+# first, after the algorithm), by column, in the order the answer lists them.
 SETTINGS = (
-    "n_estimators",
-    "max_depth",
-    "min_samples_split",
-    "min_samples_leaf",
-    "class_weight",
     "test_split",
     "random_state",
     "dataset_path",
@@ -70,7 +68,7 @@ class PerClassComparison:
 
 @dataclass(frozen=True)
 class SettingDifference:
-    setting: str  # a column of SETTINGS
+    setting: str  # "algorithm", a parameter's scikit-learn name, or a column of SETTINGS
     values: list[Any]
 
 
@@ -156,10 +154,21 @@ def setting_differences(runs: Sequence[RunRecord]) -> list[SettingDifference]:
     """Only the settings that are not the same in every run (an unset value counts as
     a value of its own: a run without a dataset hash differs from one with it)."""
     differences = []
-    for column in SETTINGS:
-        values = [getattr(run, column) for run in runs]
+    parameters = [parameters_of(run) for run in runs]
+    # Each algorithm's parameters in its table order, the first run's algorithm first; a
+    # run whose algorithm lacks a parameter has no value for it.
+    names: dict[str, None] = {}
+    for run in runs:
+        spec = ALGORITHMS.get(Algorithm(run.algorithm)) if run.algorithm else None
+        names.update(dict.fromkeys(p.name for p in spec.parameters) if spec else {})
+    for values_of_run in parameters:
+        names.update(dict.fromkeys(values_of_run))
+    columns: list[tuple[str, list[Any]]] = [("algorithm", [run.algorithm for run in runs])]
+    columns += [(name, [values.get(name) for values in parameters]) for name in names]
+    columns += [(column, [getattr(run, column) for run in runs]) for column in SETTINGS]
+    for setting, values in columns:
         if any(value != values[0] for value in values[1:]):
-            differences.append(SettingDifference(setting=column, values=values))
+            differences.append(SettingDifference(setting=setting, values=values))
     return differences
 
 

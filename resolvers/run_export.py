@@ -22,7 +22,9 @@ from typing import Any
 
 from models.run_list import MatchingRuns, Position, RunFilter, RunOrder, matching
 from models.run_records import RunRecord
+from models.training_runs import parameters_of
 from resolvers.training_runs import checked_filter
+from trainer.ml.algorithms import graphql_name
 
 __all__ = ["CHUNK_ROWS", "COLUMNS", "RunExport", "csv_cell", "start_export"]
 
@@ -42,6 +44,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("recall", "recall"),
     ("f1Score", "f1_score"),
     ("trainingDurationSeconds", "training_duration_seconds"),
+    ("algorithm", "algorithm"),
+    # Every parameter as name=value; name as in TrainingRun.parameters (see _parameters_cell).
+    ("parameters", "parameters"),
     ("nEstimators", "n_estimators"),
     ("maxDepth", "max_depth"),
     ("minSamplesSplit", "min_samples_split"),
@@ -68,6 +73,22 @@ def csv_cell(value: Any) -> str:
     return str(value)  # numbers (shortest round-tripping form); enums are str
 
 
+def _parameters_cell(run: RunRecord) -> str:
+    """ "nEstimators=200; maxDepth=null; ...": one cell a spreadsheet can filter on, the
+    names as TrainingRun.parameters shows them."""
+    parts = []
+    for name, value in parameters_of(run).items():
+        text = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        parts.append(f"{graphql_name(name)}={text}")
+    return csv_cell("; ".join(parts))
+
+
+def _cell(run: RunRecord, column: str) -> str:
+    if column == "parameters":
+        return _parameters_cell(run)
+    return csv_cell(getattr(run, column))
+
+
 @dataclass
 class RunExport:
     """An export checked and ready to stream; `rows` counts those written so far."""
@@ -90,7 +111,7 @@ class RunExport:
         writer.writerow([header for header, _ in COLUMNS])
         yield self._take()
         async for records in self._records():
-            writer.writerows([[csv_cell(getattr(run, c)) for _, c in COLUMNS] for run in records])
+            writer.writerows([[_cell(run, column) for _, column in COLUMNS] for run in records])
             self.rows += len(records)
             yield self._take()
         self.finished = True

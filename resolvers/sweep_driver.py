@@ -52,10 +52,10 @@ from models.users import User
 from resolvers.errors import FieldErrorCode
 from resolvers.sweep_search import Method, Pruning, SearchSpace, TrialRecord, build_study
 from resolvers.sweeps import cancel_trials, maximizes
-from resolvers.train_model import Hyperparameters, TrainRequest, train_model
+from resolvers.train_model import TrainRequest, queue_run
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.runners import JobRunner
-from trainer.ml.algorithms import ALGORITHMS, Algorithm, ParameterValue
+from trainer.ml.algorithms import Algorithm, ParameterValue
 
 if TYPE_CHECKING:
     import optuna
@@ -462,28 +462,26 @@ def trial_launcher(jobs: JobRunner, artifacts: ArtifactPaths) -> LaunchTrial:
         sweep = trial.sweep
         owner = await _owner(sweep.created_by_id)
         stored = sweep.input
-        values = ALGORITHMS[trial.algorithm].complete(trial.parameters)
-        outcome = await train_model(
+        folds = stored.get("folds")
+        outcome = await queue_run(
+            owner,
             TrainRequest(
-                hyperparameters=Hyperparameters(
-                    n_estimators=int(values["n_estimators"]),  # type: ignore[arg-type]
-                    max_depth=values["max_depth"],  # type: ignore[arg-type]
-                    min_samples_split=int(values["min_samples_split"]),  # type: ignore[arg-type]
-                    min_samples_leaf=int(values["min_samples_leaf"]),  # type: ignore[arg-type]
-                    class_weight=values["class_weight"],  # type: ignore[arg-type]
-                ),
                 dataset_path=sweep.dataset_path,
                 test_split=stored["testSplit"],
                 random_state=sweep.seed,
                 model_version=f"sweep{sweep.id}-t{trial.number}-{secrets.token_hex(3)}",
                 notes=f"trial {trial.number} of sweep {sweep.id} ({sweep.name})",
                 wait=False,
+                algorithm=trial.algorithm,
+                parameters=trial.parameters,
+                folds=folds,
             ),
-            viewer=owner,
-            artifacts=artifacts,
-            jobs=jobs,
+            jobs,
+            artifacts,
             sweep_id=sweep.id,
             trial_number=trial.number,
+            validation_fraction=None if folds else stored["validationFraction"],
+            objective=sweep.objective,
         )
         if outcome.training_run is not None:
             return outcome.training_run.id

@@ -10,7 +10,8 @@ import logging
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
@@ -25,7 +26,14 @@ from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import FieldError, FieldErrorCode, RunOutcome
 from trainer.artifacts import ArtifactPaths, UnsafePath, canonical_path
 from trainer.jobs.runners import JobRunner
-from trainer.ml.algorithms import ALGORITHMS, Algorithm
+from trainer.ml.algorithms import (
+    ALGORITHMS,
+    OBJECTIVES,
+    Algorithm,
+    ParameterKind,
+    ParameterValue,
+    graphql_name,
+)
 
 logger = logging.getLogger("resolvers.train_model")
 
@@ -33,6 +41,10 @@ DEFAULT_DATASET = "future_skills_dataset.csv"
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NOTES_LENGTH = 5000
 MAX_RANDOM_STATE = 2**32 - 1
+# k-fold cross-validation: fewer than 2 folds is no cross-validation, more than 10 costs
+# more fits than it teaches.
+MIN_FOLDS = 2
+MAX_FOLDS = 10
 # The column's size: a longer path could not be recorded on the run.
 _DATASET_PATH_FIELD = TrainingRun._meta.fields_map["dataset_path"]
 assert isinstance(_DATASET_PATH_FIELD, CharField)
@@ -40,27 +52,27 @@ MAX_DATASET_PATH_LENGTH: int = _DATASET_PATH_FIELD.max_length
 
 
 @dataclass(frozen=True)
-class Hyperparameters:
-    n_estimators: int
-    max_depth: int | None
-    min_samples_split: int
-    min_samples_leaf: int
-    # scikit-learn's value ("balanced", "balanced_subsample") or None
-    class_weight: str | None
-
-
-@dataclass(frozen=True)
 class TrainRequest:
     """What trainModel was asked, as plain values; schema/inputs.py builds it from the
-    GraphQL input, whose defaults are the only ones."""
+    GraphQL input, whose defaults are the only ones.
 
-    hyperparameters: Hyperparameters
+    `parameters` are the algorithm's settings under scikit-learn's names, as given (the
+    table in trainer/ml/algorithms.py fills the rest); `parameters_path` is where they sat
+    in the input, so a refused one is reported at its own field. `model_given_twice`: the
+    deprecated `hyperparameters` and `model` were both sent.
+    """
+
     dataset_path: str | None
     test_split: float
     random_state: int
     model_version: str | None
     notes: str
     wait: bool
+    algorithm: Algorithm = Algorithm.RANDOM_FOREST
+    parameters: Mapping[str, ParameterValue] = field(default_factory=dict)
+    parameters_path: tuple[str, ...] = ("hyperparameters",)
+    folds: int | None = None
+    model_given_twice: bool = False
 
 
 def _range_error(path: list[str], value: float, low: float, high: float | None) -> FieldError:
@@ -70,23 +82,83 @@ def _range_error(path: list[str], value: float, low: float, high: float | None) 
     )
 
 
-def validate(data: TrainRequest, artifacts: ArtifactPaths) -> list[FieldError]:
+def parameter_errors(
+    algorithm: Algorithm, parameters: Mapping[str, object], path: Sequence[str]
+) -> list[FieldError]:
+    """The table's verdict on each parameter, at `path` + the parameter's GraphQL name: a
+    number outside its bounds is OUT_OF_RANGE, anything else refused is INVALID. Used by
+    trainModel and by a sweep's search-space check."""
+    spec = ALGORITHMS[algorithm]
+    errors: list[FieldError] = []
+    for name, message in spec.problems(parameters):
+        parameter = spec.by_name.get(name)
+        value = parameters[name]
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        out_of_range = (
+            parameter is not None
+            and parameter.kind in (ParameterKind.INT, ParameterKind.FLOAT)
+            and numeric
+            and parameter.problem(value) == parameter.range_problem(float(value))  # type: ignore[arg-type]
+        )
+        errors.append(
+            FieldError(
+                ["input", *path, graphql_name(name)],
+                message,
+                FieldErrorCode.OUT_OF_RANGE if out_of_range else FieldErrorCode.INVALID,
+            )
+        )
+    return errors
+
+
+# The deprecated TrainingRun.hyperparameters view: a forest's five settings.
+LEGACY_SETTINGS = ("n_estimators", "max_depth", "min_samples_split", "min_samples_leaf")
+
+
+def legacy_hyperparameters(parameters: Mapping[str, ParameterValue]) -> dict[str, object]:
+    """The five RandomForest columns behind the deprecated `hyperparameters` field, from
+    a run's complete parameters. A forest shows its own values. Another algorithm shows
+    those it also has (maxDepth, minSamplesLeaf, classWeight) and 0 for the counts it
+    lacks (nEstimators, minSamplesSplit; no forest has 0 trees), never a forest default
+    it was not trained with."""
+    values: dict[str, object] = {
+        name: parameters.get(name, None if name == "max_depth" else 0) for name in LEGACY_SETTINGS
+    }
+    values["class_weight"] = parameters.get("class_weight")
+    return values
+
+
+def validate(
+    data: TrainRequest,
+    artifacts: ArtifactPaths,
+    *,
+    validation_fraction: float | None = None,
+    objective: str | None = None,
+) -> list[FieldError]:
     """Every rule broken by the input, each with its path; empty when it is acceptable."""
     errors: list[FieldError] = []
-    hp = data.hyperparameters
     if not 0.1 <= data.test_split <= 0.5:
         errors.append(_range_error(["testSplit"], data.test_split, 0.1, 0.5))
-    if not 1 <= hp.n_estimators <= 1000:
-        errors.append(_range_error(["hyperparameters", "nEstimators"], hp.n_estimators, 1, 1000))
-    if hp.max_depth is not None and not 1 <= hp.max_depth <= 100:
-        errors.append(_range_error(["hyperparameters", "maxDepth"], hp.max_depth, 1, 100))
-    if hp.min_samples_split < 2:
+    if data.model_given_twice:
         errors.append(
-            _range_error(["hyperparameters", "minSamplesSplit"], hp.min_samples_split, 2, None)
+            FieldError(
+                ["input", "model"],
+                "give either model or the deprecated hyperparameters, not both",
+                FieldErrorCode.INVALID,
+            )
         )
-    if hp.min_samples_leaf < 1:
+    else:
+        errors += parameter_errors(data.algorithm, data.parameters, data.parameters_path)
+    if data.folds is not None and not MIN_FOLDS <= data.folds <= MAX_FOLDS:
+        errors.append(_range_error(["evaluation", "folds"], data.folds, MIN_FOLDS, MAX_FOLDS))
+    if validation_fraction is not None and not 0.05 <= validation_fraction <= 0.5:
+        errors.append(_range_error(["validationFraction"], validation_fraction, 0.05, 0.5))
+    if objective is not None and objective not in OBJECTIVES:
         errors.append(
-            _range_error(["hyperparameters", "minSamplesLeaf"], hp.min_samples_leaf, 1, None)
+            FieldError(
+                ["input", "objective"],
+                f"must be one of {', '.join(OBJECTIVES)}",
+                FieldErrorCode.INVALID,
+            )
         )
     if not 0 <= data.random_state <= MAX_RANDOM_STATE:
         errors.append(_range_error(["randomState"], data.random_state, 0, MAX_RANDOM_STATE))
@@ -176,16 +248,31 @@ def _too_many_active(limit: int) -> FieldError:
 
 
 async def train_model(
-    data: TrainRequest,
-    *,
+    data: TrainRequest, *, viewer: Identity | None, artifacts: ArtifactPaths, jobs: JobRunner
+) -> RunOutcome:
+    """trainModel: validate, record a QUEUED run within the caller's quota, hand it to `jobs`."""
+    return await queue_run(viewer, data, jobs, artifacts)
+
+
+async def queue_run(
     viewer: Identity | None,
-    artifacts: ArtifactPaths,
+    data: TrainRequest,
     jobs: JobRunner,
+    artifacts: ArtifactPaths,
+    *,
     sweep_id: int | None = None,
     trial_number: int | None = None,
+    validation_fraction: float | None = None,
+    objective: str | None = None,
 ) -> RunOutcome:
-    """Validate, record a QUEUED run within the caller's quota, hand it to `jobs`."""
-    errors = validate(data, artifacts)
+    """Validate, record a QUEUED run within the caller's quota, hand it to `jobs`.
+
+    The one way a run comes to be: trainModel and a sweep's trials both call it, so a
+    trial is checked, stored and queued exactly like a run started by hand. A trial also
+    names its sweep and is judged on `validation_fraction` of its training split by
+    `objective` while it grows.
+    """
+    errors = validate(data, artifacts, validation_fraction=validation_fraction, objective=objective)
     version = data.model_version or generated_model_version()
     version_is_valid = not any(e.field == ["input", "modelVersion"] for e in errors)
     if version_is_valid and await TrainingRun.filter(model_version=version).exists():
@@ -199,8 +286,12 @@ async def train_model(
     if errors:
         return RunOutcome(errors=errors)
 
-    hp = data.hyperparameters
+    parameters = ALGORITHMS[data.algorithm].complete(data.parameters)
     limit = jobs.max_active_runs_per_user
+    # A sweep's trial: its sweep and its number there (unique per sweep, migration 0010).
+    sweep: dict[str, int] = (
+        {"sweep_id": sweep_id, "trial_number": trial_number or 0} if sweep_id is not None else {}
+    )
     try:
         run = await create_run_within_quota(
             viewer.id if viewer else None,
@@ -209,17 +300,15 @@ async def train_model(
             dataset_path=dataset_of(data),
             test_split=data.test_split,
             random_state=data.random_state,
-            n_estimators=hp.n_estimators,
-            max_depth=hp.max_depth,
-            min_samples_split=hp.min_samples_split,
-            min_samples_leaf=hp.min_samples_leaf,
-            class_weight=hp.class_weight,
-            algorithm=Algorithm.RANDOM_FOREST.value,
-            parameters=ALGORITHMS[Algorithm.RANDOM_FOREST].complete(asdict(hp)),
+            algorithm=data.algorithm.value,
+            parameters=parameters,
+            **legacy_hyperparameters(parameters),
+            cross_validation={"folds": data.folds} if data.folds is not None else None,
+            validation_fraction=validation_fraction,
+            objective=objective,
+            **sweep,
             trained_by_username=viewer.username if viewer else None,
             notes=data.notes,
-            sweep_id=sweep_id,
-            trial_number=trial_number,
         )
     except TooManyActiveRuns as exc:
         logger.info(
@@ -232,7 +321,14 @@ async def train_model(
     except IntegrityError:
         # Two requests raced for the same version; the unique index let one through.
         return RunOutcome(errors=[_duplicate(version)])
-    logger.info("run %s queued by %s (%s)", run.id, viewer.username if viewer else "-", version)
+    logger.info(
+        "run %s queued by %s (%s, %s%s)",
+        run.id,
+        viewer.username if viewer else "-",
+        version,
+        data.algorithm.value,
+        f", sweep {sweep_id}" if sweep_id is not None else "",
+    )
     try:
         await jobs.submit(run.id)
     except Exception as exc:

@@ -52,11 +52,14 @@ class PerClassComparison:
 
 
 def _setting_text(setting: str, value: object) -> str | None:
-    """A setting as the TrainingRun type shows it (class weights by their enum name)."""
+    """A setting as the TrainingRun type shows it (class weights by their enum name, as
+    `hyperparameters` does; flags as true/false, as `parameters` does)."""
     if value is None:
         return None
-    if setting == "class_weight":
+    if setting == "class_weight" and value in {w.value for w in ClassWeight}:
         return ClassWeight(value).name
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return str(value)
 
 
@@ -64,8 +67,9 @@ def _setting_text(setting: str, value: object) -> str | None:
 class HyperparameterDifference:
     @strawberry.field(
         description=(
-            "The TrainingRun field it comes from: nEstimators, maxDepth, minSamplesSplit, "
-            "minSamplesLeaf, classWeight, testSplit, randomState, datasetPath or datasetSha256."
+            "algorithm, then a parameter of any compared run's algorithm as named in "
+            "TrainingRun.parameters (nEstimators, learningRate, C, ...; null for a run whose "
+            "algorithm lacks it), then testSplit, randomState, datasetPath or datasetSha256."
         )
     )
     def name(self, root: strawberry.Parent[compare_runs.SettingDifference]) -> str:

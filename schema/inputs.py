@@ -8,22 +8,17 @@ from datetime import datetime
 import strawberry
 
 from resolvers.sweeps import parse_sweep_id
-from resolvers.train_model import Hyperparameters, TrainRequest
+from resolvers.train_model import TrainRequest
 from resolvers.training_runs import RunFilter, RunOrder, RunStatus
-from schema.enums import ClassWeight, OrderDirection, TrainingRunOrderField, TrainingRunStatus
-
-
-@strawberry.input(description="RandomForest settings; defaults are the REST original's.")
-class HyperparametersInput:
-    n_estimators: int = strawberry.field(default=200, description="1 to 1000 trees.")
-    max_depth: int | None = strawberry.field(
-        default=None, description="1 to 100, or null for unlimited depth."
-    )
-    min_samples_split: int = strawberry.field(default=2, description="At least 2.")
-    min_samples_leaf: int = strawberry.field(default=1, description="At least 1.")
-    class_weight: ClassWeight | None = strawberry.field(
-        default=ClassWeight.BALANCED, description="Null trains without class weights."
-    )
+from schema.algorithms import (
+    EvaluationInput,
+    HyperparametersInput,
+    ModelInput,
+    chosen_model,
+    parameter_values,
+)
+from schema.enums import OrderDirection, TrainingRunOrderField, TrainingRunStatus
+from trainer.ml.algorithms import ALGORITHMS, Algorithm, ParameterValue
 
 
 @strawberry.input
@@ -33,7 +28,24 @@ class TrainModelInput:
         description="CSV relative to the datasets folder; default: the shipped dataset.",
     )
     test_split: float = strawberry.field(default=0.2, description="0.1 to 0.5.")
-    hyperparameters: HyperparametersInput = strawberry.field(default_factory=HyperparametersInput)
+    hyperparameters: HyperparametersInput | None = strawberry.field(  # type: ignore[valid-type]
+        default=strawberry.UNSET,
+        description="RandomForest settings (absent: the REST original's defaults).",
+        deprecation_reason=(
+            "Use model: { randomForest: { ... } }. Still means RANDOM_FOREST; giving both "
+            "model and hyperparameters is refused (a UserError on model)."
+        ),
+    )
+    model: ModelInput | None = strawberry.field(  # type: ignore[valid-type]
+        default=strawberry.UNSET,
+        description=(
+            "The algorithm and its settings (Query.trainingAlgorithms lists them); absent: "
+            "RANDOM_FOREST with the REST original's defaults."
+        ),
+    )
+    evaluation: EvaluationInput | None = strawberry.field(
+        default=None, description="Optional k-fold cross-validation on the training split."
+    )
     random_state: int = strawberry.field(default=42, description="0 or more.")
     model_version: str | None = strawberry.field(
         default=None,
@@ -46,15 +58,25 @@ class TrainModelInput:
     )
 
     def to_request(self) -> TrainRequest:
-        hp = self.hyperparameters
+        forest = ALGORITHMS[Algorithm.RANDOM_FOREST]
+        has_model = self.model is not None and self.model is not strawberry.UNSET
+        has_hyperparameters = (
+            self.hyperparameters is not None and self.hyperparameters is not strawberry.UNSET
+        )
+        algorithm = Algorithm.RANDOM_FOREST
+        path: tuple[str, ...] = ("hyperparameters",)
+        parameters: dict[str, ParameterValue] = {}
+        if has_model:
+            algorithm, field_name, parameters = chosen_model(self.model)
+            path = ("model", field_name)
+        elif has_hyperparameters:
+            parameters = parameter_values(forest, self.hyperparameters)
         return TrainRequest(
-            hyperparameters=Hyperparameters(
-                n_estimators=hp.n_estimators,
-                max_depth=hp.max_depth,
-                min_samples_split=hp.min_samples_split,
-                min_samples_leaf=hp.min_samples_leaf,
-                class_weight=hp.class_weight.value if hp.class_weight is not None else None,
-            ),
+            algorithm=algorithm,
+            parameters=parameters,
+            parameters_path=path,
+            model_given_twice=has_model and has_hyperparameters,
+            folds=self.evaluation.folds if self.evaluation is not None else None,
             dataset_path=self.dataset_path,
             test_split=self.test_split,
             random_state=self.random_state,
@@ -71,6 +93,9 @@ class TrainingRunFilter:
     )
     trained_by: str | None = strawberry.field(default=None, description="A username.")
     model_version: str | None = None
+    algorithm: Algorithm | None = strawberry.field(
+        default=None, description="Runs that trained this algorithm."
+    )
     run_date_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
     run_date_to: datetime | None = strawberry.field(default=None, description="Inclusive.")
     search: str | None = strawberry.field(
@@ -93,6 +118,7 @@ class TrainingRunFilter:
             status=[RunStatus(s) for s in self.status] if self.status else None,
             trained_by=self.trained_by,
             model_version=self.model_version,
+            algorithm=self.algorithm.value if self.algorithm is not None else None,
             run_date_from=self.run_date_from,
             run_date_to=self.run_date_to,
             search=self.search,

@@ -23,6 +23,7 @@ from resolvers.rate_limits import charge
 from resolvers.sweeps import Sweep as SweepRow
 from resolvers.sweeps import SweepConnection as SweepPage
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
+from schema.algorithms import TrainingAlgorithm, training_algorithms
 from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
@@ -47,6 +48,16 @@ def _filter(run_filter: TrainingRunFilter | None) -> training_runs.RunFilter | N
 
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description=(
+            "The algorithms trainModel can fit, each with every parameter it takes (range, "
+            "default, meaning): what the train form and a sweep's search space are built from."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    def training_algorithms(self) -> list[TrainingAlgorithm]:
+        return training_algorithms()
+
     @strawberry.field(
         description="The authenticated caller.",
         permission_classes=[IsAuthenticated],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +28,7 @@ from resolvers.training_runs import RunRecord, RunStatus, all_columns
 from schema.context import Info
 from schema.download_urls import model_download_url
 from schema.enums import ClassWeight
+from trainer.ml.algorithms import ALGORITHMS, Algorithm, graphql_name
 from trainer.ml.stages import Stage
 
 if TYPE_CHECKING:
@@ -53,13 +55,59 @@ class User(relay.Node):
         return isinstance(obj, Identity | cls)
 
 
-@strawberry.type(description="The forest's settings, as trained.")
+@strawberry.type(
+    description=(
+        "A RandomForest's settings, as trained (deprecated with TrainingRun.hyperparameters: "
+        "read algorithm and parameters)."
+    )
+)
 class Hyperparameters:
     n_estimators: int
     max_depth: int | None
     min_samples_split: int
     min_samples_leaf: int
     class_weight: ClassWeight | None
+
+
+@strawberry.type(name="ParameterValue", description="One parameter a run was trained with.")
+class ParameterSetting:
+    name: str = strawberry.field(
+        description="As in the algorithm's input type (TrainingAlgorithm.parameters): maxDepth."
+    )
+    value: str | None = strawberry.field(
+        description="As text: 200, 0.1, true, balanced; null where the parameter is null."
+    )
+
+
+@strawberry.type(description="A metric's mean and standard deviation over the folds.")
+class CrossValidationMetric:
+    metric: str = strawberry.field(
+        description="accuracy, precision, recall, f1Score or trainingDurationSeconds (of a fold)."
+    )
+    mean: float
+    std: float
+
+
+@strawberry.type(description="k-fold cross-validation on the run's training split.")
+class CrossValidation:
+    folds: int
+    metrics: list[CrossValidationMetric] = strawberry.field(
+        description="Empty until the run completes."
+    )
+
+
+@strawberry.enum(description="How a run's feature importance was measured.")
+class ImportanceMethod(Enum):
+    IMPURITY = "impurity"
+    PERMUTATION = "permutation"
+
+
+def _setting_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @strawberry.type(description="Precision, recall and F1 of one target class on the test split.")
@@ -118,7 +166,13 @@ class TrainingRun(relay.Node):
         description="Rows dropped because their target was not LOW, MEDIUM or HIGH."
     )
     test_split: float
-    n_estimators: int
+    n_estimators: int = strawberry.field(
+        description=(
+            "A RandomForest's or ExtraTrees' tree count; 0 for other algorithms. Read "
+            "parameters instead."
+        ),
+        deprecation_reason="Use parameters (nEstimators), which every algorithm has.",
+    )
     random_state: int
     training_duration_seconds: float | None
     features_used: list[str] | None
@@ -135,9 +189,70 @@ class TrainingRun(relay.Node):
         return Stage(root.stage) if root.stage else None
 
     @strawberry.field(
+        metadata=_reads("algorithm"),
+        description="What the run trained: RANDOM_FOREST for every run before issue 23.",
+    )
+    def algorithm(self, root: strawberry.Parent[RunRecord]) -> Algorithm:
+        return Algorithm(root.algorithm)
+
+    @strawberry.field(
+        metadata=_reads("algorithm", "parameters"),
+        description="Every parameter of the algorithm, as trained (defaults filled in), in "
+        "the order of TrainingAlgorithm.parameters.",
+    )
+    def parameters(self, root: strawberry.Parent[RunRecord]) -> list[ParameterSetting]:
+        values = root.parameters or {}
+        spec = ALGORITHMS[Algorithm(root.algorithm)]
+        names = [p.name for p in spec.parameters if p.name in values]
+        names += [name for name in values if name not in spec.by_name]
+        return [
+            ParameterSetting(name=graphql_name(name), value=_setting_text(values[name]))
+            for name in names
+        ]
+
+    @strawberry.field(
+        metadata=_reads("cross_validation"),
+        description="k-fold cross-validation, when asked (evaluation: { folds }); else null.",
+    )
+    def cross_validation(self, root: strawberry.Parent[RunRecord]) -> CrossValidation | None:
+        asked = root.cross_validation
+        if not isinstance(asked, dict) or "folds" not in asked:
+            return None
+        metrics = asked.get("metrics") or {}
+        return CrossValidation(
+            folds=int(asked["folds"]),
+            metrics=[
+                CrossValidationMetric(
+                    metric=to_camel_case(name), mean=float(m["mean"]), std=float(m["std"])
+                )
+                for name, m in metrics.items()
+            ],
+        )
+
+    @strawberry.field(
+        metadata=_reads("algorithm", "feature_importance"),
+        description=(
+            "IMPURITY: the forest's own split importances; PERMUTATION (models without them: "
+            "HIST_GRADIENT_BOOSTING, LOGISTIC_REGRESSION): the accuracy lost on the test "
+            "split when a column is shuffled, as a share of the total. Null until completed."
+        ),
+    )
+    def importance_method(self, root: strawberry.Parent[RunRecord]) -> ImportanceMethod | None:
+        if root.feature_importance is None:
+            return None
+        return ImportanceMethod(ALGORITHMS[Algorithm(root.algorithm)].importance_method)
+
+    @strawberry.field(
         metadata=_reads(
             "n_estimators", "max_depth", "min_samples_split", "min_samples_leaf", "class_weight"
-        )
+        ),
+        description=(
+            "A RandomForest's five settings, as trained. For other algorithms: the settings "
+            "they share (maxDepth, minSamplesLeaf, classWeight) with their values, and 0 for "
+            "the counts they lack (nEstimators, minSamplesSplit: no forest has 0 trees), "
+            "never a forest default the run was not trained with."
+        ),
+        deprecation_reason="Use algorithm and parameters, which describe every algorithm.",
     )
     def hyperparameters(self, root: strawberry.Parent[RunRecord]) -> Hyperparameters:
         return Hyperparameters(

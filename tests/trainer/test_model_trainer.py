@@ -12,11 +12,11 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 import trainer.ml.model_trainer
+from trainer.ml.algorithms import Algorithm
 from trainer.ml.dataset import FEATURE_COLUMNS, TARGET_COLUMN, load_dataset
 from trainer.ml.errors import DataLoadError, TrainerError, TrainingCancelled, TrainingError
 from trainer.ml.generator import generate_dataset
 from trainer.ml.model_trainer import (
-    Hyperparameters,
     ModelTrainer,
     TrainingConfig,
     build_pipeline,
@@ -25,7 +25,7 @@ from trainer.ml.model_trainer import (
 from trainer.ml.stages import Stage
 
 REST_ORIGINAL = Path(__file__).parents[1] / "data" / "rest_original_future_skills_dataset.csv"
-FAST = TrainingConfig(hyperparameters=Hyperparameters(n_estimators=20, max_depth=8))
+FAST = TrainingConfig(parameters=dict(n_estimators=20, max_depth=8))
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_rest_original_reaches_the_published_accuracy(tmp_path: Path) -> None:
     config = TrainingConfig(
         test_split=0.2,
         random_state=42,
-        hyperparameters=Hyperparameters(
+        parameters=dict(
             n_estimators=100, max_depth=15, min_samples_split=5, class_weight="balanced"
         ),
     )
@@ -68,7 +68,7 @@ def test_chunked_fit_predicts_exactly_like_a_one_shot_fit(
     monkeypatch.setattr(trainer.ml.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
     config = TrainingConfig(
         random_state=3,
-        hyperparameters=Hyperparameters(n_estimators=60, max_depth=10, class_weight=class_weight),
+        parameters=dict(n_estimators=60, max_depth=10, class_weight=class_weight),
     )
     fitting: list[float] = []
 
@@ -101,7 +101,7 @@ def test_chunked_fit_predicts_exactly_like_a_one_shot_fit(
 def test_progress_is_reported_stage_by_stage_and_fitting_in_bounded_steps(
     tmp_path: Path,
 ) -> None:
-    config = TrainingConfig(hyperparameters=Hyperparameters(n_estimators=1000, max_depth=3))
+    config = TrainingConfig(parameters=dict(n_estimators=1000, max_depth=3))
     events: list[tuple[Stage, float]] = []
 
     ModelTrainer(config, on_progress=lambda s, f: events.append((s, f))).train(
@@ -132,7 +132,7 @@ def test_stop_request_cancels_between_chunks_and_leaves_no_file(
     models.mkdir()
     fitting: list[float] = []
     trainer_ = ModelTrainer(
-        TrainingConfig(hyperparameters=Hyperparameters(n_estimators=100, max_depth=4)),
+        TrainingConfig(parameters=dict(n_estimators=100, max_depth=4)),
         on_progress=lambda stage, fraction: fitting.append(fraction),
         should_stop=lambda: len(fitting) >= 4,
     )
@@ -349,20 +349,21 @@ def test_a_model_saved_over_the_size_limit_is_kept_and_warned_about(
 )
 def test_hyperparameters_refuse_values_the_forest_cannot_use(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
-        Hyperparameters(**bad)  # type: ignore[arg-type]  # values of the wrong type, on purpose
+        TrainingConfig(parameters=bad)  # type: ignore[arg-type]  # wrong values, on purpose
 
 
 def test_defaults_match_the_rest_original() -> None:
     config = TrainingConfig()
 
     assert (config.test_split, config.random_state) == (0.2, 42)
-    assert config.hyperparameters == Hyperparameters(
-        n_estimators=200,
-        max_depth=None,
-        min_samples_split=2,
-        min_samples_leaf=1,
-        class_weight="balanced",
-    )
+    assert config.algorithm is Algorithm.RANDOM_FOREST
+    assert config.parameters == {
+        "n_estimators": 200,
+        "max_depth": None,
+        "min_samples_split": 2,
+        "min_samples_leaf": 1,
+        "class_weight": "balanced",
+    }
 
 
 @pytest.mark.parametrize(

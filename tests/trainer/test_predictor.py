@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from tests.conftest import REFERENCE_DATASET
 from trainer.ml.dataset import FEATURE_COLUMNS
 from trainer.ml.errors import TrainerError
-from trainer.ml.model_trainer import Hyperparameters, ModelTrainer, TrainingConfig, load_model
+from trainer.ml.model_trainer import ModelTrainer, TrainingConfig, load_model
 from trainer.ml.predictor import ModelCache, features_frame
 from trainer.model_files import (
     ModelFileChanged,
@@ -36,7 +36,7 @@ from trainer.model_files import (
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A real model file (5 trees on the REST original's 357 rows) and its sha256."""
     path = tmp_path_factory.mktemp("models") / "model.joblib"
-    config = TrainingConfig(hyperparameters=Hyperparameters(n_estimators=5))
+    config = TrainingConfig(parameters={"n_estimators": 5})
     result = ModelTrainer(config).train(REFERENCE_DATASET, path)
     return path, result.model_sha256
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.run_lifecycle import move_run
-from models.training_runs import RunStatus, TrainingRun
+from models.training_runs import RunStatus, TrainingRun, parameters_of
 from trainer.artifacts import ArtifactPaths, UnsafePath
 from trainer.logs import bind_log_context
 from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
@@ -27,7 +27,7 @@ from trainer.ml.errors import TrainerError, TrainingCancelled
 from trainer.ml.stages import Stage
 
 if TYPE_CHECKING:
-    from trainer.ml.model_trainer import TrainingResult
+    from trainer.ml.model_trainer import TrainingConfig, TrainingResult
 
 logger = logging.getLogger("trainer.jobs.job")
 
@@ -102,16 +102,33 @@ def _is_zombie(pid: int) -> bool:
 
 
 class _ProgressBox:
-    """Latest progress from the training thread, read by the reporting coroutine."""
+    """Latest progress from the training thread, read by the reporting coroutine.
+
+    `intermediate` collects (step, objective on the validation rows) as the model grows,
+    when the run has validation rows (a sweep trial): appended by the training thread,
+    read by the reporting coroutine (a list append is atomic under the GIL).
+    """
 
     def __init__(self) -> None:
         self.stage = Stage.LOADING_DATA
         self.progress = 0.0
         self.stop = threading.Event()
+        self.intermediate: list[tuple[int, float]] = []
 
     def update(self, stage: Stage, fraction: float) -> None:
         self.stage = stage
         self.progress = max(self.progress, overall_progress(stage, fraction))
+
+    def record_intermediate(self, step: int, value: float) -> None:
+        self.intermediate.append((step, value))
+
+    def intermediate_values(self) -> dict[str, object]:
+        """The run columns the sweep driver reads (issue 23): {step: objective} so far,
+        written with each progress report; nothing for a run without validation rows."""
+        if not self.intermediate:
+            return {}
+        steps = {str(step): value for step, value in list(self.intermediate)}
+        return {"intermediate_values": steps}
 
 
 async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
@@ -167,7 +184,7 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
 
 def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> TrainingResult:
     # Imported here: scikit-learn is for worker processes; servers import this module too.
-    from trainer.ml.model_trainer import Hyperparameters, ModelTrainer, TrainingConfig
+    from trainer.ml.model_trainer import ModelTrainer
 
     try:
         dataset = settings.artifacts.dataset(run.dataset_path)
@@ -175,28 +192,43 @@ def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> Traini
         # Checked when the run was accepted; checked again because the folder may have
         # changed since (a link added), and this is the last line before reading.
         raise TrainerError(f"dataset path refused: {exc}") from exc
-    config = TrainingConfig(
-        test_split=run.test_split,
-        random_state=run.random_state,
-        n_jobs=settings.n_jobs,
-        hyperparameters=Hyperparameters(
-            n_estimators=run.n_estimators,
-            max_depth=run.max_depth,
-            min_samples_split=run.min_samples_split,
-            min_samples_leaf=run.min_samples_leaf,
-            class_weight=run.class_weight,
-        ),
-    )
     trainer = ModelTrainer(
-        config,
+        training_config(run, settings.n_jobs),
         on_progress=box.update,
         should_stop=box.stop.is_set,
         max_model_bytes=settings.max_model_bytes,
+        on_intermediate=box.record_intermediate if run.validation_fraction else None,
     )
     model_file = settings.artifacts.model_file(run.model_version)
     return trainer.train(
         dataset, model_file, display_name=run.dataset_path, limits=settings.dataset_limits
     )
+
+
+def training_config(run: TrainingRun, n_jobs: int) -> TrainingConfig:
+    """The trainer's configuration from what the run row stores: its algorithm and every
+    parameter, the cross-validation asked ({"folds": k}), and a sweep trial's validation
+    rows and objective."""
+    from trainer.ml.algorithms import Algorithm
+    from trainer.ml.model_trainer import TrainingConfig
+
+    asked = run.cross_validation if isinstance(run.cross_validation, dict) else {}
+    folds = asked.get("folds")
+    parameters = parameters_of(run)
+    try:
+        return TrainingConfig(
+            test_split=run.test_split,
+            random_state=run.random_state,
+            n_jobs=n_jobs,
+            algorithm=Algorithm(run.algorithm),
+            parameters=parameters,
+            folds=int(folds) if folds is not None else None,
+            validation_fraction=run.validation_fraction,
+            objective=run.objective or "f1_score",
+        )
+    except ValueError as exc:
+        # Checked when the run was accepted; a row written otherwise is refused here.
+        raise TrainerError(f"the run's settings are not valid: {exc}") from exc
 
 
 async def _report(run_id: int, box: _ProgressBox, settings: JobSettings, model_file: Path) -> None:
@@ -209,7 +241,10 @@ async def _report(run_id: int, box: _ProgressBox, settings: JobSettings, model_f
         await asyncio.sleep(settings.report_interval)
         try:
             await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING).update(
-                stage=box.stage.value, progress=box.progress, heartbeat_at=datetime.now(UTC)
+                stage=box.stage.value,
+                progress=box.progress,
+                heartbeat_at=datetime.now(UTC),
+                **box.intermediate_values(),
             )
             row = await TrainingRun.filter(id=run_id).only("id", "cancel_requested").first()
             if row is None or row.cancel_requested:
@@ -274,6 +309,7 @@ async def _finish(
         "stage": box.stage.value,
         "progress": 1.0 if status is RunStatus.COMPLETED else box.progress,
         "error_message": error,
+        **box.intermediate_values(),
     }
     if result is not None:
         values.update(
@@ -293,6 +329,9 @@ async def _finish(
             confusion_matrix=result.confusion_matrix,
             feature_importance=result.feature_importance,
             features_used=result.features_used,
+            parameters=result.parameters,
+            objective_value=result.objective_value,
+            cross_validation=result.cross_validation,
         )
     # Only the worker that holds the run may finish it: if a reaper already declared
     # this worker dead, its late result must not overwrite that story.

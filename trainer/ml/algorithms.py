@@ -20,15 +20,21 @@ from typing import Any
 
 __all__ = [
     "ALGORITHMS",
+    "OBJECTIVES",
     "Algorithm",
     "AlgorithmSpec",
     "Parameter",
     "ParameterKind",
     "ParameterValue",
     "build_classifier",
+    "graphql_name",
 ]
 
 ParameterValue = int | float | str | bool | None
+
+# What a run may be judged on while it grows (a sweep's objective): the test metrics' names,
+# measured on validation rows; the duration is minimised, the others maximised.
+OBJECTIVES = ("accuracy", "precision", "recall", "f1_score", "training_duration_seconds")
 
 
 class Algorithm(StrEnum):
@@ -112,6 +118,9 @@ class AlgorithmSpec:
     grows_by: str | None
     native_categorical: bool = False
     tree_based: bool = True
+    # "impurity": the model's own feature_importances_ (forests); "permutation": models
+    # without them, measured by shuffling each column of the test split.
+    importance_method: str = "impurity"
     by_name: dict[str, Parameter] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -294,6 +303,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
             ),
             grows_by="max_iter",
             native_categorical=True,
+            importance_method="permutation",
         ),
         AlgorithmSpec(
             Algorithm.EXTRA_TREES,
@@ -336,6 +346,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
             ),
             grows_by=None,
             tree_based=False,
+            importance_method="permutation",
         ),
     )
 }
@@ -367,6 +378,13 @@ def build_classifier(
             return HistGradientBoostingClassifier(**values, random_state=random_state)
         case Algorithm.LOGISTIC_REGRESSION:
             return LogisticRegression(**values, random_state=random_state)
+
+
+def graphql_name(name: str) -> str:
+    """A parameter's name in the API (input fields, TrainingRun.parameters, the export):
+    scikit-learn's snake_case camelCased as strawberry does (n_estimators: nEstimators)."""
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
 
 
 def _number(value: float | None) -> str:

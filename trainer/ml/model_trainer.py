@@ -1,13 +1,15 @@
 """One training run, end to end: load, split, fit, evaluate, save.
 
-Built to be driven by a job runner in another process: it reports real progress (trees
-grown so far), stops between chunks of trees when asked, and either leaves a complete model
-file with its checksum or no file at all.
+Built to be driven by a job runner in another process: it reports real progress (trees or
+boosting iterations grown so far), stops between chunks when asked, and either leaves a
+complete model file with its checksum or no file at all. Which model is fitted, and with
+which settings, comes from the one table in trainer/ml/algorithms.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import math
@@ -15,7 +17,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +26,23 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils import check_array
+from threadpoolctl import threadpool_limits
 
+from trainer.ml.algorithms import (
+    ALGORITHMS,
+    OBJECTIVES,
+    Algorithm,
+    AlgorithmSpec,
+    ParameterValue,
+    build_classifier,
+)
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, Dataset, load_dataset
 from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
 from trainer.ml.errors import TrainerError, TrainingCancelled, TrainingError, os_error_reason
@@ -44,8 +55,7 @@ from trainer.model_files import (
 )
 
 __all__ = [
-    "CLASS_WEIGHTS",
-    "Hyperparameters",
+    "OBJECTIVES",
     "ModelTrainer",
     "Stage",
     "TrainingConfig",
@@ -54,7 +64,7 @@ __all__ = [
     "load_model",
 ]
 
-CLASS_WEIGHTS: tuple[str | None, ...] = ("balanced", "balanced_subsample", None)
+_QUALITY_METRICS = ("accuracy", "precision", "recall", "f1_score")
 
 # The job binds the run id to the log context, so these lines carry it (trainer.logs).
 logger = logging.getLogger("trainer.ml.model_trainer")
@@ -64,49 +74,64 @@ _TARGET_CHUNK_SECONDS = 0.5
 # Each fit call also re-checks the labels and class weights (~0.07 s at 100,000 rows on a
 # small machine); chunks hold enough trees to keep that under this share of the fit.
 _MAX_CALL_OVERHEAD = 0.02
+# A warm HistGradientBoosting call re-bins the rows and re-predicts every iteration so far
+# before adding any: that cost grows with the model, so each chunk also adds at least this
+# share of the iterations already grown (a bounded number of calls, whatever the size).
+_BOOSTING_GROWTH = 0.25
 _MISSING_CATEGORY = "(missing)"
-
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    """The RandomForest settings a user may choose; defaults match the REST original."""
-
-    n_estimators: int = 200
-    max_depth: int | None = None
-    min_samples_split: int = 2
-    min_samples_leaf: int = 1
-    class_weight: str | None = "balanced"
-
-    def __post_init__(self) -> None:
-        # The API validates input with friendly messages; these guard every other caller.
-        if self.n_estimators < 1:
-            raise ValueError(f"n_estimators must be at least 1, got {self.n_estimators}")
-        if self.max_depth is not None and self.max_depth < 1:
-            raise ValueError(f"max_depth must be at least 1 or None, got {self.max_depth}")
-        if self.min_samples_split < 2:
-            raise ValueError(f"min_samples_split must be at least 2, got {self.min_samples_split}")
-        if self.min_samples_leaf < 1:
-            raise ValueError(f"min_samples_leaf must be at least 1, got {self.min_samples_leaf}")
-        if self.class_weight not in CLASS_WEIGHTS:
-            raise ValueError(
-                f"class_weight must be one of {CLASS_WEIGHTS}, got {self.class_weight!r}"
-            )
+# HistGradientBoosting bins a categorical column's codes into at most 255 bins: rarer
+# categories beyond that are grouped into one "infrequent" code.
+_MAX_NATIVE_CATEGORIES = 255
+# Permutation importance predicts the test rows once per column and repeat: a sample this
+# large keeps its ranking stable and its cost a small share of the fit on any dataset.
+_PERMUTATION_ROWS = 5000
+_PERMUTATION_REPEATS = 5
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Everything besides the data that decides the model; defaults match the REST original."""
+    """Everything besides the data that decides the model; defaults match the REST original.
+
+    `parameters` are completed with the algorithm's defaults (and checked against its
+    table) on construction, so a config always holds every setting the model is built with.
+    `folds` asks for k-fold cross-validation on the training split; `validation_fraction`
+    carves that share of the training split (stratified, seeded) to measure `objective` on
+    while the model grows: a sweep trial's score, never the test split's.
+    """
 
     test_split: float = 0.2
     random_state: int = 42
-    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
     n_jobs: int = 1
+    algorithm: Algorithm = Algorithm.RANDOM_FOREST
+    parameters: Mapping[str, ParameterValue] = field(default_factory=dict)
+    folds: int | None = None
+    validation_fraction: float | None = None
+    objective: str = "f1_score"
 
     def __post_init__(self) -> None:
+        # The API validates input with friendly messages; these guard every other caller.
         if not 0.0 < self.test_split < 1.0:
             raise ValueError(f"test_split must be between 0 and 1, got {self.test_split}")
         if self.n_jobs == 0:
             raise ValueError("n_jobs must not be 0 (use 1, a worker count, or -1 for all cores)")
+        spec = ALGORITHMS[Algorithm(self.algorithm)]
+        problems = spec.problems(self.parameters)
+        if problems:
+            raise ValueError("; ".join(f"{name} {message}" for name, message in problems))
+        object.__setattr__(self, "algorithm", spec.algorithm)
+        object.__setattr__(self, "parameters", spec.complete(self.parameters))
+        if self.folds is not None and not 2 <= self.folds <= 10:
+            raise ValueError(f"folds must be between 2 and 10, got {self.folds}")
+        if self.validation_fraction is not None and not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(
+                f"validation_fraction must be between 0 and 1, got {self.validation_fraction}"
+            )
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+
+    @property
+    def spec(self) -> AlgorithmSpec:
+        return ALGORITHMS[self.algorithm]
 
 
 @dataclass(frozen=True)
@@ -114,7 +139,9 @@ class TrainingResult:
     """What a finished run learnt and where its model is, in plain Python types only.
 
     Metrics are measured on the held-out test split; precision, recall and F1 are weighted
-    by class support, with 0 where a class was never predicted.
+    by class support, with 0 where a class was never predicted. `cross_validation` holds the
+    k-fold means and standard deviations when folds were asked; `objective_value` is the
+    objective on the validation rows, or its cross-validation mean (None when neither).
     """
 
     accuracy: float
@@ -132,57 +159,71 @@ class TrainingResult:
     dataset_sha256: str
     model_sha256: str
     training_duration_seconds: float
+    algorithm: Algorithm = Algorithm.RANDOM_FOREST
+    parameters: dict[str, ParameterValue] = field(default_factory=dict)
+    objective_value: float | None = None
+    cross_validation: dict[str, Any] | None = None
+    importance_method: str = "impurity"
 
 
 def build_pipeline(
     categorical: tuple[str, ...], numeric: tuple[str, ...], config: TrainingConfig
 ) -> Pipeline:
-    """The unfitted model: one-hot categories, scaled numbers, then the forest.
+    """The unfitted model: the algorithm's preprocessing, then its classifier.
 
-    Both column groups get an imputer because HR exports have blank cells; a blank category
+    Every column group gets an imputer because HR exports have blank cells; a blank category
     becomes its own "(missing)" value rather than pretending to be the most common one.
+    Forests and the logistic regression take one-hot categories and scaled numbers;
+    HistGradientBoosting takes category codes as they are (native categorical splits, no
+    one-hot), its categorical columns first, and numbers unscaled (it bins them).
     """
+    spec = config.spec
     transformers: list[tuple[str, Pipeline, list[str]]] = []
     if categorical:
+        encoder = (
+            OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=np.nan,
+                max_categories=_MAX_NATIVE_CATEGORIES,
+            )
+            if spec.native_categorical
+            else OneHotEncoder(handle_unknown="ignore")
+        )
         transformers.append(
             (
                 "categorical",
                 make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value=_MISSING_CATEGORY),
-                    OneHotEncoder(handle_unknown="ignore"),
+                    SimpleImputer(strategy="constant", fill_value=_MISSING_CATEGORY), encoder
                 ),
                 list(categorical),
             )
         )
     if numeric:
-        transformers.append(
-            (
-                "numeric",
-                make_pipeline(
-                    SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
-                ),
-                list(numeric),
-            )
-        )
-    hp = config.hyperparameters
-    forest = RandomForestClassifier(
-        n_estimators=hp.n_estimators,
-        max_depth=hp.max_depth,
-        min_samples_split=hp.min_samples_split,
-        min_samples_leaf=hp.min_samples_leaf,
-        class_weight=hp.class_weight,
+        numeric_steps: list[Any] = [SimpleImputer(strategy="median", keep_empty_features=True)]
+        if not spec.native_categorical:
+            numeric_steps.append(StandardScaler())
+        transformers.append(("numeric", make_pipeline(*numeric_steps), list(numeric)))
+    classifier = build_classifier(
+        config.algorithm,
+        config.parameters,
         random_state=config.random_state,
         n_jobs=config.n_jobs,
     )
-    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("classifier", forest)])
+    if spec.native_categorical:
+        # ColumnTransformer outputs its transformers' columns in the order declared.
+        classifier.set_params(categorical_features=list(range(len(categorical))) or None)
+    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("classifier", classifier)])
 
 
 class ModelTrainer:
     """Runs training with a fixed configuration, reporting to the callbacks it was given.
 
     on_progress(stage, fraction) is called at the start of each stage with 0.0, after every
-    chunk of trees during FITTING, and with (SAVING, 1.0) once the model file is in place.
-    should_stop() is polled before each chunk of trees and before saving.
+    chunk of trees (or boosting iterations) during FITTING, and with (SAVING, 1.0) once the
+    model file is in place. should_stop() is polled before each chunk and before saving.
+    on_intermediate(step, value), when the config has a validation_fraction, is called
+    after each chunk of the final model with the trees or iterations grown so far and the
+    objective on the validation rows (once, at the end, for models fitted in one call).
     """
 
     def __init__(
@@ -192,11 +233,13 @@ class ModelTrainer:
         on_progress: Callable[[Stage, float], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         max_model_bytes: int | None = None,
+        on_intermediate: Callable[[int, float], None] | None = None,
     ) -> None:
         self._config = config
         self._on_progress = on_progress
         self._should_stop = should_stop
         self._max_model_bytes = max_model_bytes
+        self._on_intermediate = on_intermediate
 
     def train(
         self,
@@ -211,6 +254,16 @@ class ModelTrainer:
         Raises DataLoadError, TrainingError or TrainingCancelled; in every failure case no
         file is left at model_path nor beside it.
         """
+        # Boosting's OpenMP threads count as cores like a forest's workers: a run given one
+        # core (TRAINING_N_JOBS=1 on the pool) must not take every core of the machine.
+        cores = None if self._config.n_jobs < 0 else self._config.n_jobs
+        with threadpool_limits(limits=cores):
+            return self._train(dataset_path, model_path, display_name, limits)
+
+    def _train(
+        self, dataset_path: Path, model_path: Path, display_name: str | None, limits: CsvLimits
+    ) -> TrainingResult:
+        config = self._config
         started = time.perf_counter()
         self._report(Stage.LOADING_DATA, 0.0)
         # Checked first so a long fit is not wasted; _save_model refuses it again atomically.
@@ -225,18 +278,59 @@ class ModelTrainer:
         )
         classes = [c for c in TARGET_CLASSES if c in set(dataset.frame[TARGET_COLUMN])]
         x_train, x_test, y_train, y_test = self._split(dataset, classes)
+        x_fit, y_fit = x_train, y_train
+        validation: tuple[pd.DataFrame, pd.Series] | None = None
+        if config.validation_fraction is not None:
+            x_fit, x_val, y_fit, y_val = self._carve_validation(x_train, y_train, classes)
+            validation = (x_val, y_val)
 
         self._report(Stage.FITTING, 0.0)
-        pipeline = self._fit(
-            build_pipeline(dataset.categorical, dataset.numeric, self._config), x_train, y_train
+        fits = (config.folds or 0) + 1
+        cross_validation = (
+            self._cross_validate(dataset, classes, x_fit, y_fit, fits)
+            if config.folds is not None
+            else None
         )
+        done = fits - 1
+        fit_started = time.perf_counter()
+        on_chunk: Callable[[Pipeline, int], None] | None = None
+        if validation is not None and self._on_intermediate is not None:
+            on_intermediate = self._on_intermediate
+            x_val, y_val = validation
 
-        logger.info(
-            "fitted %d trees on %d rows in %.2f s",
-            self._config.hyperparameters.n_estimators,
-            len(x_train),
-            time.perf_counter() - started,
+            def on_chunk(pipeline: Pipeline, step: int) -> None:
+                value = _objective(pipeline, x_val, y_val, classes, config.objective, fit_started)
+                on_intermediate(step, value)
+
+        pipeline = self._grow(
+            build_pipeline(dataset.categorical, dataset.numeric, config),
+            x_fit,
+            y_fit,
+            functools.partial(self._report_fitting, done, fits),
+            on_chunk,
         )
+        fit_seconds = time.perf_counter() - fit_started
+        logger.info(
+            "fitted %s (%s) on %d rows in %.2f s",
+            config.algorithm.value,
+            ", ".join(f"{k}={v}" for k, v in config.parameters.items()),
+            len(x_fit),
+            fit_seconds,
+        )
+        objective_value: float | None = None
+        if cross_validation is not None:
+            objective_value = cross_validation["metrics"][config.objective]["mean"]
+        elif validation is not None:
+            objective_value = _objective(
+                pipeline,
+                validation[0],
+                validation[1],
+                classes,
+                config.objective,
+                fit_started,
+                seconds=fit_seconds,
+            )
+
         self._report(Stage.EVALUATING, 0.0)
         metrics = _evaluate(pipeline, x_test, y_test, classes)
         logger.info(
@@ -245,7 +339,10 @@ class ModelTrainer:
             metrics["accuracy"],
             metrics["f1_score"],
         )
-        importance = _importance_by_column(pipeline, dataset)
+        if config.spec.importance_method == "impurity":
+            importance = _importance_by_column(pipeline, dataset)
+        else:
+            importance = _permutation_importance(pipeline, x_test, y_test, config.random_state)
 
         self._stop_if_asked()
         self._report(Stage.SAVING, 0.0)
@@ -264,6 +361,11 @@ class ModelTrainer:
             dataset_sha256=dataset.sha256,
             model_sha256=model_sha256,
             training_duration_seconds=time.perf_counter() - started,
+            algorithm=config.algorithm,
+            parameters=dict(config.parameters),
+            objective_value=objective_value,
+            cross_validation=cross_validation,
+            importance_method=config.spec.importance_method,
         )
 
     def _split(
@@ -303,61 +405,215 @@ class ModelTrainer:
             raise TrainingError(f"the rows could not be split for training: {exc}") from exc
         return x_train, x_test, y_train, y_test
 
-    def _fit(self, pipeline: Pipeline, x_train: pd.DataFrame, y_train: pd.Series) -> Pipeline:
-        """Fit the preprocessor once, then grow the forest chunk by chunk with warm_start.
+    def _carve_validation(
+        self, x_train: pd.DataFrame, y_train: pd.Series, classes: list[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+        """Validation rows from the training split (stratified, seeded); the test split is
+        left untouched, so a sweep choosing on these rows never peeks at it."""
+        fraction = self._config.validation_fraction
+        counts = y_train.value_counts()
+        rare = [f"{c} has {counts.get(c, 0)}" for c in classes if counts.get(c, 0) < 2]
+        if rare:
+            raise TrainingError(
+                "too few training rows to set validation rows aside for every need level: "
+                f"{', '.join(rare)}; each level needs at least 2 training rows"
+            )
+        try:
+            x_fit, x_val, y_fit, y_val = train_test_split(
+                x_train,
+                y_train,
+                test_size=fraction,
+                random_state=self._config.random_state,
+                stratify=y_train,
+            )
+        except ValueError as exc:
+            raise TrainingError(f"validation rows could not be set aside: {exc}") from exc
+        return x_fit, x_val, y_fit, y_val
 
-        Under warm_start the forest draws each new tree's seed exactly as a one-shot fit
-        would, so the result predicts identically to pipeline.fit(); chunks only add
-        progress reports and cancellation points.
+    def _cross_validate(
+        self,
+        dataset: Dataset,
+        classes: list[str],
+        x: pd.DataFrame,
+        y: pd.Series,
+        fits: int,
+    ) -> dict[str, Any]:
+        """k stratified folds of the training split, each model grown like the final one
+        (progress, cancel); the metrics' mean and standard deviation over the folds."""
+        folds = fits - 1
+        counts = y.value_counts()
+        rare = [f"{c} has {counts.get(c, 0)}" for c in classes if counts.get(c, 0) < folds]
+        if rare:
+            raise TrainingError(
+                f"too few training rows for {folds}-fold cross-validation: {', '.join(rare)} "
+                f"row(s); each need level needs at least {folds} training rows (ask fewer folds)"
+            )
+        splitter = StratifiedKFold(
+            n_splits=folds, shuffle=True, random_state=self._config.random_state
+        )
+        measured: dict[str, list[float]] = {name: [] for name in OBJECTIVES}
+        for index, (fit_rows, held_rows) in enumerate(splitter.split(x, y)):
+            fold_started = time.perf_counter()
+            pipeline = self._grow(
+                build_pipeline(dataset.categorical, dataset.numeric, self._config),
+                x.iloc[fit_rows],
+                y.iloc[fit_rows],
+                functools.partial(self._report_fitting, index, fits),
+                None,
+            )
+            seconds = time.perf_counter() - fold_started
+            scores = _scores(pipeline, x.iloc[held_rows], y.iloc[held_rows], classes)
+            for name in _QUALITY_METRICS:
+                measured[name].append(scores[name])
+            measured["training_duration_seconds"].append(seconds)
+        summary = {
+            name: {"mean": float(np.mean(values)), "std": float(np.std(values))}
+            for name, values in measured.items()
+        }
+        logger.info(
+            "%d-fold cross-validation: accuracy %.4f ± %.4f, f1 %.4f ± %.4f",
+            folds,
+            summary["accuracy"]["mean"],
+            summary["accuracy"]["std"],
+            summary["f1_score"]["mean"],
+            summary["f1_score"]["std"],
+        )
+        return {"folds": folds, "metrics": summary}
+
+    def _grow(
+        self,
+        pipeline: Pipeline,
+        x_train: pd.DataFrame,
+        y_train: pd.Series,
+        on_fraction: Callable[[float], None],
+        on_chunk: Callable[[Pipeline, int], None] | None,
+    ) -> Pipeline:
+        """Fit the preprocessor once, then grow the model chunk by chunk with warm_start.
+
+        Under warm_start a forest draws each new tree's seed exactly as a one-shot fit
+        would, and boosting continues from the same binning and seed, so chunks only add
+        progress reports, cancellation points and intermediate scores. A model that does
+        not grow (the logistic regression) is fitted in one call.
         """
-        forest: RandomForestClassifier = pipeline.named_steps["classifier"]
-        total = forest.n_estimators
-        workers = joblib.effective_n_jobs(forest.n_jobs)
+        spec = self._config.spec
+        classifier = pipeline.named_steps["classifier"]
         try:
             features = pipeline.named_steps["preprocess"].fit_transform(x_train)
-            # The forest's own input format: converting once spares every chunk a copy.
-            features = check_array(features, accept_sparse="csc", dtype=np.float32)
             # Every fit call re-sorts the labels to find the classes: fixed-width strings
             # sort ~6x faster than Python objects, which matters at a million rows.
             labels = y_train.to_numpy(dtype=str)
-            forest.set_params(warm_start=True)
-            built, chunk = 0, min(total, max(2, workers))
-            call_overhead: float | None = None
-            with warnings.catch_warnings():
-                # The forest warns that "balanced" weights under warm_start may differ from
-                # a full fit; ours is refitted on the very same rows, so they cannot.
-                warnings.filterwarnings(
-                    "ignore",
-                    message='class_weight presets "balanced" or "balanced_subsample" are not '
-                    "recommended for warm_start",
-                    category=UserWarning,
-                )
-                warnings.filterwarnings(
-                    "ignore", message="Warm-start fitting without increasing n_estimators"
-                )
-                while built < total:
-                    self._stop_if_asked()
-                    chunk_started = time.perf_counter()
-                    forest.set_params(n_estimators=min(total, built + chunk))
-                    forest.fit(features, labels)
-                    seconds_per_tree = (time.perf_counter() - chunk_started) / (
-                        forest.n_estimators - built
+            if spec.grows_by is None:
+                self._stop_if_asked()
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    classifier.fit(features, labels)
+                if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+                    logger.warning(
+                        "the solver stopped at max_iter=%s before converging; a higher "
+                        "max_iter (or a lower C) may fit better",
+                        classifier.max_iter,
                     )
-                    built = forest.n_estimators
-                    self._report(Stage.FITTING, built / total)
-                    if built < total:
-                        if call_overhead is None:
-                            call_overhead = _fit_call_overhead(forest, features, labels)
-                        chunk = _next_chunk(seconds_per_tree, call_overhead, workers)
+                on_fraction(1.0)
+                if on_chunk is not None:
+                    on_chunk(pipeline, 1)
+            elif spec.native_categorical:
+                self._grow_boosting(pipeline, classifier, features, labels, on_fraction, on_chunk)
+            else:
+                # The forest's own input format: converting once spares every chunk a copy.
+                features = check_array(features, accept_sparse="csc", dtype=np.float32)
+                self._grow_forest(pipeline, classifier, features, labels, on_fraction, on_chunk)
         except MemoryError:
             raise TrainingError(
-                "not enough memory to train this model; try fewer trees, a smaller maximum "
-                "depth or a smaller dataset"
+                "not enough memory to train this model; try a smaller model (fewer trees or "
+                "iterations, a smaller maximum depth) or a smaller dataset"
             ) from None
         except ValueError as exc:
             raise TrainingError(f"the model could not be trained: {exc}") from exc
-        forest.set_params(warm_start=False)
+        if spec.grows_by is not None:
+            classifier.set_params(warm_start=False)
         return pipeline
+
+    def _grow_forest(
+        self,
+        pipeline: Pipeline,
+        forest: Any,
+        features: Any,
+        labels: Any,
+        on_fraction: Callable[[float], None],
+        on_chunk: Callable[[Pipeline, int], None] | None,
+    ) -> None:
+        total = forest.n_estimators
+        workers = joblib.effective_n_jobs(forest.n_jobs)
+        forest.set_params(warm_start=True)
+        built, chunk = 0, min(total, max(2, workers))
+        call_overhead: float | None = None
+        with warnings.catch_warnings():
+            # The forest warns that "balanced" weights under warm_start may differ from
+            # a full fit; ours is refitted on the very same rows, so they cannot.
+            warnings.filterwarnings(
+                "ignore",
+                message='class_weight presets "balanced" or "balanced_subsample" are not '
+                "recommended for warm_start",
+                category=UserWarning,
+            )
+            warnings.filterwarnings(
+                "ignore", message="Warm-start fitting without increasing n_estimators"
+            )
+            while built < total:
+                self._stop_if_asked()
+                chunk_started = time.perf_counter()
+                forest.set_params(n_estimators=min(total, built + chunk))
+                forest.fit(features, labels)
+                seconds_per_tree = (time.perf_counter() - chunk_started) / (
+                    forest.n_estimators - built
+                )
+                built = forest.n_estimators
+                on_fraction(built / total)
+                if on_chunk is not None:
+                    on_chunk(pipeline, built)
+                if built < total:
+                    if call_overhead is None:
+                        call_overhead = _fit_call_overhead(forest, features, labels)
+                    chunk = _next_chunk(seconds_per_tree, call_overhead, workers)
+
+    def _grow_boosting(
+        self,
+        pipeline: Pipeline,
+        model: Any,
+        features: Any,
+        labels: Any,
+        on_fraction: Callable[[float], None],
+        on_chunk: Callable[[Pipeline, int], None] | None,
+    ) -> None:
+        """Boosting iterations in chunks; with early stopping, it may end before max_iter."""
+        total = model.max_iter
+        model.set_params(warm_start=True)
+        built, chunk = 0, min(total, 2)
+        call_overhead: float | None = None
+        while built < total:
+            self._stop_if_asked()
+            chunk_started = time.perf_counter()
+            asked = min(total, built + chunk)
+            model.set_params(max_iter=asked)
+            model.fit(features, labels)
+            grown = model.n_iter_
+            seconds_per_iteration = (time.perf_counter() - chunk_started) / max(1, grown - built)
+            stopped_early = grown < asked
+            built = grown
+            on_fraction(1.0 if stopped_early else built / total)
+            if on_chunk is not None:
+                on_chunk(pipeline, built)
+            if stopped_early:
+                logger.info("early stopping after %d of %d iterations", built, total)
+                break
+            if built < total:
+                if call_overhead is None:
+                    call_overhead = _fit_call_overhead(model, features, labels)
+                chunk = max(
+                    _next_chunk(seconds_per_iteration, call_overhead, 1),
+                    math.ceil(built * _BOOSTING_GROWTH),
+                )
+        model.set_params(max_iter=total)
 
     def _warn_if_too_large(self, model_size: int) -> None:
         """The run still completes (its metrics and file are sound, and can be downloaded),
@@ -372,6 +628,10 @@ class ModelTrainer:
                 model_size,
                 limit,
             )
+
+    def _report_fitting(self, done: int, fits: int, fraction: float) -> None:
+        """FITTING progress over every fit of the run: `done` of `fits` finished."""
+        self._report(Stage.FITTING, (done + fraction) / fits)
 
     def _report(self, stage: Stage, fraction: float) -> None:
         if self._on_progress is not None:
@@ -437,6 +697,62 @@ def _evaluate(
         ],
         "confusion_matrix": {"labels": list(classes), "matrix": matrix.tolist()},
     }
+
+
+def _scores(
+    pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, classes: list[str]
+) -> dict[str, float]:
+    """Accuracy and the support-weighted precision, recall and F1 on these rows."""
+    predicted = pipeline.predict(x)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y, predicted, labels=classes, average="weighted", zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y, predicted)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1_score": float(f1),
+    }
+
+
+def _objective(
+    pipeline: Pipeline,
+    x: pd.DataFrame,
+    y: pd.Series,
+    classes: list[str],
+    objective: str,
+    fit_started: float,
+    *,
+    seconds: float | None = None,
+) -> float:
+    """The objective on the validation rows; the duration is the fit's so far."""
+    if objective == "training_duration_seconds":
+        return seconds if seconds is not None else time.perf_counter() - fit_started
+    return _scores(pipeline, x, y, classes)[objective]
+
+
+def _permutation_importance(
+    pipeline: Pipeline, x_test: pd.DataFrame, y_test: pd.Series, random_state: int
+) -> dict[str, float]:
+    """For models without feature_importances_: how much the accuracy on the test split
+    drops when one of the dataset's own columns is shuffled (never a one-hot part), as a
+    share of the total drop, most important first. Columns whose shuffling does not hurt
+    count 0. Measured on at most _PERMUTATION_ROWS test rows."""
+    from sklearn.inspection import permutation_importance
+
+    measured = permutation_importance(
+        pipeline,
+        x_test,
+        y_test,
+        n_repeats=_PERMUTATION_REPEATS,
+        random_state=random_state,
+        max_samples=min(len(x_test), _PERMUTATION_ROWS),
+    )
+    drops = np.clip(np.asarray(measured["importances_mean"], dtype=float), 0.0, None)
+    total = float(drops.sum())
+    shares = drops / total if total > 0 else drops
+    by_column = {str(c): float(v) for c, v in zip(x_test.columns, shares, strict=True)}
+    return dict(sorted(by_column.items(), key=lambda item: item[1], reverse=True))
 
 
 def _importance_by_column(pipeline: Pipeline, dataset: Dataset) -> dict[str, float]:
@@ -536,9 +852,10 @@ def _next_chunk(seconds_per_tree: float, call_overhead: float, workers: int) -> 
     return math.ceil(chunk / workers) * workers
 
 
-def _fit_call_overhead(forest: RandomForestClassifier, features: Any, labels: Any) -> float:
+def _fit_call_overhead(forest: Any, features: Any, labels: Any) -> float:
     """What one fit call costs besides its trees: a warm fit that adds no tree (the forest
-    keeps its trees and draws nothing from its random state) costs exactly that."""
+    keeps its trees and draws nothing from its random state; boosting re-bins and re-predicts
+    but adds no iteration) costs exactly that."""
     started = time.perf_counter()
     forest.fit(features, labels)
     return time.perf_counter() - started

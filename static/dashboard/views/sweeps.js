@@ -9,7 +9,7 @@ import { live } from "../live.js";
 import { promoteForm } from "./models.js";
 
 const ALGORITHMS = `query SweepAlgorithms {
-  trainingAlgorithms { algorithm description parameters { name kind default min max choices logScale description } }
+  trainingAlgorithms { name description parameters { name kind default min max choices logScale description } }
 }`;
 
 const LIST = `query Sweeps { sweeps(first: 50) { nodes {
@@ -34,7 +34,7 @@ const SWEEP = `query Sweep($id: ID!) { sweep(id: $id) {
   parameterImportance { parameter importance }
   trials(first: 100) { nodes {
     id databaseId modelVersion status trialNumber pruned objectiveValue accuracy f1Score
-    trainingDurationSeconds algorithm parameters
+    trainingDurationSeconds algorithm parameters { name value }
   } }
 } }`;
 
@@ -113,7 +113,7 @@ async function startForm(ctx) {
   const algorithms = (await ctx.gql(ALGORITHMS)).trainingAlgorithms;
   const name = h("input", { type: "text", value: "" });
   const dataset = h("input", { type: "text", value: "future_skills_dataset.csv", spellcheck: "false" });
-  const algorithm = h("select", {}, algorithms.map((a) => h("option", { value: a.algorithm }, a.algorithm)));
+  const algorithm = h("select", {}, algorithms.map((a) => h("option", { value: a.name, selected: a.name === "HIST_GRADIENT_BOOSTING" }, a.name)));
   const method = h("select", {}, ["TPE", "RANDOM", "GRID"].map((value) => h("option", { value }, value)));
   const pruning = h("select", {}, ["NONE", "MEDIAN", "HYPERBAND"].map((value) => h("option", { value }, value)));
   const objective = h("select", {}, OBJECTIVES.map((value) => h("option", { value }, value.toLowerCase().replaceAll("_", " "))));
@@ -124,8 +124,8 @@ async function startForm(ctx) {
   const error = h("div", { role: "alert" });
 
   function drawSpace() {
-    const spec = algorithms.find((a) => a.algorithm === algorithm.value);
-    space.replaceChildren(h("legend", {}, `Search space (${spec.algorithm})`), h("p.hint", {}, spec.description));
+    const spec = algorithms.find((a) => a.name === algorithm.value);
+    space.replaceChildren(h("legend", {}, `Search space (${spec.name})`), h("p.hint", {}, spec.description));
     let searched = 0;
     for (const parameter of spec.parameters) {
       const row = h("div.space-row", { dataset: { parameter: parameter.name } });
@@ -279,7 +279,11 @@ async function renderSweep(main, ctx, id) {
     }
     const best = chartBox("Best objective value after each finished trial");
     const importance = chartBox("Parameter importance");
-    const trials = sweep.trials.nodes;
+    // parameters come as [{name, value}] text: numbers read back as numbers for the charts.
+    const trials = sweep.trials.nodes.map((trial) => ({
+      ...trial,
+      parameters: Object.fromEntries((trial.parameters || []).map(({ name, value }) => [name, value !== null && value !== "" && !Number.isNaN(Number(value)) ? Number(value) : value])),
+    }));
     const parameters = [...new Set(trials.flatMap((t) => Object.keys(t.parameters || {})))].filter((p) => trials.some((t) => typeof t.parameters?.[p] === "number"));
     const varied = parameters.filter((p) => new Set(trials.map((t) => t.parameters?.[p])).size > 1);
     const scatters = varied.map((p) => ({ name: p, ...chartBox(`Objective against ${p}`) }));

@@ -1,0 +1,219 @@
+"""Every algorithm of trainer/ml/algorithms.py trained end to end (issue 23): native
+categories for boosting, growth in chunks with progress and cancel, permutation importance
+where the model has no impurity importance, k-fold cross-validation and validation rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+import trainer.ml.model_trainer
+from trainer.ml.algorithms import Algorithm
+from trainer.ml.dataset import TARGET_COLUMN, load_dataset
+from trainer.ml.errors import TrainingCancelled, TrainingError
+from trainer.ml.generator import generate_dataset
+from trainer.ml.model_trainer import ModelTrainer, TrainingConfig, build_pipeline, load_model
+from trainer.ml.stages import Stage
+
+SMALL = {
+    Algorithm.RANDOM_FOREST: {"n_estimators": 12, "max_depth": 6},
+    Algorithm.EXTRA_TREES: {"n_estimators": 12, "max_depth": 6},
+    Algorithm.HIST_GRADIENT_BOOSTING: {"max_iter": 20},
+    Algorithm.LOGISTIC_REGRESSION: {},
+}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    generate_dataset(600, seed=11, out=path)
+    return path
+
+
+def one_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trainer.ml.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(trainer.ml.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
+    monkeypatch.setattr(trainer.ml.model_trainer, "_BOOSTING_GROWTH", 0.0)
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_every_algorithm_trains_and_labels_its_importance(
+    tmp_path: Path, dataset: Path, algorithm: Algorithm
+) -> None:
+    config = TrainingConfig(algorithm=algorithm, parameters=SMALL[algorithm])
+
+    result = ModelTrainer(config).train(dataset, tmp_path / "model.joblib")
+
+    expected = (
+        "impurity"
+        if algorithm in (Algorithm.RANDOM_FOREST, Algorithm.EXTRA_TREES)
+        else ("permutation")
+    )
+    assert result.algorithm is algorithm
+    assert result.importance_method == expected
+    assert result.parameters == config.parameters
+    assert result.accuracy > 0.5
+    # importance per column of the dataset, never per one-hot part
+    assert set(result.feature_importance) == set(result.features_used)
+    assert sum(result.feature_importance.values()) == pytest.approx(1.0)
+    model = load_model(tmp_path / "model.joblib", result.model_sha256)
+    assert (
+        type(model.named_steps["classifier"]).__name__
+        == {
+            Algorithm.RANDOM_FOREST: "RandomForestClassifier",
+            Algorithm.EXTRA_TREES: "ExtraTreesClassifier",
+            Algorithm.HIST_GRADIENT_BOOSTING: "HistGradientBoostingClassifier",
+            Algorithm.LOGISTIC_REGRESSION: "LogisticRegression",
+        }[algorithm]
+    )
+
+
+def test_boosting_uses_native_categories_not_one_hot(dataset: Path) -> None:
+    data = load_dataset(dataset)
+    config = TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING)
+
+    pipeline = build_pipeline(data.categorical, data.numeric, config)
+
+    encoder = pipeline.named_steps["preprocess"].transformers[0][1][-1]
+    assert isinstance(encoder, OrdinalEncoder)
+    assert not any(
+        isinstance(step, OneHotEncoder)
+        for _, transformer, _ in pipeline.named_steps["preprocess"].transformers
+        for step in transformer
+    )
+    classifier = pipeline.named_steps["classifier"]
+    assert classifier.categorical_features == list(range(len(data.categorical)))
+    assert encoder.max_categories <= 255  # what boosting's binning can hold
+
+
+def test_boosting_grows_in_chunks_and_predicts_like_a_one_shot_fit(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_chunk_at_a_time(monkeypatch)
+    config = TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 15})
+    fitting: list[float] = []
+
+    result = ModelTrainer(
+        config, on_progress=lambda s, f: fitting.append(f) if s is Stage.FITTING else None
+    ).train(dataset, tmp_path / "model.joblib")
+
+    chunked = load_model(tmp_path / "model.joblib", result.model_sha256)
+    data = load_dataset(dataset)
+    x_train, x_test, y_train, _ = train_test_split(
+        data.frame[list(data.features)],
+        data.frame[TARGET_COLUMN],
+        test_size=config.test_split,
+        random_state=config.random_state,
+        stratify=data.frame[TARGET_COLUMN],
+    )
+    one_shot = build_pipeline(data.categorical, data.numeric, config).fit(x_train, y_train)
+    assert len(fitting) >= 8  # 0.0, then one report per chunk
+    assert fitting == sorted(fitting)
+    assert fitting[-1] == 1.0
+    assert chunked.named_steps["classifier"].n_iter_ == 15
+    assert np.allclose(chunked.predict_proba(x_test), one_shot.predict_proba(x_test), atol=1e-6)
+
+
+def test_boosting_stops_between_chunks_when_asked(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_chunk_at_a_time(monkeypatch)
+    fitting: list[float] = []
+    trainer_ = ModelTrainer(
+        TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 200}),
+        on_progress=lambda stage, fraction: fitting.append(fraction),
+        should_stop=lambda: len(fitting) >= 4,
+    )
+
+    with pytest.raises(TrainingCancelled):
+        trainer_.train(dataset, tmp_path / "model.joblib")
+
+    assert not (tmp_path / "model.joblib").exists()
+    assert max(fitting) < 0.1
+
+
+def test_boosting_early_stopping_is_a_parameter(tmp_path: Path, dataset: Path) -> None:
+    config = TrainingConfig(
+        algorithm=Algorithm.HIST_GRADIENT_BOOSTING,
+        parameters={"max_iter": 1000, "early_stopping": True, "n_iter_no_change": 3},
+    )
+
+    result = ModelTrainer(config).train(dataset, tmp_path / "model.joblib")
+
+    model = load_model(tmp_path / "model.joblib", result.model_sha256)
+    assert model.named_steps["classifier"].n_iter_ < 1000
+
+
+def test_cross_validation_reports_mean_and_std_and_keeps_the_test_split(
+    tmp_path: Path, dataset: Path
+) -> None:
+    plain = TrainingConfig(parameters=SMALL[Algorithm.RANDOM_FOREST])
+    folded = TrainingConfig(parameters=SMALL[Algorithm.RANDOM_FOREST], folds=3)
+    fitting: list[float] = []
+
+    alone = ModelTrainer(plain).train(dataset, tmp_path / "plain.joblib")
+    result = ModelTrainer(
+        folded, on_progress=lambda s, f: fitting.append(f) if s is Stage.FITTING else None
+    ).train(dataset, tmp_path / "folded.joblib")
+
+    assert alone.cross_validation is None
+    assert result.cross_validation is not None
+    assert result.cross_validation["folds"] == 3
+    metrics = result.cross_validation["metrics"]
+    assert set(metrics) >= {"accuracy", "precision", "recall", "f1_score"}
+    assert all(0.0 <= metrics[m]["mean"] <= 1.0 for m in ("accuracy", "f1_score"))
+    assert all(metrics[m]["std"] >= 0.0 for m in metrics)
+    assert result.objective_value == metrics["f1_score"]["mean"]
+    # the final model is fitted on the whole training split: the test split reads the same
+    assert (result.train_samples, result.test_samples) == (alone.train_samples, alone.test_samples)
+    assert result.accuracy == alone.accuracy
+    assert result.model_sha256 != ""
+    assert fitting == sorted(fitting)
+
+
+def test_cross_validation_refuses_too_few_rows_per_level(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.csv"
+    generate_dataset(40, seed=3, out=path)
+
+    with pytest.raises(TrainingError, match="cross-validation"):
+        ModelTrainer(TrainingConfig(parameters={"n_estimators": 3}, folds=10)).train(
+            path, tmp_path / "model.joblib"
+        )
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_validation_rows_give_intermediate_values_as_the_model_grows(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch, algorithm: Algorithm
+) -> None:
+    one_chunk_at_a_time(monkeypatch)
+    seen: list[tuple[int, float]] = []
+    config = TrainingConfig(
+        algorithm=algorithm,
+        parameters=SMALL[algorithm],
+        validation_fraction=0.25,
+        objective="accuracy",
+    )
+
+    result = ModelTrainer(config, on_intermediate=lambda s, v: seen.append((s, v))).train(
+        dataset, tmp_path / "model.joblib"
+    )
+    alone = ModelTrainer(TrainingConfig(algorithm=algorithm, parameters=SMALL[algorithm])).train(
+        dataset, tmp_path / "alone.joblib"
+    )
+
+    steps = [step for step, _ in seen]
+    if algorithm is Algorithm.LOGISTIC_REGRESSION:
+        assert steps == [1]
+    else:
+        assert len(steps) > 3
+        assert steps == sorted(steps)
+        assert steps[-1] == SMALL[algorithm].get("n_estimators", SMALL[algorithm].get("max_iter"))
+    assert all(0.0 <= value <= 1.0 for _, value in seen)
+    assert result.objective_value == pytest.approx(seen[-1][1])
+    # the test split is untouched: the same rows, whatever was set aside for validation
+    assert result.test_samples == alone.test_samples
+    assert result.confusion_matrix["labels"] == alone.confusion_matrix["labels"]
