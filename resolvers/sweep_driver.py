@@ -33,6 +33,7 @@ import math
 import os
 import secrets
 import socket
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -444,7 +445,10 @@ def _importance(study: optuna.Study) -> dict[str, float] | None:
     import optuna
 
     try:
-        found = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():
+            # "importances will be equal" on few trials: the equal shares say it already.
+            warnings.simplefilter("ignore", UserWarning)
+            found = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError):
         return None
     return {name: round(float(value), 6) for name, value in found.items()}

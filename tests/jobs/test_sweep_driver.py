@@ -33,7 +33,9 @@ async def launch_row(trial: TrialLaunch) -> int:
     return run.id
 
 
-async def pruned_sweep(pruning: str) -> Sweep:
+async def pruned_sweep(pruning: str, driver: str) -> Sweep:
+    """A sweep whose lease `driver` holds from the start (the test server's own driver
+    never takes it)."""
     space = [
         {
             "algorithm": "RANDOM_FOREST",
@@ -59,7 +61,21 @@ async def pruned_sweep(pruning: str) -> Sweep:
         parallelism=4,
         seed=11,
         dataset_path="future_skills_dataset.csv",
+        driver=driver,
+        lease_expires_at=datetime.now(UTC) + timedelta(seconds=600),
     )
+
+
+async def took_over(sweep: Sweep) -> SweepDriver:
+    """A new driver holding the sweep's lease, as one that won it once the old one's ran
+    out (set directly: the test server's own driver must not win it meanwhile)."""
+    successor = SweepDriver(
+        launch_row, interval=60, lease_seconds=600, name=f"s-{uuid.uuid4().hex}"
+    )
+    await Sweep.filter(id=sweep.id).update(
+        driver=successor.name, lease_expires_at=datetime.now(UTC) + timedelta(seconds=600)
+    )
+    return successor
 
 
 async def trials_of(sweep: Sweep) -> dict[int, TrainingRun]:
@@ -77,8 +93,8 @@ async def finish(run: TrainingRun, value: float, steps: dict[int, float]) -> Non
 
 async def test_the_driver_prunes_tells_and_keeps_the_best(server: Server) -> None:
     # given: a MEDIAN-pruned sweep, driven by this test's driver alone (it holds the lease)
-    sweep = await pruned_sweep("MEDIAN")
     driver = SweepDriver(launch_row, interval=60, lease_seconds=600, name=f"t-{uuid.uuid4().hex}")
+    sweep = await pruned_sweep("MEDIAN", driver.name)
     try:
         await driver.tick()
         trials = await trials_of(sweep)
@@ -104,12 +120,7 @@ async def test_the_driver_prunes_tells_and_keeps_the_best(server: Server) -> Non
             status=RunStatus.CANCELLED, finished_at=datetime.now(UTC)
         )
         await finish(trials[3], 0.95, {10: 0.94, 20: 0.95})
-        await Sweep.filter(id=sweep.id).update(
-            lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)
-        )
-        successor = SweepDriver(
-            launch_row, interval=60, lease_seconds=600, name=f"s-{uuid.uuid4().hex}"
-        )
+        successor = await took_over(sweep)
         await successor.tick()
 
         # then: the sweep ends with exactly its four trials, one pruned, the best recorded
@@ -128,23 +139,18 @@ async def test_the_driver_prunes_tells_and_keeps_the_best(server: Server) -> Non
 
 async def test_a_new_driver_adopts_running_trials_and_prunes_them(server: Server) -> None:
     # given: two trials finished, two running, and the driver that started them gone
-    sweep = await pruned_sweep("MEDIAN")
     first = SweepDriver(launch_row, interval=60, lease_seconds=600, name=f"t-{uuid.uuid4().hex}")
+    sweep = await pruned_sweep("MEDIAN", first.name)
     try:
         await first.tick()
         trials = await trials_of(sweep)
         await finish(trials[0], 0.90, {10: 0.90})
         await finish(trials[1], 0.85, {10: 0.85})
         await first.tick()
-        await Sweep.filter(id=sweep.id).update(
-            lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)
-        )
 
         # when: a trial it no longer watches reports a poor score; a new driver takes over
         await TrainingRun.filter(id=trials[3].id).update(intermediate_values={"10": 0.2})
-        successor = SweepDriver(
-            launch_row, interval=60, lease_seconds=600, name=f"s-{uuid.uuid4().hex}"
-        )
+        successor = await took_over(sweep)
         await successor.tick()
 
         # then: the adopted trial is pruned, the other one left running, nothing re-created
