@@ -131,6 +131,12 @@ class FeatureImportance:
     importance: float
 
 
+@strawberry.type(description="A trial's objective on its validation rows at one step.")
+class IntermediateValue:
+    step: int
+    value: float
+
+
 def _reads(*columns: str) -> Mapping[str, tuple[str, ...]]:
     """Field metadata: the run columns a field reads (when not the one named like it)."""
     return {"columns": columns}
@@ -328,6 +334,20 @@ class TrainingRun(relay.Node):
     pruned: bool = strawberry.field(
         description="Stopped early by its sweep's pruner (its status is then CANCELLED)."
     )
+
+    @strawberry.field(
+        description=(
+            "A sweep trial's objective on its validation rows as the model grew (step: trees "
+            "or boosting iterations so far), as its worker reported it: what the pruner judged."
+        ),
+        metadata=_reads("intermediate_values"),
+    )
+    def intermediate_values(self, root: strawberry.Parent[RunRecord]) -> list[IntermediateValue]:
+        steps = root.intermediate_values or {}
+        return sorted(
+            (IntermediateValue(step=int(step), value=value) for step, value in steps.items()),
+            key=lambda entry: entry.step,
+        )
 
     @strawberry.field(
         description="The sweep this run is a trial of; null for runs started by hand.",

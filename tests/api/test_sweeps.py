@@ -41,6 +41,7 @@ query Sweep($id: ID!) {
       nodes {
         databaseId status objectiveValue trialNumber pruned accuracy f1Score
         nEstimators hyperparameters { maxDepth } sweep { databaseId }
+        intermediateValues { step value }
       }
     }
   }
@@ -225,6 +226,11 @@ async def test_sweep_runs_exactly_max_trials_and_reports_the_best(sweeps: Server
     assert len(completed) == counts["completed"] >= 1
     for trial in completed:
         assert trial["objectiveValue"] is not None
+        # the worker reported its validation score as the forest grew, up to its size
+        steps = [entry["step"] for entry in trial["intermediateValues"]]
+        assert steps
+        assert steps == sorted(steps)
+        assert steps[-1] == trial["nEstimators"]
         assert 2 <= trial["nEstimators"] <= 8
         assert 2 <= trial["hyperparameters"]["maxDepth"] <= 6
     best = max(completed, key=lambda t: t["objectiveValue"])
