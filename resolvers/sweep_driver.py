@@ -125,6 +125,9 @@ class SweepDriver:
         self._lease_seconds = lease_seconds
         self.name = name or driver_name()
         self._held: dict[int, _Held] = {}
+        # Sweeps whose owner was at MAX_ACTIVE_RUNS_PER_USER at the last launch: their
+        # study is rebuilt at each tick until a slot frees, which is no news to log.
+        self._waiting: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -227,7 +230,8 @@ class SweepDriver:
             else:
                 held.told.add(record.number)
         if trials:
-            logger.info(
+            logger.log(
+                logging.DEBUG if sweep.id in self._waiting else logging.INFO,
                 "sweep %s taken over by %s: %d trials rebuilt, %d adopted while running",
                 sweep.id,
                 self.name,
@@ -393,10 +397,12 @@ class SweepDriver:
             except QuotaFull:
                 # The asked trial has no run: forget the study, rebuilt at the next tick.
                 self._held.pop(sweep.id, None)
+                self._waiting.add(sweep.id)
                 return
             except Exception:
                 self._held.pop(sweep.id, None)
                 raise
+            self._waiting.discard(sweep.id)
             held.live[trial.number] = trial
             created += 1
             in_flight += 1
