@@ -46,6 +46,8 @@ OBJECT_FIELDS = {
     "confusionMatrix": "{ labels matrix }",
     "featureImportance": "{ feature importance }",
     "trainedBy": "{ id username groups }",
+    "sweep": "{ databaseId }",
+    "intermediateValues": "{ step value }",
 }
 
 TYPE_FIELDS_QUERY = """
