@@ -180,12 +180,19 @@ class EvaluationInput:
 @strawberry.type(description="One setting of an algorithm, as the train form shows it.")
 class AlgorithmParameter:
     name: str = strawberry.field(description="The field name in the algorithm's input type.")
+    label: str = strawberry.field(description="A form's short label for it.")
     kind: ParameterKind
     default: JSON | None = strawberry.field(description="Used when the field is absent.")
     min: float | None
     max: float | None
     choices: list[str | None] = strawberry.field(
         description="CHOICE only: the accepted values (null: none of them, e.g. no weights)."
+    )
+    input_choices: list[str | None] = strawberry.field(
+        description=(
+            "CHOICE only: the same values as the input field takes them (an enum's names "
+            "where it is an enum, e.g. BALANCED for balanced)."
+        )
     )
     nullable: bool = strawberry.field(description="Null is accepted (its meaning is described).")
     log_scale: bool = strawberry.field(
@@ -204,6 +211,11 @@ class TrainingAlgorithm:
     parameters: list[AlgorithmParameter]
 
 
+def _input_choice(parameter: Parameter, choice: str | None) -> str | None:
+    enum = _CHOICE_ENUMS.get(parameter.name)
+    return enum(choice).name if enum is not None and choice is not None else choice
+
+
 def training_algorithms() -> list[TrainingAlgorithm]:
     return [
         TrainingAlgorithm(
@@ -213,11 +225,13 @@ def training_algorithms() -> list[TrainingAlgorithm]:
             parameters=[
                 AlgorithmParameter(
                     name=graphql_name(p.name),
+                    label=p.label,
                     kind=p.kind,
                     default=p.default,  # type: ignore[arg-type]  # JSON holds any value
                     min=p.min,
                     max=p.max,
                     choices=list(p.choices),
+                    input_choices=[_input_choice(p, c) for c in p.choices],
                     nullable=p.nullable or None in p.choices,
                     log_scale=p.log_scale,
                     description=parameter_help(p),

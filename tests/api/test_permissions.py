@@ -98,6 +98,10 @@ DELETE_DATASET = """
 mutation { deleteDataset(path: "permissions-no-such-dataset.csv") { deletedPath errors { code } } }
 """
 
+TRAINING_ALGORITHMS = """
+query { trainingAlgorithms { name parameters { name } } }
+"""
+
 LOGOUT = """
 mutation { logout { revoked } }
 """
@@ -149,6 +153,7 @@ ALLOWED = {
     "sweeps": READERS,
     "startSweep": TRAINERS,
     "cancelSweep": TRAINERS,
+    "trainingAlgorithms": ACCOUNTS,
 }
 DOCUMENTS = {
     "viewer": VIEWER,
@@ -170,6 +175,7 @@ DOCUMENTS = {
     "sweeps": SWEEPS,
     "startSweep": START_SWEEP,
     "cancelSweep": CANCEL_SWEEP,
+    "trainingAlgorithms": TRAINING_ALGORITHMS,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -270,6 +276,13 @@ def assert_allowed(
         assert result == {"deletedPath": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "logout":
         assert result == {"revoked": True}
+    elif field == "trainingAlgorithms":
+        assert [a["name"] for a in result] == [
+            "RANDOM_FOREST",
+            "HIST_GRADIENT_BOOSTING",
+            "EXTRA_TREES",
+            "LOGISTIC_REGRESSION",
+        ]
     else:
         assert result == {
             "trainingRun": {"databaseId": run.id, "status": "CANCELLED"},

@@ -31,6 +31,8 @@ HEADER = [
     "recall",
     "f1Score",
     "trainingDurationSeconds",
+    "algorithm",
+    "parameters",
     "nEstimators",
     "maxDepth",
     "minSamplesSplit",

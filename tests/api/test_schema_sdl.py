@@ -40,7 +40,12 @@ async def test_served_schema_matches_the_committed_sdl(server: Server) -> None:
     committed = lexicographic_sort_schema(build_schema(SCHEMA_FILE.read_text()))
 
     # when
-    introspection = await server.data(get_introspection_query(descriptions=True))
+    # Everything the SDL prints: deprecated input fields, @oneOf inputs, @specifiedBy.
+    introspection = await server.data(
+        get_introspection_query(
+            descriptions=True, input_value_deprecation=True, one_of=True, specified_by_url=True
+        )
+    )
 
     # then
     # server.data returns JSON (dict[str, Any]); this one is the introspection result,

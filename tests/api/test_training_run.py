@@ -89,6 +89,10 @@ query TrainingRunDetail($id: ID!) {
     trainingDurationSeconds
     featuresUsed
     notes
+    algorithm
+    parameters { name value }
+    crossValidation { folds metrics { metric mean std } }
+    importanceMethod
     hyperparameters {
       nEstimators
       maxDepth
@@ -127,7 +131,7 @@ query TrainingRunDetail($id: ID!) {
 TYPE_FIELDS_QUERY = """
 query TypeFields($name: String!) {
   __type(name: $name) {
-    fields {
+    fields(includeDeprecated: true) {
       name
     }
   }
@@ -516,6 +520,16 @@ async def test_reference_run_echoes_its_request(reference_run: TrainedRun) -> No
         "minSamplesLeaf": 1,
         "classWeight": "BALANCED",
     }
+    assert run["algorithm"] == "RANDOM_FOREST"
+    assert run["parameters"] == [
+        {"name": "nEstimators", "value": "100"},
+        {"name": "maxDepth", "value": "15"},
+        {"name": "minSamplesSplit", "value": "5"},
+        {"name": "minSamplesLeaf", "value": "1"},
+        {"name": "classWeight", "value": "balanced"},
+    ]
+    assert run["crossValidation"] is None
+    assert run["importanceMethod"] == "IMPURITY"
 
 
 async def test_reference_run_names_who_trained_it(reference_run: TrainedRun) -> None:

@@ -70,6 +70,8 @@ class Parameter:
     choices: tuple[str | None, ...] = ()
     log_scale: bool = False
     nullable: bool = False
+    # A form's short label ("Trees"); the description says the rest.
+    label: str = ""
 
     def problem(self, value: object) -> str | None:
         """Why `value` is not acceptable for this parameter, or None when it is."""
@@ -171,6 +173,7 @@ def _forest_parameters() -> tuple[Parameter, ...]:
             min=1,
             max=1000,
             log_scale=True,
+            label="Trees",
         ),
         Parameter(
             "max_depth",
@@ -180,6 +183,7 @@ def _forest_parameters() -> tuple[Parameter, ...]:
             min=1,
             max=100,
             nullable=True,
+            label="Max depth",
         ),
         Parameter(
             "min_samples_split",
@@ -187,6 +191,7 @@ def _forest_parameters() -> tuple[Parameter, ...]:
             2,
             "Fewest rows a node needs before it may be split; higher smooths the trees.",
             min=2,
+            label="Min samples to split",
         ),
         Parameter(
             "min_samples_leaf",
@@ -194,6 +199,7 @@ def _forest_parameters() -> tuple[Parameter, ...]:
             1,
             "Fewest rows each leaf must keep; higher smooths the trees.",
             min=1,
+            label="Min samples per leaf",
         ),
         Parameter(
             "class_weight",
@@ -202,6 +208,7 @@ def _forest_parameters() -> tuple[Parameter, ...]:
             _CLASS_WEIGHT_HELP
             + " balanced_subsample recomputes the weights on each tree's bootstrap sample.",
             choices=("balanced", "balanced_subsample", None),
+            label="Class weight",
         ),
     )
 
@@ -231,6 +238,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     min=0.001,
                     max=1.0,
                     log_scale=True,
+                    label="Learning rate",
                 ),
                 Parameter(
                     "max_iter",
@@ -240,6 +248,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     min=1,
                     max=1000,
                     log_scale=True,
+                    label="Boosting iterations",
                 ),
                 Parameter(
                     "max_leaf_nodes",
@@ -250,6 +259,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     max=1024,
                     log_scale=True,
                     nullable=True,
+                    label="Max leaves per tree",
                 ),
                 Parameter(
                     "max_depth",
@@ -259,6 +269,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     min=1,
                     max=100,
                     nullable=True,
+                    label="Max depth",
                 ),
                 Parameter(
                     "min_samples_leaf",
@@ -268,6 +279,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     min=1,
                     max=10000,
                     log_scale=True,
+                    label="Min samples per leaf",
                 ),
                 Parameter(
                     "l2_regularization",
@@ -276,6 +288,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     "Penalty on large leaf values; higher guards against overfitting.",
                     min=0.0,
                     max=100.0,
+                    label="L2 regularization",
                 ),
                 Parameter(
                     "early_stopping",
@@ -284,6 +297,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     "Stop adding iterations once n_iter_no_change in a row fail to improve the "
                     "score on 10% of the training rows set aside for it. Off: every "
                     "iteration is fitted on every training row.",
+                    label="Early stopping",
                 ),
                 Parameter(
                     "n_iter_no_change",
@@ -292,6 +306,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     "With early stopping: iterations without improvement before it stops.",
                     min=1,
                     max=100,
+                    label="Iterations without improvement",
                 ),
                 Parameter(
                     "class_weight",
@@ -299,6 +314,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     "balanced",
                     _CLASS_WEIGHT_HELP,
                     choices=("balanced", None),
+                    label="Class weight",
                 ),
             ),
             grows_by="max_iter",
@@ -325,6 +341,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     min=0.0001,
                     max=10000.0,
                     log_scale=True,
+                    label="Inverse penalty C",
                 ),
                 Parameter(
                     "max_iter",
@@ -335,6 +352,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     min=10,
                     max=10000,
                     log_scale=True,
+                    label="Solver iterations",
                 ),
                 Parameter(
                     "class_weight",
@@ -342,6 +360,7 @@ ALGORITHMS: dict[Algorithm, AlgorithmSpec] = {
                     "balanced",
                     _CLASS_WEIGHT_HELP,
                     choices=("balanced", None),
+                    label="Class weight",
                 ),
             ),
             grows_by=None,

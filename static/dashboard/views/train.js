@@ -1,9 +1,10 @@
-// Train a model (HR staff): hyperparameters with their ranges, checked here first (a
-// cleared field or "12.5" trees is a sentence beside the field, never a silent default nor
-// graphql-core's variable error), the server's refusals beside the field they name
-// (errors.field), then live progress from the subscription. The settings stay after a run
-// and across visits (sessionStorage), and a run's page opens this form with its settings
-// (#/train?from=<database id>).
+// Train a model (HR staff): an algorithm and its parameters, both built from
+// Query.trainingAlgorithms (the one table of trainer/ml/algorithms.py: labels, ranges, help),
+// checked here first (a cleared field or "12.5" trees is a sentence beside the field, never a
+// silent default nor graphql-core's variable error), the server's refusals beside the field
+// they name (errors.field), optional cross-validation, then live progress from the
+// subscription. The settings stay after a run and across visits (sessionStorage), and a run's
+// page opens this form with its settings (#/train?from=<database id>).
 import { append, field, h, setTitle, statusBadge, toast } from "../dom.js";
 import { pct } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
@@ -11,27 +12,46 @@ import { datasetPicker, uploadForm } from "./datasets.js";
 import { runningText } from "./run.js";
 
 const SETTINGS_KEY = "future-skills.train-settings";
+// The API's default (the REST original's model); boosting is offered first in the picker.
+const DEFAULT_ALGORITHM = "RANDOM_FOREST";
+const RECOMMENDED = "HIST_GRADIENT_BOOSTING";
+const NAMES = {
+  RANDOM_FOREST: "Random forest (default)",
+  HIST_GRADIENT_BOOSTING: "Gradient boosting: fastest, usually most accurate on large files",
+  EXTRA_TREES: "Extremely randomized forest",
+  LOGISTIC_REGRESSION: "Logistic regression (linear)",
+};
 
-const FROM_RUN = `query TrainFrom($id: ID!) {
-  trainingRun(id: $id) {
-    modelVersion datasetPath testSplit randomState notes
-    hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+const ALGORITHMS = `query Algorithms {
+  trainingAlgorithms {
+    name description inputField
+    parameters { name label kind default min max choices inputChoices nullable description }
   }
 }`;
 
-// name → [label, min, max, whole number?, may be empty?]
-const RULES = {
-  nEstimators: ["Trees", 1, 1000, true, false],
-  maxDepth: ["Max depth", 1, 100, true, true],
-  minSamplesSplit: ["Min samples to split", 2, null, true, false],
-  minSamplesLeaf: ["Min samples per leaf", 1, null, true, false],
+const FROM_RUN = `query TrainFrom($id: ID!) {
+  trainingRun(id: $id) {
+    modelVersion datasetPath testSplit randomState notes algorithm
+    parameters { name value }
+    crossValidation { folds }
+  }
+}`;
+
+// The form's own numbers: name → [label, min, max, whole number?, may be empty?]. The
+// algorithm's are added from trainingAlgorithms (numberRule).
+const FIXED_RULES = {
   testSplit: ["Test split", 10, 50, false, false],
   randomState: ["Random state", 0, null, true, false],
+  folds: ["Cross-validation folds", 2, 10, true, true],
 };
 
+function numberRule(parameter) {
+  return [parameter.label, parameter.min, parameter.max, parameter.kind === "INT", parameter.nullable];
+}
+
 /** A sentence saying what is wrong with a number field's text, or null when it is fine. */
-function numberProblem(name, text) {
-  const [label, min, max, whole, optional] = RULES[name];
+function numberProblem(rule, text) {
+  const [label, min, max, whole, optional] = rule;
   const range = max === null ? `${min} or more` : `from ${min} to ${max}`;
   const kind = whole ? "a whole number" : "a number";
   if (text === "") return optional ? null : `${label} is empty: enter ${kind} ${range}.`;
@@ -64,22 +84,68 @@ function numberOrNull(input) {
   return text === "" ? null : Number(text);
 }
 
-/** The free-text dataset field, used when the server has no `datasets` listing. */
+/** A parameter's input: a select for choices and flags, else a number field. */
+function parameterInput(parameter) {
+  if (parameter.kind === "CHOICE") {
+    return h(
+      "select",
+      {},
+      ...parameter.choices.map((choice, i) => h("option", { value: parameter.inputChoices[i] ?? "" }, choice ?? "none")),
+    );
+  }
+  if (parameter.kind === "BOOLEAN") {
+    return h("select", {}, h("option", { value: "false" }, "off"), h("option", { value: "true" }, "on"));
+  }
+  return numberInput({});
+}
+
+function showValue(parameter, input, value) {
+  if (parameter.kind === "CHOICE") {
+    const index = parameter.choices.indexOf(value);
+    input.value = index >= 0 ? (parameter.inputChoices[index] ?? "") : String(value ?? "").toUpperCase();
+  } else if (parameter.kind === "BOOLEAN") {
+    input.value = value === true || value === "true" ? "true" : "false";
+  } else {
+    input.value = value === null || value === undefined ? "" : String(value);
+  }
+}
+
+function readValue(parameter, input) {
+  if (parameter.kind === "CHOICE") return input.value || null;
+  if (parameter.kind === "BOOLEAN") return input.value === "true";
+  return numberOrNull(input);
+}
+
 export async function render(main, ctx) {
   setTitle("Train");
-  const dataset = await datasetPicker(ctx);
+  const [dataset, catalogue] = await Promise.all([datasetPicker(ctx), ctx.gql(ALGORITHMS)]);
+  const algorithms = new Map(catalogue.trainingAlgorithms.map((a) => [a.name, a]));
   const upload = uploadForm((path) => dataset.refresh(path));
   const inputs = {
     testSplit: numberInput({ value: "20" }),
-    nEstimators: numberInput({ value: "200" }),
-    maxDepth: numberInput({}),
-    minSamplesSplit: numberInput({ value: "2" }),
-    minSamplesLeaf: numberInput({ value: "1" }),
-    classWeight: h("select", {}, h("option", { value: "BALANCED", selected: true }, "balanced"), h("option", { value: "BALANCED_SUBSAMPLE" }, "balanced per tree (subsample)"), h("option", { value: "" }, "none")),
     randomState: numberInput({ value: "42" }),
+    folds: numberInput({ placeholder: "none" }),
     modelVersion: h("input", { type: "text", maxlength: 64, spellcheck: "false" }),
     notes: h("textarea", { rows: 2 }),
   };
+  // The recommended algorithm first; the API default stays selected.
+  const order = [RECOMMENDED, ...[...algorithms.keys()].filter((name) => name !== RECOMMENDED)];
+  const picker = h(
+    "select#train-algorithm",
+    { name: "algorithm" },
+    ...order.map((name) => h("option", { value: name, selected: name === DEFAULT_ALGORITHM }, NAMES[name] || name)),
+  );
+  const about = h("p.small#train-algorithm-about");
+  const recommend = h(
+    "button.secondary#train-recommended",
+    { type: "button", onclick: () => choose(RECOMMENDED) },
+    "Large file? Use gradient boosting",
+  );
+  const parameterSet = h("fieldset.grid-fields#train-parameters", {});
+  // name → { parameter, input } of the chosen algorithm, and every value typed per algorithm.
+  let shown = new Map();
+  const typed = {};
+
   const formError = h("p.error", { role: "alert" });
   const submit = h("button", { type: "submit" }, "Train");
   const progress = h("div.card.training", { hidden: true, "aria-live": "polite" });
@@ -92,18 +158,22 @@ export async function render(main, ctx) {
     h(
       "fieldset.grid-fields",
       {},
-      h("legend", {}, "Random forest"),
-      field({ name: "nEstimators", label: "Trees", input: inputs.nEstimators, hint: "1 to 1000." }),
-      field({ name: "maxDepth", label: "Max depth", input: inputs.maxDepth, hint: "1 to 100; empty: unlimited." }),
-      field({ name: "minSamplesSplit", label: "Min samples to split", input: inputs.minSamplesSplit, hint: "At least 2." }),
-      field({ name: "minSamplesLeaf", label: "Min samples per leaf", input: inputs.minSamplesLeaf, hint: "At least 1." }),
-      field({ name: "classWeight", label: "Class weight", input: inputs.classWeight }),
+      h("legend", {}, "Algorithm"),
+      field({ name: "algorithm", label: "Algorithm", input: picker }),
+      h("div.field", {}, about, recommend),
     ),
+    parameterSet,
     h(
       "fieldset.grid-fields",
       {},
       h("legend", {}, "Evaluation and naming"),
       field({ name: "testSplit", label: "Test split (%)", input: inputs.testSplit, hint: "10 to 50 % of the rows." }),
+      field({
+        name: "folds",
+        label: "Cross-validation folds",
+        input: inputs.folds,
+        hint: "2 to 10: metrics as a mean ± std over the folds of the training rows; empty: none.",
+      }),
       field({ name: "randomState", label: "Random state", input: inputs.randomState, hint: "0 or more." }),
       field({ name: "modelVersion", label: "Model version", input: inputs.modelVersion, hint: "Unique; letters, digits, '.', '_', '-' (64 at most). Empty: one is generated." }),
       field({ name: "notes", label: "Notes", input: inputs.notes }),
@@ -111,6 +181,38 @@ export async function render(main, ctx) {
     formError,
     h("div.actions", {}, submit),
   );
+  picker.addEventListener("change", () => choose(picker.value));
+  // A field's error goes as soon as it is edited: it described what was there before.
+  form.addEventListener("input", (event) => {
+    const name = event.target.name;
+    if (!name) return;
+    const slot = form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+    if (slot) slot.textContent = "";
+    event.target.removeAttribute("aria-invalid");
+  });
+
+  /** Show the parameters of `name`, keeping what was typed for each algorithm. */
+  function choose(name, values = null) {
+    keepTyped();
+    picker.value = name;
+    const algorithm = algorithms.get(name);
+    about.textContent = algorithm.description;
+    recommend.hidden = name === RECOMMENDED;
+    shown = new Map();
+    const fields = algorithm.parameters.map((parameter) => {
+      const input = parameterInput(parameter);
+      const saved = values?.[parameter.name] ?? typed[name]?.[parameter.name];
+      showValue(parameter, input, saved !== undefined ? saved : parameter.default);
+      shown.set(parameter.name, { parameter, input });
+      return field({ name: parameter.name, label: parameter.label, input, hint: parameter.description });
+    });
+    parameterSet.replaceChildren(h("legend", {}, NAMES[name] || name), ...fields);
+  }
+
+  function keepTyped() {
+    if (!shown.size) return;
+    typed[picker.value] = Object.fromEntries([...shown].map(([name, { input }]) => [name, input.value]));
+  }
 
   append(main, h("div.heading", {}, h("h1", {}, "Train")), form, progress, upload);
 
@@ -120,7 +222,15 @@ export async function render(main, ctx) {
   if (from) {
     const run = (await ctx.gql(FROM_RUN, { id: from })).trainingRun;
     if (run) {
-      settings = { ...run.hyperparameters, testSplit: run.testSplit, randomState: run.randomState, datasetPath: run.datasetPath, notes: run.notes || "" };
+      settings = {
+        algorithm: run.algorithm,
+        parameters: Object.fromEntries(run.parameters.map((p) => [p.name, p.value])),
+        testSplit: run.testSplit,
+        randomState: run.randomState,
+        folds: run.crossValidation?.folds ?? null,
+        datasetPath: run.datasetPath,
+        notes: run.notes || "",
+      };
       form.prepend(h("p.small#train-from", {}, `Settings of run ${run.modelVersion}: change what you need and press Train.`));
     }
   } else {
@@ -130,37 +240,41 @@ export async function render(main, ctx) {
       settings = null;
     }
   }
+  choose(DEFAULT_ALGORITHM);
   if (settings) restore(settings);
 
   function restore(saved) {
-    for (const name of ["nEstimators", "maxDepth", "minSamplesSplit", "minSamplesLeaf", "randomState"]) {
-      if (name in saved) inputs[name].value = saved[name] === null ? "" : String(saved[name]);
-    }
+    if (saved.algorithm && algorithms.has(saved.algorithm)) choose(saved.algorithm, saved.parameters || {});
+    if (saved.randomState !== undefined) inputs.randomState.value = String(saved.randomState);
+    if (saved.folds !== undefined) inputs.folds.value = saved.folds === null ? "" : String(saved.folds);
     if (saved.testSplit !== undefined && saved.testSplit !== null) inputs.testSplit.value = String(Math.round(saved.testSplit * 1000) / 10);
-    if ("classWeight" in saved) inputs.classWeight.value = saved.classWeight ? String(saved.classWeight).toUpperCase() : "";
     if (saved.notes !== undefined) inputs.notes.value = saved.notes;
     if (saved.datasetPath) dataset.refresh?.(saved.datasetPath);
   }
 
-  function remember(input) {
-    const { hyperparameters, testSplit, randomState, notes, datasetPath } = input;
-    sessionStorage.setItem(SETTINGS_KEY, JSON.stringify({ ...hyperparameters, testSplit, randomState, notes, datasetPath }));
+  function remember(input, algorithm, parameters) {
+    const { testSplit, randomState, notes, datasetPath } = input;
+    const folds = input.evaluation?.folds ?? null;
+    sessionStorage.setItem(SETTINGS_KEY, JSON.stringify({ algorithm, parameters, testSplit, randomState, folds, notes, datasetPath }));
   }
 
   /** Every field's problem beside it; true when there was none. */
   function checkFields() {
     let first = null;
-    for (const name of Object.keys(RULES)) {
-      const message = numberProblem(name, inputs[name].value.trim());
+    const rules = Object.entries(FIXED_RULES).map(([name, rule]) => [name, rule, inputs[name]]);
+    for (const [name, { parameter, input }] of shown) {
+      if (parameter.kind === "INT" || parameter.kind === "FLOAT") rules.push([name, numberRule(parameter), input]);
+    }
+    for (const [name, rule, input] of rules) {
+      const message = numberProblem(rule, input.value.trim());
       if (!message) continue;
       form.querySelector(`[data-error-for="${name}"]`).textContent = message;
-      inputs[name].setAttribute("aria-invalid", "true");
-      first = first || inputs[name];
+      input.setAttribute("aria-invalid", "true");
+      first = first || input;
     }
     first?.focus();
     return !first;
   }
-
   function clearErrors() {
     formError.textContent = "";
     for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
@@ -188,19 +302,17 @@ export async function render(main, ctx) {
     event.preventDefault();
     clearErrors();
     if (!checkFields()) return;
+    const algorithm = algorithms.get(picker.value);
+    const parameters = Object.fromEntries([...shown].map(([name, { parameter, input }]) => [name, readValue(parameter, input)]));
+    const folds = numberOrNull(inputs.folds);
     const input = {
       datasetPath: dataset.value(),
       testSplit: Math.round(numberOrNull(inputs.testSplit) * 10) / 1000,
       randomState: numberOrNull(inputs.randomState),
       modelVersion: inputs.modelVersion.value.trim() || null,
       notes: inputs.notes.value,
-      hyperparameters: {
-        nEstimators: numberOrNull(inputs.nEstimators),
-        maxDepth: numberOrNull(inputs.maxDepth),
-        minSamplesSplit: numberOrNull(inputs.minSamplesSplit),
-        minSamplesLeaf: numberOrNull(inputs.minSamplesLeaf),
-        classWeight: inputs.classWeight.value || null,
-      },
+      model: { [algorithm.inputField]: parameters },
+      ...(folds === null ? {} : { evaluation: { folds } }),
     };
     submit.disabled = true;
     try {
@@ -210,7 +322,7 @@ export async function render(main, ctx) {
         showErrors(errors);
         return;
       }
-      remember(input);
+      remember(input, algorithm.name, parameters);
       // The version must be new for the next run; the other settings stay for "train again".
       inputs.modelVersion.value = "";
       watch(trainingRun);
@@ -248,7 +360,7 @@ export async function render(main, ctx) {
       cancel.hidden = FINAL.has(run.status);
       again.hidden = !FINAL.has(run.status);
     };
-    const trees = numberOrNull(inputs.nEstimators);
+    const trees = shown.has("nEstimators") ? numberOrNull(shown.get("nEstimators").input) : null;
     progress.replaceChildren(
       h("h2", {}, `Training ${run.modelVersion}`),
       h("div.progress", {}, bar, text, status, timing),
