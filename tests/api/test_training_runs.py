@@ -48,6 +48,8 @@ OBJECT_FIELDS = {
     "trainedBy": "{ id username groups }",
     "sweep": "{ databaseId }",
     "intermediateValues": "{ step value }",
+    "parameters": "{ name value }",
+    "crossValidation": "{ folds metrics { metric mean std } }",
 }
 
 TYPE_FIELDS_QUERY = """
