@@ -28,6 +28,7 @@ MODELS_MODULES = [
     "models.trust_jobs",
     "models.audit_log",
     "models.run_tags",
+    "models.sweeps",
 ]
 
 

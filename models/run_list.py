@@ -70,6 +70,8 @@ class RunFilter:
     # tags as stored (normalised by resolvers/run_tags.py).
     tags_any: Sequence[str] | None = None
     tags_all: Sequence[str] | None = None
+    # The trials of one sweep (issue 23).
+    sweep_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ async def matching(run_filter: RunFilter | None) -> MatchingRuns:
         query = query.where("model_version = ?", run_filter.model_version)
     if run_filter.schedule_id is not None:
         query = query.where("schedule_id = ?", run_filter.schedule_id)
+    if run_filter.sweep_id is not None:
+        query = query.where("sweep_id = ?", run_filter.sweep_id)
     if run_filter.algorithm is not None:
         query = query.where("algorithm = ?", run_filter.algorithm)
     if run_filter.run_date_from is not None:

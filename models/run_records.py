@@ -89,6 +89,10 @@ class RunRecord:
     validation_fraction: float | None
     objective: str | None
     objective_value: float | None
+    sweep_id: int | None
+    trial_number: int | None
+    intermediate_values: dict[str, float] | None
+    pruned: bool
     trained_by_id: int | None
     trained_by_username: str | None
     notes: str

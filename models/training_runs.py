@@ -11,6 +11,7 @@ from tortoise.models import Model
 
 if TYPE_CHECKING:
     from models.accounts import User
+    from models.sweeps import Sweep
     from models.training_schedules import TrainingSchedule
 
 
@@ -101,6 +102,19 @@ class TrainingRun(Model):
     # A sweep trial's score on validation rows carved from the training split (never the
     # test split): what the sweep maximises.
     objective_value = fields.FloatField(null=True)
+
+    # A sweep's trial (issue 23): which sweep, its trial number there (unique per sweep, so
+    # a driver taking over after a crash can never start a trial twice), the objective on
+    # validation rows as the model grew ({step: value}, written by the worker with its
+    # progress: what the pruner judges), and whether the sweep stopped it early (a pruned
+    # trial ends CANCELLED with pruned set).
+    sweep: fields.ForeignKeyNullableRelation[Sweep] = fields.ForeignKeyField(
+        "models.Sweep", related_name="trials", null=True, on_delete=fields.SET_NULL
+    )
+    sweep_id: int | None
+    trial_number = fields.IntField(null=True)
+    intermediate_values: Any = fields.JSONField(null=True)
+    pruned = fields.BooleanField(default=False, db_default=False)
 
     trained_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="training_runs", null=True, on_delete=fields.SET_NULL

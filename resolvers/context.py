@@ -16,6 +16,7 @@ from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
     from resolvers.datasets import DatasetQuota
+    from resolvers.sweep_driver import SweepDriver
     from resolvers.training_runs import PageSizes
     from trainer.artifacts import ArtifactPaths
     from trainer.jobs.run_watcher import RunWatcher
@@ -50,6 +51,8 @@ class Services:
     dataset_limits: CsvLimits
     # Webhook URLs may reach private networks (WEBHOOK_ALLOW_PRIVATE_NETWORKS).
     webhook_allow_private_networks: bool
+    # Advances the sweeps this process holds the lease of; startSweep wakes it.
+    sweeps: SweepDriver
 
 
 def token_from_authorization(header: str | None) -> str | None:

@@ -271,6 +271,7 @@ async def queue_run(
     *,
     sweep_id: int | None = None,
     schedule_id: int | None = None,
+    trial_number: int | None = None,
     validation_fraction: float | None = None,
     objective: str | None = None,
 ) -> RunOutcome:
@@ -297,8 +298,10 @@ async def queue_run(
 
     parameters = ALGORITHMS[data.algorithm].complete(data.parameters)
     limit = jobs.max_active_runs_per_user
-    # The sweeps' migration adds the column; a run started by hand leaves it alone.
-    sweep: dict[str, int] = {"sweep_id": sweep_id} if sweep_id is not None else {}
+    # A sweep's trial: its sweep and its number there (unique per sweep, migration 0010).
+    sweep: dict[str, int] = (
+        {"sweep_id": sweep_id, "trial_number": trial_number or 0} if sweep_id is not None else {}
+    )
     try:
         run = await create_run_within_quota(
             viewer.id if viewer else None,

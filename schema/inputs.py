@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from resolvers.sweeps import parse_sweep_id
 from resolvers.train_model import TrainRequest
 from resolvers.training_runs import RunFilter, RunOrder, RunStatus
 from schema.algorithms import (
@@ -122,6 +123,10 @@ class TrainingRunFilter:
     )
     tags: TagFilter | None = strawberry.field(default=None, description="Runs by their tags.")
 
+    sweep_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The trials of this sweep (global or numeric id)."
+    )
+
     def to_run_filter(self) -> RunFilter:
         """The filter as models/ reads it: what trainingRuns, trainingMetricsHistory and
         the CSV export (GET /runs/export.csv) all match."""
@@ -135,7 +140,15 @@ class TrainingRunFilter:
             search=self.search,
             tags_any=self.tags.any if self.tags else None,
             tags_all=self.tags.all if self.tags else None,
+            sweep_id=self._sweep_key(),
         )
+
+    def _sweep_key(self) -> int | None:
+        """The sweep's number; an id naming no sweep matches no run (-1)."""
+        if self.sweep_id is None:
+            return None
+        key = parse_sweep_id(str(self.sweep_id))
+        return -1 if key is None else key
 
 
 @strawberry.input(description="Ties are broken by id, in the same direction.")

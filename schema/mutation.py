@@ -20,6 +20,7 @@ from resolvers import (
     model_aliases,
     model_evaluations,
     run_tags,
+    sweeps,
     train_model,
     training_schedules,
     webhooks,
@@ -40,6 +41,7 @@ from schema.model_aliases import (
     PromotionGateInput,
 )
 from schema.permissions import IsAuthenticated, IsHRStaff, unauthenticated
+from schema.sweeps import CancelSweepPayload, StartSweepInput, StartSweepPayload
 from schema.training_schedules import (
     CreateTrainingScheduleInput,
     DeleteTrainingSchedulePayload,
@@ -500,3 +502,34 @@ class Mutation:
             else strawberry.ID(str(relay.GlobalID("TrainingSchedule", str(outcome.deleted_id))))
         )
         return DeleteTrainingSchedulePayload(deleted_id=deleted, errors=user_errors(outcome.errors))
+
+    # --- sweeps (issue 23) ---
+    @strawberry.mutation(
+        description=(
+            "Start a search for the best model: trials are training runs judged on validation "
+            "rows carved from the training split. Refused input comes back in `errors` "
+            "(each naming its field) and creates nothing."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def start_sweep(self, info: Info, input: StartSweepInput) -> StartSweepPayload:
+        services = info.context.services
+        outcome = await sweeps.start_sweep(
+            input.to_request(), viewer=await info.context.viewer(), artifacts=services.artifacts
+        )
+        if outcome.sweep is not None:
+            services.sweeps.wake()
+        return StartSweepPayload(sweep=outcome.sweep, errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(
+        description=(
+            "Cancel a sweep: no trial starts after, queued trials are cancelled and running "
+            "ones stop within seconds."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def cancel_sweep(self, info: Info, id: strawberry.ID) -> CancelSweepPayload:
+        outcome = await sweeps.cancel_sweep(
+            sweeps.parse_sweep_id(str(id)), await info.context.viewer()
+        )
+        return CancelSweepPayload(sweep=outcome.sweep, errors=user_errors(outcome.errors))

@@ -16,6 +16,7 @@ from resolvers import (
     metrics_history,
     model_evaluations,
     predictions,
+    sweeps,
     training_runs,
     training_schedules,
     webhooks,
@@ -28,6 +29,8 @@ from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
 from resolvers.model_evaluations import ModelEvaluation as ModelEvaluationRow
 from resolvers.rate_limits import charge
+from resolvers.sweeps import Sweep as SweepRow
+from resolvers.sweeps import SweepConnection as SweepPage
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
 from resolvers.training_schedules import ScheduleConnection
 from resolvers.trust_jobs import JobPage
@@ -44,6 +47,7 @@ from schema.metrics_history import MetricsBucket
 from schema.model_aliases import ModelAlias
 from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
+from schema.sweeps import Sweep, SweepConnection, SweepFilter
 from schema.training_runs import TrainingRunConnection, run_columns
 from schema.training_schedules import TrainingScheduleConnection
 from schema.trust_jobs import (
@@ -94,12 +98,14 @@ class Query:
     )
     async def node(
         self, info: Info, id: relay.GlobalID
-    ) -> RunRecord | Identity | BatchPredictionRow | ModelEvaluationRow | None:
+    ) -> RunRecord | Identity | BatchPredictionRow | ModelEvaluationRow | SweepRow | None:
         key = training_runs.parse_database_id(id.node_id)
         if key is None:
             return None
         if id.type_name == "TrainingRun":
             return await get_run_record(key)
+        if id.type_name == "Sweep":
+            return await sweeps.get_sweep(str(key))
         if id.type_name == "User":
             viewer = await info.context.viewer()
             return await accounts.visible_identity(viewer, key, info.context.users)
@@ -361,4 +367,33 @@ class Query:
             first=first,
             after=after,
             sizes=info.context.services.page_sizes,
+        )
+
+    # --- sweeps (issue 23) ---
+    @strawberry.field(
+        description="A sweep by global id or numeric database id; null if absent.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=Sweep | None,
+    )
+    async def sweep(self, id: strawberry.ID) -> SweepRow | None:
+        return await sweeps.get_sweep(str(id))
+
+    @strawberry.field(
+        description="Sweeps, newest first; keyset-paginated.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=SweepConnection,
+    )
+    async def sweeps(
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: SweepFilter | None = None,
+    ) -> SweepPage:
+        sizes = info.context.services.page_sizes
+        return await sweeps.list_sweeps(
+            first=first,
+            after=after,
+            statuses=filter.status if filter else None,
+            default_size=sizes.default,
+            max_size=sizes.maximum,
         )

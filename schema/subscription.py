@@ -6,14 +6,16 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from resolvers import batch_predictions, model_evaluations, training_runs
+from resolvers import batch_predictions, model_evaluations, sweeps, training_runs
 from resolvers.batch_predictions import BatchPrediction as BatchPredictionRow
 from resolvers.errors import NotFound
 from resolvers.model_evaluations import ModelEvaluation as ModelEvaluationRow
+from resolvers.sweeps import Sweep as SweepRow
 from resolvers.training_runs import RunRecord
 from resolvers.trust_jobs import follow_job
 from schema.context import Info
 from schema.permissions import IsHRStaffOrManager, field_label, unauthenticated
+from schema.sweeps import Sweep
 from schema.trust_jobs import BatchPrediction, ModelEvaluation
 from schema.types import TrainingRun
 
@@ -102,4 +104,27 @@ class Subscription:
         assert viewer is not None  # the permission class let it through
         with info.context.services.subscriptions.hold(viewer.id):
             async for update in follow_job(ModelEvaluationRow, row, lambda: _still_allowed(info)):
+                yield update
+
+    @strawberry.subscription(
+        description=(
+            "The sweep now, then at every change of status, trial counts or best value; "
+            "completes after its final state."
+        ),
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=Sweep,
+    )
+    async def sweep_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[SweepRow, None]:
+        sweep = await sweeps.get_sweep(str(id))
+        if sweep is None:
+            raise NotFound(f"no sweep with id {id!s}", argument="id")
+        services = info.context.services
+        viewer = await info.context.viewer()
+        assert viewer is not None  # the permission class let it through
+        with services.subscriptions.hold(viewer.id):
+            async for update in sweeps.watch_sweep(
+                sweep.id,
+                interval=services.watcher.interval,
+                check=lambda: _still_allowed(info),
+            ):
                 yield update

@@ -21,8 +21,9 @@ from strawberry import relay
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from resolvers import accounts, training_schedules
+from resolvers import accounts, sweeps, training_schedules
 from resolvers.accounts import Identity
+from resolvers.sweeps import Sweep as SweepRow
 from resolvers.training_runs import RunRecord, RunStatus, all_columns
 from schema.context import Info
 from schema.download_urls import model_download_url
@@ -32,6 +33,7 @@ from trainer.ml.stages import Stage
 
 if TYPE_CHECKING:
     from resolvers.trust_jobs import JobPage
+    from schema.sweeps import Sweep  # named lazily: schema.sweeps imports this module
     from schema.training_schedules import TrainingSchedule
     from schema.trust_jobs import ModelEvaluationConnection
 
@@ -130,6 +132,12 @@ class ConfusionMatrix:
 class FeatureImportance:
     feature: str
     importance: float
+
+
+@strawberry.type(description="A trial's objective on its validation rows at one step.")
+class IntermediateValue:
+    step: int
+    value: float
 
 
 def _reads(*columns: str) -> Mapping[str, tuple[str, ...]]:
@@ -377,6 +385,44 @@ class TrainingRun(relay.Node):
     )
     async def tags(self, root: strawberry.Parent[RunRecord], info: Info) -> list[str]:
         return await info.context.tags.load(root.id)
+
+    # --- sweeps (issue 23) ---
+    objective_value: float | None = strawberry.field(
+        description=(
+            "A sweep trial's objective, measured on validation rows carved from the training "
+            "split (or the cross-validation mean), never on the test split."
+        )
+    )
+    trial_number: int | None = strawberry.field(
+        description="Its number among its sweep's trials (from 0); null outside sweeps."
+    )
+    pruned: bool = strawberry.field(
+        description="Stopped early by its sweep's pruner (its status is then CANCELLED)."
+    )
+
+    @strawberry.field(
+        description=(
+            "A sweep trial's objective on its validation rows as the model grew (step: trees "
+            "or boosting iterations so far), as its worker reported it: what the pruner judged."
+        ),
+        metadata=_reads("intermediate_values"),
+    )
+    def intermediate_values(self, root: strawberry.Parent[RunRecord]) -> list[IntermediateValue]:
+        steps = root.intermediate_values or {}
+        return sorted(
+            (IntermediateValue(step=int(step), value=value) for step, value in steps.items()),
+            key=lambda entry: entry.step,
+        )
+
+    @strawberry.field(
+        description="The sweep this run is a trial of; null for runs started by hand.",
+        metadata=_reads("sweep_id"),
+        graphql_type=Annotated["Sweep", strawberry.lazy("schema.sweeps")] | None,
+    )
+    async def sweep(self, root: strawberry.Parent[RunRecord]) -> SweepRow | None:
+        if root.sweep_id is None:
+            return None
+        return await sweeps.get_sweep(str(root.sweep_id))
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

@@ -1,6 +1,6 @@
 """The ASGI application: routes, middleware and the lifespan that starts and stops the
-database connection, the job runner, the reaper, the run watcher and the webhook
-dispatcher.
+database connection, the job runner, the reaper, the run watcher, the webhook dispatcher,
+the schedule ticker, the audit pruner and the sweep driver.
 
 main.py reads the settings and builds the runner; this module gets both passed in
 (`Settings` names the settings it reads), so it reads no environment itself.
@@ -31,6 +31,7 @@ from resolvers.login_limiter import LoginLimiter
 from resolvers.rate_limits import SlidingWindow, TokenBuckets
 from resolvers.schedule_ticker import ScheduleTicker
 from resolvers.subscription_slots import SubscriptionSlots
+from resolvers.sweep_driver import SweepDriver, trial_launcher
 from resolvers.training_runs import PageSizes
 from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
@@ -122,6 +123,11 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
         ),
         dataset_limits=settings.dataset_limits,
         webhook_allow_private_networks=settings.webhook_allow_private_networks,
+        sweeps=SweepDriver(
+            trial_launcher(runner, settings.artifacts),
+            interval=settings.sweep_driver_interval,
+            lease_seconds=settings.sweep_lease_seconds,
+        ),
     )
     dispatcher = WebhookDispatcher(webhook_settings(settings))
     api_schema = build_schema(
@@ -176,10 +182,12 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
             audit_pruner = asyncio.create_task(prune_forever(settings.audit_retention_days))
             dispatcher.start()
             schedules = asyncio.create_task(ticker.run_forever())
+            await services.sweeps.start()
             try:
                 with startup_objects_frozen():
                     yield
             finally:
+                await services.sweeps.stop()
                 # Awaited: a slot this process has claimed still records its outcome.
                 schedules.cancel()
                 await asyncio.gather(schedules, return_exceptions=True)

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     progress_interval: float = Field(default=0.5, gt=0, le=60)
     stale_run_after: float = Field(default=30.0, gt=0, le=86_400)
     subscription_poll_interval: float = Field(default=0.25, gt=0, le=60)
+    # Sweeps (issue 23): how often each API process's driver looks at the sweeps it drives,
+    # and how long its lease on a sweep lasts unless renewed (a crashed process's sweeps
+    # are taken over by another one after at most this long).
+    sweep_driver_interval: float = Field(default=1.0, gt=0, le=60)
+    sweep_lease_seconds: float = Field(default=20.0, gt=0, le=3600)
     graphiql: bool = True
     introspection: bool = True
     max_body_bytes: int = Field(default=100_000, ge=1_000)
@@ -242,6 +247,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "STALE_RUN_AFTER must be longer than PROGRESS_INTERVAL, or every running "
                 "run would be declared lost between two heartbeats"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlives_ticks(self) -> Settings:
+        if self.sweep_lease_seconds <= 2 * self.sweep_driver_interval:
+            raise ValueError(
+                "SWEEP_LEASE_SECONDS must be more than twice SWEEP_DRIVER_INTERVAL, or a "
+                "driving process would lose its sweeps between two renewals"
             )
         return self
 

@@ -192,6 +192,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         webhook_retry_base_seconds=0.3,
         webhook_max_attempts=3,
         webhook_timeout_seconds=2.0,
+        # Sweeps (tests/api/test_sweeps.py) advance at every tick of the driver.
+        sweep_driver_interval=0.2,
     )
     await migrate(settings)
     ready: asyncio.Future[Server] = asyncio.get_running_loop().create_future()

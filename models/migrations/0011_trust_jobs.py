@@ -11,7 +11,7 @@ from tortoise import fields
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0009_algorithm_columns")]
+    dependencies = [("models", "0010_sweeps")]
 
     initial = False
 

@@ -24,6 +24,8 @@ const ROUTES = [
   { pattern: /^\/webhooks$/, load: () => import("./views/webhooks.js"), nav: "Webhooks", needs: (ctx) => ctx.user.canTrain, refused: "HR staff only" },
   { pattern: /^\/schedules$/, load: () => import("./views/schedules.js"), nav: "Schedules" },
   { pattern: /^\/audit$/, load: () => import("./views/audit.js"), nav: "Audit", needs: (ctx) => ctx.user.canTrain, refused: "HR staff only" },
+  { pattern: /^\/sweeps$/, load: () => import("./views/sweeps.js"), nav: "Sweeps" },
+  { pattern: /^\/sweeps\/([^/]+)$/, load: () => import("./views/sweeps.js") },
 ];
 
 const SESSION = "query Session { viewer { username canTrain groups } }";

@@ -15,6 +15,7 @@ from strawberry import relay
 
 from models.accounts import User, create_token
 from models.model_aliases import ModelAlias
+from models.sweeps import Sweep, SweepStatus
 from models.training_runs import RunStatus, TrainingRun
 from models.training_schedules import TrainingSchedule
 from models.webhooks import Webhook
@@ -225,6 +226,29 @@ query { auditLog(first: 1, filter: { operation: ["permissions-no-such-operation"
 } }
 """
 
+SWEEP = """
+query Sweep($id: ID!) { sweep(id: $id) { databaseId name } }
+"""
+
+SWEEPS = """
+query { sweeps { totalCount nodes { databaseId name } } }
+"""
+
+# Invalid on purpose: an allowed caller gets a UserError and no sweep is ever started here.
+START_SWEEP = """
+mutation {
+  startSweep(input: { space: [{ algorithm: RANDOM_FOREST }], maxTrials: 0 }) {
+    sweep { databaseId }
+    errors { field code }
+  }
+}
+"""
+
+# The sweep of these tests has ended: an allowed caller gets INVALID_STATE, nothing changes.
+CANCEL_SWEEP = """
+mutation Cancel($id: ID!) { cancelSweep(id: $id) { sweep { databaseId } errors { code } } }
+"""
+
 ROLES = ["anonymous", "nogroup", "manager", "drh", "rrh", "root"]
 ACCOUNTS = {"nogroup", "manager", "drh", "rrh", "root"}
 READERS = {"manager", "drh", "rrh", "root"}
@@ -245,6 +269,10 @@ ALLOWED = {
     "datasets": TRAINERS,
     "deleteDataset": TRAINERS,
     "logout": ACCOUNTS,
+    "sweep": READERS,
+    "sweeps": READERS,
+    "startSweep": TRAINERS,
+    "cancelSweep": TRAINERS,
     "webhooks": TRAINERS,
     "webhook": TRAINERS,
     "webhookDeliveries": TRAINERS,
@@ -310,6 +338,10 @@ DOCUMENTS = {
     "updateTrainingRun": UPDATE_TRAINING_RUN,
     "auditLog": AUDIT_LOG,
     "trainingAlgorithms": TRAINING_ALGORITHMS,
+    "sweep": SWEEP,
+    "sweeps": SWEEPS,
+    "startSweep": START_SWEEP,
+    "cancelSweep": CANCEL_SWEEP,
 }
 # The error an allowed caller gets, past the permission check, where no success is
 # possible without training a model first.
@@ -325,8 +357,27 @@ async def queued_run() -> TrainingRun:
     )
 
 
-def variables_for(field: str, runs: list[TrainingRun]) -> dict[str, Any]:
+async def ended_sweep() -> Sweep:
+    """The one sweep of the permission tests: ended, so no driver ever takes it."""
+    await Sweep.all().delete()
+    return await Sweep.create(
+        name="permissions-sweep",
+        input={},
+        objective="f1_score",
+        method="TPE",
+        pruning="NONE",
+        max_trials=1,
+        parallelism=1,
+        seed=1,
+        dataset_path="reference.csv",
+        status=SweepStatus.COMPLETED,
+    )
+
+
+def variables_for(field: str, runs: list[TrainingRun], sweep: Sweep) -> dict[str, Any]:
     run = runs[0]
+    if field in {"sweep", "cancelSweep"}:
+        return {"id": str(sweep.id)}
     if field in {"trainingRun", "cancelTrainingRun", "setModelAlias", "updateTrainingRun"}:
         return {"id": str(run.id)}
     if field == "node":
@@ -345,9 +396,22 @@ async def token_of(field: str, role: str, server: Server) -> str | None:
     return await create_token(await User.get(username=f"{role}-user"), "permissions")
 
 
-def assert_allowed(field: str, role: str, data: dict[str, Any], runs: list[TrainingRun]) -> None:
+def assert_allowed(
+    field: str, role: str, data: dict[str, Any], runs: list[TrainingRun], sweep: Sweep
+) -> None:
     result, run = data[field], runs[0]
-    if field == "viewer":
+    if field == "sweep":
+        assert result == {"databaseId": sweep.id, "name": sweep.name}
+    elif field == "sweeps":
+        assert result == {"totalCount": 1, "nodes": [{"databaseId": sweep.id, "name": sweep.name}]}
+    elif field == "startSweep":
+        assert result == {
+            "sweep": None,
+            "errors": [{"field": ["input", "maxTrials"], "code": "OUT_OF_RANGE"}],
+        }
+    elif field == "cancelSweep":
+        assert result == {"sweep": {"databaseId": sweep.id}, "errors": [{"code": "INVALID_STATE"}]}
+    elif field == "viewer":
         assert result["username"] == f"{role}-user"
     elif field == "trainingRuns":
         assert result["totalCount"] == 1
@@ -436,13 +500,14 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
     await TrainingSchedule.all().delete()
     runs = [await queued_run() for _ in range(2 if field == "compareTrainingRuns" else 1)]
     run = runs[0]
+    sweep = await ended_sweep()
     token = await token_of(field, role, server)
     headers = {} if token is None else {"Authorization": f"Token {token}"}
     webhooks_before = await Webhook.all().count()
 
     # when
     response = await server.post(
-        DOCUMENTS[field], variables_for(field, runs), as_=None, headers=headers
+        DOCUMENTS[field], variables_for(field, runs, sweep), as_=None, headers=headers
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -454,7 +519,7 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
         ]
     elif role in ALLOWED[field]:
         assert "errors" not in body, body["errors"]
-        assert_allowed(field, role, body["data"], runs)
+        assert_allowed(field, role, body["data"], runs, sweep)
     else:
         expected = "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
         assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
@@ -466,8 +531,10 @@ async def test_role_against_root_field(clean_runs: Server, role: str, field: str
         assert run.model_version not in json.dumps(body)
         row = await TrainingRun.get(id=run.id)
         assert (row.status, row.cancel_requested, row.notes) == (RunStatus.QUEUED, False, "")
+        assert sweep.name not in json.dumps(body)
     assert await TrainingRun.all().count() == len(runs)
     assert await ModelAlias.all().count() == 0
+    assert [(s.id, s.status) for s in await Sweep.all()] == [(sweep.id, SweepStatus.COMPLETED)]
     assert await Webhook.all().count() == webhooks_before
     assert await TrainingSchedule.all().count() == 0
 

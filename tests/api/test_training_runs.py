@@ -51,6 +51,8 @@ OBJECT_FIELDS = {
     "parameters": "{ name value }",
     "crossValidation": "{ folds metrics { metric mean std } }",
     "shapImportance": "{ feature importance }",
+    "sweep": "{ databaseId }",
+    "intermediateValues": "{ step value }",
 }
 
 TYPE_FIELDS_QUERY = """

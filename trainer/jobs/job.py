@@ -122,6 +122,14 @@ class _ProgressBox:
     def record_intermediate(self, step: int, value: float) -> None:
         self.intermediate.append((step, value))
 
+    def intermediate_values(self) -> dict[str, object]:
+        """The run columns the sweep driver reads (issue 23): {step: objective} so far,
+        written with each progress report; nothing for a run without validation rows."""
+        if not self.intermediate:
+            return {}
+        steps = {str(step): value for step, value in list(self.intermediate)}
+        return {"intermediate_values": steps}
+
 
 async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
     """Train run `run_id` if it is still QUEUED; return its final status (None: skipped)."""
@@ -233,7 +241,10 @@ async def _report(run_id: int, box: _ProgressBox, settings: JobSettings, model_f
         await asyncio.sleep(settings.report_interval)
         try:
             await TrainingRun.filter(id=run_id, status=RunStatus.RUNNING).update(
-                stage=box.stage.value, progress=box.progress, heartbeat_at=datetime.now(UTC)
+                stage=box.stage.value,
+                progress=box.progress,
+                heartbeat_at=datetime.now(UTC),
+                **box.intermediate_values(),
             )
             row = await TrainingRun.filter(id=run_id).only("id", "cancel_requested").first()
             if row is None or row.cancel_requested:
@@ -298,6 +309,7 @@ async def _finish(
         "stage": box.stage.value,
         "progress": 1.0 if status is RunStatus.COMPLETED else box.progress,
         "error_message": error,
+        **box.intermediate_values(),
     }
     if result is not None:
         values.update(
