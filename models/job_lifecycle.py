@@ -16,6 +16,7 @@ from typing import Any
 
 from models.training_runs import FINAL_STATUSES, RunStatus
 from models.trust_jobs import BatchPrediction, ModelEvaluation
+from models.webhook_outbox import WebhookEventType, evaluation_event_data, update_announced
 
 __all__ = ["ALLOWED_MOVES", "IllegalJobMove", "move_job"]
 
@@ -54,7 +55,13 @@ async def move_job(
         raise IllegalJobMove(f"a job cannot move from {source.value} to {target.value}")
     if target in FINAL_STATUSES:
         values.setdefault("finished_at", datetime.now(UTC))
-    moved = await model.filter(id=job_id, status=source, **(only_if or {})).update(
-        status=target, **values
+    # A completed evaluation is announced to webhooks, in the move's own transaction.
+    announced = model is ModelEvaluation and target is RunStatus.COMPLETED
+    return await update_announced(
+        model,
+        job_id,
+        {"status": source, **(only_if or {})},
+        {"status": target, **values},
+        WebhookEventType.EVALUATION_COMPLETED if announced else None,
+        evaluation_event_data,
     )
-    return bool(moved)

@@ -15,10 +15,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
-from models.webhook_outbox import WebhookEventType, record_event, run_event_data
+from models.webhook_outbox import WebhookEventType, run_event_data, update_announced
 
 __all__ = ["ALLOWED_MOVES", "IllegalRunMove", "move_run"]
 
@@ -66,21 +64,13 @@ async def move_run(
         raise IllegalRunMove(f"a run cannot move from {source.value} to {target.value}")
     if target in FINAL_STATUSES:
         values.setdefault("finished_at", datetime.now(UTC))
-    event = _EVENTS.get(target)
-    if event is None:
-        moved = await TrainingRun.filter(id=run_id, status=source, **(only_if or {})).update(
-            status=target, **values
-        )
-        return bool(moved)
-    # A move a webhook announces: the event is written in the move's transaction, so it
-    # exists exactly when the move does (models/webhook_outbox.py).
-    async with in_transaction() as connection:
-        moved = (
-            await TrainingRun.filter(id=run_id, status=source, **(only_if or {}))
-            .using_db(connection)
-            .update(status=target, **values)
-        )
-        if moved:
-            run = await TrainingRun.filter(id=run_id).using_db(connection).get()
-            await record_event(event, run_event_data(run), connection=connection)
-    return bool(moved)
+    # A move a webhook announces is written with its event, in one transaction, so the
+    # event exists exactly when the move does (models/webhook_outbox.py).
+    return await update_announced(
+        TrainingRun,
+        run_id,
+        {"status": source, **(only_if or {})},
+        {"status": target, **values},
+        _EVENTS.get(target),
+        run_event_data,
+    )

@@ -19,6 +19,8 @@ from tortoise import fields
 from tortoise.expressions import Q
 from tortoise.models import Model
 
+from models.webhook_outbox import WebhookEventType, sweep_event_data, update_announced
+
 if TYPE_CHECKING:
     from models.accounts import User
     from models.training_runs import TrainingRun
@@ -130,10 +132,15 @@ async def move_sweep(
         values.setdefault("finished_at", datetime.now(UTC))
         values.setdefault("driver", None)
         values.setdefault("lease_expires_at", None)
-    moved = await Sweep.filter(id=sweep_id, status=source, **(only_if or {})).update(
-        status=target, **values
+    # A completed sweep is announced to webhooks, in the move's own transaction.
+    return await update_announced(
+        Sweep,
+        sweep_id,
+        {"status": source, **(only_if or {})},
+        {"status": target, **values},
+        WebhookEventType.SWEEP_COMPLETED if target is SweepStatus.COMPLETED else None,
+        sweep_event_data,
     )
-    return bool(moved)
 
 
 async def claim_sweep(sweep_id: int, driver: str, lease_seconds: float) -> bool:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from models.webhook_outbox import WebhookEventType, record_event, schedule_failed_data
 
 if TYPE_CHECKING:
     from models.accounts import User
@@ -123,3 +126,45 @@ async def claim_promotion(slot_id: int) -> bool:
         promotion=Promotion.PROMOTING
     )
     return bool(updated)
+
+
+async def record_skipped_slot(
+    schedule: TrainingSchedule, slot_at: datetime, reason: str, *, failed: bool
+) -> None:
+    """The slot ran nothing, and why. `failed` (the creator may no longer train, the input
+    no longer fits, the quota was full) is announced as schedule.failed in the same
+    transaction; a slot skipped by the schedule's own misfire policy is not a failure."""
+    async with in_transaction() as connection:
+        await (
+            ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at)
+            .using_db(connection)
+            .update(outcome=SlotOutcome.SKIPPED, reason=reason)
+        )
+        if failed:
+            await record_event(
+                WebhookEventType.SCHEDULE_FAILED,
+                schedule_failed_data(schedule, slot_at, reason),
+                connection=connection,
+            )
+
+
+async def record_promotion(
+    slot: ScheduleSlot, schedule: TrainingSchedule, promoted: bool, detail: str, *, failed: bool
+) -> None:
+    """The promotion's outcome on the slot; `failed` (the run did not complete, or the alias
+    refused it) is announced as schedule.failed in the same transaction."""
+    async with in_transaction() as connection:
+        await (
+            ScheduleSlot.filter(id=slot.id)
+            .using_db(connection)
+            .update(
+                promotion=Promotion.PROMOTED if promoted else Promotion.NOT_PROMOTED,
+                promotion_detail=detail,
+            )
+        )
+        if failed:
+            await record_event(
+                WebhookEventType.SCHEDULE_FAILED,
+                schedule_failed_data(schedule, slot.slot_at, detail, slot.run_id),
+                connection=connection,
+            )

@@ -15,10 +15,13 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from models.training_runs import RunStatus, TrainingRun
 from models.webhooks import Webhook, WebhookDelivery, WebhookEvent, WebhookEventType
@@ -66,6 +69,28 @@ async def record_event(
         len(subscribed),
     )
     return event
+
+
+async def update_announced(
+    model: type[Model],
+    row_id: int,
+    conditions: dict[str, Any],
+    values: dict[str, Any],
+    event: WebhookEventType | None,
+    data_of: Callable[[Any], dict[str, Any]],
+) -> bool:
+    """UPDATE row `row_id` of `model` with `values` where `conditions` still hold; True if
+    it changed. With an `event`, the change and its event (data_of(the updated row)) are
+    one transaction: the one pattern behind every status move a webhook announces (runs,
+    evaluations, sweeps)."""
+    if event is None:
+        return bool(await model.filter(id=row_id, **conditions).update(**values))
+    async with in_transaction() as connection:
+        moved = await model.filter(id=row_id, **conditions).using_db(connection).update(**values)
+        if moved:
+            row = await model.filter(id=row_id).using_db(connection).get()
+            await record_event(event, data_of(row), connection=connection)
+    return bool(moved)
 
 
 def _when(value: datetime | None) -> str | None:
@@ -117,4 +142,60 @@ def alias_event_data(
         "previousRun": run_reference(previous_run) if previous_run is not None else None,
         "changedByUsername": username,
         "changedAt": at.isoformat(),
+    }
+
+
+def sweep_event_data(sweep: Any) -> dict[str, Any]:
+    """sweep.completed: the sweep, its best run and value, so a receiver can promote it."""
+    return {
+        "id": global_id("Sweep", sweep.id),
+        "databaseId": sweep.id,
+        "name": sweep.name,
+        "status": str(getattr(sweep.status, "value", sweep.status)),
+        "objective": sweep.objective,
+        "method": sweep.method,
+        "maxTrials": sweep.max_trials,
+        "bestValue": sweep.best_value,
+        "bestRun": (
+            {"id": global_id("TrainingRun", sweep.best_run_id), "databaseId": sweep.best_run_id}
+            if sweep.best_run_id is not None
+            else None
+        ),
+        "createdByUsername": sweep.created_by_username,
+        "finishedAt": _when(sweep.finished_at),
+    }
+
+
+def evaluation_event_data(evaluation: Any) -> dict[str, Any]:
+    """evaluation.completed: which model on which data, its metrics and the drift summary."""
+    drift = evaluation.drift or {}
+    return {
+        "id": global_id("ModelEvaluation", evaluation.id),
+        "databaseId": evaluation.id,
+        "run": {"id": global_id("TrainingRun", evaluation.run_id), "databaseId": evaluation.run_id},
+        "datasetPath": evaluation.dataset_path,
+        "datasetSha256": evaluation.dataset_sha256,
+        "metrics": evaluation.metrics,
+        "shareDrifted": drift.get("share_drifted"),
+        "datasetDrifted": drift.get("dataset_drifted"),
+        "finishedAt": _when(evaluation.finished_at),
+    }
+
+
+def schedule_failed_data(
+    schedule: Any, slot_at: datetime, reason: str, run_id: int | None = None
+) -> dict[str, Any]:
+    """schedule.failed: the schedule, the slot, and why it did not give a model."""
+    return {
+        "id": global_id("TrainingSchedule", schedule.id),
+        "databaseId": schedule.id,
+        "name": schedule.name,
+        "slotAt": slot_at.isoformat(),
+        "reason": reason,
+        "run": (
+            {"id": global_id("TrainingRun", run_id), "databaseId": run_id}
+            if run_id is not None
+            else None
+        ),
+        "createdByUsername": schedule.created_by_username,
     }

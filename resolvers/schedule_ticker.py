@@ -36,6 +36,8 @@ from models.training_schedules import (
     advance,
     claim_promotion,
     claim_slot,
+    record_promotion,
+    record_skipped_slot,
 )
 from resolvers.model_aliases import set_model_alias
 from resolvers.train_model import TrainRequest, train_model
@@ -167,12 +169,12 @@ class ScheduleTicker:
             reason = "missed while no server was running (misfire SKIP)"
             if earlier:
                 reason += f"; {earlier} skipped too"
-            await self._skip(schedule, slot_at, reason)
+            await self._skip(schedule, slot_at, reason, failed=False)
 
-    async def _skip(self, schedule: TrainingSchedule, slot_at: datetime, reason: str) -> None:
-        await ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at).update(
-            outcome=SlotOutcome.SKIPPED, reason=reason
-        )
+    async def _skip(
+        self, schedule: TrainingSchedule, slot_at: datetime, reason: str, *, failed: bool = True
+    ) -> None:
+        await record_skipped_slot(schedule, slot_at, reason, failed=failed)
         logger.info("schedule %s slot %s skipped: %s", schedule.id, slot_at.isoformat(), reason)
 
     async def _creator(self, schedule: TrainingSchedule) -> Identity | str:
@@ -288,10 +290,11 @@ class ScheduleTicker:
         run: TrainingRun | None = slot.run
         alias = schedule.promote_alias
         assert run is not None
-        promoted = False
+        promoted = failed = False
         if alias is None:
             detail = "the schedule no longer promotes"
         elif run.status != RunStatus.COMPLETED:
+            failed = True
             detail = f"run {run.id} ended {run.status.value}: alias {alias!r} stays where it was"
         else:
             creator = await self._creator(schedule)
@@ -299,14 +302,12 @@ class ScheduleTicker:
                 None if isinstance(creator, str) else creator, alias, run.id, str(run.id)
             )
             promoted = not outcome.errors
+            failed = not promoted
             detail = (
                 f"alias {alias!r} now points at run {run.id}"
                 if promoted
                 else f"alias {alias!r} stays where it was: "
                 + "; ".join(error.message for error in outcome.errors)
             )
-        await ScheduleSlot.filter(id=slot.id).update(
-            promotion=Promotion.PROMOTED if promoted else Promotion.NOT_PROMOTED,
-            promotion_detail=detail,
-        )
+        await record_promotion(slot, schedule, promoted, detail, failed=failed)
         logger.info("schedule %s slot %s promotion: %s", schedule.id, slot.id, detail)
