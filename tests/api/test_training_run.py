@@ -71,6 +71,11 @@ query TrainingRunDetail($id: ID!) {
     schedule { name }
     evaluations { totalCount }
     tags
+    sweep { databaseId }
+    trialNumber
+    objectiveValue
+    pruned
+    intermediateValues { step value }
     datasetPath
     datasetSha256
     status

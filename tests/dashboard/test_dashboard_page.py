@@ -48,6 +48,8 @@ async def test_every_dashboard_file_is_served_and_refers_only_to_local_files(
     for name, response in responses.items():
         assert not re.search(r"https?://", response.text), name
         assert not re.search(r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML", response.text), name
+        # No grey examples in empty fields (taken for filled-in values): hints say them.
+        assert not re.search(r"\bplaceholder\s*:", response.text), name
     assert (
         responses["static/dashboard/app.js"]
         .headers["content-type"]

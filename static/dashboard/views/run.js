@@ -270,3 +270,45 @@ export async function render(main, ctx) {
       run.shapImportance ? shapSection(run) : null,
     ),
   );
+
+  if (run.status === "COMPLETED") {
+    const { evaluationPanel } = await import("./evaluations.js");
+    if (ctx.signal.aborted) return null;
+    append(main, evaluationPanel(run, ctx));
+  }
+
+  if (ctx.user.canTrain) {
+    append(main, section("Notes and tags", notesForm(run, ctx, (saved) => {
+      run.notes = saved.notes;
+      run.tags = saved.tags;
+      notes.textContent = saved.notes || "—";
+      tags.replaceChildren(tagChips(saved.tags));
+    })));
+  }
+
+  if (ctx.user.canTrain && run.status === "COMPLETED") {
+    const models = await import("./models.js");
+    if (ctx.signal.aborted) return null;
+    append(main, models.promoteForm(run, ctx, (alias) => {
+      run.aliases = [...new Set([...(run.aliases || []), alias])];
+      aliases.textContent = run.aliases.join(", ");
+    }));
+  }
+
+  if (!FINAL.has(run.status)) {
+    stop = live.subscribe(RUN_UPDATED, { id: run.id }, {
+      next(update) {
+        Object.assign(run, update.trainingRunUpdated);
+        showProgress();
+        if (FINAL.has(run.status)) {
+          // The final numbers (metrics, matrix) come with one fresh read of the page.
+          ctx.navigate(location.hash);
+        }
+      },
+    });
+  }
+  return () => {
+    clearInterval(ticker);
+    if (stop) stop();
+  };
+}

@@ -112,11 +112,11 @@ function scheduleRow(schedule, ctx) {
 
 function createForm(ctx, train) {
   const inputs = {
-    name: h("input", { type: "text", spellcheck: "false", required: true, placeholder: "nightly" }),
+    name: h("input", { type: "text", spellcheck: "false", required: true }),
     cron: h("input", { type: "text", spellcheck: "false", value: "0 2 * * *" }),
     timeZone: h("input", { type: "text", spellcheck: "false", value: timeZone }),
     misfire: h("select", {}, h("option", { value: "RUN_ONCE" }, "Run once at start-up"), h("option", { value: "SKIP" }, "Skip")),
-    promote: h("input", { type: "text", spellcheck: "false", placeholder: "production" }),
+    promote: h("input", { type: "text", spellcheck: "false" }),
     train: h("textarea", { rows: 8, spellcheck: "false" }, JSON.stringify(train, null, 2)),
   };
   const error = h("p.error", { role: "alert" });
@@ -159,11 +159,11 @@ function createForm(ctx, train) {
         }
       },
     },
-    field({ name: "name", label: "Name", input: inputs.name, hint: "Letters, digits, '.', '_', '-'; each run is <name>-<slot time>." }),
+    field({ name: "name", label: "Name", input: inputs.name, hint: "For example nightly. Letters, digits, '.', '_', '-'; each run is <name>-<slot time>." }),
     field({ name: "cron", label: "Cron", input: inputs.cron, hint: "minute hour day month weekday; a sixth field is seconds." }),
     field({ name: "timeZone", label: "Time zone", input: inputs.timeZone, hint: "An IANA name; the cron is read there (DST included)." }),
     field({ name: "misfire", label: "A slot missed while the server was down", input: inputs.misfire }),
-    field({ name: "promote", label: "Promote to alias (optional)", input: inputs.promote, hint: "Moved when a run ends COMPLETED." }),
+    field({ name: "promote", label: "Promote to alias (optional)", input: inputs.promote, hint: "For example production: moved when a run ends COMPLETED." }),
     field({ name: "train", label: "Train input (TrainModelInput as JSON)", input: inputs.train, hint: "Without modelVersion: it is generated." }),
     error,
     h("div.actions", {}, h("button", { type: "submit" }, "Create schedule")),

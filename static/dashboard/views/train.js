@@ -124,7 +124,7 @@ export async function render(main, ctx) {
   const inputs = {
     testSplit: numberInput({ value: "20" }),
     randomState: numberInput({ value: "42" }),
-    folds: numberInput({ placeholder: "none" }),
+    folds: numberInput({}),
     modelVersion: h("input", { type: "text", maxlength: 64, spellcheck: "false" }),
     notes: h("textarea", { rows: 2 }),
   };

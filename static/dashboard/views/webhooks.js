@@ -65,7 +65,7 @@ async function guarded(action) {
 }
 
 function createForm(ctx, onCreated) {
-  const url = h("input", { type: "url", required: true, placeholder: "https://hr-tool.example.com/hooks", spellcheck: "false" });
+  const url = h("input", { type: "url", required: true, spellcheck: "false" });
   const description = h("input", { type: "text", maxlength: 500 });
   const boxes = EVENTS.map((name) => h("input", { type: "checkbox", value: name, checked: name.startsWith("RUN_") }));
   const events = h(
@@ -100,7 +100,7 @@ function createForm(ctx, onCreated) {
         }
       },
     },
-    field({ name: "url", label: "URL", input: url, hint: "http(s); private and loopback addresses are refused." }),
+    field({ name: "url", label: "URL", input: url, hint: "An http(s) address, e.g. of your HR tool's hook; private and loopback addresses are refused." }),
     events,
     field({ name: "description", label: "Description", input: description, hint: "What receives it (optional)." }),
     h("div.actions", {}, h("button", { type: "submit" }, "Create webhook")),
