@@ -23,6 +23,9 @@ query($version: String!) { trainingRuns(first: 1, filter: {modelVersion: $versio
   nodes { id shapImportance { feature } }
 } }
 """
+UNPROMOTE = """
+mutation { deleteModelAlias(alias: "explained") { deletedAlias } }
+"""
 PROMOTE = """
 mutation($id: ID!) { setModelAlias(alias: "explained", runId: $id) { errors { code } } }
 """
@@ -83,6 +86,8 @@ async def test_predict_shows_reasons_as_signed_bars_and_marks_imputed_inputs(
         await dashboard.screenshot("predict-reasons")
     finally:
         await dashboard.context.close()
+        # The dashboard tests share one server: others count its aliases.
+        await dashboard_api.data(UNPROMOTE)
 
     assert bars == 10
     assert ups + downs == 10

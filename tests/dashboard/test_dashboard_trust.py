@@ -696,9 +696,13 @@ async def test_a_manager_is_told_what_they_can_do_and_a_promotion_shows_at_once(
     hr = await open_dashboard(browser, dashboard_api)
     page = hr.page
     try:
-        # when: HR staff promote seed-0 from its page
+        # when: HR staff promote seed-0 from its page (by its address: the shared server's
+        # other tests' runs may have pushed it off the list's first page)
         await hr.sign_in(*DRH)
-        await page.get_by_role("link", name="seed-0", exact=True).click()
+        seed_0 = await dashboard_api.data(
+            '{ trainingRuns(first: 1, filter: {modelVersion: "seed-0"}) { nodes { id } } }'
+        )
+        await page.evaluate(f"location.hash = '#/runs/{seed_0['trainingRuns']['nodes'][0]['id']}'")
         await expect(page.locator("#run-aliases")).to_be_visible()
         await page.get_by_label("Alias", exact=True).fill("candidate")
         await page.get_by_role("button", name="Promote").click()

@@ -154,8 +154,10 @@ def test_schemathesis_finds_no_server_error(fuzz_server: LiveServer) -> None:
     started = time.monotonic()
 
     # when / then
+    # Per operation: the schema has some 70 root fields now (30 when these budgets were 30
+    # and 10), and the whole suite must stay within CI's time.
     for operation in operations:
-        for mode, examples in ((GenerationMode.POSITIVE, 30), (GenerationMode.NEGATIVE, 10)):
+        for mode, examples in ((GenerationMode.POSITIVE, 15), (GenerationMode.NEGATIVE, 5)):
             fuzz_operation(fuzz_server, operation, mode, examples, tally)
 
     print(tally.report("schemathesis", time.monotonic() - started))

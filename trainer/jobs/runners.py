@@ -68,7 +68,14 @@ async def wait_until_job_final(ref: JobRef) -> None:
 
 
 # What the fork server imports once, before it forks any worker (see worker_context).
-PRELOADED_MODULES = ["trainer.jobs.worker_process", "trainer.ml.model_trainer"]
+# The estimators are imported where a run builds one (trainer/ml/algorithms.py keeps the
+# GraphQL layer free of them), so they are named here: every worker forks with them loaded.
+PRELOADED_MODULES = [
+    "trainer.jobs.worker_process",
+    "trainer.ml.model_trainer",
+    "sklearn.ensemble",
+    "sklearn.linear_model",
+]
 
 
 def worker_context() -> multiprocessing.context.ForkServerContext:
