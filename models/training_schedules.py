@@ -61,6 +61,8 @@ class TrainingSchedule(Model):
     # fields added to that input later are kept and read back without a migration.
     train: Any = fields.JSONField()
     promote_alias = fields.CharField(max_length=32, null=True)
+    # setModelAlias's gate for that promotion: {"dataset_path", "metric", "min_improvement"}.
+    promote_gate: Any = fields.JSONField(null=True)
     paused = fields.BooleanField(default=False)
     # Null while paused. Indexed: every ticker of every process asks for the due ones.
     next_run_at = fields.DatetimeField(null=True, db_index=True)

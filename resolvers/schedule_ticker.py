@@ -41,7 +41,7 @@ from models.training_schedules import (
 )
 from resolvers.model_aliases import set_model_alias
 from resolvers.train_model import TrainRequest, train_model
-from resolvers.training_schedules import next_slot, previous_slot, zone_of
+from resolvers.training_schedules import next_slot, previous_slot, stored_gate_request, zone_of
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.runners import JobRunner
 
@@ -283,7 +283,10 @@ class ScheduleTicker:
         ).select_related("schedule", "run")
         for slot in pending:
             if await claim_promotion(slot.id):
-                await self._promote(slot)
+                # Beside the ticker: a gate evaluates both models first (seconds).
+                task = asyncio.create_task(self._promote(slot))
+                self._starting.add(task)
+                task.add_done_callback(self._started)
 
     async def _promote(self, slot: ScheduleSlot) -> None:
         schedule: TrainingSchedule = slot.schedule
@@ -299,7 +302,13 @@ class ScheduleTicker:
         else:
             creator = await self._creator(schedule)
             outcome = await set_model_alias(
-                None if isinstance(creator, str) else creator, alias, run.id, str(run.id)
+                None if isinstance(creator, str) else creator,
+                alias,
+                run.id,
+                str(run.id),
+                stored_gate_request(schedule.promote_gate),
+                artifacts=self.artifacts,
+                jobs=self.jobs,
             )
             promoted = not outcome.errors
             failed = not promoted

@@ -13,7 +13,7 @@ import binascii
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +34,7 @@ from models.training_schedules import (
     TrainingSchedule,
 )
 from resolvers.errors import ApiError, FieldError, FieldErrorCode, InvalidCursor
+from resolvers.model_aliases import GateRequest
 from resolvers.train_model import TrainRequest, validate
 from resolvers.training_runs import (
     PageSizes,
@@ -41,7 +42,7 @@ from resolvers.training_runs import (
     list_training_runs,
     parse_database_id,
 )
-from trainer.artifacts import ArtifactPaths
+from trainer.artifacts import ArtifactPaths, UnsafePath
 
 __all__ = [
     "Misfire",
@@ -94,6 +95,8 @@ class ScheduleChanges:
     train: TrainRequest | None = None
     train_json: dict[str, Any] | None = None
     promote_alias: str | None = None
+    # setModelAlias's gate for each promotion (None: the alias moves on COMPLETED alone).
+    promote_gate: GateRequest | None = None
     promote_given: bool = False
 
 
@@ -219,7 +222,28 @@ async def _errors(
                 FieldErrorCode.INVALID,
             )
         )
+    gate = changes.promote_gate
+    if gate is not None:
+        try:
+            artifacts.dataset(gate.dataset_path)
+        except UnsafePath as exc:
+            errors.append(
+                FieldError(
+                    ["input", "promote", "gate", "datasetPath"],
+                    f"dataset path {exc}",
+                    FieldErrorCode.PATH_NOT_ALLOWED,
+                )
+            )
     return errors + _train_errors(changes, artifacts)
+
+
+def _stored_gate(gate: GateRequest | None) -> dict[str, Any] | None:
+    return asdict(gate) if gate is not None else None
+
+
+def stored_gate_request(stored: dict[str, Any] | None) -> GateRequest | None:
+    """The gate a schedule stored, as setModelAlias takes it."""
+    return GateRequest(**stored) if stored else None
 
 
 def _first_slot(schedule: TrainingSchedule, now: datetime) -> datetime:
@@ -247,6 +271,7 @@ async def create_schedule(
         misfire=changes.misfire or Misfire.RUN_ONCE,
         train=changes.train_json,
         promote_alias=changes.promote_alias,
+        promote_gate=_stored_gate(changes.promote_gate),
         created_by_id=viewer.id if viewer else None,
         created_by_username=viewer.username if viewer else None,
     )
@@ -303,6 +328,7 @@ async def update_schedule(
         schedule.train = changes.train_json
     if changes.promote_given:
         schedule.promote_alias = changes.promote_alias
+        schedule.promote_gate = _stored_gate(changes.promote_gate)
     if not schedule.paused:
         schedule.next_run_at = _first_slot(schedule, datetime.now(UTC))
     try:

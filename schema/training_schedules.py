@@ -23,6 +23,7 @@ from strawberry.types.enum import has_enum_definition
 from strawberry.utils.str_converters import to_camel_case
 
 from resolvers import training_schedules
+from resolvers.model_aliases import GateRequest
 from resolvers.train_model import TrainRequest
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
 from resolvers.training_schedules import (
@@ -32,11 +33,14 @@ from resolvers.training_schedules import (
     ScheduleConnection,
     ScheduleSlot,
     SlotOutcome,
+    stored_gate_request,
 )
 from resolvers.training_schedules import TrainingSchedule as TrainingScheduleRow
 from schema.context import Info
+from schema.enums import GateMetric
 from schema.errors import UserError
 from schema.inputs import TrainModelInput
+from schema.model_aliases import PromotionGateInput
 from schema.scalars import JSON
 from schema.training_runs import TrainingRunConnection
 from schema.types import TrainingRun
@@ -108,6 +112,13 @@ class SchedulePromoteInput:
     alias: str = strawberry.field(
         description="Lowercase letters, digits, '-', '_'; moved as setModelAlias moves it."
     )
+    gate: PromotionGateInput | None = strawberry.field(
+        default=None,
+        description=(
+            "setModelAlias's gate: the alias moves only if the run, evaluated on this "
+            "dataset, reaches the alias's current model (the history says why otherwise)."
+        ),
+    )
 
 
 @strawberry.input
@@ -140,6 +151,7 @@ class CreateTrainingScheduleInput:
             train=self.train.to_request(),
             train_json=stored_train_input(self.train),
             promote_alias=self.promote.alias if self.promote else None,
+            promote_gate=gate_of(self.promote),
             promote_given=True,
         )
 
@@ -167,13 +179,26 @@ class UpdateTrainingScheduleInput:
             train=self.train.to_request() if self.train is not None else None,
             train_json=stored_train_input(self.train) if self.train is not None else None,
             promote_alias=self.promote.alias if promote_given and self.promote else None,
+            promote_gate=gate_of(self.promote) if promote_given else None,
             promote_given=promote_given,
         )
+
+
+def gate_of(promote: SchedulePromoteInput | None) -> GateRequest | None:
+    return promote.gate.to_request() if promote is not None and promote.gate else None
+
+
+@strawberry.type(description="The gate a schedule's promotions go through.")
+class SchedulePromotionGate:
+    dataset_path: str
+    metric: GateMetric
+    min_improvement: float
 
 
 @strawberry.type(description="How a schedule promotes the models of its runs.")
 class SchedulePromote:
     alias: str
+    gate: SchedulePromotionGate | None = None
 
 
 @strawberry.type(description="One slot of a schedule: the run it started, or why it did not.")
@@ -235,7 +260,19 @@ class TrainingSchedule(relay.Node):
 
     @strawberry.field
     def promote(self, root: strawberry.Parent[TrainingScheduleRow]) -> SchedulePromote | None:
-        return SchedulePromote(alias=root.promote_alias) if root.promote_alias else None
+        if not root.promote_alias:
+            return None
+        gate = stored_gate_request(root.promote_gate)
+        return SchedulePromote(
+            alias=root.promote_alias,
+            gate=SchedulePromotionGate(
+                dataset_path=gate.dataset_path,
+                metric=GateMetric(gate.metric),
+                min_improvement=gate.min_improvement,
+            )
+            if gate is not None
+            else None,
+        )
 
     @strawberry.field(
         description="The runs this schedule started, newest first.",

@@ -110,9 +110,10 @@ async def download(server: Server, url: str, role: str = "drh", **headers: str) 
 async def test_a_file_is_scored_whole_and_its_bad_rows_listed(
     server: Server, model: dict[str, Any]
 ) -> None:
-    # given: 3,000 rows, one with text in a number, one beyond float range
+    # given: 3,000 rows, one with text in a number, one beyond float range, one blank cell
     def spoil(lines: list[str]) -> None:
         set_cell(lines, 10, 4, "beaucoup")
+        set_cell(lines, 20, 5, "")
         set_cell(lines, 2500, 9, "1e39")
 
     name = dataset(server, 3000, edit=spoil)
@@ -141,8 +142,13 @@ async def test_a_file_is_scored_whole_and_its_bad_rows_listed(
         "probability_LOW",
         "probability_MEDIUM",
         "probability_HIGH",
+        "imputed",
     ]
     assert len(output) == 2998
+    # and: the blank cell is named as filled in by the model, and no other
+    imputed = output["imputed"].fillna("")
+    assert imputed[18] == "internal_usage"  # row 20; row 10 before it was rejected
+    assert (imputed.drop(index=18) == "").all()
     # and: the probabilities are the model's own predict_proba of those rows
     pipeline = joblib.load(server.settings.artifacts_dir / model["modelPath"])
     kept = source.drop(index=[9, 2499]).reset_index(drop=True)

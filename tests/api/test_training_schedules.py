@@ -22,11 +22,11 @@ from models.training_schedules import ScheduleSlot, TrainingSchedule
 from resolvers.schedule_ticker import model_version_for
 from resolvers.training_schedules import next_slot, slots_after
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, wait_for
+from tests.helpers import RUN_ROW, train_completed, wait_for
 
 SCHEDULE_FIELDS = """
   id databaseId name cron timeZone misfire paused nextRunAt createdByUsername train
-  promote { alias }
+  promote { alias gate { datasetPath metric minImprovement } }
 """
 CREATE = f"""
 mutation Create($input: CreateTrainingScheduleInput!) {{
@@ -151,7 +151,7 @@ async def test_create_stores_the_schedule_and_its_next_slot(no_schedules: Server
     assert schedule["paused"] is False
     assert schedule["misfire"] == "RUN_ONCE"
     assert schedule["createdByUsername"] == "drh-user"
-    assert schedule["promote"] == {"alias": "nightly"}
+    assert schedule["promote"] == {"alias": "nightly", "gate": None}
     # the input is kept as a client writes it, defaults filled, no modelVersion nor wait
     assert schedule["train"]["hyperparameters"]["nEstimators"] == 3
     assert schedule["train"]["hyperparameters"]["classWeight"] == "BALANCED"
@@ -499,6 +499,50 @@ async def test_a_failed_run_leaves_the_alias_and_the_history_says_why(
     )
     aliases = await no_schedules.data("{ modelAliases { alias } }")
     assert {"alias": alias} not in aliases["modelAliases"]
+
+
+async def test_a_gated_promotion_the_run_does_not_pass_leaves_the_alias(
+    no_schedules: Server,
+) -> None:
+    # given: the alias on a trained run, and a schedule promoting through a gate no model
+    # can pass (an accuracy above the current one by a whole 1.0)
+    current = await train_completed(no_schedules.data, trees=3)
+    alias = fresh_name("gated")
+    moved = await no_schedules.data(
+        "mutation S($a: String!, $r: ID!) "
+        "{ setModelAlias(alias: $a, runId: $r) { errors { code } } }",
+        {"a": alias, "r": current["id"]},
+    )
+    assert moved["setModelAlias"]["errors"] == []
+    gate = {"datasetPath": "reference.csv", "metric": "ACCURACY", "minImprovement": 1.0}
+    created = await create(
+        no_schedules, cron=one_slot_cron(soon(4)), promote={"alias": alias, "gate": gate}
+    )
+    assert created["errors"] == [], created
+    schedule = created["trainingSchedule"]
+
+    # when
+    history = await history_when(
+        no_schedules, schedule["name"], lambda h: bool(h) and h[0]["promotion"] == "NOT_PROMOTED"
+    )
+
+    # then: the run completed, the gate kept the alias where it was, and the history says why
+    (slot,) = history
+    assert schedule["promote"] == {"alias": alias, "gate": gate}
+    assert slot["run"]["status"] == "COMPLETED"
+    assert slot["promotionDetail"].startswith(f"alias {alias!r} stays where it was: run ")
+    assert "below the current model's" in slot["promotionDetail"]
+    aliases = await no_schedules.data("{ modelAliases { alias run { databaseId } } }")
+    assert {"alias": alias, "run": {"databaseId": current["databaseId"]}} in aliases["modelAliases"]
+
+
+async def test_a_gate_on_a_path_outside_the_datasets_is_refused(no_schedules: Server) -> None:
+    gate = {"datasetPath": "../secret.csv", "metric": "ACCURACY"}
+    payload = await create(no_schedules, promote={"alias": "prod", "gate": gate})
+    assert payload["trainingSchedule"] is None
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+        (["input", "promote", "gate", "datasetPath"], "PATH_NOT_ALLOWED")
+    ]
 
 
 async def test_schedules_page_by_cursor(no_schedules: Server) -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from trainer.ml.dataset import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, csv_chunks, open_regular_file
 from trainer.ml.errors import DataLoadError, TrainingCancelled
+from trainer.ml.explanations import imputed_columns
 from trainer.ml.levels import class_order
 from trainer.ml.predictor import FLOAT32_MAX
 
@@ -124,6 +125,8 @@ def score_file(
             written["predicted_level"] = np.asarray(classes, dtype=object)[best]
             for i in order:
                 written[f"probability_{classes[i]}"] = probabilities[:, i]
+            # The inputs the model's imputers filled in: the answer rests on a guess there.
+            written["imputed"] = [";".join(c) for c in imputed_columns(frame[keep], features)]
             text = written.to_csv(index=False, header=header, lineterminator="\n")
             header = False
             data = text.encode("utf-8")
