@@ -24,12 +24,14 @@ run: install
 
 test: install lint test-sqlite test-postgres
 
-# The suite runs on two pytest-xdist workers (the machine's two cores), each test file, or
-# group of files sharing a server or an outside resource, on one worker (see
-# tests/scheduling.py), in collection order rather than xdist's largest-file-first: the
-# slow single-test files then run mid-way, and the quick unit tests of tests/trainer/ even
-# out the two workers' ends. `make test-sqlite XDIST=` runs it in one process.
-XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
+# The suite runs on three pytest-xdist workers on the machine's two cores: it now waits
+# more than it computes (schedule slots, sweep trials, webhook retries, server processes:
+# about half the CPU is idle with two workers). Each test file, or group of files sharing
+# a server or an outside resource, runs on one worker (see tests/scheduling.py), in
+# collection order rather than xdist's largest-file-first: the slow single-test files then
+# run mid-way, and the quick unit tests of tests/trainer/ even out the workers' ends.
+# `make test-sqlite XDIST=` runs it in one process.
+XDIST ?= -n 3 --dist loadgroup --no-loadscope-reorder
 
 # The tests write bytecode (into the ignored __pycache__ folders) even where
 # PYTHONDONTWRITEBYTECODE is set: pytest keeps its assertion-rewritten test modules and
