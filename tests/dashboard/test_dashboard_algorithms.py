@@ -13,7 +13,9 @@ from playwright.async_api import Browser, expect
 from tests.dashboard.harness import DRH, TIMEOUT_MS, browser, open_dashboard
 from tests.processes import LiveServer
 
-pytestmark = pytest.mark.xdist_group("dashboard")
+# A second dashboard server on another worker: one server for every browser test made
+# that group the suite's longest (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("dashboard-features")
 
 __all__ = ["browser"]
 

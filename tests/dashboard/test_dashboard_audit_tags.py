@@ -11,7 +11,9 @@ from tests.dashboard.harness import DRH, MANAGER, browser, open_dashboard
 from tests.processes import LiveServer
 
 # The session's one dashboard server (dashboard/conftest.py): its files share a worker.
-pytestmark = pytest.mark.xdist_group("dashboard")
+# A second dashboard server on another worker: one server for every browser test made
+# that group the suite's longest (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("dashboard-features")
 
 __all__ = ["browser"]  # the fixture, imported for this module
 

@@ -15,7 +15,9 @@ from playwright.async_api import Browser, expect
 from tests.dashboard.harness import DRH, MANAGER, browser, open_dashboard
 from tests.processes import LiveServer
 
-pytestmark = pytest.mark.xdist_group("dashboard")
+# A second dashboard server on another worker: one server for every browser test made
+# that group the suite's longest (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("dashboard-features")
 
 __all__ = ["browser"]  # the fixture, imported for this module
 

@@ -16,7 +16,9 @@ from tests.dashboard.harness import DRH, TIMEOUT_MS, browser, open_dashboard
 from tests.processes import LiveServer
 from trainer.ml.generator import generate_dataset
 
-pytestmark = pytest.mark.xdist_group("dashboard")
+# A second dashboard server on another worker: one server for every browser test made
+# that group the suite's longest (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("dashboard-features")
 
 __all__ = ["browser"]  # the fixture, imported for this module
 
@@ -85,7 +87,9 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
         await dashboard.context.close()
 
     # then
-    assert header.endswith("predicted_level,probability_LOW,probability_MEDIUM,probability_HIGH")
+    assert header.endswith(
+        "predicted_level,probability_LOW,probability_MEDIUM,probability_HIGH,imputed"
+    )
     # drifted features first: no "true" after a "false"
     assert flags == sorted(flags, key=lambda flag: flag != "true")
     assert "gated now points at seed-3" in outcome
