@@ -295,6 +295,31 @@ async def wait_for_state(
     return await wait_for(check, timeout=timeout, what=f"run {run['databaseId']} {what}")
 
 
+CANCEL = """
+mutation Cancel($id: ID!) {
+  cancelTrainingRun(id: $id) {
+    trainingRun { id status cancelRequested startedAt finishedAt }
+    errors { code field }
+  }
+}
+"""
+
+
+async def cancel(server: Server, run_id: str, *, as_: str | None = "drh") -> dict[str, Any]:
+    data = await server.data(CANCEL, {"id": run_id}, as_=as_)
+    payload: dict[str, Any] = data["cancelTrainingRun"]
+    return payload
+
+
+async def cancel_and_wait(server: Server, runs: list[dict[str, Any]]) -> None:
+    """Free the pool for the next test: cancel whatever is still active, wait until it ends."""
+    for run in runs:
+        if (await state_of(server.data, run))["status"] in ACTIVE_STATUSES:
+            await cancel(server, run["id"])
+    for run in runs:
+        await wait_for_state(server.data, run, ended, timeout=30, what="ended after cancelling")
+
+
 async def set_alias(server: Server, alias: str, run_id: object, as_: str = "drh") -> Any:
     body = await server.data(SET_ALIAS, {"alias": alias, "runId": str(run_id)}, as_=as_)
     return body["setModelAlias"]

@@ -12,6 +12,7 @@ valid inputs queue real (small) trainings, which is part of what is fuzzed.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -155,9 +156,14 @@ def test_schemathesis_finds_no_server_error(fuzz_server: LiveServer) -> None:
 
     # when / then
     # Per operation: the schema has some 70 root fields now (30 when these budgets were 30
-    # and 10), and the whole suite must stay within CI's time.
+    # and 10), and the whole suite must stay within CI's time. Deeper runs: FUZZ_EXAMPLES
+    # (positive cases per operation; a third as many negative ones).
+    positive = int(os.environ.get("FUZZ_EXAMPLES", "8"))
     for operation in operations:
-        for mode, examples in ((GenerationMode.POSITIVE, 15), (GenerationMode.NEGATIVE, 5)):
+        for mode, examples in (
+            (GenerationMode.POSITIVE, positive),
+            (GenerationMode.NEGATIVE, max(1, positive // 3)),
+        ):
             fuzz_operation(fuzz_server, operation, mode, examples, tally)
 
     print(tally.report("schemathesis", time.monotonic() - started))

@@ -17,7 +17,10 @@ from models.training_runs import TrainingRun
 from tests.conftest import Server
 from tests.helpers import (
     ACTIVE_STATUSES,
+    CANCEL,
     LONG_TREES,
+    cancel,
+    cancel_and_wait,
     ended,
     follow,
     running_and_fitting,
@@ -28,30 +31,6 @@ from tests.helpers import (
 )
 from trainer.jobs.job import worker_is_dead
 from trainer.ml.generator import generate_dataset
-
-CANCEL = """
-mutation Cancel($id: ID!) {
-  cancelTrainingRun(id: $id) {
-    trainingRun { id status cancelRequested startedAt finishedAt }
-    errors { code field }
-  }
-}
-"""
-
-
-async def cancel(server: Server, run_id: str, *, as_: str | None = "drh") -> dict[str, Any]:
-    data = await server.data(CANCEL, {"id": run_id}, as_=as_)
-    payload: dict[str, Any] = data["cancelTrainingRun"]
-    return payload
-
-
-async def cancel_and_wait(server: Server, runs: list[dict[str, Any]]) -> None:
-    """Free the pool for the next test: cancel whatever is still active, wait until it ends."""
-    for run in runs:
-        if (await state_of(server.data, run))["status"] in ACTIVE_STATUSES:
-            await cancel(server, run["id"])
-    for run in runs:
-        await wait_for_state(server.data, run, ended, timeout=30, what="ended after cancelling")
 
 
 async def test_cancelling_a_queued_run_cancels_it_at_once_and_it_never_starts(
