@@ -983,3 +983,29 @@ async def test_a_sweep_slot_over_the_creator_quota_is_skipped_and_says_why(
         f"running, the most allowed at once ({limit}); the sweep's trials could not start"
     )
     assert await Sweep.filter(created_by_id=user.id).count() == 0
+
+
+async def test_a_schedule_runs_one_sweep_at_a_time(sweep_schedules: Server) -> None:
+    # given: a schedule firing every second whose sweep takes longer than that
+    schedule = (
+        await create_sweep_schedule(
+            sweep_schedules, cron="* * * * * *", sweep=small_sweep(maxTrials=50, parallelism=1)
+        )
+    )["trainingSchedule"]
+
+    # when: a slot comes while its sweep still runs
+    found = await sweep_history(
+        sweep_schedules,
+        schedule["name"],
+        lambda h: (
+            any(slot["outcome"] == "SKIPPED" for slot in h) and any(slot["sweep"] for slot in h)
+        ),
+    )
+    await sweep_schedules.data(PAUSE, {"id": schedule["id"]})
+
+    # then: that slot was skipped, naming the sweep still running; one sweep was started
+    (started,) = [slot["sweep"] for slot in found["history"] if slot["sweep"]]
+    skipped = next(slot for slot in found["history"] if slot["outcome"] == "SKIPPED")
+    assert skipped["reason"].startswith(f"sweep {started['databaseId']} of this schedule is still ")
+    assert skipped["reason"].endswith(": a schedule runs one sweep at a time")
+    assert await Sweep.filter(name__startswith=schedule["name"]).count() == 1
