@@ -261,10 +261,14 @@ class ScheduleTicker:
             f": {note}" if note else "",
         )
 
-    async def _sweep_refusal(self, schedule: TrainingSchedule, creator: Identity) -> str | None:
-        """Why a sweep may not start now, as trainModel would refuse a run: the creator's
-        MAX_ACTIVE_RUNS_PER_USER is full (its trials would only wait), or the schedule's
-        previous sweep is still searching (a schedule runs one sweep at a time)."""
+    async def _sweep_refusal(
+        self, schedule: TrainingSchedule, creator: Identity
+    ) -> tuple[str, bool] | None:
+        """Why a sweep may not start now, and whether that is a failure: the schedule's
+        previous sweep is still searching (a schedule runs one sweep at a time: its own
+        policy, as a misfire SKIP is, not announced), or the creator's
+        MAX_ACTIVE_RUNS_PER_USER is full, as trainModel would refuse a run (its trials
+        would only wait; announced as schedule.failed, as for a train slot)."""
         previous = (
             await Sweep.filter(
                 schedule_slots__schedule_id=schedule.id,
@@ -277,7 +281,7 @@ class ScheduleTicker:
             return (
                 f"sweep {previous.id} of this schedule is still {previous.status.value}: "
                 "a schedule runs one sweep at a time"
-            )
+            ), False
         limit = self.jobs.max_active_runs_per_user
         active = await TrainingRun.filter(
             trained_by_id=creator.id, status__in=list(ACTIVE_STATUSES)
@@ -287,7 +291,7 @@ class ScheduleTicker:
                 f"{FieldErrorCode.TOO_MANY_ACTIVE_RUNS.value}: {creator.username} already has "
                 f"{active} training runs queued or running, the most allowed at once "
                 f"({limit}); the sweep's trials could not start"
-            )
+            ), True
         return None
 
     async def _start_sweep(
@@ -307,7 +311,8 @@ class ScheduleTicker:
             return
         refusal = await self._sweep_refusal(schedule, creator)
         if refusal is not None:
-            await self._skip(schedule, slot_at, refusal)
+            reason, failed = refusal
+            await self._skip(schedule, slot_at, reason, failed=failed)
             return
         request = replace(request, name=model_version_for(schedule.name, slot_at))
         async with in_transaction():

@@ -22,6 +22,7 @@ from models.accounts import create_token, create_user
 from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep
 from models.training_runs import RunStatus, TrainingRun
 from models.training_schedules import ScheduleSlot, TrainingSchedule
+from models.webhooks import WebhookEvent, WebhookEventType
 from resolvers.schedule_ticker import model_version_for
 from resolvers.sweeps import cancel_sweep
 from resolvers.training_schedules import next_slot, slots_after
@@ -632,6 +633,14 @@ query SweepSlots($first: Int) {
 SWEEP_SCHEDULE = "query S($id: ID!) { sweep(id: $id) { schedule { name kind } } }"
 
 
+async def schedule_failures(schedule_id: int) -> list[dict[str, Any]]:
+    """The data of each schedule.failed event of the schedule, oldest first."""
+    events = await WebhookEvent.filter(event_type=WebhookEventType.SCHEDULE_FAILED.value).order_by(
+        "id"
+    )
+    return [event.data for event in events if event.data["databaseId"] == schedule_id]
+
+
 def small_sweep(**fields: Any) -> dict[str, Any]:
     """Two trials of a few trees on the 357-row reference dataset."""
     return {
@@ -945,6 +954,9 @@ async def test_a_cancelled_sweep_leaves_the_alias_and_the_history_says_why(
     )
     aliases = await sweep_schedules.data("{ modelAliases { alias } }")
     assert {"alias": alias} not in aliases["modelAliases"]
+    # and: webhooks are told, in the promotion's transaction
+    (failure,) = await schedule_failures(schedule["databaseId"])
+    assert failure["reason"] == slot["promotionDetail"]
 
 
 async def test_a_sweep_slot_over_the_creator_quota_is_skipped_and_says_why(
@@ -983,6 +995,9 @@ async def test_a_sweep_slot_over_the_creator_quota_is_skipped_and_says_why(
         f"running, the most allowed at once ({limit}); the sweep's trials could not start"
     )
     assert await Sweep.filter(created_by_id=user.id).count() == 0
+    assert [f["reason"] for f in await schedule_failures(schedule["databaseId"])] == [
+        slot["reason"]
+    ]
 
 
 async def test_a_schedule_runs_one_sweep_at_a_time(sweep_schedules: Server) -> None:
@@ -1009,3 +1024,5 @@ async def test_a_schedule_runs_one_sweep_at_a_time(sweep_schedules: Server) -> N
     assert skipped["reason"].startswith(f"sweep {started['databaseId']} of this schedule is still ")
     assert skipped["reason"].endswith(": a schedule runs one sweep at a time")
     assert await Sweep.filter(name__startswith=schedule["name"]).count() == 1
+    # the schedule's own policy, not a failure: webhooks are not told
+    assert await schedule_failures(schedule["databaseId"]) == []
