@@ -101,6 +101,9 @@ class ScheduleTicker:
     # Runs being started for claimed slots: starting one can take seconds (the first
     # submit starts the training pool), during which the next slots must still be claimed.
     _starting: set[asyncio.Task[None]] = field(default_factory=set)
+    # Sweep slots are checked and started one at a time in this process: slots of one
+    # schedule fired in one tick must not both see "no sweep running" and both start one.
+    _sweep_start: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run_forever(self) -> None:
         failing = False
@@ -309,21 +312,22 @@ class ScheduleTicker:
         except Exception as exc:  # the stored input no longer fits StartSweepInput
             await self._skip(schedule, slot_at, f"the stored sweep input is not valid now: {exc}")
             return
-        refusal = await self._sweep_refusal(schedule, creator)
-        if refusal is not None:
-            reason, failed = refusal
-            await self._skip(schedule, slot_at, reason, failed=failed)
-            return
         request = replace(request, name=model_version_for(schedule.name, slot_at))
-        async with in_transaction():
-            outcome = await start_sweep(request, viewer=creator, artifacts=self.artifacts)
-            if outcome.sweep is not None:
-                await ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at).update(
-                    outcome=SlotOutcome.FIRED,
-                    sweep_id=outcome.sweep.id,
-                    reason=note,
-                    promotion=Promotion.PENDING if schedule.promote_alias else None,
-                )
+        async with self._sweep_start:
+            refusal = await self._sweep_refusal(schedule, creator)
+            if refusal is not None:
+                reason, failed = refusal
+                await self._skip(schedule, slot_at, reason, failed=failed)
+                return
+            async with in_transaction():
+                outcome = await start_sweep(request, viewer=creator, artifacts=self.artifacts)
+                if outcome.sweep is not None:
+                    await ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at).update(
+                        outcome=SlotOutcome.FIRED,
+                        sweep_id=outcome.sweep.id,
+                        reason=note,
+                        promotion=Promotion.PENDING if schedule.promote_alias else None,
+                    )
         if outcome.sweep is None:
             reasons = "; ".join(
                 f"{error.code.value}: {'.'.join(map(str, error.field[1:]))} {error.message}"
