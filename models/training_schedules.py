@@ -1,13 +1,14 @@
 """Training schedules and the record of each of their slots (issue 25, section 1).
 
-`training_schedule` holds what to train and when (a cron expression in a time zone), and
-`next_run_at`, the next slot, which every API process's ticker reads to know what is due.
+`training_schedule` holds what to start and when (a cron expression in a time zone): a
+training run (`train`) or a sweep (`sweep`), and `next_run_at`, the next slot, which every
+API process's ticker reads to know what is due.
 
 `training_schedule_slot` is both the lease and the history: a process fires a slot only
 after inserting its (schedule_id, slot_at) row, and the UNIQUE constraint on that pair lets
 exactly one INSERT through whatever the number of processes, on SQLite as on PostgreSQL,
-with no lock service. The row then tells what became of the slot: the run it started, or
-why it was skipped, and whether the run's model was promoted.
+with no lock service. The row then tells what became of the slot: the run or the sweep it
+started, or why it was skipped, and whether the model was promoted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
+from tortoise.indexes import Index
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -25,6 +27,7 @@ from models.webhook_outbox import WebhookEventType, record_event, schedule_faile
 
 if TYPE_CHECKING:
     from models.accounts import User
+    from models.sweeps import Sweep
     from models.training_runs import TrainingRun
 
 SCHEDULE_NAME_MAX_LENGTH = 40
@@ -35,6 +38,13 @@ class Misfire(StrEnum):
 
     RUN_ONCE = "RUN_ONCE"
     SKIP = "SKIP"
+
+
+class ScheduleKind(StrEnum):
+    """What each slot starts: one training run, or a sweep of trials."""
+
+    TRAIN = "TRAIN"
+    SWEEP = "SWEEP"
 
 
 class SlotOutcome(StrEnum):
@@ -59,7 +69,12 @@ class TrainingSchedule(Model):
     misfire = fields.CharEnumField(Misfire, max_length=16, default=Misfire.RUN_ONCE)
     # The TrainModelInput as a GraphQL client writes it (camelCase, enum names), so that
     # fields added to that input later are kept and read back without a migration.
+    # `{}` for a sweep schedule: the column predates sweeps and stays NOT NULL (making it
+    # nullable would rebuild the table on SQLite, whose DROP cascades to the slots).
     train: Any = fields.JSONField()
+    # The StartSweepInput, stored the same way (without `name`: generated per slot); set
+    # for a sweep schedule, null for a train one.
+    sweep: Any = fields.JSONField(null=True)
     promote_alias = fields.CharField(max_length=32, null=True)
     # setModelAlias's gate for that promotion: {"dataset_path", "metric", "min_improvement"}.
     promote_gate: Any = fields.JSONField(null=True)
@@ -77,6 +92,10 @@ class TrainingSchedule(Model):
     class Meta:
         table = "training_schedule"
 
+    @property
+    def kind(self) -> ScheduleKind:
+        return ScheduleKind.SWEEP if self.sweep is not None else ScheduleKind.TRAIN
+
 
 class ScheduleSlot(Model):
     id = fields.IntField(primary_key=True)
@@ -92,6 +111,11 @@ class ScheduleSlot(Model):
         "models.TrainingRun", related_name="schedule_slots", null=True, on_delete=fields.SET_NULL
     )
     run_id: int | None
+    # The sweep a sweep schedule's slot started (its best run is what gets promoted).
+    sweep: fields.ForeignKeyNullableRelation[Sweep] = fields.ForeignKeyField(
+        "models.Sweep", related_name="schedule_slots", null=True, on_delete=fields.SET_NULL
+    )
+    sweep_id: int | None
     claimed_at = fields.DatetimeField()
     claimed_by = fields.CharField(max_length=255)
     promotion = fields.CharEnumField(Promotion, max_length=16, null=True)
@@ -100,6 +124,8 @@ class ScheduleSlot(Model):
     class Meta:
         table = "training_schedule_slot"
         unique_together = (("schedule_id", "slot_at"),)
+        # Sweep.schedule reads the slot that started a sweep.
+        indexes = (Index(fields=("sweep_id",), name="schedule_slot_sweep"),)
 
 
 async def claim_slot(schedule_id: int, slot_at: datetime, claimed_at: datetime, by: str) -> bool:
@@ -151,10 +177,17 @@ async def record_skipped_slot(
 
 
 async def record_promotion(
-    slot: ScheduleSlot, schedule: TrainingSchedule, promoted: bool, detail: str, *, failed: bool
+    slot: ScheduleSlot,
+    schedule: TrainingSchedule,
+    promoted: bool,
+    detail: str,
+    *,
+    failed: bool,
+    run_id: int | None = None,
 ) -> None:
-    """The promotion's outcome on the slot; `failed` (the run did not complete, or the alias
-    refused it) is announced as schedule.failed in the same transaction."""
+    """The promotion's outcome on the slot; `failed` (the run or sweep did not complete, or
+    the alias refused it) is announced as schedule.failed in the same transaction, naming
+    `run_id` (a sweep's best run) or else the slot's run."""
     async with in_transaction() as connection:
         await (
             ScheduleSlot.filter(id=slot.id)
@@ -167,6 +200,6 @@ async def record_promotion(
         if failed:
             await record_event(
                 WebhookEventType.SCHEDULE_FAILED,
-                schedule_failed_data(schedule, slot.slot_at, detail, slot.run_id),
+                schedule_failed_data(schedule, slot.slot_at, detail, run_id or slot.run_id),
                 connection=connection,
             )

@@ -5,12 +5,15 @@ inserts the slot's row first (models/training_schedules.claim_slot): the UNIQUE
 (schedule_id, slot_at) pair lets one process through, whatever their number, so a slot
 fires exactly once with nothing but the database. The winner then starts the run through
 trainModel's own code path (resolvers/train_model.train_model: same validation, quota and
-queueing) as the schedule's creator, or records why the slot was skipped.
+queueing) as the schedule's creator, or records why the slot was skipped. A sweep
+schedule's slot starts a sweep through startSweep's (resolvers/sweeps.start_sweep), in the
+transaction that records it on the slot, so a sweep is never started twice nor lost.
 
 A slot later than SCHEDULE_MISFIRE_GRACE_SECONDS when a ticker first sees it was missed
 while no process ran: with RUN_ONCE the latest missed slot fires once (the earlier ones
 are not made up for), with SKIP it is recorded as skipped. The same tick settles the
-promotions of scheduled runs that have ended, each claimed by one process.
+promotions of scheduled runs and sweeps that have ended, each claimed by one process: a
+sweep promotes its best run.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tortoise.transactions import in_transaction
+
 from models.accounts import Identity, User, identity_of
-from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
+from models.sweeps import ACTIVE_SWEEP_STATUSES, FINAL_SWEEP_STATUSES, Sweep, SweepStatus
+from models.training_runs import ACTIVE_STATUSES, FINAL_STATUSES, RunStatus, TrainingRun
 from models.training_schedules import (
     Misfire,
     Promotion,
@@ -39,7 +45,9 @@ from models.training_schedules import (
     record_promotion,
     record_skipped_slot,
 )
+from resolvers.errors import FieldErrorCode
 from resolvers.model_aliases import set_model_alias
+from resolvers.sweeps import SweepRequest, start_sweep
 from resolvers.train_model import TrainRequest, train_model
 from resolvers.training_schedules import next_slot, previous_slot, stored_gate_request, zone_of
 from trainer.artifacts import ArtifactPaths
@@ -50,6 +58,8 @@ logger = logging.getLogger("resolvers.schedule_ticker")
 # Stored train input (JSON) -> the request trainModel reads; built by the schema, which
 # knows TrainModelInput (schema/training_schedules.py).
 RequestReader = Callable[[dict[str, Any]], TrainRequest]
+# Stored sweep input (JSON) -> the request startSweep reads (StartSweepInput's coercion).
+SweepReader = Callable[[dict[str, Any]], SweepRequest]
 # At most this many on-time slots of one schedule are fired in one tick (a per-second
 # cron after a long stall of the process): the rest wait for the next tick.
 MAX_SLOTS_PER_TICK = 100
@@ -82,12 +92,18 @@ class ScheduleTicker:
     jobs: JobRunner
     artifacts: ArtifactPaths
     read_request: RequestReader
+    read_sweep: SweepReader
+    # Tells this process's sweep driver a sweep was started (else it sees it at its tick).
+    wake_sweeps: Callable[[], None]
     tick_seconds: float
     misfire_grace_seconds: float
     process: str = f"{socket.gethostname()}:{os.getpid()}"
     # Runs being started for claimed slots: starting one can take seconds (the first
     # submit starts the training pool), during which the next slots must still be claimed.
     _starting: set[asyncio.Task[None]] = field(default_factory=set)
+    # Sweep slots are checked and started one at a time in this process: slots of one
+    # schedule fired in one tick must not both see "no sweep running" and both start one.
+    _sweep_start: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run_forever(self) -> None:
         failing = False
@@ -210,6 +226,9 @@ class ScheduleTicker:
         if isinstance(creator, str):
             await self._skip(schedule, slot_at, creator)
             return
+        if schedule.sweep is not None:
+            await self._start_sweep(schedule, slot_at, note, claimed_at, creator)
+            return
         try:
             request = self.read_request(schedule.train)
         except Exception as exc:  # the stored input no longer fits TrainModelInput
@@ -245,10 +264,93 @@ class ScheduleTicker:
             f": {note}" if note else "",
         )
 
+    async def _sweep_refusal(
+        self, schedule: TrainingSchedule, creator: Identity
+    ) -> tuple[str, bool] | None:
+        """Why a sweep may not start now, and whether that is a failure: the schedule's
+        previous sweep is still searching (a schedule runs one sweep at a time: its own
+        policy, as a misfire SKIP is, not announced), or the creator's
+        MAX_ACTIVE_RUNS_PER_USER is full, as trainModel would refuse a run (its trials
+        would only wait; announced as schedule.failed, as for a train slot)."""
+        previous = (
+            await Sweep.filter(
+                schedule_slots__schedule_id=schedule.id,
+                status__in=[status.value for status in ACTIVE_SWEEP_STATUSES],
+            )
+            .only("id", "status")
+            .first()
+        )
+        if previous is not None:
+            return (
+                f"sweep {previous.id} of this schedule is still {previous.status.value}: "
+                "a schedule runs one sweep at a time"
+            ), False
+        limit = self.jobs.max_active_runs_per_user
+        active = await TrainingRun.filter(
+            trained_by_id=creator.id, status__in=list(ACTIVE_STATUSES)
+        ).count()
+        if active >= limit:
+            return (
+                f"{FieldErrorCode.TOO_MANY_ACTIVE_RUNS.value}: {creator.username} already has "
+                f"{active} training runs queued or running, the most allowed at once "
+                f"({limit}); the sweep's trials could not start"
+            ), True
+        return None
+
+    async def _start_sweep(
+        self,
+        schedule: TrainingSchedule,
+        slot_at: datetime,
+        note: str | None,
+        claimed_at: datetime,
+        creator: Identity,
+    ) -> None:
+        """Start the slot's sweep through startSweep's path, as the creator; the sweep and
+        the slot's record of it are written in one transaction."""
+        try:
+            request = self.read_sweep(schedule.sweep)
+        except Exception as exc:  # the stored input no longer fits StartSweepInput
+            await self._skip(schedule, slot_at, f"the stored sweep input is not valid now: {exc}")
+            return
+        request = replace(request, name=model_version_for(schedule.name, slot_at))
+        async with self._sweep_start:
+            refusal = await self._sweep_refusal(schedule, creator)
+            if refusal is not None:
+                reason, failed = refusal
+                await self._skip(schedule, slot_at, reason, failed=failed)
+                return
+            async with in_transaction():
+                outcome = await start_sweep(request, viewer=creator, artifacts=self.artifacts)
+                if outcome.sweep is not None:
+                    await ScheduleSlot.filter(schedule_id=schedule.id, slot_at=slot_at).update(
+                        outcome=SlotOutcome.FIRED,
+                        sweep_id=outcome.sweep.id,
+                        reason=note,
+                        promotion=Promotion.PENDING if schedule.promote_alias else None,
+                    )
+        if outcome.sweep is None:
+            reasons = "; ".join(
+                f"{error.code.value}: {'.'.join(map(str, error.field[1:]))} {error.message}"
+                for error in outcome.errors
+            )
+            await self._skip(schedule, slot_at, reasons)
+            return
+        self.wake_sweeps()
+        logger.info(
+            "schedule %s slot %s started sweep %s (%.3f s after the slot)%s",
+            schedule.id,
+            slot_at.isoformat(),
+            outcome.sweep.id,
+            (claimed_at - slot_at).total_seconds(),
+            f": {note}" if note else "",
+        )
+
     async def _settle_stale_claims(self, now: datetime) -> None:
         """Record the slots whose claimer died before saying what became of them: FIRED
         with the run it had created (found by its schedule and generated version), or
-        SKIPPED. Each update is conditional on the slot still being CLAIMED."""
+        SKIPPED. Each update is conditional on the slot still being CLAIMED. (A sweep is
+        recorded on its slot in the transaction that creates it: a CLAIMED sweep slot
+        started nothing.)"""
         stale = await ScheduleSlot.filter(
             outcome=SlotOutcome.CLAIMED, claimed_at__lt=now - STALE_CLAIM
         ).select_related("schedule")
@@ -266,7 +368,8 @@ class ScheduleTicker:
             else:
                 changes = {
                     "outcome": SlotOutcome.SKIPPED,
-                    "reason": "the server that claimed this slot stopped before starting its run",
+                    "reason": "the server that claimed this slot stopped before starting its "
+                    + ("sweep" if schedule.sweep is not None else "run"),
                 }
             if await ScheduleSlot.filter(id=slot.id, outcome=SlotOutcome.CLAIMED).update(**changes):
                 logger.info(
@@ -277,11 +380,16 @@ class ScheduleTicker:
                 )
 
     async def _settle_promotions(self) -> None:
-        """Move the alias of each scheduled run that ended COMPLETED; record why not."""
-        pending = await ScheduleSlot.filter(
+        """Move the alias to each scheduled run that ended COMPLETED, or to the best run of
+        each scheduled sweep that did; record why not."""
+        runs_ended = await ScheduleSlot.filter(
             promotion=Promotion.PENDING, run__status__in=list(FINAL_STATUSES)
         ).select_related("schedule", "run")
-        for slot in pending:
+        sweeps_ended = await ScheduleSlot.filter(
+            promotion=Promotion.PENDING,
+            sweep__status__in=[status.value for status in FINAL_SWEEP_STATUSES],
+        ).select_related("schedule", "sweep")
+        for slot in [*runs_ended, *sweeps_ended]:
             if await claim_promotion(slot.id):
                 # Beside the ticker: a gate evaluates both models first (seconds).
                 task = asyncio.create_task(self._promote(slot))
@@ -290,33 +398,60 @@ class ScheduleTicker:
 
     async def _promote(self, slot: ScheduleSlot) -> None:
         schedule: TrainingSchedule = slot.schedule
-        run: TrainingRun | None = slot.run
         alias = schedule.promote_alias
-        assert run is not None
+        run_id: int | None = None
         promoted = failed = False
         if alias is None:
             detail = "the schedule no longer promotes"
-        elif run.status != RunStatus.COMPLETED:
-            failed = True
-            detail = f"run {run.id} ended {run.status.value}: alias {alias!r} stays where it was"
+        elif slot.sweep_id is not None:
+            sweep: Sweep | None = slot.sweep
+            assert sweep is not None
+            run_id = sweep.best_run_id
+            if sweep.status is not SweepStatus.COMPLETED:
+                failed = True
+                why = f" ({sweep.error_message})" if sweep.error_message else ""
+                detail = (
+                    f"sweep {sweep.id} ended {sweep.status.value}{why}: "
+                    f"alias {alias!r} stays where it was"
+                )
+            elif run_id is None:
+                failed = True
+                detail = f"sweep {sweep.id} has no best run: alias {alias!r} stays where it was"
+            else:
+                promoted, detail = await self._move_alias(schedule, alias, run_id)
+                failed = not promoted
+                detail += f" (the best of sweep {sweep.id})"
         else:
-            creator = await self._creator(schedule)
-            outcome = await set_model_alias(
-                None if isinstance(creator, str) else creator,
-                alias,
-                run.id,
-                str(run.id),
-                stored_gate_request(schedule.promote_gate),
-                artifacts=self.artifacts,
-                jobs=self.jobs,
-            )
-            promoted = not outcome.errors
-            failed = not promoted
-            detail = (
-                f"alias {alias!r} now points at run {run.id}"
-                if promoted
-                else f"alias {alias!r} stays where it was: "
-                + "; ".join(error.message for error in outcome.errors)
-            )
-        await record_promotion(slot, schedule, promoted, detail, failed=failed)
+            run: TrainingRun | None = slot.run
+            assert run is not None
+            if run.status != RunStatus.COMPLETED:
+                failed = True
+                detail = (
+                    f"run {run.id} ended {run.status.value}: alias {alias!r} stays where it was"
+                )
+            else:
+                promoted, detail = await self._move_alias(schedule, alias, run.id)
+                failed = not promoted
+        await record_promotion(slot, schedule, promoted, detail, failed=failed, run_id=run_id)
         logger.info("schedule %s slot %s promotion: %s", schedule.id, slot.id, detail)
+
+    async def _move_alias(
+        self, schedule: TrainingSchedule, alias: str, run_id: int
+    ) -> tuple[bool, str]:
+        """setModelAlias as the creator, through the schedule's gate: moved, and what
+        the history says."""
+        creator = await self._creator(schedule)
+        outcome = await set_model_alias(
+            None if isinstance(creator, str) else creator,
+            alias,
+            run_id,
+            str(run_id),
+            stored_gate_request(schedule.promote_gate),
+            artifacts=self.artifacts,
+            jobs=self.jobs,
+        )
+        if not outcome.errors:
+            return True, f"alias {alias!r} now points at run {run_id}"
+        return False, f"alias {alias!r} stays where it was: " + "; ".join(
+            error.message for error in outcome.errors
+        )

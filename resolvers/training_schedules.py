@@ -1,9 +1,9 @@
 """Training schedules: create, update, pause, resume, delete, list (issue 25, section 1).
 
-A schedule stores its train input as the GraphQL client wrote it (a JSON object, see
-models/training_schedules.py), checked here once with the rules trainModel applies, and
-again at each slot, when schedule_ticker.py hands it to trainModel's own code path.
-Refused input comes back as FieldErrors and changes nothing.
+A schedule stores its train input, or its sweep input, as the GraphQL client wrote it (a
+JSON object, see models/training_schedules.py), checked here once with the rules trainModel
+(or startSweep) applies, and again at each slot, when schedule_ticker.py hands it to that
+mutation's own code path. Refused input comes back as FieldErrors and changes nothing.
 """
 
 from __future__ import annotations
@@ -29,12 +29,15 @@ from models.training_schedules import (
     SCHEDULE_NAME_MAX_LENGTH,
     Misfire,
     Promotion,
+    ScheduleKind,
     ScheduleSlot,
     SlotOutcome,
     TrainingSchedule,
 )
 from resolvers.errors import ApiError, FieldError, FieldErrorCode, InvalidCursor
 from resolvers.model_aliases import GateRequest
+from resolvers.sweeps import SweepRequest
+from resolvers.sweeps import validate as validate_sweep
 from resolvers.train_model import TrainRequest, validate
 from resolvers.training_runs import (
     PageSizes,
@@ -49,6 +52,7 @@ __all__ = [
     "Promotion",
     "ScheduleChanges",
     "ScheduleConnection",
+    "ScheduleKind",
     "ScheduleOutcome",
     "ScheduleSlot",
     "SlotOutcome",
@@ -62,6 +66,7 @@ __all__ = [
     "pause_schedule",
     "resume_schedule",
     "schedule_history",
+    "schedule_of_sweep",
     "schedule_runs",
     "slots_after",
     "update_schedule",
@@ -85,7 +90,9 @@ class ScheduleChanges:
     """What create or update was asked; None: not given (update keeps the value).
 
     `train` is the request as trainModel reads it (to check it), `train_json` the same
-    input as stored. `promote_given` tells a `promote: null` (remove) from no `promote`.
+    input as stored; `sweep` and `sweep_json` likewise for startSweep. A schedule has
+    exactly one of the two: given on update, either replaces whichever the schedule had.
+    `promote_given` tells a `promote: null` (remove) from no `promote`.
     """
 
     name: str | None = None
@@ -94,6 +101,8 @@ class ScheduleChanges:
     misfire: Misfire | None = None
     train: TrainRequest | None = None
     train_json: dict[str, Any] | None = None
+    sweep: SweepRequest | None = None
+    sweep_json: dict[str, Any] | None = None
     promote_alias: str | None = None
     # setModelAlias's gate for each promotion (None: the alias moves on COMPLETED alone).
     promote_gate: GateRequest | None = None
@@ -188,10 +197,45 @@ def _train_errors(changes: ScheduleChanges, artifacts: ArtifactPaths) -> list[Fi
     return errors
 
 
+def _sweep_errors(changes: ScheduleChanges, artifacts: ArtifactPaths) -> list[FieldError]:
+    """startSweep's own checks, their paths under `input.sweep`."""
+    if changes.sweep is None:
+        return []
+    _, found = validate_sweep(changes.sweep, artifacts)
+    errors = [
+        FieldError(["input", "sweep", *error.field[1:]], error.message, error.code)
+        for error in found
+    ]
+    if changes.sweep.name is not None:
+        errors.append(
+            FieldError(
+                ["input", "sweep", "name"],
+                "is generated for each sweep of a schedule (<name>-<slot time>); leave it out",
+                FieldErrorCode.INVALID,
+            )
+        )
+    return errors
+
+
+def _kind_errors(changes: ScheduleChanges, creating: bool) -> list[FieldError]:
+    """Exactly one of train and sweep on create; at most one on update."""
+    given = [name for name in ("train", "sweep") if getattr(changes, name) is not None]
+    if len(given) == 2:
+        message = "give either train or sweep, not both: a slot starts one run or one sweep"
+    elif not given and creating:
+        message = "give train (one run per slot) or sweep (one sweep per slot)"
+    else:
+        return []
+    return [
+        FieldError(["input", name], message, FieldErrorCode.INVALID)
+        for name in (given or ["train", "sweep"])
+    ]
+
+
 async def _errors(
     changes: ScheduleChanges, artifacts: ArtifactPaths, schedule_id: int | None = None
 ) -> list[FieldError]:
-    errors: list[FieldError] = []
+    errors: list[FieldError] = _kind_errors(changes, creating=schedule_id is None)
     if changes.name is not None:
         if not NAME_PATTERN.fullmatch(changes.name):
             errors.append(
@@ -234,7 +278,7 @@ async def _errors(
                     FieldErrorCode.PATH_NOT_ALLOWED,
                 )
             )
-    return errors + _train_errors(changes, artifacts)
+    return errors + _train_errors(changes, artifacts) + _sweep_errors(changes, artifacts)
 
 
 def _stored_gate(gate: GateRequest | None) -> dict[str, Any] | None:
@@ -263,13 +307,14 @@ async def create_schedule(
         return ScheduleOutcome(errors=errors)
     assert changes.name
     assert changes.cron
-    assert changes.train_json is not None
+    assert (changes.train_json is None) != (changes.sweep_json is None)
     schedule = TrainingSchedule(
         name=changes.name,
         cron=changes.cron,
         time_zone=changes.time_zone or "UTC",
         misfire=changes.misfire or Misfire.RUN_ONCE,
-        train=changes.train_json,
+        train=changes.train_json or {},
+        sweep=changes.sweep_json,
         promote_alias=changes.promote_alias,
         promote_gate=_stored_gate(changes.promote_gate),
         created_by_id=viewer.id if viewer else None,
@@ -284,9 +329,10 @@ async def create_schedule(
             return ScheduleOutcome(errors=[_name_taken(changes.name)])
         raise
     logger.info(
-        "schedule %s (%s) created by %s: %r in %s, next slot %s",
+        "schedule %s (%s, %s) created by %s: %r in %s, next slot %s",
         schedule.id,
         schedule.name,
+        schedule.kind.value,
         schedule.created_by_username or "-",
         schedule.cron,
         schedule.time_zone,
@@ -325,7 +371,9 @@ async def update_schedule(
     if changes.misfire is not None:
         schedule.misfire = changes.misfire
     if changes.train_json is not None:
-        schedule.train = changes.train_json
+        schedule.train, schedule.sweep = changes.train_json, None
+    if changes.sweep_json is not None:
+        schedule.train, schedule.sweep = {}, changes.sweep_json
     if changes.promote_given:
         schedule.promote_alias = changes.promote_alias
         schedule.promote_gate = _stored_gate(changes.promote_gate)
@@ -462,6 +510,12 @@ async def schedule_history(schedule_id: int, first: int) -> list[ScheduleSlot]:
             f"`first` must be between 0 and {MAX_HISTORY}, got {first}", argument="first"
         )
     return await ScheduleSlot.filter(schedule_id=schedule_id).order_by("-slot_at").limit(first)
+
+
+async def schedule_of_sweep(sweep_id: int) -> TrainingSchedule | None:
+    """The schedule whose slot started this sweep; None for a sweep started by hand."""
+    slot = await ScheduleSlot.filter(sweep_id=sweep_id).select_related("schedule").first()
+    return None if slot is None else slot.schedule
 
 
 async def schedule_runs(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
-from resolvers import accounts, sweeps, training_runs
+from resolvers import accounts, sweeps, training_runs, training_schedules
 from resolvers.accounts import Identity
 from resolvers.sweeps import Sweep as SweepRow
 from resolvers.sweeps import SweepConnection as SweepPage
@@ -22,6 +22,10 @@ from schema.scalars import JSON
 from schema.training_runs import TrainingRunConnection, run_columns
 from schema.types import TrainingRun, User
 from trainer.ml.algorithms import Algorithm
+
+if TYPE_CHECKING:
+    # named lazily: schema.training_schedules imports this module
+    from schema.training_schedules import TrainingSchedule
 
 strawberry.enum(
     SweepStatus,
@@ -260,6 +264,16 @@ class Sweep(relay.Node):
             run_filter=RunFilter(sweep_id=root.id),
             columns=run_columns(info),
         )
+
+    @strawberry.field(
+        description="The training schedule whose slot started this sweep; null for startSweep's.",
+        graphql_type=Annotated["TrainingSchedule", strawberry.lazy("schema.training_schedules")]
+        | None,
+    )
+    async def schedule(
+        self, root: strawberry.Parent[SweepRow]
+    ) -> training_schedules.TrainingSchedule | None:
+        return await training_schedules.schedule_of_sweep(root.id)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

@@ -1,9 +1,9 @@
 """Training schedules as GraphQL types and inputs (issue 25, section 1), and the one
-conversion between a TrainModelInput and the JSON a schedule stores.
+conversion between a TrainModelInput (or a StartSweepInput) and the JSON a schedule stores.
 
 The JSON is the input as a client writes it (camelCase names, enum names), read back
-through the schema's own TrainModelInput type: fields added to TrainModelInput later
-pass through a stored schedule unchanged, and a stored input that no longer fits is
+through the schema's own input type: fields added to TrainModelInput or StartSweepInput
+later pass through a stored schedule unchanged, and a stored input that no longer fits is
 refused by the same coercion a request gets.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import strawberry
 from graphql import GraphQLInputObjectType, coerce_input_value
@@ -22,8 +22,10 @@ from strawberry.types.base import get_object_definition, has_object_definition
 from strawberry.types.enum import has_enum_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from resolvers import training_schedules
+from resolvers import sweeps, training_schedules
 from resolvers.model_aliases import GateRequest
+from resolvers.sweeps import Sweep as SweepRow
+from resolvers.sweeps import SweepRequest
 from resolvers.train_model import TrainRequest
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
 from resolvers.training_schedules import (
@@ -31,6 +33,7 @@ from resolvers.training_schedules import (
     Promotion,
     ScheduleChanges,
     ScheduleConnection,
+    ScheduleKind,
     ScheduleSlot,
     SlotOutcome,
     stored_gate_request,
@@ -42,6 +45,7 @@ from schema.errors import UserError
 from schema.inputs import TrainModelInput
 from schema.model_aliases import PromotionGateInput
 from schema.scalars import JSON
+from schema.sweeps import StartSweepInput, Sweep
 from schema.training_runs import TrainingRunConnection
 from schema.types import TrainingRun
 
@@ -53,6 +57,11 @@ strawberry.enum(
         "start-up, SKIP records it as skipped."
     ),
 )
+strawberry.enum(
+    ScheduleKind,
+    name="ScheduleKind",
+    description="What each slot starts: TRAIN one training run, SWEEP one sweep.",
+)
 strawberry.enum(SlotOutcome, name="ScheduleSlotOutcome")
 strawberry.enum(Promotion, name="SchedulePromotionOutcome")
 ScheduleMisfire: TypeAlias = Misfire
@@ -60,6 +69,8 @@ ScheduleMisfire: TypeAlias = Misfire
 # Not stored: generated for each run (<name>-<slot time>), and a run of a schedule never
 # makes anyone wait for it.
 _NOT_STORED = {"modelVersion", "wait"}
+# A sweep's name is generated the same way (<name>-<slot time>).
+_SWEEP_NOT_STORED = {"name"}
 
 
 def input_json(value: Any) -> Any:
@@ -90,21 +101,45 @@ def stored_train_input(value: TrainModelInput) -> dict[str, Any]:
     return {name: item for name, item in stored.items() if name not in _NOT_STORED}
 
 
-def request_reader(api_schema: strawberry.Schema) -> Callable[[dict[str, Any]], TrainRequest]:
-    """Stored JSON -> the request trainModel reads, through the schema's TrainModelInput
+def stored_sweep_input(value: StartSweepInput) -> dict[str, Any]:
+    stored: dict[str, Any] = input_json(value)
+    return {name: item for name, item in stored.items() if name not in _SWEEP_NOT_STORED}
+
+
+Request_co = TypeVar("Request_co", covariant=True)
+
+
+class _ToRequest(Protocol[Request_co]):
+    def to_request(self) -> Request_co: ...
+
+
+def _reader(
+    api_schema: strawberry.Schema, input_type: type[_ToRequest[Request_co]]
+) -> Callable[[dict[str, Any]], Request_co]:
+    """Stored JSON -> the request its mutation reads, through the schema's own input type
     (its defaults, enums and checks); raises GraphQLError when the JSON no longer fits."""
     # The schema's graphql-core type: strawberry offers no public way to coerce a value.
-    graphql_type = api_schema._schema.get_type("TrainModelInput")
+    graphql_type = api_schema._schema.get_type(input_type.__name__)
     assert isinstance(graphql_type, GraphQLInputObjectType)
     registry = api_schema.schema_converter.scalar_registry
 
-    def read(stored: dict[str, Any]) -> TrainRequest:
+    def read(stored: dict[str, Any]) -> Request_co:
         coerced = coerce_input_value(stored, graphql_type)
-        value = convert_argument(coerced, TrainModelInput, registry, api_schema.config)
-        assert isinstance(value, TrainModelInput)
+        value = convert_argument(coerced, input_type, registry, api_schema.config)
+        assert isinstance(value, input_type)
         return value.to_request()
 
     return read
+
+
+def request_reader(api_schema: strawberry.Schema) -> Callable[[dict[str, Any]], TrainRequest]:
+    """A stored train input -> trainModel's request (TrainModelInput's coercion)."""
+    return _reader(api_schema, TrainModelInput)
+
+
+def sweep_reader(api_schema: strawberry.Schema) -> Callable[[dict[str, Any]], SweepRequest]:
+    """A stored sweep input -> startSweep's request (StartSweepInput's coercion)."""
+    return _reader(api_schema, StartSweepInput)
 
 
 @strawberry.input(description="Move a model alias to each run of the schedule that ends COMPLETED.")
@@ -135,12 +170,27 @@ class CreateTrainingScheduleInput:
             "sixth, read in `timeZone`."
         )
     )
-    train: TrainModelInput = strawberry.field(
-        description="What each run trains; modelVersion must be left out (generated)."
+    train: TrainModelInput | None = strawberry.field(
+        default=None,
+        description=(
+            "What each run trains; modelVersion must be left out (generated). Give this "
+            "or `sweep`, not both."
+        ),
     )
     time_zone: str = strawberry.field(default="UTC", description="An IANA name.")
     misfire: Misfire = Misfire.RUN_ONCE
-    promote: SchedulePromoteInput | None = None
+    promote: SchedulePromoteInput | None = strawberry.field(
+        default=None,
+        description="For a sweep schedule, the sweep's best run is promoted when it COMPLETES.",
+    )
+    sweep: StartSweepInput | None = strawberry.field(
+        default=None,
+        description=(
+            "Start a sweep at each slot instead of one run, checked as startSweep checks "
+            "it; name must be left out (generated as <name>-<slot time>). Give this or "
+            "`train`, not both."
+        ),
+    )
 
     def to_changes(self) -> ScheduleChanges:
         return ScheduleChanges(
@@ -148,8 +198,10 @@ class CreateTrainingScheduleInput:
             cron=self.cron,
             time_zone=self.time_zone,
             misfire=self.misfire,
-            train=self.train.to_request(),
-            train_json=stored_train_input(self.train),
+            train=self.train.to_request() if self.train is not None else None,
+            train_json=stored_train_input(self.train) if self.train is not None else None,
+            sweep=self.sweep.to_request() if self.sweep is not None else None,
+            sweep_json=stored_sweep_input(self.sweep) if self.sweep is not None else None,
             promote_alias=self.promote.alias if self.promote else None,
             promote_gate=gate_of(self.promote),
             promote_given=True,
@@ -165,9 +217,14 @@ class UpdateTrainingScheduleInput:
     time_zone: str | None = None
     misfire: Misfire | None = None
     train: TrainModelInput | None = strawberry.field(
-        default=None, description="Replaces the whole train input."
+        default=None,
+        description="Replaces the whole train input (a sweep schedule becomes a train one).",
     )
     promote: SchedulePromoteInput | None = strawberry.UNSET
+    sweep: StartSweepInput | None = strawberry.field(
+        default=None,
+        description="Replaces the whole sweep input (a train schedule becomes a sweep one).",
+    )
 
     def to_changes(self) -> ScheduleChanges:
         promote_given = self.promote is not strawberry.UNSET
@@ -178,6 +235,8 @@ class UpdateTrainingScheduleInput:
             misfire=self.misfire,
             train=self.train.to_request() if self.train is not None else None,
             train_json=stored_train_input(self.train) if self.train is not None else None,
+            sweep=self.sweep.to_request() if self.sweep is not None else None,
+            sweep_json=stored_sweep_input(self.sweep) if self.sweep is not None else None,
             promote_alias=self.promote.alias if promote_given and self.promote else None,
             promote_gate=gate_of(self.promote) if promote_given else None,
             promote_given=promote_given,
@@ -201,7 +260,9 @@ class SchedulePromote:
     gate: SchedulePromotionGate | None = None
 
 
-@strawberry.type(description="One slot of a schedule: the run it started, or why it did not.")
+@strawberry.type(
+    description="One slot of a schedule: the run or sweep it started, or why it did not."
+)
 class TrainingScheduleSlot:
     slot_at: datetime = strawberry.field(description="When the slot was due (UTC).")
     outcome: SlotOutcome = strawberry.field(
@@ -225,9 +286,18 @@ class TrainingScheduleSlot:
     def claimed_by(self, root: strawberry.Parent[ScheduleSlot]) -> str:
         return root.claimed_by
 
-    @strawberry.field(graphql_type=TrainingRun | None)
+    @strawberry.field(
+        graphql_type=TrainingRun | None, description="The run a train schedule's slot started."
+    )
     async def run(self, root: strawberry.Parent[ScheduleSlot]) -> RunRecord | None:
         return None if root.run_id is None else await get_run_record(root.run_id)
+
+    @strawberry.field(
+        graphql_type=Sweep | None,
+        description="The sweep a sweep schedule's slot started (its bestRun is promoted).",
+    )
+    async def sweep(self, root: strawberry.Parent[ScheduleSlot]) -> SweepRow | None:
+        return None if root.sweep_id is None else await sweeps.get_sweep(str(root.sweep_id))
 
 
 @strawberry.type(description="Retraining on a cron schedule, as its creator (issue 25).")
@@ -251,11 +321,28 @@ class TrainingSchedule(relay.Node):
     def database_id(self, root: strawberry.Parent[TrainingScheduleRow]) -> int:
         return root.id
 
+    @strawberry.field(description="TRAIN: each slot starts one run; SWEEP: one sweep.")
+    def kind(self, root: strawberry.Parent[TrainingScheduleRow]) -> ScheduleKind:
+        return root.kind
+
     @strawberry.field(
-        description="The stored TrainModelInput of each run, as GraphQL JSON (camelCase)."
+        description=(
+            "The stored TrainModelInput of each run, as GraphQL JSON (camelCase); an empty "
+            "object for a sweep schedule (see `sweep`)."
+        )
     )
     def train(self, root: strawberry.Parent[TrainingScheduleRow]) -> JSON:
         stored: JSON = root.train
+        return stored
+
+    @strawberry.field(
+        description=(
+            "The stored StartSweepInput of each slot's sweep, as GraphQL JSON (camelCase); "
+            "null for a train schedule."
+        )
+    )
+    def sweep(self, root: strawberry.Parent[TrainingScheduleRow]) -> JSON | None:
+        stored: JSON | None = root.sweep
         return stored
 
     @strawberry.field
@@ -275,7 +362,10 @@ class TrainingSchedule(relay.Node):
         )
 
     @strawberry.field(
-        description="The runs this schedule started, newest first.",
+        description=(
+            "The runs this schedule started, newest first (a sweep schedule's trials are "
+            "under each slot's sweep)."
+        ),
         graphql_type=TrainingRunConnection,
     )
     async def runs(

@@ -36,7 +36,7 @@ from resolvers.training_runs import PageSizes
 from resolvers.upload_spool import remove_stale_uploads
 from schema import QueryLimits, build_schema
 from schema.download_urls import MODEL_DOWNLOAD_ROUTE
-from schema.training_schedules import request_reader
+from schema.training_schedules import request_reader, sweep_reader
 from schema.trust_jobs import PREDICTION_DOWNLOAD_ROUTE, PREDICTION_REJECTS_ROUTE
 from server.downloads import ModelDownloads
 from server.health import Readiness, healthz
@@ -163,6 +163,8 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
         jobs=runner,
         artifacts=settings.artifacts,
         read_request=request_reader(api_schema),
+        read_sweep=sweep_reader(api_schema),
+        wake_sweeps=services.sweeps.wake,
         tick_seconds=settings.schedule_tick_seconds,
         misfire_grace_seconds=settings.schedule_misfire_grace_seconds,
     )

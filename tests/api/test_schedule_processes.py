@@ -1,6 +1,7 @@
 """Training schedules across real server processes on one database (issue 25): each slot
 fires exactly once with two servers ticking, and a slot missed while no server ran fires
-once at start-up (misfire RUN_ONCE) or is recorded as skipped (SKIP).
+once at start-up (misfire RUN_ONCE) or is recorded as skipped (SKIP); a train schedule
+written before migration 0018 (sweep schedules) reads and fires as before after it.
 
 SQLite by default, PostgreSQL with TEST_DATABASE=postgres (tests/conftest.py).
 """
@@ -16,8 +17,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import DATABASE
-from tests.helpers import wait_for
-from tests.processes import Api, Deployment, Services, first_server, postgres_database
+from tests.helpers import REPO, wait_for
+from tests.processes import (
+    DRH_USER,
+    PYTHON,
+    Api,
+    Deployment,
+    Services,
+    first_server,
+    postgres_database,
+    provision,
+)
 
 CREATE = """
 mutation Create($input: CreateTrainingScheduleInput!) {
@@ -188,3 +198,109 @@ async def test_missed_slots_fire_once_with_run_once_and_are_skipped_with_skip(
     )
     assert skipped["run"] is None
     assert skipper["runs"]["totalCount"] == 0
+
+
+# `migrate`: the tables as they were before migration 0018 (sweep schedules); `insert`: a
+# train schedule of the DRH account written into them.
+BEFORE_0018 = """
+import asyncio, sys
+from main import Settings
+from models.db import connected, tortoise_config
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate
+
+async def main() -> None:
+    url = Settings().db_url
+    if sys.argv[1] == "migrate":
+        try:
+            await migrate(config=tortoise_config(url), target="models.0017_schedule_gate")
+        finally:  # else SQLite's thread keeps the process alive (models/db.py)
+            await Tortoise.close_connections()
+        return
+    async with connected(url):
+        try:
+            await connections.get("default").execute_query("SELECT sweep FROM training_schedule")
+        except Exception:
+            pass
+        else:
+            raise AssertionError("the sweep column exists before migration 0018")
+        await connections.get("default").execute_script(
+            "INSERT INTO training_schedule (name, cron, time_zone, misfire, train, paused,"
+            " created_by_id, created_by_username, created_at, updated_at)"
+            " SELECT 'older', '0 2 * * *', 'UTC', 'SKIP',"
+            " '{\\"hyperparameters\\": {\\"nEstimators\\": 2}, \\"notes\\": \\"before 0018\\"}',"
+            " FALSE, id, username, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP"
+            " FROM auth_user WHERE username = 'drh-user'"
+        )
+
+asyncio.run(main())
+"""
+UPDATE = """
+mutation Update($id: ID!, $input: UpdateTrainingScheduleInput!) {
+  updateTrainingSchedule(id: $id, input: $input) {
+    trainingSchedule { kind sweep train } errors { field code }
+  }
+}
+"""
+OLDER = """
+query Older {
+  trainingSchedules(first: 5) {
+    nodes {
+      id name kind misfire train sweep createdByUsername
+      history { outcome run { status modelVersion trainedByUsername } sweep { databaseId } }
+    }
+  }
+}
+"""
+
+
+async def test_migration_0018_keeps_an_existing_train_schedule(
+    tmp_path: Path, database_url: str, services: Services
+) -> None:
+    # given: a database at migration 0017 holding a train schedule
+    deployment = Deployment.create(tmp_path, database_url, **SETTINGS)
+
+    async def before_0018(step: str) -> None:
+        process = await asyncio.create_subprocess_exec(
+            PYTHON, "-c", BEFORE_0018, step, cwd=REPO, env=deployment.env
+        )
+        assert await asyncio.wait_for(process.wait(), 120) == 0
+
+    await before_0018("migrate")
+    token = await provision(deployment.env, migrate=False)
+    await before_0018("insert")
+
+    # when: the database is migrated again and a server starts on it
+    await deployment.migrate()
+    api = Api(await services.serve("server", deployment), token)
+
+    # then: the schedule reads as it was, a train schedule, and still fires
+    (older,) = (await api.data(OLDER))["trainingSchedules"]["nodes"]
+    assert (older["name"], older["kind"], older["misfire"], older["sweep"]) == (
+        "older",
+        "TRAIN",
+        "SKIP",
+        None,
+    )
+    assert older["train"] == {"hyperparameters": {"nEstimators": 2}, "notes": "before 0018"}
+    at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+    cron = f"{at.minute} {at.hour} {at.day} {at.month} * {at.second}"
+    moved = await api.data(UPDATE, {"id": older["id"], "input": {"cron": cron}})
+    assert moved["updateTrainingSchedule"]["errors"] == []
+
+    async def fired() -> dict[str, Any] | None:
+        (found,) = (await api.data(OLDER))["trainingSchedules"]["nodes"]
+        run = found["history"][0]["run"] if found["history"] else None
+        return found if run is not None and run["status"] == "COMPLETED" else None
+
+    found = await wait_for(fired, timeout=60, what="the migrated schedule's slot")
+    assert found["history"][0]["run"]["trainedByUsername"] == DRH_USER
+    assert found["history"][0]["sweep"] is None
+    # and: it may become a sweep schedule
+    sweep = {"space": [{"algorithm": "LOGISTIC_REGRESSION"}], "maxTrials": 1}
+    switched = (await api.data(UPDATE, {"id": older["id"], "input": {"sweep": sweep}}))[
+        "updateTrainingSchedule"
+    ]
+    assert switched["errors"] == []
+    assert switched["trainingSchedule"]["kind"] == "SWEEP"
+    assert switched["trainingSchedule"]["train"] == {}

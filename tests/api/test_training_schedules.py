@@ -1,6 +1,8 @@
 """Training schedules (issue 25, section 1) on the in-process server: create, refusals in
 `errors` that create nothing, DST-correct slots, pause / resume, update, delete, firing
-as the creator through trainModel's code path, the over-quota skip, and promotion.
+as the creator through trainModel's code path, the over-quota skip, and promotion; and
+the same for schedules whose slots start a sweep (startSweep's checks and code path, its
+best run promoted).
 
 The multi-process rules (exactly once across servers, misfire across a restart) are in
 tests/api/test_schedule_processes.py.
@@ -17,9 +19,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models.accounts import create_token, create_user
+from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep
 from models.training_runs import RunStatus, TrainingRun
 from models.training_schedules import ScheduleSlot, TrainingSchedule
+from models.webhooks import WebhookEvent, WebhookEventType
 from resolvers.schedule_ticker import model_version_for
+from resolvers.sweeps import cancel_sweep
 from resolvers.training_schedules import next_slot, slots_after
 from tests.conftest import Server
 from tests.helpers import RUN_ROW, train_completed, wait_for
@@ -602,3 +607,422 @@ async def test_a_slot_whose_server_died_after_claiming_it_is_recorded(
     assert by_slot[lost]["reason"] == (
         "the server that claimed this slot stopped before starting its run"
     )
+
+
+# --- sweep schedules ------------------------------------------------------------------------
+
+SWEEP_SLOTS = """
+query SweepSlots($first: Int) {
+  trainingSchedules(first: $first) {
+    nodes {
+      name kind train sweep paused
+      runs { totalCount }
+      history(first: 100) {
+        slotAt outcome reason promotion promotionDetail run { databaseId }
+        sweep {
+          databaseId name status errorMessage createdByUsername maxTrials
+          bestRun { databaseId }
+          trialCounts { completed total }
+          schedule { name kind }
+        }
+      }
+    }
+  }
+}
+"""
+SWEEP_SCHEDULE = "query S($id: ID!) { sweep(id: $id) { schedule { name kind } } }"
+
+
+async def schedule_failures(schedule_id: int) -> list[dict[str, Any]]:
+    """The data of each schedule.failed event of the schedule, oldest first."""
+    events = await WebhookEvent.filter(event_type=WebhookEventType.SCHEDULE_FAILED.value).order_by(
+        "id"
+    )
+    return [event.data for event in events if event.data["databaseId"] == schedule_id]
+
+
+def small_sweep(**fields: Any) -> dict[str, Any]:
+    """Two trials of a few trees on the 357-row reference dataset."""
+    return {
+        "datasetPath": "reference.csv",
+        "space": [
+            {
+                "algorithm": "RANDOM_FOREST",
+                "parameters": [{"name": "nEstimators", "min": 2, "max": 4}],
+            }
+        ],
+        "method": "RANDOM",
+        "maxTrials": 2,
+        "parallelism": 2,
+        "seed": 3,
+        **fields,
+    }
+
+
+async def create_sweep_schedule(server: Server, as_: str = "drh", **fields: Any) -> dict[str, Any]:
+    variables = {
+        "name": fresh_name("sweeps"),
+        "cron": "0 2 * * *",
+        "sweep": small_sweep(),
+        **fields,
+    }
+    payload: dict[str, Any] = (await server.data(CREATE, {"input": variables}, as_=as_))[
+        "createTrainingSchedule"
+    ]
+    return payload
+
+
+@pytest.fixture
+async def sweep_schedules(no_schedules: Server) -> AsyncIterator[Server]:
+    """No schedule before or after, and the sweeps the test's schedules started ended
+    after it (the driver would go on with them)."""
+    yield no_schedules
+    for sweep in await Sweep.filter(status__in=[s.value for s in ACTIVE_SWEEP_STATUSES]):
+        await cancel_sweep(sweep.id, None)
+
+
+async def sweep_history(server: Server, name: str, done: Any, as_: str = "drh") -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        nodes = (await server.data(SWEEP_SLOTS, {"first": 100}, as_=as_))["trainingSchedules"]
+        found = next(node for node in nodes["nodes"] if node["name"] == name)
+        return found if done(found["history"]) else None
+
+    return await wait_for(check, timeout=60, what=f"the history of {name}")
+
+
+def promotion_settled(history: list[dict[str, Any]]) -> bool:
+    return any(slot["promotion"] in {"PROMOTED", "NOT_PROMOTED"} for slot in history)
+
+
+async def test_a_sweep_schedule_stores_the_sweep_input(sweep_schedules: Server) -> None:
+    payload = await create_sweep_schedule(sweep_schedules, promote={"alias": "best"})
+
+    assert payload["errors"] == []
+    schedule = payload["trainingSchedule"]
+    listed_schedule = (await sweep_schedules.data(SWEEP_SLOTS, {"first": 100}, as_="manager"))[
+        "trainingSchedules"
+    ]["nodes"][0]
+    assert listed_schedule["name"] == schedule["name"]
+    assert listed_schedule["kind"] == "SWEEP"
+    assert listed_schedule["train"] == {}
+    # kept as a client writes it, defaults filled, without a name (generated per slot)
+    stored = listed_schedule["sweep"]
+    assert stored["maxTrials"] == 2
+    assert stored["method"] == "RANDOM"
+    assert stored["objective"] == "F1_SCORE"
+    assert stored["space"][0]["algorithm"] == "RANDOM_FOREST"
+    assert "name" not in stored
+    row = await TrainingSchedule.get(id=schedule["databaseId"])
+    assert (row.train, row.sweep) == ({}, stored)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"train": SMALL_TRAIN},
+            [(["input", "train"], "INVALID"), (["input", "sweep"], "INVALID")],
+        ),
+        (
+            {"sweep": None},
+            [(["input", "train"], "INVALID"), (["input", "sweep"], "INVALID")],
+        ),
+        (
+            {"sweep": small_sweep(name="fixed")},
+            [(["input", "sweep", "name"], "INVALID")],
+        ),
+        (
+            {"sweep": small_sweep(maxTrials=0)},
+            [(["input", "sweep", "maxTrials"], "OUT_OF_RANGE")],
+        ),
+        (
+            {"sweep": small_sweep(datasetPath="../outside.csv")},
+            [(["input", "sweep", "datasetPath"], "PATH_NOT_ALLOWED")],
+        ),
+        (
+            {
+                "sweep": small_sweep(
+                    space=[
+                        {
+                            "algorithm": "RANDOM_FOREST",
+                            "parameters": [{"name": "nEstimators", "min": 8, "max": 2}],
+                        }
+                    ]
+                )
+            },
+            [(["input", "sweep", "space", "0", "parameters", "0", "max"], "OUT_OF_RANGE")],
+        ),
+        (
+            {
+                "sweep": small_sweep(
+                    space=[{"algorithm": "RANDOM_FOREST", "parameters": [{"name": "depth"}]}]
+                )
+            },
+            [(["input", "sweep", "space", "0", "parameters", "0", "name"], "INVALID")],
+        ),
+    ],
+)
+async def test_a_bad_sweep_schedule_names_its_field_and_creates_nothing(
+    sweep_schedules: Server, fields: dict[str, Any], expected: list[tuple[list[str], str]]
+) -> None:
+    payload = await create_sweep_schedule(sweep_schedules, **fields)
+
+    assert payload["trainingSchedule"] is None
+    assert [(error["field"], error["code"]) for error in payload["errors"]] == expected
+    assert await TrainingSchedule.all().count() == 0
+
+
+async def test_neither_train_nor_sweep_is_refused(sweep_schedules: Server) -> None:
+    variables = {"name": fresh_name(), "cron": "0 2 * * *"}
+    payload = (await sweep_schedules.data(CREATE, {"input": variables}))["createTrainingSchedule"]
+
+    assert payload["trainingSchedule"] is None
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+        (["input", "train"], "INVALID"),
+        (["input", "sweep"], "INVALID"),
+    ]
+    assert "give train" in payload["errors"][0]["message"]
+    assert await TrainingSchedule.all().count() == 0
+
+
+async def test_update_switches_a_schedule_between_train_and_sweep(sweep_schedules: Server) -> None:
+    schedule = (await create(sweep_schedules))["trainingSchedule"]
+    kind = "query K { trainingSchedules { nodes { kind train sweep } } }"
+
+    to_sweep = (
+        await sweep_schedules.data(
+            UPDATE, {"id": schedule["id"], "input": {"sweep": small_sweep(maxTrials=1)}}
+        )
+    )["updateTrainingSchedule"]
+    assert to_sweep["errors"] == []
+    (node,) = (await sweep_schedules.data(kind))["trainingSchedules"]["nodes"]
+    assert (node["kind"], node["train"], node["sweep"]["maxTrials"]) == ("SWEEP", {}, 1)
+
+    both = (
+        await sweep_schedules.data(
+            UPDATE, {"id": schedule["id"], "input": {"sweep": small_sweep(), "train": SMALL_TRAIN}}
+        )
+    )["updateTrainingSchedule"]
+    assert [e["field"] for e in both["errors"]] == [["input", "train"], ["input", "sweep"]]
+    bad = (
+        await sweep_schedules.data(
+            UPDATE, {"id": schedule["id"], "input": {"sweep": small_sweep(maxTrials=0)}}
+        )
+    )["updateTrainingSchedule"]
+    assert [e["field"] for e in bad["errors"]] == [["input", "sweep", "maxTrials"]]
+    (node,) = (await sweep_schedules.data(kind))["trainingSchedules"]["nodes"]
+    assert node["sweep"]["maxTrials"] == 1  # the refused updates changed nothing
+
+    to_train = (
+        await sweep_schedules.data(UPDATE, {"id": schedule["id"], "input": {"train": SMALL_TRAIN}})
+    )["updateTrainingSchedule"]
+    assert to_train["errors"] == []
+    (node,) = (await sweep_schedules.data(kind))["trainingSchedules"]["nodes"]
+    assert (node["kind"], node["sweep"]) == ("TRAIN", None)
+    assert node["train"]["hyperparameters"]["nEstimators"] == 3
+
+
+async def test_managers_read_sweep_schedules_and_cannot_create_them(
+    sweep_schedules: Server,
+) -> None:
+    refused = await sweep_schedules.gql(
+        CREATE,
+        {"input": {"name": fresh_name(), "cron": "0 2 * * *", "sweep": small_sweep()}},
+        as_="manager",
+    )
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
+    assert await TrainingSchedule.all().count() == 0
+    schedule = (await create_sweep_schedule(sweep_schedules))["trainingSchedule"]
+
+    nodes = (await sweep_schedules.data(SWEEP_SLOTS, {"first": 10}, as_="manager"))[
+        "trainingSchedules"
+    ]["nodes"]
+
+    assert [(node["name"], node["kind"]) for node in nodes] == [(schedule["name"], "SWEEP")]
+
+
+async def test_a_sweep_schedule_fires_a_sweep_and_promotes_its_best_run(
+    sweep_schedules: Server,
+) -> None:
+    # given: a schedule firing every other second, starting a two-trial sweep as the
+    # RESPONSABLE_RH account and promoting its best run
+    alias = fresh_name("swept")
+    schedule = (
+        await create_sweep_schedule(
+            sweep_schedules, as_="rrh", cron="* * * * * */2", promote={"alias": alias}
+        )
+    )["trainingSchedule"]
+
+    # when: the first sweep ends and its promotion is settled
+    found = await sweep_history(sweep_schedules, schedule["name"], promotion_settled)
+    await sweep_schedules.data(PAUSE, {"id": schedule["id"]})
+
+    # then: the slot started one sweep of the creator, named after the schedule and slot
+    (slot,) = [s for s in found["history"] if s["promotion"] in {"PROMOTED", "NOT_PROMOTED"}]
+    sweep = slot["sweep"]
+    assert slot["outcome"] == "FIRED"
+    assert slot["run"] is None
+    assert sweep["status"] == "COMPLETED"
+    assert sweep["name"] == model_version_for(
+        schedule["name"], datetime.fromisoformat(slot["slotAt"])
+    )
+    assert sweep["createdByUsername"] == "rrh-user"
+    assert sweep["trialCounts"] == {"completed": 2, "total": 2}
+    assert sweep["schedule"] == {"name": schedule["name"], "kind": "SWEEP"}
+    by_id = await sweep_schedules.data(SWEEP_SCHEDULE, {"id": str(sweep["databaseId"])})
+    assert by_id["sweep"]["schedule"]["name"] == schedule["name"]
+    # and: its best run took the alias
+    best = sweep["bestRun"]["databaseId"]
+    assert slot["promotion"] == "PROMOTED"
+    assert slot["promotionDetail"] == (
+        f"alias {alias!r} now points at run {best} (the best of sweep {sweep['databaseId']})"
+    )
+    aliases = await sweep_schedules.data("{ modelAliases { alias run { databaseId } } }")
+    assert {"alias": alias, "run": {"databaseId": best}} in aliases["modelAliases"]
+    # and: slots that came while that sweep ran were skipped, saying why
+    for other in found["history"]:
+        if other["outcome"] == "SKIPPED":
+            assert other["sweep"] is None
+            assert "a schedule runs one sweep at a time" in other["reason"]
+    started = [s["sweep"]["databaseId"] for s in found["history"] if s["sweep"]]
+    assert len(started) == len(set(started))
+    assert await Sweep.filter(name__startswith=schedule["name"]).count() == len(started)
+
+
+async def test_a_gated_sweep_promotion_that_fails_leaves_the_alias(
+    sweep_schedules: Server,
+) -> None:
+    # given: the alias on a trained run, and a sweep schedule promoting through a gate no
+    # model can pass
+    current = await train_completed(sweep_schedules.data, trees=3)
+    alias = fresh_name("gated")
+    moved = await sweep_schedules.data(
+        "mutation S($a: String!, $r: ID!) "
+        "{ setModelAlias(alias: $a, runId: $r) { errors { code } } }",
+        {"a": alias, "r": current["id"]},
+    )
+    assert moved["setModelAlias"]["errors"] == []
+    gate = {"datasetPath": "reference.csv", "metric": "ACCURACY", "minImprovement": 1.0}
+    schedule = (
+        await create_sweep_schedule(
+            sweep_schedules, cron=one_slot_cron(soon()), promote={"alias": alias, "gate": gate}
+        )
+    )["trainingSchedule"]
+
+    # when
+    found = await sweep_history(sweep_schedules, schedule["name"], promotion_settled)
+
+    # then
+    (slot,) = found["history"]
+    assert slot["sweep"]["status"] == "COMPLETED"
+    assert slot["promotion"] == "NOT_PROMOTED"
+    best = slot["sweep"]["bestRun"]["databaseId"]
+    assert slot["promotionDetail"].startswith(f"alias {alias!r} stays where it was: run {best}")
+    assert "below the current model's" in slot["promotionDetail"]
+    aliases = await sweep_schedules.data("{ modelAliases { alias run { databaseId } } }")
+    assert {"alias": alias, "run": {"databaseId": current["databaseId"]}} in aliases["modelAliases"]
+
+
+async def test_a_cancelled_sweep_leaves_the_alias_and_the_history_says_why(
+    sweep_schedules: Server,
+) -> None:
+    # given: a sweep schedule whose sweep is cancelled as soon as it starts
+    alias = fresh_name("kept")
+    schedule = (
+        await create_sweep_schedule(
+            sweep_schedules,
+            cron=one_slot_cron(soon()),
+            sweep=small_sweep(maxTrials=20, parallelism=1),
+            promote={"alias": alias},
+        )
+    )["trainingSchedule"]
+    fired = await sweep_history(
+        sweep_schedules, schedule["name"], lambda h: bool(h) and h[0]["sweep"] is not None
+    )
+    sweep_id = fired["history"][0]["sweep"]["databaseId"]
+    await cancel_sweep(sweep_id, None)
+
+    # when
+    found = await sweep_history(sweep_schedules, schedule["name"], promotion_settled)
+
+    # then
+    (slot,) = found["history"]
+    assert slot["sweep"]["status"] == "CANCELLED"
+    assert slot["promotion"] == "NOT_PROMOTED"
+    assert slot["promotionDetail"] == (
+        f"sweep {sweep_id} ended CANCELLED (cancelled by -): alias {alias!r} stays where it was"
+    )
+    aliases = await sweep_schedules.data("{ modelAliases { alias } }")
+    assert {"alias": alias} not in aliases["modelAliases"]
+    # and: webhooks are told, in the promotion's transaction
+    (failure,) = await schedule_failures(schedule["databaseId"])
+    assert failure["reason"] == slot["promotionDetail"]
+
+
+async def test_a_sweep_slot_over_the_creator_quota_is_skipped_and_says_why(
+    sweep_schedules: Server,
+) -> None:
+    # given: an HR account that already has MAX_ACTIVE_RUNS_PER_USER runs queued
+    user = await create_user(fresh_name("busy"), groups=["DRH"])
+    sweep_schedules.tokens[user.username] = await create_token(user, "tests")
+    limit = sweep_schedules.settings.max_active_runs_per_user
+    for _ in range(limit):
+        await TrainingRun.create(
+            **RUN_ROW,
+            model_version=fresh_name("busy-run"),
+            n_estimators=5,
+            status=RunStatus.QUEUED,
+            trained_by=user,
+        )
+    schedule = (
+        await create_sweep_schedule(sweep_schedules, as_=user.username, cron=one_slot_cron(soon()))
+    )["trainingSchedule"]
+
+    try:
+        # when
+        found = await sweep_history(
+            sweep_schedules, schedule["name"], lambda h: bool(h) and h[0]["outcome"] != "CLAIMED"
+        )
+    finally:
+        await TrainingRun.filter(trained_by=user).delete()
+
+    # then
+    (slot,) = found["history"]
+    assert slot["outcome"] == "SKIPPED"
+    assert slot["sweep"] is None
+    assert slot["reason"] == (
+        f"TOO_MANY_ACTIVE_RUNS: {user.username} already has {limit} training runs queued or "
+        f"running, the most allowed at once ({limit}); the sweep's trials could not start"
+    )
+    assert await Sweep.filter(created_by_id=user.id).count() == 0
+    assert [f["reason"] for f in await schedule_failures(schedule["databaseId"])] == [
+        slot["reason"]
+    ]
+
+
+async def test_a_schedule_runs_one_sweep_at_a_time(sweep_schedules: Server) -> None:
+    # given: a schedule firing every second whose sweep takes longer than that
+    schedule = (
+        await create_sweep_schedule(
+            sweep_schedules, cron="* * * * * *", sweep=small_sweep(maxTrials=50, parallelism=1)
+        )
+    )["trainingSchedule"]
+
+    # when: a slot comes while its sweep still runs
+    found = await sweep_history(
+        sweep_schedules,
+        schedule["name"],
+        lambda h: (
+            any(slot["outcome"] == "SKIPPED" for slot in h) and any(slot["sweep"] for slot in h)
+        ),
+    )
+    await sweep_schedules.data(PAUSE, {"id": schedule["id"]})
+
+    # then: that slot was skipped, naming the sweep still running; one sweep was started
+    (started,) = [slot["sweep"] for slot in found["history"] if slot["sweep"]]
+    skipped = next(slot for slot in found["history"] if slot["outcome"] == "SKIPPED")
+    assert skipped["reason"].startswith(f"sweep {started['databaseId']} of this schedule is still ")
+    assert skipped["reason"].endswith(": a schedule runs one sweep at a time")
+    assert await Sweep.filter(name__startswith=schedule["name"]).count() == 1
+    # the schedule's own policy, not a failure: webhooks are not told
+    assert await schedule_failures(schedule["databaseId"]) == []

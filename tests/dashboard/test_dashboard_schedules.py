@@ -1,18 +1,21 @@
 """The dashboard's Schedules page (issue 25): "Schedule this" on a run's page opens the form
 with that run's settings; create, see the next slot, pause, resume, delete; the server's
-refusals beside the field they name; a manager reads only. Screenshot:
+refusals beside the field they name; a manager reads only; a sweep schedule made from the
+form, its slot's sweep linked from the history. Screenshot:
 docs/screenshots/schedules.png. No request may leave 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
 
 from tests.dashboard.harness import DRH, MANAGER, browser, open_dashboard
+from tests.helpers import wait_for
 from tests.processes import LiveServer
 
 # A second dashboard server on another worker: one server for every browser test made
@@ -139,4 +142,83 @@ async def test_a_manager_reads_schedules_without_the_form_or_buttons(
     assert buttons == []
     assert forms == 0
     assert run_page_links == 0
+    dashboard.traffic.assert_clean()
+
+
+SWEEP_SCHEDULES = """
+query { trainingSchedules(first: 50) { nodes {
+  id name kind sweep history { outcome sweep { databaseId name status } }
+} } }
+"""
+
+
+async def test_create_a_sweep_schedule_and_open_the_sweep_a_slot_started(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+    name = "sweep-soon"
+    try:
+        await dashboard.sign_in(*DRH)
+        await page.get_by_role("link", name="Schedules", exact=True).click()
+
+        # when: "Sweep" is chosen, a grid with more trials than points (the server refuses)
+        await page.get_by_label("Name").fill(name)
+        await page.get_by_label("Each slot starts").select_option("SWEEP")
+        await expect(page.get_by_label("Train input (TrainModelInput as JSON)")).to_be_hidden()
+        await page.get_by_label("Search RANDOM_FOREST").uncheck()
+        await page.get_by_label("Search LOGISTIC_REGRESSION").check()
+        await page.get_by_label("Method").select_option("GRID")
+        await page.get_by_label("Trials").fill("500")
+        await page.get_by_role("button", name="Create schedule").click()
+
+        # then: the refusal is said beside the sweep, and nothing is created
+        await expect(page.locator('[data-error-for="sweep"]')).to_contain_text(
+            "maxTrials the grid has"
+        )
+        assert name not in await schedules(dashboard_api)
+        await page.get_by_label("Method").select_option("RANDOM")
+
+        # when: one trial, at a slot a few seconds ahead
+        at = (datetime.now(UTC) + timedelta(seconds=6)).replace(microsecond=0)
+        await page.get_by_label("Cron").fill(
+            f"{at.minute} {at.hour} {at.day} {at.month} * {at.second}"
+        )
+        await page.get_by_label("Time zone").fill("UTC")
+        await page.get_by_label("Trials").fill("1")
+        await page.get_by_role("button", name="Create schedule").click()
+        row = page.locator(f'tr[data-schedule="{name}"]')
+        await expect(row).to_contain_text("a sweep (RANDOM, 1 trial: LOGISTIC_REGRESSION)")
+
+        # then: once the slot has fired, its sweep is linked from the schedule's history
+        async def fired() -> dict[str, Any] | None:
+            nodes = (await dashboard_api.data(SWEEP_SCHEDULES))["trainingSchedules"]["nodes"]
+            found = next(node for node in nodes if node["name"] == name)
+            return found["history"][0]["sweep"] if found["history"] else None
+
+        sweep = await wait_for(fired, timeout=60, what="the schedule's sweep")
+        await page.reload()
+        row = page.locator(f'tr[data-schedule="{name}"]')
+        await row.locator("summary").click()
+        await row.get_by_role("link", name=f"sweep {sweep['name']}").click()
+        await expect(
+            page.get_by_role("heading", name=f"Sweep {sweep['databaseId']}")
+        ).to_be_visible()
+    finally:
+        await dashboard.context.close()
+        nodes = (await dashboard_api.data(SWEEP_SCHEDULES))["trainingSchedules"]["nodes"]
+        stored = next((node for node in nodes if node["name"] == name), None)
+        if stored is not None:
+            await dashboard_api.data(
+                "mutation($id: ID!) { deleteTrainingSchedule(id: $id) { errors { code } } }",
+                {"id": stored["id"]},
+            )
+
+    # then: the form sent a sweep of the algorithm ticked, over two of its parameters
+    assert stored is not None
+    assert stored["kind"] == "SWEEP"
+    assert (stored["sweep"]["method"], stored["sweep"]["maxTrials"]) == ("RANDOM", 1)
+    (entry,) = stored["sweep"]["space"]
+    assert entry["algorithm"] == "LOGISTIC_REGRESSION"
+    assert len(entry["parameters"]) == 2
     dashboard.traffic.assert_clean()

@@ -1,20 +1,24 @@
-// Training schedules (issue 25): each schedule with its next slot and recent history (fired
-// with its run, or skipped and why, and the promotion's outcome); HR staff create, pause,
-// resume and delete. A run's page opens the form with that run's settings
-// (#/schedules?from=<database id>); the train input is the TrainModelInput as JSON, so any
-// field the server's input has can be set.
+// Training schedules (issue 25): each schedule with what its slots start (a run or a sweep),
+// its next slot and recent history (fired with its run or sweep, or skipped and why, and the
+// promotion's outcome); HR staff create, pause, resume and delete. A run's page opens the
+// form with that run's settings (#/schedules?from=<database id>); the train input is the
+// TrainModelInput as JSON, so any field the server's input has can be set. A sweep schedule
+// searches the algorithms ticked, each over its first two numeric parameters (the sweeps
+// view's default ranges), with a method and a number of trials.
 import { append, field, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
 import { date, dateValue, timeZone } from "../format.js";
+import { defaultRange } from "./sweeps.js";
 
 const SCHEDULES = `query Schedules {
   trainingSchedules(first: 50) {
     nodes {
-      id databaseId name cron timeZone misfire paused nextRunAt createdByUsername train
+      id databaseId name cron timeZone misfire paused nextRunAt createdByUsername kind train sweep
       promote { alias }
       runs(first: 1) { totalCount }
       history(first: 5) {
         slotAt outcome reason firedAt promotion promotionDetail
         run { databaseId modelVersion status }
+        sweep { databaseId name status }
       }
     }
   }
@@ -32,6 +36,10 @@ const CREATE = `mutation CreateSchedule($input: CreateTrainingScheduleInput!) {
     trainingSchedule { id name nextRunAt }
     errors { field message code }
   }
+}`;
+
+const ALGORITHMS = `query ScheduleAlgorithms {
+  trainingAlgorithms { name parameters { name kind default min max logScale } }
 }`;
 
 const ACTIONS = {
@@ -60,8 +68,26 @@ function trainInputOf(run) {
   };
 }
 
+/** A sweep searching each algorithm ticked over its first two numeric parameters. */
+function sweepInputOf(algorithms, chosen, method, maxTrials) {
+  const space = algorithms
+    .filter((algorithm) => chosen.includes(algorithm.name))
+    .map((algorithm) => ({
+      algorithm: algorithm.name,
+      parameters: algorithm.parameters
+        .filter((parameter) => parameter.kind === "INT" || parameter.kind === "FLOAT")
+        .slice(0, 2)
+        .map((parameter) => {
+          const [min, max] = defaultRange(parameter);
+          return { name: parameter.name, min, max };
+        }),
+    }));
+  return { space, method, maxTrials };
+}
+
 function slotLine(slot) {
   const run = slot.run ? h("a", { href: `#/runs/${slot.run.databaseId}` }, slot.run.modelVersion) : null;
+  const sweep = slot.sweep ? h("a", { href: `#/sweeps/${slot.sweep.databaseId}` }, `sweep ${slot.sweep.name}`) : null;
   return h(
     "li",
     { dataset: { outcome: slot.outcome } },
@@ -69,9 +95,17 @@ function slotLine(slot) {
     " · ",
     h("strong", {}, slot.outcome),
     run ? [" · ", run, " ", statusBadge(slot.run.status)] : null,
+    sweep ? [" · ", sweep, " ", statusBadge(slot.sweep.status)] : null,
     slot.reason ? [" · ", slot.reason] : null,
     slot.promotion ? [" · promotion ", slot.promotion, slot.promotionDetail ? `: ${slot.promotionDetail}` : ""] : null,
   );
+}
+
+function startsLabel(schedule) {
+  if (schedule.kind !== "SWEEP") return "a run";
+  const sweep = schedule.sweep;
+  const algorithms = sweep.space.map((entry) => entry.algorithm).join(", ");
+  return `a sweep (${sweep.method}, ${sweep.maxTrials} trial${sweep.maxTrials === 1 ? "" : "s"}: ${algorithms})`;
 }
 
 function scheduleRow(schedule, ctx) {
@@ -94,6 +128,7 @@ function scheduleRow(schedule, ctx) {
     { dataset: { schedule: schedule.name } },
     h("th", { scope: "row" }, schedule.name),
     h("td", {}, h("code", {}, schedule.cron), ` (${schedule.timeZone})`),
+    h("td", { dataset: { label: "Starts" } }, startsLabel(schedule)),
     h("td", { dataset: { label: "Next slot" } }, schedule.paused ? "paused" : dateValue(schedule.nextRunAt)),
     h("td", {}, schedule.promote ? schedule.promote.alias : "—"),
     h("td.num", {}, String(schedule.runs.totalCount)),
@@ -110,15 +145,38 @@ function scheduleRow(schedule, ctx) {
   );
 }
 
-function createForm(ctx, train) {
+function createForm(ctx, train, algorithms) {
   const inputs = {
+    kind: h("select", {}, h("option", { value: "TRAIN" }, "Train: one run"), h("option", { value: "SWEEP" }, "Sweep: a search for the best model")),
     name: h("input", { type: "text", spellcheck: "false", required: true }),
     cron: h("input", { type: "text", spellcheck: "false", value: "0 2 * * *" }),
     timeZone: h("input", { type: "text", spellcheck: "false", value: timeZone }),
     misfire: h("select", {}, h("option", { value: "RUN_ONCE" }, "Run once at start-up"), h("option", { value: "SKIP" }, "Skip")),
     promote: h("input", { type: "text", spellcheck: "false" }),
     train: h("textarea", { rows: 8, spellcheck: "false" }, JSON.stringify(train, null, 2)),
+    method: h("select", {}, ["TPE", "RANDOM", "GRID"].map((value) => h("option", { value }, value))),
+    maxTrials: h("input", { type: "number", min: "1", max: "500", value: "12" }),
   };
+  const ticks = algorithms.map((algorithm, index) =>
+    h("input", { type: "checkbox", value: algorithm.name, checked: index === 0, "aria-label": `Search ${algorithm.name}` }),
+  );
+  const trainPart = field({ name: "train", label: "Train input (TrainModelInput as JSON)", input: inputs.train, hint: "Without modelVersion: it is generated." });
+  const sweepPart = h(
+    "fieldset.schedule-sweep",
+    {},
+    h("legend", {}, "Sweep"),
+    h("div.field", {}, h("p", {}, "Algorithms (each searched over its first two numeric parameters)"), ticks.map((tick) => h("label.check", {}, tick, ` ${tick.value}`))),
+    field({ name: "method", label: "Method", input: inputs.method }),
+    field({ name: "maxTrials", label: "Trials", input: inputs.maxTrials, hint: "1 to 500; each trial is a training run counted against your active runs." }),
+    h("p.field-error", { dataset: { errorFor: "sweep" } }),
+  );
+  const showKind = () => {
+    const sweep = inputs.kind.value === "SWEEP";
+    trainPart.style.display = sweep ? "none" : "";
+    sweepPart.style.display = sweep ? "" : "none";
+  };
+  inputs.kind.addEventListener("change", showKind);
+  showKind();
   const error = h("p.error", { role: "alert" });
   const form = h(
     "form.schedule-form",
@@ -127,21 +185,24 @@ function createForm(ctx, train) {
         event.preventDefault();
         error.textContent = "";
         for (const slot of form.querySelectorAll("[data-error-for]")) slot.textContent = "";
-        let trainInput;
-        try {
-          trainInput = JSON.parse(inputs.train.value || "{}");
-        } catch (problem) {
-          form.querySelector('[data-error-for="train"]').textContent = `Not JSON: ${problem.message}`;
-          return;
-        }
         const input = {
           name: inputs.name.value.trim(),
           cron: inputs.cron.value.trim(),
           timeZone: inputs.timeZone.value.trim() || "UTC",
           misfire: inputs.misfire.value,
-          train: trainInput,
           promote: inputs.promote.value.trim() ? { alias: inputs.promote.value.trim() } : null,
         };
+        if (inputs.kind.value === "SWEEP") {
+          const chosen = ticks.filter((tick) => tick.checked).map((tick) => tick.value);
+          input.sweep = sweepInputOf(algorithms, chosen, inputs.method.value, Number(inputs.maxTrials.value));
+        } else {
+          try {
+            input.train = JSON.parse(inputs.train.value || "{}");
+          } catch (problem) {
+            form.querySelector('[data-error-for="train"]').textContent = `Not JSON: ${problem.message}`;
+            return;
+          }
+        }
         try {
           const result = (await ctx.gql(CREATE, { input })).createTrainingSchedule;
           if (result.errors.length) {
@@ -163,8 +224,10 @@ function createForm(ctx, train) {
     field({ name: "cron", label: "Cron", input: inputs.cron, hint: "minute hour day month weekday; a sixth field is seconds." }),
     field({ name: "timeZone", label: "Time zone", input: inputs.timeZone, hint: "An IANA name; the cron is read there (DST included)." }),
     field({ name: "misfire", label: "A slot missed while the server was down", input: inputs.misfire }),
-    field({ name: "promote", label: "Promote to alias (optional)", input: inputs.promote, hint: "For example production: moved when a run ends COMPLETED." }),
-    field({ name: "train", label: "Train input (TrainModelInput as JSON)", input: inputs.train, hint: "Without modelVersion: it is generated." }),
+    field({ name: "promote", label: "Promote to alias (optional)", input: inputs.promote, hint: "For example production: moved when a run ends COMPLETED (a sweep: its best run)." }),
+    field({ name: "kind", label: "Each slot starts", input: inputs.kind }),
+    trainPart,
+    sweepPart,
     error,
     h("div.actions", {}, h("button", { type: "submit" }, "Create schedule")),
   );
@@ -174,9 +237,10 @@ function createForm(ctx, train) {
 export async function render(main, ctx) {
   setTitle("Schedules");
   const from = ctx.query.get("from");
-  const [{ trainingSchedules }, fromRun] = await Promise.all([
+  const [{ trainingSchedules }, fromRun, algorithms] = await Promise.all([
     ctx.gql(SCHEDULES),
     from && ctx.user.canTrain ? ctx.gql(FROM_RUN, { id: from }) : Promise.resolve(null),
+    ctx.user.canTrain ? ctx.gql(ALGORITHMS).then((data) => data.trainingAlgorithms) : Promise.resolve([]),
   ]);
   const train = fromRun?.trainingRun ? trainInputOf(fromRun.trainingRun) : { hyperparameters: { nEstimators: 200 } };
   const rows = trainingSchedules.nodes.map((schedule) => scheduleRow(schedule, ctx));
@@ -184,17 +248,17 @@ export async function render(main, ctx) {
     main,
     h("div.heading", {}, h("h1", {}, "Schedules")),
     fromRun?.trainingRun ? h("p.small", {}, `Settings of ${fromRun.trainingRun.modelVersion}.`) : null,
-    ctx.user.canTrain ? createForm(ctx, train) : null,
+    ctx.user.canTrain ? createForm(ctx, train, algorithms) : null,
     section(
       "Schedules",
-      h("p.small", {}, ctx.user.canTrain ? "Each slot trains as the schedule's creator." : "HR staff create and change schedules."),
+      h("p.small", {}, ctx.user.canTrain ? "Each slot trains (or sweeps) as the schedule's creator." : "HR staff create and change schedules."),
       scroller(
         "Training schedules",
         h(
           "table.schedules",
           {},
-          h("thead", {}, h("tr", {}, ["Name", "Cron", "Next slot", "Promotes", "Runs", "History"].map((label) => h("th", { scope: "col" }, label)), ctx.user.canTrain ? h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")) : null)),
-          h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7 }, "No schedule yet."))),
+          h("thead", {}, h("tr", {}, ["Name", "Cron", "Starts", "Next slot", "Promotes", "Runs", "History"].map((label) => h("th", { scope: "col" }, label)), ctx.user.canTrain ? h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")) : null)),
+          h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8 }, "No schedule yet."))),
         ),
       ),
     ),
