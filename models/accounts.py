@@ -9,6 +9,7 @@ them through a unique index; a database leak leaks no credential.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -91,9 +92,18 @@ TOKEN_PREFIX = "fst_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 _hasher = PasswordHasher()
-# A real hash to verify against when the username is unknown, so that a failed login
-# takes as long whether or not the account exists.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def dummy_password_hash() -> str:
+    """A real hash to verify against when the username is unknown, so that a failed login
+    takes as long whether or not the account exists.
+
+    Made on first use rather than at import: argon2 is slow on purpose (about half a second
+    of CPU), and the command line and training workers, which import this module but never
+    verify a password, would pay it at every start. The server makes it at start-up
+    (server/app.py), so no login waits for it."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class Scope:
@@ -267,7 +277,7 @@ async def verify_password(username: str, password: str) -> User | None:
     """The active user with this username and password, or None (same cost either way)."""
     user = await User.get_or_none(username=username)
     stored = user.password_hash if user and user.is_active and user.password_hash else None
-    if not await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password):
+    if not await asyncio.to_thread(_verify, stored or dummy_password_hash(), password):
         return None
     if stored is None or user is None:
         return None

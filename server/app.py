@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
+from models.accounts import dummy_password_hash
 from models.db import tortoise_config
 from resolvers.audit_log import prune_forever
 from resolvers.context import Services
@@ -172,7 +173,10 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=tortoise_config(settings.db_url)):
-            await asyncio.to_thread(remove_stale_uploads, settings.artifacts.datasets)
+            await asyncio.gather(
+                asyncio.to_thread(remove_stale_uploads, settings.artifacts.datasets),
+                asyncio.to_thread(dummy_password_hash),
+            )
             await runner.start()
             await fail_stale_runs(settings.stale_run_after)
             await fail_stale_jobs(settings.stale_run_after, settings.artifacts.predictions)
