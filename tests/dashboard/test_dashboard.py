@@ -354,11 +354,17 @@ async def test_a_malformed_link_shows_not_found_instead_of_throwing(
         # when: a link whose escape is cut short (decodeURIComponent throws on it)
         await page.goto(f"{dashboard_api.url}/#/runs/%E0%A4%A")
         heading = await page.locator("main h1").inner_text()
+        # and a page no route knows
+        await page.evaluate("location.hash = '#/nowhere'")
+        await expect(page).to_have_title(re.compile("^Not found"))
+        unknown = await page.locator("main").inner_text()
     finally:
         await dashboard.context.close()
 
-    # then: a page that says so, and no uncaught URIError
+    # then: a page that says so, and no uncaught URIError; nothing else on it (its missing
+    # paragraph once read "null")
     assert heading == "Not found"
+    assert unknown.split() == ["Not", "found", "Back", "to", "the", "runs"]
     dashboard.traffic.assert_clean()
 
 
