@@ -59,6 +59,7 @@ from resolvers.datasets import MAX_LISTED_COLUMNS
 from resolvers.errors import ErrorCode
 from resolvers.lru import LRU
 from resolvers.webhooks import MAX_DELIVERIES_PAGE
+from trainer.ml.algorithms import ALGORITHMS
 
 COST_TOO_HIGH = ErrorCode.QUERY_TOO_COSTLY
 # A header a client sends to get `extensions.cost` in the response (so does the request
@@ -71,6 +72,9 @@ LIST_SIZES: dict[tuple[str, str], int] = {
     ("TrainingRun", "shapImportance"): 50,
     ("TrainingRun", "featuresUsed"): 50,
     ("TrainingRun", "perClassMetrics"): 3,
+    # A run's parameters: at most its algorithm's (the dashboard's runs page asks for them).
+    ("TrainingRun", "parameters"): max(len(spec.parameters) for spec in ALGORITHMS.values()),
+    ("Query", "trainingAlgorithms"): len(ALGORITHMS),
     ("ConfusionMatrix", "labels"): 3,
     ("ConfusionMatrix", "matrix"): 9,  # labels x labels
     ("User", "groups"): 3,

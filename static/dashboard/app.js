@@ -3,12 +3,14 @@
 // the next one aborts the previous view's requests, so nothing it was still waiting for
 // can render into the next view (a slow run page once drew its Promote form into History).
 import { ApiError, connection, gql, session } from "./api.js";
-import { clear, h, problem, setTitle, toast } from "./dom.js";
+import { append, clear, h, problem, setTitle, toast } from "./dom.js";
 import { live } from "./live.js";
 
 const view = document.getElementById("view");
 const top = document.getElementById("top");
 const banner = document.getElementById("connection");
+const menuButton = document.getElementById("menu-button");
+const menuCurrent = document.getElementById("menu-current");
 // Where a signed-out visitor was going (a shared link): sign-in continues there.
 const NEXT_KEY = "future-skills.next";
 
@@ -71,8 +73,38 @@ async function signOut() {
   toast("Signed out.");
 }
 
+// The phone menu (dashboard.css hides the button on wide screens, where the links always
+// show): the button says where you are and opens the links and the account below the bar;
+// choosing a page, Escape or a click elsewhere closes it.
+function setMenu(open) {
+  menuButton.setAttribute("aria-expanded", String(open));
+  top.classList.toggle("menu-open", open);
+}
+
+function menuOpen() {
+  return menuButton.getAttribute("aria-expanded") === "true";
+}
+
+menuButton.addEventListener("click", () => setMenu(!menuOpen()));
+document.getElementById("menu").addEventListener("click", (event) => {
+  const link = event.target.closest("a");
+  if (!link) return;
+  setMenu(false);
+  // The page already shown: no hashchange, so no heading takes the focus the hidden link had.
+  if (link.getAttribute("href") === location.hash) menuButton.focus();
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !menuOpen()) return;
+  setMenu(false);
+  menuButton.focus();
+});
+document.addEventListener("click", (event) => {
+  if (menuOpen() && !top.contains(event.target)) setMenu(false);
+});
+
 function renderShell() {
   top.hidden = !ctx.user;
+  setMenu(false);
   const nav = clear(document.getElementById("nav"));
   if (!ctx.user) {
     banner.hidden = true;
@@ -113,11 +145,15 @@ async function route() {
   const controller = new AbortController();
   const navigation = { controller };
   current = navigation;
+  let here = null;
   for (const link of document.querySelectorAll("#nav a")) {
-    const here = path.startsWith(`/${link.dataset.nav}`);
-    if (here) link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
+    if (link.dataset.nav && path.startsWith(`/${link.dataset.nav}`)) {
+      link.setAttribute("aria-current", "page");
+      here = link.textContent;
+    } else link.removeAttribute("aria-current");
   }
+  menuCurrent.replaceChildren(...(here ? [": ", h("strong", {}, here)] : []));
+  setMenu(false);
   // A fresh root per navigation: a view that outlives its navigation holds a detached root.
   const root = h("div.view-root");
   const loading = h("p.loading", { role: "status" }, "Loading…");
@@ -128,7 +164,9 @@ async function route() {
     loading.remove();
     const title = (params && definition.refused) || "Not found";
     setTitle(title);
-    root.append(
+    // append() skips the null paragraph of "Not found" (Node.append would write "null").
+    append(
+      root,
       h("h1", { tabindex: "-1" }, title),
       title === "Not found" ? null : h("p", {}, "Training is for HR staff (the DRH and RESPONSABLE_RH groups). You can read the runs, compare them and see their history."),
       h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")),

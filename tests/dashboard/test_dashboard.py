@@ -183,6 +183,10 @@ async def test_run_page_shows_the_confusion_matrix_and_downloads_the_model(
             " [...row.querySelectorAll('td')].map(td => Number(td.textContent)))"
         )
         bars = await page.locator("ol.bars li").count()
+        settings = await page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('dl.facts dt')]"
+            ".map(dt => [dt.textContent, dt.nextElementSibling.textContent]))"
+        )
         await dashboard.screenshot("run")
         async with page.expect_download() as download_info:
             await page.get_by_role("button", name="Download model").click()
@@ -194,6 +198,11 @@ async def test_run_page_shows_the_confusion_matrix_and_downloads_the_model(
     # then
     assert cells == expected["confusionMatrix"]["matrix"]
     assert bars > 0
+    # its algorithm and parameters (TrainingRun.parameters): seed-4 is a 14-tree forest
+    assert settings["Algorithm"] == "Random forest"
+    assert settings["Trees"] == "14"
+    assert settings["Max depth"] == "unlimited"
+    assert settings["Class weight"] == "balanced"
     assert download.suggested_filename == "seed-4.joblib"
     assert hashlib.sha256(content).hexdigest() == expected["modelSha256"]
     dashboard.traffic.assert_clean()
@@ -306,6 +315,14 @@ async def test_the_runs_table_fits_a_390_pixel_phone(
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
+        # each run a card: no cell under the checkbox, in its narrow column
+        under_checkbox = await page.evaluate(
+            "[...document.querySelectorAll('table.runs tbody tr')].flatMap(tr => {"
+            " const box = tr.cells[0].getBoundingClientRect();"
+            " return [...tr.cells].slice(1)"
+            ".filter(td => td.getBoundingClientRect().left < box.right)"
+            ".map(td => td.dataset.label); })"
+        )
         start = await page.evaluate("document.activeElement.textContent")
         await page.keyboard.press("Tab")
         focused = await page.evaluate(
@@ -319,6 +336,7 @@ async def test_the_runs_table_fits_a_390_pixel_phone(
     # then: nothing wider than the screen (the table scrolls in its own box); the view's
     # heading takes the focus, and the keyboard's next stop in it shows a focus ring
     assert overflow <= 0
+    assert under_checkbox == []
     assert start == "Training runs"
     assert focused == [True, "solid"]
     dashboard.traffic.assert_clean()
@@ -336,11 +354,17 @@ async def test_a_malformed_link_shows_not_found_instead_of_throwing(
         # when: a link whose escape is cut short (decodeURIComponent throws on it)
         await page.goto(f"{dashboard_api.url}/#/runs/%E0%A4%A")
         heading = await page.locator("main h1").inner_text()
+        # and a page no route knows
+        await page.evaluate("location.hash = '#/nowhere'")
+        await expect(page).to_have_title(re.compile("^Not found"))
+        unknown = await page.locator("main").inner_text()
     finally:
         await dashboard.context.close()
 
-    # then: a page that says so, and no uncaught URIError
+    # then: a page that says so, and no uncaught URIError; nothing else on it (its missing
+    # paragraph once read "null")
     assert heading == "Not found"
+    assert unknown.split() == ["Not", "found", "Back", "to", "the", "runs"]
     dashboard.traffic.assert_clean()
 
 

@@ -1,25 +1,28 @@
 // 2 to 10 runs side by side (#/compare?ids=3,7&baseline=7, database ids): deltas against
 // a baseline the user chooses (a FAILED run has no metrics, so it is never the baseline
 // unless asked for, and then the page says why no delta shows), the best value per metric
-// marked, the differing settings highlighted, "show only differences", and four charts,
+// marked, the differing settings highlighted (the algorithm, then every parameter of any
+// compared run's algorithm, "—" where a run's algorithm lacks it), "show only differences", and four charts,
 // each with its data table: F1 per class, feature importance, a metric against a setting,
 // and parallel coordinates of settings and metrics.
 import { append, field, h, scroller, section, setTitle, statusBadge } from "../dom.js";
 import { chart, chartBox, PALETTE } from "../charts.js";
-import { classWeight, duration, exact, pct, pp, signed } from "../format.js";
+import { duration, exact, pct, pp, signed } from "../format.js";
+import { CATALOGUE, algorithmName, catalogueOf, parameterLabel, parameterNumber, parameterSpec, parameterText, parameterValue } from "../parameters.js";
 
 const COMPARE = `query Compare($ids: [ID!]!) {
   compareTrainingRuns(ids: $ids) {
     runs {
       id databaseId modelVersion status testSplit randomState datasetPath
       accuracy f1Score precision recall trainingDurationSeconds
-      hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+      algorithm parameters { name value }
     }
     metrics { metric values deltas best { id } }
     perClass { label f1Score { values deltas } }
     hyperparameterDifferences { name }
     featureImportance { feature importances }
   }
+  ${CATALOGUE}
 }`;
 
 const METRICS = {
@@ -30,20 +33,27 @@ const METRICS = {
   TRAINING_DURATION_SECONDS: "Duration",
 };
 
-// name, label, value of a run, text of that value
-const SETTINGS = [
-  ["nEstimators", "Trees", (run) => run.hyperparameters.nEstimators, String],
-  ["maxDepth", "Max depth", (run) => run.hyperparameters.maxDepth, (v) => (v === null ? "unlimited" : String(v))],
-  ["minSamplesSplit", "Min samples to split", (run) => run.hyperparameters.minSamplesSplit, String],
-  ["minSamplesLeaf", "Min samples per leaf", (run) => run.hyperparameters.minSamplesLeaf, String],
-  ["classWeight", "Class weight", (run) => run.hyperparameters.classWeight, classWeight],
-  ["testSplit", "Test split", (run) => run.testSplit, pct],
-  ["randomState", "Random state", (run) => run.randomState, String],
-  ["datasetPath", "Dataset", (run) => run.datasetPath, String],
-];
-
-// The numeric axes of the scatter and the parallel coordinates.
-const NUMERIC_SETTINGS = SETTINGS.filter(([name]) => !["classWeight", "datasetPath"].includes(name));
+/** The settings rows, named as hyperparameterDifferences names them: the algorithm, every
+ * parameter of any compared run's algorithm (in the order the runs give them), then the
+ * split, seed and dataset. Each: [name, label, text of a run's value, number of it or null
+ * (numeric settings only: the scatter's and parallel coordinates' axes)]. A number is null
+ * for a limit left unlimited, undefined where the run's algorithm has no such parameter. */
+function settingsOf(runs, catalogue) {
+  const names = [...new Set(runs.flatMap((run) => run.parameters.map((parameter) => parameter.name)))];
+  const numeric = (name) => runs.some((run) => ["INT", "FLOAT"].includes(parameterSpec(catalogue, run, name)?.kind));
+  return [
+    ["algorithm", "Algorithm", (run) => algorithmName(run.algorithm), null],
+    ...names.map((name) => [
+      name,
+      parameterLabel(catalogue, runs, name),
+      (run) => parameterText(parameterValue(run, name), parameterSpec(catalogue, run, name)),
+      numeric(name) ? (run) => parameterNumber(run, name) : null,
+    ]),
+    ["testSplit", "Test split", (run) => pct(run.testSplit), (run) => run.testSplit],
+    ["randomState", "Random state", (run) => String(run.randomState), (run) => run.randomState],
+    ["datasetPath", "Dataset", (run) => run.datasetPath, null],
+  ];
+}
 const NUMERIC_METRICS = [
   ["accuracy", "Accuracy", pct],
   ["f1Score", "F1 score", pct],
@@ -83,7 +93,9 @@ export async function render(main, ctx) {
   }
   const chosen = ctx.query.get("baseline");
   const order = (baseline) => [baseline, ...asked.filter((id) => id !== baseline)];
-  let comparison = (await ctx.gql(COMPARE, { ids: chosen && asked.includes(chosen) ? order(chosen) : asked })).compareTrainingRuns;
+  const answer = await ctx.gql(COMPARE, { ids: chosen && asked.includes(chosen) ? order(chosen) : asked });
+  const catalogue = catalogueOf(answer.trainingAlgorithms);
+  let comparison = answer.compareTrainingRuns;
   let note = null;
   // The API compares against the first run; a run without metrics there would make every
   // delta "—". Unless the user chose it, the first run with metrics becomes the baseline.
@@ -99,6 +111,8 @@ export async function render(main, ctx) {
   }
   const runs = comparison.runs;
   const baseline = runs[0];
+  const settings = settingsOf(runs, catalogue);
+  const numericSettings = settings.filter(([, , , number]) => number);
   setTitle(`Compare ${runs.length} runs`);
 
   const header = (label) =>
@@ -133,12 +147,12 @@ export async function render(main, ctx) {
     );
   });
   const differing = new Set(comparison.hyperparameterDifferences.map((difference) => difference.name));
-  const settingRows = SETTINGS.map(([name, label, value, text]) =>
+  const settingRows = settings.map(([name, label, text]) =>
     h(
       `tr${differing.has(name) ? ".differs" : ".same"}`,
       { dataset: { setting: name } },
       h("th", { scope: "row" }, label, differing.has(name) ? h("span.differs-mark", {}, " ≠ differs") : null),
-      runs.map((run) => h("td", {}, text(value(run)))),
+      runs.map((run) => h("td", {}, text(run))),
     ),
   );
 
@@ -163,7 +177,8 @@ export async function render(main, ctx) {
   const scatter = chartBox("A metric against a setting, one point per run");
   const parallel = chartBox("Parallel coordinates: settings and metrics of each run, each axis scaled from its lowest to its highest value", "chart tall");
   const scatterMetric = h("select", {}, NUMERIC_METRICS.map(([key, label]) => h("option", { value: key }, label)));
-  const scatterSetting = h("select", {}, NUMERIC_SETTINGS.map(([name, label]) => h("option", { value: name, selected: name === ([...differing][0] || "nEstimators") }, label)));
+  const firstDiffering = numericSettings.find(([name]) => differing.has(name))?.[0];
+  const scatterSetting = h("select", {}, numericSettings.map(([name, label]) => h("option", { value: name, selected: name === firstDiffering }, label)));
   const scatterTable = h("div");
 
   append(
@@ -179,7 +194,7 @@ export async function render(main, ctx) {
     note ? h("p.baseline-note", { role: "status" }, note) : null,
     section("Metrics", h("p.small", {}, "Differences of percentages are in percentage points (pp)."), scroller("Metrics of the compared runs", h("table.compare", {}, h("thead", {}, header("Metric")), h("tbody", {}, metricRows)))),
     section(
-      "Hyperparameters",
+      "Algorithm and parameters",
       h("p.small", {}, differing.size ? `${differing.size} setting(s) differ, marked ≠.` : "All settings agree."),
       scroller("Settings of the compared runs", h("table.compare.settings", {}, h("thead", {}, header("Setting")), h("tbody", {}, settingRows))),
     ),
@@ -227,14 +242,15 @@ export async function render(main, ctx) {
   let scatterChart = null;
   function drawScatter() {
     const [metricKey, metricLabel, metricText] = NUMERIC_METRICS.find(([key]) => key === scatterMetric.value);
-    const [, settingLabel, settingValue, settingText] = NUMERIC_SETTINGS.find(([name]) => name === scatterSetting.value);
+    const [, settingLabel, settingText, settingNumber] = numericSettings.find(([name]) => name === scatterSetting.value);
     scatterChart?.destroy();
     scatterChart = chart(scatter.canvas, {
       type: "scatter",
       data: {
         datasets: runs.map((run, index) => ({
           label: run.modelVersion,
-          data: run[metricKey] === null ? [] : [{ x: settingValue(run) ?? 0, y: run[metricKey] }],
+          // No point for a run without the metric (failed) or the setting (another algorithm's).
+          data: run[metricKey] === null || settingNumber(run) === null || settingNumber(run) === undefined ? [] : [{ x: settingNumber(run), y: run[metricKey] }],
           backgroundColor: colour(index),
           borderColor: colour(index),
           pointRadius: 6,
@@ -242,7 +258,7 @@ export async function render(main, ctx) {
       },
       options: { scales: { x: { title: { display: true, text: settingLabel } }, y: { title: { display: true, text: metricLabel } } } },
     });
-    scatterTable.replaceChildren(dataTable(`${metricLabel} against ${settingLabel}`, ["Run", settingLabel, metricLabel], runs.map((run) => [run.modelVersion, settingText(settingValue(run)), metricText(run[metricKey])])));
+    scatterTable.replaceChildren(dataTable(`${metricLabel} against ${settingLabel}`, ["Run", settingLabel, metricLabel], runs.map((run) => [run.modelVersion, settingText(run), metricText(run[metricKey])])));
   }
   scatterMetric.addEventListener("change", drawScatter);
   scatterSetting.addEventListener("change", drawScatter);
@@ -250,24 +266,26 @@ export async function render(main, ctx) {
 
   // Parallel coordinates as a Chart.js line chart: one category per axis, each value scaled
   // to 0-1 between the runs' lowest and highest on that axis (the data table keeps the real
-  // values; "unlimited" depth is drawn at the top).
+  // values; an "unlimited" limit is drawn at the top). Each axis: label, number of a run,
+  // text of it, whether null means unlimited (a setting) rather than missing (a metric).
   function axes() {
     return [
-      ...NUMERIC_SETTINGS.map(([, label, value, text]) => [label, (run) => value(run), text]),
-      ...NUMERIC_METRICS.map(([key, label, text]) => [label, (run) => run[key], text]),
+      ...numericSettings.map(([, label, text, number]) => [label, number, text, true]),
+      ...NUMERIC_METRICS.map(([key, label, text]) => [label, (run) => run[key], (run) => text(run[key]), false]),
     ];
   }
   function parallelTable() {
-    return dataTable("parallel coordinates", ["Run", ...axes().map(([label]) => label)], runs.map((run) => [run.modelVersion, ...axes().map(([, value, text]) => text(value(run)))]));
+    return dataTable("parallel coordinates", ["Run", ...axes().map(([label]) => label)], runs.map((run) => [run.modelVersion, ...axes().map(([, , text]) => text(run))]));
   }
-  // A missing metric (a failed run) is a gap in its line; an unlimited depth is the top.
-  const scaled = axes().map(([label, value]) => {
-    const values = runs.map(value).filter((v) => v !== null);
+  // A missing metric (a failed run) or parameter (another algorithm's) is a gap in its line.
+  const scaled = axes().map(([, value, , nullIsTop]) => {
+    const values = runs.map(value).filter((v) => v !== null && v !== undefined);
     const low = Math.min(...values);
     const high = Math.max(...values);
     return (run) => {
       const v = value(run);
-      if (v === null) return label === "Max depth" ? 1 : null;
+      if (v === undefined) return null;
+      if (v === null) return nullIsTop ? 1 : null;
       return high === low ? 0.5 : (v - low) / (high - low);
     };
   });
@@ -284,9 +302,8 @@ export async function render(main, ctx) {
           tooltip: {
             callbacks: {
               label: (item) => {
-                const [, value, text] = axes()[item.dataIndex];
-                const raw = value(runs[item.datasetIndex]);
-                return `${runs[item.datasetIndex].modelVersion}: ${text(raw)}`;
+                const [, , text] = axes()[item.dataIndex];
+                return `${runs[item.datasetIndex].modelVersion}: ${text(runs[item.datasetIndex])}`;
               },
             },
           },

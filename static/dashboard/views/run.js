@@ -1,10 +1,11 @@
 // One run: metrics, per-class table, confusion-matrix heatmap, feature-importance bars
-// (impurity and mean |SHAP|), hyperparameters, hashes, the error of a failed run; download
+// (impurity and mean |SHAP|), the algorithm and its parameters, hashes, the error of a failed run; download
 // and cancel for HR staff, who also edit its notes and tags here.
 import { downloadFile } from "../api.js";
 import { append, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
-import { classWeight, dateValue, duration, durationValue, exact, int, pct, pctValue } from "../format.js";
+import { dateValue, duration, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
+import { CATALOGUE, algorithmName, catalogueOf, growth, parameterFacts } from "../parameters.js";
 import { notesForm, tagChips } from "./tags.js";
 
 const RUN = `query Run($id: ID!) {
@@ -14,7 +15,7 @@ const RUN = `query Run($id: ID!) {
     accuracy precision recall f1Score
     totalSamples trainSamples testSamples droppedRows
     testSplit randomState datasetPath datasetSha256 modelPath modelSha256 featuresUsed
-    hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+    algorithm parameters { name value }
     perClassMetrics { label precision recall f1Score support }
     confusionMatrix { labels matrix }
     featureImportance { feature importance }
@@ -24,6 +25,7 @@ const RUN = `query Run($id: ID!) {
     aliases
     tags
   }
+  ${CATALOGUE}
 }`;
 
 const CANCEL = `mutation Cancel($id: ID!) {
@@ -42,16 +44,19 @@ function hash(value) {
 // job.py's FITTING span, 0.05 to 0.90): trees done = where the bar is inside that span.
 const FITTING = [0.05, 0.9];
 
-/** "3 min 2 s elapsed · 120 of 400 trees · about 7 min left" for a RUNNING run. */
+/** "3 min 2 s elapsed · 120 of 400 trees · about 7 min left" for a RUNNING run (the count
+ * only when the run's algorithm grows one thing at a time and its parameters are known). */
 export function runningText(run, now = Date.now()) {
   const parts = [];
   const started = run.startedAt ? Date.parse(run.startedAt) : null;
   const elapsed = started ? Math.max(0, (now - started) / 1000) : null;
   if (elapsed !== null) parts.push(`${duration(Math.round(elapsed))} elapsed`);
-  const trees = run.hyperparameters?.nEstimators ?? run.nEstimators;
-  if (trees && run.stage) {
+  // The train form passes the trees it sent (nEstimators) before the run has parameters.
+  const grows = growth(run) || (run.nEstimators ? [run.nEstimators, "trees"] : null);
+  if (grows && run.stage) {
+    const [count, unit] = grows;
     const share = Math.min(1, Math.max(0, (run.progress - FITTING[0]) / (FITTING[1] - FITTING[0])));
-    parts.push(`${int(Math.round(share * trees))} of ${int(trees)} trees`);
+    parts.push(`${int(Math.round(share * count))} of ${int(count)} ${unit}`);
   }
   if (elapsed && run.progress > 0.05 && run.progress < 1) {
     parts.push(`about ${duration(Math.round((elapsed / run.progress) * (1 - run.progress)))} left`);
@@ -136,6 +141,7 @@ export async function render(main, ctx) {
   // Links name runs by their database id (#/runs/42); the API takes either kind of id.
   const data = await ctx.gql(RUN, { id });
   const run = data.trainingRun;
+  const catalogue = catalogueOf(data.trainingAlgorithms);
   if (!run) {
     setTitle("Run not found");
     append(main, h("h1", {}, "Run not found"), h("p", {}, h("a", { href: "#/runs" }, "Back to the runs")));
@@ -220,13 +226,10 @@ export async function render(main, ctx) {
         ]),
       ),
       section(
-        "Hyperparameters",
+        "Algorithm and parameters",
         dl([
-          ["Trees (nEstimators)", String(run.hyperparameters.nEstimators)],
-          ["Max depth", run.hyperparameters.maxDepth === null ? "unlimited" : String(run.hyperparameters.maxDepth)],
-          ["Min samples to split", String(run.hyperparameters.minSamplesSplit)],
-          ["Min samples per leaf", String(run.hyperparameters.minSamplesLeaf)],
-          ["Class weight", classWeight(run.hyperparameters.classWeight)],
+          ["Algorithm", algorithmName(run.algorithm)],
+          ...parameterFacts(catalogue, run),
           ["Test split", exact(pct(run.testSplit), run.testSplit)],
           ["Random state", String(run.randomState)],
         ]),

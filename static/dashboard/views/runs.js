@@ -9,8 +9,9 @@
 // without re-rendering (history.pushState fires no hashchange); Back re-renders from it.
 import { downloadFile } from "../api.js";
 import { append, clear, field, h, problem, scroller, setTitle, statusBadge, toast } from "../dom.js";
-import { classWeight, dateValue, durationValue, exact, int, pct, pctValue } from "../format.js";
+import { dateValue, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
+import { algorithmName, loadCatalogue, parameterFacts, parameterSpec, parameterText, parameterValue } from "../parameters.js";
 import { runningText } from "./run.js";
 import { parseTags, tagChips, tagEditor } from "./tags.js";
 
@@ -33,10 +34,23 @@ const RUNS = `query Runs($first: Int, $after: String, $last: Int, $before: Strin
     nodes {
       id databaseId status progress stage startedAt modelVersion accuracy f1Score precision recall
       trainingDurationSeconds trainedByUsername runDate testSplit randomState datasetPath notes tags
-      hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+      algorithm parameters { name value }
     }
   }
 }`;
+
+// Labels of the runs' parameters (Query.trainingAlgorithms, loaded once per tab).
+let catalogue = new Map();
+
+/** A column of one parameter: its value where the run's algorithm has it, else "—". */
+function parameterCell(name) {
+  return (run) => parameterText(parameterValue(run, name), parameterSpec(catalogue, run, name));
+}
+
+/** Every parameter of the run on one line: "Learning rate 0.2 · Boosting iterations 8 · …". */
+function allParameters(run) {
+  return h("span.parameters", {}, parameterFacts(catalogue, run).map(([label, text]) => `${label} ${text}`).join(" · "));
+}
 
 // key, header, cell of a run, shown by default, the order its header sorts by
 const COLUMNS = [
@@ -47,11 +61,14 @@ const COLUMNS = [
   ["precision", "Precision", (run) => pctValue(run.precision), false],
   ["recall", "Recall", (run) => pctValue(run.recall), false],
   ["duration", "Duration", (run) => durationValue(run.trainingDurationSeconds), true, "TRAINING_DURATION"],
-  ["trees", "Trees", (run) => int(run.hyperparameters.nEstimators), false],
-  ["maxDepth", "Max depth", (run) => (run.hyperparameters.maxDepth === null ? "unlimited" : int(run.hyperparameters.maxDepth)), false],
-  ["minSplit", "Min samples to split", (run) => int(run.hyperparameters.minSamplesSplit), false],
-  ["minLeaf", "Min samples per leaf", (run) => int(run.hyperparameters.minSamplesLeaf), false],
-  ["classWeight", "Class weight", (run) => classWeight(run.hyperparameters.classWeight), false],
+  ["algorithm", "Algorithm", (run) => algorithmName(run.algorithm), true],
+  ["parameters", "Parameters", allParameters, false],
+  // The parameters several algorithms share, one column each ("—" for an algorithm without).
+  ["trees", "Trees", parameterCell("nEstimators"), false],
+  ["maxDepth", "Max depth", parameterCell("maxDepth"), false],
+  ["minSplit", "Min samples to split", parameterCell("minSamplesSplit"), false],
+  ["minLeaf", "Min samples per leaf", parameterCell("minSamplesLeaf"), false],
+  ["classWeight", "Class weight", parameterCell("classWeight"), false],
   ["testSplit", "Test split", (run) => exact(pct(run.testSplit), run.testSplit), false],
   ["randomState", "Random state", (run) => String(run.randomState), false],
   ["dataset", "Dataset", (run) => run.datasetPath, false],
@@ -408,9 +425,13 @@ export async function render(main, ctx) {
     main.setAttribute("aria-busy", "true");
     count.textContent = "Loading runs…";
     try {
-      const data = await ctx.gql(RUNS, { ...pageOf(state), filter: filterOf(state), orderBy: { field: state.sort, direction: state.dir } });
+      const [data, labels] = await Promise.all([
+        ctx.gql(RUNS, { ...pageOf(state), filter: filterOf(state), orderBy: { field: state.sort, direction: state.dir } }),
+        loadCatalogue(ctx.gql),
+      ]);
       if (mine !== loads) return;
       const runs = data.trainingRuns;
+      catalogue = labels;
       pageInfo = runs.pageInfo;
       rowsOnPage = runs.nodes.length;
       total = runs.totalCount;
