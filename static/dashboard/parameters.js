@@ -102,3 +102,23 @@ export function growth(run) {
   const count = name ? parameterNumber(run, name) : null;
   return count ? [count, unit] : null;
 }
+
+/** The run's algorithm and parameters as TrainModelInput.model ({ histGradientBoosting: {...} }),
+ * to train or schedule the same model again. `algorithms` is Query.trainingAlgorithms with each
+ * algorithm's inputField and its parameters' kind, choices and inputChoices (a CHOICE's value
+ * is written as the run stores it, "balanced", and sent as the input enum, BALANCED). */
+export function modelInputOf(run, algorithms) {
+  const algorithm = algorithms.find((candidate) => candidate.name === run.algorithm);
+  if (!algorithm) throw new Error(`This page does not know the algorithm ${run.algorithm}.`);
+  const specs = new Map(algorithm.parameters.map((parameter) => [parameter.name, parameter]));
+  const values = {};
+  for (const { name, value } of run.parameters || []) {
+    const spec = specs.get(name);
+    if (!spec) continue;
+    if (value === null) values[name] = null;
+    else if (spec.kind === "BOOLEAN") values[name] = value === "true";
+    else if (spec.kind === "CHOICE") values[name] = spec.inputChoices[spec.choices.indexOf(value)] ?? value;
+    else values[name] = Number(value);
+  }
+  return { [algorithm.inputField]: values };
+}

@@ -29,7 +29,7 @@ query { trainingSchedules(first: 50) { nodes { name cron timeZone paused nextRun
 """
 RUN_OF_VERSION = """
 query($version: String!) { trainingRuns(first: 1, filter: {modelVersion: $version}) {
-  nodes { datasetPath randomState hyperparameters { nEstimators } }
+  nodes { datasetPath randomState algorithm parameters { name value } }
 } }
 """
 
@@ -91,10 +91,15 @@ async def test_schedule_a_run_then_pause_resume_and_delete_it(
     # then: the schedule trained what seed-1 trained
     run = (await dashboard_api.data(RUN_OF_VERSION, {"version": "seed-1"}))["trainingRuns"]
     (seed,) = run["nodes"]
-    assert prefilled["hyperparameters"]["nEstimators"] == seed["hyperparameters"]["nEstimators"]
+    # (its own algorithm and every parameter, not the deprecated forest-only hyperparameters)
+    assert seed["algorithm"] == "RANDOM_FOREST"
+    parameters = {p["name"]: p["value"] for p in seed["parameters"]}
+    assert "hyperparameters" not in prefilled
+    assert set(prefilled["model"]["randomForest"]) == set(parameters)
+    assert prefilled["model"]["randomForest"]["nEstimators"] == int(parameters["nEstimators"])
     assert stored["train"]["datasetPath"] == seed["datasetPath"]
     assert stored["train"]["randomState"] == seed["randomState"]
-    assert stored["train"]["hyperparameters"]["nEstimators"] == 5
+    assert stored["train"]["model"]["randomForest"]["nEstimators"] == 5
     assert (stored["cron"], stored["timeZone"], stored["paused"]) == (
         "0 3 * * *",
         "Europe/Paris",

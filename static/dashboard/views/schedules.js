@@ -7,6 +7,7 @@
 // view's default ranges), with a method and a number of trials.
 import { append, field, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
 import { date, dateValue, timeZone } from "../format.js";
+import { modelInputOf } from "../parameters.js";
 import { defaultRange } from "./sweeps.js";
 
 const SCHEDULES = `query Schedules {
@@ -26,8 +27,8 @@ const SCHEDULES = `query Schedules {
 
 const FROM_RUN = `query ScheduleFrom($id: ID!) {
   trainingRun(id: $id) {
-    modelVersion datasetPath testSplit randomState notes
-    hyperparameters { nEstimators maxDepth minSamplesSplit minSamplesLeaf classWeight }
+    modelVersion datasetPath testSplit randomState notes algorithm
+    parameters { name value }
   }
 }`;
 
@@ -39,7 +40,10 @@ const CREATE = `mutation CreateSchedule($input: CreateTrainingScheduleInput!) {
 }`;
 
 const ALGORITHMS = `query ScheduleAlgorithms {
-  trainingAlgorithms { name parameters { name kind default min max logScale } }
+  trainingAlgorithms {
+    name inputField
+    parameters { name kind default min max logScale choices inputChoices }
+  }
 }`;
 
 const ACTIONS = {
@@ -48,23 +52,14 @@ const ACTIONS = {
   delete: `mutation DeleteSchedule($id: ID!) { deleteTrainingSchedule(id: $id) { errors { message } } }`,
 };
 
-const CLASS_WEIGHTS = { balanced: "BALANCED", balanced_subsample: "BALANCED_SUBSAMPLE" };
-
-/** A run's settings as a TrainModelInput (GraphQL names and enum names). */
-function trainInputOf(run) {
-  const hp = run.hyperparameters;
+/** A run's settings as a TrainModelInput: its own algorithm and parameters. */
+function trainInputOf(run, algorithms) {
   return {
     datasetPath: run.datasetPath,
     testSplit: run.testSplit,
     randomState: run.randomState,
     notes: run.notes || "",
-    hyperparameters: {
-      nEstimators: hp.nEstimators,
-      maxDepth: hp.maxDepth,
-      minSamplesSplit: hp.minSamplesSplit,
-      minSamplesLeaf: hp.minSamplesLeaf,
-      classWeight: hp.classWeight ? CLASS_WEIGHTS[hp.classWeight] || hp.classWeight : null,
-    },
+    model: modelInputOf(run, algorithms),
   };
 }
 
@@ -242,7 +237,7 @@ export async function render(main, ctx) {
     from && ctx.user.canTrain ? ctx.gql(FROM_RUN, { id: from }) : Promise.resolve(null),
     ctx.user.canTrain ? ctx.gql(ALGORITHMS).then((data) => data.trainingAlgorithms) : Promise.resolve([]),
   ]);
-  const train = fromRun?.trainingRun ? trainInputOf(fromRun.trainingRun) : { hyperparameters: { nEstimators: 200 } };
+  const train = fromRun?.trainingRun ? trainInputOf(fromRun.trainingRun, algorithms) : { model: { randomForest: { nEstimators: 200 } } };
   const rows = trainingSchedules.nodes.map((schedule) => scheduleRow(schedule, ctx));
   append(
     main,
