@@ -145,6 +145,30 @@ async def test_predict_refuses_unreadable_rows_naming_row_and_column_before_pred
 
 
 # --- 2. Views never mix -----------------------------------------------------------------
+async def test_signing_in_on_a_slow_network_says_so_until_it_is_done(
+    browser: Browser, dashboard_api: LiveServer
+) -> None:
+    # given: a 1.5 s network for the sign-in request
+    dashboard = await open_dashboard(browser, dashboard_api)
+    page = dashboard.page
+
+    async def slow(route: Route) -> None:
+        if "login(" in (route.request.post_data or ""):
+            await asyncio.sleep(1.5)
+        await route.fallback()
+
+    try:
+        await page.route("**/graphql", slow)
+        # when
+        await sign_in_at(dashboard, "#/", DRH)
+        # then: the button says what is happening, and cannot be pressed twice
+        waiting = page.get_by_role("button", name="Signing in…")
+        await expect(waiting).to_be_disabled()
+        await expect(page.get_by_role("heading", name="Training runs")).to_be_visible()
+    finally:
+        await dashboard.context.close()
+
+
 async def test_a_slow_view_shows_loading_and_never_renders_into_the_next_one(
     browser: Browser, dashboard_api: LiveServer
 ) -> None:

@@ -21,6 +21,7 @@ export function render(main) {
         event.preventDefault();
         error.textContent = "";
         button.disabled = true;
+        button.textContent = "Signing in…"; // argon2 takes a moment on purpose; a slow link more
         try {
           const data = await gql(LOGIN, { username: username.value, password: password.value });
           await signedIn(data.login.token);
@@ -29,6 +30,7 @@ export function render(main) {
           password.select();
         } finally {
           button.disabled = false;
+          button.textContent = "Sign in";
         }
       },
     },
