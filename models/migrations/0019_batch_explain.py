@@ -2,14 +2,15 @@
 per row and the units of their contributions. Existing jobs: 0 reasons, no units (they
 were scored without reasons).
 
-Chained after 0018_schedule_sweeps (written beside this one, merged first)."""
+Chained after 0018_schedule_sweeps (written in parallel on another branch: merge that one
+first, or this chain has a missing link)."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0017_schedule_gate")]
+    dependencies = [("models", "0018_schedule_sweeps")]
 
     initial = False
 
