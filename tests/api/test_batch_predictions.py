@@ -27,6 +27,7 @@ from tests.helpers import (
     graphql_ws,
     json_of,
     set_alias,
+    train,
     train_completed,
     wait_for,
     wait_until_final,
@@ -505,14 +506,40 @@ async def test_explain_gives_each_row_predict_future_needs_reasons(
     assert (first >= output["reason_2_contribution"].astype(float).abs()).all()
     # and: rows 1 to 6 (row 5 rejected) have predictFutureNeed(explain: 2)'s very reasons
     kept = source.drop(index=[4]).reset_index(drop=True)
-    sent = [prediction_row(kept.iloc[r]) for r in range(5)]
+    await assert_predict_future_needs_reasons(server, model, job, output, kept, 5)
+    # and: the blank cell is a reason's blank value where it weighed among the top two
+    blank = output.iloc[2]
+    assert blank["imputed"] == "trend_score"
+    for i in (1, 2):
+        if blank[f"reason_{i}_feature"] == "trend_score":
+            assert blank[f"reason_{i}_value"] == ""
+    # and: the rejected row is in the rejects file, not the output
+    rejects = await download(server, job["rejectsDownloadUrl"])
+    assert [r[:2] for r in csv.reader(rejects.text.splitlines())][1:] == [
+        ["5", "training_requests"]
+    ]
+
+
+async def assert_predict_future_needs_reasons(
+    server: Server,
+    model: dict[str, Any],
+    job: dict[str, Any],
+    output: pd.DataFrame,
+    source: pd.DataFrame,
+    rows: int,
+) -> None:
+    """The first `rows` rows of `output` (scored from those of `source`) carry the level,
+    reasons and units predictFutureNeed(explain: 2) answers for them."""
+    sent = [prediction_row(source.iloc[r]) for r in range(rows)]
     answer = (await server.data(PREDICT, {"model": model["modelVersion"], "rows": sent}))[
         "predictFutureNeed"
     ]
     assert answer["reasonUnits"] == job["reasonUnits"]
+    assert len(answer["predictions"]) == rows
     for r, prediction in enumerate(answer["predictions"]):
         row = output.iloc[r]
         assert row["predicted_level"] == prediction["level"]
+        assert len(prediction["reasons"]) == 2
         for i, reason in enumerate(prediction["reasons"], start=1):
             assert row[f"reason_{i}_feature"] == reason["feature"]
             assert float(row[f"reason_{i}_contribution"]) == pytest.approx(
@@ -525,14 +552,29 @@ async def test_explain_gives_each_row_predict_future_needs_reasons(
                 assert value == reason["value"]
             else:
                 assert float(value) == float(reason["value"])
-    # and: the blank cell is a reason's blank value where it weighed among the top two
-    blank = output.iloc[2]
-    assert blank["imputed"] == "trend_score"
-    for i in (1, 2):
-        if blank[f"reason_{i}_feature"] == "trend_score":
-            assert blank[f"reason_{i}_value"] == ""
-    # and: the rejected row is in the rejects file, not the output
-    rejects = await download(server, job["rejectsDownloadUrl"])
-    assert [r[:2] for r in csv.reader(rejects.text.splitlines())][1:] == [
-        ["5", "training_requests"]
-    ]
+
+
+async def test_a_linear_models_reasons_are_in_log_odds(server: Server) -> None:
+    # given: a logistic regression, whose reasons are its own terms
+    linear = await train(
+        server.data,
+        model={"logisticRegression": {"C": 0.5}},
+        modelVersion=f"linear-{uuid.uuid4().hex[:8]}",
+        wait=True,
+    )
+    assert linear["status"] == "COMPLETED", linear
+    name = dataset(server, 50, seed=29)
+
+    # when
+    payload = await start(server, model=linear["modelVersion"], datasetPath=name, explain=2)
+    job = await finished(server, payload["batchPrediction"])
+
+    # then
+    assert job["status"] == "COMPLETED", job
+    assert job["reasonUnits"] == "log-odds"
+    response = await download(server, job["downloadUrl"])
+    output = pd.read_csv(io.BytesIO(response.content), dtype=str, keep_default_na=False)
+    source = pd.read_csv(
+        server.settings.artifacts.datasets / name, dtype=str, keep_default_na=False
+    )
+    await assert_predict_future_needs_reasons(server, linear, job, output, source, 4)
