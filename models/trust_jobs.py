@@ -71,6 +71,11 @@ class BatchPrediction(JobRow):
     rows_done = fields.BigIntField(default=0)
     rows_scored = fields.BigIntField(null=True)
     rows_rejected = fields.BigIntField(null=True)
+    # Reasons per row asked for (0: none); the output's reason_<i>_* columns, and the units
+    # their contributions are in (trainer.ml.explanations: probability or log-odds), set
+    # once the job COMPLETED with reasons.
+    explain = fields.SmallIntField(default=0, db_default=0)
+    reason_units = fields.CharField(max_length=16, null=True)
     # Set only when the job COMPLETED: the output file exists whole under this name.
     output_path = fields.CharField(max_length=255, null=True)
     output_sha256 = fields.CharField(max_length=64, null=True)

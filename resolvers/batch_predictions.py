@@ -1,9 +1,9 @@
 """startBatchPrediction, cancelBatchPrediction, batchPrediction(s): scoring whole files.
 
 The request is checked (a dataset file under artifacts/datasets/, a model that can
-predict), recorded QUEUED with the model it resolved to, and handed to the runners; the
-scoring itself is trainer/jobs/trust_jobs.py's. Refusals are FieldErrors and create
-nothing.
+predict, 0 to MAX_REASONS reasons per row: predictFutureNeed's bound), recorded QUEUED
+with the model it resolved to, and handed to the runners; the scoring itself is
+trainer/jobs/trust_jobs.py's. Refusals are FieldErrors and create nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from resolvers.trust_jobs import (
 )
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.runners import JobRunner
+from trainer.ml.explanations import MAX_REASONS
 
 __all__ = [
+    "MAX_REASONS",
     "BatchPrediction",
     "BatchPredictionOutcome",
     "cancel_batch_prediction",
@@ -53,10 +55,18 @@ async def start_batch_prediction(
     jobs: JobRunner,
     model: str,
     dataset_path: str,
+    explain: int = 0,
 ) -> BatchPredictionOutcome:
     dataset, dataset_error = check_dataset_path(artifacts, dataset_path, ["input", "datasetPath"])
     run, model_error = await resolve_model(model, ["input", "model"])
-    errors = [e for e in (model_error, dataset_error) if e is not None]
+    explain_error = None
+    if not 0 <= explain <= MAX_REASONS:
+        explain_error = FieldError(
+            ["input", "explain"],
+            f"ask for 0 to {MAX_REASONS} reasons per row, not {explain}",
+            FieldErrorCode.OUT_OF_RANGE,
+        )
+    errors = [e for e in (model_error, dataset_error, explain_error) if e is not None]
     if errors or run is None or dataset is None:
         return BatchPredictionOutcome(errors=errors)
     row = await BatchPrediction.create(
@@ -64,14 +74,16 @@ async def start_batch_prediction(
         model_requested=model,
         model_version=run.model_version,
         dataset_path=dataset,
+        explain=explain,
         **owner_fields(viewer),
     )
     logger.info(
-        "batch prediction %s queued by %s (%s with %s)",
+        "batch prediction %s queued by %s (%s with %s, %d reasons per row)",
         row.id,
         viewer.username if viewer else "-",
         dataset,
         run.model_version,
+        explain,
     )
     return BatchPredictionOutcome(await submit(jobs, JobKind.BATCH_PREDICTION, row))
 

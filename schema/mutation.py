@@ -278,6 +278,7 @@ class Mutation:
             services.jobs,
             input.model,
             input.dataset_path,
+            input.explain or 0,
         )
         return StartBatchPredictionPayload(
             batch_prediction=outcome.batch_prediction, errors=user_errors(outcome.errors)

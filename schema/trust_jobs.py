@@ -11,6 +11,7 @@ from strawberry import relay
 
 from resolvers import accounts, training_runs
 from resolvers.accounts import Identity
+from resolvers.batch_predictions import MAX_REASONS
 from resolvers.batch_predictions import BatchPrediction as BatchPredictionRow
 from resolvers.model_evaluations import ModelEvaluation as ModelEvaluationRow
 from resolvers.training_runs import RunRecord, RunStatus
@@ -60,6 +61,16 @@ class BatchPrediction(relay.Node):
     model_requested: str = strawberry.field(description="The `model` asked for.")
     model_version: str = strawberry.field(description="The model it resolved to at the start.")
     dataset_path: str
+    explain: int = strawberry.field(
+        description="Reasons per row asked for (0: none): the output's reason_<i>_* columns."
+    )
+    reason_units: str | None = strawberry.field(
+        description=(
+            "What the output's reason_<i>_contribution columns are in: 'probability' "
+            "(forests) or 'log-odds' (gradient boosting, logistic regression), as "
+            "PredictionResult.reasonUnits; set once COMPLETED with explain > 0."
+        )
+    )
     output_sha256: str | None = strawberry.field(description="Of the output file (its ETag).")
     rejects_sha256: str | None = strawberry.field(description="Of the rejects file (its ETag).")
     error_message: str | None
@@ -72,7 +83,11 @@ class BatchPrediction(relay.Node):
     @strawberry.field(
         description=(
             "GET it (HR staff) for the CSV: input columns, predicted_level, one probability_"
-            "<LEVEL> column per level. Set once COMPLETED; ETag = outputSha256."
+            "<LEVEL> column per level, imputed (the inputs the model filled in, ';'-separated) "
+            "and, with explain = k, reason_<i>_feature, reason_<i>_value and "
+            "reason_<i>_contribution for i = 1..k (as predictFutureNeed's reasons: largest "
+            "|contribution| first, signed, in reasonUnits). Set once COMPLETED; ETag = "
+            "outputSha256."
         )
     )
     def download_url(self, root: strawberry.Parent[BatchPredictionRow]) -> str | None:
@@ -312,6 +327,14 @@ class StartBatchPredictionInput:
     )
     model: str = strawberry.field(
         default="production", description="An alias or a modelVersion, resolved at the start."
+    )
+    explain: int | None = strawberry.field(
+        default=0,
+        description=(
+            f"Reasons per row (0 to {MAX_REASONS}, default 0): the columns that weighed most "
+            "on each row's level, with the row's value and their signed contribution, as "
+            "predictFutureNeed's `explain`."
+        ),
     )
 
 

@@ -1,7 +1,8 @@
 """startBatchPrediction (issue 24, section 1): a whole file scored on the job runners, its
 rejects listed and counted, the model resolved once, the output served as model files are
 (ETag, 304, Range, 409), cancel, the subscription, who may do what, and a worker killed
-mid-file leaving a FAILED job and no file presented as complete."""
+mid-file leaving a FAILED job and no file presented as complete; `explain` (section 2):
+the reasons of predictFutureNeed per row of the output, bounded with a field error."""
 
 from __future__ import annotations
 
@@ -22,19 +23,22 @@ from models.trust_jobs import BatchPrediction
 from tests.conftest import Server
 from tests.helpers import (
     auth,
+    camel,
     graphql_ws,
     json_of,
     set_alias,
+    train,
     train_completed,
     wait_for,
     wait_until_final,
 )
+from trainer.ml.dataset import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
 from trainer.ml.generator import generate_dataset
 
 JOB_FIELDS = """
   id databaseId status progress rowsTotal rowsDone rowsScored rowsRejected modelRequested
   modelVersion datasetPath outputSha256 downloadUrl rejectsSha256 rejectsDownloadUrl
-  errorMessage cancelRequested
+  errorMessage cancelRequested explain reasonUnits
   createdByUsername createdAt startedAt finishedAt run { databaseId }
 """
 START = f"""
@@ -129,6 +133,7 @@ async def test_a_file_is_scored_whole_and_its_bad_rows_listed(
     assert job["progress"] == 1.0
     assert job["modelVersion"] == model["modelVersion"]
     assert job["run"]["databaseId"] == model["databaseId"]
+    assert (job["explain"], job["reasonUnits"]) == (0, None)
     assert job["createdByUsername"] == "drh-user"
     assert job["downloadUrl"] == f"/predictions/{job['databaseId']}/file"
     response = await download(server, job["downloadUrl"])
@@ -226,10 +231,12 @@ async def test_the_model_is_resolved_once_at_the_start(
         ),
         ({"datasetPath": "../secret.csv"}, (["input", "datasetPath"], "PATH_NOT_ALLOWED")),
         ({"datasetPath": "absent.csv"}, (["input", "datasetPath"], "NOT_FOUND")),
+        ({"datasetPath": "reference.csv", "explain": 11}, (["input", "explain"], "OUT_OF_RANGE")),
+        ({"datasetPath": "reference.csv", "explain": -1}, (["input", "explain"], "OUT_OF_RANGE")),
     ],
 )
 async def test_refused_input_creates_no_job(
-    server: Server, model: dict[str, Any], fields: dict[str, str], error: tuple[list[str], str]
+    server: Server, model: dict[str, Any], fields: dict[str, Any], error: tuple[list[str], str]
 ) -> None:
     # given
     fields.setdefault("model", model["modelVersion"])
@@ -434,3 +441,140 @@ async def test_global_ids_name_jobs_through_node(server: Server, model: dict[str
     assert found["node"] == {"databaseId": job["databaseId"]}
     assert by_number["batchPrediction"]["id"] == job["id"]
     await finished(server, job)
+
+
+PREDICT = """
+query Explain($model: String, $rows: [PredictionRowInput!]!) {
+  predictFutureNeed(model: $model, rows: $rows, explain: 2) {
+    reasonUnits predictions { level reasons { feature value contribution } }
+  }
+}
+"""
+
+
+def prediction_row(row: pd.Series) -> dict[str, Any]:
+    """A row of the file as predictFutureNeed takes it (blank cells left out)."""
+    sent: dict[str, Any] = {}
+    for column in FEATURE_COLUMNS:
+        value = row[column]
+        if isinstance(value, str) and value.strip():
+            sent[camel(column)] = value if column in CATEGORICAL_COLUMNS else float(value)
+    return sent
+
+
+async def test_explain_gives_each_row_predict_future_needs_reasons(
+    server: Server, model: dict[str, Any]
+) -> None:
+    # given: a file with a blank cell (an imputed reason value) and a row that is rejected
+    def spoil(lines: list[str]) -> None:
+        set_cell(lines, 3, 4, "")
+        set_cell(lines, 5, 6, "lots")
+
+    name = dataset(server, 400, seed=23, edit=spoil)
+
+    # when
+    payload = await start(server, model=model["modelVersion"], datasetPath=name, explain=2)
+    assert payload["errors"] == []
+    assert payload["batchPrediction"]["explain"] == 2
+    job = await finished(server, payload["batchPrediction"])
+
+    # then: every good row scored with two reasons, in the forest's probability units
+    assert job["status"] == "COMPLETED", job
+    assert (job["rowsScored"], job["rowsRejected"]) == (399, 1)
+    assert job["reasonUnits"] == "probability"
+    response = await download(server, job["downloadUrl"])
+    output = pd.read_csv(io.BytesIO(response.content), dtype=str, keep_default_na=False)
+    source = pd.read_csv(
+        server.settings.artifacts.datasets / name, dtype=str, keep_default_na=False
+    )
+    reasons = [
+        f"reason_{i}_{part}" for i in (1, 2) for part in ("feature", "value", "contribution")
+    ]
+    assert list(output.columns) == [
+        *source.columns,
+        "predicted_level",
+        "probability_LOW",
+        "probability_MEDIUM",
+        "probability_HIGH",
+        "imputed",
+        *reasons,
+    ]
+    # and: reasons name the dataset's own columns, largest |contribution| first
+    named = set(output["reason_1_feature"]) | set(output["reason_2_feature"])
+    assert named <= set(model["featuresUsed"])
+    first = output["reason_1_contribution"].astype(float).abs()
+    assert (first >= output["reason_2_contribution"].astype(float).abs()).all()
+    # and: rows 1 to 6 (row 5 rejected) have predictFutureNeed(explain: 2)'s very reasons
+    kept = source.drop(index=[4]).reset_index(drop=True)
+    await assert_predict_future_needs_reasons(server, model, job, output, kept, 5)
+    # and: the blank cell is a reason's blank value where it weighed among the top two
+    blank = output.iloc[2]
+    assert blank["imputed"] == "trend_score"
+    for i in (1, 2):
+        if blank[f"reason_{i}_feature"] == "trend_score":
+            assert blank[f"reason_{i}_value"] == ""
+    # and: the rejected row is in the rejects file, not the output
+    rejects = await download(server, job["rejectsDownloadUrl"])
+    assert [r[:2] for r in csv.reader(rejects.text.splitlines())][1:] == [
+        ["5", "training_requests"]
+    ]
+
+
+async def assert_predict_future_needs_reasons(
+    server: Server,
+    model: dict[str, Any],
+    job: dict[str, Any],
+    output: pd.DataFrame,
+    source: pd.DataFrame,
+    rows: int,
+) -> None:
+    """The first `rows` rows of `output` (scored from those of `source`) carry the level,
+    reasons and units predictFutureNeed(explain: 2) answers for them."""
+    sent = [prediction_row(source.iloc[r]) for r in range(rows)]
+    answer = (await server.data(PREDICT, {"model": model["modelVersion"], "rows": sent}))[
+        "predictFutureNeed"
+    ]
+    assert answer["reasonUnits"] == job["reasonUnits"]
+    assert len(answer["predictions"]) == rows
+    for r, prediction in enumerate(answer["predictions"]):
+        row = output.iloc[r]
+        assert row["predicted_level"] == prediction["level"]
+        assert len(prediction["reasons"]) == 2
+        for i, reason in enumerate(prediction["reasons"], start=1):
+            assert row[f"reason_{i}_feature"] == reason["feature"]
+            assert float(row[f"reason_{i}_contribution"]) == pytest.approx(
+                reason["contribution"], abs=1e-9
+            )
+            value = row[f"reason_{i}_value"]
+            if reason["value"] is None:
+                assert value == ""
+            elif reason["feature"] in CATEGORICAL_COLUMNS:
+                assert value == reason["value"]
+            else:
+                assert float(value) == float(reason["value"])
+
+
+async def test_a_linear_models_reasons_are_in_log_odds(server: Server) -> None:
+    # given: a logistic regression, whose reasons are its own terms
+    linear = await train(
+        server.data,
+        model={"logisticRegression": {"C": 0.5}},
+        modelVersion=f"linear-{uuid.uuid4().hex[:8]}",
+        wait=True,
+    )
+    assert linear["status"] == "COMPLETED", linear
+    name = dataset(server, 50, seed=29)
+
+    # when
+    payload = await start(server, model=linear["modelVersion"], datasetPath=name, explain=2)
+    job = await finished(server, payload["batchPrediction"])
+
+    # then
+    assert job["status"] == "COMPLETED", job
+    assert job["reasonUnits"] == "log-odds"
+    response = await download(server, job["downloadUrl"])
+    output = pd.read_csv(io.BytesIO(response.content), dtype=str, keep_default_na=False)
+    source = pd.read_csv(
+        server.settings.artifacts.datasets / name, dtype=str, keep_default_na=False
+    )
+    await assert_predict_future_needs_reasons(server, linear, job, output, source, 4)

@@ -1,8 +1,8 @@
 """The dashboard's parts of issue 24 in Chromium: "Score a file" on the Predict page (the
-job's progress, then its download), "Evaluate on…" on a run's page (the drift table,
-drifted features first, and the histogram of the feature chosen), and "Promote with a
-gate" on the Models page. Screenshots go to docs/screenshots/; no request may leave
-127.0.0.1.
+job's progress, then its download, with two reasons per row), "Evaluate on…" on a run's
+page (the drift table, drifted features first, and the histogram of the feature chosen),
+and "Promote with a gate" on the Models page. Screenshots go to docs/screenshots/; no
+request may leave 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
         await page.get_by_role("link", name="Predict", exact=True).click()
         await page.get_by_label("Model for the file").fill("seed-3")
         await page.get_by_label("File", exact=True).fill(name)
+        await page.get_by_label("Explain (top reasons per row)").fill("2")
         await page.get_by_role("button", name="Score the file").click()
         job = page.locator("table.batch-jobs tbody tr").first
         await expect(job).to_have_attribute("data-status", "COMPLETED", timeout=TIMEOUT_MS)
+        reasons_cell = await job.locator("td").nth(6).inner_text()
         await expect(job.get_by_role("button", name="Download")).to_be_visible()
         async with page.expect_download() as download:
             await job.get_by_role("button", name="Download").click()
@@ -88,8 +90,11 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
 
     # then
     assert header.endswith(
-        "predicted_level,probability_LOW,probability_MEDIUM,probability_HIGH,imputed"
+        "predicted_level,probability_LOW,probability_MEDIUM,probability_HIGH,imputed,"
+        "reason_1_feature,reason_1_value,reason_1_contribution,"
+        "reason_2_feature,reason_2_value,reason_2_contribution"
     )
+    assert reasons_cell == "2"
     # drifted features first: no "true" after a "false"
     assert flags == sorted(flags, key=lambda flag: flag != "true")
     assert "gated now points at seed-3" in outcome

@@ -34,6 +34,7 @@ JOB = """
 query Job($id: ID!) {
   batchPrediction(id: $id) {
     status rowsTotal rowsScored rowsRejected downloadUrl outputSha256 errorMessage
+    explain reasonUnits
   }
 }
 """
@@ -99,6 +100,37 @@ async def test_a_file_is_scored_and_a_model_evaluated_on_celery_workers(
         )
     assert response.status_code == 200
     assert response.headers["etag"] == f'"{final["outputSha256"]}"'
+
+    # and: with reasons asked for, the same job code explains each row there
+    generate_dataset(300, 5, cluster.deployment.artifacts / "datasets" / "celery-explain.csv")
+    explained = (
+        await cluster.api.data(
+            START,
+            {
+                "input": {
+                    "model": run["modelVersion"],
+                    "datasetPath": "celery-explain.csv",
+                    "explain": 2,
+                }
+            },
+        )
+    )["startBatchPrediction"]["batchPrediction"]
+
+    async def read_explained() -> dict[str, Any]:
+        state: dict[str, Any] = (await cluster.api.data(JOB, {"id": explained["id"]}))[
+            "batchPrediction"
+        ]
+        return state
+
+    reasoned = await wait_until_final(read_explained, timeout=120, what="the explained job")
+    assert reasoned["status"] == "COMPLETED", reasoned
+    assert (reasoned["rowsScored"], reasoned["explain"]) == (300, 2)
+    assert reasoned["reasonUnits"] == "probability"
+    path = cluster.deployment.artifacts / "predictions" / f"batch-{explained['databaseId']}.csv"
+    header = path.read_text().splitlines()[0].split(",")
+    assert header[-6:] == [
+        f"reason_{i}_{part}" for i in (1, 2) for part in ("feature", "value", "contribution")
+    ]
 
     # and: an evaluation goes the same way
     evaluation = (

@@ -28,7 +28,7 @@ from models.trust_jobs import BatchPrediction, ModelEvaluation
 from trainer.artifacts import UnsafePath
 from trainer.jobs.job import JobSettings, worker_name
 from trainer.logs import bind_log_context
-from trainer.ml.errors import TrainerError, TrainingCancelled
+from trainer.ml.errors import TrainerError, TrainingCancelled, UnexplainableModel
 from trainer.model_files import (
     ModelFileChanged,
     ModelFileInvalid,
@@ -184,11 +184,12 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
     job = await BatchPrediction.get(id=job_id)
     run = await TrainingRun.get(id=job.run_id)
     logger.info(
-        "batch prediction %s started on %s (%s with %s)",
+        "batch prediction %s started on %s (%s with %s, %d reasons per row)",
         job_id,
         worker_name(),
         job.dataset_path,
         run.model_version,
+        job.explain,
     )
     output, rejects = output_names(settings.artifacts.predictions, job_id)
     partial_output, partial_rejects = _partial(output), _partial(rejects)
@@ -204,16 +205,20 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
         source = _dataset(settings, job.dataset_path)
         box.rows_total = count_data_rows(source, job.dataset_path)
         output.parent.mkdir(parents=True, exist_ok=True)
-        result = score_file(
-            pipeline,
-            list(run.features_used or []),
-            source,
-            job.dataset_path,
-            partial_output,
-            partial_rejects,
-            on_progress=progress,
-            should_stop=box.stop.is_set,
-        )
+        try:
+            result = score_file(
+                pipeline,
+                list(run.features_used or []),
+                source,
+                job.dataset_path,
+                partial_output,
+                partial_rejects,
+                on_progress=progress,
+                should_stop=box.stop.is_set,
+                explain=job.explain,
+            )
+        except UnexplainableModel as exc:  # refused before a row was read
+            raise TrainerError(f"the model cannot explain its predictions: {exc}") from None
         os.replace(partial_rejects, rejects)
         os.replace(partial_output, output)
         return result
@@ -232,6 +237,7 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
             output_sha256=result.sha256,
             rejects_path=relative(rejects),
             rejects_sha256=result.rejects_sha256,
+            reason_units=result.units,
         )
     if not await _finish(BatchPrediction, job_id, status, error_message=error, **values):
         status = RunStatus.FAILED

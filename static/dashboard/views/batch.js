@@ -1,6 +1,7 @@
 // "Score a file" (issue 24), a panel of the Predict page: HR staff start a batch prediction
-// of a CSV in the datasets folder; everyone who reads sees the jobs, their progress (polled
-// while any is active) and, HR staff, a download once complete.
+// of a CSV in the datasets folder, with the top reasons per row if they ask; everyone who
+// reads sees the jobs, their progress (polled while any is active) and, HR staff, a
+// download once complete.
 import { downloadFile } from "../api.js";
 import { field, h, scroller, section, statusBadge, toast } from "../dom.js";
 import { dateValue, int, pct } from "../format.js";
@@ -9,7 +10,7 @@ const JOBS = `query BatchJobs {
   batchPredictions(first: 10) {
     nodes {
       id databaseId status progress rowsTotal rowsDone rowsScored rowsRejected
-      modelVersion datasetPath downloadUrl errorMessage createdByUsername createdAt
+      modelVersion datasetPath explain downloadUrl errorMessage createdByUsername createdAt
     }
   }
 }`;
@@ -60,6 +61,7 @@ function jobRow(job, ctx, refresh) {
     h("td.num", {}, job.rowsScored === null ? "—" : int(job.rowsScored)),
     h("td.num", {}, job.rowsRejected === null ? "—" : int(job.rowsRejected)),
     h("td", {}, h("code", {}, job.datasetPath)),
+    h("td.num", {}, job.explain ? String(job.explain) : "—"),
     h("td", {}, job.modelVersion),
     h("td", {}, dateValue(job.createdAt)),
     h("td", {}, actions),
@@ -74,7 +76,7 @@ export function batchPanel(ctx) {
     h(
       "table.batch-jobs",
       {},
-      h("thead", {}, h("tr", {}, ["Job", "Status", "Progress", "Rows", "Scored", "Rejected", "File", "Model", "Started"].map((label) => h("th", { scope: "col" }, label)), h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")))),
+      h("thead", {}, h("tr", {}, ["Job", "Status", "Progress", "Rows", "Scored", "Rejected", "File", "Reasons", "Model", "Started"].map((label) => h("th", { scope: "col" }, label)), h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")))),
       body,
     ),
   );
@@ -84,7 +86,7 @@ export function batchPanel(ctx) {
     if (ctx.signal.aborted) return;
     const { batchPredictions } = await ctx.gql(JOBS);
     const jobs = batchPredictions.nodes;
-    body.replaceChildren(...(jobs.length ? jobs.map((job) => jobRow(job, ctx, refresh)) : [h("tr", {}, h("td", { colspan: 10 }, "No file scored yet."))]));
+    body.replaceChildren(...(jobs.length ? jobs.map((job) => jobRow(job, ctx, refresh)) : [h("tr", {}, h("td", { colspan: 11 }, "No file scored yet."))]));
     if (jobs.some((job) => ACTIVE.has(job.status)) && !ctx.signal.aborted) timer = setTimeout(refresh, POLL_MS);
   }
   ctx.signal.addEventListener("abort", () => clearTimeout(timer));
@@ -94,13 +96,21 @@ export function batchPanel(ctx) {
   if (ctx.user.canTrain) {
     const model = h("input", { type: "text", value: "production", spellcheck: "false" });
     const dataset = h("input", { type: "text", spellcheck: "false" });
+    const explain = h("input", { type: "number", min: "0", max: "10", step: "1", value: "0", inputmode: "numeric" });
     form = h(
       "form.score-file",
       {
         async onsubmit(event) {
           event.preventDefault();
           for (const slot of form.querySelectorAll("[data-error-for]")) slot.textContent = "";
-          const result = (await ctx.gql(START, { input: { model: model.value.trim(), datasetPath: dataset.value.trim() } })).startBatchPrediction;
+          // A blank field means no reasons; anything else goes as typed, for the server to judge.
+          const reasons = explain.value.trim() === "" ? 0 : Number(explain.value);
+          if (!Number.isInteger(reasons)) {
+            form.querySelector('[data-error-for="explain"]').textContent = "A whole number of reasons, 0 to 10.";
+            return;
+          }
+          const input = { model: model.value.trim(), datasetPath: dataset.value.trim(), explain: reasons };
+          const result = (await ctx.gql(START, { input })).startBatchPrediction;
           for (const error of result.errors) {
             const slot = form.querySelector(`[data-error-for="${error.field.at(-1)}"]`);
             if (slot) slot.textContent = `${error.message} (${error.code})`;
@@ -113,6 +123,12 @@ export function batchPanel(ctx) {
       },
       field({ name: "model", label: "Model for the file", input: model, hint: "An alias or a model version." }),
       field({ name: "datasetPath", label: "File", input: dataset, hint: "A CSV in the datasets folder, with or without future_need_level." }),
+      field({
+        name: "explain",
+        label: "Explain (top reasons per row)",
+        input: explain,
+        hint: "0 to 10: each row gets that many reason_<i>_feature, _value and _contribution columns, the columns that weighed most on its level. Slower: 0 scores fastest.",
+      }),
       h("div.actions", {}, h("button", { type: "submit" }, "Score the file")),
     );
   }
