@@ -1,8 +1,9 @@
 """The README's and the guides' examples work as written, so they cannot drift from the
 API again: every GraphQL document in them (```graphql blocks, and the `gql '...'`
 documents of their shell examples) is valid against the schema, every relative link leads
-to a file (and heading) that exists, and the "From a CSV file to predictions" loop, a
-shell script, runs from start to end against a real `main.py serve`."""
+to a file (and heading) that exists, and two paths run from start to end against a real
+`main.py serve`: the README's first minute in GraphiQL (train, promote, predict) and the
+"From a CSV file to predictions" loop, a shell script."""
 
 from __future__ import annotations
 
@@ -211,3 +212,44 @@ async def test_the_csv_to_predictions_loop_runs_as_written(
     assert trained["data"]["trainModel"]["trainingRun"]["status"] == "COMPLETED"
     promoted = promote["data"]["setModelAlias"]["modelAlias"]["run"]["modelVersion"]
     assert predict["data"]["predictFutureNeed"]["modelVersion"] == promoted
+
+
+def first_minute_block(containing: str) -> str:
+    examples = graphql_examples(section("Your first minute in GraphiQL"))
+    [block] = [example for example in examples if containing in example]
+    return block
+
+
+async def test_the_first_minute_trains_promotes_and_predicts_as_written(
+    readme_server: LiveServer,
+) -> None:
+    # given: the README's first-minute documents, as a newcomer pastes them into GraphiQL
+
+    # when: who am I, train and wait, promote that run (its id in place of the README's
+    # "1", which is the first run of a new database), predict, then the bad input
+    viewer = await readme_server.data(first_minute_block("viewer"))
+    trained = await readme_server.data(first_minute_block('notes: "first try"'))
+    run = trained["trainModel"]["trainingRun"]
+    promoted = await readme_server.data(
+        first_minute_block("setModelAlias").replace('runId: "1"', f'runId: "{run["databaseId"]}"')
+    )
+    predicted = await readme_server.data(first_minute_block("predictFutureNeed"))
+    refused = await readme_server.data(first_minute_block("testSplit: 0.9"))
+
+    # then: each answers as the README says
+    assert viewer["viewer"]["canTrain"] is True
+    assert trained["trainModel"]["errors"] == []
+    assert run["status"] == "COMPLETED"
+    assert 0 < run["accuracy"] <= 1
+    assert promoted["setModelAlias"]["errors"] == []
+    assert promoted["setModelAlias"]["modelAlias"]["run"]["modelVersion"] == run["modelVersion"]
+    answer = predicted["predictFutureNeed"]
+    assert answer["modelVersion"] == run["modelVersion"]
+    [prediction] = answer["predictions"]
+    assert prediction["level"] in {"LOW", "MEDIUM", "HIGH"}
+    assert sum(p["probability"] for p in prediction["probabilities"]) == pytest.approx(1)
+    assert refused["trainModel"]["trainingRun"] is None
+    assert [(e["field"], e["code"]) for e in refused["trainModel"]["errors"]] == [
+        (["input", "testSplit"], "OUT_OF_RANGE"),
+        (["input", "hyperparameters", "nEstimators"], "OUT_OF_RANGE"),
+    ]
