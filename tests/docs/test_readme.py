@@ -1,6 +1,7 @@
 """The README's configuration table is the one list of knobs: every setting the server
 reads is documented there, and every row names a setting that exists. Its Layout section
-names paths that exist, and every package of the tree."""
+names paths that exist, and every package of the tree. Its Guides section lists every
+guide of docs/guide/, each of which says first what it is for."""
 
 from __future__ import annotations
 
@@ -56,3 +57,29 @@ def test_every_package_of_the_tree_is_in_the_layout_section() -> None:
         if "migrations" not in init.parts
     }
     assert sorted(packages - listed) == []
+
+
+def guides_section() -> str:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("\n## Guides") :]
+    following = section.find("\n## ", 1)
+    return section if following == -1 else section[:following]
+
+
+def test_the_readme_lists_every_guide() -> None:
+    guides = {path.name for path in (REPO / "docs" / "guide").glob("*.md")}
+    listed = set(re.findall(r"\]\(docs/guide/([\w.-]+\.md)\)", guides_section()))
+    assert guides, "no guides found"
+    assert sorted(guides ^ listed) == []
+
+
+def test_every_guide_starts_with_its_title_and_what_it_is_for() -> None:
+    openings = {
+        path.name: path.read_text().split("\n", 3)[:3]
+        for path in sorted((REPO / "docs" / "guide").glob("*.md"))
+    }
+    assert [
+        name
+        for name, (title, blank, what_for) in openings.items()
+        if not (title.startswith("# ") and blank == "" and what_for.startswith("What for: "))
+    ] == []
