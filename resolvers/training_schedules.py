@@ -180,21 +180,11 @@ def _name_taken(name: str) -> FieldError:
 
 
 def _train_errors(changes: ScheduleChanges, artifacts: ArtifactPaths) -> list[FieldError]:
+    """trainModel's own checks, their paths under `input.train`."""
     if changes.train is None:
         return []
-    errors = [
-        FieldError(["input", "train", *error.field[1:]], error.message, error.code)
-        for error in validate(changes.train, artifacts)
-    ]
-    if changes.train.model_version is not None:
-        errors.append(
-            FieldError(
-                ["input", "train", "modelVersion"],
-                "is generated for each run of a schedule (<name>-<slot time>); leave it out",
-                FieldErrorCode.INVALID,
-            )
-        )
-    return errors
+    generated = "modelVersion" if changes.train.model_version is not None else None
+    return _nested_errors("train", validate(changes.train, artifacts), generated, "run")
 
 
 def _sweep_errors(changes: ScheduleChanges, artifacts: ArtifactPaths) -> list[FieldError]:
@@ -202,15 +192,23 @@ def _sweep_errors(changes: ScheduleChanges, artifacts: ArtifactPaths) -> list[Fi
     if changes.sweep is None:
         return []
     _, found = validate_sweep(changes.sweep, artifacts)
+    generated = "name" if changes.sweep.name is not None else None
+    return _nested_errors("sweep", found, generated, "sweep")
+
+
+def _nested_errors(
+    part: str, found: list[FieldError], generated: str | None, kind: str
+) -> list[FieldError]:
+    """The nested input's errors re-rooted under `input.<part>`, and one for a field the
+    schedule generates for each slot (`generated`, when the client gave it)."""
     errors = [
-        FieldError(["input", "sweep", *error.field[1:]], error.message, error.code)
-        for error in found
+        FieldError(["input", part, *error.field[1:]], error.message, error.code) for error in found
     ]
-    if changes.sweep.name is not None:
+    if generated is not None:
         errors.append(
             FieldError(
-                ["input", "sweep", "name"],
-                "is generated for each sweep of a schedule (<name>-<slot time>); leave it out",
+                ["input", part, generated],
+                f"is generated for each {kind} of a schedule (<name>-<slot time>); leave it out",
                 FieldErrorCode.INVALID,
             )
         )
