@@ -67,7 +67,7 @@ class Webhook(Model):
     events = fields.JSONField[list[str]]()
     description = fields.CharField(max_length=DESCRIPTION_MAX_LENGTH, default="")
     active = fields.BooleanField(default=True)
-    # Encrypted (a Fernet token of ~140 characters, models/webhook_secrets.py): signing
+    # Encrypted (a Fernet token of 164 characters, models/webhook_secrets.py): signing
     # needs the secret itself, so it cannot be hashed, and a dump must not reveal it.
     # Rows written before encryption hold "whsec_..." until start-up or first use.
     secret = fields.CharField(max_length=200)

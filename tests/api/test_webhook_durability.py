@@ -205,11 +205,33 @@ async def test_the_key_encrypting_secrets_rotates_and_a_missing_key_fails_delive
             )
         finally:
             await first.kill()
+        # and a webhook stored in plain text, as before secrets were encrypted
+        plain = new_secret()
+        with contextlib.closing(sqlite3.connect(first.database, timeout=30)) as db, db:
+            plain_id = db.execute(
+                "INSERT INTO webhook (url, events, description, active, secret, created_at)"
+                " VALUES (?, ?, '', 0, ?, ?)",
+                (
+                    receiver.hook_url,
+                    json.dumps(["schedule.failed"]),
+                    plain,
+                    datetime.now(UTC).isoformat(sep=" "),
+                ),
+            ).lastrowid
         deployment = Deployment(dict(first.env), first.artifacts)
         try:
             # when: restarted with a new key first and the old one second
             deployment.env["WEBHOOK_SECRET_KEYS"] = f"{new},{old}"
             rotated = Api(await services.serve("rotated", deployment), first.token)
+            # the plain-text secret is encrypted at start-up, with no delivery to make
+            plain_global = str(GlobalID("Webhook", str(plain_id)))
+            await wait_for(
+                lambda: _true_if(not _stored_secret(first, plain_global).startswith("whsec_")),
+                timeout=30,
+                what="the plain secret encrypted at start-up",
+            )
+            encrypted = _stored_secret(first, plain_global).encode()
+            assert Fernet(new).decrypt(encrypted).decode() == plain
             await rotated.data(SET_ALIAS, {"alias": "after-rotation", "runId": str(run_id)})
 
             # then: delivered, verified by the receiver, and re-encrypted with the new key
