@@ -242,6 +242,15 @@ async def page(
     return [_record(row) for row in rows]
 
 
+async def get_entry(entry_id: int) -> AuditRecord | None:
+    """One entry by id (node(id:), auditEntry); None if absent or pruned."""
+    rows, _ = await read(
+        f"SELECT {', '.join(_COLUMNS)} FROM {AuditEntry._meta.db_table} WHERE id = ?",
+        [entry_id],
+    )
+    return _record(rows[0]) if rows else None
+
+
 async def count(audit_filter: AuditFilter | None) -> int:
     clauses, params = _where(audit_filter)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""

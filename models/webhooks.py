@@ -8,11 +8,15 @@ dispatcher in any server process claims with a lease (a conditional UPDATE, so t
 processes never send one delivery at once, and a killed process's lease simply expires),
 `webhook_delivery_attempt` the story of each try. State lives only here, so a restart,
 or kill -9 of every process, loses nothing: what was due is still due.
+
+A webhook's signing secret is stored encrypted (models/webhook_secrets.py): every
+function here that writes or reads one takes the SecretBox holding the keys.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +27,10 @@ from tortoise.expressions import Q
 from tortoise.indexes import Index
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from models.webhook_secrets import SecretBox, SecretKeyError, is_plain
+
+logger = logging.getLogger("models.webhooks")
 
 URL_MAX_LENGTH = 2000
 DESCRIPTION_MAX_LENGTH = 500
@@ -59,7 +67,9 @@ class Webhook(Model):
     events = fields.JSONField[list[str]]()
     description = fields.CharField(max_length=DESCRIPTION_MAX_LENGTH, default="")
     active = fields.BooleanField(default=True)
-    # Kept as is: signing needs the secret itself (see docs/DESIGN.md, "Webhooks").
+    # Encrypted (a Fernet token of 164 characters, models/webhook_secrets.py): signing
+    # needs the secret itself, so it cannot be hashed, and a dump must not reveal it.
+    # Rows written before encryption hold "whsec_..." until start-up or first use.
     secret = fields.CharField(max_length=200)
     created_at = fields.DatetimeField()
     created_by_username = fields.CharField(max_length=150, null=True)
@@ -137,16 +147,24 @@ class WebhookDeliveryAttempt(Model):
 
 
 async def create_webhook(
-    url: str, events: list[str], description: str, created_by: str | None, now: datetime
-) -> Webhook:
-    return await Webhook.create(
+    url: str,
+    events: list[str],
+    description: str,
+    created_by: str | None,
+    now: datetime,
+    box: SecretBox,
+) -> tuple[Webhook, str]:
+    """The new row and its secret in plain text (to show once; the row holds it encrypted)."""
+    secret = new_secret()
+    row = await Webhook.create(
         url=url,
         events=events,
         description=description,
-        secret=new_secret(),
+        secret=box.encrypt(secret),
         created_at=now,
         created_by_username=created_by,
     )
+    return row, secret
 
 
 async def list_webhooks() -> list[Webhook]:
@@ -168,9 +186,55 @@ async def delete_webhook(webhook_id: int) -> bool:
     return bool(await Webhook.filter(id=webhook_id).delete())
 
 
-async def rotate_secret(webhook_id: int, now: datetime) -> Webhook | None:
-    moved = await Webhook.filter(id=webhook_id).update(secret=new_secret(), secret_rotated_at=now)
-    return await Webhook.get_or_none(id=webhook_id) if moved else None
+async def rotate_secret(
+    webhook_id: int, now: datetime, box: SecretBox
+) -> tuple[Webhook, str] | None:
+    """A new secret for the webhook: the row and the secret in plain text, or None."""
+    secret = new_secret()
+    moved = await Webhook.filter(id=webhook_id).update(
+        secret=box.encrypt(secret), secret_rotated_at=now
+    )
+    row = await Webhook.get_or_none(id=webhook_id) if moved else None
+    return (row, secret) if row is not None else None
+
+
+# --- the secrets at rest -------------------------------------------------------------------
+
+
+async def _store_rewrapped(webhook_id: int, stored: str, box: SecretBox) -> bool:
+    """Replace `stored` by its encryption with the first key, if the row still holds
+    `stored` (a conditional UPDATE: a rotation or another process that got there first
+    wins, and doing it twice changes nothing more); True if this call wrote it."""
+    return bool(
+        await Webhook.filter(id=webhook_id, secret=stored).update(secret=box.rewrapped(stored))
+    )
+
+
+async def signing_secret(webhook: Webhook, box: SecretBox) -> str:
+    """The secret that signs a delivery of `webhook`; SecretKeyError if no key opens it.
+
+    A row still in plain text is used as is, then stored encrypted."""
+    secret = box.decrypt(webhook.secret)
+    if is_plain(webhook.secret) and await _store_rewrapped(webhook.id, webhook.secret, box):
+        logger.info("webhook %s signing secret encrypted at rest (was plain text)", webhook.id)
+    return secret
+
+
+async def encrypt_stored_secrets(box: SecretBox) -> tuple[int, int]:
+    """Encrypt every plain-text secret and re-encrypt with the first key those an older
+    key made (the key-encryption key's rotation); (rows rewritten, rows no key opens).
+
+    Safe with several processes at once: each write is conditional on the value read."""
+    rewritten = unreadable = 0
+    rows: list[Any] = await Webhook.all().order_by("id").values_list("id", "secret")
+    for webhook_id, stored in rows:
+        if box.is_current(stored):
+            continue
+        try:
+            rewritten += await _store_rewrapped(webhook_id, stored, box)
+        except SecretKeyError:
+            unreadable += 1
+    return rewritten, unreadable
 
 
 # --- deliveries --------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from strawberry.relay import GlobalID, GlobalIDValueError
+
 from models.accounts import Identity
 from models.audit_log import (
     AuditChannel,
@@ -32,12 +34,13 @@ from models.audit_log import (
     append,
     count,
     every_entry,
+    get_entry,
     page,
     prune,
 )
 from models.run_list import as_utc
 from resolvers.errors import ApiError, ErrorCode, InvalidCursor
-from resolvers.training_runs import PageSizes
+from resolvers.training_runs import PageSizes, parse_database_id
 
 __all__ = [
     "AuditChannel",
@@ -45,7 +48,9 @@ __all__ = [
     "AuditOutcome",
     "AuditPage",
     "AuditRecord",
+    "audit_entry",
     "audit_page",
+    "can_read_audit_log",
     "every_entry",
     "outcome_of_code",
     "prune_forever",
@@ -219,6 +224,31 @@ async def audit_page(
     before_id = decode_audit_cursor(after) if after else None
     rows = await page(audit_filter, limit=size + 1, before_id=before_id)
     return AuditPage(rows[:size], len(rows) > size, after is not None, audit_filter)
+
+
+def can_read_audit_log(viewer: Identity | None) -> bool:
+    """HR staff and superusers, as auditLog's permission (schema IsHRStaff)."""
+    return viewer is not None and viewer.can_train
+
+
+async def audit_entry(viewer: Identity | None, raw_id: str) -> AuditRecord | None:
+    """One entry by global id (AuditEntry:...) or numeric database id; None if absent,
+    or if `viewer` may not read the audit log (node(id:) lets managers in: to them an
+    entry is as absent as a wrong id)."""
+    if not can_read_audit_log(viewer):
+        return None
+    entry_id = _entry_id(raw_id)
+    return None if entry_id is None else await get_entry(entry_id)
+
+
+def _entry_id(raw: str) -> int | None:
+    if raw.isascii() and raw.isdigit():
+        return parse_database_id(raw)
+    try:
+        global_id = GlobalID.from_id(raw)
+    except GlobalIDValueError:
+        return None
+    return parse_database_id(global_id.node_id) if global_id.type_name == "AuditEntry" else None
 
 
 # --- retention ----------------------------------------------------------------------------

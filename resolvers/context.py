@@ -15,6 +15,7 @@ from resolvers.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
+    from models.webhook_secrets import SecretBox
     from resolvers.datasets import DatasetQuota
     from resolvers.sweep_driver import SweepDriver
     from resolvers.training_runs import PageSizes
@@ -51,6 +52,8 @@ class Services:
     dataset_limits: CsvLimits
     # Webhook URLs may reach private networks (WEBHOOK_ALLOW_PRIVATE_NETWORKS).
     webhook_allow_private_networks: bool
+    # The keys that encrypt webhook signing secrets at rest (WEBHOOK_SECRET_KEYS).
+    webhook_secrets: SecretBox
     # Advances the sweeps this process holds the lease of; startSweep wakes it.
     sweeps: SweepDriver
 

@@ -2,7 +2,8 @@
 webhooks, webhook, webhookDeliveries: HR tools told of runs and promotions as they happen.
 
 Refused input comes back as FieldErrors and changes nothing. A webhook's signing secret
-is returned by createWebhook and rotateWebhookSecret only, once: no query reads it. The
+is returned by createWebhook and rotateWebhookSecret only, once: no query reads it, and
+the database holds it encrypted with WEBHOOK_SECRET_KEYS (models/webhook_secrets.py). The
 tables and the lease are in models/webhooks.py, the outbox in models/webhook_outbox.py,
 the sending in server/webhook_dispatcher.py.
 """
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from strawberry.relay import GlobalID, GlobalIDValueError
 
 from models.accounts import Identity
+from models.webhook_secrets import SecretBox
 from models.webhooks import (
     DESCRIPTION_MAX_LENGTH,
     URL_MAX_LENGTH,
@@ -139,6 +141,7 @@ async def create_webhook(
     description: str,
     *,
     allow_private: bool,
+    box: SecretBox,
 ) -> WebhookOutcome:
     url = url.strip()
     errors = [
@@ -149,11 +152,13 @@ async def create_webhook(
     if errors:
         return WebhookOutcome(errors=errors)
     username = viewer.username if viewer else None
-    row = await create_row(url, _event_values(events), description, username, datetime.now(UTC))
+    row, secret = await create_row(
+        url, _event_values(events), description, username, datetime.now(UTC), box
+    )
     logger.info(
         "webhook %s created by %s for %s (%s)", row.id, username or "-", url, ",".join(row.events)
     )
-    return WebhookOutcome(webhook=row, secret=row.secret)
+    return WebhookOutcome(webhook=row, secret=secret)
 
 
 async def update_webhook(
@@ -205,15 +210,18 @@ async def delete_webhook(viewer: Identity | None, raw_id: str) -> DeleteWebhookO
     return DeleteWebhookOutcome(deleted_id=webhook_id)
 
 
-async def rotate_webhook_secret(viewer: Identity | None, raw_id: str) -> WebhookOutcome:
+async def rotate_webhook_secret(
+    viewer: Identity | None, raw_id: str, *, box: SecretBox
+) -> WebhookOutcome:
     """A new secret signs every delivery from now on, retries of older events included;
     the old one stops at once."""
     webhook_id = parse_id(raw_id, "Webhook")
-    row = None if webhook_id is None else await rotate_row(webhook_id, datetime.now(UTC))
-    if row is None:
+    rotated = None if webhook_id is None else await rotate_row(webhook_id, datetime.now(UTC), box)
+    if rotated is None:
         return WebhookOutcome(errors=[_not_found("id", raw_id, "webhook")])
+    row, secret = rotated
     logger.info("webhook %s secret rotated by %s", row.id, viewer.username if viewer else "-")
-    return WebhookOutcome(webhook=row, secret=row.secret)
+    return WebhookOutcome(webhook=row, secret=secret)
 
 
 async def redeliver_webhook(viewer: Identity | None, raw_id: str) -> RedeliverOutcome:

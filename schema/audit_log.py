@@ -141,8 +141,14 @@ def audit_mutations(mutation: type) -> None:
 
 
 # --- reading ------------------------------------------------------------------------------
-@strawberry.type(description="One recorded action: who, what, with which outcome, when.")
-class AuditEntry:
+@strawberry.type(
+    description=(
+        "One recorded action: who, what, with which outcome, when. A Node: node(id:) and "
+        "auditEntry(id:) give it to HR staff and superusers only."
+    )
+)
+class AuditEntry(relay.Node):
+    id: relay.NodeID[int]
     at: datetime = strawberry.field(description="When the action was received.")
     username: str | None = strawberry.field(
         description="Who acted (null: no valid credentials, or the command line)."
@@ -174,6 +180,10 @@ class AuditEntry:
     @strawberry.field
     def database_id(self, root: strawberry.Parent[AuditRecord]) -> int:
         return root.id
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Info) -> bool:
+        return isinstance(obj, AuditRecord | cls)
 
 
 @strawberry.type

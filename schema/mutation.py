@@ -354,6 +354,7 @@ class Mutation:
             events,
             description,
             allow_private=info.context.services.webhook_allow_private_networks,
+            box=info.context.services.webhook_secrets,
         )
         return CreateWebhookPayload(
             webhook=outcome.webhook, secret=outcome.secret, errors=user_errors(outcome.errors)
@@ -403,7 +404,9 @@ class Mutation:
     async def rotate_webhook_secret(
         self, info: Info, id: strawberry.ID
     ) -> RotateWebhookSecretPayload:
-        outcome = await webhooks.rotate_webhook_secret(await info.context.viewer(), str(id))
+        outcome = await webhooks.rotate_webhook_secret(
+            await info.context.viewer(), str(id), box=info.context.services.webhook_secrets
+        )
         return RotateWebhookSecretPayload(
             webhook=outcome.webhook, secret=outcome.secret, errors=user_errors(outcome.errors)
         )

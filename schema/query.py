@@ -22,7 +22,13 @@ from resolvers import (
     webhooks,
 )
 from resolvers.accounts import Identity
-from resolvers.audit_log import AuditPage, audit_page, checked_audit_filter
+from resolvers.audit_log import (
+    AuditPage,
+    AuditRecord,
+    audit_entry,
+    audit_page,
+    checked_audit_filter,
+)
 from resolvers.batch_predictions import BatchPrediction as BatchPredictionRow
 from resolvers.datasets import DatasetInfo
 from resolvers.model_aliases import ModelAlias as ModelAliasRow
@@ -37,7 +43,7 @@ from resolvers.trust_jobs import JobPage
 from resolvers.webhooks import Webhook as WebhookRow
 from resolvers.webhooks import WebhookDelivery as DeliveryRow
 from schema.algorithms import TrainingAlgorithm, training_algorithms
-from schema.audit_log import AuditLogConnection, AuditLogFilter
+from schema.audit_log import AuditEntry, AuditLogConnection, AuditLogFilter
 from schema.compare_runs import TrainingRunComparison
 from schema.context import Info
 from schema.datasets import Dataset, listed_datasets
@@ -90,15 +96,24 @@ class Query:
 
     @strawberry.field(
         description=(
-            "A training run or user by global id. Users other than the caller are visible "
-            "to HR staff only: null for anyone else, as for an id that does not exist."
+            "A training run or user by global id. Users other than the caller, and audit "
+            "log entries, are visible to HR staff only (entries to superusers too): null "
+            "for anyone else, as for an id that does not exist."
         ),
         permission_classes=[IsHRStaffOrManager],
         graphql_type=relay.Node | None,
     )
     async def node(
         self, info: Info, id: relay.GlobalID
-    ) -> RunRecord | Identity | BatchPredictionRow | ModelEvaluationRow | SweepRow | None:
+    ) -> (
+        RunRecord
+        | Identity
+        | BatchPredictionRow
+        | ModelEvaluationRow
+        | SweepRow
+        | AuditRecord
+        | None
+    ):
         key = training_runs.parse_database_id(id.node_id)
         if key is None:
             return None
@@ -113,6 +128,8 @@ class Query:
             return await batch_predictions.get_batch_prediction(str(key))
         if id.type_name == "ModelEvaluation":
             return await model_evaluations.get_model_evaluation(str(key))
+        if id.type_name == "AuditEntry":  # HR staff and superusers; null for managers
+            return await audit_entry(await info.context.viewer(), str(key))
         return None
 
     @strawberry.field(
@@ -368,6 +385,17 @@ class Query:
             after=after,
             sizes=info.context.services.page_sizes,
         )
+
+    @strawberry.field(
+        description=(
+            "An audit log entry by global id or numeric database id (HR staff and "
+            "superusers); null if absent or pruned."
+        ),
+        permission_classes=[IsHRStaff],
+        graphql_type=AuditEntry | None,
+    )
+    async def audit_entry(self, info: Info, id: strawberry.ID) -> AuditRecord | None:
+        return await audit_entry(await info.context.viewer(), str(id))
 
     # --- sweeps (issue 23) ---
     @strawberry.field(

@@ -51,6 +51,7 @@ from server.run_export import RUN_EXPORT_ROUTE, RunExportEndpoint
 from server.settings import Settings
 from server.view import GraphQLView
 from server.webhook_dispatcher import WebhookDispatcher, WebhookSettings
+from server.webhook_keys import secret_box
 from server.websockets import WebSocketLimits
 from trainer.jobs.reaper import fail_stale_jobs, fail_stale_runs, reap_forever
 from trainer.jobs.run_watcher import RunWatcher
@@ -98,6 +99,7 @@ def webhook_settings(settings: Settings) -> WebhookSettings:
 def build_app(settings: Settings, runner: JobRunner) -> Starlette:
     settings.artifacts.ensure()
     watcher = RunWatcher(settings.subscription_poll_interval)
+    webhook_secrets = secret_box(settings)
     services = Services(
         artifacts=settings.artifacts,
         jobs=runner,
@@ -124,13 +126,14 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
         ),
         dataset_limits=settings.dataset_limits,
         webhook_allow_private_networks=settings.webhook_allow_private_networks,
+        webhook_secrets=webhook_secrets,
         sweeps=SweepDriver(
             trial_launcher(runner, settings.artifacts),
             interval=settings.sweep_driver_interval,
             lease_seconds=settings.sweep_lease_seconds,
         ),
     )
-    dispatcher = WebhookDispatcher(webhook_settings(settings))
+    dispatcher = WebhookDispatcher(webhook_settings(settings), webhook_secrets)
     api_schema = build_schema(
         QueryLimits(
             max_depth=settings.max_query_depth,

@@ -125,6 +125,28 @@ class Settings(BaseSettings):
             return json.loads(text)
         return [item.strip() for item in text.split(",") if item.strip()]
 
+    @field_validator("webhook_secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    @field_validator("webhook_secret_keys")
+    @classmethod
+    def _fernet_keys(cls, keys: list[str]) -> list[str]:
+        """Refused at start-up, not at the first delivery (without the key in the message)."""
+        from models.webhook_secrets import valid_key
+
+        for number, key in enumerate(keys, start=1):
+            if not valid_key(key):
+                raise ValueError(
+                    f"key {number} is not a Fernet key (32 bytes in url-safe base64: "
+                    "python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())')"
+                )
+        return keys
+
     @field_validator("cors_origins")
     @classmethod
     def _normalize_origins(cls, origins: list[str]) -> list[str]:
@@ -203,6 +225,11 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=10, ge=1, le=1_000)
     # true: webhook URLs may reach loopback and private addresses (tests, a closed network).
     webhook_allow_private_networks: bool = False
+    # Fernet keys (comma-separated) that encrypt webhook signing secrets in the database:
+    # the first encrypts, every one decrypts (rotation: put a new key first, keep the old
+    # one second until the next start-up has re-encrypted). Unset: a key generated into
+    # ARTIFACTS_DIR/webhook-secret.key (0600); production sets the same keys everywhere.
+    webhook_secret_keys: Annotated[list[str], NoDecode] = []
     # --- training schedules (issue 25): every API process runs a ticker ---
     # Seconds between two looks at the due schedules (sooner when a slot comes sooner).
     schedule_tick_seconds: float = Field(default=1.0, gt=0, le=60)
@@ -315,7 +342,9 @@ def job_settings(settings: Settings) -> JobSettings:
 
 
 # Settings whose values may hold a password: an error names them, never shows them.
-_SECRET_SETTINGS = frozenset({"DATABASE_URL", "CELERY_BROKER_URL", "METRICS_TOKEN"})
+_SECRET_SETTINGS = frozenset(
+    {"DATABASE_URL", "CELERY_BROKER_URL", "METRICS_TOKEN", "WEBHOOK_SECRET_KEYS"}
+)
 
 
 def settings_errors(exc: ValidationError) -> list[str]:

@@ -9,6 +9,12 @@ died; the delivery is then sent again by whoever comes next. Delivery is therefo
 least once: a receiver deduplicates on the webhook-id header, which every attempt of an
 event repeats (Standard Webhooks).
 
+Each delivery decrypts its webhook's secret (stored encrypted: models/webhook_secrets.py)
+just before signing; a secret no configured key opens fails that attempt with a message
+saying so, like an unreachable receiver, and is retried with the same backoff, so fixing
+WEBHOOK_SECRET_KEYS and restarting lets it through. At start, the dispatcher encrypts
+plain-text secrets left from before and re-encrypts those an older key made.
+
 Requests are signed with the `standardwebhooks` package, go through GuardedTransport
 (the SSRF check at connect time), never follow redirects, and give up after the timeout,
 so a slow receiver holds a slot of this process for that long at most.
@@ -29,7 +35,15 @@ import httpx
 import orjson
 from standardwebhooks.webhooks import Webhook as Signer
 
-from models.webhooks import WebhookDelivery, claim_due, leased_deliveries, record_attempt
+from models.webhook_secrets import SecretBox, SecretKeyError
+from models.webhooks import (
+    WebhookDelivery,
+    claim_due,
+    encrypt_stored_secrets,
+    leased_deliveries,
+    record_attempt,
+    signing_secret,
+)
 from resolvers.webhook_urls import GuardedTransport, UrlRefused
 
 __all__ = ["WebhookDispatcher", "WebhookSettings", "backoff_seconds", "message_body"]
@@ -62,8 +76,9 @@ def message_body(event_type: str, created_at: datetime, data: dict[str, object])
 
 
 class WebhookDispatcher:
-    def __init__(self, settings: WebhookSettings) -> None:
+    def __init__(self, settings: WebhookSettings, secrets: SecretBox) -> None:
         self._settings = settings
+        self._secrets = secrets
         self._name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
@@ -90,6 +105,7 @@ class WebhookDispatcher:
         attempt is filled at once, so a slow receiver holds one slot (for the timeout at
         most), never the others."""
         in_flight: set[asyncio.Task[None]] = set()
+        await self._encrypt_stored_secrets()
         try:
             while True:
                 free = self._settings.concurrency - len(in_flight)
@@ -113,6 +129,23 @@ class WebhookDispatcher:
         finally:
             for task in in_flight:
                 task.cancel()
+
+    async def _encrypt_stored_secrets(self) -> None:
+        """Plain-text secrets encrypted, an older key's re-encrypted with the first; a
+        failure (the database down) is logged, and each secret is then done at first use."""
+        try:
+            rewritten, unreadable = await encrypt_stored_secrets(self._secrets)
+        except Exception:
+            logger.exception("webhook secrets could not be re-encrypted at start-up")
+            return
+        if rewritten:
+            logger.info("webhook secrets: %d encrypted with the current key", rewritten)
+        if unreadable:
+            logger.error(
+                "webhook secrets: %d cannot be decrypted with WEBHOOK_SECRET_KEYS; their "
+                "deliveries fail until the key that encrypted them is added",
+                unreadable,
+            )
 
     async def _start(self, limit: int, in_flight: set[asyncio.Task[None]]) -> int:
         """Lease up to `limit` due deliveries and start sending each; how many."""
@@ -140,28 +173,15 @@ class WebhookDispatcher:
         event, webhook = delivery.event, delivery.webhook
         attempt = delivery.attempts + 1
         body = message_body(event.event_type, event.created_at, event.data)
-        sent_at = datetime.now(UTC)
-        signature = Signer(webhook.secret).sign(event.message_id, sent_at, body.decode())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": event.message_id,
-            "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": signature,
-        }
         status_code: int | None = None
         error: str | None = None
         started = time.perf_counter()
         try:
-            response = await self._client.post(webhook.url, content=body, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except UrlRefused as exc:
-            error = f"refused: {exc}"
-        except httpx.TimeoutException:
-            error = f"timed out after {self._settings.timeout_seconds:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            secret = await signing_secret(webhook, self._secrets)
+        except SecretKeyError as exc:
+            error = str(exc)  # nothing is sent: the attempt fails and is retried
+        else:
+            status_code, error = await self._post(webhook.url, secret, event.message_id, body)
         duration_ms = (time.perf_counter() - started) * 1000
         succeeded = error is None
         now = datetime.now(UTC)
@@ -193,3 +213,27 @@ class WebhookDispatcher:
             f" ({error})" if error else "",
             "" if written else " (lease lost: not recorded)",
         )
+
+    async def _post(
+        self, url: str, secret: str, message_id: str, body: bytes
+    ) -> tuple[int | None, str | None]:
+        """Sign and send one attempt: (status code, error or None)."""
+        assert self._client is not None
+        sent_at = datetime.now(UTC)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": Signer(secret).sign(message_id, sent_at, body.decode()),
+        }
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except UrlRefused as exc:
+            return None, f"refused: {exc}"
+        except httpx.TimeoutException:
+            return None, f"timed out after {self._settings.timeout_seconds:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if not 200 <= response.status_code < 300:
+            return response.status_code, f"HTTP {response.status_code}"
+        return response.status_code, None

@@ -1,7 +1,8 @@
 """The audit log (issue 25, section 3): every mutation (done, refused in `errors`,
 FORBIDDEN, UNAUTHENTICATED), login, token change and file download recorded append-only,
 with who, what (secrets and uploaded content left out), outcome, request id, client
-address and when; `auditLog` pages and filters; the retention prune; a failing write
+address and when; `auditLog` pages and filters; an entry is a Node (`node(id:)`,
+`auditEntry(id:)`) for the audit log's readers only; the retention prune; a failing write
 never fails the mutation."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from strawberry.relay import GlobalID
 
 from models.accounts import User, create_token
 from models.audit_log import AuditChannel, AuditEntry, AuditOutcome
@@ -372,6 +374,95 @@ async def test_the_api_offers_no_way_to_change_the_log(server: Server) -> None:
     names = [field["name"] for field in body["__type"]["fields"]]
     assert "updateTrainingRun" in names
     assert not [name for name in names if "audit" in name.lower()]
+
+
+# --- an entry as a Node ---------------------------------------------------------------------
+
+NODE = """
+query One($id: ID!) {
+  node(id: $id) { __typename id ... on AuditEntry { databaseId operation requestId } }
+}
+"""
+AUDIT_ENTRY = """
+query ById($id: ID!) { auditEntry(id: $id) { id databaseId operation requestId outcome } }
+"""
+AUDIT_IDS = "query { auditLog(first: 1) { edges { node { id databaseId } } nodes { id } } }"
+
+
+async def test_an_entry_is_a_node_found_by_its_global_or_database_id(server: Server) -> None:
+    # given: an entry, its global id read from auditLog
+    run = await new_run()
+    request_id = await send(server, UPDATE, {"id": str(run.id), "notes": "node"})
+    entry = await entry_of(server, request_id)
+    listed = (await server.data(AUDIT_IDS, as_="drh"))["auditLog"]
+    newest = listed["edges"][0]["node"]
+    assert listed["nodes"][0]["id"] == newest["id"]
+    by_database_id = {
+        e["databaseId"]: e for e in await entries(server) if e["requestId"] == request_id
+    }
+    assert set(by_database_id) == {entry["databaseId"]}
+    global_id = (await server.data(AUDIT_ENTRY, {"id": str(entry["databaseId"])}, as_="drh"))[
+        "auditEntry"
+    ]["id"]
+
+    # then: node(id:) and auditEntry(id:) resolve it, for HR staff and superusers
+    for role in ("drh", "rrh", "root"):
+        node = (await server.data(NODE, {"id": global_id}, as_=role))["node"]
+        assert node == {
+            "__typename": "AuditEntry",
+            "id": global_id,
+            "databaseId": entry["databaseId"],
+            "operation": "updateTrainingRun",
+            "requestId": request_id,
+        }
+        for raw in (global_id, str(entry["databaseId"])):
+            found = (await server.data(AUDIT_ENTRY, {"id": raw}, as_=role))["auditEntry"]
+            assert found == {
+                "id": global_id,
+                "databaseId": entry["databaseId"],
+                "operation": "updateTrainingRun",
+                "requestId": request_id,
+                "outcome": "OK",
+            }
+    # and the global id is of this type: another type's id with the same number is not it
+    assert GlobalID.from_id(global_id).type_name == "AuditEntry"
+    run_id = str(GlobalID("TrainingRun", str(entry["databaseId"])))
+    missing = "999999999"
+    for raw in (run_id, missing, str(GlobalID("AuditEntry", missing)), "not-an-id"):
+        assert (await server.data(AUDIT_ENTRY, {"id": raw}, as_="drh"))["auditEntry"] is None
+    gone = str(GlobalID("AuditEntry", missing))
+    assert (await server.data(NODE, {"id": gone}, as_="drh"))["node"] is None
+
+
+@pytest.mark.parametrize(
+    ("role", "node_code", "entry_code"),
+    [
+        ("manager", None, "FORBIDDEN"),
+        ("nogroup", "FORBIDDEN", "FORBIDDEN"),
+        (None, "UNAUTHENTICATED", "UNAUTHENTICATED"),
+    ],
+)
+async def test_only_the_audit_log_readers_get_an_entry(
+    server: Server, role: str | None, node_code: str | None, entry_code: str
+) -> None:
+    """As the other Nodes: node(id:) is null for a manager (who may call node, not read
+    the log), refused for the rest; auditEntry is refused as auditLog is."""
+    run = await new_run()
+    request_id = await send(server, UPDATE, {"id": str(run.id), "notes": "secret-ish"})
+    entry = await entry_of(server, request_id)
+    global_id = (await server.data(AUDIT_ENTRY, {"id": str(entry["databaseId"])}, as_="drh"))[
+        "auditEntry"
+    ]["id"]
+
+    node = await server.gql(NODE, {"id": global_id}, as_=role)
+    assert node["data"]["node"] is None
+    if node_code is None:
+        assert "errors" not in node
+    else:
+        assert node["errors"][0]["extensions"]["code"] == node_code
+    by_id = await server.gql(AUDIT_ENTRY, {"id": global_id}, as_=role)
+    assert by_id["data"]["auditEntry"] is None
+    assert by_id["errors"][0]["extensions"]["code"] == entry_code
 
 
 # --- retention and failures ---------------------------------------------------------------

@@ -5,6 +5,9 @@ the same database (SQLite, and PostgreSQL when TEST_POSTGRES_URL is set). Every 
 delivered after the restart, verified by a standardwebhooks receiver that accepts each
 webhook-id once; what the killed process had leased is sent again once its lease expires.
 And a host that resolves to loopback at connect time is refused there (DNS rebinding).
+The key that encrypts the signing secrets rotates across a restart (new key first, old
+one second: deliveries go on and the secret is re-encrypted), and a server without the
+key that encrypted a secret fails that delivery saying why and goes on running.
 """
 
 from __future__ import annotations
@@ -19,16 +22,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from strawberry.relay import GlobalID
 
+from models.webhook_secrets import new_key
 from models.webhooks import new_secret
 from tests.helpers import SET_ALIAS, train_completed, wait_for
 from tests.processes import (
     Api,
     Deployment,
+    LiveServer,
     Services,
     first_server,
     live_server,
     postgres_database,
+    start_live_server,
 )
 from tests.webhook_receiver import Receiver, running_receiver
 
@@ -166,3 +174,97 @@ async def test_a_name_that_now_resolves_to_loopback_is_refused_at_connect_time(
     assert delivery["lastError"].startswith("refused: the host 'localhost' resolves to")
     assert "loopback" in delivery["lastError"]
     assert receiver.attempts == 0
+
+
+def _stored_secret(server: LiveServer, webhook_id: str) -> str:
+    """The webhook's `secret` column, as a dump of the database would show it."""
+    key = int(GlobalID.from_id(webhook_id).node_id)
+    with contextlib.closing(sqlite3.connect(server.database, timeout=30)) as db:
+        (stored,) = db.execute("SELECT secret FROM webhook WHERE id = ?", (key,)).fetchone()
+    return str(stored)
+
+
+async def test_the_key_encrypting_secrets_rotates_and_a_missing_key_fails_deliveries_only(
+    tmp_path: Path,
+) -> None:
+    old, new = new_key(), new_key()
+    settings = {**WEBHOOK_SETTINGS, "WEBHOOK_MAX_ATTEMPTS": "2", "WEBHOOK_SECRET_KEYS": old}
+    services = Services(tmp_path)
+    async with running_receiver() as receiver:
+        # given: a webhook created by a server whose only key is `old`
+        first = await start_live_server(tmp_path, settings=settings)
+        try:
+            created = (await first.data(CREATE, {"url": receiver.hook_url}))["createWebhook"]
+            assert created["errors"] == []
+            receiver.secret = created["secret"]
+            webhook_id = created["webhook"]["id"]
+            stored = _stored_secret(first, webhook_id)
+            assert Fernet(old).decrypt(stored.encode()).decode() == receiver.secret
+            run_id = first.insert_run(
+                status="COMPLETED", model_path="m.joblib", model_sha256="0" * 64
+            )
+        finally:
+            await first.kill()
+        # and a webhook stored in plain text, as before secrets were encrypted
+        plain = new_secret()
+        with contextlib.closing(sqlite3.connect(first.database, timeout=30)) as db, db:
+            plain_id = db.execute(
+                "INSERT INTO webhook (url, events, description, active, secret, created_at)"
+                " VALUES (?, ?, '', 0, ?, ?)",
+                (
+                    receiver.hook_url,
+                    json.dumps(["schedule.failed"]),
+                    plain,
+                    datetime.now(UTC).isoformat(sep=" "),
+                ),
+            ).lastrowid
+        deployment = Deployment(dict(first.env), first.artifacts)
+        try:
+            # when: restarted with a new key first and the old one second
+            deployment.env["WEBHOOK_SECRET_KEYS"] = f"{new},{old}"
+            rotated = Api(await services.serve("rotated", deployment), first.token)
+            # the plain-text secret is encrypted at start-up, with no delivery to make
+            plain_global = str(GlobalID("Webhook", str(plain_id)))
+            await wait_for(
+                lambda: _true_if(not _stored_secret(first, plain_global).startswith("whsec_")),
+                timeout=30,
+                what="the plain secret encrypted at start-up",
+            )
+            encrypted = _stored_secret(first, plain_global).encode()
+            assert Fernet(new).decrypt(encrypted).decode() == plain
+            await rotated.data(SET_ALIAS, {"alias": "after-rotation", "runId": str(run_id)})
+
+            # then: delivered, verified by the receiver, and re-encrypted with the new key
+            await wait_for(
+                lambda: _true_if(len(receiver.accepted) == 1), timeout=60, what="a delivery"
+            )
+            assert receiver.invalid == []
+            stored = _stored_secret(first, webhook_id)
+            assert Fernet(new).decrypt(stored.encode()).decode() == receiver.secret
+            await rotated.service.kill()
+
+            # when: a server has only a key that no longer opens it
+            deployment.env["WEBHOOK_SECRET_KEYS"] = old
+            wrong = Api(await services.serve("wrong-key", deployment), first.token)
+            await wrong.data(SET_ALIAS, {"alias": "wrong-key", "runId": str(run_id)})
+
+            # then: that delivery fails, saying why, in the API and the log; the server runs on
+            async def failed() -> dict[str, Any] | None:
+                found = (await wrong.data(DELIVERIES, {"id": webhook_id}))["webhookDeliveries"]
+                latest = found[0]
+                return latest if latest["status"] == "FAILED" else None
+
+            delivery = await wait_for(failed, timeout=60, what="the undecryptable delivery")
+            assert delivery["lastStatusCode"] is None
+            assert "cannot be decrypted" in delivery["lastError"]
+            assert "WEBHOOK_SECRET_KEYS" in delivery["lastError"]
+            logged = [
+                line
+                for line in wrong.service.output().splitlines()
+                if "attempt 2: failed" in line and "cannot be decrypted" in line
+            ]
+            assert len(logged) == 1, wrong.service.tail()
+            wrong.service.assert_running()
+            assert len(receiver.accepted) == 1  # nothing was sent
+        finally:
+            await services.kill_all()

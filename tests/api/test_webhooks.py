@@ -1,4 +1,6 @@
-"""Webhooks (issue 25, section 2): createWebhook and its secret shown once, Standard
+"""Webhooks (issue 25, section 2): createWebhook and its secret shown once and stored
+encrypted (a plain-text row from before encrypted at first use; a secret no key opens
+fails its delivery, saying why), Standard
 Webhooks signatures checked by a receiver with the `standardwebhooks` package, the events
 (run.completed, run.failed, alias.changed) written in the transaction of their change,
 retries with exponential backoff, attempts used up, redelivery, timeouts, redirects not
@@ -10,11 +12,15 @@ refusals with it false go through a second app built with it false (no lifespan)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
+import logging
+import stat
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,8 +31,11 @@ from tortoise.transactions import in_transaction
 
 from models.run_lifecycle import move_run
 from models.training_runs import RunStatus, TrainingRun
-from models.webhooks import Webhook, WebhookDelivery, WebhookEvent
+from models.webhook_secrets import SecretBox, new_key
+from models.webhooks import Webhook, WebhookDelivery, WebhookEvent, new_secret
 from resolvers.webhook_urls import GuardedTransport, UrlRefused
+from server.settings import Settings
+from server.webhook_keys import KEY_FILE, secret_box
 from tests.api.configured_app import ConfiguredApp
 from tests.conftest import Server
 from tests.helpers import RUN_ROW, json_of, set_alias, train_completed, wait_for
@@ -342,6 +351,133 @@ async def test_a_tampered_body_or_another_secret_fails_verification(
     with pytest.raises(WebhookVerificationError):
         Verifier(receiver.secret).verify(tampered, received.headers)
     assert receiver.invalid == []
+
+
+# --- the secrets at rest --------------------------------------------------------------------
+
+
+async def stored_secret(webhook: dict[str, Any]) -> str:
+    """The `secret` column of the webhook's row, as a dump of the database would show it."""
+    return (await Webhook.get(id=webhook["databaseId"])).secret
+
+
+def assert_encrypted(stored: str, secret: str, settings: Settings) -> None:
+    assert not stored.startswith("whsec_")
+    assert secret.removeprefix("whsec_") not in stored
+    assert secret_box(settings).decrypt(stored) == secret
+
+
+async def test_secrets_are_stored_encrypted_after_create_and_rotate(
+    server: Server, receiver: Receiver
+) -> None:
+    payload = (await server.data(CREATE, {"url": receiver.hook_url, "events": ["RUN_FAILED"]}))[
+        "createWebhook"
+    ]
+    webhook = payload["webhook"]
+    assert_encrypted(await stored_secret(webhook), payload["secret"], server.settings)
+    rotated = (await server.data(ROTATE, {"id": webhook["id"]}))["rotateWebhookSecret"]
+    assert rotated["errors"] == []
+    assert_encrypted(await stored_secret(webhook), rotated["secret"], server.settings)
+    # No WEBHOOK_SECRET_KEYS in the tests: the key was generated beside the database, 0600.
+    assert server.settings.webhook_secret_keys == []
+    key_file = server.settings.artifacts.root / KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+    # Signed with the rotated secret, decrypted for the delivery: the receiver verifies it.
+    receiver.secret = rotated["secret"]
+    run = await running_run()
+    assert await move_run(run.id, RunStatus.RUNNING, RunStatus.FAILED, error_message="x")
+    (delivery,) = await settled(server, webhook)
+    assert delivery["status"] == "SUCCEEDED"
+    assert len(receiver.accepted) == 1
+    assert receiver.invalid == []
+
+
+async def test_a_plain_text_secret_signs_then_is_stored_encrypted(
+    server: Server, receiver: Receiver
+) -> None:
+    """A row written before secrets were encrypted holds `whsec_...`: it is read as is,
+    signs the delivery, and is encrypted in place."""
+    webhook = await create_webhook(server, receiver, ["RUN_FAILED"])
+    plain = new_secret()
+    await Webhook.filter(id=webhook["databaseId"]).update(secret=plain)
+    receiver.secret = plain
+    run = await running_run()
+    assert await move_run(run.id, RunStatus.RUNNING, RunStatus.FAILED, error_message="x")
+
+    (delivery,) = await settled(server, webhook)
+    assert delivery["status"] == "SUCCEEDED"
+    (received,) = receiver.of_type("run.failed")
+    Verifier(plain).verify(received.raw, received.headers)
+    assert receiver.invalid == []
+    assert_encrypted(await stored_secret(webhook), plain, server.settings)
+
+
+async def test_a_secret_no_key_opens_fails_its_delivery_saying_why(
+    server: Server, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Encrypted with a key this server does not have (another process's key file): the
+    delivery fails with that message and is logged; nothing is sent, the dispatcher goes on."""
+    caplog.set_level(logging.INFO, logger="server.webhook_dispatcher")
+    webhook = await create_webhook(server, receiver, ["RUN_FAILED"])
+    foreign = SecretBox([new_key()]).encrypt(new_secret())
+    await Webhook.filter(id=webhook["databaseId"]).update(secret=foreign)
+    run = await running_run()
+    assert await move_run(run.id, RunStatus.RUNNING, RunStatus.FAILED, error_message="x")
+
+    (delivery,) = await settled(server, webhook)
+    assert delivery["status"] == "FAILED"
+    assert delivery["attempts"] == server.settings.webhook_max_attempts
+    assert delivery["lastStatusCode"] is None
+    assert "cannot be decrypted" in delivery["lastError"]
+    assert "WEBHOOK_SECRET_KEYS" in delivery["lastError"]
+    assert receiver.attempts == 0
+    logged = [r.getMessage() for r in caplog.records if "cannot be decrypted" in r.getMessage()]
+    assert any(f"webhook delivery {delivery['databaseId']} " in line for line in logged)
+    assert await stored_secret(webhook) == foreign  # left as it was, for the right key
+
+    # The dispatcher is still at work: a webhook with a readable secret gets its events.
+    other = await create_webhook(server, receiver, ["RUN_FAILED"])
+    run = await running_run()
+    assert await move_run(run.id, RunStatus.RUNNING, RunStatus.FAILED, error_message="y")
+    (fine,) = await settled(server, other)
+    assert fine["status"] == "SUCCEEDED"
+
+
+async def test_the_key_file_is_generated_once_0600_and_shared(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without WEBHOOK_SECRET_KEYS: processes starting at once agree on one generated key,
+    logged once; WEBHOOK_SECRET_KEYS set, no file is written."""
+    caplog.set_level(logging.INFO, logger="server.webhook_keys")
+    settings = Settings(artifacts_dir=tmp_path / "artifacts")
+    boxes = await asyncio.gather(*(asyncio.to_thread(secret_box, settings) for _ in range(8)))
+    token = boxes[0].encrypt("whsec_x")
+    assert all(box.decrypt(token) == "whsec_x" for box in boxes)
+    key_file = tmp_path / "artifacts" / KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert sorted(path.name for path in key_file.parent.iterdir()) == [KEY_FILE]
+    generated = [r for r in caplog.records if "WEBHOOK_SECRET_KEYS is not set" in r.getMessage()]
+    assert len(generated) == 1
+    assert secret_box(settings).decrypt(token) == "whsec_x"  # found again at the next start
+
+    explicit = Settings(artifacts_dir=tmp_path / "elsewhere", webhook_secret_keys=new_key())
+    secret_box(explicit)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("value", ["not-a-key", f"{new_key()},short"])
+def test_a_bad_webhook_secret_key_is_refused_without_showing_it(value: str) -> None:
+    from pydantic import ValidationError
+
+    from server.settings import settings_errors
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(webhook_secret_keys=value)
+    (line,) = settings_errors(caught.value)
+    assert line.startswith("setting WEBHOOK_SECRET_KEYS is invalid: key ")
+    assert "is not a Fernet key" in line
+    assert value.split(",")[-1] not in line
 
 
 async def test_alias_set_moved_and_deleted_are_announced(
