@@ -39,6 +39,7 @@ from resolvers.sweeps import Sweep as SweepRow
 from resolvers.sweeps import SweepConnection as SweepPage
 from resolvers.training_runs import RunConnection, RunRecord, get_run_record
 from resolvers.training_schedules import ScheduleConnection
+from resolvers.training_schedules import TrainingSchedule as ScheduleRow
 from resolvers.trust_jobs import JobPage
 from resolvers.webhooks import Webhook as WebhookRow
 from resolvers.webhooks import WebhookDelivery as DeliveryRow
@@ -55,7 +56,7 @@ from schema.permissions import IsAuthenticated, IsHRStaff, IsHRStaffOrManager
 from schema.predictions import PredictionResult, PredictionRowInput, row_values
 from schema.sweeps import Sweep, SweepConnection, SweepFilter
 from schema.training_runs import TrainingRunConnection, run_columns
-from schema.training_schedules import TrainingScheduleConnection
+from schema.training_schedules import TrainingSchedule, TrainingScheduleConnection
 from schema.trust_jobs import (
     BatchPrediction,
     BatchPredictionConnection,
@@ -96,9 +97,10 @@ class Query:
 
     @strawberry.field(
         description=(
-            "A training run or user by global id. Users other than the caller, and audit "
-            "log entries, are visible to HR staff only (entries to superusers too): null "
-            "for anyone else, as for an id that does not exist."
+            "Any object with an id (a run, sweep, user, job, schedule, webhook, audit entry) "
+            "by global id. Users other than the caller and webhooks are visible to HR staff "
+            "only, audit entries to HR staff and superusers: null for anyone else, as for "
+            "an id that does not exist."
         ),
         permission_classes=[IsHRStaffOrManager],
         graphql_type=relay.Node | None,
@@ -112,6 +114,8 @@ class Query:
         | ModelEvaluationRow
         | SweepRow
         | AuditRecord
+        | ScheduleRow
+        | WebhookRow
         | None
     ):
         key = training_runs.parse_database_id(id.node_id)
@@ -130,6 +134,11 @@ class Query:
             return await model_evaluations.get_model_evaluation(str(key))
         if id.type_name == "AuditEntry":  # HR staff and superusers; null for managers
             return await audit_entry(await info.context.viewer(), str(key))
+        if id.type_name == "TrainingSchedule":
+            return await training_schedules.get_schedule(key)
+        if id.type_name == "Webhook":  # HR staff only, as Query.webhook; null for managers
+            viewer = await info.context.viewer()
+            return await webhooks.webhook_by_id(str(key)) if viewer and viewer.can_train else None
         return None
 
     @strawberry.field(
@@ -352,6 +361,14 @@ class Query:
         return await training_schedules.list_schedules(
             info.context.services.page_sizes, first, after
         )
+
+    @strawberry.field(
+        description="A training schedule by global id or numeric database id; null if absent.",
+        permission_classes=[IsHRStaffOrManager],
+        graphql_type=TrainingSchedule | None,
+    )
+    async def training_schedule(self, id: strawberry.ID) -> ScheduleRow | None:
+        return await training_schedules.get_schedule(training_schedules.parse_schedule_id(str(id)))
 
     # --- audit log (issue 25) ---
     @strawberry.field(

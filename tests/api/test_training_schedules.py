@@ -1026,3 +1026,34 @@ async def test_a_schedule_runs_one_sweep_at_a_time(sweep_schedules: Server) -> N
     assert await Sweep.filter(name__startswith=schedule["name"]).count() == 1
     # the schedule's own policy, not a failure: webhooks are not told
     assert await schedule_failures(schedule["databaseId"]) == []
+
+
+BY_ID = """
+query ById($id: ID!) {
+  trainingSchedule(id: $id) { id name }
+  node(id: $id) { id ... on TrainingSchedule { name } }
+}
+"""
+
+
+@pytest.mark.parametrize("role", ["drh", "manager"])
+async def test_a_schedule_is_read_by_id_and_as_a_node(no_schedules: Server, role: str) -> None:
+    # given
+    schedule = (await create(no_schedules))["trainingSchedule"]
+
+    # when: by its global id, then by its database id
+    by_global = await no_schedules.data(BY_ID, {"id": schedule["id"]}, as_=role)
+    by_number = await no_schedules.data(
+        "query($id: ID!) { trainingSchedule(id: $id) { id } }",
+        {"id": str(schedule["databaseId"])},
+        as_=role,
+    )
+    missing = await no_schedules.data(
+        "query($id: ID!) { trainingSchedule(id: $id) { id } }", {"id": "999999"}, as_=role
+    )
+
+    # then
+    assert by_global["trainingSchedule"] == {"id": schedule["id"], "name": schedule["name"]}
+    assert by_global["node"] == {"id": schedule["id"], "name": schedule["name"]}
+    assert by_number["trainingSchedule"] == {"id": schedule["id"]}
+    assert missing["trainingSchedule"] is None

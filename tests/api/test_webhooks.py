@@ -686,3 +686,19 @@ async def test_an_inactive_or_unsubscribed_webhook_gets_nothing_and_delete_remov
     assert again == {"deletedDatabaseId": None, "errors": [{"field": ["id"], "code": "NOT_FOUND"}]}
     assert await WebhookDelivery.filter(webhook_id=webhook["databaseId"]).count() == 0
     assert receiver.attempts == 0
+
+
+async def test_a_webhook_is_a_node_for_hr_staff_only(server: Server, receiver: Receiver) -> None:
+    # given
+    webhook = await create_webhook(server, receiver, ["RUN_COMPLETED"])
+    query = "query($id: ID!) { node(id: $id) { id ... on Webhook { url } } }"
+
+    # when
+    seen = {
+        role: await server.data(query, {"id": webhook["id"]}, as_=role)
+        for role in ("drh", "manager")
+    }
+
+    # then: HR staff read it, as Query.webhook; to a manager it is as absent as a wrong id
+    assert seen["drh"]["node"] == {"id": webhook["id"], "url": receiver.hook_url}
+    assert seen["manager"]["node"] is None
