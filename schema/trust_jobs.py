@@ -234,6 +234,12 @@ class ModelEvaluation(relay.Node):
     started_at: datetime | None
     finished_at: datetime | None
     created_by_username: str | None
+    cancel_requested: bool = strawberry.field(
+        description=(
+            "cancelEvaluation was asked for; a running evaluation stops at its next chunk "
+            "of rows (CANCELLED)."
+        )
+    )
 
     @strawberry.field
     def metrics(self, root: strawberry.Parent[ModelEvaluationRow]) -> EvaluationMetrics | None:
@@ -366,5 +372,11 @@ class CancelBatchPredictionPayload:
 
 @strawberry.type
 class StartEvaluationPayload:
+    evaluation: ModelEvaluationRow | None = strawberry.field(graphql_type=ModelEvaluation | None)
+    errors: list[UserError]
+
+
+@strawberry.type
+class CancelEvaluationPayload:
     evaluation: ModelEvaluationRow | None = strawberry.field(graphql_type=ModelEvaluation | None)
     errors: list[UserError]
