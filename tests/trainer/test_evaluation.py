@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import ks_2samp
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
@@ -62,7 +64,8 @@ def test_chunks_give_the_same_result_as_one_chunk_and_as_the_whole_file(files: A
 
     # then: the same to the last bit, chunked or not
     assert chunked == whole
-    assert len(progress) > 10 and progress == sorted(progress)
+    assert len(progress) > 10
+    assert progress == sorted(progress)
     # and: the same as today's whole-file computation
     reference, current, pipeline = files
     features = list(load_dataset(reference).features)
@@ -100,3 +103,38 @@ def test_drift_counted_in_chunks_equals_scipy_on_the_whole_samples() -> None:
         wasserstein_distance(reference["trend_score"], current["trend_score"])
         / reference["trend_score"].std(ddof=0)
     )
+
+
+def test_beyond_the_sample_size_the_result_does_not_depend_on_the_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: a sample smaller than the data, and categories beyond the counted ones
+    from trainer.ml import drift
+
+    monkeypatch.setattr(drift, "SAMPLE_SIZE", 300)
+    monkeypatch.setattr(drift, "MAX_CATEGORIES", 5)
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame(
+        {"trend_score": rng.random(2000), "skill_name": [f"s{i % 4}" for i in range(2000)]}
+    )
+    current = pd.DataFrame(
+        {"trend_score": rng.random(5000) + 0.2, "skill_name": [f"s{i % 9}" for i in range(5000)]}
+    )
+
+    # when
+    reports = []
+    for size in (5000, 701, 64):
+        accumulator = drift.DriftAccumulator(reference, ["trend_score", "skill_name"])
+        for start in range(0, len(current), size):
+            accumulator.add(current.iloc[start : start + size])
+        reports.append(accumulator.report())
+
+    # then: the same report, KS still over every row; s4 unseen, s5 to s8 pooled into one
+    assert reports[0] == reports[1] == reports[2]
+    by_name = {f.feature: f for f in reports[0].features}
+    ks = ks_2samp(reference["trend_score"], current["trend_score"])
+    assert by_name["trend_score"].ks_statistic == float(ks.statistic)
+    assert by_name["trend_score"].current_rows == 5000
+    assert sum(by_name["trend_score"].histogram.current) == pytest.approx(1.0)
+    skills = by_name["skill_name"]
+    assert (skills.unseen_categories, skills.unseen_rows) == (2, 556 + 4 * 555)

@@ -257,7 +257,11 @@ class _Categorical:
 
     def add(self, values: pd.Series) -> None:
         self.rows += len(values)
-        for category, count in values.value_counts().items():
+        counts = values.value_counts()
+        # In the order the file has them: the first MAX_CATEGORIES distinct ones are the
+        # ones counted, however the rows are chunked.
+        for category in pd.unique(values):
+            count = counts[category]
             key = str(category)
             if key not in self.counts and len(self.counts) >= MAX_CATEGORIES:
                 key = POOLED_CATEGORY
