@@ -39,7 +39,7 @@ from scipy.stats import chi2_contingency, kstwo, wasserstein_distance
 
 # ks_2samp's own exact distribution, given the statistic and the two sizes (the samples
 # themselves are not kept); tests/trainer/test_drift.py checks it against ks_2samp.
-from scipy.stats._stats_py import _attempt_exact_2kssamp  # type: ignore[attr-defined]
+from scipy.stats._stats_py import _attempt_exact_2kssamp
 
 from trainer.ml.dataset import CATEGORICAL_COLUMNS
 
