@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.accounts import User
+from models.job_quota import TooManyActiveJobs, create_job_within_quota
 from models.trust_jobs import BatchPrediction, ModelEvaluation
 from tests.conftest import Server
 from tests.helpers import (
@@ -692,3 +694,36 @@ async def test_concurrent_starts_of_one_user_do_not_slip_past_the_bound(
         assert after == before + limit
     finally:
         await cancel_all(server, jobs)
+
+
+async def test_admissions_racing_in_the_database_do_not_slip_past_the_bound(
+    server: Server, model: dict[str, Any]
+) -> None:
+    # given: no active job, and twice the allowed admissions racing on the pool's
+    # connections (closer together than HTTP requests come)
+    limit = server.settings.max_active_jobs_per_user
+    await no_active_jobs("drh-user")
+    user = await User.get(username="drh-user")
+
+    async def admit() -> BatchPrediction | None:
+        try:
+            return await create_job_within_quota(
+                BatchPrediction,
+                user.id,
+                limit,
+                run_id=model["databaseId"],
+                model_requested=model["modelVersion"],
+                model_version=model["modelVersion"],
+                dataset_path="reference.csv",
+            )
+        except TooManyActiveJobs:
+            return None
+
+    for _ in range(3):
+        # when
+        rows = [row for row in await asyncio.gather(*(admit() for _ in range(2 * limit))) if row]
+        try:
+            # then
+            assert len(rows) == limit
+        finally:  # never handed to a worker: removed, not left QUEUED
+            await BatchPrediction.filter(id__in=[row.id for row in rows]).delete()
