@@ -2,7 +2,8 @@
 
 The request is checked (a dataset file under artifacts/datasets/, a model that can
 predict, 0 to MAX_REASONS reasons per row: predictFutureNeed's bound), recorded QUEUED
-with the model it resolved to, and handed to the runners; the scoring itself is
+with the model it resolved to if the caller is within MAX_ACTIVE_JOBS_PER_USER, and
+handed to the runners; the scoring itself is
 trainer/jobs/trust_jobs.py's. Refusals are FieldErrors and create nothing.
 """
 

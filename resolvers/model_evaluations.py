@@ -1,5 +1,6 @@
-"""startEvaluation, modelEvaluation(s), TrainingRun.evaluations, and the evaluations a
-promotion gate needs (reused when the same model was already judged on the same bytes).
+"""startEvaluation, cancelEvaluation, modelEvaluation(s), TrainingRun.evaluations, and
+the evaluations a promotion gate needs (reused when the same model was already judged on
+the same bytes).
 
 An evaluation is a job (trainer/jobs/trust_jobs.py): metrics of the model on a labelled
 file, and that file's drift against the run's own training data.

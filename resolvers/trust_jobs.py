@@ -1,6 +1,7 @@
 """What batch predictions and model evaluations share on the request side (issue 24):
-the model and dataset a request names, checked into FieldErrors; the QUEUED row handed to
-the runners; a page of jobs, newest first; following one job until it ends.
+the model and dataset a request names, checked into FieldErrors; the QUEUED row, created
+within the caller's bound on active jobs and handed to the runners; cancelling one; a page
+of jobs, newest first; following one job until it ends.
 
 Both are the same story as a training run's (models/trust_jobs.py), so the checks,
 the hand-over and the list are written once here; resolvers/batch_predictions.py and
