@@ -41,6 +41,7 @@ def build_runner(settings: Settings) -> JobRunner:
         return CeleryRunner(
             settings.celery_broker_url,
             max_active_runs_per_user=settings.max_active_runs_per_user,
+            max_active_jobs_per_user=settings.max_active_jobs_per_user,
         )
     return LocalPoolRunner(
         settings.db_url,
@@ -48,6 +49,7 @@ def build_runner(settings: Settings) -> JobRunner:
         settings.training_workers,
         warm_up=settings.training_warm_up,
         max_active_runs_per_user=settings.max_active_runs_per_user,
+        max_active_jobs_per_user=settings.max_active_jobs_per_user,
     )
 
 

@@ -2,7 +2,8 @@
 
 The request is checked (a dataset file under artifacts/datasets/, a model that can
 predict, 0 to MAX_REASONS reasons per row: predictFutureNeed's bound), recorded QUEUED
-with the model it resolved to, and handed to the runners; the scoring itself is
+with the model it resolved to if the caller is within MAX_ACTIVE_JOBS_PER_USER, and
+handed to the runners; the scoring itself is
 trainer/jobs/trust_jobs.py's. Refusals are FieldErrors and create nothing.
 """
 
@@ -12,15 +13,14 @@ import logging
 from dataclasses import dataclass, field
 
 from models.accounts import Identity
-from models.job_lifecycle import move_job
-from models.training_runs import RunStatus
 from models.trust_jobs import BatchPrediction, JobKind
 from resolvers.errors import FieldError, FieldErrorCode
 from resolvers.trust_jobs import (
     JobPage,
+    cancel_job,
     check_dataset_path,
+    create_queued,
     job_page,
-    owner_fields,
     parse_job_id,
     resolve_model,
     submit,
@@ -69,14 +69,18 @@ async def start_batch_prediction(
     errors = [e for e in (model_error, dataset_error, explain_error) if e is not None]
     if errors or run is None or dataset is None:
         return BatchPredictionOutcome(errors=errors)
-    row = await BatchPrediction.create(
+    row, quota_error = await create_queued(
+        BatchPrediction,
+        viewer,
+        jobs.max_active_jobs_per_user,
         run_id=run.id,
         model_requested=model,
         model_version=run.model_version,
         dataset_path=dataset,
         explain=explain,
-        **owner_fields(viewer),
     )
+    if row is None:
+        return BatchPredictionOutcome(errors=[quota_error] if quota_error else [])
     logger.info(
         "batch prediction %s queued by %s (%s with %s, %d reasons per row)",
         row.id,
@@ -89,42 +93,8 @@ async def start_batch_prediction(
 
 
 async def cancel_batch_prediction(viewer: Identity | None, raw_id: str) -> BatchPredictionOutcome:
-    job_id = parse_job_id(raw_id, TYPE_NAME)
-    row = await BatchPrediction.get_or_none(id=job_id) if job_id is not None else None
-    if row is None:
-        return BatchPredictionOutcome(
-            errors=[FieldError(["id"], "no such batch prediction", FieldErrorCode.NOT_FOUND)]
-        )
-    who = viewer.username if viewer else "-"
-    if await move_job(
-        BatchPrediction,
-        row.id,
-        RunStatus.QUEUED,
-        RunStatus.CANCELLED,
-        cancel_requested=True,
-        error_message=f"cancelled by {who} before it started",
-    ):
-        logger.info("batch prediction %s cancelled by %s while queued", row.id, who)
-    # Not a move: the worker sees the flag between two chunks and records CANCELLED.
-    elif await BatchPrediction.filter(id=row.id, status=RunStatus.RUNNING).update(
-        cancel_requested=True
-    ):
-        logger.info("batch prediction %s: cancellation requested by %s", row.id, who)
-    else:
-        await row.refresh_from_db()
-        return BatchPredictionOutcome(
-            row,
-            [
-                FieldError(
-                    ["id"],
-                    f"batch prediction {row.id} has already ended ({row.status.value}); "
-                    "nothing to cancel",
-                    FieldErrorCode.INVALID_STATE,
-                )
-            ],
-        )
-    await row.refresh_from_db()
-    return BatchPredictionOutcome(row)
+    row, errors = await cancel_job(BatchPrediction, viewer, raw_id, TYPE_NAME, "batch prediction")
+    return BatchPredictionOutcome(row, errors)
 
 
 async def get_batch_prediction(raw_id: str) -> BatchPrediction | None:

@@ -93,6 +93,8 @@ class FieldErrorCode(StrEnum):
     URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
     # setModelAlias(gate:): the candidate did not reach the current model (issue 24)
     PROMOTION_GATE_FAILED = "PROMOTION_GATE_FAILED"
+    # startBatchPrediction / startEvaluation: MAX_ACTIVE_JOBS_PER_USER reached (issue 24)
+    TOO_MANY_ACTIVE_JOBS = "TOO_MANY_ACTIVE_JOBS"
 
 
 @dataclass(frozen=True)

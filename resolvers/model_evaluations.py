@@ -1,5 +1,6 @@
-"""startEvaluation, modelEvaluation(s), TrainingRun.evaluations, and the evaluations a
-promotion gate needs (reused when the same model was already judged on the same bytes).
+"""startEvaluation, cancelEvaluation, modelEvaluation(s), TrainingRun.evaluations, and
+the evaluations a promotion gate needs (reused when the same model was already judged on
+the same bytes).
 
 An evaluation is a job (trainer/jobs/trust_jobs.py): metrics of the model on a labelled
 file, and that file's drift against the run's own training data.
@@ -19,9 +20,10 @@ from models.trust_jobs import JobKind, ModelEvaluation
 from resolvers.errors import FieldError
 from resolvers.trust_jobs import (
     JobPage,
+    cancel_job,
     check_dataset_path,
+    create_queued,
     job_page,
-    owner_fields,
     parse_job_id,
     resolve_model,
     submit,
@@ -33,6 +35,7 @@ from trainer.jobs.runners import JobRunner, wait_until_job_final
 __all__ = [
     "EvaluationOutcome",
     "ModelEvaluation",
+    "cancel_evaluation",
     "evaluation_of",
     "evaluations_by_ids",
     "get_model_evaluation",
@@ -52,15 +55,24 @@ class EvaluationOutcome:
 
 
 async def _queue(
-    viewer: Identity | None, jobs: JobRunner, run: TrainingRun, requested: str, dataset: str
-) -> ModelEvaluation:
-    row = await ModelEvaluation.create(
+    viewer: Identity | None,
+    jobs: JobRunner,
+    run: TrainingRun,
+    requested: str,
+    dataset: str,
+    limit: int | None,
+) -> tuple[ModelEvaluation | None, FieldError | None]:
+    row, error = await create_queued(
+        ModelEvaluation,
+        viewer,
+        limit,
         run_id=run.id,
         model_requested=requested[:64],
         model_version=run.model_version,
         dataset_path=dataset,
-        **owner_fields(viewer),
     )
+    if row is None:
+        return None, error
     logger.info(
         "evaluation %s queued by %s (%s on %s)",
         row.id,
@@ -68,7 +80,7 @@ async def _queue(
         run.model_version,
         dataset,
     )
-    return await submit(jobs, JobKind.EVALUATION, row)
+    return await submit(jobs, JobKind.EVALUATION, row), None
 
 
 async def start_evaluation(
@@ -83,7 +95,15 @@ async def start_evaluation(
     errors = [e for e in (model_error, dataset_error) if e is not None]
     if errors or run is None or dataset is None:
         return EvaluationOutcome(errors=errors)
-    return EvaluationOutcome(await _queue(viewer, jobs, run, model, dataset))
+    row, quota_error = await _queue(
+        viewer, jobs, run, model, dataset, jobs.max_active_jobs_per_user
+    )
+    return EvaluationOutcome(row, [quota_error] if quota_error else [])
+
+
+async def cancel_evaluation(viewer: Identity | None, raw_id: str) -> EvaluationOutcome:
+    row, errors = await cancel_job(ModelEvaluation, viewer, raw_id, TYPE_NAME, "evaluation")
+    return EvaluationOutcome(row, errors)
 
 
 def _sha256(path: Path) -> str:
@@ -112,7 +132,11 @@ async def evaluation_of(
     if kept is not None:
         logger.info("evaluation %s reused for run %s on %s", kept.id, run.id, dataset)
         return kept
-    row = await _queue(viewer, jobs, run, str(run.id), dataset)
+    # Not bounded by MAX_ACTIVE_JOBS_PER_USER: the promotion request waits for it, so a
+    # user holds at most two per setModelAlias call in flight (and a refusal here would
+    # fail a gate for a reason that has nothing to do with the models).
+    row, _ = await _queue(viewer, jobs, run, str(run.id), dataset, None)
+    assert row is not None
     await wait_until_job_final(JobRef(JobKind.EVALUATION, row.id))
     await row.refresh_from_db()
     return row

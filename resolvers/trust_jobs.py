@@ -1,6 +1,7 @@
 """What batch predictions and model evaluations share on the request side (issue 24):
-the model and dataset a request names, checked into FieldErrors; the QUEUED row handed to
-the runners; a page of jobs, newest first; following one job until it ends.
+the model and dataset a request names, checked into FieldErrors; the QUEUED row, created
+within the caller's bound on active jobs and handed to the runners; cancelling one; a page
+of jobs, newest first; following one job until it ends.
 
 Both are the same story as a training run's (models/trust_jobs.py), so the checks,
 the hand-over and the list are written once here; resolvers/batch_predictions.py and
@@ -20,6 +21,7 @@ from strawberry.relay import GlobalID, GlobalIDValueError
 
 from models.accounts import Identity
 from models.job_lifecycle import move_job
+from models.job_quota import TooManyActiveJobs, create_job_within_quota
 from models.model_aliases import model_run
 from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
 from models.trust_jobs import BatchPrediction, JobKind, ModelEvaluation
@@ -31,7 +33,9 @@ from trainer.jobs.runners import JobRunner
 
 __all__ = [
     "JobPage",
+    "cancel_job",
     "check_dataset_path",
+    "create_queued",
     "follow_job",
     "job_page",
     "parse_job_id",
@@ -129,6 +133,43 @@ def owner_fields(viewer: Identity | None) -> dict[str, Any]:
     }
 
 
+def _too_many_active(limit: int) -> FieldError:
+    return FieldError(
+        ["input"],
+        f"you already have {limit} batch predictions and evaluations queued or running, "
+        "the most allowed at once; wait for one to end (or cancel one) and try again",
+        FieldErrorCode.TOO_MANY_ACTIVE_JOBS,
+    )
+
+
+async def create_queued(
+    table: type[J], viewer: Identity | None, limit: int | None, **values: Any
+) -> tuple[J | None, FieldError | None]:
+    """The new QUEUED row of `viewer`'s, unless they already have `limit` active jobs
+    (MAX_ACTIVE_JOBS_PER_USER; None: no bound): then the FieldError, and no row."""
+    owner = owner_fields(viewer)
+    if limit is None:
+        return await table.create(**owner, **values), None
+    try:
+        row = await create_job_within_quota(
+            table,
+            owner["created_by_id"],
+            limit,
+            created_by_username=owner["created_by_username"],
+            **values,
+        )
+    except TooManyActiveJobs as exc:
+        logger.info(
+            "%s refused for %s: %d jobs active (limit %d)",
+            table.__name__,
+            owner["created_by_username"] or "-",
+            exc.active,
+            exc.limit,
+        )
+        return None, _too_many_active(exc.limit)
+    return row, None
+
+
 @dataclass(frozen=True)
 class JobPage:
     """One page of jobs, newest first (keyset on the id: stable while new ones arrive)."""
@@ -175,13 +216,14 @@ async def job_page(
 async def follow_job(
     table: type[J], row: J, check: Callable[[], Awaitable[None]]
 ) -> AsyncIterator[J]:
-    """Yield the job now, then at each change of status or progress, until it ends.
+    """Yield the job now, then at each change of status, progress or cancel request,
+    until it ends.
 
     Polls its row (one small query per FOLLOW_INTERVAL per subscriber): the worker that
     writes it may be on another machine, and these jobs are followed by few at a time.
     """
     yield row
-    last = (row.status, row.progress)
+    last = (row.status, row.progress, row.cancel_requested)
     while row.status not in FINAL_STATUSES:
         await asyncio.sleep(FOLLOW_INTERVAL)
         await check()
@@ -189,6 +231,42 @@ async def follow_job(
         if fresh is None:
             return
         row = fresh
-        if (row.status, row.progress) != last:
-            last = (row.status, row.progress)
+        if (row.status, row.progress, row.cancel_requested) != last:
+            last = (row.status, row.progress, row.cancel_requested)
             yield row
+
+
+async def cancel_job(
+    table: type[J], viewer: Identity | None, raw_id: str, type_name: str, noun: str
+) -> tuple[J | None, list[FieldError]]:
+    """Cancel job `raw_id` of `table`: a QUEUED one at once (CANCELLED), a RUNNING one by
+    its flag, which the worker honours between two chunks; an ended one is an
+    INVALID_STATE error. The row as it is now, and the errors."""
+    job_id = parse_job_id(raw_id, type_name)
+    row = await table.get_or_none(id=job_id) if job_id is not None else None
+    if row is None:
+        return None, [FieldError(["id"], f"no such {noun}", FieldErrorCode.NOT_FOUND)]
+    who = viewer.username if viewer else "-"
+    if await move_job(
+        table,
+        row.id,
+        RunStatus.QUEUED,
+        RunStatus.CANCELLED,
+        cancel_requested=True,
+        error_message=f"cancelled by {who} before it started",
+    ):
+        logger.info("%s %s cancelled by %s while queued", noun, row.id, who)
+    # Not a move: the worker sees the flag between two chunks and records CANCELLED.
+    elif await table.filter(id=row.id, status=RunStatus.RUNNING).update(cancel_requested=True):
+        logger.info("%s %s: cancellation requested by %s", noun, row.id, who)
+    else:
+        await row.refresh_from_db()
+        return row, [
+            FieldError(
+                ["id"],
+                f"{noun} {row.id} has already ended ({row.status.value}); nothing to cancel",
+                FieldErrorCode.INVALID_STATE,
+            )
+        ]
+    await row.refresh_from_db()
+    return row, []

@@ -59,6 +59,10 @@ _VALUE_DESCRIPTIONS = {
     FieldErrorCode.TOO_MANY_ACTIVE_RUNS: (
         "The caller already has MAX_ACTIVE_RUNS_PER_USER runs queued or running."
     ),
+    FieldErrorCode.TOO_MANY_ACTIVE_JOBS: (
+        "The caller already has MAX_ACTIVE_JOBS_PER_USER batch predictions and evaluations "
+        "queued or running."
+    ),
     FieldErrorCode.DATASET_EXISTS: "uploadDataset: the path is taken and replace was false.",
     FieldErrorCode.DATASET_INVALID: (
         "uploadDataset: the file is not a dataset training could use (see message)."

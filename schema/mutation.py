@@ -50,6 +50,7 @@ from schema.training_schedules import (
 )
 from schema.trust_jobs import (
     CancelBatchPredictionPayload,
+    CancelEvaluationPayload,
     StartBatchPredictionInput,
     StartBatchPredictionPayload,
     StartEvaluationInput,
@@ -320,6 +321,19 @@ class Mutation:
             input.dataset_path,
         )
         return StartEvaluationPayload(
+            evaluation=outcome.evaluation, errors=user_errors(outcome.errors)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Cancel a model evaluation: at once when queued; a running one stops at its "
+            "next chunk of rows and records no result."
+        ),
+        permission_classes=[IsHRStaff],
+    )
+    async def cancel_evaluation(self, info: Info, id: strawberry.ID) -> CancelEvaluationPayload:
+        outcome = await model_evaluations.cancel_evaluation(await info.context.viewer(), str(id))
+        return CancelEvaluationPayload(
             evaluation=outcome.evaluation, errors=user_errors(outcome.errors)
         )
 

@@ -68,8 +68,8 @@ class Subscription:
     # --- trusting a model (issue 24) ---
     @strawberry.subscription(
         description=(
-            "The batch prediction now, then at every change of status or progress; "
-            "completes after its final state."
+            "The batch prediction now, then at every change of status, progress or "
+            "cancelRequested; completes after its final state."
         ),
         permission_classes=[IsHRStaffOrManager],
         graphql_type=BatchPrediction,
@@ -88,8 +88,8 @@ class Subscription:
 
     @strawberry.subscription(
         description=(
-            "The model evaluation now, then at every change of status or progress; "
-            "completes after its final state."
+            "The model evaluation now, then at every change of status, progress or "
+            "cancelRequested; completes after its final state."
         ),
         permission_classes=[IsHRStaffOrManager],
         graphql_type=ModelEvaluation,

@@ -134,7 +134,13 @@ class EvaluationMetrics:
     confusion_matrix: ConfusionMatrix
 
 
-@strawberry.type(description="Reference and current shares per bin (or category), for a chart.")
+@strawberry.type(
+    description=(
+        "Reference and current shares per bin (or category), for a chart. Numeric bins "
+        "span both data's whole range; their current shares come from a uniform sample of "
+        "200,000 values when the file has more (exact below)."
+    )
+)
 class DriftHistogram:
     labels: list[str]
     reference: list[float]
@@ -163,7 +169,10 @@ class FeatureDrift:
         description="Population stability index over the reference's deciles."
     )
     wasserstein: float | None = strawberry.field(
-        description="Wasserstein distance divided by the reference's standard deviation."
+        description=(
+            "Wasserstein distance divided by the reference's standard deviation; over a "
+            "uniform sample of 200,000 of the file's values when it has more (exact below)."
+        )
     )
     chi2_statistic: float | None
     chi2_p_value: float | None
@@ -234,6 +243,12 @@ class ModelEvaluation(relay.Node):
     started_at: datetime | None
     finished_at: datetime | None
     created_by_username: str | None
+    cancel_requested: bool = strawberry.field(
+        description=(
+            "cancelEvaluation was asked for; a running evaluation stops at its next chunk "
+            "of rows (CANCELLED)."
+        )
+    )
 
     @strawberry.field
     def metrics(self, root: strawberry.Parent[ModelEvaluationRow]) -> EvaluationMetrics | None:
@@ -366,5 +381,11 @@ class CancelBatchPredictionPayload:
 
 @strawberry.type
 class StartEvaluationPayload:
+    evaluation: ModelEvaluationRow | None = strawberry.field(graphql_type=ModelEvaluation | None)
+    errors: list[UserError]
+
+
+@strawberry.type
+class CancelEvaluationPayload:
     evaluation: ModelEvaluationRow | None = strawberry.field(graphql_type=ModelEvaluation | None)
     errors: list[UserError]

@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     # --- training jobs: per-user queue bound, cancel deadline (sec-jobs) ---
     # QUEUED + RUNNING runs one user may have at once; trainModel refuses more.
     max_active_runs_per_user: int = Field(default=5, ge=1, le=10_000)
+    # QUEUED + RUNNING batch predictions and evaluations (together) one user may have at
+    # once; startBatchPrediction and startEvaluation refuse more (TOO_MANY_ACTIVE_JOBS).
+    max_active_jobs_per_user: int = Field(default=5, ge=1, le=10_000)
     # Seconds a cancelled fit has to stop at its next chunk of trees before its worker
     # process is stopped (and replaced), so a cancel lands within about two seconds.
     cancel_grace_seconds: float = Field(default=1.5, gt=0, le=3_600)

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.trust_jobs import BatchPrediction
+from models.accounts import User
+from models.job_quota import TooManyActiveJobs, create_job_within_quota
+from models.trust_jobs import BatchPrediction, ModelEvaluation
 from tests.conftest import Server
 from tests.helpers import (
     auth,
@@ -578,3 +580,150 @@ async def test_a_linear_models_reasons_are_in_log_odds(server: Server) -> None:
         server.settings.artifacts.datasets / name, dtype=str, keep_default_na=False
     )
     await assert_predict_future_needs_reasons(server, linear, job, output, source, 4)
+
+
+EVALUATE = """
+mutation E($input: StartEvaluationInput!) {
+  startEvaluation(input: $input) { evaluation { databaseId } errors { field code message } }
+}
+"""
+
+
+async def active_jobs(username: str) -> int:
+    active = ["QUEUED", "RUNNING"]
+    return sum(
+        [
+            await table.filter(created_by_username=username, status__in=active).count()
+            for table in (BatchPrediction, ModelEvaluation)
+        ]
+    )
+
+
+async def no_active_jobs(username: str) -> None:
+    """Jobs of earlier tests still running would take slots."""
+
+    async def idle() -> bool | None:
+        return True if await active_jobs(username) == 0 else None
+
+    await wait_for(idle, timeout=120, what=f"{username}'s jobs to end", interval=0.1)
+
+
+async def cancel_all(server: Server, jobs: list[dict[str, Any]]) -> None:
+    for job in jobs:
+        await server.data(CANCEL, {"id": job["id"]})
+    for job in jobs:
+        await finished(server, job)
+
+
+@pytest.fixture(scope="module")
+def long_file(server: Server) -> str:
+    """Rows enough to keep a job busy while a test asks for more."""
+    return dataset(server, 300_000, seed=13)
+
+
+async def test_a_user_beyond_the_active_job_bound_is_refused_and_others_are_not(
+    server: Server, model: dict[str, Any], long_file: str
+) -> None:
+    # given: the user already has as many active jobs as allowed
+    limit = server.settings.max_active_jobs_per_user
+    await no_active_jobs("drh-user")
+    jobs = []
+    try:
+        for _ in range(limit):
+            payload = await start(server, model=model["modelVersion"], datasetPath=long_file)
+            assert payload["errors"] == []
+            jobs.append(payload["batchPrediction"])
+        before = (await BatchPrediction.all().count(), await ModelEvaluation.all().count())
+
+        # when: one more batch prediction, an evaluation, and another user's job
+        refused = await start(server, model=model["modelVersion"], datasetPath=long_file)
+        evaluation = (
+            await server.data(
+                EVALUATE, {"input": {"model": model["modelVersion"], "datasetPath": long_file}}
+            )
+        )["startEvaluation"]
+        after = (await BatchPrediction.all().count(), await ModelEvaluation.all().count())
+        other = await start(
+            server, as_="rrh", model=model["modelVersion"], datasetPath=dataset(server, 20)
+        )
+        if other["batchPrediction"] is not None:
+            jobs.append(other["batchPrediction"])
+
+        # then: both refused with the code, nothing created; another user is not held back
+        for payload, job in ((refused, "batchPrediction"), (evaluation, "evaluation")):
+            assert payload[job] is None
+            assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+                (["input"], "TOO_MANY_ACTIVE_JOBS")
+            ]
+            assert str(limit) in payload["errors"][0]["message"]
+        assert after == before
+        assert other["errors"] == []
+        assert await active_jobs("drh-user") <= limit
+    finally:
+        await cancel_all(server, jobs)
+
+    # and: once they have ended, the user may start again
+    again = await start(server, model=model["modelVersion"], datasetPath=dataset(server, 20))
+    assert again["errors"] == []
+    assert (await finished(server, again["batchPrediction"]))["status"] == "COMPLETED"
+
+
+async def test_concurrent_starts_of_one_user_do_not_slip_past_the_bound(
+    server: Server, model: dict[str, Any], long_file: str
+) -> None:
+    # given
+    limit = server.settings.max_active_jobs_per_user
+    await no_active_jobs("drh-user")
+    before = await BatchPrediction.filter(created_by_username="drh-user").count()
+
+    # when: twice the allowed number of starts at the same moment
+    payloads = await asyncio.gather(
+        *(
+            start(server, model=model["modelVersion"], datasetPath=long_file)
+            for _ in range(2 * limit)
+        )
+    )
+    jobs = [p["batchPrediction"] for p in payloads if p["batchPrediction"] is not None]
+    try:
+        # then: exactly `limit` accepted, the others refused with the code
+        assert len(jobs) == limit
+        assert [e["code"] for p in payloads for e in p["errors"]] == [
+            "TOO_MANY_ACTIVE_JOBS"
+        ] * limit
+        after = await BatchPrediction.filter(created_by_username="drh-user").count()
+        assert after == before + limit
+    finally:
+        await cancel_all(server, jobs)
+
+
+async def test_admissions_racing_in_the_database_do_not_slip_past_the_bound(
+    server: Server, model: dict[str, Any]
+) -> None:
+    # given: no active job, and twice the allowed admissions racing on the pool's
+    # connections (closer together than HTTP requests come)
+    limit = server.settings.max_active_jobs_per_user
+    await no_active_jobs("drh-user")
+    user = await User.get(username="drh-user")
+
+    async def admit() -> BatchPrediction | None:
+        try:
+            return await create_job_within_quota(
+                BatchPrediction,
+                user.id,
+                limit,
+                run_id=model["databaseId"],
+                model_requested=model["modelVersion"],
+                model_version=model["modelVersion"],
+                dataset_path="reference.csv",
+            )
+        except TooManyActiveJobs:
+            return None
+
+    for _ in range(3):
+        # when
+        rows = [row for row in await asyncio.gather(*(admit() for _ in range(2 * limit))) if row]
+        try:
+            # then
+            assert len(rows) == limit
+        finally:  # never handed to a worker: removed, not left QUEUED
+            await BatchPrediction.filter(id__in=[row.id for row in rows]).delete()

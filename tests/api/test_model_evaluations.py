@@ -4,6 +4,7 @@ the list and on its run; refusals; who may do what."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from models.trust_jobs import ModelEvaluation
 from tests.conftest import Server
-from tests.helpers import train_completed, wait_until_final
+from tests.helpers import graphql_ws, train_completed, wait_for, wait_until_final
 from trainer.ml.generator import generate_dataset
 
 EVALUATION_FIELDS = """
@@ -233,3 +234,129 @@ async def test_refused_input_creates_no_evaluation(
 async def test_managers_may_read_but_not_start_evaluations(server: Server) -> None:
     body = await server.gql(START, {"input": {"datasetPath": "reference.csv"}}, as_="manager")
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+
+
+CANCEL = """
+mutation Cancel($id: ID!) {
+  cancelEvaluation(id: $id) {
+    evaluation { databaseId status cancelRequested errorMessage metrics { samples } }
+    errors { field code }
+  }
+}
+"""
+FOLLOW = """
+subscription Follow($id: ID!) { evaluationUpdated(id: $id) { status progress cancelRequested } }
+"""
+
+
+@pytest.fixture(scope="module")
+def long_file(server: Server) -> str:
+    """Labelled rows enough for an evaluation to be caught between two chunks."""
+    return write(server, 400_000, 21)
+
+
+async def test_a_running_evaluation_is_cancelled_between_chunks(
+    server: Server, reference: dict[str, Any], long_file: str
+) -> None:
+    # given: an evaluation caught reading its file
+    payload = await evaluate(server, model=reference["modelVersion"], datasetPath=long_file)
+    evaluation = payload["evaluation"]
+
+    async def running() -> dict[str, Any] | None:
+        state: dict[str, Any] = (await server.data(EVALUATION, {"id": evaluation["id"]}))[
+            "modelEvaluation"
+        ]
+        return state if state["status"] == "RUNNING" and state["progress"] > 0.1 else None
+
+    await wait_for(running, timeout=120, what="the evaluation to read rows", interval=0.05)
+
+    # when: cancelled, followed by a manager's subscription
+    async with graphql_ws(server.client) as ws:
+        await ws.send_json(
+            {
+                "type": "connection_init",
+                "payload": {"Authorization": f"Token {server.tokens['manager']}"},
+            }
+        )
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": FOLLOW, "variables": {"id": evaluation["id"]}},
+            }
+        )
+        first = await asyncio.wait_for(ws.receive_json(), 30)
+        cancelled = (await server.data(CANCEL, {"id": evaluation["id"]}))["cancelEvaluation"]
+        messages = [first]
+        while messages[-1]["type"] == "next":
+            messages.append(await asyncio.wait_for(ws.receive_json(), 120))
+
+    # then: requested at once, honoured at the next chunk, with no result kept
+    assert cancelled["errors"] == []
+    assert cancelled["evaluation"]["cancelRequested"] is True
+    assert cancelled["evaluation"]["status"] == "RUNNING"
+    final = await finished(server, evaluation)
+    assert final["status"] == "CANCELLED", final
+    assert final["metrics"] is None
+    assert final["drift"] is None
+    states = [m["payload"]["data"]["evaluationUpdated"] for m in messages if m["type"] == "next"]
+    assert states[0]["cancelRequested"] is False
+    assert states[-1] == {**states[-1], "status": "CANCELLED", "cancelRequested": True}
+    assert messages[-1]["type"] == "complete"
+    # and: an ended evaluation cannot be cancelled again
+    again = (await server.data(CANCEL, {"id": evaluation["id"]}))["cancelEvaluation"]
+    assert [(e["field"], e["code"]) for e in again["errors"]] == [(["id"], "INVALID_STATE")]
+    assert again["evaluation"]["status"] == "CANCELLED"
+
+
+async def test_a_queued_evaluation_is_cancelled_at_once(
+    server: Server, reference: dict[str, Any], long_file: str
+) -> None:
+    # given: both workers busy, so the next evaluation waits in the queue
+    busy = [
+        (await evaluate(server, model=reference["modelVersion"], datasetPath=long_file))[
+            "evaluation"
+        ]
+        for _ in range(2)
+    ]
+    try:
+        queued = (await evaluate(server, model=reference["modelVersion"], datasetPath=long_file))[
+            "evaluation"
+        ]
+        assert queued["status"] == "QUEUED"
+
+        # when
+        cancelled = (await server.data(CANCEL, {"id": queued["id"]}))["cancelEvaluation"]
+
+        # then: CANCELLED at once, never run
+        assert cancelled["errors"] == []
+        assert cancelled["evaluation"]["status"] == "CANCELLED"
+        row = await ModelEvaluation.get(id=queued["databaseId"])
+        assert row.started_at is None
+        assert row.error_message is not None
+        assert "before it started" in row.error_message
+    finally:
+        for job in busy:
+            await server.data(CANCEL, {"id": job["id"]})
+        for job in busy:
+            assert (await finished(server, job))["status"] == "CANCELLED"
+
+
+async def test_cancelling_an_unknown_evaluation_and_as_a_manager_is_refused(
+    server: Server, reference: dict[str, Any]
+) -> None:
+    # given
+    evaluation = (
+        await evaluate(server, model=reference["modelVersion"], datasetPath=write(server, 50, 4))
+    )["evaluation"]
+
+    # when
+    unknown = (await server.data(CANCEL, {"id": "999999"}))["cancelEvaluation"]
+    manager = await server.gql(CANCEL, {"id": evaluation["id"]}, as_="manager")
+
+    # then
+    assert unknown["evaluation"] is None
+    assert [(e["field"], e["code"]) for e in unknown["errors"]] == [(["id"], "NOT_FOUND")]
+    assert [e["extensions"]["code"] for e in manager["errors"]] == ["FORBIDDEN"]
+    assert (await finished(server, evaluation))["status"] == "COMPLETED"

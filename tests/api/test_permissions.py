@@ -214,6 +214,11 @@ mutation {
   }
 }
 """
+CANCEL_EVALUATION = """
+mutation {
+  cancelEvaluation(id: "2147483647") { evaluation { databaseId } errors { code } }
+}
+"""
 # An empty tag is refused: an allowed caller gets a UserError, and no run is ever edited.
 UPDATE_TRAINING_RUN = """
 mutation Update($id: ID!) {
@@ -299,6 +304,7 @@ ALLOWED = {
     "modelEvaluations": READERS,
     "modelEvaluation": READERS,
     "startEvaluation": TRAINERS,
+    "cancelEvaluation": TRAINERS,
     "updateTrainingRun": TRAINERS,
     "auditLog": TRAINERS,
     "trainingAlgorithms": ACCOUNTS,
@@ -342,6 +348,7 @@ DOCUMENTS = {
     "modelEvaluations": MODEL_EVALUATIONS,
     "modelEvaluation": MODEL_EVALUATION,
     "startEvaluation": START_EVALUATION,
+    "cancelEvaluation": CANCEL_EVALUATION,
     "updateTrainingRun": UPDATE_TRAINING_RUN,
     "auditLog": AUDIT_LOG,
     "trainingAlgorithms": TRAINING_ALGORITHMS,
@@ -476,7 +483,7 @@ def assert_allowed(
         assert result is None
     elif field in {"startBatchPrediction", "cancelBatchPrediction"}:
         assert result == {"batchPrediction": None, "errors": [{"code": "NOT_FOUND"}]}
-    elif field == "startEvaluation":
+    elif field in {"startEvaluation", "cancelEvaluation"}:
         assert result == {"evaluation": None, "errors": [{"code": "NOT_FOUND"}]}
     elif field == "updateTrainingRun":
         assert result == {

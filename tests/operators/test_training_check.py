@@ -25,12 +25,16 @@ async def test_celery_check_says_whether_the_broker_answers() -> None:
             pytest.fail("needs TEST_REDIS_URL")
         pytest.skip("needs TEST_REDIS_URL")
     # The first connection also imports the broker's client: allow it time on a busy box.
-    reachable = await CeleryRunner(REDIS_URL, max_active_runs_per_user=5).check(60)
+    reachable = await CeleryRunner(
+        REDIS_URL, max_active_runs_per_user=5, max_active_jobs_per_user=5
+    ).check(60)
     assert reachable == {"ok": True, "backend": "celery"}
 
     started = time.monotonic()
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    nobody = await CeleryRunner(nowhere, max_active_runs_per_user=5).check(2)
+    nobody = await CeleryRunner(
+        nowhere, max_active_runs_per_user=5, max_active_jobs_per_user=5
+    ).check(2)
     assert nobody["ok"] is False
     error = nobody["error"]
     assert isinstance(error, str), error

@@ -94,11 +94,14 @@ def run_worker(concurrency: int, loglevel: str = "INFO") -> None:
 class CeleryRunner:
     """The server side: enqueue run ids; follow runs through the database."""
 
-    def __init__(self, broker_url: str, *, max_active_runs_per_user: int) -> None:
+    def __init__(
+        self, broker_url: str, *, max_active_runs_per_user: int, max_active_jobs_per_user: int
+    ) -> None:
         app.conf.broker_url = broker_url
         # The broker's queue is FIFO: fairness between users rests on this bound, which
         # puts at most this many of one user's runs ahead of anyone else's.
         self.max_active_runs_per_user = max_active_runs_per_user
+        self.max_active_jobs_per_user = max_active_jobs_per_user
 
     async def start(self) -> None:
         logger.info("training runs go to Celery at %s", _redact(app.conf.broker_url))

@@ -33,6 +33,9 @@ class JobRunner(Protocol):
     # trainModel refuses a run beyond this many active ones of the same user: the queue's
     # admission rule, and under Celery (a FIFO broker queue) what keeps users fair.
     max_active_runs_per_user: int
+    # startBatchPrediction and startEvaluation refuse a job beyond this many active batch
+    # predictions and evaluations of the same user (the same rule for the other jobs).
+    max_active_jobs_per_user: int
 
     async def start(self) -> None: ...
 
@@ -109,6 +112,7 @@ class LocalPoolRunner:
         workers: int,
         *,
         max_active_runs_per_user: int,
+        max_active_jobs_per_user: int,
         warm_up: bool = True,
     ) -> None:
         if workers < 1:
@@ -118,6 +122,7 @@ class LocalPoolRunner:
         self._settings = settings
         self._workers = workers
         self.max_active_runs_per_user = max_active_runs_per_user
+        self.max_active_jobs_per_user = max_active_jobs_per_user
         self._context = worker_context()
         self._queue: FairQueue[JobRef] = FairQueue()
         self._idle: list[PoolWorker] = []

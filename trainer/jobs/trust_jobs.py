@@ -292,6 +292,7 @@ async def execute_evaluation(job_id: int, settings: JobSettings) -> RunStatus | 
             run.dataset_sha256,
             limits=settings.dataset_limits,
             on_progress=progress,
+            should_stop=box.stop.is_set,
         )
 
     status, result, error = await _work(ModelEvaluation, job_id, settings, box, evaluate)

@@ -11,7 +11,7 @@ import io
 import os
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,7 @@ __all__ = [
     "csv_chunks",
     "load_dataset",
     "open_regular_file",
+    "stream_dataset",
 ]
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = (
@@ -111,6 +112,22 @@ def check_dataset(path: Path, display_name: str, limits: CsvLimits) -> CsvSummar
     return _read(path, display_name, limits, keep_rows=False).summary
 
 
+def stream_dataset(
+    path: Path,
+    display_name: str,
+    limits: CsvLimits,
+    on_chunk: Callable[[pd.DataFrame, int, int | None], None],
+    rows_per_chunk: int | None = None,
+) -> str:
+    """load_dataset's reading and checks without keeping the rows: each chunk's usable
+    rows go to `on_chunk(rows, rows read so far, rows in the file)` (which may raise to
+    stop). Returns the sha256 of the bytes read. `rows_per_chunk`: the chunks' size
+    (by default about _CHUNK_CELLS cells, as load_dataset reads)."""
+    return _read(
+        path, display_name, limits, keep_rows=False, on_chunk=on_chunk, chunk_rows=rows_per_chunk
+    ).sha256
+
+
 # The rows pandas parses at once: about this many cells, and this many bytes of the file,
 # so that neither a wide file nor one of long values makes a large chunk.
 _CHUNK_CELLS = 500_000
@@ -127,7 +144,15 @@ class _Read:
     numeric: tuple[str, ...]
 
 
-def _read(path: Path, name: str, limits: CsvLimits, *, keep_rows: bool) -> _Read:
+def _read(
+    path: Path,
+    name: str,
+    limits: CsvLimits,
+    *,
+    keep_rows: bool,
+    on_chunk: Callable[[pd.DataFrame, int, int | None], None] | None = None,
+    chunk_rows: int | None = None,
+) -> _Read:
     """Check the file's shape, then read it a chunk of rows at a time, cleaning each and
     keeping (if asked) only its usable rows and known columns; refuse it with the first
     reason it cannot be trained on."""
@@ -136,7 +161,7 @@ def _read(path: Path, name: str, limits: CsvLimits, *, keep_rows: bool) -> _Read
         summary = scan_csv(raw, name, limits)
         raw.seek(0)
         hashing = HashingReader(raw)
-        rows_per_chunk = _rows_per_chunk(summary, os.fstat(raw.fileno()).st_size)
+        rows_per_chunk = chunk_rows or _rows_per_chunk(summary, os.fstat(raw.fileno()).st_size)
         chunks: list[pd.DataFrame] = []
         total_rows = kept_rows = 0
         with_values: set[str] = set()
@@ -152,6 +177,8 @@ def _read(path: Path, name: str, limits: CsvLimits, *, keep_rows: bool) -> _Read
             with_values.update(c for c in cleaned.columns if cleaned[c].notna().any())
             if keep_rows:
                 chunks.append(cleaned)
+            if on_chunk is not None:
+                on_chunk(cleaned, total_rows, summary.rows)
         hashing.drain()
     if total_rows == 0:
         raise DataLoadError(f"the dataset '{name}' has a header but no data rows")

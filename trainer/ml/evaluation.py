@@ -5,6 +5,12 @@ Metrics are those a training run records on its test split (trainer.ml.model_tra
 .evaluate_pipeline), here over every usable row of the new file; drift is
 trainer.ml.drift's report of the new file against the training file, whose sha256 must
 still be the one the run recorded (otherwise it is not the data the model learnt from).
+
+The new file is read a chunk of rows at a time and never held whole: each chunk is
+predicted and added to a confusion matrix and to the drift's counts, then dropped, so a
+million-row file takes the memory of one chunk. The metrics come from the summed matrix
+(the same numbers as over the whole file at once), progress is reported and a cancel
+honoured between chunks. The training file is read whole, as training read it.
 """
 
 from __future__ import annotations
@@ -14,13 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, load_dataset
-from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
-from trainer.ml.drift import drift_report
-from trainer.ml.errors import DataLoadError
-from trainer.ml.model_trainer import evaluate_pipeline
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["EvaluationResult", "evaluate_model"]
+from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, load_dataset, stream_dataset
+from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
+from trainer.ml.drift import DriftAccumulator
+from trainer.ml.errors import DataLoadError, TrainingCancelled
+
+__all__ = ["EvaluationResult", "evaluate_model", "metrics_from_confusion"]
+
+# Progress: the reference read by then, the new file's chunks share the rest.
+_REFERENCE_READ = 0.1
 
 
 @dataclass(frozen=True)
@@ -41,23 +53,83 @@ def evaluate_model(
     *,
     limits: CsvLimits = DEFAULT_CSV_LIMITS,
     on_progress: Callable[[float], None] = lambda _fraction: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    rows_per_chunk: int | None = None,
 ) -> EvaluationResult:
     """Raises DataLoadError when either file cannot be used (the reference also when its
-    bytes changed since the run was trained on it)."""
-    current = load_dataset(dataset, dataset_name, limits)
-    on_progress(0.3)
-    frame = current.frame.reindex(columns=[*features, TARGET_COLUMN])
-    labels = set(frame[TARGET_COLUMN])
-    classes = [c for c in TARGET_CLASSES if c in labels or c in {str(k) for k in model.classes_}]
-    metrics = evaluate_pipeline(model, frame[list(features)], frame[TARGET_COLUMN], classes)
-    metrics.update(samples=len(frame), dropped_rows=current.dropped_rows)
-    on_progress(0.6)
+    bytes changed since the run was trained on it), TrainingCancelled when `should_stop`
+    says so between two chunks."""
     training = load_dataset(reference, reference_name, limits)
     if reference_sha256 is not None and training.sha256 != reference_sha256:
         raise DataLoadError(
             f"the training dataset '{reference_name}' changed since the model was trained on "
             "it (its sha256 differs): there is no reference to measure drift against"
         )
-    on_progress(0.8)
-    report = drift_report(training.frame, current.frame, features)
-    return EvaluationResult(current.sha256, metrics, report.as_dict())
+    drift = DriftAccumulator(training.frame, features)
+    del training
+    on_progress(_REFERENCE_READ)
+    columns = [*features, TARGET_COLUMN]
+    matrix = np.zeros((len(TARGET_CLASSES), len(TARGET_CLASSES)), np.int64)
+    counted = {"kept": 0, "read": 0}
+
+    def take(rows: pd.DataFrame, read: int, total: int | None) -> None:
+        if should_stop():
+            raise TrainingCancelled("cancelled while running")
+        counted["kept"] += len(rows)
+        counted["read"] = read
+        if len(rows):
+            frame = rows.reindex(columns=columns)
+            predicted = model.predict(frame[list(features)])
+            matrix[...] += confusion_matrix(
+                frame[TARGET_COLUMN], predicted, labels=list(TARGET_CLASSES)
+            )
+            drift.add(rows)
+        if total:
+            on_progress(_REFERENCE_READ + (1 - _REFERENCE_READ) * min(read / total, 0.99))
+
+    sha256 = stream_dataset(dataset, dataset_name, limits, take, rows_per_chunk)
+    labels = {c for i, c in enumerate(TARGET_CLASSES) if matrix[i].sum() > 0}
+    predictable = {str(k) for k in model.classes_}
+    classes = [c for c in TARGET_CLASSES if c in labels or c in predictable]
+    metrics = metrics_from_confusion(matrix, list(TARGET_CLASSES), classes)
+    metrics.update(samples=counted["kept"], dropped_rows=counted["read"] - counted["kept"])
+    return EvaluationResult(sha256, metrics, drift.report().as_dict())
+
+
+def metrics_from_confusion(
+    matrix: np.ndarray, matrix_labels: list[str], classes: list[str]
+) -> dict[str, Any]:
+    """evaluate_pipeline's metrics over `classes`, from a confusion matrix (rows: true,
+    columns: predicted, over `matrix_labels`) instead of the rows: scikit-learn's own
+    functions on one weighted (true, predicted) pair per cell, so the numbers are the
+    ones it gives over every row."""
+    index = [matrix_labels.index(c) for c in classes]
+    sub = matrix[np.ix_(index, index)]
+    true, predicted = np.nonzero(sub)
+    y_true = [classes[i] for i in true]
+    y_pred = [classes[j] for j in predicted]
+    weights = sub[true, predicted].astype(np.float64)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, average="weighted", zero_division=0, sample_weight=weights
+    )
+    per_precision, per_recall, per_f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, average=None, zero_division=0, sample_weight=weights
+    )
+    support = sub.sum(axis=1)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred, sample_weight=weights)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1_score": float(f1),
+        "per_class_metrics": [
+            {
+                "label": label,
+                "precision": float(per_precision[i]),
+                "recall": float(per_recall[i]),
+                "f1_score": float(per_f1[i]),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(classes)
+        ],
+        "confusion_matrix": {"labels": list(classes), "matrix": sub.tolist()},
+    }
