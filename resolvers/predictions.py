@@ -24,6 +24,7 @@ from trainer.ml.predictor import (
     MAX_PREDICTION_ROWS,
     MAX_REASONS,
     ModelCache,
+    Predictions,
     Row,
     RowPrediction,
     RowValueOutOfRange,
@@ -42,9 +43,17 @@ _MAX_MODEL_NAME = 64
 class PredictionOutcome:
     model_version: str
     run: RunRecord
-    predictions: list[RowPrediction]
-    # What the reasons' contributions are measured in; None when none were asked for.
-    reason_units: str | None = None
+    # The answers column by column; `predictions` gives them one object per row.
+    result: Predictions
+
+    @property
+    def predictions(self) -> list[RowPrediction]:
+        return self.result.rows
+
+    @property
+    def reason_units(self) -> str | None:
+        """What the reasons' contributions are measured in; None when none were asked for."""
+        return self.result.units
 
 
 async def find_model_run(model: str) -> TrainingRun:
@@ -166,9 +175,7 @@ async def predict_future_need(
         ) from None
     if explain:
         logger.info("prediction: run %s explained %d rows", run.id, len(rows))
-    return PredictionOutcome(
-        run.model_version, RunRecord.of(run), predictions.rows, predictions.units
-    )
+    return PredictionOutcome(run.model_version, RunRecord.of(run), predictions)
 
 
 def _row_error(exc: RowValueOutOfRange) -> ApiError:

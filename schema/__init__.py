@@ -16,6 +16,7 @@ from strawberry.types.graphql import OperationType
 from schema.audit_log import audit_mutations
 from schema.datasets import OneDatasetListingPerOperation
 from schema.errors import classify_errors
+from schema.execution import LeafListExecutionContext
 from schema.limits import QueryLimits, limit_extensions
 from schema.mutation import Mutation
 from schema.operations import OperationNameRequired
@@ -79,6 +80,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         types=[TrainingRun, User],
+        execution_context_class=LeafListExecutionContext,
         extensions=[
             *limit_extensions(
                 limits, introspection=introspection, cost_cache_size=document_cache_size

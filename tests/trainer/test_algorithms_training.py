@@ -1,6 +1,7 @@
 """Every algorithm of trainer/ml/algorithms.py trained end to end (issue 23): native
-categories for boosting, growth in chunks with progress and cancel, permutation importance
-where the model has no impurity importance, k-fold cross-validation and validation rows."""
+categories for boosting, growth with progress and cancel (boosting in one fit call, or in
+chunks for a trial with validation rows), permutation importance where the model has no
+impurity importance, k-fold cross-validation and validation rows."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def test_boosting_uses_native_categories_not_one_hot(dataset: Path) -> None:
     assert encoder.max_categories <= 255  # what boosting's binning can hold
 
 
-def test_boosting_grows_in_chunks_and_predicts_like_a_one_shot_fit(
+def test_boosting_progress_only_grows_and_predicts_like_a_one_shot_fit(
     tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one_chunk_at_a_time(monkeypatch)
@@ -118,7 +119,69 @@ def test_boosting_grows_in_chunks_and_predicts_like_a_one_shot_fit(
     assert np.allclose(chunked.predict_proba(x_test), one_shot.predict_proba(x_test), atol=1e-6)
 
 
-def test_boosting_stops_between_chunks_when_asked(
+def test_a_boosting_run_fits_in_one_call_reporting_every_iteration(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No warm_start chunks (each re-bins every row): one fit, progress after each
+    iteration from the hook on the loss, and a model file as a plain fit writes it."""
+    from sklearn._loss.loss import HalfMultinomialLoss
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    fits: list[int] = []
+    plain_fit = HistGradientBoostingClassifier.fit
+
+    def counted_fit(self: HistGradientBoostingClassifier, *args: object) -> object:
+        fits.append(self.max_iter)
+        return plain_fit(self, *args)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", counted_fit)
+    config = TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 12})
+    fitting: list[float] = []
+
+    result = ModelTrainer(
+        config, on_progress=lambda s, f: fitting.append(f) if s is Stage.FITTING else None
+    ).train(dataset, tmp_path / "model.joblib")
+
+    assert fits == [12]
+    assert fitting == [0.0, *(i / 12 for i in range(1, 12)), 1.0]
+    saved = load_model(tmp_path / "model.joblib", result.model_sha256)
+    classifier = saved.named_steps["classifier"]
+    assert type(classifier._loss) is HalfMultinomialLoss
+    assert "_get_loss" not in vars(classifier)
+    assert classifier.get_params()["warm_start"] is False
+    data = load_dataset(dataset)
+    x_train, x_test, y_train, _ = train_test_split(
+        data.frame[list(data.features)],
+        data.frame[TARGET_COLUMN],
+        test_size=config.test_split,
+        random_state=config.random_state,
+        stratify=data.frame[TARGET_COLUMN],
+    )
+    bare = build_pipeline(data.categorical, data.numeric, config).fit(x_train, y_train)
+    assert np.array_equal(saved.predict_proba(x_test), bare.predict_proba(x_test))
+
+
+def test_a_boosting_run_stops_at_the_next_iteration_when_asked(
+    tmp_path: Path, dataset: Path
+) -> None:
+    fitting: list[float] = []
+    trainer_ = ModelTrainer(
+        TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 500}),
+        on_progress=lambda stage, fraction: (
+            fitting.append(fraction) if stage is Stage.FITTING else None
+        ),
+        should_stop=lambda: len(fitting) >= 6,
+    )
+
+    with pytest.raises(TrainingCancelled):
+        trainer_.train(dataset, tmp_path / "model.joblib")
+
+    assert not (tmp_path / "model.joblib").exists()
+    # 0.0, then iterations 1 to 5: the stop was seen as the sixth iteration began
+    assert fitting == [0.0, *(i / 500 for i in range(1, 6))]
+
+
+def test_boosting_stops_when_asked(
     tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one_chunk_at_a_time(monkeypatch)
@@ -217,3 +280,76 @@ def test_validation_rows_give_intermediate_values_as_the_model_grows(
     # the test split is untouched: the same rows, whatever was set aside for validation
     assert result.test_samples == alone.test_samples
     assert result.confusion_matrix["labels"] == alone.confusion_matrix["labels"]
+
+
+def test_boosting_permutation_importance_is_the_whole_pipelines(dataset: Path) -> None:
+    """Shuffling the preprocessed columns (the trainer's shortcut for boosting, whose
+    preprocessing is value by value) gives exactly the pipeline's own figures."""
+    from sklearn.inspection import permutation_importance
+
+    from trainer.ml.model_trainer import _column_positions, _permutation_importance
+
+    data = load_dataset(dataset)
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.frame[list(data.features)],
+        data.frame[TARGET_COLUMN],
+        test_size=0.3,
+        random_state=3,
+        stratify=data.frame[TARGET_COLUMN],
+    )
+    config = TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 20})
+    pipeline = build_pipeline(data.categorical, data.numeric, config).fit(x_train, y_train)
+
+    positions = _column_positions(pipeline, list(x_test.columns))
+    shortcut = _permutation_importance(pipeline, x_test, y_test, random_state=7)
+
+    whole = permutation_importance(
+        pipeline, x_test, y_test, n_repeats=5, random_state=7, max_samples=len(x_test)
+    )
+    drops = np.clip(whole["importances_mean"], 0.0, None)
+    expected = dict(zip(x_test.columns, drops / drops.sum(), strict=True))
+    assert shortcut.keys() == expected.keys()
+    assert all(shortcut[column] == expected[column] for column in expected)
+    assert sum(shortcut.values()) == pytest.approx(1.0)
+    assert positions is not None  # the shortcut was taken
+    forest = build_pipeline(
+        data.categorical, data.numeric, TrainingConfig(parameters=SMALL[Algorithm.RANDOM_FOREST])
+    )
+    assert _column_positions(forest.fit(x_train, y_train), list(x_test.columns)) is None
+
+
+def test_permutation_importance_scores_only_its_sample_of_rows(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unshuffled score too: sklearn's own max_samples would predict the whole test
+    split for it (200,000 rows of a million-row file)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from trainer.ml.model_trainer import _permutation_importance
+
+    data = load_dataset(dataset)
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.frame[list(data.features)],
+        data.frame[TARGET_COLUMN],
+        test_size=0.3,
+        random_state=3,
+        stratify=data.frame[TARGET_COLUMN],
+    )
+    config = TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 10})
+    pipeline = build_pipeline(data.categorical, data.numeric, config).fit(x_train, y_train)
+    scored: list[int] = []
+    plain_predict = HistGradientBoostingClassifier.predict
+
+    def counted(self: HistGradientBoostingClassifier, x: object) -> object:
+        scored.append(len(x))  # type: ignore[arg-type]
+        return plain_predict(self, x)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "predict", counted)
+    monkeypatch.setattr(trainer.ml.model_trainer, "_PERMUTATION_ROWS", 50)
+
+    importance = _permutation_importance(pipeline, x_test, y_test, random_state=7)
+
+    assert len(x_test) > 50
+    assert scored == [50] * (1 + 5 * len(data.features))
+    assert set(importance) == set(data.features)
+    assert importance == _permutation_importance(pipeline, x_test, y_test, random_state=7)
