@@ -206,9 +206,12 @@ def main() -> None:
     (folder / "datasets").mkdir()
     dataset = "generated.csv"
     generate_dataset(args.rows, 7, folder / "datasets" / dataset)
-    # Pool workers at the API's own priority: at the default TRAINING_NICE=10 they get only
-    # the CPU that other processes on a shared machine leave idle, so a second worker adds
-    # nothing and every figure measures the neighbours instead of the sweep.
+    # Pool workers at the API's own priority, so that trials and runs by hand, which are
+    # the same processes, compete alike with whatever else runs. (Where the kernel groups
+    # processes by session, sched_autogroup, the server's session shares the CPU with the
+    # other sessions as one group, workers and all: on a machine other sessions keep busy,
+    # a second worker then adds next to nothing, whatever the nice. The parallelism figure
+    # needs the two cores idle.)
     env = project_env(
         f"sqlite://{folder}/db.sqlite3", folder, SWEEP_DRIVER_INTERVAL="0.2", TRAINING_NICE="0"
     )
