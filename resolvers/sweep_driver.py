@@ -55,7 +55,7 @@ from resolvers.sweeps import cancel_trials, maximizes
 from resolvers.train_model import TrainRequest, queue_run
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.runners import JobRunner
-from trainer.ml.algorithms import Algorithm, ParameterValue
+from trainer.ml.algorithms import ALGORITHMS, Algorithm, ParameterValue
 
 if TYPE_CHECKING:
     import optuna
@@ -259,7 +259,7 @@ class SweepDriver:
                 status is RunStatus.RUNNING
                 and prunes
                 and not row["pruned"]
-                and held.reported.get(number, -1) >= 0
+                and 0 <= held.reported.get(number, -1) < _grown_at(row)
                 and trial.should_prune()
                 and await TrainingRun.filter(id=row["id"], status=RunStatus.RUNNING).update(
                     cancel_requested=True, pruned=True
@@ -418,6 +418,17 @@ class SweepDriver:
             ).exists():
                 await cancel_trials(sweep.id, f"sweep {sweep.id} ended")  # cancelled meanwhile
                 return
+
+
+def _grown_at(row: dict[str, Any]) -> float:
+    """The step at which the trial's model is fully grown (its trees or iterations), or
+    infinity for one that does not grow. A score reported at that step is the trial's final
+    objective (the worker is only evaluating and saving now): pruning it then would save
+    little and throw a finished result away, so, as in an Optuna objective that returns
+    after its last report, a trial is pruned only before it."""
+    grows_by = ALGORITHMS[Algorithm(row["algorithm"])].grows_by
+    size = (row["parameters"] or {}).get(grows_by) if grows_by is not None else None
+    return float(size) if isinstance(size, int | float) else math.inf
 
 
 def _steps(raw: Any) -> dict[int, float]:

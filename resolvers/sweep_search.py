@@ -410,10 +410,30 @@ def make_sampler(method: Method, space: SearchSpace, seed: int) -> optuna.sample
     import optuna
 
     if method is Method.GRID:
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        return _grid_sampler(space.grid(), seed)
     if method is Method.RANDOM:
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, 4)))
+
+
+def _grid_sampler(grid: dict[str, list[Any]], seed: int) -> optuna.samplers.GridSampler:
+    """GridSampler without its end-of-grid Study.stop(): that call works only inside
+    study.optimize() and raised from the driver's study.tell() on a grid's last trials (the
+    tick failed, logged a traceback, and every sweep waited for the next tick). The driver
+    ends a sweep by its maxTrials, which validation keeps within the grid."""
+    import optuna
+
+    class DriverGridSampler(optuna.samplers.GridSampler):
+        def after_trial(
+            self,
+            study: optuna.Study,
+            trial: optuna.trial.FrozenTrial,
+            state: optuna.trial.TrialState,
+            values: Sequence[float] | None,
+        ) -> None:
+            return None
+
+    return DriverGridSampler(grid, seed=seed)
 
 
 def make_pruner(pruning: Pruning, space: SearchSpace) -> optuna.pruners.BasePruner:
