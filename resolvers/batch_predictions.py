@@ -27,7 +27,7 @@ from resolvers.trust_jobs import (
 )
 from trainer.artifacts import ArtifactPaths
 from trainer.jobs.runners import JobRunner
-from trainer.ml.explanations import MAX_REASONS
+from trainer.ml.predictor import MAX_REASONS
 
 __all__ = [
     "MAX_REASONS",

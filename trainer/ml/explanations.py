@@ -40,7 +40,6 @@ from trainer.ml.errors import UnexplainableModel
 
 __all__ = [
     "LOG_ODDS",
-    "MAX_REASONS",
     "PROBABILITY",
     "Explanation",
     "Reason",
@@ -56,8 +55,6 @@ __all__ = [
 # The units a contribution is measured in: what the model's raw output is.
 PROBABILITY = "probability"
 LOG_ODDS = "log-odds"
-# The most reasons a caller may ask for per row (predictFutureNeed's `explain`).
-MAX_REASONS = 10
 # How long one call into shap's C code may hold the GIL (_shap_in_slices).
 SLICE_SECONDS = 0.02
 

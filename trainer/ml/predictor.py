@@ -47,7 +47,7 @@ MAX_PREDICTION_ROWS = 1000
 # tens of milliseconds a row (bench/results/explanations.md), so a request explains at
 # most this many; whole files go to batch scoring.
 MAX_EXPLAINED_ROWS = 100
-# The most reasons a row may ask for (trainer.ml.explanations.MAX_REASONS).
+# The most reasons a row may ask for (predictFutureNeed's and batch scoring's `explain`).
 MAX_REASONS = 10
 # Predictions (and model loads) running at once per process: each holds a core for its
 # length, and beyond the cores more threads only slow every one of them down.
