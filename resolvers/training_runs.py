@@ -16,12 +16,13 @@ from models.accounts import User
 from models.run_list import MatchingRuns, Page, RunFilter, RunOrder, as_utc, matching, max_length
 from models.run_records import RunRecord, all_columns, get_run_record
 from models.run_search import MAX_SEARCH_LENGTH, MIN_SEARCH_LENGTH
-from models.training_runs import RunStatus, TrainingRun
+from models.training_runs import FOREST_COLUMNS, RunStatus, TrainingRun, parameters_of
 from resolvers.errors import ApiError
 from resolvers.pagination import decode_cursor, encode_cursor
 from resolvers.run_tags import filter_tags
 
 __all__ = [
+    "FOREST_COLUMNS",
     "PageSizes",
     "RunConnection",
     "RunEdge",
@@ -34,6 +35,7 @@ __all__ = [
     "get_run_record",
     "get_training_run",
     "list_training_runs",
+    "parameters_of",
     "parse_database_id",
     "parse_run_id",
 ]

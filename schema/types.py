@@ -24,7 +24,13 @@ from strawberry.utils.str_converters import to_camel_case
 from resolvers import accounts, sweeps, training_schedules
 from resolvers.accounts import Identity
 from resolvers.sweeps import Sweep as SweepRow
-from resolvers.training_runs import RunRecord, RunStatus, all_columns
+from resolvers.training_runs import (
+    FOREST_COLUMNS,
+    RunRecord,
+    RunStatus,
+    all_columns,
+    parameters_of,
+)
 from schema.context import Info
 from schema.download_urls import model_download_url
 from schema.enums import ClassWeight
@@ -205,12 +211,14 @@ class TrainingRun(relay.Node):
         return Algorithm(root.algorithm)
 
     @strawberry.field(
-        metadata=_reads("algorithm", "parameters"),
+        # A row written without `parameters` is read as the forest its five columns
+        # describe (models/training_runs.parameters_of): those are read too.
+        metadata=_reads("algorithm", "parameters", *FOREST_COLUMNS),
         description="Every parameter of the algorithm, as trained (defaults filled in), in "
         "the order of TrainingAlgorithm.parameters.",
     )
     def parameters(self, root: strawberry.Parent[RunRecord]) -> list[ParameterSetting]:
-        values = root.parameters or {}
+        values = parameters_of(root)
         spec = ALGORITHMS[Algorithm(root.algorithm)]
         names = [p.name for p in spec.parameters if p.name in values]
         names += [name for name in values if name not in spec.by_name]
