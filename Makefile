@@ -24,14 +24,15 @@ run: install
 
 test: install lint test-sqlite test-postgres
 
-# The suite runs on three pytest-xdist workers on the machine's two cores: it now waits
-# more than it computes (schedule slots, sweep trials, webhook retries, server processes:
-# about half the CPU is idle with two workers). Each test file, or group of files sharing
-# a server or an outside resource, runs on one worker (see tests/scheduling.py), in
-# collection order rather than xdist's largest-file-first: the slow single-test files then
-# run mid-way, and the quick unit tests of tests/trainer/ even out the workers' ends.
+# The suite runs on four pytest-xdist workers on the machine's two cores: it waits more
+# than it computes (schedule slots, sweep trials, webhook retries, server processes and
+# browsers starting: a run used 490 CPU-seconds in 700 s of wall time with three workers).
+# Each test file, or group of files sharing a server or an outside resource, runs on one
+# worker (see tests/scheduling.py), in collection order rather than xdist's
+# largest-file-first: the slow single-test files then run mid-way, and the quick unit
+# tests of tests/trainer/ even out the workers' ends.
 # `make test-sqlite XDIST=` runs it in one process.
-XDIST ?= -n 3 --dist loadgroup --no-loadscope-reorder
+XDIST ?= -n 4 --dist loadgroup --no-loadscope-reorder
 
 # The tests write bytecode (into the ignored __pycache__ folders) even where
 # PYTHONDONTWRITEBYTECODE is set: pytest keeps its assertion-rewritten test modules and
