@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.accounts import create_token, create_user
+from models.accounts import User, create_token, create_user
 from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep
 from models.training_runs import RunStatus, TrainingRun
 from models.training_schedules import ScheduleSlot, TrainingSchedule
@@ -109,6 +109,22 @@ def soon(seconds: float = 2.5) -> datetime:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0) + timedelta(
         seconds=1
     )
+
+
+async def busy_hr_user(server: Server) -> User:
+    """A new HR account that already has MAX_ACTIVE_RUNS_PER_USER runs queued (rows only:
+    the test deletes them)."""
+    user = await create_user(fresh_name("busy"), groups=["DRH"])
+    server.tokens[user.username] = await create_token(user, "tests")
+    for _ in range(server.settings.max_active_runs_per_user):
+        await TrainingRun.create(
+            **RUN_ROW,
+            model_version=fresh_name("busy-run"),
+            n_estimators=5,
+            status=RunStatus.QUEUED,
+            trained_by=user,
+        )
+    return user
 
 
 async def create(server: Server, as_: str = "drh", **fields: Any) -> dict[str, Any]:
@@ -425,17 +441,8 @@ async def test_a_slot_over_the_creator_quota_is_skipped_and_says_why(
     no_schedules: Server,
 ) -> None:
     # given: an HR account that already has MAX_ACTIVE_RUNS_PER_USER runs queued
-    user = await create_user(fresh_name("busy"), groups=["DRH"])
-    no_schedules.tokens[user.username] = await create_token(user, "tests")
+    user = await busy_hr_user(no_schedules)
     limit = no_schedules.settings.max_active_runs_per_user
-    for _ in range(limit):
-        await TrainingRun.create(
-            **RUN_ROW,
-            model_version=fresh_name("busy-run"),
-            n_estimators=5,
-            status=RunStatus.QUEUED,
-            trained_by=user,
-        )
     at = soon()
     schedule = (await create(no_schedules, as_=user.username, cron=one_slot_cron(at)))[
         "trainingSchedule"
@@ -963,17 +970,8 @@ async def test_a_sweep_slot_over_the_creator_quota_is_skipped_and_says_why(
     sweep_schedules: Server,
 ) -> None:
     # given: an HR account that already has MAX_ACTIVE_RUNS_PER_USER runs queued
-    user = await create_user(fresh_name("busy"), groups=["DRH"])
-    sweep_schedules.tokens[user.username] = await create_token(user, "tests")
+    user = await busy_hr_user(sweep_schedules)
     limit = sweep_schedules.settings.max_active_runs_per_user
-    for _ in range(limit):
-        await TrainingRun.create(
-            **RUN_ROW,
-            model_version=fresh_name("busy-run"),
-            n_estimators=5,
-            status=RunStatus.QUEUED,
-            trained_by=user,
-        )
     schedule = (
         await create_sweep_schedule(sweep_schedules, as_=user.username, cron=one_slot_cron(soon()))
     )["trainingSchedule"]
