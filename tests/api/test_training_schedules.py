@@ -27,7 +27,7 @@ from resolvers.schedule_ticker import model_version_for
 from resolvers.sweeps import cancel_sweep
 from resolvers.training_schedules import next_slot, slots_after
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, train_completed, wait_for
+from tests.helpers import RUN_ROW, set_alias, train_completed, wait_for
 
 SCHEDULE_FIELDS = """
   id databaseId name cron timeZone misfire paused nextRunAt createdByUsername train
@@ -125,6 +125,14 @@ async def busy_hr_user(server: Server) -> User:
             trained_by=user,
         )
     return user
+
+
+async def aliased_run(server: Server) -> tuple[str, dict[str, Any]]:
+    """A new alias and the freshly trained run it points at."""
+    current = await train_completed(server.data, trees=3)
+    alias = fresh_name("gated")
+    assert (await set_alias(server, alias, current["id"]))["errors"] == []
+    return alias, current
 
 
 async def create(server: Server, as_: str = "drh", **fields: Any) -> dict[str, Any]:
@@ -518,14 +526,7 @@ async def test_a_gated_promotion_the_run_does_not_pass_leaves_the_alias(
 ) -> None:
     # given: the alias on a trained run, and a schedule promoting through a gate no model
     # can pass (an accuracy above the current one by a whole 1.0)
-    current = await train_completed(no_schedules.data, trees=3)
-    alias = fresh_name("gated")
-    moved = await no_schedules.data(
-        "mutation S($a: String!, $r: ID!) "
-        "{ setModelAlias(alias: $a, runId: $r) { errors { code } } }",
-        {"a": alias, "r": current["id"]},
-    )
-    assert moved["setModelAlias"]["errors"] == []
+    alias, current = await aliased_run(no_schedules)
     gate = {"datasetPath": "reference.csv", "metric": "ACCURACY", "minImprovement": 1.0}
     created = await create(
         no_schedules, cron=one_slot_cron(soon(4)), promote={"alias": alias, "gate": gate}
@@ -901,14 +902,7 @@ async def test_a_gated_sweep_promotion_that_fails_leaves_the_alias(
 ) -> None:
     # given: the alias on a trained run, and a sweep schedule promoting through a gate no
     # model can pass
-    current = await train_completed(sweep_schedules.data, trees=3)
-    alias = fresh_name("gated")
-    moved = await sweep_schedules.data(
-        "mutation S($a: String!, $r: ID!) "
-        "{ setModelAlias(alias: $a, runId: $r) { errors { code } } }",
-        {"a": alias, "r": current["id"]},
-    )
-    assert moved["setModelAlias"]["errors"] == []
+    alias, current = await aliased_run(sweep_schedules)
     gate = {"datasetPath": "reference.csv", "metric": "ACCURACY", "minImprovement": 1.0}
     schedule = (
         await create_sweep_schedule(
