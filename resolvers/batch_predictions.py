@@ -20,8 +20,8 @@ from resolvers.trust_jobs import (
     cancel_job,
     check_dataset_path,
     create_queued,
+    get_job,
     job_page,
-    parse_job_id,
     resolve_model,
     submit,
 )
@@ -98,8 +98,7 @@ async def cancel_batch_prediction(viewer: Identity | None, raw_id: str) -> Batch
 
 
 async def get_batch_prediction(raw_id: str) -> BatchPrediction | None:
-    job_id = parse_job_id(raw_id, TYPE_NAME)
-    return await BatchPrediction.get_or_none(id=job_id) if job_id is not None else None
+    return await get_job(BatchPrediction, raw_id, TYPE_NAME)
 
 
 async def list_batch_predictions(first: int | None, after: str | None, max_page: int) -> JobPage:

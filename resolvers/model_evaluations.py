@@ -23,8 +23,8 @@ from resolvers.trust_jobs import (
     cancel_job,
     check_dataset_path,
     create_queued,
+    get_job,
     job_page,
-    parse_job_id,
     resolve_model,
     submit,
 )
@@ -143,8 +143,7 @@ async def evaluation_of(
 
 
 async def get_model_evaluation(raw_id: str) -> ModelEvaluation | None:
-    job_id = parse_job_id(raw_id, TYPE_NAME)
-    return await ModelEvaluation.get_or_none(id=job_id) if job_id is not None else None
+    return await get_job(ModelEvaluation, raw_id, TYPE_NAME)
 
 
 async def list_model_evaluations(first: int | None, after: str | None, max_page: int) -> JobPage:

@@ -37,6 +37,7 @@ __all__ = [
     "check_dataset_path",
     "create_queued",
     "follow_job",
+    "get_job",
     "job_page",
     "parse_job_id",
     "resolve_model",
@@ -124,6 +125,12 @@ def parse_job_id(raw: str, type_name: str) -> int | None:
     except GlobalIDValueError:
         return None
     return parse_database_id(global_id.node_id) if global_id.type_name == type_name else None
+
+
+async def get_job(table: type[J], raw_id: str, type_name: str) -> J | None:
+    """The job `raw_id` names (a database id or a global id of `type_name`), if any."""
+    job_id = parse_job_id(raw_id, type_name)
+    return await table.get_or_none(id=job_id) if job_id is not None else None
 
 
 def owner_fields(viewer: Identity | None) -> dict[str, Any]:

@@ -23,14 +23,21 @@ from resolvers.training_runs import RunRecord
 from schema.context import Info
 from schema.enums import GateMetric
 from schema.errors import UserError
-from schema.trust_jobs import ModelEvaluation
+from schema.trust_jobs import VISIBLE_USER_DESCRIPTION, ModelEvaluation
 from schema.types import TrainingRun, User
 
 
-async def _set_by(row: ModelAliasRow | AssignmentRow, info: Info) -> Identity | None:
-    if row.set_by_id is None:
+# Resolvers an alias and its assignments share (each type names the field).
+async def _run(root: strawberry.Parent[ModelAliasRow | AssignmentRow]) -> RunRecord:
+    return await assigned_run(root)
+
+
+async def _set_by(
+    root: strawberry.Parent[ModelAliasRow | AssignmentRow], info: Info
+) -> Identity | None:
+    if root.set_by_id is None:
         return None
-    return await accounts.visible_user(info.context, row.set_by_id)
+    return await accounts.visible_user(info.context, root.set_by_id)
 
 
 @strawberry.type(description="One setModelAlias: the run the alias was pointed at, by whom, when.")
@@ -40,16 +47,10 @@ class ModelAliasAssignment:
         description="Who set it; kept if the account is deleted."
     )
 
-    @strawberry.field(graphql_type=TrainingRun)
-    async def run(self, root: strawberry.Parent[AssignmentRow]) -> RunRecord:
-        return await assigned_run(root)
-
-    @strawberry.field(
-        description="Visible to HR staff and to that user; null for others.",
-        graphql_type=User | None,
+    run = strawberry.field(resolver=_run, graphql_type=TrainingRun)
+    set_by = strawberry.field(
+        resolver=_set_by, graphql_type=User | None, description=VISIBLE_USER_DESCRIPTION
     )
-    async def set_by(self, root: strawberry.Parent[AssignmentRow], info: Info) -> Identity | None:
-        return await _set_by(root, info)
 
     @strawberry.field(
         description=(
@@ -75,16 +76,10 @@ class ModelAlias:
         description="Who pointed it there; kept if the account is deleted."
     )
 
-    @strawberry.field(graphql_type=TrainingRun)
-    async def run(self, root: strawberry.Parent[ModelAliasRow]) -> RunRecord:
-        return await assigned_run(root)
-
-    @strawberry.field(
-        description="Visible to HR staff and to that user; null for others.",
-        graphql_type=User | None,
+    run = strawberry.field(resolver=_run, graphql_type=TrainingRun)
+    set_by = strawberry.field(
+        resolver=_set_by, graphql_type=User | None, description=VISIBLE_USER_DESCRIPTION
     )
-    async def set_by(self, root: strawberry.Parent[ModelAliasRow], info: Info) -> Identity | None:
-        return await _set_by(root, info)
 
     @strawberry.field(
         description=(

@@ -100,6 +100,20 @@ class LogoutPayload:
     )
 
 
+async def _schedule_target(
+    info: Info, id: strawberry.ID
+) -> tuple[Identity | None, int | None, str]:
+    """A schedule mutation's first arguments: the viewer, the schedule's database id (None
+    if `id` names none) and `id` as sent, for errors to quote."""
+    return await info.context.viewer(), training_schedules.parse_schedule_id(str(id)), str(id)
+
+
+def _schedule_payload(outcome: training_schedules.ScheduleOutcome) -> TrainingSchedulePayload:
+    return TrainingSchedulePayload(
+        training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
+    )
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -455,9 +469,7 @@ class Mutation:
         outcome = await training_schedules.create_schedule(
             await info.context.viewer(), input.to_changes(), info.context.services.artifacts
         )
-        return TrainingSchedulePayload(
-            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
-        )
+        return _schedule_payload(outcome)
 
     @strawberry.mutation(
         description="Change a schedule; only the fields given change.",
@@ -467,15 +479,9 @@ class Mutation:
         self, info: Info, id: strawberry.ID, input: UpdateTrainingScheduleInput
     ) -> TrainingSchedulePayload:
         outcome = await training_schedules.update_schedule(
-            await info.context.viewer(),
-            training_schedules.parse_schedule_id(str(id)),
-            str(id),
-            input.to_changes(),
-            info.context.services.artifacts,
+            *await _schedule_target(info, id), input.to_changes(), info.context.services.artifacts
         )
-        return TrainingSchedulePayload(
-            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
-        )
+        return _schedule_payload(outcome)
 
     @strawberry.mutation(
         description="Stop firing (nextRunAt null) until resumed.", permission_classes=[IsHRStaff]
@@ -483,12 +489,8 @@ class Mutation:
     async def pause_training_schedule(
         self, info: Info, id: strawberry.ID
     ) -> TrainingSchedulePayload:
-        outcome = await training_schedules.pause_schedule(
-            await info.context.viewer(), training_schedules.parse_schedule_id(str(id)), str(id)
-        )
-        return TrainingSchedulePayload(
-            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
-        )
+        outcome = await training_schedules.pause_schedule(*await _schedule_target(info, id))
+        return _schedule_payload(outcome)
 
     @strawberry.mutation(
         description="Fire again from the next slot after now (the paused ones are not made up).",
@@ -497,12 +499,8 @@ class Mutation:
     async def resume_training_schedule(
         self, info: Info, id: strawberry.ID
     ) -> TrainingSchedulePayload:
-        outcome = await training_schedules.resume_schedule(
-            await info.context.viewer(), training_schedules.parse_schedule_id(str(id)), str(id)
-        )
-        return TrainingSchedulePayload(
-            training_schedule=outcome.training_schedule, errors=user_errors(outcome.errors)
-        )
+        outcome = await training_schedules.resume_schedule(*await _schedule_target(info, id))
+        return _schedule_payload(outcome)
 
     @strawberry.mutation(
         description="Remove a schedule and its history; its runs stay (schedule: null).",
@@ -511,9 +509,7 @@ class Mutation:
     async def delete_training_schedule(
         self, info: Info, id: strawberry.ID
     ) -> DeleteTrainingSchedulePayload:
-        outcome = await training_schedules.delete_schedule(
-            await info.context.viewer(), training_schedules.parse_schedule_id(str(id)), str(id)
-        )
+        outcome = await training_schedules.delete_schedule(*await _schedule_target(info, id))
         deleted = (
             None
             if outcome.deleted_id is None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 
 import strawberry
 
@@ -34,6 +35,15 @@ async def _still_allowed(info: Info) -> None:
         raise IsHRStaffOrManager.forbidden(field_label(info))
 
 
+@asynccontextmanager
+async def _held(info: Info) -> AsyncIterator[None]:
+    """Counts the stream against the viewer's open subscriptions while it runs."""
+    viewer = await info.context.viewer()
+    assert viewer is not None  # the permission class let it through
+    with info.context.services.subscriptions.hold(viewer.id):
+        yield
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -52,9 +62,7 @@ class Subscription:
         if run is None:
             raise NotFound(f"no training run with id {id!s}", argument="id")
         services = info.context.services
-        viewer = await info.context.viewer()
-        assert viewer is not None  # the permission class let it through
-        with services.subscriptions.hold(viewer.id):
+        async with _held(info):
             updates = services.watcher.watch(
                 run,
                 check=lambda: _still_allowed(info),
@@ -80,9 +88,7 @@ class Subscription:
         row = await batch_predictions.get_batch_prediction(str(id))
         if row is None:
             raise NotFound(f"no batch prediction with id {id!s}", argument="id")
-        viewer = await info.context.viewer()
-        assert viewer is not None  # the permission class let it through
-        with info.context.services.subscriptions.hold(viewer.id):
+        async with _held(info):
             async for update in follow_job(BatchPredictionRow, row, lambda: _still_allowed(info)):
                 yield update
 
@@ -100,9 +106,7 @@ class Subscription:
         row = await model_evaluations.get_model_evaluation(str(id))
         if row is None:
             raise NotFound(f"no model evaluation with id {id!s}", argument="id")
-        viewer = await info.context.viewer()
-        assert viewer is not None  # the permission class let it through
-        with info.context.services.subscriptions.hold(viewer.id):
+        async with _held(info):
             async for update in follow_job(ModelEvaluationRow, row, lambda: _still_allowed(info)):
                 yield update
 
@@ -118,13 +122,10 @@ class Subscription:
         sweep = await sweeps.get_sweep(str(id))
         if sweep is None:
             raise NotFound(f"no sweep with id {id!s}", argument="id")
-        services = info.context.services
-        viewer = await info.context.viewer()
-        assert viewer is not None  # the permission class let it through
-        with services.subscriptions.hold(viewer.id):
+        async with _held(info):
             async for update in sweeps.watch_sweep(
                 sweep.id,
-                interval=services.watcher.interval,
+                interval=info.context.services.watcher.interval,
                 check=lambda: _still_allowed(info),
             ):
                 yield update

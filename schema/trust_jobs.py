@@ -32,16 +32,22 @@ def prediction_download_url(job_id: int, status: str, output_path: str | None) -
     return PREDICTION_DOWNLOAD_ROUTE.format(job_id=job_id)
 
 
-async def _run(run_id: int) -> RunRecord:
-    run = await training_runs.get_training_run(str(run_id))
+# Resolvers both job types share (each type names the field and its description).
+async def _run(root: strawberry.Parent[BatchPredictionRow | ModelEvaluationRow]) -> RunRecord:
+    run = await training_runs.get_training_run(str(root.run_id))
     assert run is not None  # the foreign key cascades: a job's run exists
     return run
 
 
-async def _created_by(created_by_id: int | None, info: Info) -> Identity | None:
-    if created_by_id is None:
+async def _created_by(
+    root: strawberry.Parent[BatchPredictionRow | ModelEvaluationRow], info: Info
+) -> Identity | None:
+    if root.created_by_id is None:
         return None
-    return await accounts.visible_user(info.context, created_by_id)
+    return await accounts.visible_user(info.context, root.created_by_id)
+
+
+VISIBLE_USER_DESCRIPTION = "Visible to HR staff and to that user; null for others."
 
 
 @strawberry.type(description="Scoring of a whole CSV file by a model, as a job.")
@@ -104,18 +110,12 @@ class BatchPrediction(relay.Node):
             return None
         return PREDICTION_REJECTS_ROUTE.format(job_id=root.id)
 
-    @strawberry.field(graphql_type=TrainingRun, description="The run whose model scored it.")
-    async def run(self, root: strawberry.Parent[BatchPredictionRow]) -> RunRecord:
-        return await _run(root.run_id)
-
-    @strawberry.field(
-        description="Visible to HR staff and to that user; null for others.",
-        graphql_type=User | None,
+    run = strawberry.field(
+        resolver=_run, graphql_type=TrainingRun, description="The run whose model scored it."
     )
-    async def created_by(
-        self, root: strawberry.Parent[BatchPredictionRow], info: Info
-    ) -> Identity | None:
-        return await _created_by(root.created_by_id, info)
+    created_by = strawberry.field(
+        resolver=_created_by, graphql_type=User | None, description=VISIBLE_USER_DESCRIPTION
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
@@ -258,31 +258,30 @@ class ModelEvaluation(relay.Node):
     def drift(self, root: strawberry.Parent[ModelEvaluationRow]) -> DriftReport | None:
         return _drift(root.drift)
 
-    @strawberry.field(graphql_type=TrainingRun, description="The run whose model was evaluated.")
-    async def run(self, root: strawberry.Parent[ModelEvaluationRow]) -> RunRecord:
-        return await _run(root.run_id)
-
-    @strawberry.field(
-        description="Visible to HR staff and to that user; null for others.",
-        graphql_type=User | None,
+    run = strawberry.field(
+        resolver=_run, graphql_type=TrainingRun, description="The run whose model was evaluated."
     )
-    async def created_by(
-        self, root: strawberry.Parent[ModelEvaluationRow], info: Info
-    ) -> Identity | None:
-        return await _created_by(root.created_by_id, info)
+    created_by = strawberry.field(
+        resolver=_created_by, graphql_type=User | None, description=VISIBLE_USER_DESCRIPTION
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:
         return isinstance(obj, ModelEvaluationRow | cls)
 
 
-def _page_info(page: JobPage) -> relay.PageInfo:
+# Resolvers both connections share: a JobPage is their root.
+def _page_info(page: strawberry.Parent[JobPage]) -> relay.PageInfo:
     return relay.PageInfo(
         has_next_page=page.has_next_page,
         has_previous_page=page.has_previous_page,
         start_cursor=page.cursor(page.rows[0]) if page.rows else None,
         end_cursor=page.cursor(page.rows[-1]) if page.rows else None,
     )
+
+
+async def _total_count(page: strawberry.Parent[JobPage]) -> int:
+    return await page.count()
 
 
 @strawberry.type
@@ -301,13 +300,8 @@ class BatchPredictionConnection:
     def nodes(self, root: strawberry.Parent[JobPage]) -> list[BatchPredictionRow]:
         return root.rows
 
-    @strawberry.field
-    def page_info(self, root: strawberry.Parent[JobPage]) -> relay.PageInfo:
-        return _page_info(root)
-
-    @strawberry.field(description="Counted only when selected.")
-    async def total_count(self, root: strawberry.Parent[JobPage]) -> int:
-        return await root.count()
+    page_info = strawberry.field(resolver=_page_info)
+    total_count = strawberry.field(resolver=_total_count, description="Counted only when selected.")
 
 
 @strawberry.type
@@ -326,13 +320,8 @@ class ModelEvaluationConnection:
     def nodes(self, root: strawberry.Parent[JobPage]) -> list[ModelEvaluationRow]:
         return root.rows
 
-    @strawberry.field
-    def page_info(self, root: strawberry.Parent[JobPage]) -> relay.PageInfo:
-        return _page_info(root)
-
-    @strawberry.field(description="Counted only when selected.")
-    async def total_count(self, root: strawberry.Parent[JobPage]) -> int:
-        return await root.count()
+    page_info = strawberry.field(resolver=_page_info)
+    total_count = strawberry.field(resolver=_total_count, description="Counted only when selected.")
 
 
 @strawberry.input

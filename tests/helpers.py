@@ -397,6 +397,45 @@ class CostWalks:
         monkeypatch.setattr(schema.cost, "operation_cost", counted)
 
 
+async def subscribe(
+    ws: AsyncWebSocketSession,
+    server: Server,
+    query: str,
+    variables: dict[str, Any],
+    role: str | None = "drh",
+) -> None:
+    """Open a graphql-transport-ws session on `ws` as `role` (None: no token) and start
+    `query` as operation "1"."""
+    payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
+    await ws.send_json({"type": "connection_init", "payload": payload})
+    assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+    await ws.send_json(
+        {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+    )
+
+
+async def follow_subscription(
+    server: Server,
+    query: str,
+    variables: dict[str, Any],
+    role: str | None = "drh",
+    *,
+    into: list[dict[str, Any]] | None = None,
+    timeout: float = 60,
+) -> list[dict[str, Any]]:
+    """Subscribe to `query` over a WebSocket and collect every message until the server
+    completes the operation (each within `timeout` seconds of the one before); `into` lets
+    a test read them as they come."""
+    async with graphql_ws(server.client) as ws:
+        await subscribe(ws, server, query, variables, role)
+        messages = into if into is not None else []
+        while True:
+            message = await ws.receive_json(timeout=timeout)
+            messages.append(message)
+            if message["type"] in {"complete", "error"}:
+                return messages
+
+
 async def follow(
     server: Server,
     run_id: str,
@@ -404,25 +443,8 @@ async def follow(
     *,
     into: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Subscribe to the run's trainingRunUpdated over a WebSocket and collect every message
-    until the server completes the operation; `into` lets a test read them as they come."""
-    payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
-    async with graphql_ws(server.client) as ws:
-        await ws.send_json({"type": "connection_init", "payload": payload})
-        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
-        await ws.send_json(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": FOLLOW, "variables": {"id": run_id}},
-            }
-        )
-        messages = into if into is not None else []
-        while True:
-            message = await ws.receive_json(timeout=60)
-            messages.append(message)
-            if message["type"] in {"complete", "error"}:
-                return messages
+    """Every message of the run's trainingRunUpdated, as follow_subscription collects them."""
+    return await follow_subscription(server, FOLLOW, {"id": run_id}, role, into=into)
 
 
 # --- the SQL one request makes (with the `sql_log` fixture of tests/conftest.py) ----------

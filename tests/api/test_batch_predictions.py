@@ -26,7 +26,7 @@ from tests.conftest import Server
 from tests.helpers import (
     auth,
     camel,
-    graphql_ws,
+    follow_subscription,
     json_of,
     set_alias,
     train,
@@ -396,27 +396,7 @@ async def test_the_subscription_follows_a_job_to_its_end(
     job = payload["batchPrediction"]
 
     # when
-    messages = []
-    async with graphql_ws(server.client) as ws:
-        await ws.send_json(
-            {
-                "type": "connection_init",
-                "payload": {"Authorization": f"Token {server.tokens['manager']}"},
-            }
-        )
-        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
-        await ws.send_json(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": FOLLOW, "variables": {"id": job["id"]}},
-            }
-        )
-        while True:
-            message = await asyncio.wait_for(ws.receive_json(), 120)
-            messages.append(message)
-            if message["type"] in {"complete", "error"}:
-                break
+    messages = await follow_subscription(server, FOLLOW, {"id": job["id"]}, "manager", timeout=120)
 
     # then: the states it went through, ending COMPLETED
     states = [

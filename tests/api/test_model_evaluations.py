@@ -14,7 +14,7 @@ import pytest
 
 from models.trust_jobs import ModelEvaluation
 from tests.conftest import Server
-from tests.helpers import graphql_ws, train_completed, wait_for, wait_until_final
+from tests.helpers import graphql_ws, subscribe, train_completed, wait_for, wait_until_final
 from trainer.ml.generator import generate_dataset
 
 EVALUATION_FIELDS = """
@@ -272,20 +272,7 @@ async def test_a_running_evaluation_is_cancelled_between_chunks(
 
     # when: cancelled, followed by a manager's subscription
     async with graphql_ws(server.client) as ws:
-        await ws.send_json(
-            {
-                "type": "connection_init",
-                "payload": {"Authorization": f"Token {server.tokens['manager']}"},
-            }
-        )
-        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
-        await ws.send_json(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": FOLLOW, "variables": {"id": evaluation["id"]}},
-            }
-        )
+        await subscribe(ws, server, FOLLOW, {"id": evaluation["id"]}, "manager")
         first = await asyncio.wait_for(ws.receive_json(), 30)
         cancelled = (await server.data(CANCEL, {"id": evaluation["id"]}))["cancelEvaluation"]
         messages = [first]

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.accounts import create_token, create_user
+from models.accounts import User, create_token, create_user
 from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep
 from models.training_runs import RunStatus, TrainingRun
 from models.training_schedules import ScheduleSlot, TrainingSchedule
@@ -27,7 +27,7 @@ from resolvers.schedule_ticker import model_version_for
 from resolvers.sweeps import cancel_sweep
 from resolvers.training_schedules import next_slot, slots_after
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, train_completed, wait_for
+from tests.helpers import RUN_ROW, set_alias, train_completed, wait_for
 
 SCHEDULE_FIELDS = """
   id databaseId name cron timeZone misfire paused nextRunAt createdByUsername train
@@ -109,6 +109,30 @@ def soon(seconds: float = 2.5) -> datetime:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0) + timedelta(
         seconds=1
     )
+
+
+async def busy_hr_user(server: Server) -> User:
+    """A new HR account that already has MAX_ACTIVE_RUNS_PER_USER runs queued (rows only:
+    the test deletes them)."""
+    user = await create_user(fresh_name("busy"), groups=["DRH"])
+    server.tokens[user.username] = await create_token(user, "tests")
+    for _ in range(server.settings.max_active_runs_per_user):
+        await TrainingRun.create(
+            **RUN_ROW,
+            model_version=fresh_name("busy-run"),
+            n_estimators=5,
+            status=RunStatus.QUEUED,
+            trained_by=user,
+        )
+    return user
+
+
+async def aliased_run(server: Server) -> tuple[str, dict[str, Any]]:
+    """A new alias and the freshly trained run it points at."""
+    current = await train_completed(server.data, trees=3)
+    alias = fresh_name("gated")
+    assert (await set_alias(server, alias, current["id"]))["errors"] == []
+    return alias, current
 
 
 async def create(server: Server, as_: str = "drh", **fields: Any) -> dict[str, Any]:
@@ -425,17 +449,8 @@ async def test_a_slot_over_the_creator_quota_is_skipped_and_says_why(
     no_schedules: Server,
 ) -> None:
     # given: an HR account that already has MAX_ACTIVE_RUNS_PER_USER runs queued
-    user = await create_user(fresh_name("busy"), groups=["DRH"])
-    no_schedules.tokens[user.username] = await create_token(user, "tests")
+    user = await busy_hr_user(no_schedules)
     limit = no_schedules.settings.max_active_runs_per_user
-    for _ in range(limit):
-        await TrainingRun.create(
-            **RUN_ROW,
-            model_version=fresh_name("busy-run"),
-            n_estimators=5,
-            status=RunStatus.QUEUED,
-            trained_by=user,
-        )
     at = soon()
     schedule = (await create(no_schedules, as_=user.username, cron=one_slot_cron(at)))[
         "trainingSchedule"
@@ -511,14 +526,7 @@ async def test_a_gated_promotion_the_run_does_not_pass_leaves_the_alias(
 ) -> None:
     # given: the alias on a trained run, and a schedule promoting through a gate no model
     # can pass (an accuracy above the current one by a whole 1.0)
-    current = await train_completed(no_schedules.data, trees=3)
-    alias = fresh_name("gated")
-    moved = await no_schedules.data(
-        "mutation S($a: String!, $r: ID!) "
-        "{ setModelAlias(alias: $a, runId: $r) { errors { code } } }",
-        {"a": alias, "r": current["id"]},
-    )
-    assert moved["setModelAlias"]["errors"] == []
+    alias, current = await aliased_run(no_schedules)
     gate = {"datasetPath": "reference.csv", "metric": "ACCURACY", "minImprovement": 1.0}
     created = await create(
         no_schedules, cron=one_slot_cron(soon(4)), promote={"alias": alias, "gate": gate}
@@ -894,14 +902,7 @@ async def test_a_gated_sweep_promotion_that_fails_leaves_the_alias(
 ) -> None:
     # given: the alias on a trained run, and a sweep schedule promoting through a gate no
     # model can pass
-    current = await train_completed(sweep_schedules.data, trees=3)
-    alias = fresh_name("gated")
-    moved = await sweep_schedules.data(
-        "mutation S($a: String!, $r: ID!) "
-        "{ setModelAlias(alias: $a, runId: $r) { errors { code } } }",
-        {"a": alias, "r": current["id"]},
-    )
-    assert moved["setModelAlias"]["errors"] == []
+    alias, current = await aliased_run(sweep_schedules)
     gate = {"datasetPath": "reference.csv", "metric": "ACCURACY", "minImprovement": 1.0}
     schedule = (
         await create_sweep_schedule(
@@ -963,17 +964,8 @@ async def test_a_sweep_slot_over_the_creator_quota_is_skipped_and_says_why(
     sweep_schedules: Server,
 ) -> None:
     # given: an HR account that already has MAX_ACTIVE_RUNS_PER_USER runs queued
-    user = await create_user(fresh_name("busy"), groups=["DRH"])
-    sweep_schedules.tokens[user.username] = await create_token(user, "tests")
+    user = await busy_hr_user(sweep_schedules)
     limit = sweep_schedules.settings.max_active_runs_per_user
-    for _ in range(limit):
-        await TrainingRun.create(
-            **RUN_ROW,
-            model_version=fresh_name("busy-run"),
-            n_estimators=5,
-            status=RunStatus.QUEUED,
-            trained_by=user,
-        )
     schedule = (
         await create_sweep_schedule(sweep_schedules, as_=user.username, cron=one_slot_cron(soon()))
     )["trainingSchedule"]

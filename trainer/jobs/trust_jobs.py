@@ -41,6 +41,7 @@ from trainer.model_files import (
 logger = logging.getLogger("trainer.jobs.trust_jobs")
 
 T = TypeVar("T")
+J = TypeVar("J", BatchPrediction, ModelEvaluation)
 
 
 class _Box:
@@ -102,6 +103,16 @@ async def _report(model: JobModel, job_id: int, box: _Box, interval: float) -> N
             raise
         except Exception:
             logger.warning("job %s: could not write progress", job_id, exc_info=True)
+
+
+async def _begin(table: type[J], job_id: int, noun: str) -> tuple[J, TrainingRun] | None:
+    """Claim job `job_id` if it is still QUEUED: the job and its run; None if skipped."""
+    bind_log_context(job=f"{noun.replace(' ', '_')} {job_id}")
+    if not await _claim(table, job_id):
+        logger.info("%s %s skipped: no longer queued", noun, job_id)
+        return None
+    job = await table.get(id=job_id)
+    return job, await TrainingRun.get(id=job.run_id)
 
 
 def _load_model(settings: JobSettings, run: TrainingRun) -> Any:
@@ -177,12 +188,10 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
     """Score batch prediction `job_id`'s file if it is still QUEUED; its final status."""
     from trainer.ml.batch_scoring import count_data_rows, score_file
 
-    bind_log_context(job=f"batch_prediction {job_id}")
-    if not await _claim(BatchPrediction, job_id):
-        logger.info("batch prediction %s skipped: no longer queued", job_id)
+    begun = await _begin(BatchPrediction, job_id, "batch prediction")
+    if begun is None:
         return None
-    job = await BatchPrediction.get(id=job_id)
-    run = await TrainingRun.get(id=job.run_id)
+    job, run = begun
     logger.info(
         "batch prediction %s started on %s (%s with %s, %d reasons per row)",
         job_id,
@@ -261,12 +270,10 @@ async def execute_evaluation(job_id: int, settings: JobSettings) -> RunStatus | 
     """Evaluate model evaluation `job_id` if it is still QUEUED; its final status."""
     from trainer.ml.evaluation import evaluate_model
 
-    bind_log_context(job=f"evaluation {job_id}")
-    if not await _claim(ModelEvaluation, job_id):
-        logger.info("evaluation %s skipped: no longer queued", job_id)
+    begun = await _begin(ModelEvaluation, job_id, "evaluation")
+    if begun is None:
         return None
-    job = await ModelEvaluation.get(id=job_id)
-    run = await TrainingRun.get(id=job.run_id)
+    job, run = begun
     logger.info(
         "evaluation %s started on %s (%s on %s)",
         job_id,
