@@ -63,6 +63,17 @@ ALLOWED_SWEEP_MOVES: MappingProxyType[SweepStatus, frozenset[SweepStatus]] = Map
 FINAL_SWEEP_STATUSES = (SweepStatus.COMPLETED, SweepStatus.FAILED, SweepStatus.CANCELLED)
 
 
+class Pruning(StrEnum):
+    """How a sweep stops unpromising trials early (Optuna's pruners, resolvers/sweep_search.py).
+    Here beside the table, as its workers read it too: a trial of a sweep that prunes reports
+    scores as its model grows (trainer/jobs/job.py), which costs a boosting fit its one-call
+    speed; one that does not is fitted as any run."""
+
+    NONE = "NONE"
+    MEDIAN = "MEDIAN"
+    HYPERBAND = "HYPERBAND"
+
+
 class Sweep(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=100)
@@ -158,3 +169,11 @@ async def claim_sweep(sweep_id: int, driver: str, lease_seconds: float) -> bool:
 async def release_sweep(sweep_id: int, driver: str) -> None:
     """Let another process take the sweep at once (this one is stopping)."""
     await Sweep.filter(id=sweep_id, driver=driver).update(driver=None, lease_expires_at=None)
+
+
+async def prunes(sweep_id: int | None) -> bool:
+    """Whether the sweep stops trials early, so its trials report intermediate scores
+    (False for no sweep)."""
+    if sweep_id is None:
+        return False
+    return await Sweep.filter(id=sweep_id).exclude(pruning=Pruning.NONE.value).exists()

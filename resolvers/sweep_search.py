@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from models.sweeps import Pruning
 from resolvers.errors import FieldError, FieldErrorCode
 from trainer.ml.algorithms import ALGORITHMS, Algorithm, ParameterKind, ParameterValue
 
@@ -49,12 +50,6 @@ class Method(StrEnum):
     GRID = "GRID"
     RANDOM = "RANDOM"
     TPE = "TPE"
-
-
-class Pruning(StrEnum):
-    NONE = "NONE"
-    MEDIAN = "MEDIAN"
-    HYPERBAND = "HYPERBAND"
 
 
 @dataclass(frozen=True)

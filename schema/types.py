@@ -411,7 +411,9 @@ class TrainingRun(relay.Node):
     @strawberry.field(
         description=(
             "A sweep trial's objective on its validation rows as the model grew (step: trees "
-            "or boosting iterations so far), as its worker reported it: what the pruner judged."
+            "or boosting iterations so far), as its worker reported it: what the pruner "
+            "judged. Empty for a sweep without pruning, whose trials are fitted as any run "
+            "(a boosting fit in one call, not chunk by chunk)."
         ),
         metadata=_reads("intermediate_values"),
     )

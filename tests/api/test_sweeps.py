@@ -204,9 +204,12 @@ async def test_start_sweep_refuses_bad_input_naming_the_field(
     assert await TrainingRun.all().count() == runs_before
 
 
-async def test_sweep_runs_exactly_max_trials_and_reports_the_best(sweeps: Server) -> None:
-    # when
-    started = await start(sweeps, maxTrials=3, parallelism=2, method="TPE")
+@pytest.mark.parametrize("pruning", ["MEDIAN", "NONE"])
+async def test_sweep_runs_exactly_max_trials_and_reports_the_best(
+    sweeps: Server, pruning: str
+) -> None:
+    # when (MEDIAN's pruner judges no trial before its fifth: all three complete)
+    started = await start(sweeps, maxTrials=3, parallelism=2, method="TPE", pruning=pruning)
     sweep = await until_final(sweeps, started["id"])
 
     # then: three finished trials, each an ordinary run of this sweep, judged on validation rows
@@ -226,11 +229,15 @@ async def test_sweep_runs_exactly_max_trials_and_reports_the_best(sweeps: Server
     assert len(completed) == counts["completed"] >= 1
     for trial in completed:
         assert trial["objectiveValue"] is not None
-        # the worker reported its validation score as the forest grew, up to its size
+        # for a pruner, the worker reported its validation score as the forest grew, up to
+        # its size; without one, the trial is fitted as any run and reports none
         steps = [entry["step"] for entry in trial["intermediateValues"]]
-        assert steps
-        assert steps == sorted(steps)
-        assert steps[-1] == trial["nEstimators"]
+        if pruning == "NONE":
+            assert steps == []
+        else:
+            assert steps
+            assert steps == sorted(steps)
+            assert steps[-1] == trial["nEstimators"]
         assert 2 <= trial["nEstimators"] <= 8
         assert 2 <= trial["hyperparameters"]["maxDepth"] <= 6
     best = max(completed, key=lambda t: t["objectiveValue"])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.run_lifecycle import move_run
+from models.sweeps import prunes
 from models.training_runs import RunStatus, TrainingRun, parameters_of
 from trainer.artifacts import ArtifactPaths, UnsafePath
 from trainer.logs import bind_log_context
@@ -152,13 +153,16 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
         return None
     run = await TrainingRun.get(id=run_id)
     logger.info("run %s started on %s (%s)", run_id, me, run.model_version)
+    # Scores on the validation rows as the model grows are for a pruner only: without one,
+    # a trial is fitted as any run (for boosting, in one call rather than chunk by chunk).
+    report_growth = bool(run.validation_fraction) and await prunes(run.sweep_id)
 
     box = _ProgressBox()
     model_file = settings.artifacts.model_file(run.model_version)
     reporter = asyncio.create_task(_report(run_id, box, settings, model_file))
     try:
         try:
-            result = await asyncio.to_thread(_train, run, box, settings)
+            result = await asyncio.to_thread(_train, run, box, settings, report_growth)
         finally:
             # Before anything is recorded: the reporter may be counting down a cancel grace.
             reporter.cancel()
@@ -182,7 +186,9 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
     )
 
 
-def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> TrainingResult:
+def _train(
+    run: TrainingRun, box: _ProgressBox, settings: JobSettings, report_growth: bool
+) -> TrainingResult:
     # Imported here: scikit-learn is for worker processes; servers import this module too.
     from trainer.ml.model_trainer import ModelTrainer
 
@@ -197,7 +203,9 @@ def _train(run: TrainingRun, box: _ProgressBox, settings: JobSettings) -> Traini
         on_progress=box.update,
         should_stop=box.stop.is_set,
         max_model_bytes=settings.max_model_bytes,
-        on_intermediate=box.record_intermediate if run.validation_fraction else None,
+        on_intermediate=box.record_intermediate
+        if report_growth and run.validation_fraction
+        else None,
     )
     model_file = settings.artifacts.model_file(run.model_version)
     return trainer.train(
