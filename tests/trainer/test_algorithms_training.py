@@ -5,10 +5,13 @@ impurity importance, k-fold cross-validation and validation rows."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
@@ -353,3 +356,46 @@ def test_permutation_importance_scores_only_its_sample_of_rows(
     assert scored == [50] * (1 + 5 * len(data.features))
     assert set(importance) == set(data.features)
     assert importance == _permutation_importance(pipeline, x_test, y_test, random_state=7)
+
+
+def test_a_pruned_trials_chunks_bin_the_rows_once_and_grow_the_same_model(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a boosting trial that reports scores chunk by chunk (as a pruning sweep's does)
+    one_chunk_at_a_time(monkeypatch)
+    config = TrainingConfig(
+        algorithm=Algorithm.HIST_GRADIENT_BOOSTING,
+        parameters={"max_iter": 12},
+        validation_fraction=0.25,
+        objective="accuracy",
+    )
+    binned: list[int] = []
+    own_fit_transform = _BinMapper.fit_transform
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        binned.append(1)
+        return own_fit_transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(_BinMapper, "fit_transform", counted)
+
+    def grown(name: str) -> tuple[Any, list[tuple[int, float]]]:
+        seen: list[tuple[int, float]] = []
+        result = ModelTrainer(config, on_intermediate=lambda s, v: seen.append((s, v))).train(
+            dataset, tmp_path / f"{name}.joblib"
+        )
+        return load_model(tmp_path / f"{name}.joblib", result.model_sha256), seen
+
+    # when: grown with the rows binned once, then with every chunk binning them again
+    once, once_seen = grown("once")
+    once_binnings = len(binned)
+    monkeypatch.setattr(trainer.ml.model_trainer, "_binned_once", lambda model: nullcontext())
+    binned.clear()
+    every, every_seen = grown("every")
+
+    # then: one binning instead of one per chunk, and the very same model and scores
+    assert len(once_seen) >= 6
+    assert once_binnings == 1
+    assert len(binned) >= len(once_seen)
+    assert once_seen == every_seen
+    rows = load_dataset(dataset).frame.head(50)
+    assert np.array_equal(once.predict_proba(rows), every.predict_proba(rows))
