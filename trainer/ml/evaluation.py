@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix
 
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, load_dataset, stream_dataset
 from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
 from trainer.ml.drift import DriftAccumulator
 from trainer.ml.errors import DataLoadError, TrainingCancelled
+from trainer.ml.metrics import classification_metrics
 
 __all__ = ["EvaluationResult", "evaluate_model", "metrics_from_confusion"]
 
@@ -109,27 +110,4 @@ def metrics_from_confusion(
     y_true = [classes[i] for i in true]
     y_pred = [classes[j] for j in predicted]
     weights = sub[true, predicted].astype(np.float64)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, average="weighted", zero_division=0, sample_weight=weights
-    )
-    per_precision, per_recall, per_f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, average=None, zero_division=0, sample_weight=weights
-    )
-    support = sub.sum(axis=1)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred, sample_weight=weights)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1_score": float(f1),
-        "per_class_metrics": [
-            {
-                "label": label,
-                "precision": float(per_precision[i]),
-                "recall": float(per_recall[i]),
-                "f1_score": float(per_f1[i]),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(classes)
-        ],
-        "confusion_matrix": {"labels": list(classes), "matrix": sub.tolist()},
-    }
+    return classification_metrics(y_true, y_pred, classes, sub, sample_weight=weights)

@@ -52,6 +52,7 @@ from trainer.ml.errors import (
     UnexplainableModel,
     os_error_reason,
 )
+from trainer.ml.metrics import classification_metrics
 from trainer.ml.stages import Stage
 from trainer.model_files import (
     ModelFileChanged,
@@ -725,30 +726,8 @@ def evaluate_pipeline(
     pipeline: Pipeline, x_test: pd.DataFrame, y_test: pd.Series, classes: list[str]
 ) -> dict[str, Any]:
     predicted = pipeline.predict(x_test)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_test, predicted, labels=classes, average="weighted", zero_division=0
-    )
-    per_precision, per_recall, per_f1, support = precision_recall_fscore_support(
-        y_test, predicted, labels=classes, average=None, zero_division=0
-    )
     matrix = confusion_matrix(y_test, predicted, labels=classes)
-    return {
-        "accuracy": float(accuracy_score(y_test, predicted)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1_score": float(f1),
-        "per_class_metrics": [
-            {
-                "label": label,
-                "precision": float(per_precision[i]),
-                "recall": float(per_recall[i]),
-                "f1_score": float(per_f1[i]),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(classes)
-        ],
-        "confusion_matrix": {"labels": list(classes), "matrix": matrix.tolist()},
-    }
+    return classification_metrics(y_test, predicted, classes, matrix)
 
 
 def _scores(
