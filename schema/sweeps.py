@@ -21,7 +21,7 @@ from schema.errors import UserError
 from schema.scalars import JSON
 from schema.training_runs import TrainingRunConnection, run_columns
 from schema.types import TrainingRun, User
-from trainer.ml.algorithms import Algorithm
+from trainer.ml.algorithms import Algorithm, graphql_name
 
 if TYPE_CHECKING:
     # named lazily: schema.training_schedules imports this module
@@ -227,14 +227,19 @@ class Sweep(relay.Node):
             for e in root.best_value_history or []
         ]
 
-    @strawberry.field(description="Most important first; null until two trials completed.")
+    @strawberry.field(
+        description="Most important first; null until two trials completed. Parameters are "
+        "named as in the algorithm's input type (learningRate), after the algorithm's name "
+        "when the sweep searched several (HIST_GRADIENT_BOOSTING.learningRate); `algorithm` "
+        "is the choice of algorithm itself."
+    )
     def parameter_importance(
         self, root: strawberry.Parent[SweepRow]
     ) -> list[ParameterImportance] | None:
         if root.parameter_importance is None:
             return None
         ranked = sorted(root.parameter_importance.items(), key=lambda item: -item[1])
-        return [ParameterImportance(parameter=k, importance=v) for k, v in ranked]
+        return [ParameterImportance(parameter=_api_name(k), importance=v) for k, v in ranked]
 
     @strawberry.field(
         description="Visible to HR staff and to that user; null for others.",
@@ -329,3 +334,10 @@ class StartSweepPayload:
 class CancelSweepPayload:
     sweep: SweepRow | None = strawberry.field(graphql_type=Sweep | None)
     errors: list[UserError]
+
+
+def _api_name(optuna_name: str) -> str:
+    """Optuna's name of a searched parameter (scikit-learn's, after the algorithm's when
+    several are searched: resolvers/sweep_search.SearchSpace.optuna_name) as the API names it."""
+    algorithm, dot, parameter = optuna_name.rpartition(".")
+    return algorithm + dot + graphql_name(parameter)

@@ -273,11 +273,10 @@ async def test_grid_sweep_visits_distinct_points(sweeps: Server) -> None:
         (t["nEstimators"], t["hyperparameters"]["maxDepth"]) for t in sweep["trials"]["nodes"]
     }
     assert points == {(2, 2), (2, 4), (3, 2), (3, 4)}
+    # named as everywhere else in the API (the input's names, not scikit-learn's)
     importance = sweep["parameterImportance"]
-    assert importance is None or {p["parameter"] for p in importance} <= {
-        "n_estimators",
-        "max_depth",
-    }
+    assert importance is not None
+    assert {p["parameter"] for p in importance} <= {"nEstimators", "maxDepth"}
 
 
 async def test_cancel_sweep_cancels_its_trials_and_starts_none_after(sweeps: Server) -> None:
