@@ -7,6 +7,7 @@ request may leave 127.0.0.1.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -43,7 +44,12 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
         await page.get_by_role("link", name="Predict", exact=True).click()
         await page.get_by_label("Model for the file").fill("seed-3")
         await page.get_by_label("File", exact=True).fill(name)
-        await page.get_by_label("Explain (top reasons per row)").fill("2")
+        explain = page.get_by_label("Explain (top reasons per row)")
+        # its hint names the output's real columns (it read "reason_<i>_feature" once)
+        await expect(explain).to_have_accessible_description(
+            re.compile(r"reason_1_feature, reason_1_value, reason_1_contribution")
+        )
+        await explain.fill("2")
         await page.get_by_role("button", name="Score the file").click()
         job = page.locator("table.batch-jobs tbody tr").first
         await expect(job).to_have_attribute("data-status", "COMPLETED", timeout=TIMEOUT_MS)

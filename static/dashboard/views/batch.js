@@ -127,7 +127,7 @@ export function batchPanel(ctx) {
         name: "explain",
         label: "Explain (top reasons per row)",
         input: explain,
-        hint: "0 to 10: each row gets that many reason_<i>_feature, _value and _contribution columns, the columns that weighed most on its level. Slower: 0 scores fastest.",
+        hint: "0 to 10: each row gets that many reasons, the columns that weighed most on its level (reason_1_feature, reason_1_value, reason_1_contribution, then reason_2_…). 0 scores fastest.",
       }),
       h("div.actions", {}, h("button", { type: "submit" }, "Score the file")),
     );
