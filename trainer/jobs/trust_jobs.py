@@ -233,6 +233,11 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
         return result
 
     status, result, error = await _work(BatchPrediction, job_id, settings, box, score)
+    # Before the status moves: a client that sees the job end finds no temporary file left
+    # (a completed job's were renamed to their final names already).
+    for path in (partial_output, partial_rejects):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     values: dict[str, Any] = {"progress": box.progress, "rows_done": box.rows_done}
     if result is not None:
         relative = settings.artifacts.relative
@@ -251,7 +256,7 @@ async def execute_batch_prediction(job_id: int, settings: JobSettings) -> RunSta
     if not await _finish(BatchPrediction, job_id, status, error_message=error, **values):
         status = RunStatus.FAILED
     if status is not RunStatus.COMPLETED:
-        for path in (partial_output, partial_rejects, output, rejects):
+        for path in (output, rejects):
             with contextlib.suppress(OSError):
                 os.unlink(path)
         logger.info("batch prediction %s %s: %s", job_id, status.value.lower(), error)
