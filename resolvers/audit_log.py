@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from strawberry.relay import GlobalID, GlobalIDValueError
-
 from models.accounts import Identity
 from models.audit_log import (
     AuditChannel,
@@ -40,7 +38,8 @@ from models.audit_log import (
 )
 from models.run_list import as_utc
 from resolvers.errors import ApiError, ErrorCode, InvalidCursor
-from resolvers.training_runs import PageSizes, parse_database_id
+from resolvers.ids import parse_id
+from resolvers.training_runs import PageSizes
 
 __all__ = [
     "AuditChannel",
@@ -242,13 +241,7 @@ async def audit_entry(viewer: Identity | None, raw_id: str) -> AuditRecord | Non
 
 
 def _entry_id(raw: str) -> int | None:
-    if raw.isascii() and raw.isdigit():
-        return parse_database_id(raw)
-    try:
-        global_id = GlobalID.from_id(raw)
-    except GlobalIDValueError:
-        return None
-    return parse_database_id(global_id.node_id) if global_id.type_name == "AuditEntry" else None
+    return parse_id(raw, "AuditEntry")
 
 
 # --- retention ----------------------------------------------------------------------------

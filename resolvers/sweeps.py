@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from strawberry.relay import GlobalID, GlobalIDValueError
 from tortoise.functions import Count
 
 from models.accounts import Identity
@@ -25,6 +24,7 @@ from models.run_lifecycle import move_run
 from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep, SweepStatus, move_sweep
 from models.training_runs import RunStatus, TrainingRun
 from resolvers.errors import ApiError, FieldError, FieldErrorCode, InvalidCursor
+from resolvers.ids import parse_id
 from resolvers.sweep_search import Method, Pruning, check_space
 from resolvers.train_model import DEFAULT_DATASET, MAX_NOTES_LENGTH
 from trainer.artifacts import ArtifactPaths, UnsafePath, canonical_path
@@ -332,16 +332,7 @@ async def sweep_counts(sweep_id: int) -> SweepCounts:
 
 def parse_sweep_id(raw: str) -> int | None:
     """A sweep's global id (Sweep:n) or its numeric id; None for anything else."""
-    try:
-        gid = GlobalID.from_id(raw)
-        if gid.type_name != "Sweep":
-            return None
-        raw = gid.node_id
-    except GlobalIDValueError:
-        pass
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**31 - 1:
-        return None
-    return int(raw)
+    return parse_id(raw, "Sweep")
 
 
 async def get_sweep(raw_id: str) -> Sweep | None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from strawberry.relay import GlobalID, GlobalIDValueError
-
 from models.accounts import User
 from models.run_list import MatchingRuns, Page, RunFilter, RunOrder, as_utc, matching, max_length
 from models.run_records import RunRecord, all_columns, get_run_record
 from models.run_search import MAX_SEARCH_LENGTH, MIN_SEARCH_LENGTH
 from models.training_runs import FOREST_COLUMNS, RunStatus, TrainingRun, parameters_of
 from resolvers.errors import ApiError
+from resolvers.ids import parse_id
 from resolvers.pagination import decode_cursor, encode_cursor
 from resolvers.run_tags import filter_tags
 
@@ -36,7 +35,6 @@ __all__ = [
     "get_training_run",
     "list_training_runs",
     "parameters_of",
-    "parse_database_id",
     "parse_run_id",
 ]
 
@@ -187,25 +185,6 @@ async def get_training_run(raw_id: str) -> RunRecord | None:
     return None if run_id is None else await get_run_record(run_id)
 
 
-# Ids are 4-byte integers (IntField) on PostgreSQL; larger numbers cannot name a row.
-MAX_DATABASE_ID = 2**31 - 1
-
-
-def parse_database_id(raw: str) -> int | None:
-    """A decimal id the database can hold, or None (ASCII digits only: int() and
-    str.isdigit() disagree on characters such as '²')."""
-    if not (raw.isascii() and raw.isdigit()):
-        return None
-    value = int(raw)
-    return value if value <= MAX_DATABASE_ID else None
-
-
 def parse_run_id(raw: str) -> int | None:
     """Accept a numeric database id or a global id of a TrainingRun; None if neither."""
-    if raw.isascii() and raw.isdigit():
-        return parse_database_id(raw)
-    try:
-        global_id = GlobalID.from_id(raw)
-    except GlobalIDValueError:
-        return None
-    return parse_database_id(global_id.node_id) if global_id.type_name == "TrainingRun" else None
+    return parse_id(raw, "TrainingRun")

@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
-from strawberry.relay import GlobalID, GlobalIDValueError
 from tortoise.exceptions import IntegrityError
 
 from models.accounts import Identity
@@ -35,6 +34,7 @@ from models.training_schedules import (
     TrainingSchedule,
 )
 from resolvers.errors import ApiError, FieldError, FieldErrorCode, InvalidCursor
+from resolvers.ids import parse_id
 from resolvers.model_aliases import GateRequest
 from resolvers.sweeps import SweepRequest
 from resolvers.sweeps import validate as validate_sweep
@@ -43,7 +43,6 @@ from resolvers.training_runs import (
     PageSizes,
     RunConnection,
     list_training_runs,
-    parse_database_id,
 )
 from trainer.artifacts import ArtifactPaths, UnsafePath
 
@@ -446,15 +445,7 @@ async def delete_schedule(
 
 def parse_schedule_id(raw: str) -> int | None:
     """A numeric database id or a global id of a TrainingSchedule; None if neither."""
-    if raw.isascii() and raw.isdigit():
-        return parse_database_id(raw)
-    try:
-        global_id = GlobalID.from_id(raw)
-    except GlobalIDValueError:
-        return None
-    if global_id.type_name != "TrainingSchedule":
-        return None
-    return parse_database_id(global_id.node_id)
+    return parse_id(raw, "TrainingSchedule")
 
 
 async def get_schedule(schedule_id: int | None) -> TrainingSchedule | None:

@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from strawberry.relay import GlobalID, GlobalIDValueError
-
 from models.accounts import Identity
 from models.job_lifecycle import move_job
 from models.job_quota import TooManyActiveJobs, create_job_within_quota
@@ -26,7 +24,8 @@ from models.model_aliases import model_run
 from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
 from models.trust_jobs import BatchPrediction, JobKind, ModelEvaluation
 from resolvers.errors import ApiError, ErrorCode, FieldError, FieldErrorCode
-from resolvers.training_runs import parse_database_id, parse_run_id
+from resolvers.ids import parse_database_id, parse_id
+from resolvers.training_runs import parse_run_id
 from trainer.artifacts import ArtifactPaths, UnsafePath, canonical_path
 from trainer.jobs.job_refs import JobRef
 from trainer.jobs.runners import JobRunner
@@ -39,7 +38,6 @@ __all__ = [
     "follow_job",
     "get_job",
     "job_page",
-    "parse_job_id",
     "resolve_model",
     "submit",
 ]
@@ -116,20 +114,9 @@ async def submit(jobs: JobRunner, kind: JobKind, row: J) -> J:
     return row
 
 
-def parse_job_id(raw: str, type_name: str) -> int | None:
-    """A numeric database id, or a global id of `type_name`; None if neither."""
-    if raw.isascii() and raw.isdigit():
-        return parse_database_id(raw)
-    try:
-        global_id = GlobalID.from_id(raw)
-    except GlobalIDValueError:
-        return None
-    return parse_database_id(global_id.node_id) if global_id.type_name == type_name else None
-
-
 async def get_job(table: type[J], raw_id: str, type_name: str) -> J | None:
     """The job `raw_id` names (a database id or a global id of `type_name`), if any."""
-    job_id = parse_job_id(raw_id, type_name)
+    job_id = parse_id(raw_id, type_name)
     return await table.get_or_none(id=job_id) if job_id is not None else None
 
 
@@ -249,7 +236,7 @@ async def cancel_job(
     """Cancel job `raw_id` of `table`: a QUEUED one at once (CANCELLED), a RUNNING one by
     its flag, which the worker honours between two chunks; an ended one is an
     INVALID_STATE error. The row as it is now, and the errors."""
-    job_id = parse_job_id(raw_id, type_name)
+    job_id = parse_id(raw_id, type_name)
     row = await table.get_or_none(id=job_id) if job_id is not None else None
     if row is None:
         return None, [FieldError(["id"], f"no such {noun}", FieldErrorCode.NOT_FOUND)]

@@ -14,8 +14,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from strawberry.relay import GlobalID, GlobalIDValueError
-
 from models.accounts import Identity
 from models.webhook_secrets import SecretBox
 from models.webhooks import (
@@ -37,7 +35,7 @@ from models.webhooks import delete_webhook as delete_row
 from models.webhooks import rotate_secret as rotate_row
 from models.webhooks import update_webhook as update_row
 from resolvers.errors import ApiError, FieldError, FieldErrorCode
-from resolvers.training_runs import parse_database_id
+from resolvers.ids import parse_id
 from resolvers.webhook_urls import UrlRefused, check_url
 
 __all__ = [
@@ -82,17 +80,6 @@ class DeleteWebhookOutcome:
 class RedeliverOutcome:
     delivery: WebhookDelivery | None = None
     errors: list[FieldError] = field(default_factory=list)
-
-
-def parse_id(raw: str, type_name: str) -> int | None:
-    """A numeric database id, or a global id of `type_name`; None if neither."""
-    if raw.isascii() and raw.isdigit():
-        return parse_database_id(raw)
-    try:
-        global_id = GlobalID.from_id(raw)
-    except GlobalIDValueError:
-        return None
-    return parse_database_id(global_id.node_id) if global_id.type_name == type_name else None
 
 
 def _not_found(argument: str, raw: str, what: str) -> FieldError:

@@ -31,6 +31,7 @@ from resolvers.audit_log import (
 )
 from resolvers.batch_predictions import BatchPrediction as BatchPredictionRow
 from resolvers.datasets import DatasetInfo
+from resolvers.ids import parse_database_id
 from resolvers.model_aliases import ModelAlias as ModelAliasRow
 from resolvers.model_aliases import list_aliases
 from resolvers.model_evaluations import ModelEvaluation as ModelEvaluationRow
@@ -118,7 +119,7 @@ class Query:
         | WebhookRow
         | None
     ):
-        key = training_runs.parse_database_id(id.node_id)
+        key = parse_database_id(id.node_id)
         if key is None:
             return None
         if id.type_name == "TrainingRun":
