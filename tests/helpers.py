@@ -397,6 +397,13 @@ class CostWalks:
         monkeypatch.setattr(schema.cost, "operation_cost", counted)
 
 
+async def open_session(ws: AsyncWebSocketSession, server: Server, role: str | None = "drh") -> None:
+    """connection_init as `role` (None: no token), answered by connection_ack."""
+    payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
+    await ws.send_json({"type": "connection_init", "payload": payload})
+    assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+
+
 async def subscribe(
     ws: AsyncWebSocketSession,
     server: Server,
@@ -406,9 +413,7 @@ async def subscribe(
 ) -> None:
     """Open a graphql-transport-ws session on `ws` as `role` (None: no token) and start
     `query` as operation "1"."""
-    payload = {"Authorization": f"Token {server.tokens[role]}"} if role else {}
-    await ws.send_json({"type": "connection_init", "payload": payload})
-    assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+    await open_session(ws, server, role)
     await ws.send_json(
         {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
     )

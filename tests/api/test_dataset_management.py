@@ -24,6 +24,7 @@ from tests.helpers import (
     json_of,
     listing,
     multipart,
+    open_session,
     refused_paths,
     small_csv,
     temporary_files,
@@ -161,11 +162,7 @@ async def test_aliased_listings_read_the_table_once(
 async def test_each_operation_on_a_websocket_lists_the_folder_afresh(server: Server) -> None:
     # given: a WebSocket (one context for the whole connection) that has listed once
     async with graphql_ws(server.client) as ws:
-        token = server.tokens["drh"]
-        await ws.send_json(
-            {"type": "connection_init", "payload": {"Authorization": f"Token {token}"}}
-        )
-        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await open_session(ws, server)
 
         async def paths(op_id: str) -> set[str]:
             query = {"query": "{ datasets { path } }"}

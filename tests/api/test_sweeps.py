@@ -17,7 +17,7 @@ from models.sweeps import ACTIVE_SWEEP_STATUSES, Sweep, claim_sweep
 from models.training_runs import TrainingRun
 from resolvers.sweeps import cancel_sweep
 from tests.conftest import Server
-from tests.helpers import graphql_ws, train, wait_for
+from tests.helpers import follow_subscription, train, wait_for
 
 START = """
 mutation Start($input: StartSweepInput!) {
@@ -398,27 +398,7 @@ subscription Follow($id: ID!) {
 
 
 async def follow_sweep(server: Server, sweep_id: str, role: str) -> list[dict[str, Any]]:
-    async with graphql_ws(server.client) as ws:
-        await ws.send_json(
-            {
-                "type": "connection_init",
-                "payload": {"Authorization": f"Token {server.tokens[role]}"},
-            }
-        )
-        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
-        await ws.send_json(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": FOLLOW_SWEEP, "variables": {"id": sweep_id}},
-            }
-        )
-        messages: list[dict[str, Any]] = []
-        while True:
-            message = await ws.receive_json(timeout=120)
-            messages.append(message)
-            if message["type"] in {"complete", "error"}:
-                return messages
+    return await follow_subscription(server, FOLLOW_SWEEP, {"id": sweep_id}, role, timeout=120)
 
 
 async def test_sweep_updated_follows_the_sweep_to_its_end(sweeps: Server) -> None:

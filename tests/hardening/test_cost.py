@@ -21,7 +21,7 @@ import pytest
 from graphql import get_introspection_query
 
 from tests.conftest import Server
-from tests.helpers import FINISHED_RUN, CostWalks, codes, graphql_ws
+from tests.helpers import FINISHED_RUN, CostWalks, codes, graphql_ws, open_session
 from tests.prestart import prestartable
 from tests.processes import LiveServer, live_server
 
@@ -242,10 +242,8 @@ async def test_introspection_query_is_within_the_budget(server: Server) -> None:
 
 async def test_over_budget_query_over_websocket_is_refused(server: Server) -> None:
     # given
-    payload = {"Authorization": f"Token {server.tokens['manager']}"}
     async with graphql_ws(server.client) as ws:
-        await ws.send_json({"type": "connection_init", "payload": payload})
-        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await open_session(ws, server, "manager")
 
         # when
         await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": ATTACK}})

@@ -19,7 +19,7 @@ from graphql import get_introspection_query
 
 from models.training_runs import TrainingRun
 from tests.conftest import Server
-from tests.helpers import TRAIN, codes, graphql_ws, http_client
+from tests.helpers import TRAIN, codes, graphql_ws, http_client, subscribe
 from tests.prestart import prestartable
 from tests.processes import LiveServer, start_live_server
 
@@ -67,13 +67,8 @@ async def over_websocket(
     server: Server, query: str, variables: dict[str, Any], role: str = "drh"
 ) -> dict[str, Any]:
     """The first message answering one operation sent over graphql-transport-ws."""
-    payload = {"Authorization": f"Token {server.tokens[role]}"}
     async with graphql_ws(server.client) as ws:
-        await ws.send_json({"type": "connection_init", "payload": payload})
-        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
-        await ws.send_json(
-            {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
-        )
+        await subscribe(ws, server, query, variables, role)
         message: dict[str, Any] = await ws.receive_json(timeout=30)
         return message
 
