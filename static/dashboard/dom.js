@@ -32,6 +32,14 @@ export function append(parent, ...children) {
   return parent;
 }
 
+/** A column name that may wrap after its underscores (training_<wbr>requests), never
+ * inside a word: on a phone, "training_requests" broke as "training_reque / sts". */
+export function wrappable(name) {
+  return String(name)
+    .split("_")
+    .flatMap((part, i) => (i === 0 ? [part] : ["_", h("wbr"), part]));
+}
+
 export function clear(element) {
   element.replaceChildren();
   return element;

@@ -1,7 +1,7 @@
 // Predictions (on servers with predictFutureNeed): pick an alias or a version, enter one
 // row or paste CSV rows (the dataset's header), see the level and class probabilities,
 // the reasons for each level as signed bars, and the inputs the model had to fill in.
-import { append, field, h, scroller, section, setTitle } from "../dom.js";
+import { append, field, h, scroller, section, setTitle, wrappable } from "../dom.js";
 import { exact, pct } from "../format.js";
 
 const FIELDS = [
@@ -46,7 +46,7 @@ export function reasonBars(reasons, imputed) {
       return h(
         "li",
         { title: `${reason.feature} = ${value}: ${sign}${Math.abs(reason.contribution).toFixed(4)}` },
-        h("span.reason-label", {}, reason.feature, " ", h(filled.has(reason.feature) ? "span.reason-value.imputed" : "span.reason-value", {}, `= ${value}`)),
+        h("span.reason-label", {}, wrappable(reason.feature), " ", h(filled.has(reason.feature) ? "span.reason-value.imputed" : "span.reason-value", {}, `= ${value}`)),
         h("span.reason-track", {}, h("span.reason-half.neg", {}, reason.contribution < 0 ? bar : null), h("span.reason-half.pos", {}, reason.contribution >= 0 ? bar : null)),
         h("span.reason-number", {}, `${sign}${Math.abs(reason.contribution).toFixed(3)}`),
       );

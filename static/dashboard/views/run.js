@@ -2,7 +2,7 @@
 // (impurity and mean |SHAP|), the algorithm and its parameters, hashes, the error of a failed run; download
 // and cancel for HR staff, who also edit its notes and tags here.
 import { downloadFile } from "../api.js";
-import { append, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
+import { append, h, scroller, section, setTitle, statusBadge, toast, wrappable } from "../dom.js";
 import { dateValue, duration, durationValue, exact, int, pct, pctValue } from "../format.js";
 import { FINAL, RUN_UPDATED, live } from "../live.js";
 import { CATALOGUE, algorithmName, catalogueOf, growth, parameterFacts } from "../parameters.js";
@@ -109,7 +109,7 @@ export function importanceBars(items, label = (value) => pct(value)) {
     items.map((item) => {
       const bar = h("span.bar");
       bar.style.setProperty("--share", (item.importance / max).toFixed(4));
-      return h("li", {}, h("span.bar-label", {}, item.feature), h("span.bar-track", {}, bar), exact(label(item.importance), item.importance));
+      return h("li", {}, h("span.bar-label", {}, wrappable(item.feature)), h("span.bar-track", {}, bar), exact(label(item.importance), item.importance));
     }),
   );
 }
