@@ -202,6 +202,42 @@ def test_boosting_stops_when_asked(
     assert max(fitting) < 0.1
 
 
+def test_a_trial_growing_in_chunks_stops_at_the_next_iteration_when_asked(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """A sweep trial with intermediate scores grows chunk by chunk; a cancel (the pruner's)
+    arriving while a chunk grows stops it at the next iteration, not at the chunk's end."""
+    # given: a trial whose cancel comes two iterations after its first intermediate score
+    total = 400
+    fitting: list[float] = []
+    scored: list[int] = []
+
+    def asked() -> bool:
+        return bool(scored) and len(fitting) > 0 and fitting[-1] * total >= scored[0] + 2
+
+    trainer_ = ModelTrainer(
+        TrainingConfig(
+            algorithm=Algorithm.HIST_GRADIENT_BOOSTING,
+            parameters={"max_iter": total, "early_stopping": False},
+            validation_fraction=0.25,
+        ),
+        on_progress=lambda stage, fraction: (
+            fitting.append(fraction) if stage is Stage.FITTING else None
+        ),
+        on_intermediate=lambda step, _value: scored.append(step),
+        should_stop=asked,
+    )
+
+    # when
+    with pytest.raises(TrainingCancelled):
+        trainer_.train(dataset, tmp_path / "model.joblib")
+
+    # then: progress came at every iteration of the chunk, and none after the cancel
+    assert len(scored) == 1
+    assert round(fitting[-1] * total) == scored[0] + 2
+    assert not (tmp_path / "model.joblib").exists()
+
+
 def test_boosting_early_stopping_is_a_parameter(tmp_path: Path, dataset: Path) -> None:
     config = TrainingConfig(
         algorithm=Algorithm.HIST_GRADIENT_BOOSTING,

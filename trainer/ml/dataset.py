@@ -210,7 +210,7 @@ def _clean(chunk: pd.DataFrame) -> pd.DataFrame:
     """The usable rows of one chunk (a known need level), with its known columns only,
     repaired: levels upper-cased, blank categories missing, numbers that are not finite
     missing."""
-    target = chunk[TARGET_COLUMN].str.strip().str.upper()
+    target = _each_distinct(chunk[TARGET_COLUMN], lambda v: v.str.strip().str.upper())
     usable = target.isin(TARGET_CLASSES)
     known = [c for c in FEATURE_COLUMNS if c in chunk.columns]
     frame = chunk.loc[usable, known].reset_index(drop=True)
@@ -218,11 +218,22 @@ def _clean(chunk: pd.DataFrame) -> pd.DataFrame:
     # column's dtype to object, and the concatenated column with it.
     frame[TARGET_COLUMN] = target[usable].reset_index(drop=True)
     for column in (c for c in CATEGORICAL_COLUMNS if c in frame.columns):
-        frame[column] = frame[column].str.strip().replace("", np.nan)
+        frame[column] = _each_distinct(frame[column], lambda v: v.str.strip().replace("", np.nan))
     for column in (c for c in NUMERIC_COLUMNS if c in frame.columns):
         values = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
         frame[column] = values.where(np.isfinite(values))
     return frame
+
+
+def _each_distinct(column: pd.Series, clean: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`clean` applied to each distinct value of a text column once, its results put back
+    in every row: pandas' string methods call Python once a row, and a column of a few
+    dozen job families over a million rows cost a second of the load. Missing stays
+    missing."""
+    codes, distinct = pd.factorize(column)
+    cleaned = clean(pd.Series(distinct, dtype=object)).to_numpy(dtype=object)
+    values = np.append(cleaned, np.nan)  # code -1 (missing) takes the last
+    return pd.Series(values[codes], index=column.index, dtype=column.dtype)
 
 
 def open_regular_file(path: Path, name: str) -> io.FileIO:

@@ -22,13 +22,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix
 
 from trainer.ml.dataset import TARGET_CLASSES, TARGET_COLUMN, load_dataset, stream_dataset
 from trainer.ml.dataset_files import DEFAULT_CSV_LIMITS, CsvLimits
 from trainer.ml.drift import DriftAccumulator
 from trainer.ml.errors import DataLoadError, TrainingCancelled
-from trainer.ml.metrics import classification_metrics
+from trainer.ml.metrics import classification_metrics, confusion
 
 __all__ = ["EvaluationResult", "evaluate_model", "metrics_from_confusion"]
 
@@ -81,9 +80,7 @@ def evaluate_model(
         if len(rows):
             frame = rows.reindex(columns=columns)
             predicted = model.predict(frame[list(features)])
-            matrix[...] += confusion_matrix(
-                frame[TARGET_COLUMN], predicted, labels=list(TARGET_CLASSES)
-            )
+            matrix[...] += confusion(frame[TARGET_COLUMN], predicted, list(TARGET_CLASSES))
             drift.add(rows)
         if total:
             on_progress(_REFERENCE_READ + (1 - _REFERENCE_READ) * min(read / total, 0.99))
@@ -100,14 +97,7 @@ def evaluate_model(
 def metrics_from_confusion(
     matrix: np.ndarray, matrix_labels: list[str], classes: list[str]
 ) -> dict[str, Any]:
-    """evaluate_pipeline's metrics over `classes`, from a confusion matrix (rows: true,
-    columns: predicted, over `matrix_labels`) instead of the rows: scikit-learn's own
-    functions on one weighted (true, predicted) pair per cell, so the numbers are the
-    ones it gives over every row."""
+    """evaluate_pipeline's metrics over `classes`, from a confusion matrix over
+    `matrix_labels` (rows: true, columns: predicted): its rows and columns of `classes`."""
     index = [matrix_labels.index(c) for c in classes]
-    sub = matrix[np.ix_(index, index)]
-    true, predicted = np.nonzero(sub)
-    y_true = [classes[i] for i in true]
-    y_pred = [classes[j] for j in predicted]
-    weights = sub[true, predicted].astype(np.float64)
-    return classification_metrics(y_true, y_pred, classes, sub, sample_weight=weights)
+    return classification_metrics(matrix[np.ix_(index, index)], classes)

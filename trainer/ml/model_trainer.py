@@ -28,7 +28,6 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -52,7 +51,7 @@ from trainer.ml.errors import (
     UnexplainableModel,
     os_error_reason,
 )
-from trainer.ml.metrics import classification_metrics
+from trainer.ml.metrics import classification_metrics, confusion
 from trainer.ml.stages import Stage
 from trainer.model_files import (
     ModelFileChanged,
@@ -89,9 +88,12 @@ _MISSING_CATEGORY = "(missing)"
 # HistGradientBoosting bins a categorical column's codes into at most 255 bins: rarer
 # categories beyond that are grouped into one "infrequent" code.
 _MAX_NATIVE_CATEGORIES = 255
-# Permutation importance predicts the test rows once per column and repeat: a sample this
-# large keeps its ranking stable and its cost a small share of the fit on any dataset.
-_PERMUTATION_ROWS = 5000
+# Permutation importance predicts its rows once per column and repeat (56 predictions of
+# the sample for 11 columns). For a boosting model of a 100,000-row file, the shares over
+# 1,000 rows differed from those over 20,000 by at most 0.013 (2,000 rows: 0.009; 5,000:
+# 0.007), the four that matter in the same order, at 1/20 of the cost; the 5,000 rows
+# used before cost a boosting run on a million rows 4.5 s of CPU beside its 20 s fit.
+_PERMUTATION_ROWS = 1000
 _PERMUTATION_REPEATS = 5
 
 
@@ -286,7 +288,8 @@ class ModelTrainer:
             dataset.dropped_rows,
             len(dataset.features),
         )
-        classes = [c for c in TARGET_CLASSES if c in set(dataset.frame[TARGET_COLUMN])]
+        present = set(dataset.frame[TARGET_COLUMN].unique())
+        classes = [c for c in TARGET_CLASSES if c in present]
         x_train, x_test, y_train, y_test = self._split(dataset, classes)
         x_fit, y_fit = x_train, y_train
         validation: tuple[pd.DataFrame, pd.Series] | None = None
@@ -475,7 +478,7 @@ class ModelTrainer:
                 None,
             )
             seconds = time.perf_counter() - fold_started
-            scores = _scores(pipeline, x.iloc[held_rows], y.iloc[held_rows], classes)
+            scores = evaluate_pipeline(pipeline, x.iloc[held_rows], y.iloc[held_rows], classes)
             for name in _QUALITY_METRICS:
                 measured[name].append(scores[name])
             measured["training_duration_seconds"].append(seconds)
@@ -633,7 +636,15 @@ class ModelTrainer:
             chunk_started = time.perf_counter()
             asked = min(total, built + chunk)
             model.set_params(max_iter=asked)
-            model.fit(features, labels)
+
+            def on_iteration(begun: int, before: int = built) -> None:
+                # As within one call: progress at every iteration, and a cancel (a pruned
+                # trial's) stops the chunk there rather than at its end.
+                if begun:
+                    on_fraction((before + begun) / total)
+                self._stop_if_asked()
+
+            _IterationHook.fit(model, features, labels, on_iteration)
             grown = model.n_iter_
             seconds_per_iteration = (time.perf_counter() - chunk_started) / max(1, grown - built)
             stopped_early = grown < asked
@@ -725,25 +736,7 @@ def load_model(model_path: Path, expected_sha256: str) -> Pipeline:
 def evaluate_pipeline(
     pipeline: Pipeline, x_test: pd.DataFrame, y_test: pd.Series, classes: list[str]
 ) -> dict[str, Any]:
-    predicted = pipeline.predict(x_test)
-    matrix = confusion_matrix(y_test, predicted, labels=classes)
-    return classification_metrics(y_test, predicted, classes, matrix)
-
-
-def _scores(
-    pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, classes: list[str]
-) -> dict[str, float]:
-    """Accuracy and the support-weighted precision, recall and F1 on these rows."""
-    predicted = pipeline.predict(x)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y, predicted, labels=classes, average="weighted", zero_division=0
-    )
-    return {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1_score": float(f1),
-    }
+    return classification_metrics(confusion(y_test, pipeline.predict(x_test), classes), classes)
 
 
 def _objective(
@@ -759,7 +752,7 @@ def _objective(
     """The objective on the validation rows; the duration is the fit's so far."""
     if objective == "training_duration_seconds":
         return seconds if seconds is not None else time.perf_counter() - fit_started
-    return _scores(pipeline, x, y, classes)[objective]
+    return float(evaluate_pipeline(pipeline, x, y, classes)[objective])
 
 
 def _permutation_importance(
@@ -797,7 +790,12 @@ def _permutation_importance(
     if position is not None:
         estimator, x = pipeline[-1], pipeline[:-1].transform(x_rows)
     measured = permutation_importance(
-        estimator, x, y_rows, n_repeats=_PERMUTATION_REPEATS, random_state=random_state
+        estimator,
+        x,
+        y_rows,
+        scoring=_accuracy,
+        n_repeats=_PERMUTATION_REPEATS,
+        random_state=random_state,
     )
     means = np.asarray(measured["importances_mean"], dtype=float)
     if position is not None:
@@ -807,6 +805,12 @@ def _permutation_importance(
     shares = drops / total if total > 0 else drops
     by_column = {str(c): float(v) for c, v in zip(x_test.columns, shares, strict=True)}
     return dict(sorted(by_column.items(), key=lambda item: item[1], reverse=True))
+
+
+def _accuracy(estimator: Any, x: Any, y: Any) -> float:
+    """The accuracy scorer's figure without its label checks (np.unique over the string
+    labels at each of the ~56 calls: a fifth of the permutation's time)."""
+    return float(np.mean(estimator.predict(x) == np.asarray(y)))
 
 
 def _column_positions(pipeline: Pipeline, columns: list[str]) -> list[int] | None:
