@@ -5,13 +5,11 @@ impurity importance, k-fold cross-validation and validation rows."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import functools
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
@@ -41,7 +39,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def one_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trainer.ml.model_trainer, "_TARGET_CHUNK_SECONDS", 0.0)
     monkeypatch.setattr(trainer.ml.model_trainer, "_MAX_CALL_OVERHEAD", float("inf"))
-    monkeypatch.setattr(trainer.ml.model_trainer, "_BOOSTING_GROWTH", 0.0)
 
 
 @pytest.mark.parametrize("algorithm", list(Algorithm))
@@ -202,19 +199,15 @@ def test_boosting_stops_when_asked(
     assert max(fitting) < 0.1
 
 
-def test_a_trial_growing_in_chunks_stops_at_the_next_iteration_when_asked(
+def test_a_trial_reporting_scores_stops_at_the_next_iteration_when_asked(
     tmp_path: Path, dataset: Path
 ) -> None:
-    """A sweep trial with intermediate scores grows chunk by chunk; a cancel (the pruner's)
-    arriving while a chunk grows stops it at the next iteration, not at the chunk's end."""
-    # given: a trial whose cancel comes two iterations after its first intermediate score
+    """A sweep trial scores its model as it grows; a cancel (the pruner's) arriving between
+    two scores stops it at the next iteration."""
+    # given: a trial whose cancel comes at iteration 50, after its scores at 1 to 32
     total = 400
     fitting: list[float] = []
     scored: list[int] = []
-
-    def asked() -> bool:
-        return bool(scored) and len(fitting) > 0 and fitting[-1] * total >= scored[0] + 2
-
     trainer_ = ModelTrainer(
         TrainingConfig(
             algorithm=Algorithm.HIST_GRADIENT_BOOSTING,
@@ -225,16 +218,16 @@ def test_a_trial_growing_in_chunks_stops_at_the_next_iteration_when_asked(
             fitting.append(fraction) if stage is Stage.FITTING else None
         ),
         on_intermediate=lambda step, _value: scored.append(step),
-        should_stop=asked,
+        should_stop=lambda: bool(fitting) and fitting[-1] * total >= 50,
     )
 
     # when
     with pytest.raises(TrainingCancelled):
         trainer_.train(dataset, tmp_path / "model.joblib")
 
-    # then: progress came at every iteration of the chunk, and none after the cancel
-    assert len(scored) == 1
-    assert round(fitting[-1] * total) == scored[0] + 2
+    # then: progress at every iteration, nothing after the cancel
+    assert scored == [1, 2, 4, 8, 16, 32]
+    assert round(fitting[-1] * total) == 50
     assert not (tmp_path / "model.joblib").exists()
 
 
@@ -394,44 +387,40 @@ def test_permutation_importance_scores_only_its_sample_of_rows(
     assert importance == _permutation_importance(pipeline, x_test, y_test, random_state=7)
 
 
-def test_a_pruned_trials_chunks_bin_the_rows_once_and_grow_the_same_model(
-    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_trials_scores_are_those_of_the_model_grown_to_each_step(
+    tmp_path: Path, dataset: Path
 ) -> None:
-    # given: a boosting trial that reports scores chunk by chunk (as a pruning sweep's does)
-    one_chunk_at_a_time(monkeypatch)
+    """A boosting trial's intermediate scores are taken mid-fit (_predicting_mid_fit): each
+    must be the score of a model fitted to that many iterations alone."""
+    # given: a boosting trial that reports scores as it grows (as a pruning sweep's does)
+    parameters = {"max_iter": 12, "early_stopping": False}
     config = TrainingConfig(
         algorithm=Algorithm.HIST_GRADIENT_BOOSTING,
-        parameters={"max_iter": 12},
+        parameters=parameters,
         validation_fraction=0.25,
         objective="accuracy",
     )
-    binned: list[int] = []
-    own_fit_transform = _BinMapper.fit_transform
+    seen: list[tuple[int, float]] = []
 
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        binned.append(1)
-        return own_fit_transform(self, *args, **kwargs)
+    def record(into: list[tuple[int, float]], step: int, value: float) -> None:
+        into.append((step, value))
 
-    monkeypatch.setattr(_BinMapper, "fit_transform", counted)
+    # when
+    ModelTrainer(config, on_intermediate=functools.partial(record, seen)).train(
+        dataset, tmp_path / "trial.joblib"
+    )
 
-    def grown(name: str) -> tuple[Any, list[tuple[int, float]]]:
-        seen: list[tuple[int, float]] = []
-        result = ModelTrainer(config, on_intermediate=lambda s, v: seen.append((s, v))).train(
-            dataset, tmp_path / f"{name}.joblib"
+    # then: after 1, 2, 4 and 8 iterations and at the end, each the score of its own model
+    assert [step for step, _ in seen] == [1, 2, 4, 8, 12]
+    for step, value in seen:
+        alone: list[tuple[int, float]] = []
+        fitted = TrainingConfig(
+            algorithm=Algorithm.HIST_GRADIENT_BOOSTING,
+            parameters={**parameters, "max_iter": step},
+            validation_fraction=0.25,
+            objective="accuracy",
         )
-        return load_model(tmp_path / f"{name}.joblib", result.model_sha256), seen
-
-    # when: grown with the rows binned once, then with every chunk binning them again
-    once, once_seen = grown("once")
-    once_binnings = len(binned)
-    monkeypatch.setattr(trainer.ml.model_trainer, "_binned_once", lambda model: nullcontext())
-    binned.clear()
-    every, every_seen = grown("every")
-
-    # then: one binning instead of one per chunk, and the very same model and scores
-    assert len(once_seen) >= 6
-    assert once_binnings == 1
-    assert len(binned) >= len(once_seen)
-    assert once_seen == every_seen
-    rows = load_dataset(dataset).frame.head(50)
-    assert np.array_equal(once.predict_proba(rows), every.predict_proba(rows))
+        ModelTrainer(fitted, on_intermediate=functools.partial(record, alone)).train(
+            dataset, tmp_path / f"alone-{step}.joblib"
+        )
+        assert alone[-1] == (step, value)

@@ -154,7 +154,7 @@ async def execute_run(run_id: int, settings: JobSettings) -> RunStatus | None:
     run = await TrainingRun.get(id=run_id)
     logger.info("run %s started on %s (%s)", run_id, me, run.model_version)
     # Scores on the validation rows as the model grows are for a pruner only: without one,
-    # a trial is fitted as any run (for boosting, in one call rather than chunk by chunk).
+    # a trial is fitted as any run (no predictions of the validation rows as it grows).
     report_growth = bool(run.validation_fraction) and await prunes(run.sweep_id)
 
     box = _ProgressBox()

@@ -108,10 +108,11 @@ class Parameter:
 class AlgorithmSpec:
     """An algorithm: what it is for, its parameters, and how the trainer treats it.
 
-    `grows_by` names the parameter whose count the trainer raises chunk by chunk with
-    warm_start (trees, or boosting iterations): what live progress, cancel and a sweep's
-    pruning hang on. `native_categorical` models take category codes (no one-hot);
-    `tree_based` ones need no scaling and are explained exactly by shap's TreeExplainer.
+    `grows_by` names the parameter whose count grows as the model fits (trees, raised
+    chunk by chunk, or boosting iterations, hooked one by one): what live progress,
+    cancel and a sweep's pruning hang on. `native_categorical` models take category codes
+    (no one-hot); `tree_based` ones need no scaling and are explained exactly by shap's
+    TreeExplainer.
     """
 
     algorithm: Algorithm

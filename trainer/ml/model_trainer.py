@@ -80,10 +80,6 @@ _TARGET_CHUNK_SECONDS = 0.5
 # Each fit call also re-checks the labels and class weights (~0.07 s at 100,000 rows on a
 # small machine); chunks hold enough trees to keep that under this share of the fit.
 _MAX_CALL_OVERHEAD = 0.02
-# A warm HistGradientBoosting call re-bins the rows and re-predicts every iteration so far
-# before adding any: that cost grows with the model, so each chunk also adds at least this
-# share of the iterations already grown (a bounded number of calls, whatever the size).
-_BOOSTING_GROWTH = 0.25
 _MISSING_CATEGORY = "(missing)"
 # HistGradientBoosting bins a categorical column's codes into at most 255 bins: rarer
 # categories beyond that are grouped into one "infrequent" code.
@@ -504,12 +500,11 @@ class ModelTrainer:
         on_fraction: Callable[[float], None],
         on_chunk: Callable[[Pipeline, int], None] | None,
     ) -> Pipeline:
-        """Fit the preprocessor once, then grow the model chunk by chunk with warm_start.
-
-        Under warm_start a forest draws each new tree's seed exactly as a one-shot fit
-        would, and boosting continues from the same binning and seed, so chunks only add
-        progress reports, cancellation points and intermediate scores. A model that does
-        not grow (the logistic regression) is fitted in one call.
+        """Fit the preprocessor once, then grow the model with progress reports,
+        cancellation points and (for a sweep trial) intermediate scores: a forest chunk by
+        chunk with warm_start (each new tree draws its seed exactly as a one-shot fit
+        would), boosting in one call hooked at every iteration. A model that does not grow
+        (the logistic regression) is fitted in one call.
         """
         spec = self._config.spec
         classifier = pipeline.named_steps["classifier"]
@@ -601,83 +596,36 @@ class ModelTrainer:
         on_fraction: Callable[[float], None],
         on_chunk: Callable[[Pipeline, int], None] | None,
     ) -> None:
-        """Boosting iterations; with early stopping, it may end before max_iter.
+        """Boosting iterations in one fit call; with early stopping, it may end before
+        max_iter.
 
-        Without intermediate scores to report (every run but the trial of a sweep that
-        prunes), one fit call grows every iteration, with progress and the cancel check at
-        each (_IterationHook): each warm_start call would re-bin every row and re-predict
-        every iteration grown so far, 20 % of a 300,000-row fit. A pruned trial's scores
-        need the model between chunks, so it still grows chunk by chunk, its rows binned
-        once (_binned_once).
+        Progress and the cancel check come at every iteration (_IterationHook). A sweep
+        trial's intermediate scores (`on_chunk`) are taken the same way, mid-fit, from the
+        iterations grown so far (_predicting_mid_fit): after 1, 2, 4, 8... of them and at
+        the end, steps every trial shares (a pruner compares trials step by step). Growing
+        by warm_start calls instead re-predicted every iteration grown so far on every
+        training row at each call: 1.3x-1.8x the CPU of one fit (bench/results/algorithms.md).
         """
-        if on_chunk is None:
-            self._fit_boosting_once(model, features, labels, on_fraction)
-            return
         total = model.max_iter
-        model.set_params(warm_start=True)
-        with _binned_once(model):
-            self._grow_boosting_chunks(model, pipeline, features, labels, on_fraction, on_chunk)
-        model.set_params(max_iter=total)
-
-    def _grow_boosting_chunks(
-        self,
-        model: Any,
-        pipeline: Pipeline,
-        features: Any,
-        labels: Any,
-        on_fraction: Callable[[float], None],
-        on_chunk: Callable[[Pipeline, int], None],
-    ) -> None:
-        total = model.max_iter
-        built, chunk = 0, min(total, 2)
-        call_overhead: float | None = None
-        while built < total:
-            self._stop_if_asked()
-            chunk_started = time.perf_counter()
-            asked = min(total, built + chunk)
-            model.set_params(max_iter=asked)
-
-            def on_iteration(begun: int, before: int = built) -> None:
-                # As within one call: progress at every iteration, and a cancel (a pruned
-                # trial's) stops the chunk there rather than at its end.
-                if begun:
-                    on_fraction((before + begun) / total)
-                self._stop_if_asked()
-
-            _IterationHook.fit(model, features, labels, on_iteration)
-            grown = model.n_iter_
-            seconds_per_iteration = (time.perf_counter() - chunk_started) / max(1, grown - built)
-            stopped_early = grown < asked
-            built = grown
-            on_fraction(1.0 if stopped_early else built / total)
-            if on_chunk is not None:
-                on_chunk(pipeline, built)
-            if stopped_early:
-                logger.info("early stopping after %d of %d iterations", built, total)
-                break
-            if built < total:
-                if call_overhead is None:
-                    call_overhead = _fit_call_overhead(model, features, labels)
-                chunk = max(
-                    _next_chunk(seconds_per_iteration, call_overhead, 1),
-                    math.ceil(built * _BOOSTING_GROWTH),
-                )
-
-    def _fit_boosting_once(
-        self, model: Any, features: Any, labels: Any, on_fraction: Callable[[float], None]
-    ) -> None:
-        total = model.max_iter
+        next_score = 1
 
         def on_iteration(begun: int) -> None:
             # Called as iteration `begun` (0-based) starts: `begun` of them are complete.
+            nonlocal next_score
             if begun:
                 on_fraction(begun / total)
+            if on_chunk is not None and begun >= next_score:
+                with _predicting_mid_fit(model):
+                    on_chunk(pipeline, begun)
+                next_score = 2 * begun
             self._stop_if_asked()
 
         _IterationHook.fit(model, features, labels, on_iteration)
         if model.n_iter_ < total:
             logger.info("early stopping after %d of %d iterations", model.n_iter_, total)
         on_fraction(1.0)
+        if on_chunk is not None:
+            on_chunk(pipeline, model.n_iter_)
 
     def _warn_if_too_large(self, model_size: int) -> None:
         """The run still completes (its metrics and file are sound, and can be downloaded),
@@ -972,39 +920,21 @@ def _save_model(pipeline: Pipeline, model_path: Path) -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def _binned_once(model: Any) -> Iterator[None]:
-    """While a boosting model grows chunk by chunk on the same rows, bin them once.
+def _predicting_mid_fit(model: Any) -> Iterator[None]:
+    """Let a boosting model predict while it fits, with the iterations grown so far.
 
-    Every warm_start fit call builds a new bin mapper and bins the training rows again;
-    with class weights (the default "balanced") scikit-learn finds each bin edge with a
-    weighted percentile in Python, 0.8 s a call at 8,000 rows, which made a sweep trial's
-    chunks (and so its scores for the pruner) coarse and slow. The rows and the split
-    scikit-learn carves from them (seeded once per model) are the same in every call, so
-    the first call's mapper and binned rows are the answer of every later one: they are
-    handed back when the rows are the same array shape and values at both ends, else the
-    call bins as usual. Like _IterationHook, this leans on a private method
-    (`_bin_data(X, sample_weight, is_training_data)` in scikit-learn 1.9); without it the
-    fit is unchanged, only slower.
+    During fit scikit-learn sets `_in_fit`, which makes predict take its input for rows
+    already binned (as its early-stopping scorer passes them); a trial's scores between
+    iterations pass raw rows, as after fit. Like _IterationHook, this leans on a private
+    attribute (scikit-learn 1.9): a test checks the scores against models fitted to each
+    step alone.
     """
-    own = type(model)._bin_data
-    kept: list[tuple[Any, Any, Any]] = []  # (rows, mapper, binned)
-
-    def bin_data(x: Any, sample_weight: Any, is_training_data: bool) -> Any:
-        if is_training_data and kept:
-            rows, mapper, binned = kept[0]
-            if x.shape == rows.shape and np.array_equal(x[[0, -1]], rows[[0, -1]], equal_nan=True):
-                model._bin_mapper = mapper
-                return binned
-        binned = own(model, x, sample_weight, is_training_data)
-        if is_training_data and not kept:
-            kept.append((x, model._bin_mapper, binned))
-        return binned
-
-    model._bin_data = bin_data
+    was = getattr(model, "_in_fit", False)
+    model._in_fit = False
     try:
         yield
     finally:
-        del model._bin_data
+        model._in_fit = was
 
 
 class _IterationHook:
