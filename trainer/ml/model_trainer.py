@@ -570,18 +570,25 @@ class ModelTrainer:
             warnings.filterwarnings(
                 "ignore", message="Warm-start fitting without increasing n_estimators"
             )
+            # A trial's scores come after 1, 2, 4, 8... trees and at the end, the steps of a
+            # boosting trial's iterations: chunks end there, whatever their timing.
+            next_score = 1
             while built < total:
                 self._stop_if_asked()
                 chunk_started = time.perf_counter()
-                forest.set_params(n_estimators=min(total, built + chunk))
+                target = min(total, built + chunk)
+                if on_chunk is not None:
+                    target = min(target, next_score)
+                forest.set_params(n_estimators=target)
                 forest.fit(features, labels)
                 seconds_per_tree = (time.perf_counter() - chunk_started) / (
                     forest.n_estimators - built
                 )
                 built = forest.n_estimators
                 on_fraction(built / total)
-                if on_chunk is not None:
+                if on_chunk is not None and built in (next_score, total):
                     on_chunk(pipeline, built)
+                    next_score = 2 * built
                 if built < total:
                     if call_overhead is None:
                         call_overhead = _fit_call_overhead(forest, features, labels)
