@@ -102,6 +102,20 @@ document.addEventListener("click", (event) => {
   if (menuOpen() && !top.contains(event.target)) setMenu(false);
 });
 
+// The bar folds behind "Menu" (dashboard.css, .top.folded) when its links do not fit on
+// the brand's line (the account may wrap below them): measured rather than set at one
+// width, as the links depend on who signed in (eleven for HR staff, eight for managers).
+function fitBar() {
+  if (top.hidden) return;
+  top.classList.remove("folded");
+  const line = top.querySelector(".brand").getBoundingClientRect();
+  const middle = (box) => (box.top + box.bottom) / 2;
+  const links = [...top.querySelectorAll("#nav a")];
+  const wraps = links.some((link) => Math.abs(middle(link.getBoundingClientRect()) - middle(line)) > line.height);
+  top.classList.toggle("folded", wraps);
+}
+window.addEventListener("resize", fitBar);
+
 function renderShell() {
   top.hidden = !ctx.user;
   setMenu(false);
@@ -122,6 +136,7 @@ function renderShell() {
   nav.append(h("li", {}, h("a", { href: "/graphql" }, "GraphiQL")));
   const roles = ctx.user.canTrain ? "HR staff" : "read only";
   document.getElementById("who").textContent = `${ctx.user.username} (${roles})`;
+  fitBar();
 }
 
 export function navigate(hash) {

@@ -206,4 +206,43 @@ async def test_a_wide_screen_keeps_the_whole_bar_and_no_menu_button(
     dashboard.traffic.assert_clean()
 
 
+@pytest.mark.xdist_group("dashboard")
+async def test_the_bar_folds_only_when_its_links_do_not_fit(
+    chromium: None, browser: Browser, dashboard_api: LiveServer
+) -> None:
+    """At 1,000 px a manager's eight links fit on one line and HR staff's eleven do not:
+    the bar folds by what it holds, not at one width for everyone."""
+    from tests.dashboard.harness import DRH, MANAGER, open_dashboard
+
+    states: dict[str, dict[str, Any]] = {}
+    for name, account in (("manager", MANAGER), ("drh", DRH)):
+        # given
+        dashboard = await open_dashboard(browser, dashboard_api, width=1000, height=800)
+        try:
+            # when
+            await dashboard.sign_in(*account)
+            runs = dashboard.page.get_by_role("heading", name="Training runs")
+            await expect(runs).to_be_visible()
+            states[name] = await nav_state(dashboard.page)
+            # when: the window narrows to a phone's width
+            await dashboard.page.set_viewport_size({"width": 390, "height": 800})
+            states[f"{name}-phone"] = await nav_state(dashboard.page)
+        finally:
+            await dashboard.context.close()
+        dashboard.traffic.assert_clean()
+
+    # then: the manager's bar is whole; HR staff's folds; both fold on a phone
+    manager, drh = states["manager"], states["drh"]
+    assert not manager["buttonShown"], manager
+    assert manager["linksShown"] == manager["links"] == 8
+    assert manager["linkRows"] == 1
+    assert drh["buttonShown"], drh
+    assert drh["linksShown"] == 0
+    assert drh["headerHeight"] < 64
+    for phone in (states["manager-phone"], states["drh-phone"]):
+        assert phone["buttonShown"], phone
+        assert phone["linksShown"] == 0
+        assert phone["overflow"] <= 0
+
+
 __all__ = ["browser"]  # the fixture, imported for this module
