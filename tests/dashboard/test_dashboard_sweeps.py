@@ -5,6 +5,8 @@ sweep.png (when DASHBOARD_SCREENSHOTS points there)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -51,6 +53,11 @@ async def test_start_a_sweep_follow_it_and_promote_its_best_run(
         await expect(view).to_have_attribute("data-status", "COMPLETED", timeout=TIMEOUT_MS * 4)
         await expect(view).to_have_attribute("data-finished", "4")
         await expect(page.locator("table.trials tbody tr")).to_have_count(4)
+        # each trial's searched settings, one per line, and none of the defaults
+        settings = page.locator("table.trials tbody tr").first.locator("td .parameter")
+        await expect(settings).to_have_count(2)
+        await expect(settings.nth(0)).to_have_text(re.compile(r"^nEstimators = \d+$"))
+        await expect(settings.nth(1)).to_have_text(re.compile(r"^maxDepth = \d+$"))
         await expect(
             page.get_by_role("img", name="Best objective value after each finished trial")
         ).to_be_visible()

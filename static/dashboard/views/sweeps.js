@@ -6,6 +6,7 @@ import { append, field, h, problem, scroller, section, setTitle, statusBadge, to
 import { chart, chartBox } from "../charts.js";
 import { date, num } from "../format.js";
 import { live } from "../live.js";
+import { algorithmName } from "../parameters.js";
 import { promoteForm } from "./models.js";
 
 const ALGORITHMS = `query SweepAlgorithms {
@@ -27,7 +28,7 @@ const CANCEL = `mutation CancelSweep($id: ID!) {
 
 const SWEEP = `query Sweep($id: ID!) { sweep(id: $id) {
   id databaseId name status method pruning objective maxTrials parallelism errorMessage
-  bestValue createdAt startedAt finishedAt createdByUsername
+  input bestValue createdAt startedAt finishedAt createdByUsername
   trialCounts { queued running completed pruned failed cancelled finished total }
   bestRun { id databaseId modelVersion status objectiveValue accuracy f1Score }
   bestValueHistory { trial runId value }
@@ -290,7 +291,7 @@ async function renderSweep(main, ctx, id) {
     parts.push(
       h("div.grid", {}, section("Best so far", best.box), section("Parameter importance", sweep.parameterImportance ? importance.box : h("p.hint", {}, "After two completed trials."))),
       scatters.length ? section("Objective against each parameter", h("div.grid", {}, scatters.map((s) => h("div", {}, h("h3", {}, s.name), s.box)))) : null,
-      section("Trials", trialsTable(trials)),
+      section("Trials", trialsTable(trials, searched(sweep))),
     );
     body.replaceChildren(...parts.filter(Boolean));
     charts.push(
@@ -325,14 +326,27 @@ async function renderSweep(main, ctx, id) {
   };
 }
 
-function trialsTable(trials) {
+/** The searched parameters, by the names trials give them: the sweep's input names them as
+ * scikit-learn does (learning_rate), a run's parameters as the API does (learningRate). */
+function searched(sweep) {
+  const camel = (name) => name.replace(/_([a-z0-9])/g, (_, letter) => letter.toUpperCase());
+  return [...new Set((sweep.input?.space || []).flatMap((entry) => (entry.parameters || []).map((p) => camel(p.name))))];
+}
+
+/** A trial's setting as the table shows it: numbers to 4 significant digits. */
+function setting(value) {
+  return typeof value === "number" && !Number.isInteger(value) ? String(Number(value.toPrecision(4))) : String(value);
+}
+
+function trialsTable(trials, names) {
+  const several = new Set(trials.map((trial) => trial.algorithm)).size > 1;
   const ordered = [...trials].sort((a, b) => a.trialNumber - b.trialNumber);
   return scroller(
     "Trials",
     h(
       "table.trials",
       {},
-      h("thead", {}, h("tr", {}, ["#", "Run", "Status", "Objective", "Accuracy", "Parameters"].map((label) => h("th", { scope: "col" }, label)))),
+      h("thead", {}, h("tr", {}, ["#", "Run", "Status", "Objective", "Accuracy", "Searched parameters"].map((label) => h("th", { scope: "col" }, label)))),
       h(
         "tbody",
         {},
@@ -345,7 +359,14 @@ function trialsTable(trials) {
             h("td", {}, trial.pruned ? h("span.badge.status-cancelled", {}, "✂ PRUNED") : statusBadge(trial.status)),
             h("td.num", {}, num(trial.objectiveValue)),
             h("td.num", {}, num(trial.accuracy)),
-            h("td", {}, Object.entries(trial.parameters || {}).filter(([, value]) => value !== null).map(([key, value]) => `${key}=${value}`).join(", ")),
+            // One line each, only what the sweep searched: every parameter of the
+            // algorithm on one wrapped line made each row ten lines tall on a phone.
+            h(
+              "td",
+              {},
+              several ? h("div.parameter", {}, algorithmName(trial.algorithm)) : null,
+              names.filter((name) => trial.parameters?.[name] != null).map((name) => h("div.parameter", {}, `${name} = ${setting(trial.parameters[name])}`)),
+            ),
           ),
         ),
       ),
