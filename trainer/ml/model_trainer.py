@@ -1013,8 +1013,7 @@ def _next_chunk(seconds_per_tree: float, call_overhead: float, workers: int) -> 
 
 def _fit_call_overhead(forest: Any, features: Any, labels: Any) -> float:
     """What one fit call costs besides its trees: a warm fit that adds no tree (the forest
-    keeps its trees and draws nothing from its random state; boosting re-bins and re-predicts
-    but adds no iteration) costs exactly that."""
+    keeps its trees and draws nothing from its random state) costs exactly that."""
     started = time.perf_counter()
     forest.fit(features, labels)
     return time.perf_counter() - started
