@@ -416,9 +416,12 @@ async def test_a_stopped_server_shows_connection_lost_with_a_retry_and_honest_st
             await expect(banner).to_be_visible(timeout=10_000)
             await expect(banner).to_contain_text("Connection lost")
 
-            # when: History is opened meanwhile
+            # when: History is opened meanwhile (the router marks the view once it is
+            # shown; reading before that raced the navigation's start)
             await page.get_by_role("link", name="History", exact=True).click()
+            await expect(page.locator("#view")).to_have_attribute("data-view", "history")
             await settled(page)
+            await expect(page.locator("main")).to_contain_text("Connection lost")
             offline_view = await page.locator("main").inner_text()
             await dashboard.screenshot("connection-lost")
 

@@ -22,8 +22,9 @@ def confusion(y_true: ArrayLike, y_pred: ArrayLike, classes: list[str]) -> np.nd
     sklearn.metrics.confusion_matrix counts it (pairs with a label outside `classes` are
     left out), counted on integer codes."""
     size = len(classes)
-    true = pd.Categorical(np.asarray(y_true, dtype=object), categories=classes).codes
-    predicted = pd.Categorical(np.asarray(y_pred, dtype=object), categories=classes).codes
+    index = pd.Index(classes)
+    true = index.get_indexer(np.asarray(y_true, dtype=object))  # -1: not one of classes
+    predicted = index.get_indexer(np.asarray(y_pred, dtype=object))
     known = (true >= 0) & (predicted >= 0)
     pairs = true[known].astype(np.int64) * size + predicted[known]
     return np.bincount(pairs, minlength=size * size).reshape(size, size)
