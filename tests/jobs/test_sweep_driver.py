@@ -7,71 +7,20 @@ the driver does with the scores a worker writes)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.sweeps import Sweep, SweepStatus
 from models.training_runs import RunStatus, TrainingRun
-from resolvers.sweep_driver import SweepDriver, TrialLaunch
+from resolvers.sweep_driver import SweepDriver
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
-
-
-async def launch_row(trial: TrialLaunch) -> int:
-    """A trial run as a worker would hold it: RUNNING, trained by nobody here."""
-    run = await TrainingRun.create(
-        **RUN_ROW,
-        model_version=f"driver-{uuid.uuid4().hex[:10]}",
-        n_estimators=int(trial.parameters.get("n_estimators") or 5),
-        algorithm=trial.algorithm.value,
-        parameters=dict(trial.parameters),
-        sweep_id=trial.sweep.id,
-        trial_number=trial.number,
-        status=RunStatus.RUNNING,
-    )
-    return run.id
-
-
-async def pruned_sweep(pruning: str, driver: str) -> Sweep:
-    """A sweep whose lease `driver` holds from the start (the test server's own driver
-    never takes it)."""
-    space = [
-        {
-            "algorithm": "RANDOM_FOREST",
-            "parameters": [
-                {
-                    "name": "n_estimators",
-                    "low": 10,
-                    "high": 100,
-                    "log": False,
-                    "choices": None,
-                    "steps": 3,
-                }
-            ],
-        }
-    ]
-    return await Sweep.create(
-        name="driver",
-        input={"space": space, "testSplit": 0.2, "validationFraction": 0.2},
-        objective="f1_score",
-        method="RANDOM",
-        pruning=pruning,
-        max_trials=4,
-        parallelism=4,
-        seed=11,
-        dataset_path="future_skills_dataset.csv",
-        driver=driver,
-        lease_expires_at=datetime.now(UTC) + timedelta(seconds=600),
-    )
+from tests.jobs.driven_sweeps import driven_sweep, new_driver
 
 
 async def took_over(sweep: Sweep) -> SweepDriver:
     """A new driver holding the sweep's lease, as one that won it once the old one's ran
     out (set directly: the test server's own driver must not win it meanwhile)."""
-    successor = SweepDriver(
-        launch_row, interval=60, lease_seconds=600, name=f"s-{uuid.uuid4().hex}"
-    )
+    successor = new_driver("s")
     await Sweep.filter(id=sweep.id).update(
         driver=successor.name, lease_expires_at=datetime.now(UTC) + timedelta(seconds=600)
     )
@@ -93,8 +42,8 @@ async def finish(run: TrainingRun, value: float, steps: dict[int, float]) -> Non
 
 async def test_the_driver_prunes_tells_and_keeps_the_best(server: Server) -> None:
     # given: a MEDIAN-pruned sweep, driven by this test's driver alone (it holds the lease)
-    driver = SweepDriver(launch_row, interval=60, lease_seconds=600, name=f"t-{uuid.uuid4().hex}")
-    sweep = await pruned_sweep("MEDIAN", driver.name)
+    driver = new_driver()
+    sweep = await driven_sweep(driver.name)
     try:
         await driver.tick()
         trials = await trials_of(sweep)
@@ -139,8 +88,8 @@ async def test_the_driver_prunes_tells_and_keeps_the_best(server: Server) -> Non
 
 async def test_a_new_driver_adopts_running_trials_and_prunes_them(server: Server) -> None:
     # given: two trials finished, two running, and the driver that started them gone
-    first = SweepDriver(launch_row, interval=60, lease_seconds=600, name=f"t-{uuid.uuid4().hex}")
-    sweep = await pruned_sweep("MEDIAN", first.name)
+    first = new_driver()
+    sweep = await driven_sweep(first.name)
     try:
         await first.tick()
         trials = await trials_of(sweep)

@@ -8,65 +8,22 @@ best) to save almost nothing: 9 of a TPE sweep's 17 pruned trials were pruned so
 A GRID sweep ends in the tick that tells its last trials: Optuna's GridSampler stopped the
 study as its grid ran out, which raises outside study.optimize(), so that tick failed.
 
-Rows stand in for the workers, as in test_sweep_driver.py."""
+Rows stand in for the workers (tests/jobs/driven_sweeps.py)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from models.sweeps import Sweep, SweepStatus
 from models.training_runs import RunStatus, TrainingRun
-from resolvers.sweep_driver import SweepDriver, TrialLaunch
 from tests.conftest import Server
-from tests.helpers import RUN_ROW
-
-
-async def launch_row(trial: TrialLaunch) -> int:
-    run = await TrainingRun.create(
-        **RUN_ROW,
-        model_version=f"final-{uuid.uuid4().hex[:10]}",
-        n_estimators=int(trial.parameters.get("n_estimators") or 5),
-        algorithm=trial.algorithm.value,
-        parameters=dict(trial.parameters),
-        sweep_id=trial.sweep.id,
-        trial_number=trial.number,
-        status=RunStatus.RUNNING,
-    )
-    return run.id
+from tests.jobs.driven_sweeps import driven_sweep, new_driver
 
 
 async def test_a_trial_is_not_pruned_at_its_full_size(server: Server) -> None:
     # given: a MEDIAN-pruned sweep of four forests, driven by this test's driver alone
-    driver = SweepDriver(launch_row, interval=60, lease_seconds=600, name=f"t-{uuid.uuid4().hex}")
-    space = [
-        {
-            "algorithm": "RANDOM_FOREST",
-            "parameters": [
-                {
-                    "name": "n_estimators",
-                    "low": 10,
-                    "high": 100,
-                    "log": False,
-                    "choices": None,
-                    "steps": 3,
-                }
-            ],
-        }
-    ]
-    sweep = await Sweep.create(
-        name="final step",
-        input={"space": space, "testSplit": 0.2, "validationFraction": 0.2},
-        objective="f1_score",
-        method="RANDOM",
-        pruning="MEDIAN",
-        max_trials=4,
-        parallelism=4,
-        seed=5,
-        dataset_path="future_skills_dataset.csv",
-        driver=driver.name,
-        lease_expires_at=datetime.now(UTC) + timedelta(seconds=600),
-    )
+    driver = new_driver()
+    sweep = await driven_sweep(driver.name, seed=5, name="final step")
     try:
         await driver.tick()
         trials: dict[int, TrainingRun] = {
@@ -111,34 +68,16 @@ async def test_a_trial_is_not_pruned_at_its_full_size(server: Server) -> None:
 
 async def test_a_grid_sweep_ends_in_the_tick_its_last_trial_is_told(server: Server) -> None:
     # given: a 2-point GRID sweep whose two trials run, driven by this test's driver alone
-    driver = SweepDriver(launch_row, interval=60, lease_seconds=600, name=f"t-{uuid.uuid4().hex}")
-    space = [
-        {
-            "algorithm": "RANDOM_FOREST",
-            "parameters": [
-                {
-                    "name": "n_estimators",
-                    "low": None,
-                    "high": None,
-                    "log": False,
-                    "choices": [10, 20],
-                    "steps": None,
-                }
-            ],
-        }
-    ]
-    sweep = await Sweep.create(
-        name="grid end",
-        input={"space": space, "testSplit": 0.2, "validationFraction": 0.2},
-        objective="f1_score",
+    driver = new_driver()
+    choices = {"low": None, "high": None, "log": False, "choices": [10, 20], "steps": None}
+    sweep = await driven_sweep(
+        driver.name,
+        trees=choices,
         method="GRID",
         pruning="NONE",
         max_trials=2,
-        parallelism=2,
         seed=5,
-        dataset_path="future_skills_dataset.csv",
-        driver=driver.name,
-        lease_expires_at=datetime.now(UTC) + timedelta(seconds=600),
+        name="grid end",
     )
     try:
         await driver.tick()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 import trainer.ml.model_trainer
 from trainer.ml.algorithms import Algorithm
-from trainer.ml.dataset import TARGET_COLUMN, load_dataset
+from trainer.ml.dataset import TARGET_COLUMN, Dataset, load_dataset
 from trainer.ml.errors import TrainingCancelled, TrainingError
 from trainer.ml.generator import generate_dataset
 from trainer.ml.model_trainer import ModelTrainer, TrainingConfig, build_pipeline, load_model
@@ -316,6 +317,19 @@ def test_validation_rows_give_intermediate_values_as_the_model_grows(
     assert result.confusion_matrix["labels"] == alone.confusion_matrix["labels"]
 
 
+def split(dataset: Path) -> tuple[Dataset, list[Any]]:
+    """The dataset and a 70/30 stratified split of it, as the permutation tests use."""
+    data = load_dataset(dataset)
+    parts = train_test_split(
+        data.frame[list(data.features)],
+        data.frame[TARGET_COLUMN],
+        test_size=0.3,
+        random_state=3,
+        stratify=data.frame[TARGET_COLUMN],
+    )
+    return data, parts
+
+
 def test_boosting_permutation_importance_is_the_whole_pipelines(dataset: Path) -> None:
     """Shuffling the preprocessed columns (the trainer's shortcut for boosting, whose
     preprocessing is value by value) gives exactly the pipeline's own figures."""
@@ -323,14 +337,7 @@ def test_boosting_permutation_importance_is_the_whole_pipelines(dataset: Path) -
 
     from trainer.ml.model_trainer import _column_positions, _permutation_importance
 
-    data = load_dataset(dataset)
-    x_train, x_test, y_train, y_test = train_test_split(
-        data.frame[list(data.features)],
-        data.frame[TARGET_COLUMN],
-        test_size=0.3,
-        random_state=3,
-        stratify=data.frame[TARGET_COLUMN],
-    )
+    data, (x_train, x_test, y_train, y_test) = split(dataset)
     config = TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 20})
     pipeline = build_pipeline(data.categorical, data.numeric, config).fit(x_train, y_train)
 
@@ -361,14 +368,7 @@ def test_permutation_importance_scores_only_its_sample_of_rows(
 
     from trainer.ml.model_trainer import _permutation_importance
 
-    data = load_dataset(dataset)
-    x_train, x_test, y_train, y_test = train_test_split(
-        data.frame[list(data.features)],
-        data.frame[TARGET_COLUMN],
-        test_size=0.3,
-        random_state=3,
-        stratify=data.frame[TARGET_COLUMN],
-    )
+    data, (x_train, x_test, y_train, y_test) = split(dataset)
     config = TrainingConfig(algorithm=Algorithm.HIST_GRADIENT_BOOSTING, parameters={"max_iter": 10})
     pipeline = build_pipeline(data.categorical, data.numeric, config).fit(x_train, y_train)
     scored: list[int] = []
