@@ -94,6 +94,19 @@ class AliasTargetMissing(AliasTargetRefused):
     """No run of that id."""
 
 
+class AliasMoved(Exception):
+    """The alias no longer points at the run a promotion gate judged the candidate
+    against (another setModelAlias moved it meanwhile): the gate must judge again."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Where a gated promotion found the alias (`run_id` None: no alias yet); the move
+    is made only if the locked row still says so."""
+
+    run_id: int | None
+
+
 @dataclass(frozen=True)
 class Setter:
     """Who sets an alias (None: a script with no account)."""
@@ -115,17 +128,22 @@ def promotable(run: TrainingRun | None, run_label: str) -> None:
 
 
 async def set_alias(
-    alias: str, run_id: int, setter: Setter, evaluation_ids: list[int] | None = None
+    alias: str,
+    run_id: int,
+    setter: Setter,
+    evaluation_ids: list[int] | None = None,
+    expected: Expected | None = None,
 ) -> ModelAlias:
     """Point `alias` at the run, creating or moving it, and log the assignment.
 
     One transaction: the run is checked, the alias row locked (or created), then moved
     and logged. Two concurrent calls for one alias are serialised by that lock (or by the
-    unique name when both create it): one ends last and wins, both are in the log.
+    unique name when both create it): one ends last and wins, both are in the log. With
+    `expected`, raise AliasMoved instead of moving an alias that points elsewhere.
     """
     for attempt in range(_CREATE_ATTEMPTS):
         try:
-            return await _set_alias_once(alias, run_id, setter, evaluation_ids or [])
+            return await _set_alias_once(alias, run_id, setter, evaluation_ids or [], expected)
         except IntegrityError:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise
@@ -133,7 +151,7 @@ async def set_alias(
 
 
 async def _set_alias_once(
-    alias: str, run_id: int, setter: Setter, evaluation_ids: list[int]
+    alias: str, run_id: int, setter: Setter, evaluation_ids: list[int], expected: Expected | None
 ) -> ModelAlias:
     async with in_transaction() as connection:
         # Locked too, so the run cannot change state (or be deleted) under the promotion.
@@ -146,6 +164,9 @@ async def _set_alias_once(
         )
         promotable(run, str(run_id))
         row = await ModelAlias.filter(alias=alias).select_for_update().using_db(connection).first()
+        previous_run_id = row.run_id if row is not None else None
+        if expected is not None and previous_run_id != expected.run_id:
+            raise AliasMoved(f"{alias!r} moved to run {previous_run_id} during the gate")
         # Taken once the lock is held, so the log's times follow its order.
         now = datetime.now(UTC)
         changes = {
@@ -154,7 +175,6 @@ async def _set_alias_once(
             "set_by_username": setter.username,
             "set_at": now,
         }
-        previous_run_id = row.run_id if row is not None else None
         if row is None:
             row = await ModelAlias.create(alias=alias, **changes, using_db=connection)
         else:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.indexes import Index
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -120,6 +121,9 @@ class ScheduleSlot(Model):
     claimed_by = fields.CharField(max_length=255)
     promotion = fields.CharEnumField(Promotion, max_length=16, null=True)
     promotion_detail: str | None = fields.TextField(null=True)
+    # The lease of the process moving the alias (PROMOTING): renewed while it works; a
+    # lease left to lapse is a process that died, and the promotion is taken again.
+    promotion_claimed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "training_schedule_slot"
@@ -148,12 +152,28 @@ async def advance(schedule_id: int, seen: datetime, following: datetime | None) 
     )
 
 
-async def claim_promotion(slot_id: int) -> bool:
+async def claim_promotion(slot_id: int, now: datetime) -> bool:
     """Take the promotion of a slot whose run ended; True for one process only."""
     updated = await ScheduleSlot.filter(id=slot_id, promotion=Promotion.PENDING).update(
-        promotion=Promotion.PROMOTING
+        promotion=Promotion.PROMOTING, promotion_claimed_at=now
     )
     return bool(updated)
+
+
+async def renew_promotion(slot_id: int, now: datetime) -> None:
+    """Keep the lease of a promotion this process is still working on."""
+    await ScheduleSlot.filter(id=slot_id, promotion=Promotion.PROMOTING).update(
+        promotion_claimed_at=now
+    )
+
+
+async def release_lapsed_promotions(before: datetime) -> int:
+    """Promotions whose lease was last renewed before `before` (their process died
+    mid-move) go back to PENDING, to be claimed again; how many."""
+    return await ScheduleSlot.filter(
+        Q(promotion_claimed_at__lt=before) | Q(promotion_claimed_at__isnull=True),
+        promotion=Promotion.PROMOTING,
+    ).update(promotion=Promotion.PENDING)
 
 
 async def record_skipped_slot(

@@ -14,8 +14,10 @@ from typing import Any, cast
 from models.accounts import Identity
 from models.model_aliases import (
     ALIAS_PATTERN,
+    AliasMoved,
     AliasTargetMissing,
     AliasTargetRefused,
+    Expected,
     ModelAlias,
     ModelAliasAssignment,
     Setter,
@@ -52,6 +54,9 @@ __all__ = [
 
 logger = logging.getLogger("resolvers.model_aliases")
 
+# A gated promotion judges again when the alias moved meanwhile, this many times at most.
+_GATE_ATTEMPTS = 3
+
 ALIAS_RULE = "lowercase letters, digits, '-' and '_', 1 to 32 characters"
 
 
@@ -77,6 +82,9 @@ class GateOutcome:
     passed: bool
     candidate: ModelEvaluation | None
     current: ModelEvaluation | None
+    # The run the alias pointed at when judged (None: no alias): the move is made only
+    # from there, so a gate is never passed against a model the alias no longer serves.
+    current_run_id: int | None = None
 
 
 @dataclass
@@ -134,15 +142,14 @@ async def set_model_alias(
             ]
         )
     setter = Setter(viewer.id, viewer.username) if viewer else Setter(None, None)
-    evaluation_ids: list[int] = []
-    gate_outcome: GateOutcome | None = None
-    if gate is not None:
-        assert artifacts is not None, "a gate needs the artifacts"
-        assert jobs is not None, "a gate needs the runners"
+    if gate is None:
+        return await _assign(alias, run_id, setter)
+    assert artifacts is not None, "a gate needs the artifacts"
+    assert jobs is not None, "a gate needs the runners"
+    for _ in range(_GATE_ATTEMPTS):
         judged = await _judge(viewer, alias, run_id, gate, artifacts, jobs)
         if isinstance(judged, FieldError):
             return AliasOutcome(errors=[judged])
-        gate_outcome = judged
         if not judged.passed:
             logger.info(
                 "alias %s not moved to run %s: promotion gate failed (%s %s < %s + %s)",
@@ -166,9 +173,35 @@ async def set_model_alias(
                 ],
                 gate=judged,
             )
+        try:
+            return await _assign(alias, run_id, setter, judged)
+        except AliasMoved:
+            logger.info(
+                "alias %s moved while its gate evaluated run %s: judging again", alias, run_id
+            )
+    return AliasOutcome(
+        errors=[
+            FieldError(
+                ["alias"],
+                f"{alias!r} was moved by others {_GATE_ATTEMPTS} times while the gate "
+                "evaluated; try again",
+                FieldErrorCode.INVALID_STATE,
+            )
+        ]
+    )
+
+
+async def _assign(
+    alias: str, run_id: int, setter: Setter, judged: GateOutcome | None = None
+) -> AliasOutcome:
+    """Move the alias; after a gate, only from the run it judged against (AliasMoved)."""
+    evaluation_ids: list[int] = []
+    expected: Expected | None = None
+    if judged is not None:
         evaluation_ids = [e.id for e in (judged.candidate, judged.current) if e is not None]
+        expected = Expected(judged.current_run_id)
     try:
-        row = await set_alias(alias, run_id, setter, evaluation_ids)
+        row = await set_alias(alias, run_id, setter, evaluation_ids, expected)
     except AliasTargetRefused as exc:
         code = (
             FieldErrorCode.NOT_FOUND
@@ -177,7 +210,7 @@ async def set_model_alias(
         )
         return AliasOutcome(errors=[FieldError(["runId"], str(exc), code)])
     logger.info("alias %s set to run %s by %s", alias, run_id, setter.username or "-")
-    return AliasOutcome(model_alias=row, gate=gate_outcome)
+    return AliasOutcome(model_alias=row, gate=judged)
 
 
 def _gate_value(evaluation: ModelEvaluation, metric: str) -> float:
@@ -237,11 +270,13 @@ async def _judge(
                 FieldErrorCode.INVALID,
             )
     candidate_value = _gate_value(candidate, gate.metric)
-    if current is None:  # an alias with no current model: nothing to beat
+    if current is None or current_row is None:  # no current model: nothing to beat
         return GateOutcome(gate.metric, candidate_value, None, True, candidate, None)
     current_value = _gate_value(current, gate.metric)
     passed = candidate_value >= current_value + gate.min_improvement
-    return GateOutcome(gate.metric, candidate_value, current_value, passed, candidate, current)
+    return GateOutcome(
+        gate.metric, candidate_value, current_value, passed, candidate, current, current_row.run_id
+    )
 
 
 async def alias_evaluations(alias: str) -> list[ModelEvaluation]:

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from models.accounts import Identity, User, identity_of
+from models.model_aliases import ModelAlias
 from models.sweeps import ACTIVE_SWEEP_STATUSES, FINAL_SWEEP_STATUSES, Sweep, SweepStatus
 from models.training_runs import ACTIVE_STATUSES, FINAL_STATUSES, RunStatus, TrainingRun
 from models.training_schedules import (
@@ -44,6 +45,8 @@ from models.training_schedules import (
     claim_slot,
     record_promotion,
     record_skipped_slot,
+    release_lapsed_promotions,
+    renew_promotion,
 )
 from resolvers.errors import FieldErrorCode
 from resolvers.model_aliases import set_model_alias
@@ -65,8 +68,10 @@ SweepReader = Callable[[dict[str, Any]], SweepRequest]
 MAX_SLOTS_PER_TICK = 100
 MAX_COUNTED = 10_000
 # A slot still CLAIMED this long after its claim lost its process between the claim and
-# the record (a kill -9, a crash): what became of it is then read from the runs.
+# the record (a kill -9, a crash): what became of it is then read from the runs. A
+# promotion's lease not renewed for as long lost its process too, and is taken again.
 STALE_CLAIM = timedelta(minutes=2)
+PROMOTION_RENEWAL_SECONDS = STALE_CLAIM.total_seconds() / 4
 
 
 def _count_slots(cron: str, zone: ZoneInfo, first: datetime, last: datetime) -> str:
@@ -149,7 +154,7 @@ class ScheduleTicker:
         )
         for schedule in due:
             await self._run_due(schedule, now)
-        await self._settle_promotions()
+        await self._settle_promotions(now)
         await self._settle_stale_claims(now)
 
     async def _run_due(self, schedule: TrainingSchedule, now: datetime) -> None:
@@ -379,9 +384,13 @@ class ScheduleTicker:
                     changes["reason"],
                 )
 
-    async def _settle_promotions(self) -> None:
+    async def _settle_promotions(self, now: datetime) -> None:
         """Move the alias to each scheduled run that ended COMPLETED, or to the best run of
-        each scheduled sweep that did; record why not."""
+        each scheduled sweep that did; record why not. A promotion whose process died
+        mid-move (its lease lapsed) is taken again."""
+        released = await release_lapsed_promotions(now - STALE_CLAIM)
+        if released:
+            logger.info("%s promotion(s) of a stopped server taken again", released)
         runs_ended = await ScheduleSlot.filter(
             promotion=Promotion.PENDING, run__status__in=list(FINAL_STATUSES)
         ).select_related("schedule", "run")
@@ -390,13 +399,27 @@ class ScheduleTicker:
             sweep__status__in=[status.value for status in FINAL_SWEEP_STATUSES],
         ).select_related("schedule", "sweep")
         for slot in [*runs_ended, *sweeps_ended]:
-            if await claim_promotion(slot.id):
+            if await claim_promotion(slot.id, now):
                 # Beside the ticker: a gate evaluates both models first (seconds).
                 task = asyncio.create_task(self._promote(slot))
                 self._starting.add(task)
                 task.add_done_callback(self._started)
 
     async def _promote(self, slot: ScheduleSlot) -> None:
+        """Settle one claimed promotion, renewing its lease until it is recorded."""
+        renewal = asyncio.create_task(self._renew_lease(slot.id))
+        try:
+            await self._settle_promotion(slot)
+        finally:
+            renewal.cancel()
+
+    @staticmethod
+    async def _renew_lease(slot_id: int) -> None:
+        while True:
+            await asyncio.sleep(PROMOTION_RENEWAL_SECONDS)
+            await renew_promotion(slot_id, datetime.now(UTC))
+
+    async def _settle_promotion(self, slot: ScheduleSlot) -> None:
         schedule: TrainingSchedule = slot.schedule
         alias = schedule.promote_alias
         run_id: int | None = None
@@ -439,7 +462,10 @@ class ScheduleTicker:
         self, schedule: TrainingSchedule, alias: str, run_id: int
     ) -> tuple[bool, str]:
         """setModelAlias as the creator, through the schedule's gate: moved, and what
-        the history says."""
+        the history says. An alias already on the run (moved by a process that died
+        before recording it) is not moved, logged or announced again."""
+        if await ModelAlias.filter(alias=alias, run_id=run_id).exists():
+            return True, f"alias {alias!r} already points at run {run_id}"
         creator = await self._creator(schedule)
         outcome = await set_model_alias(
             None if isinstance(creator, str) else creator,

@@ -6,14 +6,24 @@ each assignment keeps the evaluations that justified it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import pytest
 
 from models.model_aliases import ModelAlias
+from models.trust_jobs import ModelEvaluation
 from tests.conftest import Server
-from tests.helpers import set_alias, train_completed
+from tests.helpers import (
+    LONG_TREES,
+    cancel_and_wait,
+    set_alias,
+    train,
+    train_completed,
+    wait_for,
+    wait_for_state,
+)
 from trainer.ml.generator import generate_dataset
 
 EVALUATION = "databaseId modelVersion status metrics { accuracy f1Score }"
@@ -36,11 +46,16 @@ mutation Promote($alias: String!, $runId: ID!, $gate: PromotionGateInput) {{
 """
 
 
+def new_holdout(server: Server, seed: int) -> str:
+    """A labelled file of its own; evaluations are reused by bytes, so one seed, one file."""
+    name = f"holdout-{uuid.uuid4().hex[:8]}.csv"
+    generate_dataset(1500, seed, server.settings.artifacts.datasets / name)
+    return name
+
+
 @pytest.fixture(scope="module")
 async def holdout(server: Server) -> str:
-    name = f"holdout-{uuid.uuid4().hex[:8]}.csv"
-    generate_dataset(1500, 21, server.settings.artifacts.datasets / name)
-    return name
+    return new_holdout(server, 21)
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +192,45 @@ async def test_evaluations_of_the_same_model_and_bytes_are_reused(
     # then: no new evaluation was made
     for side in ("candidateEvaluation", "currentEvaluation"):
         assert second["gate"][side]["databaseId"] == first["gate"][side]["databaseId"]
+
+
+async def test_an_alias_moved_while_the_gate_evaluates_is_judged_again_against_its_new_model(
+    server: Server, weak: dict[str, Any], strong: dict[str, Any]
+) -> None:
+    # given: the alias on the weak model, a holdout no model was evaluated on, a third
+    # model, and both pool workers busy, so the gate's evaluations wait in the queue
+    alias = fresh_alias()
+    await set_alias(server, alias, weak["databaseId"])
+    holdout = new_holdout(server, 22)
+    other = await train_completed(server.data, trees=3)
+    blockers = [await train(server.data, LONG_TREES) for _ in range(2)]
+    gate = {"datasetPath": holdout, "metric": "ACCURACY"}
+    try:
+        for run in blockers:
+            await wait_for_state(
+                server.data, run, lambda s: s["status"] == "RUNNING", timeout=60, what="started"
+            )
+        gated = asyncio.create_task(promote(server, alias, strong, gate))
+
+        async def candidate_queued() -> bool | None:
+            queued = ModelEvaluation.filter(run_id=strong["databaseId"], dataset_path=holdout)
+            return await queued.exists() or None
+
+        # the gate has read where the alias points and queued the candidate's evaluation
+        await wait_for(candidate_queued, timeout=30, what="the candidate's evaluation queued")
+
+        # when: someone moves the alias meanwhile, without a gate
+        await set_alias(server, alias, other["databaseId"])
+    finally:
+        await cancel_and_wait(server, blockers)
+    payload = await asyncio.wait_for(gated, timeout=120)
+
+    # then: the candidate was judged against the model the alias serves now, not the one
+    # it served when the gate began
+    judged = payload["gate"]
+    assert judged["currentEvaluation"]["modelVersion"] == other["modelVersion"]
+    winner = strong if judged["passed"] else other
+    assert await target_of(alias) == winner["databaseId"]
 
 
 @pytest.mark.parametrize(

@@ -617,6 +617,50 @@ async def test_a_slot_whose_server_died_after_claiming_it_is_recorded(
     )
 
 
+async def test_a_promotion_whose_server_died_mid_move_is_taken_again(no_schedules: Server) -> None:
+    # given: two completed scheduled runs whose promotions a server claimed three minutes
+    # ago and never recorded (it died): one before moving its alias, one after
+    lapsed = datetime.now(UTC) - timedelta(minutes=3)
+    cases = []
+    for moved in (False, True):
+        alias = fresh_name("lapsed")
+        schedule = (await create(no_schedules, promote={"alias": alias}))["trainingSchedule"]
+        run = await train_completed(no_schedules.data, trees=3)
+        if moved:
+            await set_alias(no_schedules, alias, run["databaseId"])
+        await ScheduleSlot.create(
+            schedule_id=schedule["databaseId"],
+            slot_at=lapsed.replace(microsecond=0) - timedelta(minutes=5),
+            claimed_at=lapsed,
+            claimed_by="gone:1",
+            outcome="FIRED",
+            run_id=run["databaseId"],
+            promotion="PROMOTING",
+            promotion_claimed_at=lapsed,
+        )
+        cases.append((schedule["name"], alias, run["databaseId"], moved))
+
+    for name, alias, run_id, moved in cases:
+        # when: a tick of this server passes
+        (slot,) = await history_when(
+            no_schedules, name, lambda h: bool(h) and h[0]["promotion"] != "PROMOTING", timeout=30
+        )
+
+        # then: the alias is on the run, moved (and logged) once: no earlier assignment
+        assert slot["promotion"] == "PROMOTED"
+        assert slot["promotionDetail"] == (
+            f"alias {alias!r} already points at run {run_id}"
+            if moved
+            else f"alias {alias!r} now points at run {run_id}"
+        )
+        aliases = await no_schedules.data(
+            "{ modelAliases { alias run { databaseId } history { run { databaseId } } } }"
+        )
+        (row,) = [a for a in aliases["modelAliases"] if a["alias"] == alias]
+        assert row["run"] == {"databaseId": run_id}
+        assert row["history"] == []
+
+
 # --- sweep schedules ------------------------------------------------------------------------
 
 SWEEP_SLOTS = """
