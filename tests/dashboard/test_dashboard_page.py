@@ -18,6 +18,7 @@ from tests.conftest import REPO, Server
 from tests.processes import LiveServer
 
 DASHBOARD = REPO / "static" / "dashboard"
+FOLDED = re.compile(r"\bfolded\b")
 
 
 async def test_the_root_serves_the_dashboard_page_under_a_self_only_policy(
@@ -196,10 +197,12 @@ async def test_a_wide_screen_keeps_the_whole_bar_and_no_menu_button(
     finally:
         await dashboard.context.close()
 
-    # then: every link on one row beside the brand, the account shown, no Menu button
+    # then: every link on one row beside the brand, the account on that row too (it had
+    # wrapped to a second line of its own), no Menu button
     assert not state["buttonShown"]
     assert state["linksShown"] == state["links"] == 11
     assert state["linkRows"] == 1
+    assert state["headerHeight"] < 64
     assert state["current"] == ["History"]
     assert sign_out
     assert state["overflow"] <= 0
@@ -210,14 +213,14 @@ async def test_a_wide_screen_keeps_the_whole_bar_and_no_menu_button(
 async def test_the_bar_folds_only_when_its_links_do_not_fit(
     chromium: None, browser: Browser, dashboard_api: LiveServer
 ) -> None:
-    """At 1,000 px a manager's eight links fit on one line and HR staff's eleven do not:
+    """At 900 px a manager's eight links fit on one line and HR staff's eleven do not:
     the bar folds by what it holds, not at one width for everyone."""
     from tests.dashboard.harness import DRH, MANAGER, open_dashboard
 
     states: dict[str, dict[str, Any]] = {}
     for name, account in (("manager", MANAGER), ("drh", DRH)):
         # given
-        dashboard = await open_dashboard(browser, dashboard_api, width=1000, height=800)
+        dashboard = await open_dashboard(browser, dashboard_api, width=900, height=800)
         try:
             # when
             await dashboard.sign_in(*account)
@@ -226,6 +229,8 @@ async def test_the_bar_folds_only_when_its_links_do_not_fit(
             states[name] = await nav_state(dashboard.page)
             # when: the window narrows to a phone's width
             await dashboard.page.set_viewport_size({"width": 390, "height": 800})
+            # (the bar is measured again on the window's resize event, after this call)
+            await expect(dashboard.page.locator("header.top")).to_have_class(FOLDED)
             states[f"{name}-phone"] = await nav_state(dashboard.page)
         finally:
             await dashboard.context.close()
