@@ -467,17 +467,29 @@ class ScheduleTicker:
         if await ModelAlias.filter(alias=alias, run_id=run_id).exists():
             return True, f"alias {alias!r} already points at run {run_id}"
         creator = await self._creator(schedule)
+        gate = stored_gate_request(schedule.promote_gate)
         outcome = await set_model_alias(
             None if isinstance(creator, str) else creator,
             alias,
             run_id,
             str(run_id),
-            stored_gate_request(schedule.promote_gate),
+            gate,
             artifacts=self.artifacts,
             jobs=self.jobs,
         )
         if not outcome.errors:
-            return True, f"alias {alias!r} now points at run {run_id}"
+            moved = f"alias {alias!r} now points at run {run_id}"
+            judged = outcome.gate
+            if gate is None or judged is None:
+                return True, moved
+            if judged.current_value is None:
+                beaten = "no current model to beat"
+            else:
+                beaten = f">= {judged.current_value:.4f} + {gate.min_improvement:g}"
+            return (
+                True,
+                f"{moved}; gate passed: {gate.metric} {judged.candidate_value:.4f} {beaten}",
+            )
         return False, f"alias {alias!r} stays where it was: " + "; ".join(
             error.message for error in outcome.errors
         )

@@ -10,6 +10,7 @@ tests/api/test_schedule_processes.py.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -547,6 +548,30 @@ async def test_a_gated_promotion_the_run_does_not_pass_leaves_the_alias(
     assert "below the current model's" in slot["promotionDetail"]
     aliases = await no_schedules.data("{ modelAliases { alias run { databaseId } } }")
     assert {"alias": alias, "run": {"databaseId": current["databaseId"]}} in aliases["modelAliases"]
+
+
+async def test_a_gated_promotion_that_passes_says_by_how_much(no_schedules: Server) -> None:
+    # given: the alias on a trained run, and a gate any model passes (a whole 1.0 worse)
+    alias, current = await aliased_run(no_schedules)
+    gate = {"datasetPath": "reference.csv", "metric": "ACCURACY", "minImprovement": -1.0}
+    created = await create(
+        no_schedules, cron=one_slot_cron(soon(4)), promote={"alias": alias, "gate": gate}
+    )
+    schedule = created["trainingSchedule"]
+
+    # when
+    (slot,) = await history_when(
+        no_schedules, schedule["name"], lambda h: bool(h) and h[0]["promotion"] == "PROMOTED"
+    )
+
+    # then: the history gives both models' values on the gate's file
+    run_id = slot["run"]["databaseId"]
+    assert re.fullmatch(
+        rf"alias {alias!r} now points at run {run_id}; "
+        r"gate passed: accuracy 0\.\d{4} >= 0\.\d{4} \+ -1",
+        slot["promotionDetail"],
+    ), slot["promotionDetail"]
+    assert run_id != current["databaseId"]
 
 
 async def test_a_gate_on_a_path_outside_the_datasets_is_refused(no_schedules: Server) -> None:
