@@ -22,6 +22,7 @@ from typing import Any
 
 from models.run_list import MatchingRuns, Position, RunFilter, RunOrder, matching
 from models.run_records import RunRecord
+from models.run_tags import tags_of_runs
 from models.training_runs import parameters_of
 from resolvers.training_runs import checked_filter
 from trainer.ml.algorithms import graphql_name
@@ -56,9 +57,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("randomState", "random_state"),
     ("datasetPath", "dataset_path"),
     ("notes", "notes"),
+    # The run's tags in name order, "; "-separated (from run_tag, one query a chunk).
+    ("tags", "tags"),
     ("errorMessage", "error_message"),
 )
-_RUN_COLUMNS = {column for _, column in COLUMNS}
+_RUN_COLUMNS = {column for _, column in COLUMNS} - {"tags"}
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -83,9 +86,11 @@ def _parameters_cell(run: RunRecord) -> str:
     return csv_cell("; ".join(parts))
 
 
-def _cell(run: RunRecord, column: str) -> str:
+def _cell(run: RunRecord, column: str, tags: list[str]) -> str:
     if column == "parameters":
         return _parameters_cell(run)
+    if column == "tags":
+        return csv_cell("; ".join(tags))
     return csv_cell(getattr(run, column))
 
 
@@ -111,7 +116,11 @@ class RunExport:
         writer.writerow([header for header, _ in COLUMNS])
         yield self._take()
         async for records in self._records():
-            writer.writerows([[_cell(run, column) for _, column in COLUMNS] for run in records])
+            tags = await tags_of_runs([run.id for run in records])
+            writer.writerows(
+                [_cell(run, column, run_tags) for _, column in COLUMNS]
+                for run, run_tags in zip(records, tags, strict=True)
+            )
             self.rows += len(records)
             yield self._take()
         self.finished = True

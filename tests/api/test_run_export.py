@@ -42,6 +42,7 @@ HEADER = [
     "randomState",
     "datasetPath",
     "notes",
+    "tags",
     "errorMessage",
 ]
 LIST_FIELDS = """

@@ -4,6 +4,8 @@ history, and the search index following edited notes."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from typing import Any
 
@@ -322,7 +324,7 @@ async def test_each_run_of_a_page_lists_its_tags(
 async def test_the_history_and_the_export_filter_by_tags(
     tagged: tuple[Server, list[TrainingRun]],
 ) -> None:
-    server, _ = tagged
+    server, rows = tagged
     tag_filter = {"tags": {"all": ["even", "three"]}}
 
     history = await server.data(HISTORY, {"filter": tag_filter})
@@ -334,7 +336,15 @@ async def test_the_history_and_the_export_filter_by_tags(
 
     assert sum(bucket["runs"] for bucket in history["trainingMetricsHistory"]) == 4
     assert response.status_code == 200, response.text
-    assert len(response.text.strip().splitlines()) == 1 + 4  # the header, then the runs
+    exported = list(csv.DictReader(io.StringIO(response.text.lstrip("\ufeff"))))
+    # each run's own tags, in name order, in one cell
+    number_of = {row.id: number for number, row in enumerate(rows)}
+    assert {int(run["databaseId"]): run["tags"] for run in exported} == {
+        row.id: "; ".join(sorted(expected_tags(number_of[row.id])))
+        for row in rows
+        if {"even", "three"} <= set(expected_tags(number_of[row.id]))
+    }
+    assert len(exported) == 4
 
 
 @pytest.mark.parametrize(
