@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.accounts import Identity
 from resolvers.identity_cache import IdentityCache
-from resolvers.loaders import AliasLoader, TagLoader, UserLoader
+from resolvers.loaders import AliasLoader, ScheduleLoader, SweepLoader, TagLoader, UserLoader
 from resolvers.login_limiter import LoginLimiter
 from resolvers.rate_limits import TokenBuckets
 from resolvers.subscription_slots import SubscriptionSlots
@@ -89,6 +89,8 @@ class RequestContext:
     users: UserLoader = field(default_factory=UserLoader)
     aliases: AliasLoader = field(default_factory=AliasLoader)
     tags: TagLoader = field(default_factory=TagLoader)
+    schedules: ScheduleLoader = field(default_factory=ScheduleLoader)
+    sweeps: SweepLoader = field(default_factory=SweepLoader)
     # Who an audited mutation acted as when the request carried no token: the account
     # a `login` signed in (schema/audit_log.py).
     audit_actor: Identity | None = None

@@ -7,6 +7,8 @@ from strawberry.dataloader import DataLoader
 from models.accounts import Identity, User, identity_from
 from models.model_aliases import aliases_of_runs
 from models.run_tags import tags_of_runs
+from models.sweeps import Sweep
+from models.training_schedules import TrainingSchedule
 
 
 async def _load_identities(ids: list[int]) -> list[Identity | None]:
@@ -34,3 +36,27 @@ class TagLoader(DataLoader[int, list[str]]):
 
     def __init__(self) -> None:
         super().__init__(load_fn=tags_of_runs)
+
+
+async def _load_schedules(ids: list[int]) -> list[TrainingSchedule | None]:
+    found = {row.id: row for row in await TrainingSchedule.filter(id__in=ids)}
+    return [found.get(schedule_id) for schedule_id in ids]
+
+
+async def _load_sweeps(ids: list[int]) -> list[Sweep | None]:
+    found = {row.id: row for row in await Sweep.filter(id__in=ids)}
+    return [found.get(sweep_id) for sweep_id in ids]
+
+
+class ScheduleLoader(DataLoader[int, TrainingSchedule | None]):
+    """The schedules that started runs, by id: one query per page of runs."""
+
+    def __init__(self) -> None:
+        super().__init__(load_fn=_load_schedules)
+
+
+class SweepLoader(DataLoader[int, Sweep | None]):
+    """The sweeps runs are trials of, by id: one query per page of runs."""
+
+    def __init__(self) -> None:
+        super().__init__(load_fn=_load_sweeps)

@@ -21,7 +21,7 @@ from strawberry import relay
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from resolvers import accounts, sweeps, training_schedules
+from resolvers import accounts, training_schedules
 from resolvers.accounts import Identity
 from resolvers.sweeps import Sweep as SweepRow
 from resolvers.training_runs import (
@@ -362,11 +362,11 @@ class TrainingRun(relay.Node):
         | None,
     )
     async def schedule(
-        self, root: strawberry.Parent[RunRecord]
+        self, root: strawberry.Parent[RunRecord], info: Info
     ) -> training_schedules.TrainingSchedule | None:
         if root.schedule_id is None:
             return None
-        return await training_schedules.get_schedule(root.schedule_id)
+        return await info.context.schedules.load(root.schedule_id)
 
     @strawberry.field(
         description=(
@@ -429,10 +429,10 @@ class TrainingRun(relay.Node):
         metadata=_reads("sweep_id"),
         graphql_type=Annotated["Sweep", strawberry.lazy("schema.sweeps")] | None,
     )
-    async def sweep(self, root: strawberry.Parent[RunRecord]) -> SweepRow | None:
+    async def sweep(self, root: strawberry.Parent[RunRecord], info: Info) -> SweepRow | None:
         if root.sweep_id is None:
             return None
-        return await sweeps.get_sweep(str(root.sweep_id))
+        return await info.context.sweeps.load(root.sweep_id)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

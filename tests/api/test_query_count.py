@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from models.accounts import User, create_user
+from models.sweeps import Sweep
 from models.training_runs import RunStatus, TrainingRun
+from models.training_schedules import TrainingSchedule
 from tests.conftest import Server
-from tests.helpers import measure
+from tests.helpers import RUN_ROW, measure
 
 TRAINING_RUNS_PAGE_QUERY = """
 query TrainingRunsPage($first: Int) {
@@ -245,3 +247,71 @@ async def test_total_count_is_counted_only_when_selected(
     assert counts(with_count) == 1
     assert len(with_count) == len(without) + 1
     assert data["trainingRuns"]["totalCount"] == 8
+
+
+RUNS_WITH_ORIGINS = """
+query Origins($first: Int) {
+  trainingRuns(first: $first) { nodes { databaseId schedule { name } sweep { name } } }
+}
+"""
+
+
+async def runs_from_their_own_schedules_and_sweeps(count: int) -> None:
+    """`count` runs, each started by a schedule and a trial of a sweep of its own."""
+    tag = uuid.uuid4().hex[:6]
+    schedules = [
+        await TrainingSchedule.create(
+            name=f"origin-{tag}-{n}", cron="0 2 * * *", time_zone="UTC", train={}
+        )
+        for n in range(count)
+    ]
+    sweeps = [
+        await Sweep.create(
+            name=f"origin-{tag}-{n}",
+            input={},
+            objective="f1_score",
+            method="TPE",
+            pruning="NONE",
+            max_trials=1,
+            parallelism=1,
+            seed=42,
+            dataset_path="future_skills_dataset.csv",
+        )
+        for n in range(count)
+    ]
+    await TrainingRun.bulk_create(
+        [
+            TrainingRun(
+                **RUN_ROW,
+                model_version=f"origin-{tag}-{n}",
+                n_estimators=5,
+                schedule_id=schedule.id,
+                sweep_id=sweep.id,
+            )
+            for n, (schedule, sweep) in enumerate(zip(schedules, sweeps, strict=True))
+        ]
+    )
+
+
+async def test_a_page_reads_its_runs_schedules_and_sweeps_in_one_statement_each(
+    clean_runs: Server, sql_log: pytest.LogCaptureFixture
+) -> None:
+    # given: 10 runs, each from a schedule and a sweep of its own
+    await runs_from_their_own_schedules_and_sweeps(10)
+    # when
+    for_ten, ten = await measure(clean_runs, sql_log, RUNS_WITH_ORIGINS, {"first": 100})
+
+    # given: 100 such runs
+    await TrainingRun.all().delete()
+    await runs_from_their_own_schedules_and_sweeps(100)
+    # when
+    for_hundred, hundred = await measure(clean_runs, sql_log, RUNS_WITH_ORIGINS, {"first": 100})
+
+    # then: the same statements whatever the page's size, and each run with its own
+    assert len(for_ten) == len(for_hundred)
+    nodes = hundred["trainingRuns"]["nodes"]
+    assert len(nodes) == 100
+    assert len(ten["trainingRuns"]["nodes"]) == 10
+    for node in nodes:
+        assert node["schedule"]["name"] == node["sweep"]["name"]
+    assert len({node["schedule"]["name"] for node in nodes}) == 100
