@@ -90,6 +90,29 @@ export function toast(message) {
   }, 5000);
 }
 
+/** A table shown as one card per row on a phone (dashboard.css, table.cards), so that a
+ * row's last columns (its Download, Pause or Redeliver buttons) are not hidden behind a
+ * sideways scroll. Each cell is labelled with its column's header, for the rows there
+ * now and those a view puts in later (views refresh their tbody); the actions column
+ * (headed "Actions", shown or visually hidden) takes a card's whole width, unlabelled. */
+export function cards(table) {
+  table.classList.add("cards");
+  const label = () => {
+    const headers = [...(table.tHead?.rows[0]?.cells || [])];
+    for (const row of table.tBodies[0]?.rows || []) {
+      for (const [index, cell] of [...row.cells].entries()) {
+        const header = headers[index];
+        if (!header || cell.colSpan > 1 || "label" in cell.dataset || cell.classList.contains("card-wide")) continue;
+        if (header.querySelector(".visually-hidden") || header.textContent.trim() === "Actions") cell.classList.add("card-wide");
+        else cell.dataset.label = header.textContent.trim();
+      }
+    }
+  };
+  label();
+  new MutationObserver(label).observe(table, { childList: true, subtree: true });
+  return table;
+}
+
 /** A table in a box that scrolls sideways on narrow screens: focusable (tabindex 0) and
  * named, so a keyboard user can scroll it too. */
 export function scroller(label, ...children) {

@@ -43,7 +43,11 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
         # when: a file is scored from the Predict page
         await page.get_by_role("link", name="Predict", exact=True).click()
         await page.get_by_label("Model for the file").fill("seed-3")
-        await page.get_by_label("File", exact=True).fill(name)
+        file_field = page.get_by_label("File", exact=True)
+        # the field suggests the datasets folder's files
+        suggestions = f"datalist#{await file_field.get_attribute('list')}"
+        await expect(page.locator(f'{suggestions} option[value="{name}"]')).to_have_count(1)
+        await file_field.fill(name)
         explain = page.get_by_label("Explain (top reasons per row)")
         # its hint names the output's real columns (it read "reason_<i>_feature" once)
         await expect(explain).to_have_accessible_description(
@@ -59,6 +63,14 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
             await job.get_by_role("button", name="Download").click()
         scored = await (await download.value).path()
         header = scored.read_text().splitlines()[0]
+        # and on a phone the job is a card, its Download button on screen, not sideways
+        await page.set_viewport_size({"width": 390, "height": 844})
+        download_box = await job.get_by_role("button", name="Download").bounding_box()
+        jobs_overflow = await page.locator("table.batch-jobs").evaluate(
+            "table => table.parentElement.scrollWidth - table.parentElement.clientWidth"
+        )
+        reasons_label = await job.locator("td").nth(6).get_attribute("data-label")
+        await page.set_viewport_size({"width": 1280, "height": 900})
 
         # when: the run is evaluated on the same file from its page
         await page.get_by_role("link", name="Runs", exact=True).click()
@@ -93,6 +105,8 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
         outcome = await page.locator(".gate-outcome").inner_text()
     finally:
         await dashboard.context.close()
+        # the Models page's tests, on this server when run together, count seed-3's aliases
+        await dashboard_api.data('mutation { deleteModelAlias(alias: "gated") { deletedAlias } }')
 
     # then
     assert header.endswith(
@@ -101,6 +115,10 @@ async def test_score_a_file_evaluate_a_run_and_promote_with_a_gate(
         "reason_2_feature,reason_2_value,reason_2_contribution"
     )
     assert reasons_cell == "2"
+    assert reasons_label == "Reasons"
+    assert download_box is not None
+    assert download_box["x"] + download_box["width"] <= 390
+    assert jobs_overflow <= 0
     # drifted features first: no "true" after a "false"
     assert flags == sorted(flags, key=lambda flag: flag != "true")
     assert "gated now points at seed-3" in outcome

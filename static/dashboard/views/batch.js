@@ -3,8 +3,9 @@
 // reads sees the jobs, their progress (polled while any is active) and, HR staff, a
 // download once complete.
 import { downloadFile } from "../api.js";
-import { field, h, scroller, section, statusBadge, toast } from "../dom.js";
+import { cards, field, h, scroller, section, statusBadge, toast } from "../dom.js";
 import { dateValue, int, pct } from "../format.js";
+import { datasetInput } from "./datasets.js";
 
 const JOBS = `query BatchJobs {
   batchPredictions(first: 10) {
@@ -73,12 +74,12 @@ export function batchPanel(ctx) {
   const body = h("tbody");
   const table = scroller(
     "Batch predictions",
-    h(
+    cards(h(
       "table.batch-jobs",
       {},
       h("thead", {}, h("tr", {}, ["Job", "Status", "Progress", "Rows", "Scored", "Rejected", "File", "Reasons", "Model", "Started"].map((label) => h("th", { scope: "col" }, label)), h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")))),
       body,
-    ),
+    )),
   );
   let timer = null;
   async function refresh() {
@@ -95,7 +96,7 @@ export function batchPanel(ctx) {
   let form = null;
   if (ctx.user.canTrain) {
     const model = h("input", { type: "text", value: "production", spellcheck: "false" });
-    const dataset = h("input", { type: "text", spellcheck: "false" });
+    const [dataset, datasetList] = datasetInput();
     const explain = h("input", { type: "number", min: "0", max: "10", step: "1", value: "0", inputmode: "numeric" });
     form = h(
       "form.score-file",
@@ -123,6 +124,7 @@ export function batchPanel(ctx) {
       },
       field({ name: "model", label: "Model for the file", input: model, hint: "An alias or a model version." }),
       field({ name: "datasetPath", label: "File", input: dataset, hint: "A CSV in the datasets folder, with or without future_need_level." }),
+      datasetList,
       field({
         name: "explain",
         label: "Explain (top reasons per row)",

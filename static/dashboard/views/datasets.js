@@ -1,7 +1,7 @@
 // Datasets (on servers with Query.datasets / Mutation.uploadDataset): the train form's
 // picker, and the upload form (GraphQL multipart request, Authorization header).
 import { gql, gqlUpload } from "../api.js";
-import { append, clear, field, h, section, toast } from "../dom.js";
+import { append, clear, field, h, section, toast, uniqueId } from "../dom.js";
 import { bytes, int } from "../format.js";
 
 // The picker shows how many columns a file has, not their names: a file's header can
@@ -17,6 +17,18 @@ const UPLOAD = `mutation Upload($file: Upload!, $path: String!, $replace: Boolea
 
 function label(dataset) {
   return `${dataset.path} — ${int(dataset.rows)} rows × ${int(dataset.columnCount)} columns, ${bytes(dataset.sizeBytes)}`;
+}
+
+/** A text input naming a dataset file, suggesting the datasets folder's files as the
+ * user types (a datalist: any path may still be typed, for the server to judge). Returns
+ * the input and its list, both for the form. */
+export function datasetInput() {
+  const list = h("datalist", { id: uniqueId("datasets") });
+  const input = h("input", { type: "text", spellcheck: "false", autocomplete: "off", list: list.id });
+  gql(DATASETS)
+    .then(({ datasets }) => list.replaceChildren(...datasets.map((dataset) => h("option", { value: dataset.path }, label(dataset)))))
+    .catch(() => {}); // no suggestions: the field still takes a typed path
+  return [input, list];
 }
 
 /** A select of the server's datasets; a free-text path when the listing fails. */

@@ -3,6 +3,7 @@
 // (drifted features first), and for the selected feature reference vs current bars.
 import { field, h, scroller, section, statusBadge, toast } from "../dom.js";
 import { dateValue, int, num, pct } from "../format.js";
+import { datasetInput } from "./datasets.js";
 
 const EVALUATIONS = `query RunEvaluations($id: ID!) {
   trainingRun(id: $id) {
@@ -119,7 +120,7 @@ export function evaluationPanel(run, ctx) {
 
   let form = null;
   if (ctx.user.canTrain) {
-    const dataset = h("input", { type: "text", spellcheck: "false" });
+    const [dataset, datasetList] = datasetInput();
     form = h(
       "form.evaluate",
       {
@@ -137,6 +138,7 @@ export function evaluationPanel(run, ctx) {
         },
       },
       field({ name: "datasetPath", label: "Labelled file", input: dataset, hint: "A CSV in the datasets folder, with future_need_level." }),
+      datasetList,
       h("div.actions", {}, h("button", { type: "submit" }, "Evaluate")),
     );
   }

@@ -3,6 +3,7 @@
 // if the candidate is at least as good (plus a required improvement).
 import { field, h, section, toast } from "../dom.js";
 import { num } from "../format.js";
+import { datasetInput } from "./datasets.js";
 
 const PROMOTE = `mutation PromoteGated($alias: String!, $runId: ID!, $gate: PromotionGateInput) {
   setModelAlias(alias: $alias, runId: $runId, gate: $gate) {
@@ -15,7 +16,7 @@ const PROMOTE = `mutation PromoteGated($alias: String!, $runId: ID!, $gate: Prom
 export function gateForm(ctx) {
   const alias = h("input", { type: "text", value: "production", spellcheck: "false" });
   const runId = h("input", { type: "text", spellcheck: "false" });
-  const dataset = h("input", { type: "text", spellcheck: "false" });
+  const [dataset, datasetList] = datasetInput();
   const metric = h("select", {}, ["ACCURACY", "F1_SCORE", "PRECISION", "RECALL"].map((m) => h("option", { value: m }, m)));
   const improvement = h("input", { type: "number", step: "0.001", value: "0" });
   const outcome = h("p.gate-outcome", { role: "status" });
@@ -46,7 +47,8 @@ export function gateForm(ctx) {
     },
     field({ name: "alias", label: "Alias to move", input: alias }),
     field({ name: "runId", label: "Candidate run", input: runId, hint: "Its database id." }),
-    field({ name: "datasetPath", label: "Labelled file", input: dataset }),
+    field({ name: "datasetPath", label: "Labelled file", input: dataset, hint: "A CSV in the datasets folder, with future_need_level." }),
+    datasetList,
     field({ name: "metric", label: "Metric", input: metric }),
     field({ name: "minImprovement", label: "Required improvement", input: improvement, hint: "0: a tie passes." }),
     h("div.actions", {}, h("button", { type: "submit" }, "Promote if better")),

@@ -1,6 +1,6 @@
 // Model aliases (on servers with Query.modelAliases / Mutation.setModelAlias): each alias,
 // the run it points at and its history; promote a run from its page; HR staff only write.
-import { append, field, h, scroller, section, setTitle, toast } from "../dom.js";
+import { append, cards, field, h, scroller, section, setTitle, toast } from "../dom.js";
 import { dateValue, pctValue } from "../format.js";
 
 // setByUsername, not setBy { username }: setBy is HR staff's to read, the name is everyone's.
@@ -112,12 +112,12 @@ export async function render(main, ctx) {
       ),
       scroller(
         "Model aliases",
-        h(
+        cards(h(
           "table.aliases",
           {},
           h("thead", {}, h("tr", {}, ["Alias", "Run", "Accuracy", "F1", "Set by", "Set at", "History"].map((label) => h("th", { scope: "col" }, label)), ctx.user.canTrain ? h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")) : null)),
           h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8 }, "No alias yet."))),
-        ),
+        )),
       ),
     ),
   );

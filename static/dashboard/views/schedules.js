@@ -5,7 +5,7 @@
 // TrainModelInput as JSON, so any field the server's input has can be set. A sweep schedule
 // searches the algorithms ticked, each over its first two numeric parameters (the sweeps
 // view's default ranges), with a method and a number of trials.
-import { append, field, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
+import { append, cards, field, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
 import { date, dateValue, timeZone } from "../format.js";
 import { modelInputOf } from "../parameters.js";
 import { defaultRange } from "./sweeps.js";
@@ -249,12 +249,12 @@ export async function render(main, ctx) {
       h("p.small", {}, ctx.user.canTrain ? "Each slot trains (or sweeps) as the schedule's creator." : "HR staff create and change schedules."),
       scroller(
         "Training schedules",
-        h(
+        cards(h(
           "table.schedules",
           {},
           h("thead", {}, h("tr", {}, ["Name", "Cron", "Starts", "Next slot", "Promotes", "Runs", "History"].map((label) => h("th", { scope: "col" }, label)), ctx.user.canTrain ? h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")) : null)),
           h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8 }, "No schedule yet."))),
-        ),
+        )),
       ),
     ),
   );

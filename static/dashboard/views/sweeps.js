@@ -2,7 +2,7 @@
 // searched over a sensible default range, or its choices), and a sweep's page: live counts
 // and trials (sweepUpdated), the best value after each trial, objective against each
 // parameter, Optuna's parameter importance, cancel, and "Promote best run".
-import { append, field, h, problem, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
+import { append, cards, field, h, problem, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
 import { chart, chartBox } from "../charts.js";
 import { date, num } from "../format.js";
 import { live } from "../live.js";
@@ -79,7 +79,7 @@ export async function render(main, ctx) {
     listBox.append(
       scroller(
         "Sweeps",
-        h(
+        cards(h(
           "table.sweeps",
           {},
           h("thead", {}, h("tr", {}, ["Sweep", "Status", "Method", "Trials", "Best", "Started"].map((label) => h("th", { scope: "col" }, label)))),
@@ -101,7 +101,7 @@ export async function render(main, ctx) {
                 )
               : h("tr", {}, h("td", { colspan: 6 }, "No sweep yet.")),
           ),
-        ),
+        )),
       ),
     );
   } catch (failure) {

@@ -1,7 +1,7 @@
 // Webhooks (HR staff): the endpoints told of runs and alias moves, a form to add one (its
 // signing secret is shown once, here), and each webhook's deliveries with every attempt
 // (status code, duration, error) and a Redeliver button.
-import { append, field, h, scroller, section, setTitle, toast } from "../dom.js";
+import { append, cards, field, h, scroller, section, setTitle, toast } from "../dom.js";
 import { dateValue } from "../format.js";
 
 const EVENTS = ["RUN_COMPLETED", "RUN_FAILED", "ALIAS_CHANGED", "SWEEP_COMPLETED", "EVALUATION_COMPLETED", "SCHEDULE_FAILED"];
@@ -232,12 +232,12 @@ export async function render(main, ctx) {
       secretSlot,
       scroller(
         "Webhook list",
-        h(
+        cards(h(
           "table.webhooks",
           {},
           h("thead", {}, h("tr", {}, ["URL", "Events", "Description", "State", "Created", "Actions"].map((label) => h("th", { scope: "col" }, label)))),
           h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 6 }, "No webhook yet."))),
-        ),
+        )),
       ),
     ),
     section(
@@ -245,12 +245,12 @@ export async function render(main, ctx) {
       selected ? h("p.small", {}, h("a", { href: "#/webhooks" }, "All webhooks' deliveries")) : null,
       scroller(
         "Delivery list",
-        h(
+        cards(h(
           "table.deliveries",
           {},
           h("thead", {}, h("tr", {}, ["Event", "Status", "Attempts", "Status code", "Duration", "Error", "Created", "Attempt log", "Actions"].map((label) => h("th", { scope: "col" }, label)))),
           h("tbody", {}, webhookDeliveries.length ? deliveryRows(ctx, webhookDeliveries, refresh) : h("tr", {}, h("td", { colspan: 9 }, "No delivery yet."))),
-        ),
+        )),
       ),
     ),
   );
