@@ -15,8 +15,10 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.dashboard.harness import DRH, MANAGER, browser, open_dashboard
-from tests.helpers import wait_for
+from tests.helpers import SHIPPED_DATASET, wait_for
 from tests.processes import LiveServer
+
+SHIPPED = SHIPPED_DATASET.name
 
 # A second dashboard server on another worker: one server for every browser test made
 # that group the suite's longest (tests/scheduling.py).
@@ -25,7 +27,9 @@ pytestmark = pytest.mark.xdist_group("dashboard-features")
 __all__ = ["browser"]  # the fixture, imported for this module
 
 SCHEDULE = """
-query { trainingSchedules(first: 50) { nodes { name cron timeZone paused nextRunAt train } } }
+query { trainingSchedules(first: 50) { nodes {
+  name cron timeZone paused nextRunAt train promote { alias gate { datasetPath metric } }
+} } }
 """
 RUN_OF_VERSION = """
 query($version: String!) { trainingRuns(first: 1, filter: {modelVersion: $version}) {
@@ -64,11 +68,17 @@ async def test_schedule_a_run_then_pause_resume_and_delete_it(
         # when: a good cron
         await page.get_by_label("Cron").fill("0 3 * * *")
         await page.get_by_label("Promote to alias (optional)").fill("nightly")
+        # through a gate on a file the form suggests
+        gate_file = page.get_by_label("Labelled file")
+        suggestions = f"datalist#{await gate_file.get_attribute('list')}"
+        await expect(page.locator(f'{suggestions} option[value="{SHIPPED}"]')).to_have_count(1)
+        await gate_file.fill(SHIPPED)
+        await page.get_by_label("Metric").select_option("F1_SCORE")
         await page.get_by_role("button", name="Create schedule").click()
         row = page.locator('tr[data-schedule="nightly-seed-1"]')
         await expect(row).to_contain_text("0 3 * * *")
         await expect(row).to_contain_text("(Europe/Paris)")
-        await expect(row).to_contain_text("nightly")
+        await expect(row).to_contain_text(f"nightly (gate: F1_SCORE on {SHIPPED})")
         await dashboard.screenshot("schedules")
         stored = (await schedules(dashboard_api))["nightly-seed-1"]
 
@@ -100,6 +110,10 @@ async def test_schedule_a_run_then_pause_resume_and_delete_it(
     assert stored["train"]["datasetPath"] == seed["datasetPath"]
     assert stored["train"]["randomState"] == seed["randomState"]
     assert stored["train"]["model"]["randomForest"]["nEstimators"] == 5
+    assert stored["promote"] == {
+        "alias": "nightly",
+        "gate": {"datasetPath": SHIPPED, "metric": "F1_SCORE"},
+    }
     assert (stored["cron"], stored["timeZone"], stored["paused"]) == (
         "0 3 * * *",
         "Europe/Paris",

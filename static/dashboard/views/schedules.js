@@ -8,13 +8,14 @@
 import { append, cards, field, h, scroller, section, setTitle, statusBadge, toast } from "../dom.js";
 import { date, dateValue, timeZone } from "../format.js";
 import { modelInputOf } from "../parameters.js";
+import { datasetInput } from "./datasets.js";
 import { defaultRange } from "./sweeps.js";
 
 const SCHEDULES = `query Schedules {
   trainingSchedules(first: 50) {
     nodes {
       id databaseId name cron timeZone misfire paused nextRunAt createdByUsername kind train sweep
-      promote { alias }
+      promote { alias gate { datasetPath metric minImprovement } }
       runs(first: 1) { totalCount }
       history(first: 5) {
         slotAt outcome reason firedAt promotion promotionDetail
@@ -125,7 +126,7 @@ function scheduleRow(schedule, ctx) {
     h("td", {}, h("code", {}, schedule.cron), ` (${schedule.timeZone})`),
     h("td", { dataset: { label: "Starts" } }, startsLabel(schedule)),
     h("td", { dataset: { label: "Next slot" } }, schedule.paused ? "paused" : dateValue(schedule.nextRunAt)),
-    h("td", {}, schedule.promote ? schedule.promote.alias : "—"),
+    h("td", {}, promotesLabel(schedule.promote)),
     h("td.num", {}, String(schedule.runs.totalCount)),
     h(
       "td",
@@ -140,6 +141,19 @@ function scheduleRow(schedule, ctx) {
   );
 }
 
+/** The alias a schedule promotes to, and through which gate. */
+function promotesLabel(promote) {
+  if (!promote) return "—";
+  const gate = promote.gate;
+  return gate ? `${promote.alias} (gate: ${gate.metric} on ${gate.datasetPath})` : promote.alias;
+}
+
+/** The form's promote input: none without an alias; a gate when a file is named. */
+function promoteInputOf(alias, gateFile, metric) {
+  if (!alias) return null;
+  return gateFile ? { alias, gate: { datasetPath: gateFile, metric } } : { alias };
+}
+
 function createForm(ctx, train, algorithms) {
   const inputs = {
     kind: h("select", {}, h("option", { value: "TRAIN" }, "Train: one run"), h("option", { value: "SWEEP" }, "Sweep: a search for the best model")),
@@ -148,10 +162,20 @@ function createForm(ctx, train, algorithms) {
     timeZone: h("input", { type: "text", spellcheck: "false", value: timeZone }),
     misfire: h("select", {}, h("option", { value: "RUN_ONCE" }, "Run once at start-up"), h("option", { value: "SKIP" }, "Skip")),
     promote: h("input", { type: "text", spellcheck: "false" }),
+    gateMetric: h("select", {}, ["ACCURACY", "F1_SCORE", "PRECISION", "RECALL"].map((value) => h("option", { value }, value))),
     train: h("textarea", { rows: 8, spellcheck: "false" }, JSON.stringify(train, null, 2)),
     method: h("select", {}, ["TPE", "RANDOM", "GRID"].map((value) => h("option", { value }, value))),
     maxTrials: h("input", { type: "number", min: "1", max: "500", value: "12" }),
   };
+  const [gateFile, gateFiles] = datasetInput();
+  const gatePart = h(
+    "fieldset.schedule-gate",
+    {},
+    h("legend", {}, "Promotion gate (optional)"),
+    field({ name: "gate", label: "Labelled file", input: gateFile, hint: "Move the alias only if the new model does at least as well as the alias's current one on this CSV." }),
+    gateFiles,
+    field({ name: "gateMetric", label: "Metric", input: inputs.gateMetric }),
+  );
   const ticks = algorithms.map((algorithm, index) =>
     h("input", { type: "checkbox", value: algorithm.name, checked: index === 0, "aria-label": `Search ${algorithm.name}` }),
   );
@@ -185,7 +209,7 @@ function createForm(ctx, train, algorithms) {
           cron: inputs.cron.value.trim(),
           timeZone: inputs.timeZone.value.trim() || "UTC",
           misfire: inputs.misfire.value,
-          promote: inputs.promote.value.trim() ? { alias: inputs.promote.value.trim() } : null,
+          promote: promoteInputOf(inputs.promote.value.trim(), gateFile.value.trim(), inputs.gateMetric.value),
         };
         if (inputs.kind.value === "SWEEP") {
           const chosen = ticks.filter((tick) => tick.checked).map((tick) => tick.value);
@@ -220,6 +244,7 @@ function createForm(ctx, train, algorithms) {
     field({ name: "timeZone", label: "Time zone", input: inputs.timeZone, hint: "An IANA name; the cron is read there (DST included)." }),
     field({ name: "misfire", label: "A slot missed while the server was down", input: inputs.misfire }),
     field({ name: "promote", label: "Promote to alias (optional)", input: inputs.promote, hint: "For example production: moved when a run ends COMPLETED (a sweep: its best run)." }),
+    gatePart,
     field({ name: "kind", label: "Each slot starts", input: inputs.kind }),
     trainPart,
     sweepPart,
