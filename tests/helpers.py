@@ -132,6 +132,19 @@ RUN_ROW: dict[str, Any] = {
     "min_samples_split": 2,
     "min_samples_leaf": 1,
 }
+# The columns a sweep row needs, for the tests that insert one directly rather than start
+# a search: `Sweep.create(**SWEEP_ROW, name=...)` (a driver takes it only while QUEUED or
+# RUNNING and its lease is free).
+SWEEP_ROW: dict[str, Any] = {
+    "input": {},
+    "objective": "f1_score",
+    "method": "TPE",
+    "pruning": "NONE",
+    "max_trials": 1,
+    "parallelism": 1,
+    "seed": 42,
+    "dataset_path": "future_skills_dataset.csv",
+}
 # What a finished run stores, as a training of 5 trees on the shipped dataset wrote it: for
 # the tests that need a COMPLETED run with its metrics to read, not a training to watch
 # (`TrainingRun.create(**RUN_ROW, **FINISHED_RUN, model_version=...)`, or a live server's

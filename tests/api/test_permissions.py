@@ -21,7 +21,7 @@ from models.training_runs import RunStatus, TrainingRun
 from models.training_schedules import TrainingSchedule
 from models.webhooks import Webhook
 from tests.conftest import Server
-from tests.helpers import REPO, RUN_ROW, multipart, small_csv
+from tests.helpers import REPO, RUN_ROW, SWEEP_ROW, multipart, small_csv
 
 VIEWER = """
 query { viewer { username groups canTrain isSuperuser databaseId } }
@@ -374,18 +374,7 @@ async def queued_run() -> TrainingRun:
 async def ended_sweep() -> Sweep:
     """The one sweep of the permission tests: ended, so no driver ever takes it."""
     await Sweep.all().delete()
-    return await Sweep.create(
-        name="permissions-sweep",
-        input={},
-        objective="f1_score",
-        method="TPE",
-        pruning="NONE",
-        max_trials=1,
-        parallelism=1,
-        seed=1,
-        dataset_path="reference.csv",
-        status=SweepStatus.COMPLETED,
-    )
+    return await Sweep.create(**SWEEP_ROW, name="permissions-sweep", status=SweepStatus.COMPLETED)
 
 
 def variables_for(field: str, runs: list[TrainingRun], sweep: Sweep) -> dict[str, Any]:

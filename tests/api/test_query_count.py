@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from models.accounts import User, create_user
-from models.sweeps import Sweep
+from models.sweeps import Sweep, SweepStatus
 from models.training_runs import RunStatus, TrainingRun
 from models.training_schedules import TrainingSchedule
 from tests.conftest import Server
-from tests.helpers import RUN_ROW, measure
+from tests.helpers import RUN_ROW, SWEEP_ROW, measure
 
 TRAINING_RUNS_PAGE_QUERY = """
 query TrainingRunsPage($first: Int) {
@@ -266,17 +266,7 @@ async def runs_from_their_own_schedules_and_sweeps(count: int) -> None:
         for n in range(count)
     ]
     sweeps = [
-        await Sweep.create(
-            name=f"origin-{tag}-{n}",
-            input={},
-            objective="f1_score",
-            method="TPE",
-            pruning="NONE",
-            max_trials=1,
-            parallelism=1,
-            seed=42,
-            dataset_path="future_skills_dataset.csv",
-        )
+        await Sweep.create(**SWEEP_ROW, name=f"origin-{tag}-{n}", status=SweepStatus.COMPLETED)
         for n in range(count)
     ]
     await TrainingRun.bulk_create(
