@@ -42,16 +42,16 @@ def refused_address(address: IPAddress) -> str | None:
         address = address.ipv4_mapped
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
-    for flag, name in (
-        (address.is_loopback, "loopback"),
-        (address.is_unspecified, "unspecified"),
-        (address.is_link_local, "link-local"),
-        (address.is_multicast, "multicast"),
-        (address.is_private, "private"),
-        (address.is_reserved, "reserved"),
+    for flag, kind in (
+        (address.is_loopback, "a loopback"),
+        (address.is_unspecified, "an unspecified"),
+        (address.is_link_local, "a link-local"),
+        (address.is_multicast, "a multicast"),
+        (address.is_private, "a private"),
+        (address.is_reserved, "a reserved"),
     ):
         if flag:
-            return f"a {name} address"
+            return f"{kind} address"
     if not address.is_global:
         return "not a public address"
     return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import ipaddress
 import logging
 import stat
 import uuid
@@ -33,7 +34,7 @@ from models.run_lifecycle import move_run
 from models.training_runs import RunStatus, TrainingRun
 from models.webhook_secrets import SecretBox, new_key
 from models.webhooks import Webhook, WebhookDelivery, WebhookEvent, new_secret
-from resolvers.webhook_urls import GuardedTransport, UrlRefused
+from resolvers.webhook_urls import GuardedTransport, UrlRefused, refused_address
 from server.settings import Settings
 from server.webhook_keys import KEY_FILE, secret_box
 from tests.api.configured_app import ConfiguredApp
@@ -707,3 +708,18 @@ async def test_a_webhook_is_a_node_for_hr_staff_only(server: Server, receiver: R
     # then: HR staff read it, as Query.webhook; to a manager it is as absent as a wrong id
     assert seen["drh"]["node"] == {"id": webhook["id"], "url": receiver.hook_url}
     assert seen["manager"]["node"] is None
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("0.0.0.0", "an unspecified address"),
+        ("127.0.0.1", "a loopback address"),
+        ("::ffff:10.0.0.1", "a private address"),
+        ("224.0.0.1", "a multicast address"),
+        ("169.254.169.254", "a cloud metadata address"),
+        ("8.8.8.8", None),
+    ],
+)
+def test_each_refused_address_is_named_in_plain_words(address: str, why: str | None) -> None:
+    assert refused_address(ipaddress.ip_address(address)) == why
