@@ -15,13 +15,14 @@ from resolvers.subscription_slots import SubscriptionSlots
 from trainer.logs import update_log_context
 
 if TYPE_CHECKING:
+    from models.trust_jobs import BatchPrediction, ModelEvaluation
     from models.webhook_secrets import SecretBox
     from resolvers.datasets import DatasetQuota
     from resolvers.sweep_driver import SweepDriver
     from resolvers.training_runs import PageSizes
     from trainer.artifacts import ArtifactPaths
-    from trainer.jobs.run_watcher import RunWatcher
     from trainer.jobs.runners import JobRunner
+    from trainer.jobs.watchers import RowWatcher, RunWatcher
     from trainer.ml.dataset_files import CsvLimits
     from trainer.ml.predictor import ModelCache
 
@@ -34,6 +35,9 @@ class Services:
     artifacts: ArtifactPaths
     jobs: JobRunner
     watcher: RunWatcher
+    # Followers of batch predictions and evaluations, one poll each per tick.
+    batch_watcher: RowWatcher[BatchPrediction]
+    evaluation_watcher: RowWatcher[ModelEvaluation]
     login_limiter: LoginLimiter
     identities: IdentityCache
     # How long an open WebSocket may rely on an identity before looking it up again.

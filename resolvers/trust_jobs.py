@@ -10,10 +10,9 @@ resolvers/model_evaluations.py hold what is each one's own.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,7 +20,7 @@ from models.accounts import Identity
 from models.job_lifecycle import move_job
 from models.job_quota import TooManyActiveJobs, create_job_within_quota
 from models.model_aliases import model_run
-from models.training_runs import FINAL_STATUSES, RunStatus, TrainingRun
+from models.training_runs import RunStatus, TrainingRun
 from models.trust_jobs import BatchPrediction, JobKind, ModelEvaluation
 from resolvers.errors import ApiError, ErrorCode, FieldError, FieldErrorCode
 from resolvers.ids import parse_database_id, parse_id
@@ -35,7 +34,6 @@ __all__ = [
     "cancel_job",
     "check_dataset_path",
     "create_queued",
-    "follow_job",
     "get_job",
     "job_page",
     "resolve_model",
@@ -48,8 +46,6 @@ J = TypeVar("J", BatchPrediction, ModelEvaluation)
 # Longer than any alias (32) or modelVersion (64): names nothing.
 _MAX_MODEL_NAME = 64
 _MAX_DATASET_PATH = 255
-# How often a subscription looks at its job (the workers write to the database).
-FOLLOW_INTERVAL = 0.25
 
 
 def _shown(text: str) -> str:
@@ -205,29 +201,6 @@ async def job_page(
         return await query.count()
 
     return JobPage(rows[:size], len(rows) > size, after_id is not None, count)
-
-
-async def follow_job(
-    table: type[J], row: J, check: Callable[[], Awaitable[None]]
-) -> AsyncIterator[J]:
-    """Yield the job now, then at each change of status, progress or cancel request,
-    until it ends.
-
-    Polls its row (one small query per FOLLOW_INTERVAL per subscriber): the worker that
-    writes it may be on another machine, and these jobs are followed by few at a time.
-    """
-    yield row
-    last = (row.status, row.progress, row.cancel_requested)
-    while row.status not in FINAL_STATUSES:
-        await asyncio.sleep(FOLLOW_INTERVAL)
-        await check()
-        fresh = await table.get_or_none(id=row.id)
-        if fresh is None:
-            return
-        row = fresh
-        if (row.status, row.progress, row.cancel_requested) != last:
-            last = (row.status, row.progress, row.cancel_requested)
-            yield row
 
 
 async def cancel_job(

@@ -13,7 +13,6 @@ from resolvers.errors import NotFound
 from resolvers.model_evaluations import ModelEvaluation as ModelEvaluationRow
 from resolvers.sweeps import Sweep as SweepRow
 from resolvers.training_runs import RunRecord
-from resolvers.trust_jobs import follow_job
 from schema.context import Info
 from schema.permissions import IsHRStaffOrManager, field_label, unauthenticated
 from schema.sweeps import Sweep
@@ -88,8 +87,13 @@ class Subscription:
         row = await batch_predictions.get_batch_prediction(str(id))
         if row is None:
             raise NotFound(f"no batch prediction with id {id!s}", argument="id")
+        services = info.context.services
         async with _held(info):
-            async for update in follow_job(BatchPredictionRow, row, lambda: _still_allowed(info)):
+            async for update in services.batch_watcher.watch(
+                row,
+                check=lambda: _still_allowed(info),
+                check_every=services.websocket_recheck_seconds / 4,
+            ):
                 yield update
 
     @strawberry.subscription(
@@ -106,8 +110,13 @@ class Subscription:
         row = await model_evaluations.get_model_evaluation(str(id))
         if row is None:
             raise NotFound(f"no model evaluation with id {id!s}", argument="id")
+        services = info.context.services
         async with _held(info):
-            async for update in follow_job(ModelEvaluationRow, row, lambda: _still_allowed(info)):
+            async for update in services.evaluation_watcher.watch(
+                row,
+                check=lambda: _still_allowed(info),
+                check_every=services.websocket_recheck_seconds / 4,
+            ):
                 yield update
 
     @strawberry.subscription(

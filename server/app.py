@@ -24,6 +24,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from models.accounts import dummy_password_hash
 from models.db import tortoise_config
+from models.trust_jobs import BatchPrediction, ModelEvaluation
 from resolvers.audit_log import prune_forever
 from resolvers.context import Services
 from resolvers.datasets import DatasetQuota
@@ -54,8 +55,8 @@ from server.webhook_dispatcher import WebhookDispatcher, WebhookSettings
 from server.webhook_keys import secret_box
 from server.websockets import WebSocketLimits
 from trainer.jobs.reaper import fail_stale_jobs, fail_stale_runs, reap_forever
-from trainer.jobs.run_watcher import RunWatcher
 from trainer.jobs.runners import JobRunner, requeue_queued_runs
+from trainer.jobs.watchers import job_watcher, run_watcher
 from trainer.ml.predictor import ModelCache
 from trainer.model_files import VerifiedModelFiles
 
@@ -98,12 +99,16 @@ def webhook_settings(settings: Settings) -> WebhookSettings:
 
 def build_app(settings: Settings, runner: JobRunner) -> Starlette:
     settings.artifacts.ensure()
-    watcher = RunWatcher(settings.subscription_poll_interval)
+    watcher = run_watcher(settings.subscription_poll_interval)
+    batch_watcher = job_watcher(BatchPrediction, settings.subscription_poll_interval)
+    evaluation_watcher = job_watcher(ModelEvaluation, settings.subscription_poll_interval)
     webhook_secrets = secret_box(settings)
     services = Services(
         artifacts=settings.artifacts,
         jobs=runner,
         watcher=watcher,
+        batch_watcher=batch_watcher,
+        evaluation_watcher=evaluation_watcher,
         identities=IdentityCache(ttl=settings.auth_cache_seconds),
         login_limiter=login_limiter(settings),
         websocket_recheck_seconds=settings.websocket_recheck_seconds,
@@ -203,7 +208,8 @@ def build_app(settings: Settings, runner: JobRunner) -> Starlette:
                 reaper.cancel()
                 await dispatcher.stop()
                 audit_pruner.cancel()
-                await watcher.stop()
+                for each in (watcher, batch_watcher, evaluation_watcher):
+                    await each.stop()
                 await runner.stop()
 
     async def dashboard(_request: Request) -> FileResponse:

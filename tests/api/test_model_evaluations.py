@@ -5,6 +5,7 @@ the list and on its run; refusals; who may do what."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,43 @@ async def test_a_running_evaluation_is_cancelled_between_chunks(
     again = (await server.data(CANCEL, {"id": evaluation["id"]}))["cancelEvaluation"]
     assert [(e["field"], e["code"]) for e in again["errors"]] == [(["id"], "INVALID_STATE")]
     assert again["evaluation"]["status"] == "CANCELLED"
+
+
+async def test_followers_of_several_evaluations_cost_one_query_a_tick(
+    server: Server, reference: dict[str, Any], sql_log: pytest.LogCaptureFixture
+) -> None:
+    # given: five queued evaluations (rows only: no worker is asked to take them), each
+    # followed by a subscriber of its own
+    rows = [
+        await ModelEvaluation.create(
+            run_id=reference["databaseId"],
+            model_requested=reference["modelVersion"],
+            model_version=reference["modelVersion"],
+            dataset_path="reference.csv",
+        )
+        for _ in range(5)
+    ]
+    try:
+        async with contextlib.AsyncExitStack() as sessions:
+            for row in rows:
+                ws = await sessions.enter_async_context(graphql_ws(server.client))
+                await subscribe(ws, server, FOLLOW, {"id": str(row.id)}, "manager")
+                assert (await asyncio.wait_for(ws.receive_json(), 30))["type"] == "next"
+
+            # when: a second goes by
+            sql_log.clear()
+            await asyncio.sleep(1.0)
+            polls = [
+                record.getMessage()
+                for record in sql_log.records
+                if 'FROM "model_evaluation"' in record.getMessage()
+            ]
+    finally:
+        await ModelEvaluation.filter(id__in=[row.id for row in rows]).delete()
+
+    # then: one read of all five a tick (it read one per follower: five a tick)
+    ticks = 1.0 / server.settings.subscription_poll_interval
+    assert 0 < len(polls) <= ticks + 2, polls
 
 
 async def test_a_queued_evaluation_is_cancelled_at_once(
