@@ -13,11 +13,16 @@ const PROMOTE = `mutation PromoteGated($alias: String!, $runId: ID!, $gate: Prom
   }
 }`;
 
+/** The metrics a gate may compare (the schema's GateMetric), as a select. */
+export function gateMetricSelect() {
+  return h("select", {}, ["ACCURACY", "F1_SCORE", "PRECISION", "RECALL"].map((metric) => h("option", { value: metric }, metric)));
+}
+
 export function gateForm(ctx) {
   const alias = h("input", { type: "text", value: "production", spellcheck: "false" });
   const runId = h("input", { type: "text", spellcheck: "false" });
   const [dataset, datasetList] = datasetInput();
-  const metric = h("select", {}, ["ACCURACY", "F1_SCORE", "PRECISION", "RECALL"].map((m) => h("option", { value: m }, m)));
+  const metric = gateMetricSelect();
   const improvement = h("input", { type: "number", step: "0.001", value: "0" });
   const outcome = h("p.gate-outcome", { role: "status" });
   const form = h(

@@ -9,6 +9,7 @@ import { append, cards, field, h, scroller, section, setTitle, statusBadge, toas
 import { date, dateValue, timeZone } from "../format.js";
 import { modelInputOf } from "../parameters.js";
 import { datasetInput } from "./datasets.js";
+import { gateMetricSelect } from "./gate.js";
 import { defaultRange } from "./sweeps.js";
 
 const SCHEDULES = `query Schedules {
@@ -162,7 +163,7 @@ function createForm(ctx, train, algorithms) {
     timeZone: h("input", { type: "text", spellcheck: "false", value: timeZone }),
     misfire: h("select", {}, h("option", { value: "RUN_ONCE" }, "Run once at start-up"), h("option", { value: "SKIP" }, "Skip")),
     promote: h("input", { type: "text", spellcheck: "false" }),
-    gateMetric: h("select", {}, ["ACCURACY", "F1_SCORE", "PRECISION", "RECALL"].map((value) => h("option", { value }, value))),
+    gateMetric: gateMetricSelect(),
     train: h("textarea", { rows: 8, spellcheck: "false" }, JSON.stringify(train, null, 2)),
     method: h("select", {}, ["TPE", "RANDOM", "GRID"].map((value) => h("option", { value }, value))),
     maxTrials: h("input", { type: "number", min: "1", max: "500", value: "12" }),
