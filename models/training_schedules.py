@@ -169,11 +169,18 @@ async def renew_promotion(slot_id: int, now: datetime) -> None:
 
 async def release_lapsed_promotions(before: datetime) -> int:
     """Promotions whose lease was last renewed before `before` (their process died
-    mid-move) go back to PENDING, to be claimed again; how many."""
-    return await ScheduleSlot.filter(
+    mid-move) go back to PENDING, to be claimed again; how many.
+
+    Every ticker calls this every tick: the common answer (none) is a read, not an
+    UPDATE, which on SQLite would take the database's one write lock each second in
+    every process, beside the workers' progress writes."""
+    lapsed = ScheduleSlot.filter(
         Q(promotion_claimed_at__lt=before) | Q(promotion_claimed_at__isnull=True),
         promotion=Promotion.PROMOTING,
-    ).update(promotion=Promotion.PENDING)
+    )
+    if not await lapsed.exists():
+        return 0
+    return await lapsed.update(promotion=Promotion.PENDING)
 
 
 async def record_skipped_slot(
