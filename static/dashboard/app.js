@@ -177,6 +177,8 @@ async function route() {
   const [definition] = match || [];
   if (!params || (definition.needs && !definition.needs(ctx))) {
     loading.remove();
+    // Named like a shown view's (below), so #view always says which page it holds.
+    view.dataset.view = (params && definition.nav?.toLowerCase()) || "not-found";
     const title = (params && definition.refused) || "Not found";
     setTitle(title);
     // append() skips the null paragraph of "Not found" (Node.append would write "null").

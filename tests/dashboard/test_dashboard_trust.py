@@ -70,8 +70,12 @@ async def sign_in_at(dashboard: Dashboard, hash_: str, account: tuple[str, str])
     await page.get_by_role("button", name="Sign in").click()
 
 
-async def settled(page: Page) -> None:
-    """The view has finished loading (the router's loading line is gone)."""
+async def settled(page: Page, view: str) -> None:
+    """The router shows `view` (#view's data-view: the page's nav name, or its path's first
+    part) and has finished loading it (its loading line is gone). The view first: a click
+    on a link returns before the router replaces the page that was there, which has no
+    loading line either (CI once read the run page's empty table as the runs list's)."""
+    await expect(page.locator("#view")).to_have_attribute("data-view", view)
     await expect(page.locator("#view > .loading")).to_have_count(0)
     await expect(page.locator("#view")).not_to_have_attribute("aria-busy", "true")
 
@@ -102,7 +106,7 @@ async def test_predict_refuses_unreadable_rows_naming_row_and_column_before_pred
     try:
         await dashboard.sign_in(*DRH)
         await page.get_by_role("link", name="Predict", exact=True).click()
-        await settled(page)
+        await settled(page, "predict")
         placeholders = await page.locator("main [placeholder]").count()
 
         # when: the empty one-row form is sent
@@ -231,7 +235,7 @@ async def test_a_shared_run_link_survives_sign_in_and_the_table_lives_in_the_url
 
         # when: the runs table is filtered, sorted and paged, then the page reloaded
         await page.get_by_role("link", name="Runs", exact=True).click()
-        await settled(page)
+        await settled(page, "runs")
         hrefs = await page.locator("table.runs tbody a").evaluate_all(
             "links => links.map(link => link.getAttribute('href'))"
         )
@@ -246,7 +250,7 @@ async def test_a_shared_run_link_survives_sign_in_and_the_table_lives_in_the_url
         await expect(page.locator("#runs-count")).to_contain_text(f"Runs 6{DASH}")
         shared = page.url
         await page.reload()
-        await settled(page)
+        await settled(page, "runs")
         count = await page.locator("#runs-count").inner_text()
         checked = await page.get_by_label("completed").is_checked()
         sort = await page.locator('th[data-column="f1"]').get_attribute("aria-sort")
@@ -278,7 +282,7 @@ async def test_the_train_form_names_what_is_wrong_beside_the_field_and_keeps_the
     try:
         await dashboard.sign_in(*DRH)
         await page.get_by_role("link", name="Train", exact=True).click()
-        await settled(page)
+        await settled(page, "train")
         train = page.get_by_role("button", name="Train", exact=True)
 
         # when: a cleared field, and "12.5" for max depth
@@ -304,7 +308,7 @@ async def test_the_train_form_names_what_is_wrong_beside_the_field_and_keeps_the
         ).is_visible()
         await page.get_by_role("link", name="Runs", exact=True).click()
         await page.get_by_role("link", name="Train", exact=True).click()
-        await settled(page)
+        await settled(page, "train")
         kept = [await page.get_by_label(label).input_value() for label in ("Trees", "Max depth")]
 
         # when: "train again" from the run's page, in a fresh tab with other settings
@@ -406,7 +410,7 @@ async def test_a_stopped_server_shows_connection_lost_with_a_retry_and_honest_st
             cancelled_box = await page.locator(".notice").inner_text()
             errors_shown = await page.locator(".failure").count()
             await page.get_by_role("link", name="Runs", exact=True).click()
-            await settled(page)
+            await settled(page, "runs")
 
             # when: the server stops
             await server.kill()
@@ -419,8 +423,7 @@ async def test_a_stopped_server_shows_connection_lost_with_a_retry_and_honest_st
             # when: History is opened meanwhile (the router marks the view once it is
             # shown; reading before that raced the navigation's start)
             await page.get_by_role("link", name="History", exact=True).click()
-            await expect(page.locator("#view")).to_have_attribute("data-view", "history")
-            await settled(page)
+            await settled(page, "history")
             await expect(page.locator("main")).to_contain_text("Connection lost")
             offline_view = await page.locator("main").inner_text()
             await dashboard.screenshot("connection-lost")
@@ -477,7 +480,7 @@ async def test_search_sort_choose_columns_and_export_the_filtered_runs(
         await page.get_by_text("Columns", exact=True).click()
         await page.get_by_label("Trees", exact=True).check()
         await page.reload()
-        await settled(page)
+        await settled(page, "runs")
         trees = await page.locator('td[data-label="Trees"]').all_inner_texts()
         await dashboard.screenshot("runs-search")
         shown = await page.locator("table.runs tbody a").all_inner_texts()
@@ -658,7 +661,7 @@ async def test_every_view_passes_axe_has_its_own_title_and_a_visible_focus(
         # when: each view, as a keyboard user arrives on it
         for name, hash_ in views.items():
             await page.evaluate(f"location.hash = '{hash_}'")
-            await settled(page)
+            await settled(page, hash_.removeprefix("#/").split("?")[0].split("/")[0])
             await expect(page.locator("main h1")).to_be_focused()
             focus[f"{name} heading"] = await page.evaluate(FOCUS)
             await page.keyboard.press("Tab")
@@ -671,7 +674,7 @@ async def test_every_view_passes_axe_has_its_own_title_and_a_visible_focus(
             if width == 390 and name in {"run", "compare"}:
                 await dashboard.screenshot(f"{name}-phone")
         await page.evaluate(f"location.hash = '#/runs/{run}'")
-        await settled(page)
+        await settled(page, "runs")
         heatmap = await page.locator("table.heatmap td.cell").evaluate_all(
             "cells => cells.map(c => [getComputedStyle(c).color,"
             " getComputedStyle(c).backgroundColor])"
@@ -711,12 +714,12 @@ async def test_a_manager_is_told_what_they_can_do_and_a_promotion_shows_at_once(
         # when: a manager reads Models and opens the train page by its link
         await manager.sign_in(*MANAGER)
         await page.get_by_role("link", name="Models", exact=True).click()
-        await settled(page)
+        await settled(page, "models")
         models_text = await page.locator("main").inner_text()
         staging = await page.locator('tr[data-alias="staging"] td').all_inner_texts()
         violations = await axe_violations(page, script)
         await page.evaluate("location.hash = '#/train'")
-        await settled(page)
+        await settled(page, "train")
         train_heading = await page.locator("main h1").inner_text()
         train_text = await page.locator("main").inner_text()
         violations += await axe_violations(page, script)
@@ -766,7 +769,7 @@ async def test_times_name_their_zone_and_settings_read_the_same_on_every_page(
     try:
         await dashboard.sign_in(*DRH)
         await page.evaluate(f"location.hash = '#/runs/{run['databaseId']}'")
-        await settled(page)
+        await settled(page, "runs")
         facts = dict(
             zip(
                 await page.locator("dl.facts dt").all_inner_texts(),
@@ -775,7 +778,7 @@ async def test_times_name_their_zone_and_settings_read_the_same_on_every_page(
             )
         )
         await page.evaluate(f"location.hash = '#/compare?ids={run['databaseId']},{other}'")
-        await settled(page)
+        await settled(page, "compare")
         weights = await page.locator('tr[data-setting="classWeight"] td').all_inner_texts()
         splits = await page.locator('tr[data-setting="testSplit"] td').all_inner_texts()
 
